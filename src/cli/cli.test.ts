@@ -1,0 +1,105 @@
+// The CLI runs the same engine in Node: check its JSON against the golden outputs, a URL source
+// served on localhost, and its error behaviour (stderr + non-zero exit).
+import { execFile } from 'node:child_process';
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureReferenceHF, loadGolden } from '../testing/reference';
+
+const run = promisify(execFile);
+const ROOT = resolve(__dirname, '../..');
+const golden = loadGolden();
+
+async function cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT, maxBuffer: 64 << 20 });
+    return { stdout, stderr, code: 0 };
+  } catch (e) {
+    const err = e as { stdout: string; stderr: string; code: number };
+    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
+  }
+}
+
+describe('npm run cli', () => {
+  let dir: string;
+  let server: Server;
+  let base: string;
+  beforeAll(async () => {
+    dir = await ensureReferenceHF();
+    server = createServer((req, res) => {
+      const file = join(dir, decodeURIComponent((req.url ?? '/').split('?')[0]!.replace(/^\/model\//, '')));
+      if (!req.url?.startsWith('/model/') || !existsSync(file)) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'content-length': statSync(file).size });
+      createReadStream(file).pipe(res);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const addr = server.address() as { port: number };
+    base = `http://127.0.0.1:${addr.port}/model`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  it('forward --json gives the golden logits at position 0', async () => {
+    const r = await cli('forward', '--model', dir, '--tokens', '1,403', '--json');
+    expect(r.code).toBe(0);
+    const { logits } = JSON.parse(r.stdout) as { logits: number[][] };
+    expect(logits.length).toBe(2);
+    const want = golden.logits_pos0_after_bos.all as number[];
+    expect(Math.max(...want.map((w, i) => Math.abs(w - logits[0]![i]!)))).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('forward works from a URL served on localhost, on the cpu backend', async () => {
+    const r = await cli('forward', '--model', base, '--tokens', '1', '--json', '--backend', 'cpu');
+    expect(r.stderr).toBe('');
+    const { logits } = JSON.parse(r.stdout) as { logits: number[][] };
+    const want = golden.logits_pos0_after_bos.all as number[];
+    expect(Math.max(...want.map((w, i) => Math.abs(w - logits[0]![i]!)))).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('generate --json --temperature 0 gives the golden greedy tokens', async () => {
+    const g = golden.prompt_greedy;
+    const n = g.tokens.length - g.prompt_tokens.length;
+    const r = await cli('generate', '--model', dir, '--prompt', g.prompt, '--max-new-tokens', String(n), '--temperature', '0', '--json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout) as { prompt_tokens: number[]; tokens: number[]; text: string };
+    expect(j.prompt_tokens).toEqual(g.prompt_tokens);
+    expect([...j.prompt_tokens, ...j.tokens]).toEqual(g.tokens);
+    expect(g.prompt + j.text).toBe(g.text);
+  });
+
+  it('generate with sampling is reproducible with --seed', async () => {
+    const args = ['generate', '--model', dir, '--prompt', 'Once upon a time', '--max-new-tokens', '20', '--temperature', '0.9', '--top-k', '30', '--top-p', '0.95', '--seed', '3', '--json'];
+    const a = JSON.parse((await cli(...args)).stdout) as { tokens: number[] };
+    const b = JSON.parse((await cli(...args)).stdout) as { tokens: number[] };
+    expect(a.tokens).toEqual(b.tokens);
+    expect(a.tokens.length).toBe(20);
+  });
+
+  it('score and tokenize --json', async () => {
+    const s = JSON.parse((await cli('score', '--model', dir, '--text', golden.prompt_greedy.text, '--json')).stdout) as { tokens: number[]; mean_nll: number };
+    expect(s.tokens[0]).toBe(1);
+    expect(s.mean_nll).toBeGreaterThan(0);
+    expect(s.mean_nll).toBeLessThan(1.5);
+    const t = JSON.parse((await cli('tokenize', '--model', dir, '--text', 'Once upon a time', '--json')).stdout) as { tokens: number[] };
+    expect(t.tokens).toEqual([1, 403, 407, 261, 378]);
+  });
+
+  it('errors go to stderr with a non-zero exit', async () => {
+    const missing = await cli('forward', '--tokens', '1');
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/--model/);
+    const nodir = await cli('forward', '--model', join(ROOT, 'no-such-model'), '--tokens', '1');
+    expect(nodir.code).toBe(1);
+    expect(nodir.stderr).toMatch(/config\.json/);
+    const badTok = await cli('forward', '--model', dir, '--tokens', '1,9999');
+    expect(badTok.code).toBe(1);
+    expect(badTok.stderr).toMatch(/outside the vocabulary/);
+    const unknown = await cli('frobnicate');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown command/);
+  });
+});

@@ -1,0 +1,93 @@
+// tabtune's command line: the same engine as the browser worker, with the filesystem instead of
+// IndexedDB. `npm run cli -- <command> [--flags]`. Errors go to stderr with a non-zero exit.
+import * as tf from '@tensorflow/tfjs-core';
+import { meanNLL, generate } from '../model/generate';
+import { parseArgs, str, optNum, UsageError, type Args } from './args';
+import { openModel } from './model-args';
+import { convertLlama2cCommand } from './commands/convert-llama2c';
+
+const USAGE = `usage: npm run cli -- <command> [options]
+
+commands:
+  forward   --model DIR_OR_URL --tokens 1,2,3 [--json]            logits at every position
+  generate  --model DIR_OR_URL --prompt TEXT [--max-new-tokens N --temperature T --top-k K --top-p P --seed S --stop STR] [--json]
+  score     --model DIR_OR_URL --text TEXT [--json]                teacher-forced mean NLL (nats)
+  tokenize  --model DIR_OR_URL --text TEXT [--json]
+  convert-llama2c --checkpoint FILE --tokenizer FILE --out DIR [--name NAME]
+
+common: --backend wasm|cpu (default wasm). DIR_OR_URL is a Hugging Face model folder, an http(s) base URL, or hub:org/name.`;
+
+function out(args: Args, json: unknown, text: string): void {
+  process.stdout.write(args.json ? JSON.stringify(json) + '\n' : text + '\n');
+}
+
+const commands: Record<string, (args: Args) => Promise<void>> = {
+  async forward(args) {
+    const tokens = str(args, 'tokens', USAGE)
+      .split(',')
+      .map((s) => Number(s.trim()));
+    if (tokens.some((t) => !Number.isInteger(t))) throw new UsageError('--tokens must be comma-separated integer ids');
+    const m = await openModel(args, USAGE);
+    const logits = m.lm.forward([tokens]);
+    const rows = (await logits.array())[0]!;
+    logits.dispose();
+    out(args, { logits: rows }, rows.map((r, i) => `pos ${i}: argmax ${r.indexOf(Math.max(...r))} max ${Math.max(...r).toFixed(4)}`).join('\n'));
+  },
+
+  async generate(args) {
+    const prompt = typeof args.prompt === 'string' ? args.prompt : '';
+    if (args.prompt === undefined) throw new UsageError(`missing --prompt\n${USAGE}`);
+    const m = await openModel(args, USAGE);
+    const stop = typeof args.stop === 'string' ? [args.stop.replace(/\\n/g, '\n')] : [];
+    const streaming = !args.json;
+    const t0 = performance.now();
+    const [r] = await generate(m, [prompt], {
+      maxNewTokens: optNum(args, 'max-new-tokens', 64)!,
+      temperature: optNum(args, 'temperature', 0)!,
+      topK: optNum(args, 'top-k'),
+      topP: optNum(args, 'top-p'),
+      seed: optNum(args, 'seed', 0),
+      stopStrings: stop,
+      onToken: streaming ? (e) => process.stdout.write(e.text) : undefined,
+    });
+    const dt = (performance.now() - t0) / 1000;
+    if (args.json) out(args, { prompt_tokens: r!.promptTokens, tokens: r!.tokens, text: r!.text, finish_reason: r!.finishReason }, '');
+    else process.stderr.write(`\n[${r!.tokens.length} tokens in ${dt.toFixed(2)} s, ${(r!.tokens.length / dt).toFixed(1)} tokens/s, ${tf.getBackend()}, finished: ${r!.finishReason}]\n`);
+  },
+
+  async score(args) {
+    const text = str(args, 'text', USAGE);
+    const m = await openModel(args, USAGE);
+    const tokens = m.tokenizer.encode(text);
+    const nll = meanNLL(m.lm, tokens);
+    out(args, { tokens, mean_nll: nll }, `${tokens.length} tokens, mean NLL ${nll.toFixed(6)} nats, perplexity ${Math.exp(nll).toFixed(3)}`);
+  },
+
+  async tokenize(args) {
+    const text = typeof args.text === 'string' ? args.text : '';
+    if (args.text === undefined) throw new UsageError(`missing --text\n${USAGE}`);
+    const m = await openModel(args, USAGE);
+    const tokens = m.tokenizer.encode(text);
+    out(args, { tokens }, tokens.map((t) => `${t}\t${JSON.stringify(m.tokenizer.idToToken(t))}`).join('\n'));
+  },
+
+  'convert-llama2c': (args) => convertLlama2cCommand(args),
+};
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const cmd = args._[0];
+  if (!cmd || cmd === 'help' || args.help) {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
+  const run = commands[cmd];
+  if (!run) throw new UsageError(`unknown command "${cmd}"\n${USAGE}`);
+  await run(args);
+}
+
+main().catch((e: Error) => {
+  const hint = (e as { hint?: string }).hint;
+  process.stderr.write(`tabtune: ${e.message}${hint ? `\n  ${hint}` : ''}\n`);
+  process.exit(e instanceof UsageError ? 2 : 1);
+});

@@ -1,0 +1,27 @@
+// Shared CLI plumbing: the backend flag and opening a model from a folder or a URL.
+import { directorySource } from '../io/fs-source';
+import { urlSource, hubSource } from '../io/sources';
+import type { ModelSource } from '../io/source';
+import { setupBackend, type BackendName } from '../model/backend';
+import { loadModel, type LanguageModel } from '../model/load';
+import { UsageError, type Args } from './args';
+
+export async function initBackend(args: Args): Promise<BackendName> {
+  const b = (args.backend ?? 'wasm') as string;
+  if (b !== 'wasm' && b !== 'cpu') throw new UsageError(`--backend must be wasm or cpu in Node, got ${JSON.stringify(b)}`);
+  const report = await setupBackend(b);
+  return report.name;
+}
+
+export function sourceFor(location: string): ModelSource {
+  if (/^https?:\/\//.test(location)) return urlSource(location, { cacheName: false });
+  if (location.startsWith('hub:')) return hubSource(location.slice(4), { cacheName: false });
+  return directorySource(location);
+}
+
+export async function openModel(args: Args, usage: string): Promise<LanguageModel> {
+  const loc = args.model;
+  if (typeof loc !== 'string' || !loc) throw new UsageError(`missing --model DIR_OR_URL\n${usage}`);
+  await initBackend(args);
+  return loadModel(sourceFor(loc));
+}

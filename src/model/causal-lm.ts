@@ -1,0 +1,27 @@
+// What every architecture offers the rest of tabtune: a forward pass to logits, a KV cache, and its
+// Linear layers by Hugging Face module name (where adapters attach).
+import type * as tf from '@tensorflow/tfjs-core';
+import type { ModelConfig } from './config';
+import type { KVCache } from './kv-cache';
+import type { Linear } from './ops';
+
+export interface ForwardOptions {
+  /** Continue from (and append to) this cache. */
+  cache?: KVCache;
+  /** [B][T], 1 = real token, 0 = padding (left padding for batched prompts). Default all ones. */
+  mask?: number[][];
+  /** Only compute logits for the last position of each row: [B, 1, V]. */
+  lastOnly?: boolean;
+}
+
+export interface CausalLM {
+  readonly config: ModelConfig;
+  /** Distinct parameters (tied embeddings counted once). */
+  readonly numParams: number;
+  /** Every Linear by HF module name, e.g. "model.layers.0.self_attn.q_proj". */
+  readonly linears: Map<string, Linear>;
+  /** ids: [B][T] (rows of equal length) -> logits [B, T, V] (or [B, 1, V] with lastOnly). */
+  forward(ids: number[][], opts?: ForwardOptions): tf.Tensor3D;
+  createCache(batch: number): KVCache;
+  dispose(): void;
+}

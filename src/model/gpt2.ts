@@ -1,0 +1,119 @@
+// GPT-2 in one readable file, following Hugging Face's modeling_gpt2.py: learned positions,
+// pre-LayerNorm blocks, fused qkv Conv1D (weights stored [in, out]), tanh GELU, tied lm_head.
+//
+// x = wte(ids) + wpe(pos)                          [B, T, D]
+// for each block:
+//   q, k, v = split(ln_1(x) Wattn + b)             3 x [B, H, T, hd]
+//   x = x + attention(q, k, v) Wproj + b           [B, T, D]
+//   x = x + gelu(ln_2(x) Wfc + b) Wproj2 + b       [B, T, D]
+// logits = ln_f(x) wte^T                           [B, T, V]
+import * as tf from '@tensorflow/tfjs-core';
+import type { CausalLM, ForwardOptions } from './causal-lm';
+import type { GPT2Config } from './config';
+import { KVCache, commitStep, planStep } from './kv-cache';
+import { attention, attentionMask, geluTanh, layerNorm, linear, splitHeads, type Linear } from './ops';
+import type { WeightMap } from './types';
+import { WeightReader, transpose2d } from './weights';
+
+interface GPT2Block {
+  ln1: [tf.Tensor1D, tf.Tensor1D]; // weight, bias [D]
+  attn: Linear; // c_attn [D, 3D]
+  proj: Linear; // c_proj [D, D]
+  ln2: [tf.Tensor1D, tf.Tensor1D];
+  fc: Linear; // c_fc [D, I]
+  mlpProj: Linear; // c_proj [I, D]
+}
+
+export class GPT2Model implements CausalLM {
+  readonly linears = new Map<string, Linear>();
+  readonly numParams: number;
+  private readonly wte: tf.Tensor2D; // [V, D]
+  private readonly wpe: tf.Tensor2D; // [P, D]
+  private readonly blocks: GPT2Block[] = [];
+  private readonly lnf: [tf.Tensor1D, tf.Tensor1D];
+  private readonly head: Linear; // [D, V] = wte^T
+  private readonly reader: WeightReader;
+
+  constructor(
+    readonly config: GPT2Config,
+    weights: WeightMap,
+  ) {
+    const c = config;
+    const r = new WeightReader(weights, 'gpt2');
+    this.reader = r;
+    // Checkpoints saved from GPT2LMHeadModel prefix names with "transformer."; the original ones do not.
+    const pre = r.has('transformer.wte.weight') ? 'transformer.' : '';
+    const D = c.n_embd;
+    const ln = (n: string): [tf.Tensor1D, tf.Tensor1D] => [r.vector(`${n}.weight`, D), r.vector(`${n}.bias`, D)];
+    try {
+      this.wte = r.tensor(`${pre}wte.weight`, [c.vocab_size, D]) as tf.Tensor2D;
+      this.wpe = r.tensor(`${pre}wpe.weight`, [c.n_positions, D]) as tf.Tensor2D;
+      for (let i = 0; i < c.n_layer; i++) {
+        const p = `${pre}h.${i}`;
+        const b: GPT2Block = {
+          ln1: ln(`${p}.ln_1`),
+          attn: r.conv1d(`${p}.attn.c_attn`, D, 3 * D),
+          proj: r.conv1d(`${p}.attn.c_proj`, D, D),
+          ln2: ln(`${p}.ln_2`),
+          fc: r.conv1d(`${p}.mlp.c_fc`, D, c.n_inner),
+          mlpProj: r.conv1d(`${p}.mlp.c_proj`, c.n_inner, D),
+        };
+        for (const l of [b.attn, b.proj, b.fc, b.mlpProj]) this.linears.set(l.name, l);
+        this.blocks.push(b);
+      }
+      this.lnf = ln(`${pre}ln_f`);
+      const e = r.raw(`${pre}wte.weight`, [c.vocab_size, D]);
+      this.head = { name: 'lm_head', w: r.keep(tf.tensor2d(transpose2d(e.data, c.vocab_size, D), [D, c.vocab_size])), b: null };
+    } catch (e) {
+      r.disposeAll();
+      throw e;
+    }
+    this.numParams = r.numParams;
+  }
+
+  createCache(batch: number): KVCache {
+    return new KVCache(batch, this.config.n_layer);
+  }
+
+  forward(ids: number[][], opts: ForwardOptions = {}): tf.Tensor3D {
+    const c = this.config;
+    const cache = opts.cache;
+    const plan = planStep(ids, opts, c.vocab_size, c.n_positions);
+    const { B, T, past, keyMask, pos } = plan;
+    const H = c.n_head;
+    const D = c.n_embd;
+
+    const out = tf.tidy(() => {
+      const am = attentionMask(keyMask, past, T); // [B, 1, 1, T, S]
+      const idT = tf.tensor2d(ids.flat(), [B, T], 'int32');
+      const posT = tf.tensor2d(pos.flat(), [B, T], 'int32');
+      let x: tf.Tensor = tf.add(tf.gather(this.wte, idT), tf.gather(this.wpe, posT)); // [B, T, D]
+      const kept: tf.Tensor[] = [];
+      this.blocks.forEach((L, l) => {
+        const h = layerNorm(x, L.ln1[0], L.ln1[1], c.layer_norm_epsilon);
+        const [q, k, v0] = tf.split(linear(h, L.attn), [D, D, D], 2).map((t) => splitHeads(t, H)) as [tf.Tensor, tf.Tensor, tf.Tensor]; // [B, H, T, hd]
+        let kT = tf.transpose(k, [0, 1, 3, 2]); // [B, H, hd, T]
+        let v = v0;
+        const prev = cache?.layers[l];
+        if (prev) {
+          kT = tf.concat([prev.kT, kT], 3); // [B, H, hd, S]
+          v = tf.concat([prev.v, v], 2); // [B, H, S, hd]
+        }
+        if (cache) kept.push(kT, v);
+        x = tf.add(x, linear(attention(q, kT, v, am), L.proj));
+        const h2 = layerNorm(x, L.ln2[0], L.ln2[1], c.layer_norm_epsilon);
+        x = tf.add(x, linear(geluTanh(linear(h2, L.fc)), L.mlpProj));
+      });
+      if (opts.lastOnly) x = tf.slice(x, [0, T - 1, 0], [B, 1, -1]);
+      const logits = linear(layerNorm(x, this.lnf[0], this.lnf[1], c.layer_norm_epsilon), this.head); // [B, T, V]
+      return [logits, ...kept];
+    });
+
+    if (cache) commitStep(cache, plan, out.slice(1));
+    return out[0] as tf.Tensor3D;
+  }
+
+  dispose(): void {
+    this.reader.disposeAll();
+  }
+}

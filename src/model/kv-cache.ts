@@ -1,0 +1,106 @@
+// Key/value cache for incremental decoding. Keys are kept transposed ([B, KV, hd, S]) so the
+// attention score matMul needs no transpose flag; both grow along S by concatenation.
+import * as tf from '@tensorflow/tfjs-core';
+
+export interface LayerKV {
+  /** [B, KV, hd, S] */
+  kT: tf.Tensor;
+  /** [B, KV, S, hd] */
+  v: tf.Tensor;
+}
+
+export class KVCache {
+  layers: (LayerKV | null)[];
+  /** Per row, 1 for a real token and 0 for padding, over all cached positions. */
+  keyMask: number[][];
+  /** Per row, the position id the next real token gets. */
+  nextPos: number[];
+
+  constructor(
+    readonly batch: number,
+    nLayers: number,
+  ) {
+    this.layers = new Array<LayerKV | null>(nLayers).fill(null);
+    this.keyMask = Array.from({ length: batch }, () => []);
+    this.nextPos = new Array<number>(batch).fill(0);
+  }
+
+  /** Number of cached positions (S before the next call). */
+  get length(): number {
+    return this.keyMask[0]?.length ?? 0;
+  }
+
+  /** Replaces layer l's tensors, disposing the old ones (the new ones must be kept out of tidy). */
+  set(l: number, kv: LayerKV): void {
+    const old = this.layers[l];
+    if (old) {
+      old.kT.dispose();
+      old.v.dispose();
+    }
+    this.layers[l] = kv;
+  }
+
+  /** Keeps only the given rows (e.g. drop finished sequences). */
+  select(rows: number[]): KVCache {
+    const out = new KVCache(rows.length, this.layers.length);
+    const idx = tf.tensor1d(rows, 'int32');
+    this.layers.forEach((kv, l) => {
+      if (kv) out.layers[l] = { kT: tf.gather(kv.kT, idx), v: tf.gather(kv.v, idx) };
+    });
+    idx.dispose();
+    out.keyMask = rows.map((r) => this.keyMask[r]!.slice());
+    out.nextPos = rows.map((r) => this.nextPos[r]!);
+    return out;
+  }
+
+  dispose(): void {
+    for (const kv of this.layers) {
+      kv?.kT.dispose();
+      kv?.v.dispose();
+    }
+    this.layers.fill(null);
+  }
+}
+
+/** What one forward call needs to know about masks, positions and the cache. */
+export interface StepPlan {
+  B: number;
+  T: number;
+  /** cached positions before this call */
+  past: number;
+  /** [B][T] mask of the new tokens */
+  mask: number[][];
+  /** [B][past + T] mask over all keys */
+  keyMask: number[][];
+  /** [B][T] position ids of the new tokens */
+  pos: number[][];
+}
+
+export function planStep(ids: number[][], opts: { cache?: KVCache; mask?: number[][] }, vocab: number, context: number): StepPlan {
+  const B = ids.length;
+  const T = ids[0]?.length ?? 0;
+  if (!B || !T) throw new Error('forward needs at least one token');
+  for (const row of ids) {
+    if (row.length !== T) throw new Error('all rows of a batch must have the same length (pad them and pass a mask)');
+    for (const id of row) if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new Error(`token id ${id} is outside the vocabulary (0..${vocab - 1})`);
+  }
+  const mask = opts.mask ?? ids.map((row) => row.map(() => 1));
+  const cache = opts.cache;
+  if (cache && cache.batch !== B) throw new Error(`cache holds ${cache.batch} rows but ${B} were given`);
+  const past = cache?.length ?? 0;
+  if (past + T > context) throw new Error(`sequence of ${past + T} tokens is longer than the model's context (${context})`);
+  const keyMask = cache ? cache.keyMask.map((r, b) => [...r, ...mask[b]!]) : mask;
+  // Each row continues from its own next position; pad tokens (mask 0) do not advance it.
+  const pos = mask.map((row, b) => {
+    let p = cache?.nextPos[b] ?? 0;
+    return row.map((m) => (m ? p++ : Math.max(p - 1, 0)));
+  });
+  return { B, T, past, mask, keyMask, pos };
+}
+
+/** Stores the layers' new keys/values ([kT0, v0, kT1, v1, …]) and advances masks and positions. */
+export function commitStep(cache: KVCache, plan: StepPlan, kept: tf.Tensor[]): void {
+  for (let l = 0; l < kept.length / 2; l++) cache.set(l, { kT: kept[2 * l]!, v: kept[2 * l + 1]! });
+  cache.keyMask = plan.keyMask;
+  cache.nextPos = plan.pos.map((row, b) => (plan.mask[b]!.some((m) => m) ? row[row.length - 1]! + 1 : cache.nextPos[b]!));
+}

@@ -1,0 +1,184 @@
+// The Llama family (llama, mistral, qwen2) in one readable file, following Hugging Face's
+// modeling_llama.py: RMSNorm, RoPE in the rotate-half convention, grouped-query attention,
+// SwiGLU MLP, tied or untied lm_head, optional q/k/v biases (qwen2).
+//
+// x = embed(ids)                                   [B, T, D]
+// for each layer:
+//   h = rmsnorm(x)
+//   q, k, v = rope(h Wq), rope(h Wk), h Wv         [B, H, T, hd], [B, KV, T, hd], [B, KV, T, hd]
+//   x = x + Wo attention(q, k, v)                  [B, T, D]
+//   h = rmsnorm(x)
+//   x = x + Wdown(silu(h Wgate) * (h Wup))         [B, T, D]
+// logits = rmsnorm(x) Whead                        [B, T, V]
+import * as tf from '@tensorflow/tfjs-core';
+import type { CausalLM, ForwardOptions } from './causal-lm';
+import type { LlamaConfig } from './config';
+import { KVCache, commitStep, planStep } from './kv-cache';
+import { attention, attentionMask, linear, rmsNorm, silu, splitHeads, type Linear } from './ops';
+import type { WeightMap } from './types';
+import { WeightReader, transpose2d } from './weights';
+
+interface LlamaLayer {
+  inputNorm: tf.Tensor1D; // [D]
+  q: Linear; // [D, H*hd]
+  k: Linear; // [D, KV*hd]
+  v: Linear; // [D, KV*hd]
+  o: Linear; // [H*hd, D]
+  postNorm: tf.Tensor1D; // [D]
+  gate: Linear; // [D, I]
+  up: Linear; // [D, I]
+  down: Linear; // [I, D]
+}
+
+/** Inverse frequencies for RoPE (float64, as the reference computes them), with optional scaling. */
+export function ropeInvFreq(c: LlamaConfig): Float64Array {
+  const half = c.head_dim / 2;
+  const inv = new Float64Array(half);
+  for (let i = 0; i < half; i++) inv[i] = 1 / c.rope_theta ** ((2 * i) / c.head_dim);
+  const rs = c.rope_scaling;
+  if (rs?.rope_type === 'linear') for (let i = 0; i < half; i++) inv[i]! /= rs.factor;
+  if (rs?.rope_type === 'llama3') {
+    const lowF = rs.low_freq_factor ?? 1;
+    const highF = rs.high_freq_factor ?? 4;
+    const old = rs.original_max_position_embeddings ?? 8192;
+    const lowWave = old / lowF;
+    const highWave = old / highF;
+    for (let i = 0; i < half; i++) {
+      const f = inv[i]!;
+      const wave = (2 * Math.PI) / f;
+      if (wave > lowWave) inv[i] = f / rs.factor;
+      else if (wave >= highWave) {
+        const smooth = (old / wave - lowF) / (highF - lowF);
+        inv[i] = (1 - smooth) * (f / rs.factor) + smooth * f;
+      }
+    }
+  }
+  return inv;
+}
+
+/** x: [B, N, T, hd], cos/sin: [B, 1, T, hd/2] -> rotate-half RoPE: [x1 c - x2 s, x2 c + x1 s]. */
+function rope(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor {
+  const half = x.shape[3]! / 2;
+  const [x1, x2] = tf.split(x, [half, half], 3);
+  return tf.concat([tf.sub(tf.mul(x1!, cos), tf.mul(x2!, sin)), tf.add(tf.mul(x2!, cos), tf.mul(x1!, sin))], 3);
+}
+
+export class LlamaModel implements CausalLM {
+  readonly linears = new Map<string, Linear>();
+  readonly numParams: number;
+  private readonly embed: tf.Tensor2D; // [V, D]
+  private readonly layers: LlamaLayer[] = [];
+  private readonly norm: tf.Tensor1D; // [D]
+  private readonly head: Linear; // [D, V]
+  private readonly invFreq: Float64Array; // [hd/2]
+  private readonly reader: WeightReader;
+
+  constructor(
+    readonly config: LlamaConfig,
+    weights: WeightMap,
+  ) {
+    const c = config;
+    const r = new WeightReader(weights, c.model_type);
+    this.reader = r;
+    const D = c.hidden_size;
+    const qDim = c.num_attention_heads * c.head_dim;
+    const kvDim = c.num_key_value_heads * c.head_dim;
+    const I = c.intermediate_size;
+    try {
+      this.embed = r.tensor('model.embed_tokens.weight', [c.vocab_size, D]) as tf.Tensor2D;
+      for (let i = 0; i < c.num_hidden_layers; i++) {
+        const p = `model.layers.${i}`;
+        const layer: LlamaLayer = {
+          inputNorm: r.vector(`${p}.input_layernorm.weight`, D),
+          q: r.linear(`${p}.self_attn.q_proj`, D, qDim, c.attention_bias),
+          k: r.linear(`${p}.self_attn.k_proj`, D, kvDim, c.attention_bias),
+          v: r.linear(`${p}.self_attn.v_proj`, D, kvDim, c.attention_bias),
+          o: r.linear(`${p}.self_attn.o_proj`, qDim, D, c.o_bias),
+          postNorm: r.vector(`${p}.post_attention_layernorm.weight`, D),
+          gate: r.linear(`${p}.mlp.gate_proj`, D, I, c.mlp_bias),
+          up: r.linear(`${p}.mlp.up_proj`, D, I, c.mlp_bias),
+          down: r.linear(`${p}.mlp.down_proj`, I, D, c.mlp_bias),
+        };
+        for (const l of [layer.q, layer.k, layer.v, layer.o, layer.gate, layer.up, layer.down]) this.linears.set(l.name, l);
+        this.layers.push(layer);
+      }
+      this.norm = r.vector('model.norm.weight', D);
+      if (c.tie_word_embeddings || !r.has('lm_head.weight')) {
+        if (!c.tie_word_embeddings && !r.has('lm_head.weight')) r.raw('lm_head.weight', [c.vocab_size, D]); // throws, naming it
+        const e = r.raw('model.embed_tokens.weight', [c.vocab_size, D]);
+        this.head = { name: 'lm_head', w: r.keep(tf.tensor2d(transpose2d(e.data, c.vocab_size, D), [D, c.vocab_size])), b: null };
+      } else {
+        this.head = r.linear('lm_head', D, c.vocab_size, false);
+      }
+    } catch (e) {
+      r.disposeAll();
+      throw e;
+    }
+    this.numParams = r.numParams;
+    this.invFreq = ropeInvFreq(c);
+  }
+
+  createCache(batch: number): KVCache {
+    return new KVCache(batch, this.config.num_hidden_layers);
+  }
+
+  /** cos/sin tables [B, 1, T, hd/2] for per-row position ids. */
+  private ropeTables(pos: number[][]): [tf.Tensor, tf.Tensor] {
+    const B = pos.length;
+    const T = pos[0]!.length;
+    const half = this.invFreq.length;
+    const cos = new Float32Array(B * T * half);
+    const sin = new Float32Array(B * T * half);
+    for (let b = 0; b < B; b++)
+      for (let t = 0; t < T; t++)
+        for (let i = 0; i < half; i++) {
+          const a = pos[b]![t]! * this.invFreq[i]!;
+          cos[(b * T + t) * half + i] = Math.cos(a);
+          sin[(b * T + t) * half + i] = Math.sin(a);
+        }
+    return [tf.tensor(cos, [B, 1, T, half]), tf.tensor(sin, [B, 1, T, half])];
+  }
+
+  forward(ids: number[][], opts: ForwardOptions = {}): tf.Tensor3D {
+    const c = this.config;
+    const cache = opts.cache;
+    const plan = planStep(ids, opts, c.vocab_size, c.max_position_embeddings);
+    const { B, T, past, keyMask, pos } = plan;
+    const H = c.num_attention_heads;
+    const KV = c.num_key_value_heads;
+
+    const out = tf.tidy(() => {
+      const [cos, sin] = this.ropeTables(pos);
+      const am = attentionMask(keyMask, past, T); // [B, 1, 1, T, S]
+      const idT = tf.tensor2d(ids.flat(), [B, T], 'int32');
+      let x: tf.Tensor = tf.gather(this.embed, idT); // [B, T, D]
+      const kept: tf.Tensor[] = [];
+      this.layers.forEach((L, l) => {
+        const h = rmsNorm(x, L.inputNorm, c.rms_norm_eps);
+        const q = rope(splitHeads(linear(h, L.q), H), cos, sin); // [B, H, T, hd]
+        const k = rope(splitHeads(linear(h, L.k), KV), cos, sin); // [B, KV, T, hd]
+        let v = splitHeads(linear(h, L.v), KV); // [B, KV, T, hd]
+        let kT = tf.transpose(k, [0, 1, 3, 2]); // [B, KV, hd, T]
+        const prev = cache?.layers[l];
+        if (prev) {
+          kT = tf.concat([prev.kT, kT], 3); // [B, KV, hd, S]
+          v = tf.concat([prev.v, v], 2); // [B, KV, S, hd]
+        }
+        if (cache) kept.push(kT, v);
+        x = tf.add(x, linear(attention(q, kT, v, am), L.o)); // [B, T, D]
+        const h2 = rmsNorm(x, L.postNorm, c.rms_norm_eps);
+        x = tf.add(x, linear(tf.mul(silu(linear(h2, L.gate)), linear(h2, L.up)), L.down)); // [B, T, D]
+      });
+      if (opts.lastOnly) x = tf.slice(x, [0, T - 1, 0], [B, 1, -1]); // [B, 1, D]
+      const logits = linear(rmsNorm(x, this.norm, c.rms_norm_eps), this.head); // [B, T, V]
+      return [logits, ...kept];
+    });
+
+    if (cache) commitStep(cache, plan, out.slice(1));
+    return out[0] as tf.Tensor3D;
+  }
+
+  dispose(): void {
+    this.reader.disposeAll();
+  }
+}

@@ -1,0 +1,85 @@
+// From a model source (bundled folder, dropped files, URL, Hub id) to a runnable language model:
+// read the HF folder, build the architecture named by config.json, load the tokenizer.
+import { readHFModelFiles } from '../io/hf-folder';
+import type { ModelSource } from '../io/source';
+import { TextTokenizer } from '../tokenizer/tokenizer';
+import type { CausalLM } from './causal-lm';
+import { contextLength, parseConfig } from './config';
+import { GPT2Model } from './gpt2';
+import { LlamaModel } from './llama';
+import { ModelLoadError, type HFModelFiles } from './types';
+
+export interface ModelInfo {
+  arch: string;
+  numParams: number;
+  vocabSize: number;
+  contextLength: number;
+  hiddenSize: number;
+  layers: number;
+  /** dtype the weights were stored in (computed in float32 regardless). */
+  storedDtype: string;
+}
+
+export interface LanguageModel {
+  name: string;
+  lm: CausalLM;
+  tokenizer: TextTokenizer;
+  generationConfig: Record<string, unknown> | null;
+  /** Token ids that end generation (generation_config eos_token_id, else config, else the tokenizer's). */
+  eosIds: number[];
+  info: ModelInfo;
+  dispose(): void;
+}
+
+export type LoadProgress = (p: { file: string; loaded: number; total: number | null; fraction: number }) => void;
+
+/** Builds the architecture named by config.json from already-read weights. */
+export function buildCausalLM(files: Pick<HFModelFiles, 'config' | 'weights'>): CausalLM {
+  const cfg = parseConfig(files.config);
+  return cfg.arch === 'gpt2' ? new GPT2Model(cfg, files.weights) : new LlamaModel(cfg, files.weights);
+}
+
+export function modelInfo(lm: CausalLM, files: Pick<HFModelFiles, 'weights'>): ModelInfo {
+  const c = lm.config;
+  const first = files.weights.values().next().value;
+  return {
+    arch: c.model_type,
+    numParams: lm.numParams,
+    vocabSize: c.vocab_size,
+    contextLength: contextLength(c),
+    hiddenSize: c.arch === 'gpt2' ? c.n_embd : c.hidden_size,
+    layers: c.arch === 'gpt2' ? c.n_layer : c.num_hidden_layers,
+    storedDtype: first?.dtype ?? 'F32',
+  };
+}
+
+function ids(v: unknown): number[] {
+  if (typeof v === 'number') return [v];
+  if (Array.isArray(v)) return v.filter((x): x is number => typeof x === 'number');
+  return [];
+}
+
+export async function loadModel(source: ModelSource, opts: { onProgress?: LoadProgress; name?: string } = {}): Promise<LanguageModel> {
+  const files = await readHFModelFiles(source, { onProgress: opts.onProgress });
+  if (!files.tokenizerJson) {
+    throw new ModelLoadError('MISSING_FILE', `${source.label} has no tokenizer.json`, 'tabtune needs the model\'s tokenizer.json (the fast-tokenizer file) next to config.json.');
+  }
+  let tokenizer: TextTokenizer;
+  try {
+    tokenizer = TextTokenizer.fromHF(files.tokenizerJson, files.tokenizerConfig);
+  } catch (e) {
+    throw new ModelLoadError('BAD_CONFIG', `tokenizer.json could not be loaded: ${(e as Error).message}`);
+  }
+  const lm = buildCausalLM(files);
+  const info = modelInfo(lm, files);
+  if (tokenizer.vocabSize > info.vocabSize) {
+    lm.dispose();
+    throw new ModelLoadError('BAD_CONFIG', `the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${info.vocabSize}`, 'tokenizer.json does not belong to this model.');
+  }
+  const gen = files.generationConfig;
+  let eosIds = ids(gen?.eos_token_id);
+  if (!eosIds.length) eosIds = ids(files.config.eos_token_id);
+  if (!eosIds.length && tokenizer.eosId !== null) eosIds = [tokenizer.eosId];
+  const name = opts.name ?? source.label.replace(/\/+$/, '').split('/').pop() ?? source.label;
+  return { name, lm, tokenizer, generationConfig: gen, eosIds, info, dispose: () => lm.dispose() };
+}

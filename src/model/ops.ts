@@ -1,0 +1,101 @@
+// Building blocks shared by the architectures. Conventions:
+// - a Linear keeps its weight in math layout [in, out] (the HF checkpoint's [out, in] transposed once
+//   at load), so y = x @ W is a plain matMul: on tfjs-wasm a matMul with transpose flags runs ~14x slower.
+// - shapes are written beside the lines that change them: B batch, T new tokens, S keys (past + new),
+//   D model width, H query heads, KV key/value heads, hd head size.
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Something that adds to a Linear's output (a LoRA adapter, later other light adapters). */
+export interface LinearAdapter {
+  /** x: [N, in] -> delta [N, out] */
+  apply(x: tf.Tensor2D): tf.Tensor2D;
+}
+
+export interface Linear {
+  /** HF module name, e.g. "model.layers.0.self_attn.q_proj". */
+  name: string;
+  /** [in, out] */
+  w: tf.Tensor2D;
+  /** [out] or null */
+  b: tf.Tensor1D | null;
+  adapter?: LinearAdapter | null;
+}
+
+/** x: [..., in] -> [..., out] */
+export function linear(x: tf.Tensor, l: Linear): tf.Tensor {
+  const [inDim, outDim] = l.w.shape;
+  const lead = x.shape.slice(0, -1);
+  const x2 = tf.reshape(x, [-1, inDim]) as tf.Tensor2D; // [N, in]
+  let y: tf.Tensor = tf.matMul(x2, l.w); // [N, out]
+  if (l.adapter) y = tf.add(y, l.adapter.apply(x2));
+  if (l.b) y = tf.add(y, l.b);
+  return tf.reshape(y, [...lead, outDim]);
+}
+
+/** RMSNorm as in HF Llama: x / sqrt(mean(x^2) + eps) * g, over the last axis. */
+export function rmsNorm(x: tf.Tensor, g: tf.Tensor1D, eps: number): tf.Tensor {
+  const ms = tf.mean(tf.square(x), -1, true);
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), g);
+}
+
+/** LayerNorm over the last axis (GPT-2). */
+export function layerNorm(x: tf.Tensor, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor {
+  const mean = tf.mean(x, -1, true);
+  const xc = tf.sub(x, mean);
+  const variance = tf.mean(tf.square(xc), -1, true);
+  return tf.add(tf.mul(tf.mul(xc, tf.rsqrt(tf.add(variance, eps))), g), b);
+}
+
+/** GELU, tanh approximation (HF "gelu_new"). */
+export function geluTanh(x: tf.Tensor): tf.Tensor {
+  const c = Math.sqrt(2 / Math.PI);
+  const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), c);
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
+}
+
+export function silu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(x, tf.sigmoid(x));
+}
+
+/**
+ * Additive attention mask [B, 1, 1, T, S] (0 = attend, -1e9 = blocked): causal over absolute
+ * positions (query i sits at past + i) and blocking keys whose keyMask is 0 (padding).
+ * A finite large negative keeps fully-masked pad rows finite instead of NaN.
+ */
+export function attentionMask(keyMask: number[][], past: number, T: number): tf.Tensor {
+  const B = keyMask.length;
+  const S = past + T;
+  const m = new Float32Array(B * T * S);
+  for (let b = 0; b < B; b++) {
+    const km = keyMask[b]!;
+    for (let i = 0; i < T; i++) {
+      const row = (b * T + i) * S;
+      for (let j = 0; j < S; j++) if (j > past + i || !km[j]) m[row + j] = -1e9;
+    }
+  }
+  return tf.tensor(m, [B, 1, 1, T, S]);
+}
+
+/**
+ * Grouped-query attention. q: [B, H, T, hd], kT: [B, KV, hd, S], v: [B, KV, S, hd],
+ * mask: [B, 1, 1, T, S]. Query head h reads key/value head floor(h / (H / KV)) (HF repeat_kv).
+ * Returns [B, T, H * hd].
+ */
+export function attention(q: tf.Tensor, kT: tf.Tensor, v: tf.Tensor, mask: tf.Tensor): tf.Tensor {
+  const [B, H, T, hd] = q.shape as [number, number, number, number];
+  const KV = kT.shape[1]!;
+  const S = kT.shape[3]!;
+  const rep = H / KV;
+  const qg = tf.reshape(q, [B, KV, rep * T, hd]); // heads sharing a kv head side by side
+  let s = tf.mul(tf.matMul(qg, kT), 1 / Math.sqrt(hd)); // [B, KV, rep*T, S]
+  s = tf.add(tf.reshape(s, [B, KV, rep, T, S]), mask); // [B, KV, rep, T, S]
+  const p = tf.reshape(tf.softmax(s), [B, KV, rep * T, S]);
+  const o = tf.reshape(tf.matMul(p, v), [B, H, T, hd]); // [B, H, T, hd]
+  return tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [B, T, H * hd]); // [B, T, H*hd]
+}
+
+/** [B, T, H*hd] -> [B, H, T, hd] */
+export function splitHeads(x: tf.Tensor, heads: number): tf.Tensor {
+  const [B, T, C] = x.shape as [number, number, number];
+  return tf.transpose(tf.reshape(x, [B, T, heads, C / heads]), [0, 2, 1, 3]);
+}

@@ -1,0 +1,78 @@
+// Turns checkpoint tensors (HF names and layouts) into TF.js tensors, checking every shape so a
+// wrong or truncated checkpoint fails with the tensor's name instead of producing garbage.
+import * as tf from '@tensorflow/tfjs-core';
+import type { Linear } from './ops';
+import { ModelLoadError, type WeightMap, type WeightTensor } from './types';
+
+export class WeightReader {
+  private readonly used = new Set<string>();
+  readonly created: tf.Tensor[] = [];
+  numParams = 0;
+
+  constructor(
+    private readonly weights: WeightMap,
+    private readonly arch: string,
+  ) {}
+
+  has(name: string): boolean {
+    return this.weights.has(name);
+  }
+
+  raw(name: string, shape: number[]): WeightTensor {
+    const t = this.weights.get(name);
+    if (!t) {
+      throw new ModelLoadError('BAD_TENSOR', `the checkpoint has no tensor "${name}" (needed by the ${this.arch} architecture)`, 'The weights do not match config.json: check that the folder holds the model the config describes.');
+    }
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new ModelLoadError('BAD_TENSOR', `tensor "${name}" has shape [${t.shape.join(', ')}] but config.json implies [${shape.join(', ')}]`, 'The weights do not match config.json.');
+    }
+    if (!this.used.has(name)) this.numParams += t.data.length;
+    this.used.add(name);
+    return t;
+  }
+
+  tensor(name: string, shape: number[]): tf.Tensor {
+    const t = tf.tensor(this.raw(name, shape).data, shape);
+    this.created.push(t);
+    return t;
+  }
+
+  vector(name: string, n: number): tf.Tensor1D {
+    return this.tensor(name, [n]) as tf.Tensor1D;
+  }
+
+  /** An nn.Linear: stored [out, in], kept as [in, out]. */
+  linear(module: string, inDim: number, outDim: number, bias: boolean): Linear {
+    const raw = this.raw(`${module}.weight`, [outDim, inDim]);
+    const w = tf.tensor2d(transpose2d(raw.data, outDim, inDim), [inDim, outDim]);
+    this.created.push(w);
+    return { name: module, w, b: bias ? this.vector(`${module}.bias`, outDim) : null };
+  }
+
+  /** A GPT-2 Conv1D: stored [in, out] already. */
+  conv1d(module: string, inDim: number, outDim: number): Linear {
+    const w = this.tensor(`${module}.weight`, [inDim, outDim]) as tf.Tensor2D;
+    return { name: module, w, b: this.vector(`${module}.bias`, outDim) };
+  }
+
+  /** A tensor created from already transformed data (e.g. a tied head, transposed). */
+  keep<T extends tf.Tensor>(t: T): T {
+    this.created.push(t);
+    return t;
+  }
+
+  disposeAll(): void {
+    for (const t of this.created) t.dispose();
+    this.created.length = 0;
+  }
+}
+
+/** [rows, cols] row-major -> [cols, rows] row-major */
+export function transpose2d(a: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(a.length);
+  for (let r = 0; r < rows; r++) {
+    const base = r * cols;
+    for (let c = 0; c < cols; c++) out[c * rows + r] = a[base + c]!;
+  }
+  return out;
+}
