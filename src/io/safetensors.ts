@@ -46,14 +46,19 @@ export class SafetensorsFile {
     } catch (e) {
       throw new SafetensorsError(`${fileName}: header is not valid JSON (${(e as Error).message})`);
     }
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new SafetensorsError(`${fileName}: header is not a JSON object`);
     this.metadata = (parsed.__metadata__ as Record<string, string> | undefined) ?? {};
     delete parsed.__metadata__;
     this.header = parsed as Record<string, HeaderEntry>;
     this.dataStart = 8 + n;
     const dataLen = bytes.byteLength - this.dataStart;
     for (const [name, e] of Object.entries(this.header)) {
+      if (!e || typeof e !== 'object') throw new SafetensorsError(`${fileName}: tensor "${name}" has no header entry`);
       const [b, end] = e.data_offsets ?? [];
-      if (!Array.isArray(e.shape) || typeof b !== 'number' || typeof end !== 'number' || end < b || end > dataLen) {
+      if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0)) {
+        throw new SafetensorsError(`${fileName}: tensor "${name}" has an invalid shape ${JSON.stringify(e.shape)}`);
+      }
+      if (typeof b !== 'number' || typeof end !== 'number' || end < b || end > dataLen) {
         throw new SafetensorsError(`${fileName}: tensor "${name}" has bad offsets or shape (file truncated?)`);
       }
       const el = e.shape.reduce((a, c) => a * c, 1);
@@ -138,7 +143,7 @@ export function f32ToF16(v: number): number {
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
+  const e = exp - 127 + 15;
   if (e >= 31) return sign | 0x7c00;
   if (e <= 0) {
     if (e < -10) return sign;
@@ -175,7 +180,7 @@ function encodeFloats(t: TensorToWrite): Uint8Array {
   return out;
 }
 
-/** Serialises tensors in the given order (names sorted like the Python writer when sort is true). */
+/** Serialises tensors in the given order. */
 export function writeSafetensors(tensors: TensorToWrite[], metadata?: Record<string, string>): Uint8Array {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;

@@ -1,0 +1,16 @@
+// Writes a model folder (file name -> bytes) to disk. Node only.
+
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
+
+/** mkdir -p `dir`, then writes each file (names may contain '/' for subfolders, never '..'). */
+export async function writeFolder(dir: string, files: Map<string, Uint8Array>): Promise<void> {
+  const root = resolve(dir);
+  await mkdir(root, { recursive: true });
+  for (const [name, bytes] of files) {
+    const path = resolve(join(root, name));
+    if (path !== root && !path.startsWith(root + sep)) throw new Error(`writeFolder: file name "${name}" escapes ${root}`);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, bytes);
+  }
+}
