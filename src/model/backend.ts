@@ -115,6 +115,9 @@ export async function setupBackend(pref: BackendPreference = 'auto', opts: Backe
   await tf.setBackend('cpu');
   await tf.ready();
   if (tf.getBackend() !== 'cpu') throw new BackendError(`could not start any backend (${reasons.join('; ')})`);
+  // The cpu backend prints an advert for tfjs-node on first use in Node (which cannot install here):
+  // keep the CLI's stderr for real errors.
+  (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
   if (pref === 'auto') reasons.push('CPU: plain JavaScript backend, the slowest; used because the faster ones failed');
   return { name: 'cpu', threads: null, simd: null, reasons };
 }
