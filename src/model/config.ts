@@ -131,7 +131,12 @@ export function parseConfig(c: Record<string, unknown>): ModelConfig {
     num_attention_heads: heads,
     num_key_value_heads: kv,
     head_dim: headDim,
-    max_position_embeddings: num(c, 'max_position_embeddings', 2048),
+    // With a sliding window shorter than the context (mistral, qwen2 use_sliding_window), attention
+    // past the window would differ from HF: cap the usable context instead of computing it wrongly.
+    max_position_embeddings: Math.min(
+      num(c, 'max_position_embeddings', 2048),
+      typeof c.sliding_window === 'number' && (type === 'mistral' || c.use_sliding_window === true) ? c.sliding_window : Infinity,
+    ),
     rms_norm_eps: num(c, 'rms_norm_eps', 1e-6),
     rope_theta: num(c, 'rope_theta', 10000),
     rope_scaling,
