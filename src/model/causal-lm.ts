@@ -4,6 +4,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from './config';
 import type { KVCache } from './kv-cache';
 import type { Linear } from './ops';
+import type { WeightMap } from './types';
 
 export interface ForwardOptions {
   /** Continue from (and append to) this cache. */
@@ -23,5 +24,7 @@ export interface CausalLM {
   /** ids: [B][T] (rows of equal length) -> logits [B, T, V] (or [B, 1, V] with lastOnly). */
   forward(ids: number[][], opts?: ForwardOptions): tf.Tensor3D;
   createCache(batch: number): KVCache;
+  /** Current weights with checkpoint names and layouts (a tied head is not repeated). */
+  exportWeights(): WeightMap;
   dispose(): void;
 }

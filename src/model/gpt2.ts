@@ -63,7 +63,7 @@ export class GPT2Model implements CausalLM {
       }
       this.lnf = ln(`${pre}ln_f`);
       const e = r.raw(`${pre}wte.weight`, [c.vocab_size, D]);
-      this.head = { name: 'lm_head', w: r.keep(tf.tensor2d(transpose2d(e.data, c.vocab_size, D), [D, c.vocab_size])), b: null };
+      this.head = { name: 'lm_head', w: r.keep(tf.tensor2d(transpose2d(e.data, c.vocab_size, D), [D, c.vocab_size])), b: null, stored: 'out_in' };
     } catch (e) {
       r.disposeAll();
       throw e;
@@ -111,6 +111,10 @@ export class GPT2Model implements CausalLM {
 
     if (cache) commitStep(cache, plan, out.slice(1));
     return out[0] as tf.Tensor3D;
+  }
+
+  exportWeights(): WeightMap {
+    return this.reader.exportWeights();
   }
 
   dispose(): void {

@@ -106,7 +106,7 @@ export class LlamaModel implements CausalLM {
       if (c.tie_word_embeddings || !r.has('lm_head.weight')) {
         if (!c.tie_word_embeddings && !r.has('lm_head.weight')) r.raw('lm_head.weight', [c.vocab_size, D]); // throws, naming it
         const e = r.raw('model.embed_tokens.weight', [c.vocab_size, D]);
-        this.head = { name: 'lm_head', w: r.keep(tf.tensor2d(transpose2d(e.data, c.vocab_size, D), [D, c.vocab_size])), b: null };
+        this.head = { name: 'lm_head', w: r.keep(tf.tensor2d(transpose2d(e.data, c.vocab_size, D), [D, c.vocab_size])), b: null, stored: 'out_in' };
       } else {
         this.head = r.linear('lm_head', D, c.vocab_size, false);
       }
@@ -176,6 +176,10 @@ export class LlamaModel implements CausalLM {
 
     if (cache) commitStep(cache, plan, out.slice(1));
     return out[0] as tf.Tensor3D;
+  }
+
+  exportWeights(): WeightMap {
+    return this.reader.exportWeights();
   }
 
   dispose(): void {

@@ -4,11 +4,13 @@
 // - shapes are written beside the lines that change them: B batch, T new tokens, S keys (past + new),
 //   D model width, H query heads, KV key/value heads, hd head size.
 import * as tf from '@tensorflow/tfjs-core';
+// Gradients of the core ops (the umbrella @tensorflow/tfjs package registers these; tfjs-core alone does not).
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
 
 /** Something that adds to a Linear's output (a LoRA adapter, later other light adapters). */
 export interface LinearAdapter {
-  /** x: [N, in] -> delta [N, out] */
-  apply(x: tf.Tensor2D): tf.Tensor2D;
+  /** x: [N, in] -> delta [N, out], or null while the adapter is off. */
+  apply(x: tf.Tensor2D): tf.Tensor2D | null;
 }
 
 export interface Linear {
@@ -18,7 +20,42 @@ export interface Linear {
   w: tf.Tensor2D;
   /** [out] or null */
   b: tf.Tensor1D | null;
+  /** How the checkpoint stores the weight: nn.Linear [out, in] or GPT-2 Conv1D [in, out]. */
+  stored: 'out_in' | 'in_out';
   adapter?: LinearAdapter | null;
+}
+
+/** Swaps the last two axes. */
+export function swapLast(x: tf.Tensor): tf.Tensor {
+  const perm = x.shape.map((_, i) => i);
+  const n = perm.length;
+  [perm[n - 2], perm[n - 1]] = [perm[n - 1]!, perm[n - 2]!];
+  return tf.transpose(x, perm);
+}
+
+/**
+ * a @ b (rank 2, or batched with equal batch dims) whose gradient uses explicit transposes:
+ * autograd's own matMul gradient passes transpose flags, which tfjs-wasm runs ~14x slower.
+ */
+export const mm = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+  save([a, b]);
+  return {
+    value: tf.matMul(a, b),
+    gradFunc: (dy: tf.Tensor, [sa, sb]: tf.Tensor[]) => [tf.matMul(dy, swapLast(sb!)), tf.matMul(swapLast(sa!), dy)],
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+
+/**
+ * x @ w for a frozen weight: the weight is a constant of the op, so backprop computes only dx
+ * (dy @ w^T, transposed explicitly) and never the weight gradient nobody asked for.
+ */
+export function frozenMatMul(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  if (w instanceof tf.Variable && w.trainable) return mm(x, w) as tf.Tensor2D;
+  const f = tf.customGrad(((xi: tf.Tensor) => ({
+    value: tf.matMul(xi as tf.Tensor2D, w),
+    gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, tf.transpose(w)),
+  })) as Parameters<typeof tf.customGrad>[0]);
+  return f(x) as tf.Tensor2D;
 }
 
 /** x: [..., in] -> [..., out] */
@@ -26,8 +63,9 @@ export function linear(x: tf.Tensor, l: Linear): tf.Tensor {
   const [inDim, outDim] = l.w.shape;
   const lead = x.shape.slice(0, -1);
   const x2 = tf.reshape(x, [-1, inDim]) as tf.Tensor2D; // [N, in]
-  let y: tf.Tensor = tf.matMul(x2, l.w); // [N, out]
-  if (l.adapter) y = tf.add(y, l.adapter.apply(x2));
+  let y: tf.Tensor = frozenMatMul(x2, l.w); // [N, out]
+  const delta = l.adapter?.apply(x2);
+  if (delta) y = tf.add(y, delta);
   if (l.b) y = tf.add(y, l.b);
   return tf.reshape(y, [...lead, outDim]);
 }
@@ -87,10 +125,10 @@ export function attention(q: tf.Tensor, kT: tf.Tensor, v: tf.Tensor, mask: tf.Te
   const S = kT.shape[3]!;
   const rep = H / KV;
   const qg = tf.reshape(q, [B, KV, rep * T, hd]); // heads sharing a kv head side by side
-  let s = tf.mul(tf.matMul(qg, kT), 1 / Math.sqrt(hd)); // [B, KV, rep*T, S]
+  let s = tf.mul(mm(qg, kT), 1 / Math.sqrt(hd)); // [B, KV, rep*T, S]
   s = tf.add(tf.reshape(s, [B, KV, rep, T, S]), mask); // [B, KV, rep, T, S]
   const p = tf.reshape(tf.softmax(s), [B, KV, rep * T, S]);
-  const o = tf.reshape(tf.matMul(p, v), [B, H, T, hd]); // [B, H, T, hd]
+  const o = tf.reshape(mm(p, v), [B, H, T, hd]); // [B, H, T, hd]
   return tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [B, T, H * hd]); // [B, T, H*hd]
 }
 

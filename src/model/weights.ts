@@ -7,6 +7,8 @@ import { ModelLoadError, type WeightMap, type WeightTensor } from './types';
 export class WeightReader {
   private readonly used = new Set<string>();
   readonly created: tf.Tensor[] = [];
+  /** Checkpoint tensors by HF name, with whether we hold them transposed ([in, out] for an [out, in] weight). */
+  readonly named = new Map<string, { t: tf.Tensor; transposed: boolean }>();
   numParams = 0;
 
   constructor(
@@ -34,6 +36,7 @@ export class WeightReader {
   tensor(name: string, shape: number[]): tf.Tensor {
     const t = tf.tensor(this.raw(name, shape).data, shape);
     this.created.push(t);
+    this.named.set(name, { t, transposed: false });
     return t;
   }
 
@@ -46,19 +49,31 @@ export class WeightReader {
     const raw = this.raw(`${module}.weight`, [outDim, inDim]);
     const w = tf.tensor2d(transpose2d(raw.data, outDim, inDim), [inDim, outDim]);
     this.created.push(w);
-    return { name: module, w, b: bias ? this.vector(`${module}.bias`, outDim) : null };
+    this.named.set(`${module}.weight`, { t: w, transposed: true });
+    return { name: module, w, b: bias ? this.vector(`${module}.bias`, outDim) : null, stored: 'out_in' };
   }
 
   /** A GPT-2 Conv1D: stored [in, out] already. */
   conv1d(module: string, inDim: number, outDim: number): Linear {
     const w = this.tensor(`${module}.weight`, [inDim, outDim]) as tf.Tensor2D;
-    return { name: module, w, b: this.vector(`${module}.bias`, outDim) };
+    return { name: module, w, b: this.vector(`${module}.bias`, outDim), stored: 'in_out' };
   }
 
   /** A tensor created from already transformed data (e.g. a tied head, transposed). */
   keep<T extends tf.Tensor>(t: T): T {
     this.created.push(t);
     return t;
+  }
+
+  /** The weights in checkpoint names and layouts (read back from the backend). */
+  exportWeights(): WeightMap {
+    const out: WeightMap = new Map();
+    for (const [name, { t, transposed }] of this.named) {
+      const data = t.dataSync() as Float32Array;
+      const [rows, cols] = t.shape as [number, number];
+      out.set(name, transposed ? { shape: [cols, rows], data: transpose2d(data, rows, cols), dtype: 'F32' } : { shape: [...t.shape], data: Float32Array.from(data), dtype: 'F32' });
+    }
+    return out;
   }
 
   disposeAll(): void {

@@ -1,0 +1,167 @@
+// LoRA (Hu et al. 2021) the way PEFT does it: for each targeted Linear, y = x W + b + s * dropout(x) A B
+// with A [in, r] Kaiming-uniform (PEFT's kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in))),
+// B [r, out] zero, s = lora_alpha / r. Base weights stay frozen; only A and B are variables.
+// A strength multiplier (0 = base, 1 = tuned) and an on/off switch act at inference without reloading.
+import * as tf from '@tensorflow/tfjs-core';
+import type { CausalLM } from '../model/causal-lm';
+import { seededRandom } from '../model/generate';
+import { mm, type Linear, type LinearAdapter } from '../model/ops';
+
+export interface LoraConfig {
+  r: number;
+  lora_alpha: number;
+  lora_dropout: number;
+  /** Module name suffixes, as in PEFT: "q_proj" matches "model.layers.0.self_attn.q_proj". */
+  target_modules: string[];
+}
+
+export const LLAMA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
+export const GPT2_TARGETS = ['c_attn', 'c_proj', 'c_fc'];
+
+export function defaultLoraConfig(arch: 'llama' | 'gpt2'): LoraConfig {
+  return { r: 8, lora_alpha: 16, lora_dropout: 0.05, target_modules: arch === 'gpt2' ? ['c_attn'] : ['q_proj', 'v_proj'] };
+}
+
+/** PEFT's rule: a module is targeted when its name equals a target or ends with "." + target. */
+export function matchesTarget(module: string, targets: string[]): boolean {
+  return targets.some((t) => module === t || module.endsWith(`.${t}`));
+}
+
+export class LoraError extends Error {
+  override name = 'LoraError';
+}
+
+export class LoraModule implements LinearAdapter {
+  /** [in, r] (PEFT stores lora_A.weight as [r, in]) */
+  readonly A: tf.Variable;
+  /** [r, out] (PEFT stores lora_B.weight as [out, r]) */
+  readonly B: tf.Variable;
+
+  constructor(
+    readonly linear: Linear,
+    private readonly owner: LoraAdapter,
+    init: { A: Float32Array; B?: Float32Array },
+  ) {
+    const [inDim, outDim] = linear.w.shape;
+    const r = owner.config.r;
+    this.A = tf.variable(tf.tensor2d(init.A, [inDim, r]), true);
+    this.B = tf.variable(init.B ? tf.tensor2d(init.B, [r, outDim]) : tf.zeros([r, outDim]), true);
+  }
+
+  get inDim(): number {
+    return this.linear.w.shape[0];
+  }
+
+  get outDim(): number {
+    return this.linear.w.shape[1];
+  }
+
+  /** x: [N, in] -> s * dropout(x) A B: [N, out] */
+  apply(x: tf.Tensor2D): tf.Tensor2D | null {
+    const o = this.owner;
+    const s = o.scale * o.strength;
+    if (!o.enabled || s === 0) return null;
+    const p = o.config.lora_dropout;
+    const xin = o.training && p > 0 ? tf.dropout(x, p, undefined, o.nextDropoutSeed()) : x;
+    return tf.mul(mm(mm(xin, this.A), this.B), s) as tf.Tensor2D;
+  }
+
+  dispose(): void {
+    this.A.dispose();
+    this.B.dispose();
+  }
+}
+
+export class LoraAdapter {
+  readonly modules = new Map<string, LoraModule>();
+  readonly scale: number;
+  /** 0 = base model, 1 = tuned; values between interpolate the update. */
+  strength = 1;
+  enabled = true;
+  /** Dropout is active only while training. */
+  training = false;
+  private dropoutCounter = 0;
+  private dropoutBase = 0;
+
+  constructor(
+    readonly lm: CausalLM,
+    readonly config: LoraConfig,
+    opts: { seed?: number; weights?: Map<string, { A: Float32Array; B: Float32Array }> } = {},
+  ) {
+    if (!(config.r >= 1 && Number.isInteger(config.r))) throw new LoraError(`LoRA rank r must be a positive integer, got ${config.r}`);
+    if (!(config.lora_alpha > 0)) throw new LoraError(`lora_alpha must be positive, got ${config.lora_alpha}`);
+    if (!(config.lora_dropout >= 0 && config.lora_dropout < 1)) throw new LoraError(`lora_dropout must be in [0, 1), got ${config.lora_dropout}`);
+    this.scale = config.lora_alpha / config.r;
+    const targets = [...lm.linears.values()].filter((l) => matchesTarget(l.name, config.target_modules));
+    if (!targets.length) {
+      const names = [...new Set([...lm.linears.keys()].map((n) => n.split('.').pop()))].join(', ');
+      throw new LoraError(`no layer matches target_modules [${config.target_modules.join(', ')}]; this model's layers are: ${names}`);
+    }
+    const rand = seededRandom(opts.seed ?? 0);
+    for (const l of targets) {
+      if (l.adapter) throw new LoraError(`${l.name} already has an adapter attached: dispose it first`);
+      const [inDim] = l.w.shape;
+      const given = opts.weights?.get(l.name);
+      let A: Float32Array;
+      if (given) A = given.A;
+      else {
+        const bound = 1 / Math.sqrt(inDim);
+        A = new Float32Array(inDim * config.r);
+        // Draw in PEFT's [r, in] order, store transposed as [in, r], so a seed means the same init there.
+        for (let j = 0; j < config.r; j++) for (let i = 0; i < inDim; i++) A[i * config.r + j] = (2 * rand() - 1) * bound;
+      }
+      this.modules.set(l.name, new LoraModule(l, this, { A, B: given?.B }));
+    }
+    for (const m of this.modules.values()) m.linear.adapter = m;
+  }
+
+  /** Seeds tf.dropout reproducibly: each training step sets a base, each call draws the next seed. */
+  setDropoutSeed(base: number): void {
+    this.dropoutBase = base;
+    this.dropoutCounter = 0;
+  }
+
+  nextDropoutSeed(): number {
+    return (this.dropoutBase * 1000003 + this.dropoutCounter++) % 2147483647;
+  }
+
+  variables(): tf.Variable[] {
+    return [...this.modules.values()].flatMap((m) => [m.A, m.B]);
+  }
+
+  numParams(): number {
+    return this.variables().reduce((a, v) => a + v.size, 0);
+  }
+
+  /** A and B in math layout ([in, r], [r, out]) by module name. */
+  getWeights(): Map<string, { A: Float32Array; B: Float32Array }> {
+    const out = new Map<string, { A: Float32Array; B: Float32Array }>();
+    for (const [name, m] of this.modules) out.set(name, { A: m.A.dataSync() as Float32Array, B: m.B.dataSync() as Float32Array });
+    return out;
+  }
+
+  setWeights(w: Map<string, { A: Float32Array; B: Float32Array }>): void {
+    for (const [name, m] of this.modules) {
+      const v = w.get(name);
+      if (!v) throw new LoraError(`no weights for ${name}`);
+      m.A.assign(tf.tensor2d(v.A, m.A.shape as [number, number]));
+      m.B.assign(tf.tensor2d(v.B, m.B.shape as [number, number]));
+    }
+  }
+
+  /** The update s * strength * A B for one module, in math layout [in, out]. */
+  delta(name: string): Float32Array {
+    const m = this.modules.get(name);
+    if (!m) throw new LoraError(`no LoRA module ${name}`);
+    return tf.tidy(() => tf.mul(tf.matMul(m.A, m.B), this.scale * this.strength).dataSync() as Float32Array);
+  }
+
+  /** Detaches from the model and frees the variables. */
+  dispose(): void {
+    for (const m of this.modules.values()) {
+      if (m.linear.adapter === m) m.linear.adapter = null;
+      m.dispose();
+    }
+    this.modules.clear();
+  }
+}
