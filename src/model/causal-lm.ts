@@ -24,6 +24,8 @@ export interface CausalLM {
   /** ids: [B][T] (rows of equal length) -> logits [B, T, V] (or [B, 1, V] with lastOnly). */
   forward(ids: number[][], opts?: ForwardOptions): tf.Tensor3D;
   createCache(batch: number): KVCache;
+  /** Every weight as a trainable variable when built with { trainable: true }, else []. */
+  trainableVariables(): tf.Variable[];
   /** Current weights with checkpoint names and layouts (a tied head is not repeated). */
   exportWeights(): WeightMap;
   dispose(): void;

@@ -11,9 +11,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { CausalLM, ForwardOptions } from './causal-lm';
 import type { GPT2Config } from './config';
 import { KVCache, commitStep, planStep } from './kv-cache';
-import { attention, attentionMask, geluTanh, layerNorm, linear, splitHeads, type Linear } from './ops';
+import { attention, attentionMask, embedding, geluTanh, layerNorm, linear, splitHeads, type Linear } from './ops';
 import type { WeightMap } from './types';
-import { WeightReader, transpose2d } from './weights';
+import { WeightReader, headFor, tiedHead } from './weights';
 
 interface GPT2Block {
   ln1: [tf.Tensor1D, tf.Tensor1D]; // weight, bias [D]
@@ -31,15 +31,16 @@ export class GPT2Model implements CausalLM {
   private readonly wpe: tf.Tensor2D; // [P, D]
   private readonly blocks: GPT2Block[] = [];
   private readonly lnf: [tf.Tensor1D, tf.Tensor1D];
-  private readonly head: Linear; // [D, V] = wte^T
+  private readonly head: Linear | null; // [D, V] (null: tied and trained, see tiedHead) = wte^T
   private readonly reader: WeightReader;
 
   constructor(
     readonly config: GPT2Config,
     weights: WeightMap,
+    opts: { trainable?: boolean } = {},
   ) {
     const c = config;
-    const r = new WeightReader(weights, 'gpt2');
+    const r = new WeightReader(weights, 'gpt2', opts.trainable);
     this.reader = r;
     // Checkpoints saved from GPT2LMHeadModel prefix names with "transformer."; the original ones do not.
     const pre = r.has('transformer.wte.weight') ? 'transformer.' : '';
@@ -62,8 +63,7 @@ export class GPT2Model implements CausalLM {
         this.blocks.push(b);
       }
       this.lnf = ln(`${pre}ln_f`);
-      const e = r.raw(`${pre}wte.weight`, [c.vocab_size, D]);
-      this.head = { name: 'lm_head', w: r.keep(tf.tensor2d(transpose2d(e.data, c.vocab_size, D), [D, c.vocab_size])), b: null, stored: 'out_in' };
+      this.head = tiedHead(r, this.wte);
     } catch (e) {
       r.disposeAll();
       throw e;
@@ -85,9 +85,8 @@ export class GPT2Model implements CausalLM {
 
     const out = tf.tidy(() => {
       const am = attentionMask(keyMask, past, T); // [B, 1, 1, T, S]
-      const idT = tf.tensor2d(ids.flat(), [B, T], 'int32');
-      const posT = tf.tensor2d(pos.flat(), [B, T], 'int32');
-      let x: tf.Tensor = tf.add(tf.gather(this.wte, idT), tf.gather(this.wpe, posT)); // [B, T, D]
+      const tr = this.reader.trainable;
+      let x: tf.Tensor = tf.add(embedding(this.wte, ids, tr), embedding(this.wpe, pos, tr)); // [B, T, D]
       const kept: tf.Tensor[] = [];
       this.blocks.forEach((L, l) => {
         const h = layerNorm(x, L.ln1[0], L.ln1[1], c.layer_norm_epsilon);
@@ -105,12 +104,16 @@ export class GPT2Model implements CausalLM {
         x = tf.add(x, linear(geluTanh(linear(h2, L.fc)), L.mlpProj));
       });
       if (opts.lastOnly) x = tf.slice(x, [0, T - 1, 0], [B, 1, -1]);
-      const logits = linear(layerNorm(x, this.lnf[0], this.lnf[1], c.layer_norm_epsilon), this.head); // [B, T, V]
+      const logits = linear(layerNorm(x, this.lnf[0], this.lnf[1], c.layer_norm_epsilon), headFor(this.head, this.wte)); // [B, T, V]
       return [logits, ...kept];
     });
 
     if (cache) commitStep(cache, plan, out.slice(1));
     return out[0] as tf.Tensor3D;
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return this.reader.variables();
   }
 
   exportWeights(): WeightMap {

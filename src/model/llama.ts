@@ -14,9 +14,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { CausalLM, ForwardOptions } from './causal-lm';
 import type { LlamaConfig } from './config';
 import { KVCache, commitStep, planStep } from './kv-cache';
-import { attention, attentionMask, linear, rmsNorm, silu, splitHeads, type Linear } from './ops';
+import { attention, attentionMask, embedding, linear, rmsNorm, silu, splitHeads, type Linear } from './ops';
 import type { WeightMap } from './types';
-import { WeightReader, transpose2d } from './weights';
+import { WeightReader, headFor, tiedHead } from './weights';
 
 interface LlamaLayer {
   inputNorm: tf.Tensor1D; // [D]
@@ -69,16 +69,17 @@ export class LlamaModel implements CausalLM {
   private readonly embed: tf.Tensor2D; // [V, D]
   private readonly layers: LlamaLayer[] = [];
   private readonly norm: tf.Tensor1D; // [D]
-  private readonly head: Linear; // [D, V]
+  private readonly head: Linear | null; // [D, V] (null: tied and trained, see tiedHead)
   private readonly invFreq: Float64Array; // [hd/2]
   private readonly reader: WeightReader;
 
   constructor(
     readonly config: LlamaConfig,
     weights: WeightMap,
+    opts: { trainable?: boolean } = {},
   ) {
     const c = config;
-    const r = new WeightReader(weights, c.model_type);
+    const r = new WeightReader(weights, c.model_type, opts.trainable);
     this.reader = r;
     const D = c.hidden_size;
     const qDim = c.num_attention_heads * c.head_dim;
@@ -105,8 +106,7 @@ export class LlamaModel implements CausalLM {
       this.norm = r.vector('model.norm.weight', D);
       if (c.tie_word_embeddings || !r.has('lm_head.weight')) {
         if (!c.tie_word_embeddings && !r.has('lm_head.weight')) r.raw('lm_head.weight', [c.vocab_size, D]); // throws, naming it
-        const e = r.raw('model.embed_tokens.weight', [c.vocab_size, D]);
-        this.head = { name: 'lm_head', w: r.keep(tf.tensor2d(transpose2d(e.data, c.vocab_size, D), [D, c.vocab_size])), b: null, stored: 'out_in' };
+        this.head = tiedHead(r, this.embed);
       } else {
         this.head = r.linear('lm_head', D, c.vocab_size, false);
       }
@@ -150,8 +150,7 @@ export class LlamaModel implements CausalLM {
     const out = tf.tidy(() => {
       const [cos, sin] = this.ropeTables(pos);
       const am = attentionMask(keyMask, past, T); // [B, 1, 1, T, S]
-      const idT = tf.tensor2d(ids.flat(), [B, T], 'int32');
-      let x: tf.Tensor = tf.gather(this.embed, idT); // [B, T, D]
+      let x: tf.Tensor = embedding(this.embed, ids, this.reader.trainable); // [B, T, D]
       const kept: tf.Tensor[] = [];
       this.layers.forEach((L, l) => {
         const h = rmsNorm(x, L.inputNorm, c.rms_norm_eps);
@@ -170,12 +169,16 @@ export class LlamaModel implements CausalLM {
         x = tf.add(x, linear(tf.mul(silu(linear(h2, L.gate)), linear(h2, L.up)), L.down)); // [B, T, D]
       });
       if (opts.lastOnly) x = tf.slice(x, [0, T - 1, 0], [B, 1, -1]); // [B, 1, D]
-      const logits = linear(rmsNorm(x, this.norm, c.rms_norm_eps), this.head); // [B, T, V]
+      const logits = linear(rmsNorm(x, this.norm, c.rms_norm_eps), headFor(this.head, this.embed)); // [B, T, V]
       return [logits, ...kept];
     });
 
     if (cache) commitStep(cache, plan, out.slice(1));
     return out[0] as tf.Tensor3D;
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return this.reader.variables();
   }
 
   exportWeights(): WeightMap {

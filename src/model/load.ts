@@ -34,9 +34,9 @@ export interface LanguageModel {
 export type LoadProgress = (p: { file: string; loaded: number; total: number | null; fraction: number }) => void;
 
 /** Builds the architecture named by config.json from already-read weights. */
-export function buildCausalLM(files: Pick<HFModelFiles, 'config' | 'weights'>): CausalLM {
+export function buildCausalLM(files: Pick<HFModelFiles, 'config' | 'weights'>, opts: { trainable?: boolean } = {}): CausalLM {
   const cfg = parseConfig(files.config);
-  return cfg.arch === 'gpt2' ? new GPT2Model(cfg, files.weights) : new LlamaModel(cfg, files.weights);
+  return cfg.arch === 'gpt2' ? new GPT2Model(cfg, files.weights, opts) : new LlamaModel(cfg, files.weights, opts);
 }
 
 export function modelInfo(lm: CausalLM, files: Pick<HFModelFiles, 'weights'>): ModelInfo {

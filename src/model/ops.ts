@@ -22,6 +22,8 @@ export interface Linear {
   b: tf.Tensor1D | null;
   /** How the checkpoint stores the weight: nn.Linear [out, in] or GPT-2 Conv1D [in, out]. */
   stored: 'out_in' | 'in_out';
+  /** The weight itself is trained (full-parameter mode): backprop computes its gradient too. */
+  trainable?: boolean;
   adapter?: LinearAdapter | null;
 }
 
@@ -50,7 +52,6 @@ export const mm = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveF
  * (dy @ w^T, transposed explicitly) and never the weight gradient nobody asked for.
  */
 export function frozenMatMul(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
-  if (w instanceof tf.Variable && w.trainable) return mm(x, w) as tf.Tensor2D;
   const f = tf.customGrad(((xi: tf.Tensor) => ({
     value: tf.matMul(xi as tf.Tensor2D, w),
     gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, tf.transpose(w)),
@@ -63,11 +64,33 @@ export function linear(x: tf.Tensor, l: Linear): tf.Tensor {
   const [inDim, outDim] = l.w.shape;
   const lead = x.shape.slice(0, -1);
   const x2 = tf.reshape(x, [-1, inDim]) as tf.Tensor2D; // [N, in]
-  let y: tf.Tensor = frozenMatMul(x2, l.w); // [N, out]
+  let y: tf.Tensor = l.trainable ? mm(x2, l.w) : frozenMatMul(x2, l.w); // [N, out]
   const delta = l.adapter?.apply(x2);
   if (delta) y = tf.add(y, delta);
   if (l.b) y = tf.add(y, l.b);
   return tf.reshape(y, [...lead, outDim]);
+}
+
+/**
+ * Embedding lookup table[ids]: [V, D] x [B, T] -> [B, T, D]. A trainable table goes through a
+ * one-hot matMul, because gather's gradient needs UnsortedSegmentSum, which tfjs-wasm lacks.
+ */
+export function embedding(table: tf.Tensor2D, ids: number[][], trainable: boolean): tf.Tensor {
+  const B = ids.length;
+  const T = ids[0]!.length;
+  const idT = tf.tensor1d(ids.flat(), 'int32');
+  if (!trainable) return tf.reshape(tf.gather(table, idT), [B, T, -1]);
+  const V = table.shape[0];
+  const f = tf.customGrad(((t: tf.Tensor, save: tf.GradSaveFunc) => {
+    // oneHot's float32 dtype is ignored by tfjs-wasm (it writes int32 bits): cast explicitly.
+    const oh = tf.cast(tf.oneHot(idT, V), 'float32'); // [N, V]
+    save([oh]);
+    return {
+      value: tf.reshape(tf.matMul(oh, t as tf.Tensor2D), [B, T, -1]),
+      gradFunc: (dy: tf.Tensor, [soh]: tf.Tensor[]) => tf.matMul(tf.transpose(soh!), tf.reshape(dy, [B * T, -1]) as tf.Tensor2D), // [V, D]
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(table);
 }
 
 /** RMSNorm as in HF Llama: x / sqrt(mean(x^2) + eps) * g, over the last axis. */

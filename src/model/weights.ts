@@ -14,7 +14,18 @@ export class WeightReader {
   constructor(
     private readonly weights: WeightMap,
     private readonly arch: string,
+    /** Full-parameter training: every checkpoint tensor becomes a trainable tf.Variable. */
+    readonly trainable = false,
   ) {}
+
+  private make<T extends tf.Tensor>(t: T): T {
+    return (this.trainable ? tf.variable(t, true) : t) as T;
+  }
+
+  /** The trainable variables (full-parameter mode), in checkpoint order. */
+  variables(): tf.Variable[] {
+    return this.trainable ? [...this.named.values()].map((e) => e.t as tf.Variable) : [];
+  }
 
   has(name: string): boolean {
     return this.weights.has(name);
@@ -34,7 +45,7 @@ export class WeightReader {
   }
 
   tensor(name: string, shape: number[]): tf.Tensor {
-    const t = tf.tensor(this.raw(name, shape).data, shape);
+    const t = this.make(tf.tensor(this.raw(name, shape).data, shape));
     this.created.push(t);
     this.named.set(name, { t, transposed: false });
     return t;
@@ -47,16 +58,16 @@ export class WeightReader {
   /** An nn.Linear: stored [out, in], kept as [in, out]. */
   linear(module: string, inDim: number, outDim: number, bias: boolean): Linear {
     const raw = this.raw(`${module}.weight`, [outDim, inDim]);
-    const w = tf.tensor2d(transpose2d(raw.data, outDim, inDim), [inDim, outDim]);
+    const w = this.make(tf.tensor2d(transpose2d(raw.data, outDim, inDim), [inDim, outDim]));
     this.created.push(w);
     this.named.set(`${module}.weight`, { t: w, transposed: true });
-    return { name: module, w, b: bias ? this.vector(`${module}.bias`, outDim) : null, stored: 'out_in' };
+    return { name: module, w, b: bias ? this.vector(`${module}.bias`, outDim) : null, stored: 'out_in', trainable: this.trainable };
   }
 
   /** A GPT-2 Conv1D: stored [in, out] already. */
   conv1d(module: string, inDim: number, outDim: number): Linear {
     const w = this.tensor(`${module}.weight`, [inDim, outDim]) as tf.Tensor2D;
-    return { name: module, w, b: this.vector(`${module}.bias`, outDim), stored: 'in_out' };
+    return { name: module, w, b: this.vector(`${module}.bias`, outDim), stored: 'in_out', trainable: this.trainable };
   }
 
   /** A tensor created from already transformed data (e.g. a tied head, transposed). */
@@ -80,6 +91,20 @@ export class WeightReader {
     for (const t of this.created) t.dispose();
     this.created.length = 0;
   }
+}
+
+/**
+ * The output head of a tied model: the embedding [V, D] transposed to [D, V] once at load. In
+ * full-parameter training the head must stay the embedding variable itself, so it is null here and
+ * headFor() transposes the variable inside the step, letting both uses add to one gradient.
+ */
+export function tiedHead(r: WeightReader, embed: tf.Tensor2D): Linear | null {
+  if (r.trainable) return null;
+  return { name: 'lm_head', w: r.keep(tf.transpose(embed)), b: null, stored: 'out_in', trainable: false };
+}
+
+export function headFor(head: Linear | null, embed: tf.Tensor2D): Linear {
+  return head ?? { name: 'lm_head', w: tf.transpose(embed), b: null, stored: 'out_in', trainable: true };
 }
 
 /** [rows, cols] row-major -> [cols, rows] row-major */

@@ -1,0 +1,382 @@
+// The training loop: LoRA (adapter variables only) or full-parameter (every weight), AdamW,
+// warmup + schedule, global-norm clipping, micro-batches with gradient accumulation, right padding
+// with attention masks, periodic validation and checkpoints, a NaN/Inf guard, pause/resume/cancel.
+//
+// Every random choice derives from (seed, step) or (seed, epoch): data order, dropout, LoRA init.
+// A checkpoint therefore needs only the weights, the AdamW moments and a few counters for a
+// resumed run to reproduce an uninterrupted one exactly.
+import * as tf from '@tensorflow/tfjs-core';
+import type { LoraAdapter, LoraConfig } from '../lora/adapter';
+import type { CausalLM } from '../model/causal-lm';
+import { seededRandom } from '../model/generate';
+import { maskedCrossEntropy } from './loss';
+import { AdamW, clipByGlobalNorm, DEFAULT_ADAMW } from './optimizer';
+import { learningRate, type ScheduleKind } from './schedule';
+
+/** One training sequence: target[t] is the token to predict after input[0..t]; weight[t] 1 = trained. */
+export interface Example {
+  input: number[];
+  target: number[];
+  weight: number[];
+}
+
+export interface TrainConfig {
+  mode: 'lora' | 'full';
+  lora: LoraConfig;
+  lr: number;
+  schedule: ScheduleKind;
+  warmupSteps: number;
+  minLrRatio: number;
+  weightDecay: number;
+  maxGradNorm: number;
+  batchSize: number;
+  gradAccum: number;
+  /** Optimizer steps; when 0, `epochs` decides. */
+  steps: number;
+  epochs: number;
+  evalEvery: number;
+  saveEvery: number;
+  seed: number;
+  /** Consecutive non-finite steps tolerated before the run stops. */
+  maxBadSteps: number;
+}
+
+export const DEFAULT_TRAIN: TrainConfig = {
+  mode: 'lora',
+  lora: { r: 8, lora_alpha: 16, lora_dropout: 0.05, target_modules: ['q_proj', 'v_proj'] },
+  lr: 2e-3,
+  schedule: 'cosine',
+  warmupSteps: 10,
+  minLrRatio: 0.1,
+  weightDecay: 0,
+  maxGradNorm: 1,
+  batchSize: 8,
+  gradAccum: 1,
+  steps: 0,
+  epochs: 3,
+  evalEvery: 25,
+  saveEvery: 50,
+  seed: 42,
+  maxBadSteps: 5,
+};
+
+export interface StepMetrics {
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  loss: number;
+  smoothLoss: number;
+  lr: number;
+  gradNorm: number;
+  tokens: number;
+  tokensPerSec: number;
+  etaSec: number;
+  memory: { numTensors: number; numBytes: number };
+  backend: string;
+  /** Set when this step was skipped by the NaN/Inf guard, with the reason. */
+  skipped?: string;
+}
+
+export interface EvalMetrics {
+  step: number;
+  valLoss: number;
+  valPpl: number;
+  tokens: number;
+}
+
+/** What a checkpoint holds: tensors by name plus JSON state. */
+export interface TrainerCheckpoint {
+  step: number;
+  tensors: Record<string, { shape: number[]; data: Float32Array }>;
+  state: TrainerState;
+  metrics: { trainLoss?: number; valLoss?: number };
+}
+
+export interface TrainerState {
+  step: number;
+  /** Micro-batches consumed (the data-order cursor). */
+  micro: number;
+  seed: number;
+  smoothLoss: number | null;
+  smoothCount: number;
+  badSteps: number;
+  optimizerT: number;
+  lastValLoss: number | null;
+  /** Names of the trained tensors, in optimizer order. */
+  params: string[];
+}
+
+export class TrainingError extends Error {
+  override name = 'TrainingError';
+  constructor(
+    readonly code: 'NON_FINITE_LOSS' | 'BAD_DATA',
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Seeded Fisher-Yates permutation of 0..n-1. */
+export function permutation(n: number, seed: number): number[] {
+  const rand = seededRandom(seed);
+  const p = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [p[i], p[j]] = [p[j]!, p[i]!];
+  }
+  return p;
+}
+
+/** Right-pads a micro-batch to its longest example; padded positions are masked out of attention and loss. */
+export function collate(batch: Example[], padId = 0): { ids: number[][]; mask: number[][]; target: number[][]; weight: number[][] } {
+  const T = Math.max(...batch.map((e) => e.input.length));
+  const pad = (a: number[], v: number) => [...a, ...new Array<number>(T - a.length).fill(v)];
+  return {
+    ids: batch.map((e) => pad(e.input, padId)),
+    mask: batch.map((e) => pad(e.input.map(() => 1), 0)),
+    target: batch.map((e) => pad(e.target, 0)),
+    weight: batch.map((e) => pad(e.weight, 0)),
+  };
+}
+
+export interface TrainHooks {
+  onStep?: (m: StepMetrics) => void;
+  onEval?: (m: EvalMetrics) => void;
+  /** Called every saveEvery steps and at the end; awaited (storage writes). */
+  onCheckpoint?: (c: TrainerCheckpoint) => Promise<void> | void;
+  signal?: AbortSignal;
+  /** Polled between steps; while it returns true the loop waits. */
+  isPaused?: () => boolean;
+}
+
+export type RunOutcome = { reason: 'done' | 'cancelled'; step: number } | { reason: 'failed'; step: number; error: TrainingError };
+
+export class Trainer {
+  readonly params: tf.Variable[];
+  readonly paramNames: string[];
+  readonly optimizer: AdamW;
+  readonly totalSteps: number;
+  readonly microPerEpoch: number;
+  step = 0;
+  micro = 0;
+  private smoothLoss: number | null = null;
+  private smoothCount = 0;
+  private badSteps = 0;
+  private lastValLoss: number | null = null;
+  private stepTimeEma: number | null = null;
+  private lastLoss = NaN;
+
+  constructor(
+    readonly lm: CausalLM,
+    readonly train: Example[],
+    readonly val: Example[],
+    readonly config: TrainConfig,
+    readonly adapter: LoraAdapter | null,
+  ) {
+    if (!train.length) throw new TrainingError('BAD_DATA', 'there are no training examples', 'Add valid records to the dataset.');
+    if (config.mode === 'lora') {
+      if (!adapter) throw new Error('LoRA mode needs an adapter');
+      this.params = adapter.variables();
+      this.paramNames = [...adapter.modules.keys()].flatMap((n) => [`${n}.lora_A`, `${n}.lora_B`]);
+    } else {
+      this.params = lm.trainableVariables();
+      if (!this.params.length) throw new Error('full-parameter mode needs a model built with { trainable: true }');
+      this.paramNames = [...lm.exportWeights().keys()];
+    }
+    this.optimizer = new AdamW(this.params, { ...DEFAULT_ADAMW, weightDecay: config.weightDecay });
+    this.microPerEpoch = Math.ceil(train.length / config.batchSize);
+    const perEpoch = Math.ceil(this.microPerEpoch / config.gradAccum);
+    this.totalSteps = config.steps > 0 ? config.steps : Math.max(1, Math.round(config.epochs * perEpoch));
+  }
+
+  get epoch(): number {
+    return this.micro / this.microPerEpoch;
+  }
+
+  lrAt(step: number): number {
+    const c = this.config;
+    return learningRate({ kind: c.schedule, lr: c.lr, warmupSteps: c.warmupSteps, totalSteps: this.totalSteps, minRatio: c.minLrRatio }, step);
+  }
+
+  /** The examples of micro-batch number k (epoch order reshuffled per epoch from the seed). */
+  microBatch(k: number): Example[] {
+    const epoch = Math.floor(k / this.microPerEpoch);
+    const i = k % this.microPerEpoch;
+    const order = permutation(this.train.length, this.config.seed * 7919 + epoch);
+    return order.slice(i * this.config.batchSize, (i + 1) * this.config.batchSize).map((j) => this.train[j]!);
+  }
+
+  /** One optimizer step over gradAccum micro-batches. */
+  trainStep(): StepMetrics {
+    const t0 = performance.now();
+    const c = this.config;
+    const lr = this.lrAt(this.step);
+    let tokens = 0;
+    let lossSum = 0;
+    let acc: tf.Tensor[] | null = null;
+    if (this.adapter) this.adapter.training = true;
+    try {
+      for (let a = 0; a < c.gradAccum; a++) {
+        const batch = collate(this.microBatch(this.micro++));
+        tokens += batch.mask.flat().reduce((x, y) => x + y, 0);
+        this.adapter?.setDropoutSeed(c.seed * 1_000_003 + this.step * 97 + a);
+        const { value, grads } = tf.variableGrads(() => maskedCrossEntropy(this.lm.forward(batch.ids, { mask: batch.mask }), batch.target, batch.weight), this.params);
+        lossSum += value.dataSync()[0]!;
+        value.dispose();
+        const g = this.params.map((p) => grads[p.name]!);
+        if (!acc) acc = g;
+        else {
+          const sum: tf.Tensor[] = acc.map((x, i) => tf.add(x, g[i]!));
+          tf.dispose([...acc, ...g]);
+          acc = sum;
+        }
+      }
+    } finally {
+      if (this.adapter) this.adapter.training = false;
+    }
+    let grads = acc!;
+    if (c.gradAccum > 1) {
+      const avg = grads.map((g) => tf.div(g, c.gradAccum));
+      tf.dispose(grads);
+      grads = avg;
+    }
+    const loss = lossSum / c.gradAccum;
+    const clipped = clipByGlobalNorm(grads, c.maxGradNorm);
+    grads = clipped.grads;
+    let skipped: string | undefined;
+    if (!Number.isFinite(loss) || !Number.isFinite(clipped.norm)) {
+      skipped = !Number.isFinite(loss) ? `loss is ${loss}` : `gradient norm is ${clipped.norm}`;
+      this.badSteps++;
+    } else {
+      this.optimizer.apply(grads, lr);
+      this.badSteps = 0;
+      this.lastLoss = loss;
+      this.smoothCount++;
+      this.smoothLoss = 0.9 * (this.smoothLoss ?? 0) + 0.1 * loss;
+    }
+    tf.dispose(grads);
+    this.step++;
+    const dt = (performance.now() - t0) / 1000;
+    this.stepTimeEma = this.stepTimeEma === null ? dt : 0.8 * this.stepTimeEma + 0.2 * dt;
+    // Zero-initialised EMA with bias correction (as Adam's moments): early values are not dragged to 0.
+    const smooth = this.smoothLoss === null ? NaN : this.smoothLoss / (1 - 0.9 ** this.smoothCount);
+    const mem = tf.memory();
+    return {
+      step: this.step,
+      totalSteps: this.totalSteps,
+      epoch: this.epoch,
+      loss,
+      smoothLoss: Number.isFinite(smooth) ? smooth : loss,
+      lr,
+      gradNorm: clipped.norm,
+      tokens,
+      tokensPerSec: tokens / dt,
+      etaSec: this.stepTimeEma * (this.totalSteps - this.step),
+      memory: { numTensors: mem.numTensors, numBytes: mem.numBytes },
+      backend: tf.getBackend(),
+      skipped,
+    };
+  }
+
+  /** Token-weighted mean loss over examples (no dropout, no gradients). */
+  evaluate(examples: Example[] = this.val): EvalMetrics {
+    let nll = 0;
+    let tokens = 0;
+    for (let i = 0; i < examples.length; i += this.config.batchSize) {
+      const batch = collate(examples.slice(i, i + this.config.batchSize));
+      const n = batch.weight.flat().reduce((a, b) => a + b, 0);
+      if (!n) continue;
+      nll += tf.tidy(() => maskedCrossEntropy(this.lm.forward(batch.ids, { mask: batch.mask }), batch.target, batch.weight).dataSync()[0]!) * n;
+      tokens += n;
+    }
+    const valLoss = tokens ? nll / tokens : NaN;
+    this.lastValLoss = valLoss;
+    return { step: this.step, valLoss, valPpl: Math.exp(valLoss), tokens };
+  }
+
+  checkpoint(): TrainerCheckpoint {
+    const tensors: TrainerCheckpoint['tensors'] = {};
+    const opt = this.optimizer.getState();
+    this.params.forEach((p, i) => {
+      const name = this.paramNames[i]!;
+      tensors[name] = { shape: [...p.shape], data: p.dataSync() as Float32Array };
+      tensors[`${name}.adam_m`] = { shape: [...p.shape], data: opt.m[i]! };
+      tensors[`${name}.adam_v`] = { shape: [...p.shape], data: opt.v[i]! };
+    });
+    return {
+      step: this.step,
+      tensors,
+      state: {
+        step: this.step,
+        micro: this.micro,
+        seed: this.config.seed,
+        smoothLoss: this.smoothLoss,
+        smoothCount: this.smoothCount,
+        badSteps: this.badSteps,
+        optimizerT: opt.t,
+        lastValLoss: this.lastValLoss,
+        params: this.paramNames,
+      },
+      metrics: { trainLoss: Number.isFinite(this.lastLoss) ? this.lastLoss : undefined, valLoss: this.lastValLoss ?? undefined },
+    };
+  }
+
+  restore(c: TrainerCheckpoint): void {
+    const s = c.state;
+    if (s.params.join('\n') !== this.paramNames.join('\n')) {
+      throw new Error('the checkpoint was made for different trainable tensors (another model, mode or target_modules)');
+    }
+    const m: Float32Array[] = [];
+    const v: Float32Array[] = [];
+    this.params.forEach((p, i) => {
+      const name = this.paramNames[i]!;
+      const get = (k: string) => {
+        const t = c.tensors[k];
+        if (!t) throw new Error(`checkpoint is missing tensor ${k}`);
+        return t.data;
+      };
+      p.assign(tf.tensor(get(name), p.shape));
+      m.push(get(`${name}.adam_m`));
+      v.push(get(`${name}.adam_v`));
+    });
+    this.optimizer.setState({ t: s.optimizerT, m, v });
+    this.step = s.step;
+    this.micro = s.micro;
+    this.smoothLoss = s.smoothLoss;
+    this.smoothCount = s.smoothCount;
+    this.badSteps = s.badSteps;
+    this.lastValLoss = s.lastValLoss;
+  }
+
+  /** Runs until totalSteps, cancel, or repeated non-finite steps. Yields to the event loop between steps. */
+  async run(h: TrainHooks = {}): Promise<RunOutcome> {
+    const c = this.config;
+    while (this.step < this.totalSteps) {
+      while (h.isPaused?.() && !h.signal?.aborted) await sleep(50);
+      if (h.signal?.aborted) return { reason: 'cancelled', step: this.step };
+      const m = this.trainStep();
+      h.onStep?.(m);
+      if (this.badSteps >= c.maxBadSteps) {
+        return {
+          reason: 'failed',
+          step: this.step,
+          error: new TrainingError('NON_FINITE_LOSS', `training stopped: ${this.badSteps} steps in a row had a non-finite loss or gradient (${m.skipped})`, 'Lower the learning rate or enable gradient clipping, then resume from the last good checkpoint.'),
+        };
+      }
+      const last = this.step === this.totalSteps;
+      if (this.val.length && (this.step % c.evalEvery === 0 || last)) h.onEval?.(this.evaluate());
+      if (h.onCheckpoint && (this.step % c.saveEvery === 0 || last) && !m.skipped) await h.onCheckpoint(this.checkpoint());
+      await sleep(0);
+    }
+    return { reason: 'done', step: this.step };
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
