@@ -4,8 +4,9 @@
 // - shapes are written beside the lines that change them: B batch, T new tokens, S keys (past + new),
 //   D model width, H query heads, KV key/value heads, hd head size.
 import * as tf from '@tensorflow/tfjs-core';
-// Gradients of the core ops (the umbrella @tensorflow/tfjs package registers these; tfjs-core alone does not).
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
+// Gradients of the core ops: tfjs-core alone does not register them; the umbrella package does, in
+// both its ESM (bundlers) and Node builds (tfjs-core's own deep import does not resolve in Node).
+import '@tensorflow/tfjs';
 
 /** Something that adds to a Linear's output (a LoRA adapter, later other light adapters). */
 export interface LinearAdapter {
@@ -27,6 +28,15 @@ export interface Linear {
   adapter?: LinearAdapter | null;
 }
 
+/**
+ * Whether matMuls use the explicitly-transposed gradients below (default) or TF.js autograd's own
+ * (transpose flags). Only the benchmark turns this off, to measure what the custom gradients buy.
+ */
+let fastGrads = true;
+export function setFastGradients(on: boolean): void {
+  fastGrads = on;
+}
+
 /** Swaps the last two axes. */
 export function swapLast(x: tf.Tensor): tf.Tensor {
   const perm = x.shape.map((_, i) => i);
@@ -39,7 +49,9 @@ export function swapLast(x: tf.Tensor): tf.Tensor {
  * a @ b (rank 2, or batched with equal batch dims) whose gradient uses explicit transposes:
  * autograd's own matMul gradient passes transpose flags, which tfjs-wasm runs ~14x slower.
  */
-export const mm = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+export const mm = (a: tf.Tensor, b: tf.Tensor): tf.Tensor => (fastGrads ? mmFast(a, b) : tf.matMul(a, b));
+
+const mmFast = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
   save([a, b]);
   return {
     value: tf.matMul(a, b),
@@ -52,6 +64,7 @@ export const mm = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveF
  * (dy @ w^T, transposed explicitly) and never the weight gradient nobody asked for.
  */
 export function frozenMatMul(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  if (!fastGrads) return tf.matMul(x, w);
   const f = tf.customGrad(((xi: tf.Tensor) => ({
     value: tf.matMul(xi as tf.Tensor2D, w),
     gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, tf.transpose(w)),
