@@ -1,0 +1,113 @@
+// The controller (user intents -> protocol -> store) with the real worker handler in-process and
+// the reference model served over HTTP: what the page does, minus React and the DOM.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { canGenerate, createAppStore, initialState, noModelAvailable, type AppStore, type CatalogEntry } from '../store/store';
+import { ensureReferenceHF, loadGolden, referenceAvailable, type Golden } from '../testing/reference';
+import { connectInProcess, serveFolder, type InProcessWorker } from '../worker/testing';
+import { createController, type Controller } from './controller';
+
+describe.skipIf(!referenceAvailable())('controller', () => {
+  let golden: Golden;
+  let http: { base: string; close(): void };
+  let worker: InProcessWorker;
+  let store: AppStore;
+  let controller: Controller;
+  let catalog: CatalogEntry[];
+
+  beforeAll(async () => {
+    golden = await loadGolden();
+    http = await serveFolder(await ensureReferenceHF());
+    worker = connectInProcess();
+  });
+  afterAll(() => {
+    worker?.close();
+    http?.close();
+  });
+
+  beforeEach(() => {
+    catalog = [{ name: 'stories260K', url: '/model/', origin: 'reference' }];
+    store = createAppStore(initialState({ backend: { preference: 'wasm' } }));
+    controller = createController({
+      client: worker.client,
+      store,
+      fetchCatalog: async () => ({ models: catalog }),
+      absoluteUrl: (path) => new URL(path, http.base).href,
+    });
+  });
+
+  it('starts: backend, catalog, then the first model', async () => {
+    await controller.start();
+    await controller.whenModelReady();
+    const s = store.getState();
+    expect(s.backend.status?.name).toBe('wasm');
+    expect(s.model.catalog.entries.map((e) => e.name)).toEqual(['stories260K']);
+    expect(s.model.summary?.numParams).toBe(260032);
+    expect(s.model.locationLabel).toBe('stories260K');
+    expect(canGenerate(s)).toBe(true);
+  });
+
+  it('generates greedily into the store, matching the golden continuation', async () => {
+    await controller.start();
+    await controller.whenModelReady();
+    const p = golden.prompt_greedy;
+    const newTokens = p.tokens.length - p.prompt_tokens.length;
+    const seen: string[] = [];
+    const unsubscribe = store.subscribe((s) => seen.push(s.generation.text));
+    controller.setSettings({ prompt: p.prompt, maxNewTokens: newTokens, temperature: 0 });
+    await controller.generate();
+    unsubscribe();
+    const g = store.getState().generation;
+    expect(g.phase).toBe('ready');
+    expect(g.text).toBe(p.text.slice(p.prompt.length));
+    expect(g.tokenCount).toBe(newTokens);
+    expect(g.outcome?.finishReason).toBe('length');
+    // The text grew token by token in the store before the result arrived.
+    expect(new Set(seen).size).toBeGreaterThan(newTokens / 2);
+  });
+
+  it('stops a running generation', async () => {
+    await controller.start();
+    await controller.whenModelReady();
+    controller.setSettings({ prompt: 'Once upon a time', maxNewTokens: 400, temperature: 0.8 });
+    const unsubscribe = store.subscribe((s) => {
+      if (s.generation.tokenCount === 3) void controller.stop();
+    });
+    await controller.generate();
+    unsubscribe();
+    const g = store.getState().generation;
+    expect(g.outcome?.finishReason).toBe('cancelled');
+    expect(g.tokenCount).toBeLessThan(400);
+    expect(g.requestId).toBeNull();
+  });
+
+  it('reloads the model when the backend changes', async () => {
+    await controller.start();
+    await controller.whenModelReady();
+    await controller.selectBackend('cpu');
+    const s = store.getState();
+    expect(s.backend.status?.name).toBe('cpu');
+    expect(s.model.phase).toBe('ready');
+    expect(s.model.summary?.name).toBe('model');
+  });
+
+  it('shows load errors with their code, and bad input without asking the worker', async () => {
+    await controller.start();
+    await controller.whenModelReady();
+    await controller.loadFromInput(`${http.base}/nothing/`);
+    expect(store.getState().model).toMatchObject({ phase: 'error', error: { code: 'MISSING_FILE' } });
+    expect(canGenerate(store.getState())).toBe(false);
+
+    await controller.loadFromInput('not a model');
+    expect(store.getState().model).toMatchObject({ phase: 'error', error: { code: 'BAD_REQUEST' } });
+    expect(store.getState().model.error?.message).toContain('neither an http(s) URL nor a Hugging Face model id');
+  });
+
+  it('says when no model is available', async () => {
+    catalog = [];
+    await controller.start();
+    const s = store.getState();
+    expect(noModelAvailable(s)).toBe(true);
+    expect(s.model.phase).toBe('idle');
+    expect(canGenerate(s)).toBe(false);
+  });
+});

@@ -1,0 +1,195 @@
+// Wiring: user intents -> protocol requests -> store updates. The only module that talks to both
+// the worker client and the store; components call these actions and read the store.
+import { resolveModelLocation } from '../io/sources';
+import { RequestError, type WorkerClient } from '../protocol/client';
+import type { BackendPreference, ModelLocation, ProtocolError } from '../protocol/messages';
+import { canGenerate, patch, type AppStore, type CatalogEntry } from '../store/store';
+import type { UiActions } from '../ui/context';
+
+export interface ControllerDeps {
+  client: WorkerClient;
+  store: AppStore;
+  /** Reads /models/index.json (injected so the controller runs without a server in tests). */
+  fetchCatalog(): Promise<{ models: CatalogEntry[]; hint?: string }>;
+  /** Turns a same-origin path such as "/models/x/" into an absolute URL the worker can fetch. */
+  absoluteUrl(path: string): string;
+  /** Called after the backend preference changed (e.g. to keep ?backend= in the address bar). */
+  onPreferenceChange?(pref: BackendPreference): void;
+}
+
+export interface StartOptions {
+  /** Catalog name to load instead of the first one. */
+  model?: string | null;
+}
+
+export interface Controller extends UiActions {
+  start(opts?: StartOptions): Promise<void>;
+  /** Resolves once a model is loaded (or rejects with the load error). */
+  whenModelReady(): Promise<void>;
+}
+
+function asProtocolError(e: unknown): ProtocolError {
+  if (e instanceof RequestError) return { code: e.code, message: e.message, hint: e.hint };
+  return { code: 'INTERNAL', message: (e as Error)?.message ?? String(e) };
+}
+
+export function createController({ client, store, fetchCatalog, absoluteUrl, onPreferenceChange }: ControllerDeps): Controller {
+  let backendReady: Promise<void> | null = null;
+  let modelWaiters: Array<{ resolve(): void; reject(e: Error): void }> = [];
+
+  const settleWaiters = (error?: ProtocolError) => {
+    for (const w of modelWaiters) {
+      if (error) w.reject(new RequestError(error));
+      else w.resolve();
+    }
+    modelWaiters = [];
+  };
+
+  async function initBackend(): Promise<void> {
+    const { preference, wasmThreads } = store.getState().backend;
+    patch(store, 'backend', { phase: 'busy', error: null });
+    try {
+      const status = await client.request('init-backend', { preference, wasmThreads: wasmThreads ?? undefined });
+      patch(store, 'backend', { phase: 'ready', status });
+    } catch (e) {
+      patch(store, 'backend', { phase: 'error', status: null, error: asProtocolError(e) });
+      throw e;
+    } finally {
+      // Either way the worker dropped the model: it lived on the previous backend.
+      patch(store, 'model', { summary: null, phase: 'idle', progress: null });
+    }
+  }
+
+  async function loadCatalog(): Promise<CatalogEntry[]> {
+    patch(store, 'model', { catalog: { phase: 'busy', entries: [], hint: null, error: null } });
+    try {
+      const index = await fetchCatalog();
+      patch(store, 'model', { catalog: { phase: 'ready', entries: index.models, hint: index.hint ?? null, error: null } });
+      return index.models;
+    } catch (e) {
+      const error: ProtocolError = {
+        code: 'NETWORK',
+        message: `Could not read the list of models (/models/index.json): ${(e as Error).message}`,
+        hint: 'Start the page with `npm start` (or `npm run preview` after a build), which serves /models/.',
+      };
+      patch(store, 'model', { catalog: { phase: 'error', entries: [], hint: null, error } });
+      return [];
+    }
+  }
+
+  async function loadModel(location: ModelLocation, label: string): Promise<void> {
+    patch(store, 'model', { phase: 'busy', location, locationLabel: label, progress: null, summary: null, error: null });
+    patch(store, 'generation', { phase: 'idle', requestId: null, text: '', tokenCount: 0, outcome: null, error: null });
+    try {
+      await backendReady;
+      const backend = store.getState().backend;
+      if (backend.phase === 'error') {
+        throw new RequestError({
+          code: 'BACKEND_UNAVAILABLE',
+          message: `No backend is running (${backend.error?.message ?? 'it failed to start'}).`,
+          hint: 'Pick another backend above; "auto" picks the fastest one that works.',
+        });
+      }
+      const summary = await client.request(
+        'load-model',
+        { location },
+        { progress: (p) => patch(store, 'model', { progress: p }) },
+      );
+      // A newer load may have started meanwhile; only the latest one owns the slice.
+      if (store.getState().model.location !== location) return;
+      patch(store, 'model', { phase: 'ready', summary, progress: null });
+      settleWaiters();
+    } catch (e) {
+      if (store.getState().model.location !== location) return;
+      const error = asProtocolError(e);
+      patch(store, 'model', { phase: 'error', error, progress: null });
+      settleWaiters(error);
+    }
+  }
+
+  function catalogLocation(entry: CatalogEntry): ModelLocation {
+    // The page's own server: no Cache API copy (it would go stale when the folder is rebuilt).
+    return { kind: 'url', url: absoluteUrl(entry.url), cache: false };
+  }
+
+  const controller: Controller = {
+    async start(opts = {}) {
+      backendReady = initBackend().catch(() => undefined);
+      const [entries] = await Promise.all([loadCatalog(), backendReady]);
+      if (store.getState().backend.phase === 'error') return;
+      const entry = (opts.model && entries.find((e) => e.name === opts.model)) || entries[0];
+      if (entry) await loadModel(catalogLocation(entry), entry.name);
+    },
+
+    whenModelReady() {
+      const { model } = store.getState();
+      if (model.phase === 'ready') return Promise.resolve();
+      if (model.phase === 'error' && model.error) return Promise.reject(new RequestError(model.error));
+      return new Promise((resolve, reject) => modelWaiters.push({ resolve, reject }));
+    },
+
+    async selectBackend(preference) {
+      if (store.getState().generation.phase === 'busy') await controller.stop();
+      patch(store, 'backend', { preference });
+      onPreferenceChange?.(preference);
+      const { location, locationLabel } = store.getState().model;
+      backendReady = initBackend().catch(() => undefined);
+      await backendReady;
+      if (store.getState().backend.phase === 'ready' && location) await loadModel(location, locationLabel ?? '');
+    },
+
+    async loadCatalogModel(name) {
+      const entry = store.getState().model.catalog.entries.find((e) => e.name === name);
+      if (entry) await loadModel(catalogLocation(entry), entry.name);
+    },
+
+    async loadFromInput(text) {
+      const resolved = resolveModelLocation(/^\/|^\.\.?\//.test(text.trim()) ? absoluteUrl(text.trim()) : text);
+      if (!resolved.ok) {
+        patch(store, 'model', { phase: 'error', error: { code: 'BAD_REQUEST', message: resolved.error }, progress: null });
+        return;
+      }
+      const label = resolved.source.label;
+      const location: ModelLocation = resolved.kind === 'hub' ? { kind: 'hub', id: label.replace(/^hub:/, '') } : { kind: 'url', url: label };
+      await loadModel(location, label);
+    },
+
+    async loadFromFiles(files) {
+      if (!files.length) return;
+      await loadModel({ kind: 'files', files }, `${files.length} file${files.length === 1 ? '' : 's'}`);
+    },
+
+    setSettings(update) {
+      patch(store, 'settings', update);
+    },
+
+    async generate() {
+      const state = store.getState();
+      if (!canGenerate(state)) return;
+      const { prompt, maxNewTokens, temperature } = state.settings;
+      const handle = client.send(
+        'generate',
+        { prompt, maxNewTokens, temperature },
+        {
+          token: (t) =>
+            store.setState((s) => ({
+              generation: { ...s.generation, text: s.generation.text + t.text, tokenCount: s.generation.tokenCount + (t.token >= 0 ? 1 : 0) },
+            })),
+        },
+      );
+      patch(store, 'generation', { phase: 'busy', requestId: handle.id, prompt, text: '', tokenCount: 0, outcome: null, error: null });
+      try {
+        const outcome = await handle.result;
+        patch(store, 'generation', { phase: 'ready', requestId: null, outcome, text: outcome.text, tokenCount: outcome.tokens.length });
+      } catch (e) {
+        patch(store, 'generation', { phase: 'error', requestId: null, error: asProtocolError(e) });
+      }
+    },
+
+    async stop() {
+      const id = store.getState().generation.requestId;
+      if (id !== null) await client.cancel(id);
+    },
+  };
+  return controller;
+}

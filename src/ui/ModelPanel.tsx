@@ -1,0 +1,131 @@
+import { useId, useState, type FormEvent } from 'react';
+import { noModelAvailable, type LoadProgress } from '../store/store';
+import { useActions, useAppState } from './context';
+import { ErrorNotice } from './ErrorNotice';
+
+const NO_MODEL_HINT =
+  'nothing is served under /models/. Put a Hugging Face model folder (config.json, tokenizer.json, model.safetensors) under models/<name>/, or load one from a URL below.';
+
+const numberFormat = new Intl.NumberFormat('en-US');
+
+function bytes(n: number): string {
+  if (n < 1e3) return `${n} B`;
+  if (n < 1e6) return `${(n / 1e3).toFixed(1)} kB`;
+  return `${(n / 1e6).toFixed(1)} MB`;
+}
+
+function ProgressLine({ progress, label }: { progress: LoadProgress | null; label: string }) {
+  const pct = progress ? Math.round(progress.fraction * 100) : 0;
+  return (
+    <div className="progress" data-testid="model-progress">
+      <progress aria-label={`Loading ${label}`} max={100} value={progress ? pct : undefined} />
+      <span>
+        Loading {label}…{' '}
+        {progress
+          ? `${pct}% · ${progress.file} ${bytes(progress.loaded)}${progress.total !== null ? ` of ${bytes(progress.total)}` : ''}`
+          : 'Starting…'}
+      </span>
+    </div>
+  );
+}
+
+export function ModelPanel() {
+  const model = useAppState((s) => s.model);
+  const none = useAppState(noModelAvailable);
+  const backendBusy = useAppState((s) => s.backend.phase === 'busy');
+  const actions = useActions();
+  const id = useId();
+  const [picked, setPicked] = useState<string>('');
+  const [input, setInput] = useState('');
+  const busy = model.phase === 'busy' || backendBusy;
+  const entries = model.catalog.entries;
+  const current = picked || model.summary?.name || entries[0]?.name || '';
+
+  const submitUrl = (e: FormEvent) => {
+    e.preventDefault();
+    void actions.loadFromInput(input);
+  };
+
+  return (
+    <section className="panel model" aria-labelledby={`${id}-h`} aria-busy={busy}>
+      <h2 id={`${id}-h`}>Model</h2>
+
+      {model.catalog.phase === 'busy' && <p>Looking for models…</p>}
+      {model.catalog.error && <ErrorNotice title="The list of models could not be read" error={model.catalog.error} />}
+      {none && (
+        <div className="notice empty" role="alert" data-testid="no-model">
+          <strong>No model available:</strong>{' '}
+          {model.catalog.hint ?? NO_MODEL_HINT}
+        </div>
+      )}
+
+      {entries.length > 0 && (
+        <form
+          className="row"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void actions.loadCatalogModel(current);
+          }}
+        >
+          <label htmlFor={`${id}-catalog`}>Available models</label>
+          <select id={`${id}-catalog`} value={current} onChange={(e) => setPicked(e.target.value)} disabled={busy}>
+            {entries.map((m) => (
+              <option key={m.name} value={m.name}>
+                {m.name}
+                {m.origin === 'reference' ? ' (reference)' : ''}
+              </option>
+            ))}
+          </select>
+          <button type="submit" disabled={busy}>
+            Load
+          </button>
+        </form>
+      )}
+
+      <form className="row" onSubmit={submitUrl} aria-label="Load a model from a URL">
+        <label htmlFor={`${id}-url`}>Model URL or Hugging Face id</label>
+        <input
+          id={`${id}-url`}
+          type="text"
+          inputMode="url"
+          autoComplete="off"
+          spellCheck={false}
+          placeholder="https://example.org/my-model/ or org/name"
+          value={input}
+          onChange={(e) => setInput(e.target.value)}
+          aria-describedby={`${id}-url-help`}
+        />
+        <button type="submit" disabled={busy || !input.trim()}>
+          Load from URL
+        </button>
+        <small id={`${id}-url-help`} className="help">
+          A Hugging Face model folder: config.json, tokenizer.json and model.safetensors.
+        </small>
+      </form>
+
+      <div className="row">
+        <label htmlFor={`${id}-files`}>Or pick a model folder</label>
+        <input
+          id={`${id}-files`}
+          type="file"
+          multiple
+          disabled={busy}
+          {...{ webkitdirectory: '' }}
+          onChange={(e) => void actions.loadFromFiles(Array.from(e.target.files ?? []))}
+        />
+      </div>
+
+      {model.phase === 'busy' && <ProgressLine progress={model.progress} label={model.locationLabel ?? 'the model'} />}
+      {model.phase === 'ready' && model.summary && (
+        <p className="summary" role="status" data-testid="model-summary">
+          Loaded <strong>{model.summary.name}</strong>: {model.summary.arch}, {numberFormat.format(model.summary.numParams)} parameters,
+          vocabulary {numberFormat.format(model.summary.vocabSize)}, context {numberFormat.format(model.summary.contextLength)},{' '}
+          {model.summary.layers} layers × {model.summary.hiddenSize} wide ({(model.summary.loadMs / 1000).toFixed(1)} s).
+        </p>
+      )}
+      {model.phase === 'error' && model.error && (
+        <ErrorNotice title={`The model${model.locationLabel ? ` ${model.locationLabel}` : ''} could not be loaded`} error={model.error} />
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,50 @@
+// Test helpers (Node only): the worker handler and a protocol client joined by a MessageChannel
+// (structured clone, as between a page and a Web Worker), and a folder served over HTTP.
+import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { MessageChannel } from 'node:worker_threads';
+import { WorkerClient } from '../protocol/client';
+import type { MessageEndpoint } from '../protocol/messages';
+import { createWorkerHandler } from './handler';
+
+export interface InProcessWorker {
+  client: WorkerClient;
+  /** The page's end of the channel, for sending raw messages. */
+  port: MessageChannel['port1'];
+  close(): void;
+}
+
+export function connectInProcess(): InProcessWorker {
+  const channel = new MessageChannel();
+  const handler = createWorkerHandler(channel.port2 as unknown as MessageEndpoint);
+  const client = new WorkerClient(channel.port1 as unknown as MessageEndpoint);
+  channel.port1.start();
+  channel.port2.start();
+  return {
+    client,
+    port: channel.port1,
+    close() {
+      client.dispose();
+      handler.dispose();
+      channel.port1.close();
+    },
+  };
+}
+
+/** Serves the files of `dir` at <base>/model/<file>; everything else is a 404. */
+export async function serveFolder(dir: string): Promise<{ base: string; close(): void }> {
+  const server: Server = createServer(async (req, res) => {
+    const m = /^\/model\/([\w.-]+)$/.exec(req.url ?? '');
+    try {
+      if (!m) throw new Error('no route');
+      const body = await readFile(join(dir, m[1]!));
+      res.writeHead(200, { 'Content-Length': body.length }).end(body);
+    } catch {
+      res.writeHead(404).end('not found');
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  return { base: `http://127.0.0.1:${port}`, close: () => server.close() };
+}
