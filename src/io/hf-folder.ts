@@ -21,6 +21,8 @@ export interface HFReadProgress {
 }
 
 export interface ReadHFOptions {
+  /** Called with config.json before the weights are read; throw to stop (e.g. an unsupported model_type). */
+  checkConfig?: (config: Record<string, unknown>) => void;
   onProgress?: (p: HFReadProgress) => void;
   /** Largest checkpoint (weight bytes on disk) to accept; default DEFAULT_MAX_MODEL_BYTES. */
   maxBytes?: number;
@@ -235,6 +237,9 @@ export async function readHFModelFiles(source: ModelSource, opts: ReadHFOptions 
       'Use an unquantized checkpoint (F32, F16 or BF16 safetensors) of the same model.',
     );
   }
+
+  // The caller can refuse the architecture before any weight is downloaded.
+  opts.checkConfig?.(config);
 
   // 2. Weights.
   const weights: WeightMap = new Map();

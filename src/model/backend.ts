@@ -20,7 +20,7 @@ export interface BackendReport {
 export interface BackendOptions {
   /** Where the tfjs-backend-wasm .wasm files are served (a prefix or a file map). */
   wasmPaths?: string | Record<string, string>;
-  /** Cap on WASM threads (defaults to the library's choice: hardware concurrency). */
+  /** WASM threads to ask for (the library's default and cap: half the logical cores). */
   wasmThreads?: number;
 }
 

@@ -60,7 +60,7 @@ function ids(v: unknown): number[] {
 }
 
 export async function loadModel(source: ModelSource, opts: { onProgress?: LoadProgress; name?: string } = {}): Promise<LanguageModel> {
-  const files = await readHFModelFiles(source, { onProgress: opts.onProgress });
+  const files = await readHFModelFiles(source, { onProgress: opts.onProgress, checkConfig: (c) => void parseConfig(c) });
   if (!files.tokenizerJson) {
     throw new ModelLoadError('MISSING_FILE', `${source.label} has no tokenizer.json`, 'tabtune needs the model\'s tokenizer.json (the fast-tokenizer file) next to config.json.');
   }
