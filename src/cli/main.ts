@@ -5,6 +5,7 @@ import { meanNLL, generate } from '../model/generate';
 import { parseArgs, str, optNum, UsageError, type Args } from './args';
 import { openModel } from './model-args';
 import { convertLlama2cCommand } from './commands/convert-llama2c';
+import { dataInspectCommand } from './commands/data-inspect';
 
 const USAGE = `usage: npm run cli -- <command> [options]
 
@@ -14,6 +15,7 @@ commands:
   score     --model DIR_OR_URL --text TEXT [--json]                teacher-forced mean NLL (nats)
   tokenize  --model DIR_OR_URL --text TEXT [--json]
   convert-llama2c --checkpoint FILE --tokenizer FILE --out DIR [--name NAME]
+  data inspect FILE [--model DIR] [--format F] [--max-seq-len N] [--json]   the dataset doctor
 
 common: --backend wasm|cpu (default wasm). DIR_OR_URL is a Hugging Face model folder, an http(s) base URL, or hub:org/name.`;
 
@@ -72,6 +74,7 @@ const commands: Record<string, (args: Args) => Promise<void>> = {
   },
 
   'convert-llama2c': (args) => convertLlama2cCommand(args),
+  data: (args) => dataInspectCommand(args),
 };
 
 async function main(): Promise<void> {

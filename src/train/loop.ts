@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LoraAdapter, LoraConfig } from '../lora/adapter';
 import type { CausalLM } from '../model/causal-lm';
-import { seededRandom } from '../model/generate';
+import { shuffle } from '../data/split';
 import { maskedCrossEntropy } from './loss';
 import { AdamW, clipByGlobalNorm, DEFAULT_ADAMW } from './optimizer';
 import { learningRate, type ScheduleKind } from './schedule';
@@ -117,15 +117,9 @@ export class TrainingError extends Error {
   }
 }
 
-/** Seeded Fisher-Yates permutation of 0..n-1. */
+/** Seeded permutation of 0..n-1 (the data order of one epoch). */
 export function permutation(n: number, seed: number): number[] {
-  const rand = seededRandom(seed);
-  const p = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [p[i], p[j]] = [p[j]!, p[i]!];
-  }
-  return p;
+  return shuffle(Array.from({ length: n }, (_, i) => i), seed);
 }
 
 /** Right-pads a micro-batch to its longest example; padded positions are masked out of attention and loss. */

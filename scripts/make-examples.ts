@@ -1,0 +1,127 @@
+// Generates the example datasets in public/examples/ and the e2e fixture with a planted bad line.
+// Deterministic (fixed seed): running it again gives byte-identical files.
+//
+//   npx tsx scripts/make-examples.ts
+//
+// Both tasks are things the base stories260K model cannot do (it continues the prompt as a story) but
+// a small LoRA can learn: short prompts (a few dozen tokens on its 512-token vocabulary) and completions
+// of a few tokens. Files are {prompt, completion} JSONL, encoded by tabtune's plain format
+// ("{prompt}\nAnswer: {completion}" + the stop token). Validation prompts never occur in training.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { shuffle } from '../src/data/split';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const SEED = 20251123;
+
+interface Pair {
+  prompt: string;
+  completion: string;
+}
+
+export const jsonl = (rows: Pair[]) => rows.map((r) => JSON.stringify({ prompt: r.prompt, completion: r.completion })).join('\n') + '\n';
+
+// --- number words -> digits ---------------------------------------------------------------------
+const ONES = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten', 'eleven', 'twelve', 'thirteen', 'fourteen', 'fifteen', 'sixteen', 'seventeen', 'eighteen', 'nineteen'];
+const TENS = ['', '', 'twenty', 'thirty', 'forty', 'fifty', 'sixty', 'seventy', 'eighty', 'ninety'];
+
+/** 0..999 in words, e.g. 312 -> "three hundred twelve", 45 -> "forty five" (no hyphens, no "and"). */
+export function numberWords(n: number): string {
+  if (n < 20) return ONES[n]!;
+  if (n < 100) return TENS[Math.floor(n / 10)]! + (n % 10 ? ' ' + ONES[n % 10]! : '');
+  return ONES[Math.floor(n / 100)]! + ' hundred' + (n % 100 ? ' ' + numberWords(n % 100) : '');
+}
+
+export function numberTask(): { train: Pair[]; val: Pair[] } {
+  const all = shuffle(
+    Array.from({ length: 1000 }, (_, n) => n),
+    SEED,
+  ).map((n) => ({ prompt: `Write as digits: ${numberWords(n)}`, completion: String(n) }));
+  return { val: all.slice(0, 100), train: all.slice(100) };
+}
+
+// --- story sentiment -----------------------------------------------------------------------------
+const NAMES: [string, 'he' | 'she'][] = [
+  ['Tom', 'he'], ['Lily', 'she'], ['Ben', 'he'], ['Mia', 'she'], ['Sam', 'he'], ['Anna', 'she'], ['Max', 'he'], ['Sue', 'she'],
+  ['Tim', 'he'], ['Lucy', 'she'], ['Jack', 'he'], ['Amy', 'she'], ['Joe', 'he'], ['Zoe', 'she'], ['Leo', 'he'], ['Kim', 'she'],
+];
+const HAPPY_EVENTS = ['found a shiny coin', 'got a new puppy', 'won the race', 'made a new friend', 'ate a big cake', 'played in the warm sun', 'got a red balloon', 'saw a pretty rainbow', 'built a tall tower', 'went to the zoo'];
+const HAPPY_ENDS = ['{P} smiled.', '{P} laughed and laughed.', '{P} was very happy.', 'It was the best day.', '{P} danced with joy.'];
+const SAD_EVENTS = ['lost {his} ball', 'broke {his} favorite toy', 'fell and hurt {his} knee', 'missed the bus', 'dropped {his} ice cream', 'could not find {his} cat', 'saw the rain ruin the picnic', 'had no one to play with', 'lost {his} new kite', 'got sick on {his} birthday'];
+const SAD_ENDS = ['{P} cried.', '{P} felt very sad.', '{P} was alone and sad.', 'It was a bad day.', 'Tears ran down {his} face.'];
+
+function story(name: string, pron: 'he' | 'she', event: string, end: string | null): string {
+  const fill = (s: string) => s.replace(/\{his\}/g, pron === 'he' ? 'his' : 'her').replace(/\{P\}/g, pron === 'he' ? 'He' : 'She');
+  return `${name} ${fill(event)}.` + (end ? ' ' + fill(end) : '');
+}
+
+export function sentimentTask(): { train: Pair[]; val: Pair[] } {
+  const make = (label: 'happy' | 'sad', events: string[], ends: string[]): Pair[] => {
+    const out: Pair[] = [];
+    for (const [name, pron] of NAMES) for (const ev of events) for (const end of [null, ...ends]) out.push({ prompt: `Is this story happy or sad? ${story(name, pron, ev, end)}`, completion: label });
+    return out;
+  };
+  const happy = shuffle(make('happy', HAPPY_EVENTS, HAPPY_ENDS), SEED);
+  const sad = shuffle(make('sad', SAD_EVENTS, SAD_ENDS), SEED + 1);
+  // 50 + 50 held out, 200 + 200 for training; interleaved by a seeded shuffle.
+  return { val: shuffle([...happy.slice(0, 50), ...sad.slice(0, 50)], SEED + 2), train: shuffle([...happy.slice(50, 250), ...sad.slice(50, 250)], SEED + 3) };
+}
+
+// --- e2e fixture: good records + one invalid JSON line at a known line ------------------------------
+export const PLANTED_BAD_LINE = 17;
+
+export function plantedBadLine(train: Pair[]): string {
+  const good = train.slice(0, 40).map((r) => JSON.stringify(r));
+  // A trailing comma: invalid JSON that a careless hand edit produces.
+  const bad = '{"prompt": "Write as digits: one hundred one", "completion": "101",}';
+  return [...good.slice(0, PLANTED_BAD_LINE - 1), bad, ...good.slice(PLANTED_BAD_LINE - 1)].join('\n') + '\n';
+}
+
+/** Every generated file: path relative to the repository root -> contents. */
+export function exampleFiles(): Record<string, string> {
+  const numbers = numberTask();
+  const sentiment = sentimentTask();
+  const index = [
+    {
+      id: 'number-words',
+      title: 'Number words to digits',
+      description: 'Write a number given in words (0 to 999) as digits: "Write as digits: three hundred twelve" -> "312".',
+      format: 'prompt-completion-jsonl',
+      train: 'number-words.train.jsonl',
+      val: 'number-words.val.jsonl',
+      trainRecords: numbers.train.length,
+      valRecords: numbers.val.length,
+    },
+    {
+      id: 'story-sentiment',
+      title: 'Is this story happy or sad?',
+      description: 'Label a two-sentence story: "Is this story happy or sad? Tom lost his ball. He cried." -> "sad".',
+      format: 'prompt-completion-jsonl',
+      train: 'story-sentiment.train.jsonl',
+      val: 'story-sentiment.val.jsonl',
+      trainRecords: sentiment.train.length,
+      valRecords: sentiment.val.length,
+    },
+  ];
+  return {
+    'public/examples/number-words.train.jsonl': jsonl(numbers.train),
+    'public/examples/number-words.val.jsonl': jsonl(numbers.val),
+    'public/examples/story-sentiment.train.jsonl': jsonl(sentiment.train),
+    'public/examples/story-sentiment.val.jsonl': jsonl(sentiment.val),
+    'public/examples/index.json': JSON.stringify(index, null, 2) + '\n',
+    'e2e/fixtures/planted-bad-line.jsonl': plantedBadLine(numbers.train),
+  };
+}
+
+function main(): void {
+  const files = exampleFiles();
+  for (const [rel, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(ROOT, rel)), { recursive: true });
+    writeFileSync(join(ROOT, rel), text);
+  }
+  console.log(`wrote ${Object.keys(files).join(', ')}`);
+}
+
+// Run when executed (tsx scripts/make-examples.ts), not when imported by the tests.
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main();

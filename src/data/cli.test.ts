@@ -1,0 +1,72 @@
+// `data inspect` (src/cli/commands/data-inspect.ts), called as the CLI's main calls it, with stdout
+// and stderr captured.
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { dataInspectCommand } from '../cli/commands/data-inspect';
+import { UsageError } from '../cli/args';
+import { REPO_ROOT, ensureReferenceHF, referenceAvailable } from '../testing/reference';
+import { DataReadError } from './source';
+
+const FIXTURE = join(REPO_ROOT, 'e2e', 'fixtures', 'planted-bad-line.jsonl');
+const DATASETS = join(REPO_ROOT, '..', 'shared', 'datasets');
+
+async function run(args: Record<string, string | boolean>, ...pos: string[]): Promise<{ stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
+  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
+  try {
+    await dataInspectCommand({ _: ['data', 'inspect', ...pos], ...args } as Parameters<typeof dataInspectCommand>[0]);
+  } finally {
+    vi.restoreAllMocks();
+  }
+  return { stdout, stderr };
+}
+
+describe('data inspect', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('--json: format, counts and the bad line', async () => {
+    const { stdout } = await run({ json: true }, FIXTURE);
+    const j = JSON.parse(stdout);
+    expect(Object.keys(j).slice(0, 6)).toEqual(['format', 'total', 'records', 'errors', 'warnings', 'tokens']);
+    expect(j).toMatchObject({ format: 'prompt-completion-jsonl', total: 41, records: 40, warnings: [], tokens: null });
+    expect(j.errors).toEqual([{ line: 17, severity: 'error', code: 'trailing-comma', message: 'invalid JSON: trailing comma before "}" (column 67)', snippet: '{"prompt": "Write as digits: one hundred one", "completion": "101",}' }]);
+  });
+
+  it('text mode: summary on stdout, one line per problem on stderr', async () => {
+    const { stdout, stderr } = await run({}, FIXTURE);
+    expect(stdout).toContain('prompt-completion-jsonl, 41 records, 40 valid (1 error, 0 warnings)');
+    expect(stderr).toContain(`${FIXTURE}:17: error: invalid JSON: trailing comma`);
+  });
+
+  it('unreadable files and bad options fail', async () => {
+    await expect(run({}, '/nonexistent/file.jsonl')).rejects.toThrow(DataReadError);
+    await expect(run({}, '/nonexistent/file.jsonl')).rejects.toThrow('no such file');
+    await expect(run({ format: 'parquet' }, FIXTURE)).rejects.toThrow(UsageError);
+    await expect(run({})).rejects.toThrow(UsageError);
+    await expect(run({}, REPO_ROOT)).rejects.toThrow('not a file');
+  });
+
+  it('CSV column mapping flags', async () => {
+    const file = join(DATASETS, 'csv-broken-short-row.csv');
+    const j = JSON.parse((await run({ json: true, 'prompt-column': 'Question', 'completion-column': 'Best Answer' }, file)).stdout);
+    expect(j).toMatchObject({ format: 'csv', total: 20, records: 19 });
+    expect(j.errors.map((e: { line: number }) => e.line)).toEqual([11]);
+    expect(j.table.mapping).toEqual({ prompt: ['Question'], completion: 'Best Answer' });
+    const none = JSON.parse((await run({ json: true }, file)).stdout);
+    expect(none.records).toBe(0);
+    expect(none.table.suggested).toEqual({ prompt: ['Question'], completion: 'Best Answer' });
+  });
+
+  it.skipIf(!referenceAvailable())('--model: token statistics, the stop token and a rendered example', async () => {
+    const dir = await ensureReferenceHF();
+    const j = JSON.parse((await run({ json: true, model: dir, backend: 'cpu', 'max-seq-len': '64' }, join(REPO_ROOT, 'public', 'examples', 'number-words.val.jsonl'))).stdout);
+    expect(j.stop).toMatchObject({ kind: 'separator', stopTokenId: 1 });
+    expect(j.tokens.examples).toBe(100);
+    expect(j.tokens.maxSeqLen).toBe(64);
+    expect(j.tokens.example.at(-1)).toEqual({ id: 1, text: '<s>', trained: true });
+    expect(j.tokens.completion.max).toBeLessThanOrEqual(5);
+    expect(j.split).toMatchObject({ train: 90, val: 10, source: 'split' });
+  });
+});

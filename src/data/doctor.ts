@@ -1,0 +1,194 @@
+// The dataset doctor: parse + validate + (with a tokenizer) encode, measure and check lengths
+// + (with a model) pick the stop token + split. One call for the worker's `inspect-data` request and for
+// `tabtune data inspect`. The report is plain JSON; the records and the split come with it.
+import type { LanguageModel } from '../model/load';
+import type { TextTokenizer } from '../tokenizer/tokenizer';
+import { plainCompletionText, plainPromptText, RecordEncoder, defaultStop, type StopSpec, type TrainingExample } from './encode';
+import type { TableInfo } from './csv';
+import { IssueLog, type IssueSummary } from './issues';
+import { parseDataset, type ParsedDataset, type ParseOptions } from './parse';
+import { shuffle, splitRecords, DEFAULT_VAL_FRACTION } from './split';
+import { tokenStats, type TokenStats } from './stats';
+import { detectStopToken, type StopTokenChoice } from './stop-token';
+import { yieldToEventLoop, type DataInput } from './source';
+import { checkOverlap } from './validate';
+import type { Container, DataRecord, Schema } from './types';
+
+export interface InspectOptions extends ParseOptions {
+  /** Tokenizer for token statistics and length checks (default: the model's). */
+  tokenizer?: TextTokenizer;
+  /** The base model: enables stop-token detection; its context is the default maxSeqLen. */
+  model?: Pick<LanguageModel, 'lm' | 'tokenizer' | 'eosIds' | 'info'>;
+  /** Longest input sequence (default: the model's context length, else 512). */
+  maxSeqLen?: number;
+  lossOn?: 'completion' | 'all';
+  template?: 'auto' | 'chat-template' | 'plain';
+  /** Force the end of text (stop token id and/or stop strings). */
+  stop?: Partial<StopSpec>;
+  /** A separate validation file (else a seeded split of this one). */
+  validation?: DataInput;
+  valFraction?: number;
+  seed?: number;
+  /** Records tokenized for statistics (default 5000; beyond, a seeded sample; long records are always checked). */
+  statsSample?: number;
+}
+
+export interface FileReport extends IssueSummary {
+  name: string;
+  format: string;
+  container: Container | null;
+  schema: Schema | null;
+  detected: { container: Container | null; schema: Schema | null };
+  /** Records seen in the file. */
+  total: number;
+  /** Valid training examples. */
+  records: number;
+  kinds: { pair: number; chat: number; preference: number };
+  bytes: number;
+  table?: TableInfo;
+}
+
+export interface DataReport extends FileReport {
+  tokens: TokenStats | null;
+  stop: StopTokenChoice | null;
+  split: { train: number; val: number; source: 'split' | 'file' | 'none'; valFraction: number; seed: number };
+  /** The separate validation file, when one was given (its overlap with training is in its warnings). */
+  validation: (FileReport & { overlap: number }) | null;
+}
+
+export interface InspectResult {
+  report: DataReport;
+  /** Valid records of the training file (too-long ones removed when a tokenizer was given). */
+  records: DataRecord[];
+  train: DataRecord[];
+  val: DataRecord[];
+  /** The encoder the statistics used (same tokenizer, stop token and options): hand it to the trainer. */
+  encoder: RecordEncoder | null;
+}
+
+function fileReport(p: ParsedDataset, records: DataRecord[] = p.records): FileReport {
+  const kinds = { pair: 0, chat: 0, preference: 0 };
+  for (const r of records) kinds[r.kind]++;
+  return {
+    name: p.name,
+    format: p.format,
+    container: p.container,
+    schema: p.schema,
+    detected: p.detected,
+    total: p.total,
+    records: records.length,
+    kinds,
+    bytes: p.bytes,
+    ...(p.table ? { table: p.table } : {}),
+    ...p.issues.summary(),
+  };
+}
+
+/** Texts from the dataset for stop-token probing: a few completions in the training format. */
+function probeTexts(records: DataRecord[], n = 8): string[] {
+  const out: string[] = [];
+  for (const r of records) {
+    if (out.length >= n) break;
+    if (r.kind === 'pair') out.push(plainPromptText(r.prompt) + plainCompletionText(r.completion));
+    else if (r.kind === 'chat') out.push(r.messages[r.messages.length - 1]!.content);
+    else out.push(r.chosen);
+  }
+  return out;
+}
+
+/**
+ * Tokenizes records (a sample for the statistics, plus every record that might be too long), reports
+ * too-long and truncated examples into `log`, and returns the examples measured and the lines of the
+ * records that cannot be trained.
+ */
+async function measure(records: DataRecord[], encoder: RecordEncoder, log: IssueLog, opts: InspectOptions): Promise<{ examples: TrainingExample[]; dropped: Set<number>; population: number }> {
+  const sampleN = opts.statsSample ?? 5000;
+  const inSample = new Set<number>();
+  const trainable = records.map((r, i) => [r, i] as const).filter(([r]) => r.kind !== 'preference');
+  if (trainable.length <= sampleN) trainable.forEach(([, i]) => inSample.add(i));
+  else shuffle(trainable, opts.seed ?? 0).slice(0, sampleN).forEach(([, i]) => inSample.add(i));
+  const examples: TrainingExample[] = [];
+  const dropped = new Set<number>();
+  const limit = encoder.maxSeqLen + 1;
+  let last = performance.now();
+  const total = records.length;
+  for (let i = 0; i < records.length; i++) {
+    const r0 = records[i]!;
+    // Preference records are not trained yet: measure the chosen side as a conversation.
+    const r: DataRecord = r0.kind === 'preference' ? { kind: 'chat', messages: [...r0.prompt, { role: 'assistant', content: r0.chosen }], line: r0.line } : r0;
+    if (!inSample.has(i) && encoder.lengthBound(r) <= limit) continue;
+    const res = encoder.encode(r);
+    if (performance.now() - last > 25) {
+      opts.onProgress?.({ phase: 'tokenize', loaded: i, total, fraction: i / total });
+      await yieldToEventLoop();
+      last = performance.now();
+    }
+    const severity = r0.kind === 'preference' ? 'warning' : 'error';
+    if (!res.ok) {
+      if (severity === 'error') dropped.add(i);
+      log.add({ line: r.line, severity, code: res.code === 'too-long' ? 'too-long' : 'template-error', message: res.message });
+      continue;
+    }
+    const ex = res.example;
+    if (ex.truncated > 0)
+      log.warn(r.line, 'truncated', `the example is ${ex.fullLength} tokens, more than the max sequence length ${encoder.maxSeqLen} (+1): ${ex.truncated} token${ex.truncated > 1 ? 's' : ''} cut from the left of the prompt`);
+    if (inSample.has(i) && r0.kind !== 'preference') examples.push(ex);
+  }
+  opts.onProgress?.({ phase: 'tokenize', loaded: total, total, fraction: 1 });
+  return { examples, dropped, population: trainable.length - [...dropped].length };
+}
+
+/** Runs the whole doctor on a dataset file (and an optional validation file). */
+export async function inspectDataset(input: DataInput, opts: InspectOptions = {}): Promise<InspectResult> {
+  const parsed = await parseDataset(input, opts);
+  const valParsed = opts.validation ? await parseDataset(opts.validation, { ...opts, columns: opts.columns }) : null;
+  const tokenizer = opts.tokenizer ?? opts.model?.tokenizer ?? null;
+  let records = parsed.records;
+  let valRecords = valParsed?.records ?? [];
+  let tokens: TokenStats | null = null;
+  let stop: StopTokenChoice | null = null;
+  let encoder: RecordEncoder | null = null;
+  const lossOn = opts.lossOn ?? 'completion';
+
+  if (tokenizer) {
+    const maxSeqLen = opts.maxSeqLen ?? opts.model?.info.contextLength ?? 512;
+    if (opts.model) stop = await detectStopToken(opts.model, { texts: probeTexts(records), override: opts.stop });
+    else {
+      const d = defaultStop(tokenizer);
+      const o = opts.stop;
+      const forced = o && (o.stopTokenId !== undefined || o.stopStrings !== undefined);
+      stop = {
+        stopTokenId: forced ? (o.stopTokenId ?? null) : d.stopTokenId,
+        stopStrings: forced ? (o.stopStrings ?? []) : d.stopStrings,
+        kind: forced ? 'override' : 'default',
+        reason: forced ? 'set by the user' : 'no model given to measure it: the tokenizer\'s EOS (or a newline when it has none)',
+        probabilities: { eos: null, separator: null, newline: null },
+        candidates: { eos: tokenizer.eosId, separator: null, newline: null },
+        probes: 0,
+      };
+    }
+    encoder = new RecordEncoder(tokenizer, { maxSeqLen, lossOn, template: opts.template, stop: { stopTokenId: stop.stopTokenId, stopStrings: stop.stopStrings } });
+    const m = await measure(records, encoder, parsed.issues, opts);
+    records = records.filter((_, i) => !m.dropped.has(i));
+    tokens = tokenStats(m.examples, { maxSeqLen, lossOn, population: m.population, tokenizer });
+    if (valParsed) {
+      const mv = await measure(valRecords, encoder, valParsed.issues, { ...opts, statsSample: 0 });
+      valRecords = valRecords.filter((_, i) => !mv.dropped.has(i));
+    }
+  }
+
+  let overlap = 0;
+  if (valParsed) overlap = checkOverlap(records, valRecords, valParsed.issues);
+  const valFraction = opts.valFraction ?? DEFAULT_VAL_FRACTION;
+  const seed = opts.seed ?? 0;
+  const split = valParsed ? { train: shuffle(records, seed), val: valRecords, source: 'file' as const } : splitRecords(records, { valFraction, seed });
+
+  const report: DataReport = {
+    ...fileReport(parsed, records),
+    tokens,
+    stop,
+    split: { train: split.train.length, val: split.val.length, source: split.source, valFraction: valParsed ? 0 : valFraction, seed },
+    validation: valParsed ? { ...fileReport(valParsed, valRecords), overlap } : null,
+  };
+  return { report, records, train: split.train, val: split.val, encoder };
+}

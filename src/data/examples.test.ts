@@ -1,0 +1,71 @@
+// The bundled example datasets (public/examples) and the e2e fixture: generated deterministically,
+// clean, held-out validation, and tasks the base reference model cannot do.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exampleFiles, numberWords, PLANTED_BAD_LINE } from '../../scripts/make-examples';
+import { directorySource } from '../io/fs-source';
+import { setupBackend } from '../model/backend';
+import { generateIds } from '../model/generate';
+import { loadModel, type LanguageModel } from '../model/load';
+import { REPO_ROOT, ensureReferenceHF, referenceAvailable } from '../testing/reference';
+import { inspectDataset } from './doctor';
+import { fileSource } from './node';
+import type { PairRecord } from './types';
+
+const EX = join(REPO_ROOT, 'public', 'examples');
+
+describe('example datasets', () => {
+  it('the files on disk are exactly what scripts/make-examples.ts generates (deterministic, up to date)', () => {
+    for (const [rel, text] of Object.entries(exampleFiles())) expect(readFileSync(join(REPO_ROOT, rel), 'utf8'), rel).toBe(text);
+    expect(numberWords(312)).toBe('three hundred twelve');
+    expect(numberWords(40)).toBe('forty');
+    expect(numberWords(907)).toBe('nine hundred seven');
+  });
+
+  for (const task of ['number-words', 'story-sentiment']) {
+    it(`${task}: clean prompt/completion JSONL, validation held out`, async () => {
+      const index = JSON.parse(readFileSync(join(EX, 'index.json'), 'utf8')) as { id: string; train: string; val: string; trainRecords: number; valRecords: number }[];
+      const entry = index.find((e) => e.id === task)!;
+      const res = await inspectDataset(await fileSource(join(EX, entry.train)), { validation: await fileSource(join(EX, entry.val)) });
+      const r = res.report;
+      expect(r.format).toBe('prompt-completion-jsonl');
+      expect([r.records, r.validation!.records]).toEqual([entry.trainRecords, entry.valRecords]);
+      expect([r.errorCount, r.warningCount, r.validation!.errorCount, r.validation!.warningCount]).toEqual([0, 0, 0, 0]);
+      expect(r.validation!.overlap).toBe(0);
+      expect(r.split.source).toBe('file');
+    });
+  }
+
+  it('the planted-bad-line fixture: 41 lines, one invalid JSON record on the documented line', async () => {
+    const res = await inspectDataset(await fileSource(join(REPO_ROOT, 'e2e', 'fixtures', 'planted-bad-line.jsonl')));
+    const r = res.report;
+    expect(PLANTED_BAD_LINE).toBe(17);
+    expect([r.format, r.total, r.records, r.warningCount]).toEqual(['prompt-completion-jsonl', 41, 40, 0]);
+    expect(r.errors.map((e) => [e.line, e.code, e.message])).toEqual([[17, 'trailing-comma', 'invalid JSON: trailing comma before "}" (column 67)']]);
+    const readme = readFileSync(join(REPO_ROOT, 'e2e', 'fixtures', 'README.md'), 'utf8');
+    expect(readme).toContain('**Line 17**');
+    expect(readme).toContain(r.errors[0]!.message.replace(/"/g, '\\"'));
+  });
+});
+
+describe.skipIf(!referenceAvailable())('the base reference model cannot do the example tasks', () => {
+  let m: LanguageModel;
+  beforeAll(async () => {
+    await setupBackend('cpu');
+    m = await loadModel(directorySource(await ensureReferenceHF()));
+  });
+  afterAll(() => m?.dispose());
+
+  for (const task of ['number-words', 'story-sentiment']) {
+    it(`${task}: greedy answers of the base model on 40 validation prompts are (almost) never right`, async () => {
+      const res = await inspectDataset(await fileSource(join(EX, `${task}.val.jsonl`)), { model: m });
+      expect(res.report.stop?.stopTokenId).toBe(1);
+      const enc = res.encoder!;
+      const recs = res.records.slice(0, 40) as PairRecord[];
+      const out = await generateIds(m.lm, recs.map((r) => enc.promptIds(r)), m.eosIds, { maxNewTokens: 6, temperature: 0, stopTokenIds: [1] }, { newStream: () => m.tokenizer.createStreamDecoder() });
+      const right = out.filter((o, i) => o.text.trim() === recs[i]!.completion).length;
+      expect(right).toBeLessThanOrEqual(2);
+    });
+  }
+});

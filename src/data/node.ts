@@ -1,0 +1,23 @@
+// Node-only dataset source over a local file (CLI, tests, scripts). Browser code must not import this
+// file: the page and the worker read dropped Files through blobSource (./source).
+import { openAsBlob } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { DataReadError } from './source';
+import type { DataSource } from './types';
+
+/** A file on disk as a DataSource (streamed, never read whole). Throws DataReadError when it cannot be opened. */
+export async function fileSource(path: string): Promise<DataSource> {
+  let size: number;
+  try {
+    const st = await stat(path);
+    if (!st.isFile()) throw new DataReadError(`cannot read ${path}: not a file`);
+    size = st.size;
+  } catch (e) {
+    if (e instanceof DataReadError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new DataReadError(code === 'ENOENT' ? `cannot read ${path}: no such file` : `cannot read ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  const blob = await openAsBlob(path);
+  return { name: basename(path), size, stream: () => blob.stream() as ReadableStream<Uint8Array> };
+}
