@@ -44,7 +44,7 @@ export interface TrainConfig {
 export const DEFAULT_TRAIN: TrainConfig = {
   mode: 'lora',
   lora: { r: 8, lora_alpha: 16, lora_dropout: 0.05, target_modules: ['q_proj', 'v_proj'] },
-  lr: 2e-3,
+  lr: 5e-3,
   schedule: 'cosine',
   warmupSteps: 10,
   minLrRatio: 0.1,

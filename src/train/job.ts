@@ -1,0 +1,158 @@
+// A fine-tuning job end to end, shared by the CLI and the browser worker: records from the dataset
+// doctor -> training sequences -> LoRA (or full-parameter) trainer -> held-out comparison of base and
+// tuned generations (exact match and token overlap). Nothing here touches the filesystem or the DOM.
+import { encodeRecords, type RecordEncoder } from '../data/encode';
+import type { DataRecord, Message } from '../data/types';
+import { LoraAdapter, defaultLoraConfig, type LoraConfig } from '../lora/adapter';
+import { generateIds } from '../model/generate';
+import type { LanguageModel } from '../model/load';
+import { DEFAULT_TRAIN, Trainer, type Example, type TrainConfig } from './loop';
+
+/** Defaults chosen on the example datasets with the reference model (see the learning test). */
+export function defaultTrainConfig(arch: 'llama' | 'gpt2', over: Partial<TrainConfig> = {}): TrainConfig {
+  const lora: LoraConfig = { ...defaultLoraConfig(arch), target_modules: arch === 'gpt2' ? ['c_attn', 'c_proj', 'c_fc'] : ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] };
+  return { ...DEFAULT_TRAIN, lora, ...over };
+}
+
+export function toExamples(encoder: RecordEncoder, records: DataRecord[]): Example[] {
+  return encodeRecords(encoder, records).examples.map(({ input, target, weight }) => ({ input, target, weight }));
+}
+
+/** Builds the adapter (LoRA mode) and the trainer for a model and encoded data. */
+export function createTrainer(model: LanguageModel, train: Example[], val: Example[], config: TrainConfig): Trainer {
+  const adapter = config.mode === 'lora' ? new LoraAdapter(model.lm, config.lora, { seed: config.seed }) : null;
+  try {
+    return new Trainer(model.lm, train, val, config, adapter);
+  } catch (e) {
+    adapter?.dispose();
+    throw e;
+  }
+}
+
+/** The prompt a record's expected answer follows, and that answer. Preference records are not evaluated. */
+export function promptAndAnswer(r: DataRecord): { prompt: { prompt: string } | { messages: Message[] }; expected: string; shown: string } | null {
+  if (r.kind === 'pair') return { prompt: { prompt: r.prompt }, expected: r.completion, shown: r.prompt };
+  if (r.kind === 'chat') {
+    let last = r.messages.length - 1;
+    while (last >= 0 && r.messages[last]!.role !== 'assistant') last--;
+    if (last < 0) return null;
+    const before = r.messages.slice(0, last);
+    const lastUser = [...before].reverse().find((m) => m.role === 'user');
+    return { prompt: { messages: before }, expected: r.messages[last]!.content, shown: lastUser?.content ?? '' };
+  }
+  return null;
+}
+
+function words(s: string): string[] {
+  return s
+    .toLowerCase()
+    .split(/[^\p{L}\p{N}]+/u)
+    .filter(Boolean);
+}
+
+/** Token-overlap F1 over lower-cased words (as in SQuAD): 1 = same words, 0 = none shared. */
+export function overlapF1(output: string, expected: string): number {
+  const a = words(output);
+  const b = words(expected);
+  if (!a.length && !b.length) return 1;
+  if (!a.length || !b.length) return 0;
+  const counts = new Map<string, number>();
+  for (const w of b) counts.set(w, (counts.get(w) ?? 0) + 1);
+  let common = 0;
+  for (const w of a) {
+    const c = counts.get(w) ?? 0;
+    if (c > 0) {
+      common++;
+      counts.set(w, c - 1);
+    }
+  }
+  if (!common) return 0;
+  const p = common / a.length;
+  const rc = common / b.length;
+  return (2 * p * rc) / (p + rc);
+}
+
+/** Exact match after trimming surrounding whitespace. */
+export function exactMatch(output: string, expected: string): boolean {
+  return output.trim() === expected.trim();
+}
+
+export interface HeldOutRow {
+  line: number;
+  prompt: string;
+  expected: string;
+  output: string;
+  exact: boolean;
+  overlap: number;
+  finishReason: string;
+}
+
+export interface HeldOutResult {
+  rows: HeldOutRow[];
+  /** Fractions in [0, 1]. */
+  exact: number;
+  overlap: number;
+}
+
+/**
+ * Greedy generation for every held-out record with the model as it is now (attach, detach or scale
+ * an adapter before calling), stopping on the job's stop token or strings.
+ */
+export async function heldOutEval(
+  model: LanguageModel,
+  encoder: RecordEncoder,
+  records: DataRecord[],
+  opts: { maxNewTokens?: number; batchSize?: number; signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {},
+): Promise<HeldOutResult> {
+  const items = records.map((r) => ({ r, pa: promptAndAnswer(r) })).filter((x): x is { r: DataRecord; pa: NonNullable<ReturnType<typeof promptAndAnswer>> } => x.pa !== null);
+  const stop = encoder.stop;
+  const maxNew =
+    opts.maxNewTokens ??
+    Math.min(
+      256,
+      Math.max(8, ...items.map((x) => model.tokenizer.encode(x.pa.expected, { addBos: false }).length * 2 + 4)),
+    );
+  const bs = opts.batchSize ?? 8;
+  const rows: HeldOutRow[] = [];
+  for (let i = 0; i < items.length; i += bs) {
+    if (opts.signal?.aborted) break;
+    const chunk = items.slice(i, i + bs);
+    const results = await generateIds(
+      model.lm,
+      chunk.map((x) => encoder.promptIds(x.pa.prompt)),
+      // The job's stop token replaces the model's EOS (which a model like stories260K never emits).
+      [],
+      { maxNewTokens: maxNew, temperature: 0, stopStrings: stop.stopStrings, stopTokenIds: stop.stopTokenId !== null ? [stop.stopTokenId] : [], signal: opts.signal },
+      { newStream: () => model.tokenizer.createStreamDecoder() },
+    );
+    results.forEach((res, k) => {
+      const { r, pa } = chunk[k]!;
+      rows.push({ line: r.line, prompt: pa.shown, expected: pa.expected, output: res.text.trim(), exact: exactMatch(res.text, pa.expected), overlap: overlapF1(res.text, pa.expected), finishReason: res.finishReason });
+    });
+    opts.onProgress?.(rows.length, items.length);
+  }
+  const n = rows.length || 1;
+  return { rows, exact: rows.filter((r) => r.exact).length / n, overlap: rows.reduce((a, r) => a + r.overlap, 0) / n };
+}
+
+/** Base vs tuned on the same held-out records: the adapter is switched off, then on (strength 1). */
+export async function compareBaseTuned(model: LanguageModel, adapter: LoraAdapter, encoder: RecordEncoder, records: DataRecord[], opts: Parameters<typeof heldOutEval>[3] = {}): Promise<{ base: HeldOutResult; tuned: HeldOutResult }> {
+  const was = { enabled: adapter.enabled, strength: adapter.strength };
+  try {
+    adapter.enabled = false;
+    const base = await heldOutEval(model, encoder, records, opts);
+    adapter.enabled = true;
+    adapter.strength = 1;
+    const tuned = await heldOutEval(model, encoder, records, opts);
+    return { base, tuned };
+  } finally {
+    adapter.enabled = was.enabled;
+    adapter.strength = was.strength;
+  }
+}
+
+/** Frees what a job holds on the backend besides the base model. */
+export function disposeTrainer(t: Trainer): void {
+  t.dispose();
+  t.adapter?.dispose();
+}
