@@ -6,12 +6,21 @@ import { parseArgs, str, optNum, UsageError, type Args } from './args';
 import { openModel } from './model-args';
 import { convertLlama2cCommand } from './commands/convert-llama2c';
 import { dataInspectCommand } from './commands/data-inspect';
+import { trainCommand, TRAIN_USAGE } from './commands/train';
+import { directorySource } from '../io/fs-source';
+import { loadPeftAdapter } from '../io/peft';
+import { exportMergedModel, readBaseFiles } from '../io/export';
+import { writeFolder } from '../io/hf-write';
+import type { LanguageModel } from '../model/load';
 
 const USAGE = `usage: npm run cli -- <command> [options]
 
 commands:
-  forward   --model DIR_OR_URL --tokens 1,2,3 [--json]            logits at every position
-  generate  --model DIR_OR_URL --prompt TEXT [--max-new-tokens N --temperature T --top-k K --top-p P --seed S --stop STR] [--json]
+  forward   --model DIR_OR_URL --tokens 1,2,3 [--adapter DIR] [--json]   logits at every position
+  generate  --model DIR_OR_URL --prompt TEXT [--max-new-tokens N --temperature T --top-k K --top-p P --seed S --stop STR]
+            [--adapter DIR --adapter-scale S] [--stop-token ID] [--json]
+  train     --model DIR --data FILE --out DIR [...]                 LoRA fine-tuning (see: train --help)
+  export-merged --model DIR --adapter DIR --out DIR [--dtype F32|F16|BF16]   base + adapter as one HF folder
   score     --model DIR_OR_URL --text TEXT [--json]                teacher-forced mean NLL (nats)
   tokenize  --model DIR_OR_URL --text TEXT [--json]
   convert-llama2c --checkpoint FILE --tokenizer FILE --out DIR [--name NAME]
@@ -30,6 +39,7 @@ const commands: Record<string, (args: Args) => Promise<void>> = {
       .map((s) => Number(s.trim()));
     if (tokens.some((t) => !Number.isInteger(t))) throw new UsageError('--tokens must be comma-separated integer ids');
     const m = await openModel(args, USAGE);
+    await attachAdapter(m, args);
     const logits = m.lm.forward([tokens]);
     const rows = (await logits.array())[0]!;
     logits.dispose();
@@ -40,7 +50,11 @@ const commands: Record<string, (args: Args) => Promise<void>> = {
     const prompt = typeof args.prompt === 'string' ? args.prompt : '';
     if (args.prompt === undefined) throw new UsageError(`missing --prompt\n${USAGE}`);
     const m = await openModel(args, USAGE);
+    const adapter = await attachAdapter(m, args);
     const stop = typeof args.stop === 'string' ? [args.stop.replace(/\\n/g, '\n')] : [];
+    const stopTokenIds = adapter?.stop?.stop_token_id != null ? [adapter.stop.stop_token_id] : [];
+    if (typeof args['stop-token'] === 'string') stopTokenIds.push(optNum(args, 'stop-token')!);
+    stop.push(...(adapter?.stop?.stop_strings ?? []));
     const streaming = !args.json;
     const t0 = performance.now();
     const [r] = await generate(m, [prompt], {
@@ -50,6 +64,7 @@ const commands: Record<string, (args: Args) => Promise<void>> = {
       topP: optNum(args, 'top-p'),
       seed: optNum(args, 'seed', 0),
       stopStrings: stop,
+      stopTokenIds,
       onToken: streaming ? (e) => process.stdout.write(e.text) : undefined,
     });
     const dt = (performance.now() - t0) / 1000;
@@ -75,7 +90,36 @@ const commands: Record<string, (args: Args) => Promise<void>> = {
 
   'convert-llama2c': (args) => convertLlama2cCommand(args),
   data: (args) => dataInspectCommand(args),
+
+  train: (args) => (args.help ? Promise.resolve(void process.stdout.write(TRAIN_USAGE + '\n')) : trainCommand(args)),
+
+  async 'export-merged'(args) {
+    const outDir = str(args, 'out', USAGE);
+    const m = await openModel(args, USAGE);
+    const adapter = await attachAdapter(m, args, true);
+    const dtype = (args.dtype ?? 'F32') as 'F32' | 'F16' | 'BF16';
+    if (!['F32', 'F16', 'BF16'].includes(dtype)) throw new UsageError('--dtype must be F32, F16 or BF16');
+    const files = exportMergedModel({ lm: m.lm, baseFiles: await readBaseFiles(directorySource(str(args, 'model', USAGE))) }, adapter, { dtype });
+    await writeFolder(outDir, files);
+    out(args, { out: outDir, files: [...files.keys()] }, `wrote ${[...files.keys()].join(', ')} to ${outDir}`);
+  },
 };
+
+/** --adapter DIR (a PEFT folder) attaches a LoRA adapter; --adapter-scale S sets its strength. */
+async function attachAdapter(m: LanguageModel, args: Args, required = false) {
+  const dir = args.adapter;
+  if (typeof dir !== 'string') {
+    if (required) throw new UsageError(`missing --adapter DIR\n${USAGE}`);
+    return null;
+  }
+  const src = directorySource(dir);
+  const adapter = await loadPeftAdapter(m.lm, src, { onWarning: (w) => process.stderr.write(`warning: ${w}\n`) });
+  adapter.strength = optNum(args, 'adapter-scale', 1)!;
+  // A tabtune-trained adapter records the token its replies end with (e.g. BOS for stories260K).
+  const meta = await src.read('tabtune.json');
+  const stop = meta ? (JSON.parse(new TextDecoder().decode(meta)) as { stop_token_id: number | null; stop_strings: string[] }) : null;
+  return Object.assign(adapter, { stop });
+}
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));

@@ -1,0 +1,93 @@
+// `npm run cli -- train`: JSON lines, PEFT output, an interrupted run resumed exactly, and the
+// adapter used by generate / forward / export-merged.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { SafetensorsFile } from '../io/safetensors';
+import { ensureReferenceHF } from '../testing/reference';
+
+const ROOT = resolve(__dirname, '../..');
+
+function cli(args: string[], killWhen?: (line: string) => boolean): Promise<{ lines: Record<string, unknown>[]; stderr: string; code: number | null }> {
+  return new Promise((res) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT });
+    const lines: Record<string, unknown>[] = [];
+    let buf = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const l = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (!l.trim()) continue;
+        lines.push(JSON.parse(l) as Record<string, unknown>);
+        if (killWhen?.(l)) p.kill('SIGKILL');
+      }
+    });
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('close', (code) => res({ lines, stderr, code }));
+  });
+}
+
+const stepLosses = (lines: Record<string, unknown>[]) => new Map(lines.filter((l) => typeof l.loss === 'number').map((l) => [l.step as number, l.loss as number]));
+
+describe('npm run cli -- train', () => {
+  let model: string;
+  const tmp = mkdtempSync(join(tmpdir(), 'tabtune-train-'));
+  const common = () => ['train', '--model', model, '--data', 'public/examples/story-sentiment.train.jsonl', '--val', 'public/examples/story-sentiment.val.jsonl', '--steps', '8', '--save-every', '4', '--eval-every', '4', '--batch-size', '4', '--seed', '3'];
+  beforeAll(async () => {
+    model = await ensureReferenceHF();
+  });
+
+  it('an interrupted run resumed with --resume gives the same losses and adapter as an uninterrupted one', { timeout: 300_000 }, async () => {
+    const a = await cli([...common(), '--out', join(tmp, 'a')]);
+    expect(a.code).toBe(0);
+    const la = stepLosses(a.lines);
+    expect(la.size).toBe(8);
+    expect(a.lines.find((l) => l.event === 'done')).toBeTruthy();
+    expect(a.lines.filter((l) => typeof l.val_loss === 'number' && !l.event).length).toBe(2);
+    for (const f of ['adapter_config.json', 'adapter_model.safetensors', 'metrics.jsonl', 'tabtune.json']) expect(existsSync(join(tmp, 'a', f))).toBe(true);
+
+    // Killed right after the step-4 checkpoint is on disk, then resumed.
+    const b1 = await cli([...common(), '--out', join(tmp, 'b')], (l) => l.includes('"event":"checkpoint","step":4'));
+    expect(b1.code).not.toBe(0);
+    expect(existsSync(join(tmp, 'b', 'adapter_model.safetensors'))).toBe(false);
+    const b2 = await cli(['train', '--out', join(tmp, 'b'), '--resume']);
+    expect(b2.stderr).toBe('');
+    expect(b2.code).toBe(0);
+    expect(b2.lines.find((l) => l.event === 'resume')).toEqual({ event: 'resume', step: 4 });
+    const lb = new Map([...stepLosses(b1.lines)].filter(([s]) => s <= 4).concat([...stepLosses(b2.lines)]));
+    let maxDiff = 0;
+    for (const [s, l] of la) maxDiff = Math.max(maxDiff, Math.abs(l - lb.get(s)!));
+    console.log(`[cli resume] max loss diff over 8 steps: ${maxDiff.toExponential(2)}`);
+    expect(maxDiff).toBeLessThanOrEqual(1e-5);
+    const fa = new SafetensorsFile(readFileSync(join(tmp, 'a', 'adapter_model.safetensors')));
+    const fb = new SafetensorsFile(readFileSync(join(tmp, 'b', 'adapter_model.safetensors')));
+    expect(fb.names().sort()).toEqual(fa.names().sort());
+    for (const n of fa.names()) expect(Array.from(fb.getFloat32(n))).toEqual(Array.from(fa.getFloat32(n)));
+    // metrics.jsonl holds each step once, the killed run's tail replaced by the resumed one
+    const metricSteps = readFileSync(join(tmp, 'b', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; loss?: number }).filter((m) => m.loss !== undefined).map((m) => m.step);
+    expect(metricSteps).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+
+    // The adapter in use: merged export gives the same logits as base + adapter.
+    const ids = '1,359,419,308,293,349';
+    const withAdapter = (await cli(['forward', '--model', model, '--adapter', join(tmp, 'a'), '--tokens', ids, '--json'])).lines[0]!.logits as number[][];
+    const base = (await cli(['forward', '--model', model, '--tokens', ids, '--json'])).lines[0]!.logits as number[][];
+    const merged = await cli(['export-merged', '--model', model, '--adapter', join(tmp, 'a'), '--out', join(tmp, 'merged'), '--json']);
+    expect(merged.code).toBe(0);
+    const mergedLogits = (await cli(['forward', '--model', join(tmp, 'merged'), '--tokens', ids, '--json'])).lines[0]!.logits as number[][];
+    const diff = (x: number[][], y: number[][]) => Math.max(...x.flatMap((r, i) => r.map((v, j) => Math.abs(v - y[i]![j]!))));
+    console.log(`[cli merge] max |merged - base+adapter| ${diff(mergedLogits, withAdapter).toExponential(2)}; adapter moved logits by ${diff(base, withAdapter).toFixed(3)}`);
+    expect(diff(mergedLogits, withAdapter)).toBeLessThanOrEqual(1e-4);
+    expect(diff(base, withAdapter)).toBeGreaterThan(1e-2);
+  });
+
+  it('refuses to overwrite a run and explains --resume', async () => {
+    const r = await cli([...common(), '--out', join(tmp, 'a')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--resume/);
+  });
+});
