@@ -59,7 +59,7 @@ function ids(v: unknown): number[] {
   return [];
 }
 
-export async function loadModel(source: ModelSource, opts: { onProgress?: LoadProgress; name?: string } = {}): Promise<LanguageModel> {
+export async function loadModel(source: ModelSource, opts: { onProgress?: LoadProgress; name?: string; trainable?: boolean } = {}): Promise<LanguageModel> {
   const files = await readHFModelFiles(source, { onProgress: opts.onProgress, checkConfig: (c) => void parseConfig(c) });
   if (!files.tokenizerJson) {
     throw new ModelLoadError('MISSING_FILE', `${source.label} has no tokenizer.json`, 'tabtune needs the model\'s tokenizer.json (the fast-tokenizer file) next to config.json.');
@@ -70,7 +70,7 @@ export async function loadModel(source: ModelSource, opts: { onProgress?: LoadPr
   } catch (e) {
     throw new ModelLoadError('BAD_CONFIG', `tokenizer.json could not be loaded: ${(e as Error).message}`);
   }
-  const lm = buildCausalLM(files);
+  const lm = buildCausalLM(files, { trainable: opts.trainable });
   const info = modelInfo(lm, files);
   if (tokenizer.vocabSize > info.vocabSize) {
     lm.dispose();

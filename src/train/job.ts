@@ -6,6 +6,7 @@ import type { DataRecord, Message } from '../data/types';
 import { LoraAdapter, defaultLoraConfig, type LoraConfig } from '../lora/adapter';
 import { generateIds } from '../model/generate';
 import type { LanguageModel } from '../model/load';
+import type { RecipeJob } from '../io/recipes';
 import { DEFAULT_TRAIN, Trainer, type Example, type TrainConfig } from './loop';
 
 /** Defaults chosen on the example datasets with the reference model (see the learning test). */
@@ -155,4 +156,31 @@ export async function compareBaseTuned(model: LanguageModel, adapter: LoraAdapte
 export function disposeTrainer(t: Trainer): void {
   t.dispose();
   t.adapter?.dispose();
+}
+
+/** The same job, described for TRL / Axolotl (see src/io/recipes.ts). */
+export function recipeJob(config: TrainConfig, o: { baseModel: string; seqLen: number; valSplit: number; arch: 'llama' | 'gpt2'; datasetFile?: string }): Omit<RecipeJob, 'format'> {
+  return {
+    baseModel: o.baseModel,
+    arch: o.arch,
+    lora: config.lora,
+    datasetFile: o.datasetFile ?? 'data.jsonl',
+    train: {
+      lr: config.lr,
+      schedule: config.schedule,
+      warmupSteps: config.warmupSteps,
+      weightDecay: config.weightDecay,
+      maxGradNorm: config.maxGradNorm,
+      batchSize: config.batchSize,
+      gradAccum: config.gradAccum,
+      steps: config.steps,
+      epochs: config.epochs,
+      evalEvery: config.evalEvery,
+      saveEvery: config.saveEvery,
+      seed: config.seed,
+      seqLen: o.seqLen,
+      valSplit: o.valSplit,
+      minLrRatio: config.minLrRatio,
+    },
+  };
 }

@@ -1,6 +1,6 @@
 // `npm run cli -- train`: the same job as the browser worker, with the filesystem instead of
 // IndexedDB. Streams one JSON object per line (steps, evals, checkpoints), writes the PEFT adapter
-// and metrics.jsonl into --out, keeps checkpoints in --out/checkpoints, and --resume continues there.
+// and metrics.jsonl (plus recipe/: a TRL script and an Axolotl config of the same job) into --out, keeps checkpoints in --out/checkpoints, and --resume continues there.
 import { appendFileSync, existsSync as exists } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
@@ -11,10 +11,12 @@ import { fileSource } from '../../data/node';
 import { directorySource } from '../../io/fs-source';
 import { writeFolder } from '../../io/hf-write';
 import { exportPeftAdapter } from '../../io/peft';
+import { exportMergedModel, readBaseFiles } from '../../io/export';
+import { recipeFiles } from '../../io/recipes';
 import { loadModel } from '../../model/load';
 import { FsBackend } from '../../storage/fs-backend';
 import { TabtuneStore } from '../../storage/index';
-import { compareBaseTuned, createTrainer, defaultTrainConfig, disposeTrainer, toExamples } from '../../train/job';
+import { compareBaseTuned, createTrainer, defaultTrainConfig, disposeTrainer, recipeJob, toExamples } from '../../train/job';
 import type { TrainConfig } from '../../train/loop';
 import type { ScheduleKind } from '../../train/schedule';
 import { optNum, str, UsageError, type Args } from '../args';
@@ -23,7 +25,8 @@ import { initBackend } from '../model-args';
 export const TRAIN_USAGE = `usage: npm run cli -- train --model DIR --data FILE --out DIR [options]
   --steps N | --epochs E       length of the run (default: 3 epochs)
   --lr F --schedule constant|linear|cosine --warmup N --weight-decay F --max-grad-norm F
-  --rank R --alpha A --dropout P --targets q_proj,v_proj,...   (LoRA)   --full   (train every weight)
+  --rank R --alpha A --dropout P --targets q_proj,v_proj,...   (LoRA)
+  --full                       train every weight (writes a whole HF model folder instead of an adapter)
   --batch-size B --grad-accum K --seq-len T --val FILE | --val-split F
   --eval-every N --save-every N --seed S --backend wasm|cpu
   --compare    after training, greedy base vs tuned on the held-out split (exact match, overlap)
@@ -82,13 +85,11 @@ export async function trainCommand(args: Args): Promise<void> {
   }
 
   await initBackend(args);
-  const model = await loadModel(directorySource(job.model), { name: job.model.split('/').pop() });
+  const full = args.resume ? job.config.mode === 'full' : Boolean(args.full);
+  const model = await loadModel(directorySource(job.model), { name: job.model.split('/').pop(), trainable: full });
   const arch = model.lm.config.arch;
   if (!args.resume) job.config = configFromArgs(args, arch);
   const config = job.config;
-  if (config.mode === 'full') {
-    throw new UsageError('--full needs the model built with trainable weights; the CLI trains full-parameter models with `npm run pretrain` (LoRA here)');
-  }
 
   const ins = await inspectDataset(await fileSource(job.data), {
     model,
@@ -146,12 +147,16 @@ export async function trainCommand(args: Args): Promise<void> {
       },
     });
     if (outcome.reason === 'failed') throw outcome.error;
-    const files = exportPeftAdapter(trainer.adapter!, { baseModel: job.model, arch });
+    const baseFiles = await readBaseFiles(directorySource(job.model));
+    // LoRA: the PEFT adapter; full-parameter: the whole model as an HF folder.
+    const files = trainer.adapter ? exportPeftAdapter(trainer.adapter, { baseModel: job.model, arch }) : exportMergedModel({ lm: model.lm, baseFiles }, null);
     // How tuned outputs end and how prompts were formatted: read back by `generate --adapter`.
     files.set('tabtune.json', new TextEncoder().encode(JSON.stringify({ stop_token_id: ins.encoder.stop.stopTokenId, stop_strings: ins.encoder.stop.stopStrings, plain_format: PLAIN_FORMAT }, null, 2)));
     await writeFolder(out, files);
-    emit({ event: 'done', step: trainer.step, val_loss: lastVal, adapter: [...files.keys()].map((f) => join(out, f)) });
-    if (args.compare && ins.val.length) {
+    const recipe = recipeFiles(recipeJob(config, { baseModel: job.model, seqLen: ins.encoder.maxSeqLen, valSplit: job.val ? 0 : job.valSplit, arch }), ins.records);
+    await writeFolder(join(out, 'recipe'), recipe);
+    emit({ event: 'done', step: trainer.step, val_loss: lastVal, files: [...files.keys()].map((f) => join(out, f)) });
+    if (args.compare && ins.val.length && trainer.adapter) {
       const { base, tuned } = await compareBaseTuned(model, trainer.adapter!, ins.encoder, ins.val);
       emit({ event: 'compare', n: tuned.rows.length, exact_base: base.exact, exact_tuned: tuned.exact, overlap_base: base.overlap, overlap_tuned: tuned.overlap });
     }
