@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { seededRandom } from '../model/generate';
 import { ensureReferenceHF, loadGolden, REFERENCE_CHECKPOINT, REFERENCE_TOKENIZER, type Golden } from '../testing/reference';
 import { TextTokenizer } from '../tokenizer/tokenizer';
 import {
@@ -28,15 +29,10 @@ beforeAll(async () => {
 
 const json = (b: Uint8Array | undefined) => JSON.parse(new TextDecoder().decode(b!)) as Record<string, unknown>;
 
+/** Uniform in [-0.5, 0.5). */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  };
+  const r = seededRandom(seed);
+  return () => r() - 0.5;
 }
 
 /** y = W x, W row-major [rows][cols]. */

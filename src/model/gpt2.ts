@@ -8,12 +8,13 @@
 //   x = x + gelu(ln_2(x) Wfc + b) Wproj2 + b       [B, T, D]
 // logits = ln_f(x) wte^T                           [B, T, V]
 import * as tf from '@tensorflow/tfjs-core';
-import type { CausalLM, ForwardOptions } from './causal-lm';
+import type { ForwardOptions } from './causal-lm';
 import type { GPT2Config } from './config';
-import { KVCache, commitStep, planStep } from './kv-cache';
+import { commitStep, planStep } from './kv-cache';
+import { BaseCausalLM } from './base';
 import { attention, attentionMask, embedding, geluTanh, layerNorm, linear, splitHeads, type Linear } from './ops';
 import type { WeightMap } from './types';
-import { WeightReader, headFor, tiedHead } from './weights';
+import { headFor, tiedHead } from './weights';
 
 interface GPT2Block {
   ln1: [tf.Tensor1D, tf.Tensor1D]; // weight, bias [D]
@@ -24,24 +25,22 @@ interface GPT2Block {
   mlpProj: Linear; // c_proj [I, D]
 }
 
-export class GPT2Model implements CausalLM {
-  readonly linears = new Map<string, Linear>();
-  readonly numParams: number;
+export class GPT2Model extends BaseCausalLM {
+  declare readonly config: GPT2Config;
   private readonly wte: tf.Tensor2D; // [V, D]
   private readonly wpe: tf.Tensor2D; // [P, D]
   private readonly blocks: GPT2Block[] = [];
   private readonly lnf: [tf.Tensor1D, tf.Tensor1D];
   private readonly head: Linear | null; // [D, V] (null: tied and trained, see tiedHead) = wte^T
-  private readonly reader: WeightReader;
 
   constructor(
-    readonly config: GPT2Config,
+    config: GPT2Config,
     weights: WeightMap,
     opts: { trainable?: boolean } = {},
   ) {
+    super(config, weights, Boolean(opts.trainable), config.n_layer);
     const c = config;
-    const r = new WeightReader(weights, 'gpt2', opts.trainable);
-    this.reader = r;
+    const r = this.reader;
     // Checkpoints saved from GPT2LMHeadModel prefix names with "transformer."; the original ones do not.
     const pre = r.has('transformer.wte.weight') ? 'transformer.' : '';
     const D = c.n_embd;
@@ -68,11 +67,6 @@ export class GPT2Model implements CausalLM {
       r.disposeAll();
       throw e;
     }
-    this.numParams = r.numParams;
-  }
-
-  createCache(batch: number): KVCache {
-    return new KVCache(batch, this.config.n_layer);
   }
 
   forward(ids: number[][], opts: ForwardOptions = {}): tf.Tensor3D {
@@ -110,17 +104,5 @@ export class GPT2Model implements CausalLM {
 
     if (cache) commitStep(cache, plan, out.slice(1));
     return out[0] as tf.Tensor3D;
-  }
-
-  trainableVariables(): tf.Variable[] {
-    return this.reader.variables();
-  }
-
-  exportWeights(): WeightMap {
-    return this.reader.exportWeights();
-  }
-
-  dispose(): void {
-    this.reader.disposeAll();
   }
 }

@@ -11,12 +11,13 @@
 //   x = x + Wdown(silu(h Wgate) * (h Wup))         [B, T, D]
 // logits = rmsnorm(x) Whead                        [B, T, V]
 import * as tf from '@tensorflow/tfjs-core';
-import type { CausalLM, ForwardOptions } from './causal-lm';
+import type { ForwardOptions } from './causal-lm';
 import type { LlamaConfig } from './config';
-import { KVCache, commitStep, planStep } from './kv-cache';
+import { commitStep, planStep } from './kv-cache';
+import { BaseCausalLM } from './base';
 import { attention, attentionMask, embedding, linear, rmsNorm, silu, splitHeads, type Linear } from './ops';
 import type { WeightMap } from './types';
-import { WeightReader, headFor, tiedHead } from './weights';
+import { headFor, tiedHead } from './weights';
 
 interface LlamaLayer {
   inputNorm: tf.Tensor1D; // [D]
@@ -63,24 +64,22 @@ function rope(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor {
   return tf.concat([tf.sub(tf.mul(x1!, cos), tf.mul(x2!, sin)), tf.add(tf.mul(x2!, cos), tf.mul(x1!, sin))], 3);
 }
 
-export class LlamaModel implements CausalLM {
-  readonly linears = new Map<string, Linear>();
-  readonly numParams: number;
+export class LlamaModel extends BaseCausalLM {
+  declare readonly config: LlamaConfig;
   private readonly embed: tf.Tensor2D; // [V, D]
   private readonly layers: LlamaLayer[] = [];
   private readonly norm: tf.Tensor1D; // [D]
   private readonly head: Linear | null; // [D, V] (null: tied and trained, see tiedHead)
   private readonly invFreq: Float64Array; // [hd/2]
-  private readonly reader: WeightReader;
 
   constructor(
-    readonly config: LlamaConfig,
+    config: LlamaConfig,
     weights: WeightMap,
     opts: { trainable?: boolean } = {},
   ) {
+    super(config, weights, Boolean(opts.trainable), config.num_hidden_layers);
     const c = config;
-    const r = new WeightReader(weights, c.model_type, opts.trainable);
-    this.reader = r;
+    const r = this.reader;
     const D = c.hidden_size;
     const qDim = c.num_attention_heads * c.head_dim;
     const kvDim = c.num_key_value_heads * c.head_dim;
@@ -114,12 +113,7 @@ export class LlamaModel implements CausalLM {
       r.disposeAll();
       throw e;
     }
-    this.numParams = r.numParams;
     this.invFreq = ropeInvFreq(c);
-  }
-
-  createCache(batch: number): KVCache {
-    return new KVCache(batch, this.config.num_hidden_layers);
   }
 
   /** cos/sin tables [B, 1, T, hd/2] for per-row position ids. */
@@ -175,17 +169,5 @@ export class LlamaModel implements CausalLM {
 
     if (cache) commitStep(cache, plan, out.slice(1));
     return out[0] as tf.Tensor3D;
-  }
-
-  trainableVariables(): tf.Variable[] {
-    return this.reader.variables();
-  }
-
-  exportWeights(): WeightMap {
-    return this.reader.exportWeights();
-  }
-
-  dispose(): void {
-    this.reader.disposeAll();
   }
 }

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { seededRandom } from '../model/generate';
 import { ensureReferenceHF, loadGolden, REFERENCE_DIR, type Golden } from '../testing/reference';
 import { TextTokenizer, TokenizerLoadError } from './tokenizer';
 
@@ -18,17 +19,7 @@ beforeAll(async () => {
   golden = loadGolden();
 });
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 const HANDWRITTEN = [
   'Once upon a time',
