@@ -6,6 +6,7 @@ import { expect, type Page } from '@playwright/test';
 import { BackendPanel } from './BackendPanel';
 import { GeneratePanel } from './GeneratePanel';
 import { ModelPanel } from './ModelPanel';
+import { TrainingApi } from './TrainingApi';
 
 interface ModelSummary {
   name: string;
@@ -17,6 +18,8 @@ export class TabtunePage {
   readonly backend: BackendPanel;
   readonly model: ModelPanel;
   readonly generate: GeneratePanel;
+  /** Training through the page's test API (no training UI yet). */
+  readonly training: TrainingApi;
   private shots = 0;
 
   constructor(
@@ -26,6 +29,7 @@ export class TabtunePage {
     this.backend = new BackendPanel(page);
     this.model = new ModelPanel(page);
     this.generate = new GeneratePanel(page);
+    this.training = new TrainingApi(page);
     mkdirSync(options.artifactsDir, { recursive: true });
   }
 

@@ -4,6 +4,7 @@ import { WorkerClient } from '../protocol/client';
 import type { BackendPreference, MessageEndpoint, ModelSummary } from '../protocol/messages';
 import { createAppStore, initialState, patch, type AppState, type AppStore, type CatalogEntry } from '../store/store';
 import { createController, type Controller } from './controller';
+import { createTrainingTestApi, type TrainingTestApi } from './test-api';
 
 const preferences: readonly BackendPreference[] = ['auto', 'webgpu', 'wasm', 'cpu'];
 
@@ -25,7 +26,7 @@ export function readParams(search: string): PageParams {
   };
 }
 
-export interface TabtuneTestApi {
+export interface TabtuneTestApi extends TrainingTestApi {
   /** What TF.js in the worker says it runs on, and the WASM thread count. */
   getBackend(): Promise<{ backend: string; threads: number | null }>;
   /** Logits for one row of token ids, row-major [ids.length][vocabSize]. */
@@ -76,6 +77,7 @@ export function bootstrap(): { store: AppStore; controller: Controller } {
   });
 
   window.__tabtune = {
+    ...createTrainingTestApi(client, (path) => new URL(path, window.location.href).href),
     getBackend: () => client.request('get-backend', {}),
     forward: (ids) => client.request('forward', { ids }),
     whenModelReady: async () => {

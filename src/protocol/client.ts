@@ -2,6 +2,7 @@
 import {
   isWorkerMessage,
   type ErrorCode,
+  type ErrorDetails,
   type Events,
   type MessageEndpoint,
   type PayloadOf,
@@ -15,10 +16,12 @@ export class RequestError extends Error implements ProtocolError {
   override name = 'RequestError';
   readonly code: ErrorCode;
   readonly hint?: string;
+  readonly details?: ErrorDetails;
   constructor(error: ProtocolError) {
     super(error.message);
     this.code = error.code;
     this.hint = error.hint;
+    this.details = error.details;
   }
 }
 
@@ -58,7 +61,7 @@ export class WorkerClient {
     return this.send(kind, payload, on).result;
   }
 
-  /** Asks the worker to stop request `target`; its own promise then settles as the worker decides. */
+  /** Asks the worker to stop request `target` (a generation or a training); its own promise then settles as the worker decides. */
   async cancel(target: number): Promise<boolean> {
     return (await this.request('cancel', { target })).cancelled;
   }
@@ -87,12 +90,12 @@ export class WorkerClient {
         this.pending.delete(data.id);
         p.reject(new RequestError(data.error));
         break;
-      case 'progress':
-        p.on.progress?.(data.payload);
+      default: {
+        // An event: the request's handler for that kind, if it has one.
+        const on = p.on[data.kind] as ((payload: unknown) => void) | undefined;
+        on?.(data.payload);
         break;
-      case 'token':
-        p.on.token?.(data.payload);
-        break;
+      }
     }
   }
 }

@@ -3,8 +3,19 @@
 // `progress`/`token` events for it before that. Both sides import these types, so renaming a field
 // fails to compile on both.
 import type { BackendPreference, BackendReport } from '../model/backend';
+import type { DataReport } from '../data/doctor';
+import type { ColumnMapping, ReadProgress } from '../data/types';
+import type { LoraConfig } from '../lora/adapter';
+import type { CheckpointInfo, RunRecord, StorageReport } from '../storage/store';
+import type { FreeableItem } from '../storage/errors';
+import type { EvalMetrics, StepMetrics, TrainConfig } from '../train/loop';
 
 export type { BackendName, BackendPreference, BackendReport } from '../model/backend';
+export type { DataReport } from '../data/doctor';
+export type { CheckpointInfo, RunRecord, RunStatus, StorageReport } from '../storage/store';
+export type { FreeableItem } from '../storage/errors';
+export type { EvalMetrics, StepMetrics, TrainConfig } from '../train/loop';
+export type { LoraConfig } from '../lora/adapter';
 
 /** Where a model's files come from. Files are structured-cloned into the worker. */
 export type ModelLocation =
@@ -43,6 +54,21 @@ export interface GenerateParams {
   topP?: number;
   seed?: number;
   stopStrings?: string[];
+  /**
+   * Generate with the active LoRA adapter (the run trained last, or the one `load-adapter` picked).
+   * Default: true when an adapter is active. false = the base model. With the adapter, generation also
+   * stops at the run's stop token (the one its replies were trained to end with).
+   */
+  useAdapter?: boolean;
+  /** 0 = base model .. 1 = tuned (default 1); values between scale the adapter's update. */
+  adapterStrength?: number;
+}
+
+/** The adapter a generation used (null: the base model). */
+export interface AdapterUse {
+  runId: string;
+  step: number;
+  strength: number;
 }
 
 export type FinishReason = 'eos' | 'stop' | 'length' | 'cancelled';
@@ -57,6 +83,227 @@ export interface GenerateOutcome {
   ms: number;
   /** New tokens per second of wall time. */
   tokensPerSecond: number;
+  /** The adapter the generation ran with; null for the base model. */
+  adapter: AdapterUse | null;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Datasets
+
+/** Where a dataset comes from. Blobs (dropped Files) are structured-cloned into the worker, not read on the page. */
+export type DatasetInput =
+  | { kind: 'blob'; blob: Blob; name?: string }
+  /** Fetched by the worker (e.g. an example the app serves at /examples/…): give an absolute URL. */
+  | { kind: 'url'; url: string; name?: string }
+  | { kind: 'text'; text: string; name: string };
+
+/** How the dataset doctor reads and encodes a dataset; stored with every run trained on it. */
+export interface InspectDataOptions {
+  /** Longest training sequence in tokens (default: the model's context length). */
+  maxSeqLen?: number;
+  lossOn?: 'completion' | 'all';
+  template?: 'auto' | 'chat-template' | 'plain';
+  /** Force the end of text (default: measured on the base model). */
+  stop?: { stopTokenId?: number | null; stopStrings?: string[] };
+  /** Fraction held out for validation when no validation file is given (default 0.1). */
+  valFraction?: number;
+  /** Seed of the train/validation split (default 0). */
+  seed?: number;
+  /** Force the format ("jsonl", "alpaca", "openai-chat-jsonl", …); default: detected. */
+  format?: string;
+  /** CSV/TSV column mapping. */
+  columns?: ColumnMapping;
+}
+
+export interface InspectDataPayload {
+  source: DatasetInput;
+  /** A separate validation file (else a seeded split of `source`). */
+  validation?: DatasetInput;
+  options?: InspectDataOptions;
+  /** Keep a copy in IndexedDB so a reload can resume training without the file (default true). */
+  store?: boolean;
+}
+
+export interface InspectDataResult {
+  /** What `train` takes. A stored dataset keeps its id across reloads; an unstored one starts with "mem-". */
+  datasetId: string;
+  report: DataReport;
+  /** Whether the dataset (and its validation file) were saved in IndexedDB. */
+  stored: boolean;
+  /** Why it could not be stored (e.g. QUOTA_EXCEEDED); training still works until the page is closed. */
+  storageError: ProtocolError | null;
+  ms: number;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Training
+
+/** Any TrainConfig field may be overridden; `lora` field by field. */
+export type TrainConfigOverrides = Partial<Omit<TrainConfig, 'lora'>> & { lora?: Partial<LoraConfig> };
+
+/** The doctor's options with the stop token it chose frozen in, so a resumed run encodes exactly the same way. */
+export type FrozenInspectOptions = InspectDataOptions & { stop: { stopTokenId: number | null; stopStrings: string[] } };
+
+/** What a run stores in RunRecord.config: everything needed to rebuild its trainer after a reload. */
+export interface RunJob {
+  kind: 'tabtune-run';
+  version: 1;
+  train: TrainConfig;
+  data: {
+    datasetId: string;
+    valDatasetId: string | null;
+    name: string;
+    /** The options the doctor was given (what a new run on this dataset starts from after a reload). */
+    requested: InspectDataOptions;
+    /** The options it ran with, the stop token it chose frozen in (what a resume encodes with). */
+    options: FrozenInspectOptions;
+    trainExamples: number;
+    valExamples: number;
+  };
+  /** The base model the run was trained on (checked on resume). */
+  model: { name: string; label: string; arch: string; numParams: number; vocabSize: number; baseModel: string };
+}
+
+export interface TrainPayload {
+  datasetId: string;
+  /** Run name (default: the dataset's name). */
+  name?: string;
+  config?: TrainConfigOverrides;
+  /**
+   * Stop after this step, save a checkpoint there and leave the run resumable ('paused'), as if the user
+   * had stopped it. The schedule still spans the whole run.
+   */
+  untilStep?: number;
+}
+
+export interface ResumeRunPayload {
+  runId: string;
+  /**
+   * The checkpoint to continue from (default: the newest one that verifies). A checkpoint older than the
+   * newest starts a branch: a new run (store.branchRun) that continues from there ("rewind").
+   */
+  step?: number;
+  /** Name of the branch, when one is made. */
+  name?: string;
+  untilStep?: number;
+  /** Train on this dataset instead of the run's stored one (e.g. the file added again after it was deleted). */
+  datasetId?: string;
+}
+
+/** First event of a `train` / `resume-run`: the run it writes to. */
+export interface TrainStart {
+  runId: string;
+  name: string;
+  /** Step the run continues from (0 for a new run). */
+  startStep: number;
+  totalSteps: number;
+  trainableParams: number;
+  trainExamples: number;
+  valExamples: number;
+  backend: string;
+  config: TrainConfig;
+  /** The run and checkpoint step it continues from (a branch names its parent), or null. */
+  resumedFrom: { runId: string; step: number } | null;
+}
+
+export interface TrainOutcome {
+  runId: string;
+  name: string;
+  /** done: every step; stopped: reached untilStep; cancelled: `cancel`. A checkpoint is saved in all three cases. */
+  reason: 'done' | 'stopped' | 'cancelled';
+  step: number;
+  totalSteps: number;
+  /** Loss of the last step (null when no step ran). */
+  finalTrainLoss: number | null;
+  /** Validation loss of the last evaluation (null when there was none). */
+  finalValLoss: number | null;
+  /** The run's newest checkpoint when it ended. */
+  checkpoint: CheckpointInfo | null;
+  resumedFrom: { runId: string; step: number } | null;
+  /** Wall time of the request, and training tokens per second over the steps it ran. */
+  ms: number;
+  tokensPerSecond: number;
+}
+
+export interface PauseResult {
+  /** Whether a training was running (and is now paused). */
+  paused: boolean;
+  runId: string | null;
+  step: number | null;
+  /** The checkpoint saved at the pause (the run's newest). */
+  checkpoint: CheckpointInfo | null;
+}
+
+export interface RunSummary extends RunRecord {
+  /** This worker is training it right now. */
+  active: boolean;
+  latestCheckpoint: CheckpointInfo | null;
+  checkpointCount: number;
+  /** RunRecord.config read as a tabtune job (null for runs made elsewhere, e.g. by the CLI). */
+  job: RunJob | null;
+}
+
+export interface AdapterInfo {
+  runId: string;
+  runName: string;
+  step: number;
+  params: number;
+  /** The run is being trained: the adapter changes step by step. */
+  training: boolean;
+}
+
+export interface ComparePayload {
+  /** Default: the active adapter's run. */
+  runId?: string;
+  /** Default: the active adapter's step (or the run's newest checkpoint). */
+  step?: number;
+  /** Compare at most this many held-out records (default: all). */
+  maxExamples?: number;
+  maxNewTokens?: number;
+}
+
+export interface CompareRow {
+  line: number;
+  prompt: string;
+  expected: string;
+  base: string;
+  tuned: string;
+  baseExact: boolean;
+  tunedExact: boolean;
+  baseOverlap: number;
+  tunedOverlap: number;
+}
+
+export interface CompareResult {
+  runId: string;
+  step: number;
+  rows: CompareRow[];
+  /** Fractions in [0, 1]. */
+  totals: { n: number; base: { exact: number; overlap: number }; tuned: { exact: number; overlap: number } };
+  ms: number;
+}
+
+export type ExportKind = 'peft' | 'merged' | 'metrics-csv' | 'recipe';
+
+export interface ExportPayload {
+  kind: ExportKind;
+  /** Default: the active adapter's run. */
+  runId?: string;
+  /** Default: the active adapter's step when it is that run's, else the run's newest checkpoint. */
+  step?: number;
+}
+
+export interface ExportResult {
+  kind: ExportKind;
+  filename: string;
+  mimeType: string;
+  /** Transferred, not copied. A zip for peft / merged / recipe, CSV text for metrics-csv. */
+  bytes: Uint8Array;
+  /** The files inside the zip (or the CSV's own name). */
+  files: string[];
+  runId: string;
+  /** The checkpoint step exported (null for metrics-csv and recipe). */
+  step: number | null;
 }
 
 /** Every request: its payload and what its result carries. */
@@ -70,12 +317,43 @@ export interface Requests {
   forward: { payload: { ids: number[] }; result: { logits: number[]; vocabSize: number } };
   /** Asks TF.js itself which backend it is running on. */
   'get-backend': { payload: Record<string, never>; result: { backend: string; threads: number | null } };
+  /** Parses, validates and measures a dataset (streaming, with `data-progress`), keeps it by id and stores it. */
+  'inspect-data': { payload: InspectDataPayload; result: InspectDataResult };
+  /** Starts a LoRA run: events `run`, `metrics`, `eval`, `checkpoint`; `cancel` with this id stops it. */
+  train: { payload: TrainPayload; result: TrainOutcome };
+  /** Pauses the training in progress between two steps and saves a checkpoint there. */
+  pause: { payload: Record<string, never>; result: PauseResult };
+  /** Unpauses it. */
+  'resume-train': { payload: Record<string, never>; result: { resumed: boolean; runId: string | null; step: number | null } };
+  /** Continues a stored run (after a reload, or from an older checkpoint as a branch); events as `train`. */
+  'resume-run': { payload: ResumeRunPayload; result: TrainOutcome };
+  'list-runs': { payload: Record<string, never>; result: { runs: RunSummary[] } };
+  'list-checkpoints': { payload: { runId: string }; result: { checkpoints: CheckpointInfo[] } };
+  /** Makes a run's checkpoint (default: its newest) the active adapter; runId null detaches it. */
+  'load-adapter': { payload: { runId: string | null; step?: number }; result: { adapter: AdapterInfo | null } };
+  /** Greedy base vs tuned on the run's held-out records (default: the active adapter). `progress` events. */
+  'compare-heldout': { payload: ComparePayload; result: CompareResult };
+  /** Files for download (default: the active adapter's run). */
+  export: { payload: ExportPayload; result: ExportResult };
+  'delete-run': { payload: { runId: string }; result: { deleted: boolean } };
+  'delete-checkpoint': { payload: { runId: string; step: number }; result: { deleted: boolean } };
+  /** What takes space in IndexedDB, and the browser's usage/quota estimate. */
+  'storage-report': { payload: Record<string, never>; result: { report: StorageReport; estimate: { usage: number; quota: number } | null } };
 }
 
 export interface Events {
   progress: { file: string; loaded: number; total: number | null; fraction: number };
   /** One generated token; `text` is the text this token added to the continuation. */
   token: { token: number; text: string };
+  /** Reading / tokenizing a dataset; `file` says which one (training or validation). */
+  'data-progress': ReadProgress & { file: 'train' | 'validation' };
+  /** The run a `train` / `resume-run` writes to (first event). */
+  run: TrainStart;
+  /** One optimizer step. */
+  metrics: StepMetrics;
+  eval: EvalMetrics;
+  /** A checkpoint committed to storage with the metrics up to it (deletedSteps: what retention removed; ms: time to store). */
+  checkpoint: CheckpointInfo & { deletedSteps: number[]; ms: number };
 }
 
 export type RequestKind = keyof Requests;
@@ -97,13 +375,45 @@ export type ErrorCode =
   | 'NO_MODEL'
   | 'BACKEND_UNAVAILABLE'
   | 'BAD_REQUEST'
+  /** Training stopped: the loss or the gradients stayed NaN/Inf. details.lastCheckpointStep is the last good one. */
+  | 'NON_FINITE_LOSS'
+  /** Storage is full: details.suggestions lists what to delete; earlier checkpoints are intact. */
+  | 'QUOTA_EXCEEDED'
+  /** The dataset is unknown, gone from storage, unreadable, or has nothing to train on. */
+  | 'BAD_DATASET'
+  /** No such run / checkpoint. */
+  | 'NOT_FOUND'
+  /** A stored checkpoint fails verification. */
+  | 'CHECKPOINT_CORRUPT'
+  /** The run was trained on another model than the one loaded. */
+  | 'MODEL_MISMATCH'
+  /** Something else is training (one run at a time). */
+  | 'BUSY'
+  /** The request needs an adapter (a trained or loaded run) and there is none. */
+  | 'NO_ADAPTER'
+  /** Another storage failure (IndexedDB unavailable, a write conflict…). */
+  | 'STORAGE'
+  /** The request was cancelled before it finished (e.g. a dataset being read). */
+  | 'CANCELLED'
   | 'INTERNAL';
+
+/** Machine-readable context of an error, for the UI to act on. */
+export interface ErrorDetails {
+  runId?: string;
+  /** Step the run had reached. */
+  step?: number;
+  /** Newest checkpoint still stored (resume from here), or null. */
+  lastCheckpointStep?: number | null;
+  /** QUOTA_EXCEEDED: what the user could delete, largest first. */
+  suggestions?: FreeableItem[];
+}
 
 export interface ProtocolError {
   code: ErrorCode;
   message: string;
   /** What the user can do about it. */
   hint?: string;
+  details?: ErrorDetails;
 }
 
 export interface ResultMessage<K extends RequestKind = RequestKind> {
@@ -122,12 +432,34 @@ export type WorkerMessage = EventMessage | ResultMessage | ErrorMessage;
 
 /** The part of Worker / DedicatedWorkerGlobalScope / MessagePort both ends need. */
 export interface MessageEndpoint {
-  postMessage(message: unknown): void;
+  /** `transfer`: buffers moved rather than copied (export results). */
+  postMessage(message: unknown, transfer?: Transferable[]): void;
   addEventListener(type: 'message', listener: (event: { data: unknown }) => void): void;
   removeEventListener?(type: 'message', listener: (event: { data: unknown }) => void): void;
 }
 
-const requestKinds: ReadonlySet<string> = new Set<RequestKind>(['init-backend', 'load-model', 'generate', 'cancel', 'forward', 'get-backend']);
+const requestKinds: ReadonlySet<string> = new Set<RequestKind>([
+  'init-backend',
+  'load-model',
+  'generate',
+  'cancel',
+  'forward',
+  'get-backend',
+  'inspect-data',
+  'train',
+  'pause',
+  'resume-train',
+  'resume-run',
+  'list-runs',
+  'list-checkpoints',
+  'load-adapter',
+  'compare-heldout',
+  'export',
+  'delete-run',
+  'delete-checkpoint',
+  'storage-report',
+]);
+const eventKinds: ReadonlySet<string> = new Set<EventKind>(['progress', 'token', 'data-progress', 'run', 'metrics', 'eval', 'checkpoint']);
 
 export function isRequestMessage(m: unknown): m is RequestMessage {
   const r = m as Partial<RequestMessage> | null;
@@ -140,6 +472,6 @@ export function isWorkerMessage(m: unknown): m is WorkerMessage {
     !!r &&
     typeof r === 'object' &&
     typeof r.id === 'number' &&
-    (r.kind === 'result' || r.kind === 'error' || r.kind === 'progress' || r.kind === 'token')
+    (r.kind === 'result' || r.kind === 'error' || eventKinds.has(r.kind as string))
   );
 }

@@ -1,14 +1,17 @@
-// The worker's side of the protocol: the only browser place that owns TF.js state (the backend and
-// the loaded model). It is written against a MessageEndpoint, so the same code runs in a Web Worker
-// and, in unit tests, in Node over a MessageChannel.
+// The worker's side of the protocol: the only browser place that owns TF.js state (the backend, the
+// loaded model, the training run and its adapter). It is written against a MessageEndpoint, so the same
+// code runs in a Web Worker and, in unit tests, in Node over a MessageChannel.
+//
+// Requests that touch the backend or the model run one at a time on a queue. A training run puts one
+// step at a time on it, so the worker keeps answering while it trains: requests that do not need the
+// model (get-backend, list-runs, pause, cancel…) at once, those that do (generate…) between two steps.
 import * as tf from '@tensorflow/tfjs-core';
-import { BackendError, currentBackend, setupBackend, type BackendReport } from '../model/backend';
-import { loadModel, type LanguageModel } from '../model/load';
+import { setupBackend, currentBackend, type BackendReport } from '../model/backend';
+import { loadModel } from '../model/load';
 import { generate } from '../model/generate';
 import { filesSource, hubSource, urlSource } from '../io/sources';
 import type { ModelSource } from '../io/source';
-import { SourceError } from '../io/source';
-import { ModelLoadError } from '../model/types';
+import { TabtuneStore } from '../storage/index';
 import {
   isRequestMessage,
   type BackendStatus,
@@ -17,22 +20,30 @@ import {
   type MessageEndpoint,
   type ModelLocation,
   type PayloadOf,
-  type ProtocolError,
   type RequestKind,
   type RequestMessage,
   type ResultMessage,
   type ResultOf,
 } from '../protocol/messages';
+import { DatasetRegistry } from './datasets';
+import { fail, toProtocolError } from './errors';
+import { TrainingService, type ModelContext } from './training';
+import { watchWebGpuDevice } from './webgpu-diagnostics';
+
+export { toProtocolError } from './errors';
 
 export interface HandlerOptions {
   /** Where tfjs-backend-wasm's .wasm files are served (the worker entry passes Vite asset URLs). */
   wasmPaths?: string | Record<string, string>;
-}
-
-class RequestFailure extends Error {
-  constructor(readonly error: ProtocolError) {
-    super(error.message);
-  }
+  /** Where runs, checkpoints and datasets live (default: IndexedDB, database "tabtune"). Created on first use. */
+  store?: TabtuneStore | (() => TabtuneStore);
+  /**
+   * Where Web Locks are missing (Node), a 'running' run whose heartbeat is older than this is reported as
+   * interrupted (default: the store's staleAfterMs, 60 s). In a browser the run's lock decides.
+   */
+  staleAfterMs?: number;
+  /** Heartbeat interval of a training run (default 5 s). */
+  heartbeatMs?: number;
 }
 
 function sourceFor(location: ModelLocation): ModelSource {
@@ -43,33 +54,6 @@ function sourceFor(location: ModelLocation): ModelSource {
       return hubSource(location.id);
     case 'files':
       return filesSource(location.files);
-  }
-}
-
-/** Turns whatever was thrown into an error the UI can show, with a hint for the user. */
-export function toProtocolError(e: unknown): ProtocolError {
-  if (e instanceof RequestFailure) return e.error;
-  if (e instanceof ModelLoadError) return { code: e.code, message: e.message, hint: e.hint ?? hintFor(e.code) };
-  if (e instanceof SourceError) {
-    return { code: 'NETWORK', message: e.message, hint: 'Check the address and that the server allows this page to read it (CORS, and Cross-Origin-Resource-Policy for cross-origin files).' };
-  }
-  if (e instanceof BackendError) {
-    return { code: 'BACKEND_UNAVAILABLE', message: e.message, hint: 'Pick another backend ("auto" picks the fastest one that works).' };
-  }
-  const err = e as Error;
-  return { code: 'INTERNAL', message: err?.message ?? String(e) };
-}
-
-function hintFor(code: ProtocolError['code']): string | undefined {
-  switch (code) {
-    case 'MISSING_FILE':
-      return 'Point at a Hugging Face model folder: it needs config.json, tokenizer.json and model.safetensors.';
-    case 'UNSUPPORTED_MODEL':
-      return 'tabtune loads Llama-family and GPT-2 models in Hugging Face format.';
-    case 'NETWORK':
-      return 'Check the address and your connection.';
-    default:
-      return undefined;
   }
 }
 
@@ -87,13 +71,14 @@ function allowWasmThreads(threads: number): void {
 
 export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerOptions = {}): { dispose(): void } {
   let backend: BackendReport | null = null;
-  let model: LanguageModel | null = null;
-  /** Generations in flight, by request id. */
+  let modelCtx: ModelContext | null = null;
+  /** Generations and dataset reads in flight, by request id. */
   const running = new Map<number, AbortController>();
   /** Requests that touch the backend or the model run one at a time, in order. */
   let queue: Promise<unknown> = Promise.resolve();
 
-  const post = (m: ResultMessage | ErrorMessage | EventMessage) => endpoint.postMessage(m);
+  const post = (m: ResultMessage | ErrorMessage | EventMessage, transfer?: Transferable[]) =>
+    transfer?.length ? endpoint.postMessage(m, transfer) : endpoint.postMessage(m);
 
   function serial<T>(task: () => Promise<T>): Promise<T> {
     const next = queue.then(task, task);
@@ -101,20 +86,62 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
     return next;
   }
 
+  let storePromise: Promise<TabtuneStore> | null = null;
+  /** The store, created on first use; recover() collects crashed writes and marks stale runs interrupted. */
+  function getStore(): Promise<TabtuneStore> {
+    storePromise ??= (async () => {
+      let store: TabtuneStore;
+      try {
+        store = typeof options.store === 'function' ? options.store() : (options.store ?? new TabtuneStore());
+      } catch (e) {
+        storePromise = null;
+        throw fail('STORAGE', `Storage is not available: ${(e as Error).message}`, 'tabtune keeps runs in IndexedDB: allow site data for this page (private windows may block it).');
+      }
+      try {
+        await store.recover();
+      } catch {
+        // Recovery is housekeeping; the store still works.
+      }
+      return store;
+    })();
+    return storePromise;
+  }
+
+  const datasets = new DatasetRegistry(getStore);
+  const training = new TrainingService({
+    post,
+    store: getStore,
+    model: () => modelCtx,
+    serialModel: serial,
+    datasets,
+    staleAfterMs: options.staleAfterMs ?? 60_000,
+    heartbeatMs: options.heartbeatMs ?? 5_000,
+  });
+
   function stopGenerations(): void {
     for (const c of running.values()) c.abort();
   }
 
+  /** Before the model goes away: stop training, drop the adapter, forget encodings made with it. */
+  async function releaseModel(): Promise<void> {
+    await training.stop();
+    training.detachActive();
+    datasets.forgetModel();
+    modelCtx?.model.dispose();
+    modelCtx = null;
+  }
+
   async function ensureBackend(): Promise<BackendReport> {
-    backend ??= await setupBackend('auto', { wasmPaths: options.wasmPaths });
+    if (!backend) {
+      backend = await setupBackend('auto', { wasmPaths: options.wasmPaths });
+      watchWebGpuDevice();
+    }
     return backend;
   }
 
-  function requireModel(): LanguageModel {
-    if (!model) {
-      throw new RequestFailure({ code: 'NO_MODEL', message: 'No model is loaded.', hint: 'Load a model first.' });
-    }
-    return model;
+  function requireModel(): ModelContext {
+    if (!modelCtx) throw fail('NO_MODEL', 'No model is loaded.', 'Load a model first.');
+    return modelCtx;
   }
 
   function status(report: BackendReport): BackendStatus {
@@ -132,29 +159,30 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
   const handlers: { [K in RequestKind]: (payload: PayloadOf<K>, id: number) => Promise<ResultOf<K>> } = {
     'init-backend': (p) => {
       stopGenerations();
+      training.dispose();
       return serial(async () => {
         // Weights live on the backend that created them: a switch means loading the model again.
-        model?.dispose();
-        model = null;
+        await releaseModel();
         backend = null;
         if (p.wasmThreads) allowWasmThreads(p.wasmThreads);
         backend = await setupBackend(p.preference, { wasmPaths: options.wasmPaths, wasmThreads: p.wasmThreads });
+        watchWebGpuDevice();
         return status(backend);
       });
     },
 
     'load-model': (p, id) => {
       stopGenerations();
+      training.dispose();
       return serial(async () => {
         await ensureBackend();
-        model?.dispose();
-        model = null;
+        await releaseModel();
         const source = sourceFor(p.location);
         const t0 = performance.now();
         const loaded = await loadModel(source, {
           onProgress: (pr) => post({ kind: 'progress', id, payload: pr }),
         });
-        model = loaded;
+        modelCtx = { model: loaded, source, location: p.location };
         return { name: loaded.name, label: source.label, ...loaded.info, loadMs: performance.now() - t0 };
       });
     },
@@ -164,20 +192,26 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
       running.set(id, controller);
       return serial(async () => {
         try {
-          const m = requireModel();
-          const t0 = performance.now();
-          const [out] = await generate(m, [p.prompt], {
-            maxNewTokens: p.maxNewTokens,
-            temperature: p.temperature,
-            topK: p.topK,
-            topP: p.topP,
-            seed: p.seed,
-            stopStrings: p.stopStrings,
-            signal: controller.signal,
-            onToken: (e) => post({ kind: 'token', id, payload: { token: e.token, text: e.text } }),
-          });
-          const ms = performance.now() - t0;
-          return { ...out, ms, tokensPerSecond: out.tokens.length / (ms / 1000) };
+          const m = requireModel().model;
+          const adapter = training.forGeneration(p);
+          try {
+            const t0 = performance.now();
+            const [out] = await generate(m, [p.prompt], {
+              maxNewTokens: p.maxNewTokens,
+              temperature: p.temperature,
+              topK: p.topK,
+              topP: p.topP,
+              seed: p.seed,
+              stopStrings: adapter.stopStrings,
+              stopTokenIds: adapter.stopTokenIds,
+              signal: controller.signal,
+              onToken: (e) => post({ kind: 'token', id, payload: { token: e.token, text: e.text } }),
+            });
+            const ms = performance.now() - t0;
+            return { ...out, ms, tokensPerSecond: out.tokens.length / (ms / 1000), adapter: adapter.use };
+          } finally {
+            adapter.restore();
+          }
         } finally {
           running.delete(id);
         }
@@ -187,13 +221,14 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
     cancel: async (p) => {
       const c = running.get(p.target);
       c?.abort();
-      return { cancelled: Boolean(c) };
+      if (c) return { cancelled: true };
+      return { cancelled: training.cancel(p.target) };
     },
 
     forward: (p) =>
       serial(async () => {
-        const m = requireModel();
-        if (!p.ids.length) throw new RequestFailure({ code: 'BAD_REQUEST', message: 'forward needs at least one token id.' });
+        const m = requireModel().model;
+        if (!p.ids.length) throw fail('BAD_REQUEST', 'forward needs at least one token id.');
         const logits = m.lm.forward([p.ids]);
         try {
           const data = await logits.data();
@@ -204,13 +239,38 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
       }),
 
     'get-backend': async () => ({ backend: tf.getBackend(), threads: backend?.threads ?? null }),
+
+    'inspect-data': async (p, id) => {
+      const controller = new AbortController();
+      running.set(id, controller);
+      try {
+        return await training.inspect(p, id, controller.signal);
+      } finally {
+        running.delete(id);
+      }
+    },
+
+    train: (p, id) => training.train(p, id),
+    'resume-run': (p, id) => training.resumeRun(p, id),
+    pause: () => training.pause(),
+    'resume-train': () => training.resumeTrain(),
+    'list-runs': () => training.listRuns(),
+    'list-checkpoints': (p) => training.listCheckpoints(p.runId),
+    'load-adapter': (p) => training.loadAdapter(p),
+    'compare-heldout': (p, id) => training.compare(p, id),
+    export: (p) => training.export(p),
+    'delete-run': (p) => training.deleteRun(p.runId),
+    'delete-checkpoint': (p) => training.deleteCheckpoint(p.runId, p.step),
+    'storage-report': () => training.storageReport(),
   };
 
   async function handle(m: RequestMessage): Promise<void> {
     try {
       const handler = handlers[m.kind] as (payload: unknown, id: number) => Promise<unknown>;
       const payload = await handler(m.payload, m.id);
-      post({ kind: 'result', id: m.id, payload } as ResultMessage);
+      // Export bytes move to the page instead of being copied.
+      const bytes = m.kind === 'export' ? (payload as ResultOf<'export'>).bytes : null;
+      post({ kind: 'result', id: m.id, payload } as ResultMessage, bytes ? [bytes.buffer as ArrayBuffer] : undefined);
     } catch (e) {
       post({ kind: 'error', id: m.id, error: toProtocolError(e) });
     }
@@ -231,8 +291,10 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
     dispose() {
       endpoint.removeEventListener?.('message', listener);
       stopGenerations();
-      model?.dispose();
-      model = null;
+      training.dispose();
+      training.detachActive();
+      modelCtx?.model.dispose();
+      modelCtx = null;
     },
   };
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
 import { WorkerClient } from '../protocol/client';
 import type { MessageEndpoint } from '../protocol/messages';
-import { createWorkerHandler } from './handler';
+import { createWorkerHandler, type HandlerOptions } from './handler';
 
 export interface InProcessWorker {
   client: WorkerClient;
@@ -15,9 +15,9 @@ export interface InProcessWorker {
   close(): void;
 }
 
-export function connectInProcess(): InProcessWorker {
+export function connectInProcess(options: HandlerOptions = {}): InProcessWorker {
   const channel = new MessageChannel();
-  const handler = createWorkerHandler(channel.port2 as unknown as MessageEndpoint);
+  const handler = createWorkerHandler(channel.port2 as unknown as MessageEndpoint, options);
   const client = new WorkerClient(channel.port1 as unknown as MessageEndpoint);
   channel.port1.start();
   channel.port2.start();

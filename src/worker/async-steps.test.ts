@@ -1,0 +1,74 @@
+// The worker's asynchronous steps (used on WebGPU) must compute exactly what the Trainer computes:
+// same losses, gradient norms, evaluations, checkpoints and counters, bit for bit.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { inspectDataset, textSource } from '../data/index';
+import { setupBackend } from '../model/backend';
+import { loadModel, type LanguageModel } from '../model/load';
+import { directorySource } from '../io/fs-source';
+import { createTrainer, defaultTrainConfig, disposeTrainer, toExamples } from '../train/job';
+import type { Example, TrainConfig, Trainer } from '../train/loop';
+import { ensureReferenceHF, referenceAvailable, REPO_ROOT } from '../testing/reference';
+import * as tf from '@tensorflow/tfjs-core';
+import { addNChunked, badSteps, checkpointAsync, evaluateAsync, trainStepAsync } from './async-steps';
+
+const DATA = readFileSync(join(REPO_ROOT, 'public/examples/number-words.train.jsonl'), 'utf8').split('\n').slice(0, 40).join('\n') + '\n';
+
+describe.skipIf(!referenceAvailable())('asynchronous trainer steps (WebGPU path) = the Trainer, bit for bit', () => {
+  let model: LanguageModel;
+  let train: Example[];
+  let val: Example[];
+
+  beforeAll(async () => {
+    await setupBackend('wasm');
+    model = await loadModel(directorySource(await ensureReferenceHF()));
+    const ins = await inspectDataset(textSource(DATA), { model });
+    train = toExamples(ins.encoder!, ins.train);
+    val = toExamples(ins.encoder!, ins.val);
+  });
+
+  async function run(config: TrainConfig, useAsync: boolean, steps: number) {
+    const t: Trainer = createTrainer(model, train, val, config);
+    try {
+      const metrics = [];
+      for (let i = 0; i < steps; i++) metrics.push(useAsync ? await trainStepAsync(t) : t.trainStep());
+      const ev = useAsync ? await evaluateAsync(t, t.val, 0) : t.evaluate();
+      const ck = useAsync ? await checkpointAsync(t) : t.checkpoint();
+      // Timing and the engine's tensor count are not part of the computation.
+      return { metrics: metrics.map(({ tokensPerSec: _a, etaSec: _b, memory: _c, ...m }) => m), ev, ck, bad: badSteps(t) };
+    } finally {
+      disposeTrainer(t);
+    }
+  }
+
+  for (const [name, over] of [
+    ['default LoRA, clipping at 1', {}],
+    ['gradient accumulation and tight clipping', { gradAccum: 2, maxGradNorm: 0.05 }],
+    ['non-finite steps are skipped and counted', { lr: 1e30, warmupSteps: 0, maxGradNorm: 1e30, maxBadSteps: 100 }],
+  ] as const) {
+    it(name, async () => {
+      const config = defaultTrainConfig('llama', { steps: 6, batchSize: 2, seed: 5, warmupSteps: 2, ...over });
+      const sync = await run(config, false, 4);
+      const asyn = await run(config, true, 4);
+      expect(asyn.metrics).toEqual(sync.metrics);
+      expect(asyn.ev).toEqual(sync.ev);
+      expect(asyn.bad).toBe(sync.bad);
+      expect(asyn.ck.state).toEqual(sync.ck.state);
+      expect(asyn.ck.metrics).toEqual(sync.ck.metrics);
+      expect(Object.keys(asyn.ck.tensors)).toEqual(Object.keys(sync.ck.tensors));
+      for (const [k, v] of Object.entries(sync.ck.tensors)) expect(Buffer.from(asyn.ck.tensors[k]!.data.buffer).equals(Buffer.from(v.data.buffer))).toBe(true);
+      if ('lr' in over) expect(sync.metrics.some((m) => m.skipped)).toBe(true);
+    });
+  }
+
+  it('adds many tensors in groups when a kernel may take only a few inputs', () => {
+    const xs = Array.from({ length: 70 }, (_, i) => tf.scalar(i + 1));
+    for (const max of [2, 3, 7, 100]) {
+      const sum = addNChunked(xs, max);
+      expect(sum.dataSync()[0]).toBe((70 * 71) / 2);
+      sum.dispose();
+    }
+    tf.dispose(xs);
+  });
+});
