@@ -44,8 +44,9 @@ export class LoraModule implements LinearAdapter {
   ) {
     const [inDim, outDim] = linear.w.shape;
     const r = owner.config.r;
-    this.A = tf.variable(tf.tensor2d(init.A, [inDim, r]), true);
-    this.B = tf.variable(init.B ? tf.tensor2d(init.B, [r, outDim]) : tf.zeros([r, outDim]), true);
+    // tidy frees the initial values; the variables keep their own reference to the data.
+    this.A = tf.tidy(() => tf.variable(tf.tensor2d(init.A, [inDim, r]), true));
+    this.B = tf.tidy(() => tf.variable(init.B ? tf.tensor2d(init.B, [r, outDim]) : tf.zeros([r, outDim]), true));
   }
 
   get inDim(): number {

@@ -107,6 +107,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
     });
 
     it('no tensor leaks: numTensors is flat across 50 steps (with accumulation, eval and checkpoints)', async () => {
+      const start = tf.memory().numTensors;
       const t = makeTrainer({ arch: 'llama' }, cfg({ steps: 50, gradAccum: 2 }), reverseTask(24, 1), reverseTask(6, 2));
       t.trainStep();
       t.evaluate();
@@ -115,6 +116,8 @@ for (const backend of ['cpu', 'wasm'] as const) {
       expect(counts.length).toBe(49);
       expect(new Set(counts).size).toBe(1);
       disposeTrainer(t);
+      // Building and disposing a trainer (model, adapter, optimizer) leaves nothing behind.
+      expect(tf.memory().numTensors).toBe(start);
     });
 
     it('overfits a fixed tiny batch to near-zero loss (LoRA)', () => {

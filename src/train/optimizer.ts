@@ -27,8 +27,8 @@ export class AdamW {
     readonly params: tf.Variable[],
     readonly config: AdamWConfig = DEFAULT_ADAMW,
   ) {
-    this.m = params.map((p) => tf.variable(tf.zerosLike(p), false));
-    this.v = params.map((p) => tf.variable(tf.zerosLike(p), false));
+    this.m = params.map((p) => tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
+    this.v = params.map((p) => tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
   }
 
   /** grads[i] belongs to params[i]. */

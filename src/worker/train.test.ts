@@ -288,6 +288,18 @@ describe.skipIf(!referenceAvailable())('training through the worker (Node, fake 
     expect(await client.cancel(handle.id)).toBe(false);
   });
 
+  it('cancels a run that is still being set up, before its first step', async () => {
+    const { client } = await boot(freshIdb());
+    const datasetId = await inspect(client);
+    const col = collector();
+    const handle = client.send('train', { datasetId, config: CONFIG }, col.on);
+    expect(await client.cancel(handle.id)).toBe(true);
+    const out = await handle.result;
+    expect(out).toMatchObject({ reason: 'cancelled', step: 0, checkpoint: null });
+    expect(col.c.metrics).toEqual([]);
+    expect((await client.request('list-runs', {})).runs[0]).toMatchObject({ status: 'paused', checkpointCount: 0 });
+  });
+
   it('stops cleanly when storage is full: QUOTA_EXCEEDED with what to delete; the earlier checkpoint still loads', async () => {
     const backend = new QuotaBackend(freshIdb(), () => new DOMException('', 'QuotaExceededError'));
     const { client } = await boot(backend);
@@ -381,6 +393,15 @@ describe.skipIf(!referenceAvailable())('training through the worker (Node, fake 
     expect(cmp.rows).toHaveLength(4);
     for (const r of cmp.rows) expect(r.prompt).toMatch(/^Write as digits/);
     expect(progress.at(-1)).toBe(1);
+
+    // Strength 0 is the base model (tuned generations also stop at the run's stop token).
+    const prompt = 'Write as digits: forty two\nAnswer:';
+    const base = await client.request('generate', { prompt, maxNewTokens: 8, temperature: 0, useAdapter: false });
+    const zero = await client.request('generate', { prompt, maxNewTokens: 8, temperature: 0, adapterStrength: 0 });
+    expect(zero.adapter).toEqual({ runId: reference.runId, step: 2 * N, strength: 0 });
+    expect(base.tokens.slice(0, zero.tokens.length)).toEqual(zero.tokens);
+    const bad = await client.request('generate', { prompt, maxNewTokens: 1, temperature: 0, adapterStrength: 2 }).catch((e) => e);
+    expect(bad.code).toBe('BAD_REQUEST');
 
     const merged = await client.request('export', { kind: 'merged' });
     const mergedFiles = unzipFiles(merged.bytes);

@@ -277,6 +277,8 @@ export class TrainingService {
   private session: Session | null = null;
   /** A train / resume-run is being set up (one run at a time). */
   private starting = false;
+  /** Requests cancelled while they were being set up. */
+  private readonly cancelledEarly = new Set<number>();
   private active: ActiveAdapter | null = null;
   /** Runs this worker trained and stopped: never alive, whatever their stored status says (a status write may have failed). */
   private readonly ended = new Set<string>();
@@ -332,6 +334,7 @@ export class TrainingService {
       });
     } finally {
       this.starting = false;
+      this.cancelledEarly.delete(id);
     }
     return this.runLoop(session, id, t0, null);
   }
@@ -417,6 +420,7 @@ export class TrainingService {
       throw e;
     } finally {
       this.starting = false;
+      this.cancelledEarly.delete(id);
     }
     return this.runLoop(session, id, t0, resumedFrom);
   }
@@ -455,6 +459,11 @@ export class TrainingService {
   /** Cancels the training started by request `target`. */
   cancel(target: number): boolean {
     const s = this.session;
+    if (!s && this.starting) {
+      // Still setting up (reading the dataset, loading the checkpoint): stop before the first step.
+      this.cancelledEarly.add(target);
+      return true;
+    }
     if (!s || s.requestId !== target) return false;
     s.controller.abort();
     return true;
@@ -773,6 +782,7 @@ export class TrainingService {
       done,
       finish,
     };
+    if (this.cancelledEarly.delete(requestId)) s.controller.abort();
     this.session = s;
     this.active = { runId: run.id, runName: run.name, step: trainer.step, adapter: trainer.adapter!, job, training: true };
     return s;
@@ -808,7 +818,7 @@ export class TrainingService {
         // Stopped or cancelled between two checkpoints: keep what was trained.
         // No step is running now, and the model queue may be held by a model change waiting for this run
         // to end: read the weights directly.
-        if ((outcome.reason === 'cancelled' || outcome.reason === 'stopped') && s.lastSavedStep < trainer.step) {
+        if ((outcome.reason === 'cancelled' || outcome.reason === 'stopped') && trainer.step > 0 && s.lastSavedStep < trainer.step) {
           await this.save(s, await this.takeCheckpoint(trainer));
         }
         await s.saveChain;
