@@ -111,7 +111,7 @@ export const modelCard: ModelCardWriter = (c, metrics: PretrainMetrics, sourcesJ
   }
   w('## Training recipe');
   w();
-  w(`- Engine: tabtune's own TF.js training loop (src/train/loop.ts) in full-parameter mode (every weight, embeddings included, is a trainable variable), on the \`${metrics.backend}\` backend in Node, one thread.`);
+  w(`- Trainer: ${metrics.backend}. Every weight, embeddings included, is trained (full-parameter mode: the same AdamW, schedules, clipping and checkpoint format as LoRA runs).`);
   w(`- Initialization: N(0, ${m.init_std}) for embeddings and projections, o_proj and down_proj scaled by 1/sqrt(2 x layers), RMSNorm gains 1 (seed ${t.seed}).`);
   w(`- AdamW (beta1 0.9, beta2 0.999, eps 1e-8, weight decay ${t.weightDecay}), peak learning rate ${t.lr}, ${t.warmupSteps} warmup steps then ${t.schedule} decay to ${t.minLrRatio} x peak, gradients clipped to global norm ${t.maxGradNorm}.`);
   w(`- Batch: ${t.batchSize} windows x ${ctx} tokens${t.gradAccum > 1 ? ` x ${t.gradAccum} accumulation steps` : ''} = ${fmt(tokensPerStep)} tokens per step; ${fmt(metrics.steps)} steps, ${fmt(metrics.tokens_seen)} tokens seen (${epochs.toFixed(2)} epochs of the ${fmt(metrics.train_tokens_available)}-token training stream).`);

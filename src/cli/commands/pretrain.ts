@@ -20,7 +20,7 @@
 // (scripts/pretrain/plot_loss.py) and the model card README.md.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { directorySource } from '../../io/fs-source';
 import { exportMergedModel } from '../../io/export';
@@ -43,6 +43,7 @@ export const PRETRAIN_USAGE = `usage: npm run pretrain -- --config models/<name>
   --max-minutes M   stop this sitting after M minutes of training (with a checkpoint); resume later
   --export-only     skip training: evaluate, export and write the card from the latest checkpoint
   --out DIR --work DIR   override the config's output / work folders (e.g. a smoke run)
+  --threads K        PyTorch threads (torch trainer)
   --final-windows N  evaluate only the first N held-out windows at the end (smoke runs; default all)
   --backend wasm|cpu`;
 
@@ -471,7 +472,7 @@ export async function pretrainCommand(args: Args, hooks: { modelCard?: ModelCard
       process.off('SIGINT', onSig);
       process.off('SIGTERM', onSig);
       if (trainer.step < trainer.totalSteps) {
-        emit({ event: 'paused', step: trainer.step, of: trainer.totalSteps, hint: `continue with: npm run pretrain -- --config ${c.out}/train.json --resume` });
+        emit({ event: 'paused', step: trainer.step, of: trainer.totalSteps, hint: `continue with: npm run pretrain -- --config ${relative(repoRoot, p.cfgPath)} --resume` });
         return;
       }
     }
@@ -501,7 +502,8 @@ async function trainWithTorch(c: PretrainConfig, p: Paths, args: Args): Promise<
   if (args.resume) a.push('--resume');
   if (typeof args.steps === 'string') a.push('--steps', args.steps);
   if (typeof args['max-minutes'] === 'string') a.push('--max-minutes', args['max-minutes']);
-  if (c.torchThreads) a.push('--threads', String(c.torchThreads));
+  const threads = typeof args.threads === 'string' ? args.threads : c.torchThreads ? String(c.torchThreads) : null;
+  if (threads) a.push('--threads', threads);
   if (!args['export-only']) {
     // Debian's python3-torch lives in /usr/bin/python3 (not a pyenv/venv python).
     const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
