@@ -3,6 +3,7 @@
 // `progress`/`token` events for it before that. Both sides import these types, so renaming a field
 // fails to compile on both.
 import type { BackendPreference, BackendReport } from '../model/backend';
+import type { ModelInfo } from '../model/load';
 import type { DataReport } from '../data/doctor';
 import type { ColumnMapping, ReadProgress } from '../data/types';
 import type { LoraConfig } from '../lora/adapter';
@@ -30,18 +31,11 @@ export interface BackendStatus extends BackendReport {
   crossOriginIsolated: boolean;
 }
 
-export interface ModelSummary {
+/** The loaded model as the page shows it: the engine's ModelInfo plus where and how fast it loaded. */
+export interface ModelSummary extends ModelInfo {
   name: string;
   /** Where it was loaded from, for the user ("http://…/models/stories260K/"). */
   label: string;
-  arch: string;
-  numParams: number;
-  vocabSize: number;
-  contextLength: number;
-  hiddenSize: number;
-  layers: number;
-  /** dtype the weights were stored in (computed in float32). */
-  storedDtype: string;
   loadMs: number;
 }
 
