@@ -16,7 +16,7 @@ test('loads the default model, shows the backend and matches the golden greedy t
     await weightsHeld;
     await route.continue();
   });
-  await tabtune.open();
+  await tabtune.open({ model: 'stories260K' });
   await expect(tabtune.model.progress).toBeVisible();
   await expect(tabtune.model.progress).toHaveAccessibleName('Loading stories260K');
   await expect(tabtune.model.region).toContainText('Loading stories260K…');
@@ -66,7 +66,7 @@ test('loads the default model, shows the backend and matches the golden greedy t
 });
 
 test('streams tokens as they come, and Stop (Escape) cancels', async ({ tabtune }) => {
-  await tabtune.open();
+  await tabtune.open({ model: 'stories260K' });
   await tabtune.whenModelReady();
   await tabtune.generate.fill({ prompt: 'Once upon a time', maxNewTokens: 500, temperature: 0.8 });
 
@@ -92,7 +92,7 @@ test('streams tokens as they come, and Stop (Escape) cancels', async ({ tabtune 
 test('switching the backend reloads the model in the worker', async ({ tabtune, page, backend }) => {
   test.skip(backend !== 'wasm', 'UI logic, checked once (the webgpu project covers WebGPU itself)');
   const golden = greedyContinuation(loadGolden());
-  await tabtune.open();
+  await tabtune.open({ model: 'stories260K' });
   await tabtune.whenModelReady();
 
   await tabtune.backend.choose('CPU (plain JavaScript)');
@@ -121,4 +121,19 @@ test('says clearly when no model is available', async ({ tabtune, page, backend 
   await expect(tabtune.generate.generateButton).toBeDisabled();
   await expect(tabtune.generate.region).toContainText('Load a model to generate text.');
   await tabtune.shot('no-model');
+});
+
+test('opens with the bundled default model when no model is named', async ({ tabtune, page, backend }) => {
+  test.skip(backend !== 'wasm', 'model choice, checked once');
+  const index = (await (await page.request.get('/models/index.json')).json()) as { models: { name: string; origin: string }[] };
+  const bundled = index.models.filter((m) => m.origin === 'bundled').map((m) => m.name);
+  expect(bundled).toContain('tabtune-tiny');
+  // tabtune-base is the default when it is there (it sorts first), otherwise the first bundled model.
+  const expected = bundled.includes('tabtune-base') ? 'tabtune-base' : bundled[0]!;
+  expect(index.models[0]!.name).toBe(expected);
+  await tabtune.open();
+  const model = await tabtune.whenModelReady();
+  expect(model.name).toBe(expected);
+  await expect(tabtune.model.summary).toContainText(expected);
+  await tabtune.shot('default-model');
 });

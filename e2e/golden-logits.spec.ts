@@ -7,7 +7,7 @@ test.skip(!goldenAvailable(), 'needs ../shared/reference-models/stories260K besi
 
 test('logits after BOS match the reference within 1e-4', async ({ tabtune, backend }, testInfo) => {
   const golden = loadGolden().logits_pos0_after_bos;
-  await tabtune.open();
+  await tabtune.open({ model: 'stories260K' });
   await tabtune.whenModelReady();
   expect((await tabtune.getBackend()).backend).toBe(backend);
 
