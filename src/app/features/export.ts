@@ -1,0 +1,158 @@
+// The studio's Export feature: the selected checkpoint as a PEFT adapter zip, a merged model zip, the
+// run's metrics as CSV, and its TRL / Axolotl recipe. The worker builds the bytes (`export`); the
+// page turns them into a download (src/ui/export, Blob + object URL). Its own zustand vanilla store.
+import { createStore, type StoreApi } from 'zustand/vanilla';
+import type { WorkerClient } from '../../protocol/client';
+import type { ExportKind, ExportResult, ModelSummary, ProtocolError } from '../../protocol/messages';
+import { fetchRunContext, stepFor, unusable, type RunContext } from './run-context';
+import { pageError, protocolError, sameSelection, type Phase, type Readable, type Selection } from './types';
+
+export interface ExportDeps {
+  client: WorkerClient;
+  selection: Readable<Selection | null>;
+  model: Readable<ModelSummary | null>;
+  /** Clock for the elapsed time of an export (default Date.now). */
+  now?: () => number;
+}
+
+export interface ExportItemState {
+  phase: Phase;
+  /** When the export started (null when none runs). */
+  startedAt: number | null;
+  /** The last file made: its name, size, contents and the step it holds. */
+  last: { filename: string; size: number; files: string[]; runId: string; step: number | null; ms: number } | null;
+  error: ProtocolError | null;
+}
+
+export interface ExportState {
+  context: { model: ModelSummary | null; selection: Selection | null; phase: Phase; run: RunContext | null; error: ProtocolError | null };
+  items: Record<ExportKind, ExportItemState>;
+}
+
+export interface ExportActions {
+  /** Asks the worker for the file; resolves with it (null on failure: the error is in the store). */
+  exportFile(kind: ExportKind): Promise<ExportResult | null>;
+  refresh(): Promise<void>;
+}
+
+export interface ExportFeature {
+  store: StoreApi<ExportState>;
+  actions: ExportActions;
+  dispose(): void;
+}
+
+export const EXPORT_KINDS: readonly ExportKind[] = ['peft', 'merged', 'metrics-csv', 'recipe'];
+
+/** Exports of one checkpoint (the others describe the whole run). */
+export function needsCheckpoint(kind: ExportKind): boolean {
+  return kind === 'peft' || kind === 'merged';
+}
+
+/** Exports the worker builds with the model loaded (all but the metrics CSV). */
+export function needsModel(kind: ExportKind): boolean {
+  return kind !== 'metrics-csv';
+}
+
+const idleItem = (): ExportItemState => ({ phase: 'idle', startedAt: null, last: null, error: null });
+
+/** Why `kind` cannot be exported now (null: it can). */
+export function exportBlocker(s: ExportState, kind: ExportKind): ProtocolError | null {
+  const c = s.context;
+  if (!c.selection) return pageError('NO_ADAPTER', 'No run is selected.', 'Train a run, or pick one under Runs or in the checkpoint timeline.');
+  if (c.phase === 'error' && c.error) return c.error;
+  if (!c.run) return pageError('NO_ADAPTER', 'Reading the selected run…');
+  if (needsModel(kind) && !c.model) return pageError('NO_MODEL', 'No model is loaded.', 'Load the model the run was trained on (Model panel).');
+  if (needsCheckpoint(kind)) return unusable(c.run, c.selection, c.model);
+  if (kind === 'recipe' && !c.run.model) return pageError('BAD_REQUEST', `Run "${c.run.runName}" was not made in this browser, so there is no recipe for it.`);
+  if (needsModel(kind)) {
+    const e = unusable(c.run, c.selection, c.model);
+    if (e?.code === 'MODEL_MISMATCH') return e;
+  }
+  return null;
+}
+
+/** "1.2 MB" */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / (1024 * 1024)).toFixed(1)} MB`;
+}
+
+export function createExportFeature(deps: ExportDeps): ExportFeature {
+  const { client } = deps;
+  const now = deps.now ?? (() => Date.now());
+  const store = createStore<ExportState>()(() => ({
+    context: { model: deps.model.get(), selection: deps.selection.get(), phase: 'idle', run: null, error: null },
+    items: { peft: idleItem(), merged: idleItem(), 'metrics-csv': idleItem(), recipe: idleItem() },
+  }));
+  const setContext = (update: Partial<ExportState['context']>) => store.setState((s) => ({ context: { ...s.context, ...update } }));
+  const setItem = (kind: ExportKind, update: Partial<ExportItemState>) => store.setState((s) => ({ items: { ...s.items, [kind]: { ...s.items[kind], ...update } } }));
+  let disposed = false;
+
+  let contextToken = 0;
+  async function refresh(): Promise<void> {
+    const token = ++contextToken;
+    const { selection } = store.getState().context;
+    if (!selection) {
+      setContext({ phase: 'idle', run: null, error: null });
+      return;
+    }
+    setContext({ phase: 'busy', error: null });
+    try {
+      const run = await fetchRunContext(client, selection);
+      if (token === contextToken && !disposed) setContext({ phase: 'ready', run, error: null });
+    } catch (e) {
+      if (token === contextToken && !disposed) setContext({ phase: 'error', run: null, error: protocolError(e) });
+    }
+  }
+
+  const clearErrors = () => {
+    for (const kind of EXPORT_KINDS) if (store.getState().items[kind].phase === 'error') setItem(kind, { phase: 'idle', error: null });
+  };
+  const unsubSelection = deps.selection.subscribe((selection) => {
+    if (sameSelection(selection, store.getState().context.selection)) return;
+    setContext({ selection, run: null });
+    clearErrors();
+    void refresh();
+  });
+  const unsubModel = deps.model.subscribe((model) => {
+    setContext({ model });
+    clearErrors();
+    void refresh();
+  });
+  if (store.getState().context.selection) void refresh();
+
+  async function exportFile(kind: ExportKind): Promise<ExportResult | null> {
+    if (store.getState().items[kind].phase === 'busy') return null;
+    const t0 = now();
+    setItem(kind, { phase: 'busy', startedAt: t0, error: null });
+    try {
+      await refresh();
+      const blocker = exportBlocker(store.getState(), kind);
+      if (blocker) throw blocker;
+      const { run, selection } = store.getState().context as { run: RunContext; selection: Selection };
+      const step = needsCheckpoint(kind) ? stepFor(run, selection) : undefined;
+      const result = await client.request('export', { kind, runId: run.runId, step });
+      if (disposed) return null;
+      setItem(kind, {
+        phase: 'ready',
+        startedAt: null,
+        last: { filename: result.filename, size: result.bytes.byteLength, files: result.files, runId: result.runId, step: result.step, ms: now() - t0 },
+      });
+      return result;
+    } catch (e) {
+      if (!disposed) setItem(kind, { phase: 'error', startedAt: null, error: protocolError(e) });
+      return null;
+    }
+  }
+
+  return {
+    store,
+    actions: { exportFile, refresh },
+    dispose() {
+      disposed = true;
+      unsubSelection();
+      unsubModel();
+    },
+  };
+}
