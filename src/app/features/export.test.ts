@@ -1,0 +1,105 @@
+// The Export feature against a scripted worker: which export it asks for (run, step), the files it
+// hands to the page, and the errors it keeps.
+import { describe, expect, it } from 'vitest';
+import type { ExportPayload, ExportResult, ModelSummary } from '../../protocol/messages';
+import { createExportFeature, exportBlocker, formatBytes } from './export';
+import { WorkerFailure, tick, type FakeWorker } from './fake-worker';
+import { checkpoint, MODEL, run, workerWithRuns } from './fixtures';
+import { writable, type Selection } from './types';
+
+const CKS = { r1: [checkpoint('r1', 3), checkpoint('r1', 6, { isLatest: true })] };
+
+function exportsAnything(worker: FakeWorker) {
+  worker.on('export', (p: ExportPayload): ExportResult => {
+    const name = { peft: 'numbers-step6-lora.zip', merged: 'numbers-step6-merged.zip', 'metrics-csv': 'numbers-metrics.csv', recipe: 'numbers-recipe.zip' }[p.kind];
+    const files = p.kind === 'peft' ? ['adapter_config.json', 'adapter_model.safetensors', 'tabtune.json'] : [name];
+    return { kind: p.kind, filename: name, mimeType: p.kind === 'metrics-csv' ? 'text/csv' : 'application/zip', bytes: new Uint8Array(2048), files, runId: p.runId!, step: p.kind === 'peft' || p.kind === 'merged' ? (p.step ?? 6) : null };
+  });
+}
+
+function setup(opts: { selection?: Selection | null; model?: ModelSummary | null; worker?: FakeWorker } = {}) {
+  const worker = opts.worker ?? workerWithRuns([run('r1', { name: 'numbers', checkpoints: CKS.r1 })], CKS);
+  exportsAnything(worker);
+  const selection = writable<Selection | null>(opts.selection === undefined ? { runId: 'r1', step: null } : opts.selection);
+  const model = writable<ModelSummary | null>(opts.model === undefined ? MODEL : opts.model);
+  const feature = createExportFeature({ client: worker.client, selection, model });
+  return { worker, selection, model, feature, store: feature.store };
+}
+
+describe('export feature', () => {
+  it('exports the PEFT adapter of the newest checkpoint, or of the selected one', async () => {
+    const { feature, worker, store, selection } = setup();
+    const r = await feature.actions.exportFile('peft');
+    expect(r?.filename).toBe('numbers-step6-lora.zip');
+    expect(r?.bytes.byteLength).toBe(2048);
+    expect(worker.callsOf('export').at(-1)!.payload).toEqual({ kind: 'peft', runId: 'r1', step: 6 });
+    expect(store.getState().items.peft).toMatchObject({ phase: 'ready', last: { filename: 'numbers-step6-lora.zip', size: 2048, step: 6, files: ['adapter_config.json', 'adapter_model.safetensors', 'tabtune.json'] } });
+
+    selection.set({ runId: 'r1', step: 3 });
+    await feature.actions.exportFile('merged');
+    expect(worker.callsOf('export').at(-1)!.payload).toEqual({ kind: 'merged', runId: 'r1', step: 3 });
+  });
+
+  it('metrics CSV and recipe describe the run (no step); the CSV needs no model', async () => {
+    const { feature, worker, model } = setup();
+    await feature.actions.exportFile('recipe');
+    expect(worker.callsOf('export').at(-1)!.payload).toEqual({ kind: 'recipe', runId: 'r1', step: undefined });
+    model.set(null);
+    const csv = await feature.actions.exportFile('metrics-csv');
+    expect(csv?.mimeType).toBe('text/csv');
+    expect(await feature.actions.exportFile('peft')).toBeNull();
+    expect(feature.store.getState().items.peft.error?.code).toBe('NO_MODEL');
+  });
+
+  it('empty state: nothing selected; a run without checkpoints still exports its metrics', async () => {
+    const none = setup({ selection: null });
+    expect(exportBlocker(none.store.getState(), 'peft')).toMatchObject({ code: 'NO_ADAPTER', message: 'No run is selected.' });
+    expect(exportBlocker(none.store.getState(), 'metrics-csv')?.code).toBe('NO_ADAPTER');
+
+    const fresh = setup({ worker: workerWithRuns([run('r2')], {}), selection: { runId: 'r2', step: null } });
+    await tick(5);
+    expect(exportBlocker(fresh.store.getState(), 'peft')).toMatchObject({ code: 'NOT_FOUND', message: 'Run "r2" has no checkpoint yet.' });
+    expect(exportBlocker(fresh.store.getState(), 'metrics-csv')).toBeNull();
+    expect(exportBlocker(fresh.store.getState(), 'recipe')).toBeNull();
+  });
+
+  it('the merged export refused on WebGPU: the worker says so, and what to do', async () => {
+    const { feature, worker, store, selection } = setup();
+    worker.on('export', () => {
+      throw new WorkerFailure({
+        code: 'BACKEND_UNAVAILABLE',
+        message: 'The merged model cannot be exported on the WebGPU backend yet.',
+        hint: 'Switch the backend to WASM (the run and its checkpoints stay), pick the run again and export; or export the LoRA adapter (PEFT), which works here.',
+      });
+    });
+    expect(await feature.actions.exportFile('merged')).toBeNull();
+    expect(store.getState().items.merged).toMatchObject({ phase: 'error', error: { code: 'BACKEND_UNAVAILABLE', hint: expect.stringMatching(/WASM/) } });
+    // Another selection clears the stale error.
+    selection.set({ runId: 'r1', step: 3 });
+    expect(store.getState().items.merged).toMatchObject({ phase: 'idle', error: null });
+  });
+
+  it('is busy while the worker builds the file', async () => {
+    const { feature, worker, store } = setup();
+    let release!: () => void;
+    worker.on('export', async (p) => {
+      await new Promise<void>((r) => (release = r));
+      return { kind: p.kind, filename: 'x.zip', mimeType: 'application/zip', bytes: new Uint8Array(3), files: [], runId: 'r1', step: 6 };
+    });
+    const pending = feature.actions.exportFile('peft');
+    await tick(10);
+    expect(store.getState().items.peft.phase).toBe('busy');
+    expect(store.getState().items.peft.startedAt).not.toBeNull();
+    expect(await feature.actions.exportFile('peft')).toBeNull(); // one at a time per kind
+    release();
+    expect((await pending)?.filename).toBe('x.zip');
+    expect(store.getState().items.peft.phase).toBe('ready');
+    feature.dispose();
+  });
+
+  it('formats sizes', () => {
+    expect(formatBytes(512)).toBe('512 B');
+    expect(formatBytes(2048)).toBe('2.0 KB');
+    expect(formatBytes(3.5 * 1024 * 1024)).toBe('3.5 MB');
+  });
+});
