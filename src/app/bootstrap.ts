@@ -2,7 +2,7 @@
 // test API on window (used by Playwright page objects instead of CSS selectors).
 import { WorkerClient } from '../protocol/client';
 import type { BackendPreference, MessageEndpoint, ModelSummary } from '../protocol/messages';
-import { createAppStore, initialState, patch, type AppState, type AppStore, type CatalogEntry } from '../store/store';
+import { createAppStore, initialState, patch, type AppState, type AppStore, type CatalogEntry, type ExampleEntry } from '../store/store';
 import { createController, type Controller } from './controller';
 import { createTrainingTestApi, type TrainingTestApi } from './test-api';
 
@@ -48,6 +48,13 @@ async function fetchCatalog(): Promise<{ models: CatalogEntry[]; hint?: string }
   return { models: Array.isArray(body.models) ? body.models : [], hint: body.hint };
 }
 
+async function fetchExamples(): Promise<ExampleEntry[]> {
+  const res = await fetch('/examples/index.json', { cache: 'no-store' });
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  const body = (await res.json()) as unknown;
+  return Array.isArray(body) ? (body as ExampleEntry[]) : [];
+}
+
 export function bootstrap(): { store: AppStore; controller: Controller } {
   const params = readParams(window.location.search);
   const store = createAppStore(initialState({ backend: { preference: params.backend, wasmThreads: params.wasmThreads } }));
@@ -68,6 +75,7 @@ export function bootstrap(): { store: AppStore; controller: Controller } {
     client,
     store,
     fetchCatalog,
+    fetchExamples,
     absoluteUrl: (path) => new URL(path, window.location.href).href,
     onPreferenceChange: (pref) => {
       const url = new URL(window.location.href);

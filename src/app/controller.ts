@@ -3,8 +3,10 @@
 import { resolveModelLocation } from '../io/sources';
 import { RequestError, type WorkerClient } from '../protocol/client';
 import type { BackendPreference, ModelLocation, ProtocolError } from '../protocol/messages';
-import { canGenerate, patch, type AppStore, type CatalogEntry } from '../store/store';
-import type { UiActions } from '../ui/context';
+import { canGenerate, patch, type AppStore, type CatalogEntry, type ExampleEntry } from '../store/store';
+import type { AllActions } from '../ui/context';
+import type { PresetName } from '../store/training';
+import { createStudio } from './studio';
 
 export interface ControllerDeps {
   client: WorkerClient;
@@ -15,6 +17,8 @@ export interface ControllerDeps {
   absoluteUrl(path: string): string;
   /** Called after the backend preference changed (e.g. to keep ?backend= in the address bar). */
   onPreferenceChange?(pref: BackendPreference): void;
+  /** Reads /examples/index.json (default: no examples). */
+  fetchExamples?(): Promise<ExampleEntry[]>;
 }
 
 export interface StartOptions {
@@ -22,7 +26,7 @@ export interface StartOptions {
   model?: string | null;
 }
 
-export interface Controller extends UiActions {
+export interface Controller extends AllActions {
   start(opts?: StartOptions): Promise<void>;
   /** Resolves once a model is loaded (or rejects with the load error). */
   whenModelReady(): Promise<void>;
@@ -33,7 +37,7 @@ function asProtocolError(e: unknown): ProtocolError {
   return { code: 'INTERNAL', message: (e as Error)?.message ?? String(e) };
 }
 
-export function createController({ client, store, fetchCatalog, absoluteUrl, onPreferenceChange }: ControllerDeps): Controller {
+export function createController({ client, store, fetchCatalog, absoluteUrl, onPreferenceChange, fetchExamples }: ControllerDeps): Controller {
   let backendReady: Promise<void> | null = null;
   let modelWaiters: Array<{ resolve(): void; reject(e: Error): void }> = [];
 
@@ -98,6 +102,8 @@ export function createController({ client, store, fetchCatalog, absoluteUrl, onP
       // A newer load may have started meanwhile; only the latest one owns the slice.
       if (store.getState().model.location !== location) return;
       patch(store, 'model', { phase: 'ready', summary, progress: null });
+      // Training settings follow the architecture (LoRA targets differ between Llama and GPT-2).
+      if (store.getState().train.preset !== 'custom') studio.choosePreset(store.getState().train.preset as PresetName);
       settleWaiters();
     } catch (e) {
       if (store.getState().model.location !== location) return;
@@ -112,13 +118,24 @@ export function createController({ client, store, fetchCatalog, absoluteUrl, onP
     return { kind: 'url', url: absoluteUrl(entry.url), cache: false };
   }
 
+  const studio = createStudio({
+    client,
+    store,
+    fetchExamples: fetchExamples ?? (async () => []),
+    absoluteUrl,
+    whenModelReady: () => controller.whenModelReady(),
+  });
+
   const controller: Controller = {
+    ...studio,
     async start(opts = {}) {
       backendReady = initBackend().catch(() => undefined);
+      const examples = studio.loadExamples();
       const [entries] = await Promise.all([loadCatalog(), backendReady]);
       if (store.getState().backend.phase === 'error') return;
       const entry = (opts.model && entries.find((e) => e.name === opts.model)) || entries[0];
       if (entry) await loadModel(catalogLocation(entry), entry.name);
+      await Promise.all([examples, store.getState().model.summary ? studio.afterModelReady() : studio.refreshRuns()]);
     },
 
     whenModelReady() {

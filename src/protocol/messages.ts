@@ -219,6 +219,11 @@ export interface TrainOutcome {
   tokensPerSecond: number;
 }
 
+/** One stored metric point of a run: an optimizer step or an evaluation. */
+export type RunMetricPoint =
+  | { type: 'step'; step: number; epoch: number; loss: number; smoothLoss: number; lr: number; gradNorm: number; tokens: number; tokensPerSec: number; skipped?: string }
+  | { type: 'eval'; step: number; valLoss: number; valPpl: number; tokens: number };
+
 export interface PauseResult {
   /** Whether a training was running (and is now paused). */
   paused: boolean;
@@ -333,6 +338,12 @@ export interface Requests {
   'delete-checkpoint': { payload: { runId: string; step: number }; result: { deleted: boolean } };
   /** What takes space in IndexedDB, and the browser's usage/quota estimate. */
   'storage-report': { payload: Record<string, never>; result: { report: StorageReport; estimate: { usage: number; quota: number } | null } };
+  /** Renames a stored run. */
+  'rename-run': { payload: { runId: string; name: string }; result: { run: RunRecord } };
+  /** Pins (retention never deletes it) or unpins a checkpoint. */
+  'pin-checkpoint': { payload: { runId: string; step: number; pinned: boolean }; result: { checkpoint: CheckpointInfo } };
+  /** Every stored metric point of a run (a branch starts with its parent's points up to the branch step). */
+  'run-metrics': { payload: { runId: string }; result: { points: RunMetricPoint[] } };
 }
 
 export interface Events {
@@ -452,6 +463,9 @@ const requestKinds: ReadonlySet<string> = new Set<RequestKind>([
   'delete-run',
   'delete-checkpoint',
   'storage-report',
+  'rename-run',
+  'pin-checkpoint',
+  'run-metrics',
 ]);
 const eventKinds: ReadonlySet<string> = new Set<EventKind>(['progress', 'token', 'data-progress', 'run', 'metrics', 'eval', 'checkpoint']);
 

@@ -5,11 +5,22 @@ import { createStore, type StoreApi } from 'zustand/vanilla';
 import type {
   BackendPreference,
   BackendStatus,
+  CheckpointInfo,
+  EvalMetrics,
   GenerateOutcome,
+  InspectDataResult,
   ModelLocation,
   ModelSummary,
   ProtocolError,
+  RunSummary,
+  StepMetrics,
+  StorageReport,
+  TrainConfig,
+  TrainOutcome,
+  TrainStart,
 } from '../protocol/messages';
+import { emptySeries, type Series } from './series';
+import { presetConfig, type PresetName } from './training';
 
 export type Phase = 'idle' | 'busy' | 'ready' | 'error';
 
@@ -66,11 +77,104 @@ export interface SettingsSlice {
   temperature: number;
 }
 
+/** An example dataset the app serves (public/examples/index.json). */
+export interface ExampleEntry {
+  id: string;
+  title: string;
+  description: string;
+  format: string;
+  train: string;
+  val?: string;
+  trainRecords: number;
+  valRecords?: number;
+}
+
+/** How the doctor reads the dataset; changing one re-inspects it. */
+export interface DataOptions {
+  /** null: the detected format. */
+  format: string | null;
+  valFraction: number;
+  /** null: the model's context length. */
+  maxSeqLen: number | null;
+  lossOn: 'completion' | 'all';
+}
+
+export interface DataSlice {
+  /** busy: reading / checking; ready: `result` holds the report; error: `error` says why. */
+  phase: Phase;
+  examples: { phase: Phase; entries: ExampleEntry[]; error: ProtocolError | null };
+  /** What the user gave ("my.jsonl", "Example: Number words to digits"). */
+  label: string | null;
+  options: DataOptions;
+  progress: { file: 'train' | 'validation'; phase: 'read' | 'tokenize'; fraction: number } | null;
+  result: InspectDataResult | null;
+  error: ProtocolError | null;
+  /** Request id of the inspection in flight (what a new file cancels). */
+  requestId: number | null;
+}
+
+export type TrainPhase = 'idle' | 'starting' | 'running' | 'pausing' | 'paused' | 'stopping' | 'done' | 'error';
+
+export interface TrainSlice {
+  preset: PresetName | 'custom';
+  config: TrainConfig;
+  phase: TrainPhase;
+  /** Request id of the train / resume-run in flight (what Cancel cancels). */
+  requestId: number | null;
+  run: TrainStart | null;
+  outcome: TrainOutcome | null;
+  error: ProtocolError | null;
+}
+
+/**
+ * What streams in while training (one update per step): components read it through `subscribe`,
+ * never with a selector, so React does not re-render per step.
+ */
+export interface LiveSlice {
+  /** The run the series belong to. */
+  runId: string | null;
+  series: Series;
+  /** Bumped on every change of `series` (its arrays are appended in place). */
+  version: number;
+  last: StepMetrics | null;
+  lastEval: EvalMetrics | null;
+}
+
+export interface CheckpointsSlice {
+  runId: string | null;
+  phase: Phase;
+  list: CheckpointInfo[];
+  error: ProtocolError | null;
+}
+
+export interface RunsSlice {
+  phase: Phase;
+  list: RunSummary[];
+  error: ProtocolError | null;
+  storage: { report: StorageReport; estimate: { usage: number; quota: number } | null } | null;
+  /** The user closed the "resume the interrupted run" banner. */
+  bannerDismissed: boolean;
+  /** A run or checkpoint action the user asked for failed (rename, delete, pin…). */
+  actionError: ProtocolError | null;
+}
+
+/** The run and checkpoint the user picked (Checkpoints, Runs); step null = the run's newest. Compare and Export use it. */
+export interface SelectionSlice {
+  runId: string | null;
+  step: number | null;
+}
+
 export interface AppState {
   backend: BackendSlice;
   model: ModelSlice;
   generation: GenerationSlice;
   settings: SettingsSlice;
+  data: DataSlice;
+  train: TrainSlice;
+  live: LiveSlice;
+  checkpoints: CheckpointsSlice;
+  runs: RunsSlice;
+  selection: SelectionSlice;
 }
 
 export type AppStore = StoreApi<AppState>;
@@ -91,7 +195,28 @@ export function initialState(overrides: { backend?: Partial<BackendSlice>; setti
     },
     generation: { phase: 'idle', requestId: null, prompt: '', text: '', tokenCount: 0, outcome: null, error: null },
     settings: { ...DEFAULT_SETTINGS, ...overrides.settings },
+    data: {
+      phase: 'idle',
+      examples: { phase: 'idle', entries: [], error: null },
+      label: null,
+      options: { ...DEFAULT_DATA_OPTIONS },
+      progress: null,
+      result: null,
+      error: null,
+      requestId: null,
+    },
+    train: { preset: 'quick', config: presetConfig('quick', 'llama'), phase: 'idle', requestId: null, run: null, outcome: null, error: null },
+    live: emptyLive(),
+    checkpoints: { runId: null, phase: 'idle', list: [], error: null },
+    runs: { phase: 'idle', list: [], error: null, storage: null, bannerDismissed: false, actionError: null },
+    selection: { runId: null, step: null },
   };
+}
+
+export const DEFAULT_DATA_OPTIONS: DataOptions = { format: null, valFraction: 0.1, maxSeqLen: null, lossOn: 'completion' };
+
+export function emptyLive(runId: string | null = null): LiveSlice {
+  return { runId, series: emptySeries(), version: 0, last: null, lastEval: null };
 }
 
 export function createAppStore(state: AppState = initialState()): AppStore {
@@ -110,4 +235,31 @@ export function noModelAvailable(s: AppState): boolean {
 
 export function canGenerate(s: AppState): boolean {
   return s.model.phase === 'ready' && s.generation.phase !== 'busy';
+}
+
+/** A training request is in flight (starting, running, paused or stopping). */
+export function isTraining(s: AppState): boolean {
+  return ['starting', 'running', 'pausing', 'paused', 'stopping'].includes(s.train.phase);
+}
+
+/** Why Start is not possible now, or null when it is. */
+export function cannotStart(s: AppState): string | null {
+  if (isTraining(s)) return 'A run is training.';
+  if (s.model.phase !== 'ready') return s.model.phase === 'busy' ? 'The model is still loading.' : 'Load a model first.';
+  if (s.data.phase === 'busy') return 'The dataset is still being checked.';
+  if (!s.data.result) return 'Add a dataset first (Data, above).';
+  if (s.data.result.report.split.train === 0) return 'The dataset has no valid examples to train on.';
+  return null;
+}
+
+/** Runs interrupted by a reload or a closed tab that can continue from a checkpoint. */
+export function interruptedRuns(s: AppState): RunSummary[] {
+  return s.runs.list.filter((r) => r.status === 'interrupted' && !r.active && r.latestCheckpoint !== null);
+}
+
+/** The sequence length the memory estimate assumes: the longest example (capped by the context), else the context. */
+export function estimateSeqLen(s: AppState): number {
+  const ctx = s.model.summary?.contextLength ?? 512;
+  const t = s.data.result?.report.tokens;
+  return t ? Math.min(t.maxSeqLen, Math.max(2, t.total.max)) : ctx;
 }

@@ -1,5 +1,7 @@
 import { useId, useState, type FormEvent } from 'react';
-import { noModelAvailable, type LoadProgress } from '../store/store';
+import { estimateSeqLen, noModelAvailable, type LoadProgress } from '../store/store';
+import { estimateMemory, formatBytes } from '../store/training';
+import { describeBackend } from './BackendPanel';
 import { useActions, useAppState } from './context';
 import { ErrorNotice } from './ErrorNotice';
 
@@ -26,6 +28,31 @@ function ProgressLine({ progress, label }: { progress: LoadProgress | null; labe
           : 'Starting…'}
       </span>
     </div>
+  );
+}
+
+/** Where the model runs and why not faster; the memory training with the current settings needs. */
+function RuntimeFacts() {
+  const summary = useAppState((s) => s.model.summary);
+  const status = useAppState((s) => s.backend.status);
+  const config = useAppState((s) => s.train.config);
+  const seqLen = useAppState(estimateSeqLen);
+  if (!summary) return null;
+  const mem = estimateMemory(summary, config, seqLen);
+  return (
+    <>
+      {status && (
+        <p className="facts-line" data-testid="model-backend">
+          Runs on <strong>{describeBackend(status)}</strong>
+          {status.reasons.length ? `. Not faster because: ${status.reasons.join('; ')}` : ' (the fastest backend this browser offers)'}.
+        </p>
+      )}
+      <p className="facts-line" data-testid="memory-estimate">
+        Training with the current settings ({config.mode === 'lora' ? `LoRA rank ${config.lora.r}` : 'every weight'}, batch {config.batchSize}, {seqLen} tokens) needs about{' '}
+        <strong>{formatBytes(mem.total)}</strong>: weights {formatBytes(mem.weights)}, trained parameters with optimizer state {formatBytes(mem.trainable)}, activations{' '}
+        {formatBytes(mem.activations)} (an estimate; the measured memory shows while training).
+      </p>
+    </>
   );
 }
 
@@ -123,6 +150,7 @@ export function ModelPanel() {
           {model.summary.layers} layers × {model.summary.hiddenSize} wide ({(model.summary.loadMs / 1000).toFixed(1)} s).
         </p>
       )}
+      {model.phase === 'ready' && <RuntimeFacts />}
       {model.phase === 'error' && model.error && (
         <ErrorNotice title={`The model${model.locationLabel ? ` ${model.locationLabel}` : ''} could not be loaded`} error={model.error} />
       )}

@@ -1,8 +1,9 @@
 // What components get from the app: the store (read with selectors) and the actions they may call.
 import { createContext, useContext } from 'react';
 import { useStore } from 'zustand';
-import type { BackendPreference } from '../protocol/messages';
-import type { AppState, AppStore, SettingsSlice } from '../store/store';
+import type { BackendPreference, TrainConfig } from '../protocol/messages';
+import type { AppState, AppStore, DataOptions, SettingsSlice } from '../store/store';
+import type { PresetName } from '../store/training';
 
 export interface UiActions {
   selectBackend(preference: BackendPreference): Promise<void>;
@@ -15,9 +16,40 @@ export interface UiActions {
   stop(): Promise<void>;
 }
 
+/** The studio: data, training, checkpoints, runs. */
+export interface StudioActions {
+  loadExamples(): Promise<void>;
+  /** A dropped or picked file: the dataset doctor checks it in the worker. */
+  inspectFile(file: File): Promise<void>;
+  inspectExample(id: string): Promise<void>;
+  /** Changes how the doctor reads the dataset (format, split, length) and checks it again. */
+  setDataOptions(update: Partial<DataOptions>): Promise<void>;
+  choosePreset(name: PresetName): void;
+  setTrainConfig(config: TrainConfig): void;
+  startTraining(): Promise<void>;
+  pauseTraining(): Promise<void>;
+  resumeTraining(): Promise<void>;
+  cancelTraining(): Promise<void>;
+  refreshRuns(): Promise<void>;
+  /** Shows a stored run: its chart, its checkpoints; selects it. */
+  openRun(runId: string): Promise<void>;
+  selectCheckpoint(runId: string, step: number | null): void;
+  pinCheckpoint(runId: string, step: number, pinned: boolean): Promise<void>;
+  deleteCheckpoint(runId: string, step: number): Promise<void>;
+  /** Continues training from an older checkpoint as a new branch (the old run stays as it is). */
+  rewindTo(runId: string, step: number): Promise<void>;
+  /** Continues a stored run from its newest checkpoint (after a reload or a pause). */
+  resumeRun(runId: string): Promise<void>;
+  renameRun(runId: string, name: string): Promise<void>;
+  deleteRun(runId: string): Promise<void>;
+  dismissBanner(): void;
+}
+
+export interface AllActions extends UiActions, StudioActions {}
+
 export interface UiContextValue {
   store: AppStore;
-  actions: UiActions;
+  actions: AllActions;
 }
 
 export const UiContext = createContext<UiContextValue | null>(null);
@@ -28,7 +60,7 @@ function useUi(): UiContextValue {
   return ui;
 }
 
-export function useActions(): UiActions {
+export function useActions(): AllActions {
   return useUi().actions;
 }
 

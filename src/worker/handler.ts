@@ -262,6 +262,9 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
     'delete-run': (p) => training.deleteRun(p.runId),
     'delete-checkpoint': (p) => training.deleteCheckpoint(p.runId, p.step),
     'storage-report': () => training.storageReport(),
+    'rename-run': (p) => training.renameRun(p.runId, p.name),
+    'pin-checkpoint': (p) => training.pinCheckpoint(p.runId, p.step, p.pinned),
+    'run-metrics': (p) => training.runMetrics(p.runId),
   };
 
   async function handle(m: RequestMessage): Promise<void> {

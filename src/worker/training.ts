@@ -36,6 +36,7 @@ import type {
   PauseResult,
   ResumeRunPayload,
   RunJob,
+  RunMetricPoint,
   RunSummary,
   StorageReport,
   TrainConfigOverrides,
@@ -68,9 +69,7 @@ export interface TrainingDeps {
 }
 
 /** What is stored per step / evaluation (store.appendMetrics). */
-export type MetricPoint =
-  | { type: 'step'; step: number; epoch: number; loss: number; smoothLoss: number; lr: number; gradNorm: number; tokens: number; tokensPerSec: number; skipped?: string }
-  | { type: 'eval'; step: number; valLoss: number; valPpl: number; tokens: number };
+export type MetricPoint = RunMetricPoint;
 
 interface ActiveAdapter {
   runId: string;
@@ -530,6 +529,28 @@ export class TrainingService {
 
   async deleteCheckpoint(runId: string, step: number): Promise<{ deleted: boolean }> {
     return { deleted: await (await this.deps.store()).deleteCheckpoint(runId, step) };
+  }
+
+  async renameRun(runId: string, name: string): Promise<{ run: RunRecord }> {
+    const trimmed = typeof name === 'string' ? name.trim() : '';
+    if (!trimmed) throw fail('BAD_REQUEST', 'A run name cannot be empty.', 'Type a name.');
+    const store = await this.deps.store();
+    if (!(await store.getRun(runId))) throw fail('NOT_FOUND', `There is no run ${runId}.`);
+    const run = await store.renameRun(runId, trimmed.slice(0, 200));
+    if (this.session?.runId === runId) this.session.name = run.name;
+    return { run };
+  }
+
+  async pinCheckpoint(runId: string, step: number, pinned: boolean): Promise<{ checkpoint: CheckpointInfo }> {
+    const store = await this.deps.store();
+    const checkpoint = pinned ? await store.pinCheckpoint(runId, step) : await store.unpinCheckpoint(runId, step);
+    return { checkpoint };
+  }
+
+  async runMetrics(runId: string): Promise<{ points: RunMetricPoint[] }> {
+    const store = await this.deps.store();
+    if (!(await store.getRun(runId))) throw fail('NOT_FOUND', `There is no run ${runId}.`);
+    return { points: (await store.readMetrics(runId)) as unknown as RunMetricPoint[] };
   }
 
   async storageReport(): Promise<{ report: StorageReport; estimate: { usage: number; quota: number } | null }> {

@@ -1,0 +1,340 @@
+// The studio's wiring: datasets (the doctor), training (start / pause / resume / cancel and the live
+// series), checkpoints, runs and the selection. User intents -> protocol requests -> store updates.
+import { RequestError, type WorkerClient } from '../protocol/client';
+import type { DatasetInput, InspectDataOptions, ProtocolError, ResumeRunPayload, RunMetricPoint, TrainPayload } from '../protocol/messages';
+import { addEval, addStep, seriesFromPoints } from '../store/series';
+import {
+  cannotStart,
+  emptyLive,
+  isTraining,
+  patch,
+  type AppStore,
+  type DataOptions,
+  type ExampleEntry,
+} from '../store/store';
+import { presetConfig, toOverrides, validateConfig, type PresetName } from '../store/training';
+import type { StudioActions } from '../ui/context';
+
+export interface StudioDeps {
+  client: WorkerClient;
+  store: AppStore;
+  /** Reads /examples/index.json. */
+  fetchExamples(): Promise<ExampleEntry[]>;
+  absoluteUrl(path: string): string;
+  /** Resolves when a model is loaded (rejects when loading failed). */
+  whenModelReady(): Promise<void>;
+}
+
+export function asProtocolError(e: unknown): ProtocolError {
+  if (e instanceof RequestError) return { code: e.code, message: e.message, hint: e.hint, details: e.details };
+  return { code: 'INTERNAL', message: (e as Error)?.message ?? String(e) };
+}
+
+export function inspectOptions(o: DataOptions): InspectDataOptions {
+  const out: InspectDataOptions = { valFraction: o.valFraction, lossOn: o.lossOn };
+  if (o.format) out.format = o.format;
+  if (o.maxSeqLen) out.maxSeqLen = o.maxSeqLen;
+  return out;
+}
+
+export interface Studio extends StudioActions {
+  /** After the model is ready: the runs list (and the interrupted-run banner), the newest run opened. */
+  afterModelReady(): Promise<void>;
+}
+
+export function createStudio({ client, store, fetchExamples, absoluteUrl, whenModelReady }: StudioDeps): Studio {
+  /** The dataset last given, to check it again with other options. */
+  let lastInput: { input: DatasetInput; label: string } | null = null;
+  /** Metric points received from the training in flight (merged with stored history when it arrives). */
+  let received: RunMetricPoint[] = [];
+
+  const state = () => store.getState();
+
+  // --- live series --------------------------------------------------------------------------------
+
+  function pushEval(p: Extract<RunMetricPoint, { type: 'eval' }>): void {
+    const live = state().live;
+    addEval(live.series, p.step, p.valLoss);
+    store.setState({ live: { ...live, version: live.version + 1, lastEval: { step: p.step, valLoss: p.valLoss, valPpl: p.valPpl, tokens: p.tokens } } });
+  }
+
+  async function loadHistory(runId: string, upTo: number | null): Promise<void> {
+    try {
+      const { points } = await client.request('run-metrics', { runId });
+      if (state().live.runId !== runId) return;
+      const past = upTo === null ? points : points.filter((p) => p.step <= upTo);
+      const series = seriesFromPoints([...past, ...received.filter((p) => upTo === null || p.step > upTo)]);
+      const live = state().live;
+      const lastEval = [...past, ...received].reverse().find((p) => p.type === 'eval');
+      store.setState({
+        live: { ...live, series, version: live.version + 1, lastEval: live.lastEval ?? (lastEval && lastEval.type === 'eval' ? lastEval : null) },
+      });
+    } catch {
+      // The chart stays with what streams in; the run itself is unaffected.
+    }
+  }
+
+  // --- runs, checkpoints, storage -------------------------------------------------------------------
+
+  async function refreshRuns(): Promise<void> {
+    if (state().runs.phase !== 'ready') patch(store, 'runs', { phase: 'busy' });
+    try {
+      const [{ runs }, storage] = await Promise.all([
+        client.request('list-runs', {}),
+        client.request('storage-report', {}).catch(() => null),
+      ]);
+      runs.sort((a, b) => b.updatedAt - a.updatedAt);
+      patch(store, 'runs', { phase: 'ready', list: runs, error: null, ...(storage ? { storage } : {}) });
+    } catch (e) {
+      patch(store, 'runs', { phase: 'error', error: asProtocolError(e) });
+    }
+  }
+
+  async function refreshCheckpoints(runId: string | null = state().checkpoints.runId): Promise<void> {
+    if (!runId) {
+      patch(store, 'checkpoints', { runId: null, phase: 'idle', list: [], error: null });
+      return;
+    }
+    if (state().checkpoints.runId !== runId) patch(store, 'checkpoints', { runId, phase: 'busy', list: [], error: null });
+    try {
+      const { checkpoints } = await client.request('list-checkpoints', { runId });
+      if (state().checkpoints.runId !== runId) return;
+      patch(store, 'checkpoints', { phase: 'ready', list: checkpoints, error: null });
+      const sel = state().selection;
+      // A selected checkpoint that retention or the user deleted: back to the newest.
+      if (sel.runId === runId && sel.step !== null && !checkpoints.some((c) => c.step === sel.step)) patch(store, 'selection', { step: null });
+    } catch (e) {
+      if (state().checkpoints.runId !== runId) return;
+      patch(store, 'checkpoints', { phase: 'error', list: [], error: asProtocolError(e) });
+    }
+  }
+
+  async function actionGuard(fn: () => Promise<unknown>): Promise<void> {
+    patch(store, 'runs', { actionError: null });
+    try {
+      await fn();
+    } catch (e) {
+      patch(store, 'runs', { actionError: asProtocolError(e) });
+    }
+  }
+
+  // --- training --------------------------------------------------------------------------------------
+
+  async function runTraining(kind: 'train' | 'resume-run', payload: TrainPayload | ResumeRunPayload): Promise<void> {
+    received = [];
+    patch(store, 'train', { phase: 'starting', error: null, outcome: null, run: null, requestId: null });
+    patch(store, 'runs', { actionError: null });
+    const handle = client.send(kind as 'train', payload as TrainPayload, {
+      run: (r) => {
+        patch(store, 'train', { run: r, phase: state().train.phase === 'starting' ? 'running' : state().train.phase });
+        store.setState({ live: emptyLive(r.runId) });
+        patch(store, 'selection', { runId: r.runId, step: null });
+        void refreshCheckpoints(r.runId);
+        void refreshRuns();
+        if (r.startStep > 0) void loadHistory(r.runId, r.startStep);
+      },
+      metrics: (m) => {
+        const p: RunMetricPoint = { type: 'step', step: m.step, epoch: m.epoch, loss: m.loss, smoothLoss: m.smoothLoss, lr: m.lr, gradNorm: m.gradNorm, tokens: m.tokens, tokensPerSec: m.tokensPerSec, ...(m.skipped ? { skipped: m.skipped } : {}) };
+        received.push(p);
+        const live = state().live;
+        addStep(live.series, p);
+        store.setState({ live: { ...live, version: live.version + 1, last: m } });
+      },
+      eval: (e) => {
+        const p = { type: 'eval' as const, ...e };
+        received.push(p);
+        pushEval(p);
+      },
+      checkpoint: () => {
+        void refreshCheckpoints();
+      },
+    });
+    patch(store, 'train', { requestId: handle.id });
+    try {
+      const outcome = await handle.result;
+      patch(store, 'train', { phase: 'done', outcome, requestId: null });
+    } catch (e) {
+      patch(store, 'train', { phase: 'error', error: asProtocolError(e), requestId: null });
+    } finally {
+      await Promise.all([refreshCheckpoints(), refreshRuns()]);
+    }
+  }
+
+  // --- data -----------------------------------------------------------------------------------------
+
+  async function inspect(input: DatasetInput, label: string): Promise<void> {
+    lastInput = { input, label };
+    const prev = state().data.requestId;
+    if (prev !== null) void client.cancel(prev).catch(() => undefined);
+    patch(store, 'data', { phase: 'busy', label, progress: null, error: null, result: null, requestId: null });
+    // The doctor measures tokens with the model's tokenizer: wait for a model that is loading.
+    if (state().model.phase === 'busy') await whenModelReady().catch(() => undefined);
+    if (lastInput?.input !== input) return;
+    const handle = client.send(
+      'inspect-data',
+      { source: input, options: inspectOptions(state().data.options) },
+      { 'data-progress': (p) => state().data.requestId === handle.id && patch(store, 'data', { progress: { file: p.file, phase: p.phase, fraction: p.fraction } }) },
+    );
+    patch(store, 'data', { requestId: handle.id });
+    try {
+      const result = await handle.result;
+      if (state().data.requestId !== handle.id) return;
+      patch(store, 'data', { phase: 'ready', result, progress: null, requestId: null });
+    } catch (e) {
+      if (state().data.requestId !== handle.id) return;
+      patch(store, 'data', { phase: 'error', error: asProtocolError(e), progress: null, requestId: null });
+    }
+  }
+
+  const studio: Studio = {
+    async afterModelReady() {
+      await refreshRuns();
+      const s = state();
+      if (!s.selection.runId && !isTraining(s) && s.runs.list.length) await studio.openRun(s.runs.list[0]!.id);
+    },
+
+    async loadExamples() {
+      patch(store, 'data', { examples: { phase: 'busy', entries: [], error: null } });
+      try {
+        const entries = await fetchExamples();
+        patch(store, 'data', { examples: { phase: 'ready', entries, error: null } });
+      } catch (e) {
+        patch(store, 'data', {
+          examples: {
+            phase: 'error',
+            entries: [],
+            error: { code: 'NETWORK', message: `The example datasets could not be listed: ${(e as Error).message}`, hint: 'Use your own file, or reload the page.' },
+          },
+        });
+      }
+    },
+
+    async inspectFile(file) {
+      await inspect({ kind: 'blob', blob: file, name: file.name }, file.name);
+    },
+
+    async inspectExample(id) {
+      const entry = state().data.examples.entries.find((e) => e.id === id);
+      if (!entry) return;
+      await inspect({ kind: 'url', url: absoluteUrl(`/examples/${entry.train}`), name: entry.train }, `Example: ${entry.title}`);
+    },
+
+    async setDataOptions(update) {
+      patch(store, 'data', { options: { ...state().data.options, ...update } });
+      if (lastInput) await inspect(lastInput.input, lastInput.label);
+    },
+
+    choosePreset(name: PresetName) {
+      patch(store, 'train', { preset: name, config: presetConfig(name, state().model.summary?.arch) });
+    },
+
+    setTrainConfig(config) {
+      patch(store, 'train', { preset: 'custom', config });
+    },
+
+    async startTraining() {
+      const s = state();
+      const why = cannotStart(s);
+      if (why) {
+        patch(store, 'train', { phase: 'error', error: { code: 'BAD_REQUEST', message: why } });
+        return;
+      }
+      const problems = validateConfig(s.train.config);
+      if (problems.length) {
+        patch(store, 'train', { phase: 'error', error: { code: 'BAD_REQUEST', message: problems.join(' '), hint: 'Fix the settings under Advanced.' } });
+        return;
+      }
+      const report = s.data.result!.report;
+      await runTraining('train', { datasetId: s.data.result!.datasetId, name: report.name, config: toOverrides(s.train.config) });
+    },
+
+    async pauseTraining() {
+      if (state().train.phase !== 'running') return;
+      patch(store, 'train', { phase: 'pausing' });
+      try {
+        const r = await client.request('pause', {});
+        if (state().train.phase === 'pausing') patch(store, 'train', { phase: r.paused ? 'paused' : 'running' });
+        void refreshCheckpoints();
+      } catch (e) {
+        if (state().train.phase === 'pausing') patch(store, 'train', { phase: 'running' });
+        patch(store, 'runs', { actionError: asProtocolError(e) });
+      }
+    },
+
+    async resumeTraining() {
+      if (state().train.phase !== 'paused') return;
+      try {
+        await client.request('resume-train', {});
+        if (state().train.phase === 'paused') patch(store, 'train', { phase: 'running' });
+      } catch (e) {
+        patch(store, 'runs', { actionError: asProtocolError(e) });
+      }
+    },
+
+    async cancelTraining() {
+      const id = state().train.requestId;
+      if (id === null) return;
+      patch(store, 'train', { phase: 'stopping' });
+      await client.cancel(id).catch(() => false);
+    },
+
+    refreshRuns,
+
+    async openRun(runId) {
+      if (isTraining(state()) && state().train.run?.runId === runId) {
+        patch(store, 'selection', { runId, step: null });
+        return;
+      }
+      received = [];
+      patch(store, 'selection', { runId, step: null });
+      if (!isTraining(state())) store.setState({ live: emptyLive(runId) });
+      await Promise.all([refreshCheckpoints(runId), isTraining(state()) ? Promise.resolve() : loadHistory(runId, null)]);
+    },
+
+    selectCheckpoint(runId, step) {
+      patch(store, 'selection', { runId, step });
+    },
+
+    async pinCheckpoint(runId, step, pinned) {
+      await actionGuard(() => client.request('pin-checkpoint', { runId, step, pinned }));
+      await refreshCheckpoints();
+    },
+
+    async deleteCheckpoint(runId, step) {
+      await actionGuard(() => client.request('delete-checkpoint', { runId, step }));
+      await Promise.all([refreshCheckpoints(), refreshRuns()]);
+    },
+
+    async rewindTo(runId, step) {
+      if (isTraining(state())) return;
+      const run = state().runs.list.find((r) => r.id === runId);
+      await runTraining('resume-run', { runId, step, name: `${run?.name ?? 'run'} from step ${step}` });
+    },
+
+    async resumeRun(runId) {
+      if (isTraining(state())) return;
+      patch(store, 'runs', { bannerDismissed: true });
+      await runTraining('resume-run', { runId });
+    },
+
+    async renameRun(runId, name) {
+      await actionGuard(() => client.request('rename-run', { runId, name }));
+      await refreshRuns();
+    },
+
+    async deleteRun(runId) {
+      await actionGuard(() => client.request('delete-run', { runId }));
+      if (state().selection.runId === runId) {
+        patch(store, 'selection', { runId: null, step: null });
+        patch(store, 'checkpoints', { runId: null, phase: 'idle', list: [], error: null });
+        if (!isTraining(state())) store.setState({ live: emptyLive() });
+      }
+      await refreshRuns();
+    },
+
+    dismissBanner() {
+      patch(store, 'runs', { bannerDismissed: true });
+    },
+  };
+  return studio;
+}

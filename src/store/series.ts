@@ -1,0 +1,77 @@
+// The chart's data: one column per series over optimizer steps, appended in place (the store bumps a
+// version number instead of copying arrays on every step). Validation loss is null between evaluations.
+import type { RunMetricPoint } from '../protocol/messages';
+
+export interface Series {
+  step: number[];
+  loss: (number | null)[];
+  smooth: (number | null)[];
+  val: (number | null)[];
+  lr: (number | null)[];
+  grad: (number | null)[];
+}
+
+export function emptySeries(): Series {
+  return { step: [], loss: [], smooth: [], val: [], lr: [], grad: [] };
+}
+
+function finite(x: number | undefined): number | null {
+  return typeof x === 'number' && Number.isFinite(x) ? x : null;
+}
+
+/** Drops every point at or after `step` (a run continued from an earlier checkpoint). */
+function truncateFrom(s: Series, step: number): void {
+  let n = s.step.length;
+  while (n > 0 && s.step[n - 1]! >= step) n--;
+  if (n === s.step.length) return;
+  for (const col of Object.values(s) as unknown[][]) col.length = n;
+}
+
+/** Index of `step`, or -1. Steps are increasing, and the one asked for is almost always the last. */
+function indexOf(s: Series, step: number): number {
+  for (let i = s.step.length - 1; i >= 0; i--) {
+    if (s.step[i] === step) return i;
+    if (s.step[i]! < step) return -1;
+  }
+  return -1;
+}
+
+export function addStep(s: Series, m: { step: number; loss: number; smoothLoss: number; lr: number; gradNorm: number; skipped?: string }): void {
+  truncateFrom(s, m.step);
+  s.step.push(m.step);
+  s.loss.push(m.skipped ? null : finite(m.loss));
+  s.smooth.push(finite(m.smoothLoss));
+  s.val.push(null);
+  s.lr.push(finite(m.lr));
+  s.grad.push(m.skipped ? null : finite(m.gradNorm));
+}
+
+export function addEval(s: Series, step: number, valLoss: number): void {
+  const i = indexOf(s, step);
+  if (i >= 0) {
+    s.val[i] = finite(valLoss);
+    return;
+  }
+  // An evaluation with no step point (e.g. before the first step): its own x.
+  truncateFrom(s, step + 1e-9);
+  s.step.push(step);
+  s.loss.push(null);
+  s.smooth.push(null);
+  s.val.push(finite(valLoss));
+  s.lr.push(null);
+  s.grad.push(null);
+}
+
+export function seriesFromPoints(points: readonly RunMetricPoint[]): Series {
+  const s = emptySeries();
+  for (const p of points) {
+    if (p.type === 'step') addStep(s, p);
+    else if (p.type === 'eval') addEval(s, p.step, p.valLoss);
+  }
+  return s;
+}
+
+/** Points with a validation loss. */
+export function valPoints(s: Series): number {
+  return s.val.reduce<number>((n, v) => n + (v === null ? 0 : 1), 0);
+}

@@ -1,0 +1,143 @@
+// The training charts (uPlot on a canvas). They read the live series with the store's transient
+// `subscribe` and redraw at most once per animation frame: React renders them once, not per step.
+import { useEffect, useRef, useState } from 'react';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import type { Series } from '../store/series';
+import type { AppState } from '../store/store';
+import { useStoreApi } from './context';
+
+interface ChartSpec {
+  title: string;
+  height: number;
+  logScale: boolean;
+  series: { label: string; color: string; width?: number; dash?: number[]; points?: boolean; scale?: string; fmt?: (v: number) => string }[];
+  columns(s: Series): (number | null)[][];
+  scales?: string[];
+}
+
+function cssColor(el: Element, name: string, fallback: string): string {
+  return getComputedStyle(el).getPropertyValue(name).trim() || fallback;
+}
+
+const fmtLoss = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(4));
+
+function useUplot(spec: ChartSpec, select: (s: AppState) => Series) {
+  const store = useStoreApi();
+  const box = useRef<HTMLDivElement>(null);
+  const [dark, setDark] = useState(() => typeof matchMedia === 'function' && matchMedia('(prefers-color-scheme: dark)').matches);
+
+  useEffect(() => {
+    const mq = matchMedia('(prefers-color-scheme: dark)');
+    const on = () => setDark(mq.matches);
+    mq.addEventListener('change', on);
+    return () => mq.removeEventListener('change', on);
+  }, []);
+
+  useEffect(() => {
+    const el = box.current!;
+    const fg = cssColor(el, '--muted', '#666');
+    const grid = cssColor(el, '--border', '#ddd');
+    const axis = (scale: string, side = 3): uPlot.Axis => ({
+      scale,
+      side,
+      stroke: fg,
+      grid: { stroke: grid, width: 1, show: side === 3 },
+      ticks: { stroke: grid, width: 1 },
+      size: 56,
+      values: (_u, vals) => vals.map((v) => (v === null ? '' : Math.abs(v) < 1e-3 && v !== 0 ? v.toExponential(0) : String(+v.toPrecision(3)))),
+    });
+    const scaleNames = spec.scales ?? ['y'];
+    const scales: uPlot.Scales = { x: { time: false } };
+    for (const n of scaleNames) scales[n] = spec.logScale ? { distr: 3, log: 10 } : {};
+    const opts: uPlot.Options = {
+      width: Math.max(200, el.clientWidth),
+      height: spec.height,
+      scales,
+      axes: [
+        { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, label: 'step', labelSize: 18, values: (_u, vals) => vals.map((v) => String(v)) },
+        ...scaleNames.map((n, i) => axis(n, i === 0 ? 3 : 1)),
+      ],
+      cursor: { drag: { x: true, y: false } },
+      legend: { live: true },
+      series: [
+        { label: 'step', value: (_u, v) => (v === null || v === undefined ? '–' : String(v)) },
+        ...spec.series.map((s) => ({
+          label: s.label,
+          stroke: s.color,
+          width: s.width ?? 1.5,
+          dash: s.dash,
+          scale: s.scale ?? 'y',
+          spanGaps: true,
+          points: { show: s.points ?? false, size: 6, fill: s.color },
+          value: (_u: uPlot, v: number | null) => (v === null || v === undefined ? '–' : (s.fmt ?? fmtLoss)(v)),
+        })),
+      ],
+    };
+    const toData = (series: Series): uPlot.AlignedData => {
+      const cols = spec.columns(series);
+      // Log scale: non-positive values cannot be drawn.
+      const safe = spec.logScale ? cols.map((c) => c.map((v) => (v !== null && v > 0 ? v : null))) : cols;
+      return [series.step, ...safe] as uPlot.AlignedData;
+    };
+    const u = new uPlot(opts, toData(select(store.getState())), el);
+    let frame = 0;
+    const unsubscribe = store.subscribe((s, prev) => {
+      if (s.live === prev.live) return;
+      if (frame) return;
+      frame = requestAnimationFrame(() => {
+        frame = 0;
+        u.setData(toData(select(store.getState())));
+      });
+    });
+    const ro = new ResizeObserver(() => {
+      const w = Math.max(200, el.clientWidth);
+      if (Math.abs(w - u.width) > 2) u.setSize({ width: w, height: spec.height });
+    });
+    ro.observe(el);
+    return () => {
+      unsubscribe();
+      ro.disconnect();
+      if (frame) cancelAnimationFrame(frame);
+      u.destroy();
+    };
+    // Rebuilt when the log scale or the colour scheme changes; new data comes through `subscribe`.
+  }, [spec.logScale, dark]);
+  return box;
+}
+
+const lossSpec = (logScale: boolean, dark: boolean): ChartSpec => ({
+  title: 'Loss',
+  height: 260,
+  logScale,
+  series: [
+    { label: 'train loss', color: dark ? 'rgba(122,162,255,0.45)' : 'rgba(36,88,201,0.35)', width: 1 },
+    { label: 'smoothed', color: dark ? '#7aa2ff' : '#2458c9', width: 2 },
+    { label: 'validation loss', color: dark ? '#ffb454' : '#c05a00', width: 2, points: true },
+  ],
+  columns: (s) => [s.loss, s.smooth, s.val],
+});
+
+const lrSpec = (dark: boolean): ChartSpec => ({
+  title: 'Learning rate and gradient norm',
+  height: 130,
+  logScale: false,
+  scales: ['lr', 'grad'],
+  series: [
+    { label: 'learning rate', color: dark ? '#8fd18f' : '#2e7d32', scale: 'lr', fmt: (v) => v.toExponential(2) },
+    { label: 'grad norm', color: dark ? '#e09ae0' : '#8e24aa', scale: 'grad', width: 1, fmt: (v) => v.toPrecision(3) },
+  ],
+  columns: (s) => [s.lr, s.grad],
+});
+
+const prefersDark = () => typeof matchMedia === 'function' && matchMedia('(prefers-color-scheme: dark)').matches;
+
+export function LossChart({ logScale }: { logScale: boolean }) {
+  const box = useUplot(lossSpec(logScale, prefersDark()), (s) => s.live.series);
+  return <div ref={box} className="chart" role="img" aria-label={`Training and validation loss over steps${logScale ? ' (log scale)' : ''}`} data-testid="loss-chart" />;
+}
+
+export function LrChart() {
+  const box = useUplot(lrSpec(prefersDark()), (s) => s.live.series);
+  return <div ref={box} className="chart small" role="img" aria-label="Learning rate and gradient norm over steps" data-testid="lr-chart" />;
+}

@@ -1,0 +1,92 @@
+import { useId, useState } from 'react';
+import type { CheckpointInfo } from '../protocol/messages';
+import { isTraining } from '../store/store';
+import { formatBytes } from '../store/training';
+import { useActions, useAppState } from './context';
+import { ErrorNotice } from './ErrorNotice';
+
+const loss = (v: number | null) => (v === null ? '–' : v.toFixed(4));
+
+function Checkpoint({ c, selected, busy }: { c: CheckpointInfo; selected: boolean; busy: boolean }) {
+  const actions = useActions();
+  const [confirm, setConfirm] = useState(false);
+  const label = `Checkpoint at step ${c.step}`;
+  return (
+    <li className={`ckpt${selected ? ' selected' : ''}${c.isBest ? ' best' : ''}`} data-testid="checkpoint" data-step={c.step}>
+      <button type="button" className="ckpt-main" aria-pressed={selected} aria-label={`${label}${c.isBest ? ', best validation loss' : ''}${selected ? ', selected' : ''}`} onClick={() => actions.selectCheckpoint(c.runId, c.step)}>
+        <span className="ckpt-step">Step {c.step}</span>
+        <span className="ckpt-badges">
+          {c.isBest && <span className="badge best">best</span>}
+          {c.isLatest && <span className="badge">latest</span>}
+          {c.pinned && <span className="badge pinned">pinned</span>}
+        </span>
+        <span className="ckpt-loss">
+          train {loss(c.trainLoss)} · val {loss(c.valLoss)}
+        </span>
+        <span className="ckpt-size">{formatBytes(c.sizeBytes)}</span>
+      </button>
+      <div className="ckpt-actions" role="group" aria-label={`${label} actions`}>
+        <button type="button" className="link" onClick={() => void actions.pinCheckpoint(c.runId, c.step, !c.pinned)} aria-label={`${c.pinned ? 'Unpin' : 'Pin'} step ${c.step}`} title="Pinned checkpoints are never removed to save space">
+          {c.pinned ? 'Unpin' : 'Pin'}
+        </button>
+        <button
+          type="button"
+          className="link"
+          disabled={busy}
+          onClick={() => void actions.rewindTo(c.runId, c.step)}
+          aria-label={`Continue training from step ${c.step} as a new branch`}
+          title="Continue training from here as a new run; this run stays as it is"
+        >
+          Rewind
+        </button>
+        {confirm ? (
+          <>
+            <button type="button" className="link danger" onClick={() => void actions.deleteCheckpoint(c.runId, c.step)} aria-label={`Really delete step ${c.step}`}>
+              Really delete
+            </button>
+            <button type="button" className="link" onClick={() => setConfirm(false)}>
+              Keep
+            </button>
+          </>
+        ) : (
+          <button type="button" className="link danger" onClick={() => setConfirm(true)} aria-label={`Delete step ${c.step}`} disabled={busy && c.isLatest}>
+            Delete
+          </button>
+        )}
+      </div>
+    </li>
+  );
+}
+
+export function CheckpointsPanel() {
+  const cps = useAppState((s) => s.checkpoints);
+  const selection = useAppState((s) => s.selection);
+  const runName = useAppState((s) => s.runs.list.find((r) => r.id === s.checkpoints.runId)?.name ?? s.train.run?.name ?? null);
+  const busy = useAppState(isTraining);
+  const actionError = useAppState((s) => s.runs.actionError);
+  const id = useId();
+  const latest = cps.list.length ? cps.list[cps.list.length - 1]!.step : null;
+  const selectedStep = selection.runId === cps.runId ? (selection.step ?? latest) : null;
+  return (
+    <section className="panel checkpoints" aria-labelledby={`${id}-h`} aria-busy={cps.phase === 'busy'}>
+      <h2 id={`${id}-h`}>Checkpoints</h2>
+      {cps.runId === null && <p className="help">Checkpoints of the run you train or open appear here; pick one to compare or export it.</p>}
+      {cps.runId !== null && runName && (
+        <p className="help">
+          Run <strong>{runName}</strong>. Select a checkpoint to compare or export it; <em>Rewind</em> continues training from it as a new branch.
+        </p>
+      )}
+      {cps.phase === 'busy' && <p>Reading checkpoints…</p>}
+      {cps.phase === 'error' && cps.error && <ErrorNotice title="The checkpoints could not be listed" error={cps.error} />}
+      {cps.phase === 'ready' && cps.list.length === 0 && <p className="help">No checkpoint yet: one is saved every “Checkpoint every” steps and when training ends.</p>}
+      {cps.list.length > 0 && (
+        <ol className="timeline" aria-label="Checkpoint timeline">
+          {cps.list.map((c) => (
+            <Checkpoint key={c.step} c={c} selected={c.step === selectedStep} busy={busy} />
+          ))}
+        </ol>
+      )}
+      {actionError && <ErrorNotice title="That did not work" error={actionError} />}
+    </section>
+  );
+}

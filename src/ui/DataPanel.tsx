@@ -1,0 +1,361 @@
+import { useEffect, useId, useRef, useState, type DragEvent } from 'react';
+import type { DataReport } from '../protocol/messages';
+import { datasetProblem, FORMAT_CHOICES, pageOf } from '../store/data';
+import { formatBytes } from '../store/training';
+import { useActions, useAppState } from './context';
+import { ErrorNotice } from './ErrorNotice';
+
+const nf = new Intl.NumberFormat('en-US');
+const ISSUES_PER_PAGE = 25;
+
+function hasFiles(e: { dataTransfer: DataTransfer | null }): boolean {
+  return !!e.dataTransfer && Array.from(e.dataTransfer.types).includes('Files');
+}
+
+/** The whole window takes dropped files while the studio is open; an overlay says so while dragging. */
+function WindowDrop({ onFile }: { onFile(file: File): void }) {
+  const [over, setOver] = useState(false);
+  const onFileRef = useRef(onFile);
+  onFileRef.current = onFile;
+  useEffect(() => {
+    let depth = 0;
+    const enter = (e: globalThis.DragEvent) => {
+      if (!hasFiles(e)) return;
+      depth++;
+      setOver(true);
+    };
+    const leave = (e: globalThis.DragEvent) => {
+      if (!hasFiles(e)) return;
+      depth = Math.max(0, depth - 1);
+      if (depth === 0) setOver(false);
+    };
+    const overFn = (e: globalThis.DragEvent) => {
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      if (e.dataTransfer) e.dataTransfer.dropEffect = 'copy';
+    };
+    const drop = (e: globalThis.DragEvent) => {
+      depth = 0;
+      setOver(false);
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      // A drop on a control with its own handling (the model folder picker) is left to it.
+      if ((e.target as Element | null)?.closest?.('input[type=file]')) return;
+      const file = e.dataTransfer?.files[0];
+      if (file) onFileRef.current(file);
+    };
+    window.addEventListener('dragenter', enter);
+    window.addEventListener('dragleave', leave);
+    window.addEventListener('dragover', overFn);
+    window.addEventListener('drop', drop);
+    return () => {
+      window.removeEventListener('dragenter', enter);
+      window.removeEventListener('dragleave', leave);
+      window.removeEventListener('dragover', overFn);
+      window.removeEventListener('drop', drop);
+    };
+  }, []);
+  if (!over) return null;
+  return (
+    <div className="drop-overlay" aria-hidden="true">
+      <div>Drop the file to check it as a training dataset</div>
+    </div>
+  );
+}
+
+function IssueList({ kind, issues, total, omitted }: { kind: 'Errors' | 'Warnings'; issues: DataReport['errors']; total: number; omitted: number }) {
+  const [page, setPage] = useState(0);
+  const id = useId();
+  const p = pageOf(issues, page, ISSUES_PER_PAGE);
+  if (!total) return null;
+  return (
+    <section className={`issues ${kind.toLowerCase()}`} aria-labelledby={`${id}-h`}>
+      <h3 id={`${id}-h`}>
+        {kind} ({nf.format(total)})
+      </h3>
+      <ol className="issue-list" aria-label={kind}>
+        {p.items.map((e, i) => (
+          <li key={`${e.line}-${e.code}-${i}`} data-testid="issue" data-line={e.line}>
+            <span className="issue-line">{e.line > 0 ? `Line ${e.line}` : 'File'}</span>
+            <span className="issue-code">{e.code}</span>
+            <span className="issue-message">{e.message}</span>
+            {e.snippet ? <code className="issue-snippet">{e.snippet}</code> : null}
+          </li>
+        ))}
+      </ol>
+      {p.pages > 1 && (
+        <div className="pager" role="group" aria-label={`${kind} pages`}>
+          <button type="button" className="secondary" onClick={() => setPage(p.page - 1)} disabled={p.page === 0}>
+            Previous
+          </button>
+          <span>
+            Page {p.page + 1} of {p.pages}
+          </span>
+          <button type="button" className="secondary" onClick={() => setPage(p.page + 1)} disabled={p.page >= p.pages - 1}>
+            Next
+          </button>
+        </div>
+      )}
+      {omitted > 0 && <p className="help">{nf.format(omitted)} more not listed (the first {nf.format(issues.length)} are shown).</p>}
+    </section>
+  );
+}
+
+function Histogram({ report }: { report: DataReport }) {
+  const t = report.tokens;
+  if (!t) return null;
+  const h = t.total.histogram;
+  const max = Math.max(1, ...h.counts);
+  return (
+    <figure className="histogram" aria-label="Token lengths of the examples">
+      <div className="bars" role="img" aria-label={`Histogram of example lengths in tokens: from ${t.total.min} to ${t.total.max}, median ${t.total.p50}`}>
+        {h.counts.map((c, i) => (
+          <div
+            key={i}
+            className="bar"
+            style={{ height: `${(c / max) * 100}%` }}
+            title={`${h.edges[i]}–${h.edges[i + 1]! - 1} tokens: ${c} example${c === 1 ? '' : 's'}`}
+          />
+        ))}
+      </div>
+      <figcaption>
+        Example length in tokens ({h.edges[0]} to {h.edges[h.edges.length - 1]}): min {t.total.min}, median {t.total.p50}, 95% under {t.total.p95}, max {t.total.max}
+        {t.sampled ? ` (a sample of ${nf.format(t.examples)} of ${nf.format(t.sampleOf)})` : ''}. Max sequence length {t.maxSeqLen}.
+      </figcaption>
+    </figure>
+  );
+}
+
+function visible(text: string): string {
+  return text.replace(/\n/g, '⏎\n').replace(/\t/g, '→');
+}
+
+function TokenExample({ report }: { report: DataReport }) {
+  const t = report.tokens;
+  if (!t?.example) return null;
+  const trained = t.example.filter((x) => x.trained).length;
+  return (
+    <section aria-label="One example, token by token">
+      <h3>One example as the model sees it (line {t.exampleLine})</h3>
+      <p className="help">
+        <span className="tok trained legend">trained</span> tokens are what the model learns to write ({trained} of {t.example.length});{' '}
+        <span className="tok masked legend">masked</span> tokens are context only (loss on the {t.lossOn === 'all' ? 'whole text' : 'completion'}).
+      </p>
+      <p className="tokens" data-testid="token-example">
+        {t.example.map((x, i) => (
+          <span key={i} className={`tok ${x.trained ? 'trained' : 'masked'}`} title={`token ${x.id}${x.trained ? ', trained' : ', masked'}`}>
+            {visible(x.text) || '∅'}
+          </span>
+        ))}
+      </p>
+    </section>
+  );
+}
+
+function ReportView({ report, stored }: { report: DataReport; stored: boolean }) {
+  const actions = useActions();
+  const options = useAppState((s) => s.data.options);
+  const busy = useAppState((s) => s.data.phase === 'busy');
+  const id = useId();
+  const t = report.tokens;
+  return (
+    <div className="report" data-testid="data-report">
+      <dl className="facts" aria-label="Dataset summary">
+        <div>
+          <dt>File</dt>
+          <dd data-testid="data-name">
+            {report.name} ({formatBytes(report.bytes)}){stored ? '' : ' — not saved in this browser'}
+          </dd>
+        </div>
+        <div>
+          <dt>Format</dt>
+          <dd data-testid="data-format">{report.format}</dd>
+        </div>
+        <div>
+          <dt>Records</dt>
+          <dd data-testid="data-counts">
+            {nf.format(report.total)} read, {nf.format(report.records)} valid, {nf.format(report.errorCount)} error{report.errorCount === 1 ? '' : 's'},{' '}
+            {nf.format(report.warningCount)} warning{report.warningCount === 1 ? '' : 's'}
+          </dd>
+        </div>
+        <div>
+          <dt>Split</dt>
+          <dd data-testid="data-split">
+            {nf.format(report.split.train)} training, {nf.format(report.split.val)} validation
+            {report.split.source === 'split' ? ` (${Math.round(report.split.valFraction * 100)}% held out, seed ${report.split.seed})` : report.split.source === 'file' ? ' (validation file)' : ''}
+          </dd>
+        </div>
+        {t && (
+          <div>
+            <dt>Tokens</dt>
+            <dd>
+              {nf.format(t.tokensPerEpoch)} per epoch, {nf.format(t.trainedTokensPerEpoch)} of them trained
+              {t.truncated ? `; ${t.truncated} example${t.truncated === 1 ? '' : 's'} truncated` : ''}
+            </dd>
+          </div>
+        )}
+        {report.stop && (
+          <div>
+            <dt>End of text</dt>
+            <dd>{report.stop.reason}</dd>
+          </div>
+        )}
+      </dl>
+
+      <form className="row data-options" aria-label="How to read the dataset" onSubmit={(e) => e.preventDefault()}>
+        <label htmlFor={`${id}-format`}>Format</label>
+        <select
+          id={`${id}-format`}
+          value={options.format ?? ''}
+          disabled={busy}
+          onChange={(e) => void actions.setDataOptions({ format: e.target.value || null })}
+          aria-describedby={`${id}-format-help`}
+        >
+          <option value="">Detected ({report.detected.schema ?? report.detected.container ?? 'unknown'})</option>
+          {FORMAT_CHOICES.map((f) => (
+            <option key={f.value} value={f.value}>
+              {f.label}
+            </option>
+          ))}
+        </select>
+        <label htmlFor={`${id}-val`}>Validation share</label>
+        <select
+          id={`${id}-val`}
+          value={String(options.valFraction)}
+          disabled={busy}
+          onChange={(e) => void actions.setDataOptions({ valFraction: Number(e.target.value) })}
+        >
+          {[0.05, 0.1, 0.2].map((v) => (
+            <option key={v} value={v}>
+              {v * 100}%
+            </option>
+          ))}
+        </select>
+        <label htmlFor={`${id}-loss`}>Train on</label>
+        <select id={`${id}-loss`} value={options.lossOn} disabled={busy} onChange={(e) => void actions.setDataOptions({ lossOn: e.target.value as 'completion' | 'all' })}>
+          <option value="completion">the completion only</option>
+          <option value="all">the whole text</option>
+        </select>
+        <small id={`${id}-format-help`} className="help">
+          Changing one checks the file again. The validation share is held out to measure the validation loss.
+        </small>
+      </form>
+
+      <Histogram report={report} />
+      <TokenExample report={report} />
+      <IssueList kind="Errors" issues={report.errors} total={report.errorCount} omitted={report.errorsOmitted} />
+      <details className="warnings-box">
+        <summary>
+          Warnings ({nf.format(report.warningCount)})
+        </summary>
+        {report.warningCount ? (
+          <IssueList kind="Warnings" issues={report.warnings} total={report.warningCount} omitted={report.warningsOmitted} />
+        ) : (
+          <p className="help">No warnings.</p>
+        )}
+      </details>
+    </div>
+  );
+}
+
+export function DataPanel() {
+  const data = useAppState((s) => s.data);
+  const modelReady = useAppState((s) => s.model.phase === 'ready');
+  const actions = useActions();
+  const id = useId();
+  const fileInput = useRef<HTMLInputElement>(null);
+  const [over, setOver] = useState(false);
+  const report = data.result?.report ?? null;
+  const problem = report ? datasetProblem(report) : null;
+
+  const onZoneDrop = (e: DragEvent<HTMLDivElement>) => {
+    e.preventDefault();
+    e.stopPropagation();
+    setOver(false);
+    const file = e.dataTransfer.files[0];
+    if (file) void actions.inspectFile(file);
+  };
+
+  return (
+    <section className="panel data" aria-labelledby={`${id}-h`} aria-busy={data.phase === 'busy'}>
+      <WindowDrop onFile={(f) => void actions.inspectFile(f)} />
+      <h2 id={`${id}-h`}>Data</h2>
+      <div
+        className={`dropzone${over ? ' over' : ''}`}
+        data-testid="drop-zone"
+        onDragOver={(e) => {
+          e.preventDefault();
+          setOver(true);
+        }}
+        onDragLeave={() => setOver(false)}
+        onDrop={onZoneDrop}
+      >
+        <p>
+          <strong>Drop a dataset file anywhere on this page</strong>, or{' '}
+          <button type="button" onClick={() => fileInput.current?.click()}>
+            Choose a file…
+          </button>
+        </p>
+        <input
+          ref={fileInput}
+          className="visually-hidden"
+          type="file"
+          tabIndex={-1}
+          aria-label="Dataset file"
+          accept=".jsonl,.json,.ndjson,.csv,.tsv,.txt,application/json,text/csv,text/plain"
+          onChange={(e) => {
+            const f = e.target.files?.[0];
+            if (f) void actions.inspectFile(f);
+            e.target.value = '';
+          }}
+        />
+        <p className="help">
+          JSONL or JSON ({'{"prompt", "completion"}'}, Alpaca, OpenAI chat, ShareGPT) or CSV/TSV. It stays in this browser: nothing is uploaded.
+        </p>
+        {data.examples.entries.length > 0 && (
+          <div className="examples" role="group" aria-label="Example datasets">
+            <span className="help">No file at hand? Try an example:</span>
+            {data.examples.entries.map((x) => (
+              <button key={x.id} type="button" className="secondary" title={x.description} onClick={() => void actions.inspectExample(x.id)}>
+                {x.title}
+              </button>
+            ))}
+          </div>
+        )}
+        {data.examples.error && <p className="help">{data.examples.error.message}</p>}
+      </div>
+
+      {!modelReady && data.phase === 'idle' && <p className="help">The model is loading; a dataset can be added already (its tokens are counted once the model is ready).</p>}
+
+      <div role="status" aria-live="polite" className="data-status" data-testid="data-status">
+        {data.phase === 'busy' && (
+          <div className="progress">
+            <progress aria-label={`Checking ${data.label ?? 'the dataset'}`} max={100} value={data.progress ? Math.round(data.progress.fraction * 100) : undefined} />
+            <span>
+              Checking {data.label}…{' '}
+              {data.progress ? `${data.progress.phase === 'read' ? 'reading' : 'counting tokens'} ${Math.round(data.progress.fraction * 100)}%` : ''}
+            </span>
+          </div>
+        )}
+        {data.phase === 'ready' && report && !problem?.blocking && (
+          <p>
+            <strong>{data.label}</strong>: {nf.format(report.split.train)} examples ready to train, {nf.format(report.split.val)} for validation.
+          </p>
+        )}
+      </div>
+
+      {data.phase === 'error' && data.error && <ErrorNotice title={`${data.label ?? 'The dataset'} could not be checked`} error={data.error} />}
+      {problem && (
+        <div className={`notice ${problem.blocking ? 'error' : 'empty'}`} role={problem.blocking ? 'alert' : 'note'} data-testid="data-problem">
+          <strong>{problem.title}</strong>
+          <p className="message">{problem.message}</p>
+          <p className="hint">{problem.hint}</p>
+        </div>
+      )}
+      {report && data.result && <ReportView report={report} stored={data.result.stored} />}
+      {data.result?.storageError && (
+        <ErrorNotice title="The dataset could not be saved in this browser (training still works until the page is closed)" error={data.result.storageError} />
+      )}
+    </section>
+  );
+}

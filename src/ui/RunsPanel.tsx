@@ -1,0 +1,163 @@
+import { useId, useState } from 'react';
+import type { RunSummary } from '../protocol/messages';
+import { interruptedRuns, isTraining } from '../store/store';
+import { formatBytes } from '../store/training';
+import { useActions, useAppState } from './context';
+import { ErrorNotice } from './ErrorNotice';
+
+const date = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeStyle: 'short' });
+
+function settings(r: RunSummary): string {
+  const t = r.job?.train;
+  if (!t) return 'made outside the page';
+  const length = t.steps > 0 ? `${t.steps} steps` : `${t.epochs} epoch${t.epochs === 1 ? '' : 's'}`;
+  const mode = t.mode === 'lora' ? `LoRA r${t.lora.r}` : 'full';
+  return `${mode}, lr ${t.lr}, ${length}, batch ${t.batchSize}`;
+}
+
+const STATUS: Record<string, string> = {
+  running: 'training',
+  paused: 'paused',
+  interrupted: 'interrupted',
+  finished: 'finished',
+  failed: 'failed',
+};
+
+function resumable(r: RunSummary): boolean {
+  return !r.active && r.latestCheckpoint !== null && (r.status === 'interrupted' || r.status === 'paused' || r.status === 'failed');
+}
+
+function RunRow({ r, selected, training }: { r: RunSummary; selected: boolean; training: boolean }) {
+  const actions = useActions();
+  const [renaming, setRenaming] = useState(false);
+  const [name, setName] = useState(r.name);
+  const [confirm, setConfirm] = useState(false);
+  const id = useId();
+  return (
+    <li className={`run${selected ? ' selected' : ''}`} data-testid="run" data-run-id={r.id}>
+      <div className="run-head">
+        {renaming ? (
+          <form
+            className="row"
+            onSubmit={(e) => {
+              e.preventDefault();
+              void actions.renameRun(r.id, name).then(() => setRenaming(false));
+            }}
+          >
+            <label htmlFor={`${id}-name`} className="visually-hidden">
+              New name for {r.name}
+            </label>
+            <input id={`${id}-name`} type="text" value={name} onChange={(e) => setName(e.target.value)} autoFocus maxLength={200} />
+            <button type="submit" disabled={!name.trim()}>
+              Save
+            </button>
+            <button type="button" className="secondary" onClick={() => setRenaming(false)}>
+              Cancel
+            </button>
+          </form>
+        ) : (
+          <strong className="run-name">{r.name}</strong>
+        )}
+        <span className={`badge status-${r.status}`}>{r.active ? 'training now' : STATUS[r.status] ?? r.status}</span>
+      </div>
+      <p className="run-meta">
+        {r.job?.data.name ?? r.dataset?.name ?? 'unknown dataset'}
+        {r.job ? ` (${r.job.data.trainExamples} + ${r.job.data.valExamples} examples)` : ''} · {settings(r)} · best validation loss{' '}
+        {r.bestValLoss !== null ? `${r.bestValLoss.toFixed(4)} at step ${r.bestValStep}` : '–'} · {r.checkpointCount} checkpoint{r.checkpointCount === 1 ? '' : 's'}
+        {r.latestCheckpoint ? ` (newest at step ${r.latestCheckpoint.step})` : ''} · {date.format(r.updatedAt)}
+        {r.parentRunId ? ` · branch from step ${r.parentCheckpointStep}` : ''}
+      </p>
+      {r.error && <p className="help">Failed: {r.error}</p>}
+      <div className="row run-actions" role="group" aria-label={`Actions for ${r.name}`}>
+        <button type="button" className="secondary" onClick={() => void actions.openRun(r.id)} aria-label={`Open ${r.name}`} aria-pressed={selected}>
+          Open
+        </button>
+        {resumable(r) && (
+          <button type="button" onClick={() => void actions.resumeRun(r.id)} disabled={training} aria-label={`Resume ${r.name}`}>
+            Resume
+          </button>
+        )}
+        <button type="button" className="secondary" onClick={() => (setName(r.name), setRenaming(true))} aria-label={`Rename ${r.name}`}>
+          Rename
+        </button>
+        {confirm ? (
+          <>
+            <button type="button" className="secondary danger" onClick={() => void actions.deleteRun(r.id)} aria-label={`Really delete ${r.name}`}>
+              Really delete
+            </button>
+            <button type="button" className="secondary" onClick={() => setConfirm(false)}>
+              Keep
+            </button>
+          </>
+        ) : (
+          <button type="button" className="secondary danger" onClick={() => setConfirm(true)} disabled={r.active} aria-label={`Delete ${r.name}`}>
+            Delete
+          </button>
+        )}
+      </div>
+    </li>
+  );
+}
+
+function Storage() {
+  const storage = useAppState((s) => s.runs.storage);
+  if (!storage) return null;
+  const used = storage.estimate?.usage ?? storage.report.totalBytes;
+  const quota = storage.estimate?.quota ?? null;
+  return (
+    <div className="storage" data-testid="storage">
+      {quota ? <meter min={0} max={quota} value={used} aria-label="Browser storage used" /> : null}
+      <span className="help">
+        Storage: tabtune keeps {formatBytes(storage.report.totalBytes)} (checkpoints and datasets); this site uses {formatBytes(used)}
+        {quota ? ` of ${formatBytes(quota)} the browser allows` : ''}.
+      </span>
+    </div>
+  );
+}
+
+export function RunsPanel() {
+  const runs = useAppState((s) => s.runs);
+  const selected = useAppState((s) => s.selection.runId);
+  const training = useAppState(isTraining);
+  const id = useId();
+  return (
+    <section className="panel runs" aria-labelledby={`${id}-h`} aria-busy={runs.phase === 'busy'}>
+      <h2 id={`${id}-h`}>Runs</h2>
+      {runs.phase === 'busy' && runs.list.length === 0 && <p>Reading stored runs…</p>}
+      {runs.phase === 'error' && runs.error && <ErrorNotice title="The stored runs could not be read" error={runs.error} />}
+      {runs.phase === 'ready' && runs.list.length === 0 && <p className="help">No runs yet. Every training run is kept in this browser, with its checkpoints, across reloads.</p>}
+      {runs.list.length > 0 && (
+        <ul className="run-list" aria-label="Stored runs">
+          {runs.list.map((r) => (
+            <RunRow key={r.id} r={r} selected={r.id === selected} training={training} />
+          ))}
+        </ul>
+      )}
+      <Storage />
+    </section>
+  );
+}
+
+/** After a reload: offers to continue a run the reload interrupted. */
+export function ResumeBanner() {
+  const runs = useAppState(interruptedRuns);
+  const dismissed = useAppState((s) => s.runs.bannerDismissed);
+  const training = useAppState(isTraining);
+  const actions = useActions();
+  if (dismissed || training || runs.length === 0) return null;
+  const r = runs[0]!;
+  return (
+    <div className="banner" role="alert" data-testid="resume-banner">
+      <span>
+        The run <strong>{r.name}</strong> was interrupted (the page was closed or reloaded). It can continue from its checkpoint at step {r.latestCheckpoint!.step}
+        {runs.length > 1 ? ` (${runs.length - 1} more interrupted run${runs.length > 2 ? 's' : ''} under Runs)` : ''}.
+      </span>
+      <button type="button" onClick={() => void actions.resumeRun(r.id)}>
+        Resume {r.name}
+      </button>
+      <button type="button" className="secondary" onClick={() => actions.dismissBanner()}>
+        Not now
+      </button>
+    </div>
+  );
+}

@@ -1,0 +1,260 @@
+import { useEffect, useId, useRef, useState } from 'react';
+import type { TrainConfig } from '../protocol/messages';
+import { cannotStart, estimateSeqLen, isTraining } from '../store/store';
+import {
+  estimateMemory,
+  formatBytes,
+  getOption,
+  NUMERIC_OPTIONS,
+  plannedSteps,
+  PRESETS,
+  setOption,
+  targetsFor,
+  validateConfig,
+} from '../store/training';
+import { LossChart, LrChart } from './Charts';
+import { useActions, useAppState, useStoreApi } from './context';
+import { ErrorNotice } from './ErrorNotice';
+
+const nf = new Intl.NumberFormat('en-US');
+
+function duration(sec: number): string {
+  if (!Number.isFinite(sec) || sec < 0) return '–';
+  const s = Math.round(sec);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const r = s % 60;
+  return h ? `${h}:${String(m).padStart(2, '0')}:${String(r).padStart(2, '0')}` : `${m}:${String(r).padStart(2, '0')}`;
+}
+
+/** Step, epoch, speed, ETA and memory: written into the DOM from `subscribe`, not through React state. */
+function LiveStats() {
+  const store = useStoreApi();
+  const text = useRef<HTMLParagraphElement>(null);
+  const bar = useRef<HTMLProgressElement>(null);
+  useEffect(() => {
+    let frame = 0;
+    const draw = () => {
+      frame = 0;
+      const { live, train } = store.getState();
+      const m = live.last;
+      const parts: string[] = [];
+      let fraction: number | null = null;
+      if (m) {
+        fraction = m.totalSteps ? m.step / m.totalSteps : null;
+        parts.push(`Step ${nf.format(m.step)} of ${nf.format(m.totalSteps)}`, `epoch ${m.epoch.toFixed(2)}`, `loss ${m.loss.toFixed(4)}`);
+        if (live.lastEval) parts.push(`validation loss ${live.lastEval.valLoss.toFixed(4)} (step ${live.lastEval.step})`);
+        parts.push(`${nf.format(Math.round(m.tokensPerSec))} tokens/s`);
+        if (isTraining(store.getState()) && m.step < m.totalSteps) parts.push(`ETA ${duration(m.etaSec)}`);
+        parts.push(`memory ${formatBytes(m.memory.numBytes)} in ${nf.format(m.memory.numTensors)} tensors (${m.backend})`);
+        if (m.skipped) parts.push(`step skipped: ${m.skipped}`);
+      } else if (live.series.step.length) {
+        const n = live.series.step.length;
+        const lastLoss = [...live.series.loss].reverse().find((v) => v !== null);
+        const vals = live.series.val.filter((v): v is number => v !== null);
+        parts.push(`Stored run: ${nf.format(live.series.step[n - 1]!)} steps`);
+        if (lastLoss != null) parts.push(`last training loss ${lastLoss.toFixed(4)}`);
+        if (vals.length) parts.push(`best validation loss ${Math.min(...vals).toFixed(4)}`);
+      } else if (train.phase === 'starting') {
+        parts.push('Preparing the run (encoding the data, building the adapter)…');
+      }
+      if (text.current) text.current.textContent = parts.join(' · ');
+      if (bar.current) {
+        bar.current.hidden = fraction === null;
+        if (fraction !== null) bar.current.value = Math.round(fraction * 1000);
+      }
+    };
+    draw();
+    const unsubscribe = store.subscribe((s, prev) => {
+      if (s.live === prev.live && s.train.phase === prev.train.phase) return;
+      if (!frame) frame = requestAnimationFrame(draw);
+    });
+    return () => {
+      unsubscribe();
+      if (frame) cancelAnimationFrame(frame);
+    };
+  }, [store]);
+  return (
+    <div className="live-stats">
+      <progress ref={bar} max={1000} aria-label="Training progress" hidden />
+      <p ref={text} role="status" data-testid="train-stats" />
+    </div>
+  );
+}
+
+function NumberField({ config, o, disabled }: { config: TrainConfig; o: (typeof NUMERIC_OPTIONS)[number]; disabled: boolean }) {
+  const actions = useActions();
+  const id = useId();
+  const v = getOption(config, o.key);
+  const bad = !Number.isFinite(v) || v < o.min || v > o.max || (o.integer && !Number.isInteger(v));
+  return (
+    <div className="field">
+      <label htmlFor={id}>{o.label}</label>
+      <input
+        id={id}
+        type="number"
+        min={o.min}
+        max={o.max}
+        step={o.step}
+        value={Number.isFinite(v) ? v : ''}
+        disabled={disabled}
+        aria-invalid={bad}
+        aria-describedby={`${id}-help`}
+        onChange={(e) => actions.setTrainConfig(setOption(config, o.key, e.target.value === '' ? NaN : Number(e.target.value)))}
+      />
+      <small id={`${id}-help`} className="help">
+        {o.help} ({o.min}–{o.max})
+      </small>
+    </div>
+  );
+}
+
+function Advanced({ disabled }: { disabled: boolean }) {
+  const config = useAppState((s) => s.train.config);
+  const arch = useAppState((s) => s.model.summary?.arch);
+  const actions = useActions();
+  const id = useId();
+  const set = (c: TrainConfig) => actions.setTrainConfig(c);
+  return (
+    <details className="advanced">
+      <summary>Advanced settings</summary>
+      <div className="fields">
+        <div className="field">
+          <label htmlFor={`${id}-mode`}>What to train</label>
+          <select id={`${id}-mode`} value={config.mode} disabled={disabled} onChange={(e) => set({ ...config, mode: e.target.value as TrainConfig['mode'] })} aria-describedby={`${id}-mode-help`}>
+            <option value="lora">LoRA adapter</option>
+            <option value="full">Every weight (full fine-tuning)</option>
+          </select>
+          <small id={`${id}-mode-help`} className="help">
+            LoRA trains a small add-on and keeps the base model; full fine-tuning changes every weight and needs far more memory.
+          </small>
+        </div>
+        <div className="field">
+          <label htmlFor={`${id}-sched`}>Schedule</label>
+          <select id={`${id}-sched`} value={config.schedule} disabled={disabled} onChange={(e) => set({ ...config, schedule: e.target.value as TrainConfig['schedule'] })} aria-describedby={`${id}-sched-help`}>
+            <option value="cosine">cosine</option>
+            <option value="linear">linear</option>
+            <option value="constant">constant</option>
+          </select>
+          <small id={`${id}-sched-help`} className="help">
+            How the learning rate falls after warmup.
+          </small>
+        </div>
+        {NUMERIC_OPTIONS.map((o) => (
+          <NumberField key={o.key} config={config} o={o} disabled={disabled || (config.mode === 'full' && o.key.startsWith('lora.'))} />
+        ))}
+        <fieldset className="field targets" disabled={disabled || config.mode === 'full'}>
+          <legend>LoRA targets</legend>
+          {targetsFor(arch).map((t) => (
+            <label key={t} className="check">
+              <input
+                type="checkbox"
+                checked={config.lora.target_modules.includes(t)}
+                onChange={(e) =>
+                  set({
+                    ...config,
+                    lora: {
+                      ...config.lora,
+                      target_modules: e.target.checked ? [...config.lora.target_modules, t] : config.lora.target_modules.filter((x) => x !== t),
+                    },
+                  })
+                }
+              />
+              {t}
+            </label>
+          ))}
+          <small className="help">Layers that get an adapter: attention (q, k, v, o) and MLP (gate, up, down). More layers learn more.</small>
+        </fieldset>
+      </div>
+    </details>
+  );
+}
+
+export function TrainPanel() {
+  const train = useAppState((s) => s.train);
+  const why = useAppState(cannotStart);
+  const training = useAppState(isTraining);
+  const summary = useAppState((s) => s.model.summary);
+  const trainExamples = useAppState((s) => s.data.result?.report.split.train ?? null);
+  const seqLen = useAppState(estimateSeqLen);
+  const hasSeries = useAppState((s) => s.live.runId !== null);
+  const actions = useActions();
+  const id = useId();
+  const [logScale, setLogScale] = useState(false);
+  const problems = validateConfig(train.config);
+  const mem = summary ? estimateMemory(summary, train.config, seqLen) : null;
+  const steps = trainExamples !== null ? plannedSteps(train.config, trainExamples) : null;
+  const startLabel = train.phase === 'done' || train.phase === 'error' ? 'Train again' : 'Start training';
+
+  return (
+    <section className="panel train" aria-labelledby={`${id}-h`}>
+      <h2 id={`${id}-h`}>Train</h2>
+      <div className="presets" role="radiogroup" aria-label="Training preset">
+        {PRESETS.map((p) => (
+          <label key={p.name} className={`preset${train.preset === p.name ? ' chosen' : ''}`}>
+            <input type="radio" name={`${id}-preset`} value={p.name} checked={train.preset === p.name} disabled={training} onChange={() => actions.choosePreset(p.name)} />
+            <span className="preset-name">{p.label}</span>
+            <span className="help">{p.summary}</span>
+          </label>
+        ))}
+        {train.preset === 'custom' && <p className="help">Custom settings (changed under Advanced). Pick a preset to go back to it.</p>}
+      </div>
+
+      <p className="plan" data-testid="train-plan">
+        {steps !== null ? `${nf.format(steps)} steps on ${nf.format(trainExamples!)} examples (batch ${train.config.batchSize}${train.config.gradAccum > 1 ? ` × ${train.config.gradAccum}` : ''}, learning rate ${train.config.lr}). ` : ''}
+        {mem
+          ? `${train.config.mode === 'lora' ? `${nf.format(mem.trainableParams)} trainable parameters. ` : 'Every parameter trained. '}Estimated memory ${formatBytes(mem.total)} (sequences of ${seqLen} tokens).`
+          : ''}
+      </p>
+
+      <Advanced disabled={training} />
+
+      <div className="row controls" role="group" aria-label="Training controls">
+        <button type="button" onClick={() => void actions.startTraining()} disabled={!!why || problems.length > 0} aria-describedby={`${id}-why`}>
+          {startLabel}
+        </button>
+        <button type="button" className="secondary" onClick={() => void actions.pauseTraining()} disabled={train.phase !== 'running'}>
+          Pause
+        </button>
+        <button type="button" className="secondary" onClick={() => void actions.resumeTraining()} disabled={train.phase !== 'paused'}>
+          Resume
+        </button>
+        <button type="button" className="secondary danger" onClick={() => void actions.cancelTraining()} disabled={!training || train.phase === 'stopping' || train.requestId === null}>
+          Cancel
+        </button>
+        <span id={`${id}-why`} className="help inline" data-testid="train-phase">
+          {train.phase === 'starting' && 'Starting…'}
+          {train.phase === 'running' && `Training ${train.run?.name ?? ''}`}
+          {train.phase === 'pausing' && 'Pausing after this step…'}
+          {train.phase === 'paused' && 'Paused (a checkpoint was saved).'}
+          {train.phase === 'stopping' && 'Cancelling after this step…'}
+          {!training && why && why !== 'A run is training.' ? why : ''}
+          {!training && !why && problems.length ? problems.join(' ') : ''}
+        </span>
+      </div>
+
+      <LiveStats />
+
+      {train.phase === 'done' && train.outcome && (
+        <p className="notice ok" role="status" data-testid="train-outcome">
+          {train.outcome.reason === 'cancelled' ? 'Cancelled' : train.outcome.reason === 'stopped' ? 'Stopped' : 'Finished'} at step {train.outcome.step} of {train.outcome.totalSteps}
+          {train.outcome.finalTrainLoss !== null ? `: training loss ${train.outcome.finalTrainLoss.toFixed(4)}` : ''}
+          {train.outcome.finalValLoss !== null ? `, validation loss ${train.outcome.finalValLoss.toFixed(4)}` : ''}, {nf.format(Math.round(train.outcome.tokensPerSecond))} tokens/s
+          over {(train.outcome.ms / 1000).toFixed(1)} s. A checkpoint was saved{train.outcome.checkpoint ? ` at step ${train.outcome.checkpoint.step}` : ''}.
+        </p>
+      )}
+      {train.phase === 'error' && train.error && <ErrorNotice title="Training stopped" error={train.error} />}
+
+      <div className="chart-head">
+        <h3>Loss</h3>
+        <label className="check">
+          <input type="checkbox" checked={logScale} onChange={(e) => setLogScale(e.target.checked)} /> Log scale
+        </label>
+      </div>
+      {!hasSeries && <p className="help">The loss appears here step by step once training starts: it should fall. Hover the chart for values.</p>}
+      <LossChart logScale={logScale} />
+      <h3>Learning rate and gradient norm</h3>
+      <LrChart />
+    </section>
+  );
+}
