@@ -47,6 +47,8 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
   let lastInput: { input: DatasetInput; label: string } | null = null;
   /** Metric points received from the training in flight (merged with stored history when it arrives). */
   let received: RunMetricPoint[] = [];
+  /** Follow-up listings while a reloaded tab's run is not yet known to be interrupted. */
+  let orphanChecks = 0;
 
   const state = () => store.getState();
 
@@ -85,6 +87,13 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
       ]);
       runs.sort((a, b) => b.updatedAt - a.updatedAt);
       patch(store, 'runs', { phase: 'ready', list: runs, error: null, ...(storage ? { storage } : {}) });
+      // A run still marked 'running' that no worker trains: its tab was just reloaded or closed. The worker
+      // calls it interrupted once the old tab's lock is released (a moment later): look again then.
+      const orphan = runs.some((r) => r.status === 'running' && !r.active);
+      if (orphan && !isTraining(state()) && orphanChecks < 30) {
+        orphanChecks++;
+        setTimeout(() => void refreshRuns(), 1000);
+      } else if (!orphan) orphanChecks = 0;
     } catch (e) {
       patch(store, 'runs', { phase: 'error', error: asProtocolError(e) });
     }

@@ -1,0 +1,64 @@
+// The Train panel: presets, advanced settings, the controls, live stats and the charts.
+import type { Locator, Page } from '@playwright/test';
+
+export interface SeriesSnapshot {
+  runId: string | null;
+  steps: number[];
+  loss: (number | null)[];
+  smooth: (number | null)[];
+  val: (number | null)[];
+  lr: (number | null)[];
+  grad: (number | null)[];
+}
+
+export class TrainPanel {
+  readonly region: Locator;
+  readonly start: Locator;
+  readonly pause: Locator;
+  readonly resume: Locator;
+  readonly cancel: Locator;
+  readonly stats: Locator;
+  readonly outcome: Locator;
+  readonly plan: Locator;
+  readonly phase: Locator;
+  readonly lossChart: Locator;
+  readonly lrChart: Locator;
+  readonly logScale: Locator;
+  readonly error: Locator;
+
+  constructor(private readonly page: Page) {
+    this.region = page.getByRole('region', { name: 'Train' });
+    this.start = this.region.getByRole('button', { name: /^(Start training|Train again)$/ });
+    this.pause = this.region.getByRole('button', { name: 'Pause' });
+    this.resume = this.region.getByRole('button', { name: 'Resume' });
+    this.cancel = this.region.getByRole('button', { name: 'Cancel' });
+    this.stats = this.region.getByTestId('train-stats');
+    this.outcome = this.region.getByTestId('train-outcome');
+    this.plan = this.region.getByTestId('train-plan');
+    this.phase = this.region.getByTestId('train-phase');
+    this.lossChart = this.region.getByTestId('loss-chart');
+    this.lrChart = this.region.getByTestId('lr-chart');
+    this.logScale = this.region.getByLabel('Log scale');
+    this.error = this.region.getByRole('alert');
+  }
+
+  async preset(label: 'Quick' | 'Balanced' | 'Thorough'): Promise<void> {
+    await this.region.getByRole('radio', { name: label }).check();
+  }
+
+  /** Opens Advanced and fills numeric settings by their labels ("Steps", "Batch size", …). */
+  async advanced(values: Record<string, number>): Promise<void> {
+    const details = this.region.locator('details.advanced');
+    if (!(await details.evaluate((d) => (d as HTMLDetailsElement).open))) await this.region.getByText('Advanced settings').click();
+    for (const [label, v] of Object.entries(values)) await this.region.getByLabel(label, { exact: true }).fill(String(v));
+  }
+
+  /** The chart's data as the store holds it (what uPlot draws). */
+  series(): Promise<SeriesSnapshot> {
+    return this.page.evaluate(() => {
+      const live = window.__tabtune!.state().live;
+      const s = live.series;
+      return { runId: live.runId, steps: [...s.step], loss: [...s.loss], smooth: [...s.smooth], val: [...s.val], lr: [...s.lr], grad: [...s.grad] };
+    });
+  }
+}
