@@ -177,7 +177,7 @@ export function promptToSend(settings: Pick<CompareSettings, 'prompt' | 'trainin
 }
 
 /** Whether the prompt box and the held-out table can run now (and if not, why). */
-export function compareBlocker(s: CompareState): ProtocolError | null {
+export function compareBlocker(s: Pick<CompareState, 'context'>): ProtocolError | null {
   const c = s.context;
   if (!c.model) return pageError('NO_MODEL', 'No model is loaded.', 'Load a model first (Model panel).');
   if (!c.selection) return pageError('NO_ADAPTER', 'No run or checkpoint is selected.', 'Train a run, or pick a checkpoint in the timeline (or a run under Runs).');

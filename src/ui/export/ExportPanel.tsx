@@ -1,0 +1,111 @@
+// Export: the selected checkpoint as a PEFT adapter or a merged model, the run's metrics as CSV and
+// its TRL / Axolotl recipe, each a download. Components only: src/app/features/export.ts asks the
+// worker for the bytes; this file turns them into a file.
+import { useId } from 'react';
+import { useStore } from 'zustand';
+import { EXPORT_KINDS, exportBlocker, formatBytes, type ExportFeature, type ExportItemState, type ExportState } from '../../app/features/export';
+import { formatDuration } from '../../app/features/compare';
+import { describeCheckpoint } from '../../app/features/run-context';
+import type { ExportKind } from '../../protocol/messages';
+import { ErrorNotice } from '../ErrorNotice';
+import { useNow } from '../compare/hooks';
+import { downloadBytes } from './download';
+import './export.css';
+
+type Feature = Pick<ExportFeature, 'store' | 'actions'>;
+
+const ITEMS: Record<ExportKind, { title: string; button: string; what: string }> = {
+  peft: {
+    title: 'LoRA adapter (PEFT)',
+    button: 'Download the adapter (.zip)',
+    what: 'adapter_config.json and adapter_model.safetensors of the selected checkpoint, loadable with PEFT on top of the base model.',
+  },
+  merged: {
+    title: 'Merged model',
+    button: 'Download the merged model (.zip)',
+    what: 'The base model with the adapter folded into its weights: a Hugging Face model folder (config, tokenizer, safetensors).',
+  },
+  'metrics-csv': {
+    title: 'Metrics',
+    button: 'Download the metrics (.csv)',
+    what: 'Every training step and evaluation of the run: loss, learning rate, gradient norm, tokens, validation loss.',
+  },
+  recipe: {
+    title: 'Training recipe',
+    button: 'Download the recipe (.zip)',
+    what: 'The same job for TRL and Axolotl, with the training data, to reproduce or scale the run elsewhere.',
+  },
+};
+
+function ExportItem({ feature, kind, item, blocker }: { feature: Feature; kind: ExportKind; item: ExportItemState; blocker: ReturnType<typeof exportBlocker> }) {
+  const id = useId();
+  const busy = item.phase === 'busy';
+  const now = useNow(busy, 500);
+  const meta = ITEMS[kind];
+  const onClick = async () => {
+    const r = await feature.actions.exportFile(kind);
+    if (r) downloadBytes(r.bytes, r.filename, r.mimeType);
+  };
+  return (
+    <li className="export-item" aria-labelledby={`${id}-h`}>
+      <h3 id={`${id}-h`}>{meta.title}</h3>
+      <p id={`${id}-what`} className="help">
+        {meta.what}
+      </p>
+      <div className="row buttons">
+        <button type="button" onClick={() => void onClick()} disabled={busy || !!blocker} aria-describedby={blocker ? `${id}-why` : `${id}-what`}>
+          {meta.button}
+        </button>
+        {blocker && !busy && (
+          <small id={`${id}-why`} className="help">
+            {blocker.hint ? `${blocker.message} ${blocker.hint}` : blocker.message}
+          </small>
+        )}
+      </div>
+      {busy && (
+        <div className="progress">
+          <progress aria-label={`Exporting: ${meta.title}`} />
+          <span role="status">{`Preparing the file in the worker… ${item.startedAt !== null ? formatDuration(now - item.startedAt) : ''}`}</span>
+        </div>
+      )}
+      {item.phase === 'ready' && item.last && (
+        <p className="stats" role="status" data-testid={`export-${kind}-done`}>
+          {`Saved ${item.last.filename} · ${formatBytes(item.last.size)}${item.last.step !== null ? ` · step ${item.last.step}` : ''} · ${item.last.files.join(', ')} · made in ${(item.last.ms / 1000).toFixed(1)} s`}
+        </p>
+      )}
+      {item.phase === 'error' && item.error && <ErrorNotice title={`${meta.title}: export failed`} error={item.error} />}
+    </li>
+  );
+}
+
+export function ExportPanel({ feature }: { feature: Feature }) {
+  const id = useId();
+  const context = useStore(feature.store, (s) => s.context);
+  const items = useStore(feature.store, (s) => s.items);
+  const state = { context, items } as ExportState;
+  const noSelection = !context.selection;
+  const contextError = context.phase === 'error' ? context.error : null;
+
+  return (
+    <section className="panel studio-export" role="region" aria-label="Export" aria-describedby={`${id}-what`}>
+      <h2>Export</h2>
+      <p id={`${id}-what`} className="help" data-testid="export-target">
+        {context.run && context.selection ? `Run ${context.run.runName}: ${describeCheckpoint(context.run, context.selection)}.` : 'Files to take the run elsewhere.'}
+      </p>
+      {noSelection && (
+        <div className="notice empty" role="status" data-testid="export-empty">
+          <strong>No run is selected.</strong>
+          <p>Train a run, or pick one under Runs or a checkpoint in the timeline; its files can then be downloaded here.</p>
+        </div>
+      )}
+      {contextError && <ErrorNotice title="Cannot read the selected run" error={contextError} />}
+      {!noSelection && !contextError && (
+        <ul className="export-list">
+          {EXPORT_KINDS.map((kind) => (
+            <ExportItem key={kind} feature={feature} kind={kind} item={items[kind]} blocker={context.phase === 'busy' && !context.run ? null : exportBlocker(state, kind)} />
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
