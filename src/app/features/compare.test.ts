@@ -243,6 +243,20 @@ describe('compare feature', () => {
     feature.dispose();
   });
 
+  it('reads the run again when its checkpoints change (newest stays the newest)', async () => {
+    const cks = { r1: [checkpoint('r1', 3)] };
+    const worker = workerWithRuns([run('r1', { checkpoints: cks.r1 })], cks);
+    const changes = writable(0);
+    const f = createCompareFeature({ client: worker.client, selection: writable<Selection | null>({ runId: 'r1', step: null }), model: writable<ModelSummary | null>(MODEL), changes });
+    await tick(5);
+    expect(f.store.getState().context.run?.checkpoint?.step).toBe(3);
+    cks.r1.push(checkpoint('r1', 9));
+    changes.set(1);
+    await tick(5);
+    expect(f.store.getState().context.run?.checkpoint?.step).toBe(9);
+    f.dispose();
+  });
+
   it('settings are kept within bounds; durations read well', () => {
     expect(clampSettings({ prompt: 'p', trainingFormat: true, maxNewTokens: 9999, temperature: -1, topK: 2.7, topP: 0, seed: Number.NaN, strength: 3 }, 256)).toEqual({
       prompt: 'p',

@@ -13,6 +13,11 @@ export interface CompareDeps {
   client: WorkerClient;
   selection: Readable<Selection | null>;
   model: Readable<ModelSummary | null>;
+  /**
+   * Optional: anything that changes when the selected run's checkpoints do (e.g. the app's checkpoint
+   * list); the feature then reads the run again, so "newest" stays the newest.
+   */
+  changes?: Readable<unknown>;
   /** Clock for elapsed time and ETA (default Date.now). */
   now?: () => number;
 }
@@ -243,6 +248,9 @@ export function createCompareFeature(deps: CompareDeps): CompareFeature {
     }
     void refresh();
   });
+  const unsubChanges = deps.changes?.subscribe(() => {
+    if (store.getState().context.selection) void refresh();
+  });
   if (store.getState().context.selection) void refresh();
 
   /** Makes sure the context is read and usable, loads the selected checkpoint as the active adapter. */
@@ -433,6 +441,7 @@ export function createCompareFeature(deps: CompareDeps): CompareFeature {
       disposed = true;
       unsubSelection();
       unsubModel();
+      unsubChanges?.();
       void stopPrompt();
       void cancelHeldout();
     },

@@ -11,6 +11,11 @@ export interface ExportDeps {
   client: WorkerClient;
   selection: Readable<Selection | null>;
   model: Readable<ModelSummary | null>;
+  /**
+   * Optional: anything that changes when the selected run's checkpoints do (e.g. the app's checkpoint
+   * list); the feature then reads the run again, so "newest" stays the newest.
+   */
+  changes?: Readable<unknown>;
   /** Clock for the elapsed time of an export (default Date.now). */
   now?: () => number;
 }
@@ -120,6 +125,9 @@ export function createExportFeature(deps: ExportDeps): ExportFeature {
     clearErrors();
     void refresh();
   });
+  const unsubChanges = deps.changes?.subscribe(() => {
+    if (store.getState().context.selection) void refresh();
+  });
   if (store.getState().context.selection) void refresh();
 
   async function exportFile(kind: ExportKind): Promise<ExportResult | null> {
@@ -153,6 +161,7 @@ export function createExportFeature(deps: ExportDeps): ExportFeature {
       disposed = true;
       unsubSelection();
       unsubModel();
+      unsubChanges?.();
     },
   };
 }
