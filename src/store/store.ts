@@ -253,8 +253,8 @@ export function cannotStart(s: AppState): string | null {
 }
 
 /** Runs interrupted by a reload or a closed tab that can continue from a checkpoint. */
-export function interruptedRuns(s: AppState): RunSummary[] {
-  return s.runs.list.filter((r) => r.status === 'interrupted' && !r.active && r.latestCheckpoint !== null);
+export function interruptedRuns(list: readonly RunSummary[]): RunSummary[] {
+  return list.filter((r) => r.status === 'interrupted' && !r.active && r.latestCheckpoint !== null);
 }
 
 /** The sequence length the memory estimate assumes: the longest example (capped by the context), else the context. */

@@ -1,4 +1,4 @@
-import { useId, useState } from 'react';
+import { useId, useMemo, useState } from 'react';
 import type { RunSummary } from '../protocol/messages';
 import { interruptedRuns, isTraining } from '../store/store';
 import { formatBytes } from '../store/training';
@@ -140,7 +140,9 @@ export function RunsPanel() {
 
 /** After a reload: offers to continue a run the reload interrupted. */
 export function ResumeBanner() {
-  const runs = useAppState(interruptedRuns);
+  // Select the list (a stable reference) and filter here: a selector returning a new array loops React.
+  const list = useAppState((s) => s.runs.list);
+  const runs = useMemo(() => interruptedRuns(list), [list]);
   const dismissed = useAppState((s) => s.runs.bannerDismissed);
   const training = useAppState(isTraining);
   const actions = useActions();
