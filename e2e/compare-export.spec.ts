@@ -54,10 +54,7 @@ test('compare base vs tuned and export the run', async ({ tabtune, page, backend
   // 1. The prompt box, from the keyboard: Ctrl+Enter compares, both sides stream with the same settings.
   await compare.fill({ prompt: 'Write as digits: six hundred ninety seven', maxNewTokens: gpu ? 6 : 12, temperature: 0, seed: 5 });
   await compare.prompt.focus();
-  await page.keyboard.press('Control+Enter');
-  await expect(compare.baseStats).toContainText('finished:', { timeout: 300_000 });
-  await expect(compare.tunedStats).toContainText('finished:', { timeout: 300_000 });
-  const first = { base: (await compare.baseContinuation.textContent()) ?? '', tuned: (await compare.tunedContinuation.textContent()) ?? '' };
+  const first = await compare.compare(300_000, () => page.keyboard.press('Control+Enter'));
   console.log(`${tag} prompt: base ${JSON.stringify(first.base)} | tuned ${JSON.stringify(first.tuned)}`);
   await expect(compare.baseOutput).toContainText('Write as digits: six hundred ninety seven\nAnswer:');
   await expect(compare.region.getByTestId('prompt-settings-used')).toContainText('seed 5');

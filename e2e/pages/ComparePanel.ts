@@ -72,9 +72,16 @@ export class ComparePanel {
     if (opts.seed !== undefined) await this.seed.fill(String(opts.seed));
   }
 
-  /** Clicks Compare outputs and waits for both sides to finish; returns the two continuations. */
-  async compare(timeout = 240_000): Promise<{ base: string; tuned: string }> {
-    await this.compareButton.click();
+  /** How many comparisons the panel has started. */
+  async runs(): Promise<number> {
+    return Number(await this.region.getByTestId('compare-sides').getAttribute('data-runs'));
+  }
+
+  /** Clicks Compare outputs (or runs `start`) and waits for both sides of that new run to finish; returns the two continuations. */
+  async compare(timeout = 240_000, start: () => Promise<void> = () => this.compareButton.click()): Promise<{ base: string; tuned: string }> {
+    const before = await this.runs();
+    await start();
+    await expect.poll(() => this.runs(), { timeout }).toBeGreaterThan(before);
     await expect(this.baseStats).toContainText('finished:', { timeout });
     await expect(this.tunedStats).toContainText('finished:', { timeout });
     return { base: (await this.baseContinuation.textContent()) ?? '', tuned: (await this.tunedContinuation.textContent()) ?? '' };

@@ -70,6 +70,8 @@ export interface PromptSlice {
   /** Stop was pressed. */
   stopped: boolean;
   error: ProtocolError | null;
+  /** How many comparisons were started (tells a finished run from the one before). */
+  runs: number;
 }
 
 /** Streamed text: read it with `store.subscribe` (changes once per token). */
@@ -151,7 +153,7 @@ function initialState(selection: Selection | null, model: ModelSummary | null): 
   return {
     context: { model, selection, phase: 'idle', run: null, error: null },
     settings: { ...DEFAULT_COMPARE_SETTINGS },
-    prompt: { phase: 'idle', sentPrompt: '', adapter: null, strength: 1, used: null, base: idleSide(), tuned: idleSide(), stopped: false, error: null },
+    prompt: { phase: 'idle', sentPrompt: '', adapter: null, strength: 1, used: null, base: idleSide(), tuned: idleSide(), stopped: false, error: null, runs: 0 },
     stream: { base: '', tuned: '', baseTokens: 0, tunedTokens: 0 },
     heldout: { phase: 'idle', startedAt: null, progress: null, result: null, resultRunName: null, error: null, cancelled: null },
   };
@@ -243,7 +245,7 @@ export function createCompareFeature(deps: CompareDeps): CompareFeature {
     set('context', { model });
     // Another model: results made with the old one no longer describe what is loaded.
     if (!model || !was || model.label !== was.label || model.loadMs !== was.loadMs) {
-      store.setState({ prompt: initialState(null, null).prompt, stream: initialState(null, null).stream });
+      store.setState((s) => ({ prompt: { ...initialState(null, null).prompt, runs: s.prompt.runs }, stream: initialState(null, null).stream }));
       if (store.getState().heldout.phase !== 'busy') set('heldout', { result: null, resultRunName: null, error: null, cancelled: null });
     }
     void refresh();
@@ -276,7 +278,14 @@ export function createCompareFeature(deps: CompareDeps): CompareFeature {
       set('prompt', { phase: 'error', error: pageError('BAD_REQUEST', 'The prompt is empty.', 'Type a prompt, e.g. one of your validation examples.') });
       return;
     }
-    set('prompt', { phase: 'busy', error: null, stopped: false, base: { phase: 'waiting', outcome: null, error: null }, tuned: { phase: 'waiting', outcome: null, error: null } });
+    set('prompt', {
+      phase: 'busy',
+      error: null,
+      stopped: false,
+      runs: store.getState().prompt.runs + 1,
+      base: { phase: 'waiting', outcome: null, error: null },
+      tuned: { phase: 'waiting', outcome: null, error: null },
+    });
     store.setState({ stream: { base: '', tuned: '', baseTokens: 0, tunedTokens: 0 } });
     let run: RunContext;
     let adapter: AdapterInfo;

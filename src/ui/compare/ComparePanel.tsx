@@ -175,7 +175,7 @@ function PromptCompare({ feature, blocked }: { feature: Feature; blocked: boolea
         </div>
       </form>
       {prompt.phase === 'error' && prompt.error && <ErrorNotice title="The comparison failed" error={prompt.error} />}
-      <div className="compare-sides">
+      <div className="compare-sides" data-testid="compare-sides" data-runs={prompt.runs}>
         {(['base', 'tuned'] as const).map((side) => (
           <div key={side} className="compare-side" role="group" aria-labelledby={`${id}-${side}-h`}>
             <h4 id={`${id}-${side}-h`}>{side === 'base' ? 'Base model' : tunedTitle}</h4>
