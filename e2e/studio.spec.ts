@@ -160,6 +160,9 @@ test('the journey: drop a dataset, read the doctor, train, pick a checkpoint, re
   await expect(runs.items).toHaveCount(2);
   await expect(runs.run('first run')).toContainText('finished');
   await expect(runs.banner).toBeVisible({ timeout: 60_000 });
+  // What the user made is back: the dataset (kept in IndexedDB) and the training settings.
+  await expect(data.counts).toHaveText('41 read, 40 valid, 1 error, 0 warnings');
+  await expect(train.plan).toContainText(`${longSteps} steps on 36 examples`);
   const interrupted = await page.evaluate(() => window.__tabtune!.state().runs.list.find((r) => r.status === 'interrupted')!);
   expect(interrupted.id).toBe(beforeReload.runId);
   const resumeFrom = interrupted.latestCheckpoint!.step;

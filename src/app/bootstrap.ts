@@ -2,7 +2,7 @@
 // test API on window (used by Playwright page objects instead of CSS selectors).
 import { WorkerClient } from '../protocol/client';
 import type { BackendPreference, MessageEndpoint, ModelSummary } from '../protocol/messages';
-import { createAppStore, initialState, patch, type AppState, type AppStore, type CatalogEntry, type ExampleEntry } from '../store/store';
+import { createAppStore, initialState, parseSavedSettings, patch, savedSettings, type AppState, type AppStore, type CatalogEntry, type ExampleEntry } from '../store/store';
 import { createController, type Controller } from './controller';
 import { createTrainingTestApi, type TrainingTestApi } from './test-api';
 
@@ -48,6 +48,24 @@ async function fetchCatalog(): Promise<{ models: CatalogEntry[]; hint?: string }
   return { models: Array.isArray(body.models) ? body.models : [], hint: body.hint };
 }
 
+const SETTINGS_KEY = 'tabtune.settings';
+
+function readSetting(key: string): string | null {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+function writeSetting(key: string, value: string): void {
+  try {
+    localStorage.setItem(key, value);
+  } catch {
+    // Storage blocked or full: the settings just do not survive a reload.
+  }
+}
+
 async function fetchExamples(): Promise<ExampleEntry[]> {
   const res = await fetch('/examples/index.json', { cache: 'no-store' });
   if (!res.ok) throw new Error(`HTTP ${res.status}`);
@@ -57,7 +75,14 @@ async function fetchExamples(): Promise<ExampleEntry[]> {
 
 export function bootstrap(): { store: AppStore; controller: Controller } {
   const params = readParams(window.location.search);
-  const store = createAppStore(initialState({ backend: { preference: params.backend, wasmThreads: params.wasmThreads } }));
+  const saved = parseSavedSettings(readSetting(SETTINGS_KEY));
+  const store = createAppStore(initialState({ backend: { preference: params.backend, wasmThreads: params.wasmThreads }, saved }));
+  // Training settings and data options survive a reload (runs, checkpoints and datasets are in IndexedDB).
+  store.subscribe((s, prev) => {
+    if (s.train.config !== prev.train.config || s.train.preset !== prev.train.preset || s.data.options !== prev.data.options) {
+      writeSetting(SETTINGS_KEY, JSON.stringify(savedSettings(s)));
+    }
+  });
   const worker = new Worker(new URL('../worker/worker.ts', import.meta.url), { type: 'module', name: 'tabtune-engine' });
   const client = new WorkerClient(worker as unknown as MessageEndpoint);
 

@@ -171,7 +171,8 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
 
   // --- data -----------------------------------------------------------------------------------------
 
-  async function inspect(input: DatasetInput, label: string): Promise<void> {
+  /** quiet: a failure leaves the panel empty (for the dataset brought back after a reload). */
+  async function inspect(input: DatasetInput, label: string, quiet = false): Promise<void> {
     lastInput = { input, label };
     const prev = state().data.requestId;
     if (prev !== null) void client.cancel(prev).catch(() => undefined);
@@ -191,6 +192,11 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
       patch(store, 'data', { phase: 'ready', result, progress: null, requestId: null });
     } catch (e) {
       if (state().data.requestId !== handle.id) return;
+      if (quiet) {
+        lastInput = null;
+        patch(store, 'data', { phase: 'idle', label: null, error: null, progress: null, requestId: null });
+        return;
+      }
       patch(store, 'data', { phase: 'error', error: asProtocolError(e), progress: null, requestId: null });
     }
   }
@@ -199,7 +205,16 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
     async afterModelReady() {
       await refreshRuns();
       const s = state();
-      if (!s.selection.runId && !isTraining(s) && s.runs.list.length) await studio.openRun(s.runs.list[0]!.id);
+      const newest = s.runs.list[0];
+      if (!newest) return;
+      const jobs: Promise<unknown>[] = [];
+      if (!s.selection.runId && !isTraining(s)) jobs.push(studio.openRun(newest.id));
+      // After a reload: the dataset of the newest run is back from this browser's storage, ready to train again.
+      const ds = newest.job?.data;
+      if (s.data.phase === 'idle' && !lastInput && ds && !ds.datasetId.startsWith('mem-')) {
+        jobs.push(inspect({ kind: 'stored', datasetId: ds.datasetId }, `${ds.name} (kept in this browser)`, true));
+      }
+      await Promise.all(jobs);
     },
 
     async loadExamples() {

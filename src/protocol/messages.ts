@@ -89,7 +89,9 @@ export type DatasetInput =
   | { kind: 'blob'; blob: Blob; name?: string }
   /** Fetched by the worker (e.g. an example the app serves at /examples/…): give an absolute URL. */
   | { kind: 'url'; url: string; name?: string }
-  | { kind: 'text'; text: string; name: string };
+  | { kind: 'text'; text: string; name: string }
+  /** A dataset already stored in this browser (a run's, after a reload), by the id `inspect-data` returned. */
+  | { kind: 'stored'; datasetId: string };
 
 /** How the dataset doctor reads and encodes a dataset; stored with every run trained on it. */
 export interface InspectDataOptions {

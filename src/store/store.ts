@@ -181,7 +181,10 @@ export type AppStore = StoreApi<AppState>;
 
 export const DEFAULT_SETTINGS: SettingsSlice = { prompt: 'Once upon a time', maxNewTokens: 64, temperature: 0 };
 
-export function initialState(overrides: { backend?: Partial<BackendSlice>; settings?: Partial<SettingsSlice> } = {}): AppState {
+export function initialState(
+  overrides: { backend?: Partial<BackendSlice>; settings?: Partial<SettingsSlice>; saved?: SavedSettings | null } = {},
+): AppState {
+  const saved = overrides.saved ?? null;
   return {
     backend: { preference: 'auto', wasmThreads: null, phase: 'idle', status: null, error: null, ...overrides.backend },
     model: {
@@ -199,13 +202,13 @@ export function initialState(overrides: { backend?: Partial<BackendSlice>; setti
       phase: 'idle',
       examples: { phase: 'idle', entries: [], error: null },
       label: null,
-      options: { ...DEFAULT_DATA_OPTIONS },
+      options: { ...DEFAULT_DATA_OPTIONS, ...saved?.dataOptions },
       progress: null,
       result: null,
       error: null,
       requestId: null,
     },
-    train: { preset: 'quick', config: presetConfig('quick', 'llama'), phase: 'idle', requestId: null, run: null, outcome: null, error: null },
+    train: { preset: saved?.preset ?? 'quick', config: saved?.config ?? presetConfig(saved?.preset && saved.preset !== 'custom' ? saved.preset : 'quick', 'llama'), phase: 'idle', requestId: null, run: null, outcome: null, error: null },
     live: emptyLive(),
     checkpoints: { runId: null, phase: 'idle', list: [], error: null },
     runs: { phase: 'idle', list: [], error: null, storage: null, bannerDismissed: false, actionError: null },
@@ -262,4 +265,29 @@ export function estimateSeqLen(s: AppState): number {
   const ctx = s.model.summary?.contextLength ?? 512;
   const t = s.data.result?.report.tokens;
   return t ? Math.min(t.maxSeqLen, Math.max(2, t.total.max)) : ctx;
+}
+
+/** What the page keeps across reloads besides IndexedDB (training settings, how the doctor reads data). */
+export interface SavedSettings {
+  version: 1;
+  preset: PresetName | 'custom';
+  config: TrainConfig;
+  dataOptions: DataOptions;
+}
+
+export function savedSettings(s: AppState): SavedSettings {
+  return { version: 1, preset: s.train.preset, config: s.train.config, dataOptions: s.data.options };
+}
+
+/** Reads saved settings back, or null when they are missing or from another version. */
+export function parseSavedSettings(json: string | null): SavedSettings | null {
+  if (!json) return null;
+  try {
+    const v = JSON.parse(json) as Partial<SavedSettings>;
+    if (v?.version !== 1 || !v.config || typeof v.config !== 'object' || !v.config.lora || !v.dataOptions || typeof v.preset !== 'string') return null;
+    if (!['quick', 'balanced', 'thorough', 'custom'].includes(v.preset)) return null;
+    return { version: 1, preset: v.preset, config: { ...presetConfig('balanced', 'llama'), ...v.config }, dataOptions: { ...DEFAULT_DATA_OPTIONS, ...v.dataOptions } };
+  } catch {
+    return null;
+  }
 }

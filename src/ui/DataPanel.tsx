@@ -1,4 +1,4 @@
-import { useEffect, useId, useRef, useState, type DragEvent } from 'react';
+import { useEffect, useId, useRef, useState } from 'react';
 import type { DataReport } from '../protocol/messages';
 import { datasetProblem, FORMAT_CHOICES, pageOf } from '../store/data';
 import { formatBytes } from '../store/training';
@@ -264,32 +264,15 @@ export function DataPanel() {
   const actions = useActions();
   const id = useId();
   const fileInput = useRef<HTMLInputElement>(null);
-  const [over, setOver] = useState(false);
   const report = data.result?.report ?? null;
   const problem = report ? datasetProblem(report) : null;
-
-  const onZoneDrop = (e: DragEvent<HTMLDivElement>) => {
-    e.preventDefault();
-    e.stopPropagation();
-    setOver(false);
-    const file = e.dataTransfer.files[0];
-    if (file) void actions.inspectFile(file);
-  };
 
   return (
     <section className="panel data" aria-labelledby={`${id}-h`} aria-busy={data.phase === 'busy'}>
       <WindowDrop onFile={(f) => void actions.inspectFile(f)} />
       <h2 id={`${id}-h`}>Data</h2>
-      <div
-        className={`dropzone${over ? ' over' : ''}`}
-        data-testid="drop-zone"
-        onDragOver={(e) => {
-          e.preventDefault();
-          setOver(true);
-        }}
-        onDragLeave={() => setOver(false)}
-        onDrop={onZoneDrop}
-      >
+      {/* Drops anywhere (this zone included) are taken by WindowDrop. */}
+      <div className="dropzone" data-testid="drop-zone">
         <p>
           <strong>Drop a dataset file anywhere on this page</strong>, or{' '}
           <button type="button" onClick={() => fileInput.current?.click()}>

@@ -109,14 +109,14 @@ function NumberField({ config, o, disabled }: { config: TrainConfig; o: (typeof 
   );
 }
 
-function Advanced({ disabled }: { disabled: boolean }) {
+function Advanced({ disabled, open, onToggle }: { disabled: boolean; open: boolean; onToggle(open: boolean): void }) {
   const config = useAppState((s) => s.train.config);
   const arch = useAppState((s) => s.model.summary?.arch);
   const actions = useActions();
   const id = useId();
   const set = (c: TrainConfig) => actions.setTrainConfig(c);
   return (
-    <details className="advanced">
+    <details className="advanced" open={open} onToggle={(e) => onToggle(e.currentTarget.open)}>
       <summary>Advanced settings</summary>
       <div className="fields">
         <div className="field">
@@ -181,6 +181,7 @@ export function TrainPanel() {
   const actions = useActions();
   const id = useId();
   const [logScale, setLogScale] = useState(false);
+  const [advancedOpen, setAdvancedOpen] = useState(false);
   const problems = validateConfig(train.config);
   const mem = summary ? estimateMemory(summary, train.config, seqLen) : null;
   const steps = trainExamples !== null ? plannedSteps(train.config, trainExamples) : null;
@@ -207,10 +208,17 @@ export function TrainPanel() {
           : ''}
       </p>
 
-      <Advanced disabled={training} />
+      <Advanced disabled={training} open={advancedOpen} onToggle={setAdvancedOpen} />
 
       <div className="row controls" role="group" aria-label="Training controls">
-        <button type="button" onClick={() => void actions.startTraining()} disabled={!!why || problems.length > 0} aria-describedby={`${id}-why`}>
+        <button
+          type="button"
+          onClick={() => {
+            // The settings fold away so the chart is in view while it trains.
+            setAdvancedOpen(false);
+            void actions.startTraining();
+          }}
+          disabled={!!why || problems.length > 0} aria-describedby={`${id}-why`}>
           {startLabel}
         </button>
         <button type="button" className="secondary" onClick={() => void actions.pauseTraining()} disabled={train.phase !== 'running'}>

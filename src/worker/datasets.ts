@@ -137,12 +137,28 @@ export class DatasetRegistry {
 
   constructor(private readonly store: () => Promise<TabtuneStore>) {}
 
+  /** A `stored` source as the blob it was stored from (the doctor reads it again; storing it again finds it by fingerprint). */
+  private async fromStorage(d: DatasetInput): Promise<DatasetInput> {
+    if (d?.kind !== 'stored') return d;
+    if (typeof d.datasetId !== 'string' || !d.datasetId) throw fail('BAD_REQUEST', 'inspect-data: a stored source needs a datasetId.');
+    let loaded: Awaited<ReturnType<TabtuneStore['loadDataset']>>;
+    try {
+      loaded = await (await this.store()).loadDataset(d.datasetId);
+    } catch (e) {
+      const pe = toProtocolError(e);
+      if (pe.code === 'NOT_FOUND') throw fail('BAD_DATASET', `The dataset ${d.datasetId} is no longer stored in this browser.`, 'Add the file again.');
+      throw e;
+    }
+    const bytes = loaded.bytes;
+    return { kind: 'blob', blob: new Blob([bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer], { type: loaded.info.mimeType ?? '' }), name: loaded.info.name };
+  }
+
   /** `inspect-data`: the doctor's report, the dataset kept by id (and stored unless payload.store is false). */
   async inspect(p: InspectDataPayload, ctx: DatasetContext): Promise<InspectDataResult> {
     const t0 = performance.now();
     if (!p || typeof p !== 'object' || !p.source) throw fail('BAD_REQUEST', 'inspect-data needs a `source`.');
     const options = cleanOptions(p.options);
-    const main = await resolveInput(p.source, ctx.signal);
+    const main = await resolveInput(await this.fromStorage(p.source), ctx.signal);
     const val = p.validation ? await resolveInput(p.validation, ctx.signal) : null;
     const result = await ctx.withBase(() =>
       inspectDataset(main.input, {
