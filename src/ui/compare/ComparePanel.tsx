@@ -98,6 +98,8 @@ function PromptCompare({ feature, blocked }: { feature: Feature; blocked: boolea
       <h3 id={`${id}-h`}>Prompt</h3>
       <form
         aria-labelledby={`${id}-h`}
+        // The inputs are clamped on change; the browser's step check (e.g. top-p 1 from min 0.01 by 0.05) must not block a submit.
+        noValidate
         onSubmit={(e) => {
           e.preventDefault();
           void actions.runPrompt();
@@ -138,7 +140,7 @@ function PromptCompare({ feature, blocked }: { feature: Feature; blocked: boolea
           <label htmlFor={`${id}-topk`}>Top-k</label>
           <input id={`${id}-topk`} type="number" min={0} step={1} value={settings.topK} aria-describedby={`${id}-dec-help`} onChange={(e) => actions.setSettings({ topK: Math.max(0, Math.floor(num(e.target.value, 0))) })} />
           <label htmlFor={`${id}-topp`}>Top-p</label>
-          <input id={`${id}-topp`} type="number" min={0.01} max={1} step={0.05} value={settings.topP} aria-describedby={`${id}-dec-help`} onChange={(e) => actions.setSettings({ topP: Math.max(0.01, Math.min(1, num(e.target.value, 1))) })} />
+          <input id={`${id}-topp`} type="number" min={0} max={1} step={0.05} value={settings.topP} aria-describedby={`${id}-dec-help`} onChange={(e) => actions.setSettings({ topP: Math.max(0.01, Math.min(1, num(e.target.value, 1))) })} />
           <label htmlFor={`${id}-seed`}>Seed</label>
           <input id={`${id}-seed`} type="number" min={0} step={1} value={settings.seed} onChange={(e) => actions.setSettings({ seed: Math.max(0, Math.floor(num(e.target.value, 0))) })} />
           <small id={`${id}-dec-help`} className="help">
