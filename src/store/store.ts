@@ -264,7 +264,7 @@ export function interruptedRuns(list: readonly RunSummary[]): RunSummary[] {
 export function estimateSeqLen(s: AppState): number {
   const ctx = s.model.summary?.contextLength ?? 512;
   const t = s.data.result?.report.tokens;
-  return t ? Math.min(t.maxSeqLen, Math.max(2, t.total.max)) : ctx;
+  return t && t.examples > 0 ? Math.min(t.maxSeqLen, Math.max(2, t.total.max)) : ctx;
 }
 
 /** What the page keeps across reloads besides IndexedDB (training settings, how the doctor reads data). */

@@ -152,7 +152,8 @@ function TokenExample({ report }: { report: DataReport }) {
   );
 }
 
-function ReportView({ report, stored }: { report: DataReport; stored: boolean }) {
+/** compact: the file cannot be trained on; only what helps fixing it (counts, format, errors) is shown. */
+function ReportView({ report, stored, compact }: { report: DataReport; stored: boolean; compact: boolean }) {
   const actions = useActions();
   const options = useAppState((s) => s.data.options);
   const busy = useAppState((s) => s.data.phase === 'busy');
@@ -164,7 +165,9 @@ function ReportView({ report, stored }: { report: DataReport; stored: boolean })
         <div>
           <dt>File</dt>
           <dd data-testid="data-name">
-            {report.name} ({formatBytes(report.bytes)}){stored ? '' : ' — not saved in this browser'}
+            {report.name}
+            {report.bytes ? ` (${formatBytes(report.bytes)})` : ''}
+            {stored || compact ? '' : ' — not saved in this browser'}
           </dd>
         </div>
         <div>
@@ -185,7 +188,7 @@ function ReportView({ report, stored }: { report: DataReport; stored: boolean })
             {report.split.source === 'split' ? ` (${Math.round(report.split.valFraction * 100)}% held out, seed ${report.split.seed})` : report.split.source === 'file' ? ' (validation file)' : ''}
           </dd>
         </div>
-        {t && (
+        {t && !compact && (
           <div>
             <dt>Tokens</dt>
             <dd>
@@ -194,7 +197,7 @@ function ReportView({ report, stored }: { report: DataReport; stored: boolean })
             </dd>
           </div>
         )}
-        {report.stop && (
+        {report.stop && !compact && (
           <div>
             <dt>End of text</dt>
             <dd>{report.stop.reason}</dd>
@@ -241,8 +244,8 @@ function ReportView({ report, stored }: { report: DataReport; stored: boolean })
         </small>
       </form>
 
-      <Histogram report={report} />
-      <TokenExample report={report} />
+      {!compact && <Histogram report={report} />}
+      {!compact && <TokenExample report={report} />}
       <IssueList kind="Errors" issues={report.errors} total={report.errorCount} omitted={report.errorsOmitted} />
       <details className="warnings-box">
         <summary>
@@ -335,7 +338,7 @@ export function DataPanel() {
           <p className="hint">{problem.hint}</p>
         </div>
       )}
-      {report && data.result && <ReportView report={report} stored={data.result.stored} />}
+      {report && data.result && <ReportView report={report} stored={data.result.stored} compact={!!problem?.blocking} />}
       {data.result?.storageError && (
         <ErrorNotice title="The dataset could not be saved in this browser (training still works until the page is closed)" error={data.result.storageError} />
       )}

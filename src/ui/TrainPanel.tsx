@@ -202,7 +202,7 @@ export function TrainPanel() {
       </div>
 
       <p className="plan" data-testid="train-plan">
-        {steps !== null ? `${nf.format(steps)} steps on ${nf.format(trainExamples!)} examples (batch ${train.config.batchSize}${train.config.gradAccum > 1 ? ` × ${train.config.gradAccum}` : ''}, learning rate ${train.config.lr}). ` : ''}
+        {steps !== null && trainExamples ? `${nf.format(steps)} steps on ${nf.format(trainExamples!)} examples (batch ${train.config.batchSize}${train.config.gradAccum > 1 ? ` × ${train.config.gradAccum}` : ''}, learning rate ${train.config.lr}). ` : ''}
         {mem
           ? `${train.config.mode === 'lora' ? `${nf.format(mem.trainableParams)} trainable parameters. ` : 'Every parameter trained. '}Estimated memory ${formatBytes(mem.total)} (sequences of ${seqLen} tokens).`
           : ''}
