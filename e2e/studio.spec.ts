@@ -68,7 +68,9 @@ test('the journey: drop a dataset, read the doctor, train, pick a checkpoint, re
 
   // 1. Drop the file with the planted bad line on the drop zone (a DataTransfer, as a real drop).
   await data.dropPath(PLANTED);
-  await expect(data.counts).toHaveText('41 read, 40 valid, 1 error, 0 warnings');
+  // On SwiftShader the doctor's end-of-text probe (a few forward passes) alone takes a while.
+  const slow = { timeout: gpu ? 600_000 : 60_000 };
+  await expect(data.counts).toHaveText('41 read, 40 valid, 1 error, 0 warnings', slow);
   await expect(data.format).toHaveText('prompt-completion-jsonl');
   await expect(data.split).toContainText('36 training, 4 validation');
   const bad = data.issueAtLine(17);
@@ -179,7 +181,7 @@ test('the journey: drop a dataset, read the doctor, train, pick a checkpoint, re
   await expect(runs.run('first run')).toContainText('finished');
   await expect(runs.banner).toBeVisible({ timeout: 60_000 });
   // What the user made is back: the dataset (kept in IndexedDB) and the training settings.
-  await expect(data.counts).toHaveText('41 read, 40 valid, 1 error, 0 warnings');
+  await expect(data.counts).toHaveText('41 read, 40 valid, 1 error, 0 warnings', slow);
   await expect(train.plan).toContainText(`${longSteps} steps on 36 examples`);
   const interrupted = await page.evaluate(() => window.__tabtune!.state().runs.list.find((r) => r.status === 'interrupted')!);
   expect(interrupted.id).toBe(beforeReload.runId);
