@@ -306,8 +306,8 @@ function HeldoutCompare({ feature, blocked }: { feature: Feature; blocked: boole
       {h.result && totals && (
         <>
           <div className="heldout-totals" data-testid="heldout-totals" role="status">
-            <strong>{totals.exact}</strong>
-            <span>{totals.overlap}</span>
+            <strong>{totals.exact}</strong>{' '}
+            <span>{totals.overlap}</span>{' '}
             <span className="help">{`${h.result.totals.n} examples · ${h.resultRunName ?? h.result.runId}, step ${h.result.step} · measured in ${formatDuration(h.result.ms)}`}</span>
           </div>
           <div className="row">
