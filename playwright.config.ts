@@ -6,8 +6,9 @@ import { defineConfig } from '@playwright/test';
 import type { TabtuneOptions } from './e2e/fixtures';
 
 const CHROMIUM = process.env.TABTUNE_CHROMIUM || '/usr/bin/chromium';
-export const PREVIEW_PORT = 4317;
-export const FIXTURE_PORT = 4318;
+/** TABTUNE_E2E_PORT moves both servers (preview on it, fixtures on it + 1), e.g. for a second checkout. */
+export const PREVIEW_PORT = Number(process.env.TABTUNE_E2E_PORT || 4317);
+export const FIXTURE_PORT = PREVIEW_PORT + 1;
 
 const chromiumArgs = [
   '--headless',

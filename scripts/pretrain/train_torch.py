@@ -254,6 +254,10 @@ def main():
         model.load_state_dict(ck['model'])
         opt.load_state_dict(ck['opt'])
         meta = ck['meta']
+        if a.steps and a.steps != meta['steps']:
+            # A new total re-times the rest of the schedule (the cosine decays to the new end).
+            emit({'event': 'steps-changed', 'from': meta['steps'], 'to': a.steps, 'at': meta['step']})
+            meta['steps'] = a.steps
         torch.set_rng_state(ck['rng'])
         lines = [l for l in open(metrics_path) if l.strip() and json.loads(l)['step'] <= meta['step']]
         open(metrics_path, 'w').writelines(lines)

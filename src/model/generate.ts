@@ -91,8 +91,8 @@ function heldBack(text: string, stops: string[]): number {
 }
 
 export interface DecodeHooks {
-  /** Decoded text of one row's generated ids, streamed piece by piece. */
-  newStream(): { push(id: number): string; flush(): string };
+  /** Decoded text of one row's generated ids, streamed piece by piece (given the row's prompt ids). */
+  newStream(promptTokens: number[]): { push(id: number): string; flush(): string };
 }
 
 /**
@@ -116,7 +116,7 @@ export async function generateIds(lm: CausalLM, prompts: number[][], eosIds: num
     tokens: [] as number[],
     text: '',
     emitted: 0,
-    stream: hooks.newStream(),
+    stream: hooks.newStream(p),
     done: null as FinishReason | null,
   }));
   const finish = (r: (typeof rows)[number], reason: FinishReason) => {
@@ -174,7 +174,7 @@ export async function generateIds(lm: CausalLM, prompts: number[][], eosIds: num
 /** Generates continuations of text prompts (the prompt text is not part of the result). */
 export async function generate(model: LanguageModel, prompts: string[], opts: GenerateOptions): Promise<GenerateResult[]> {
   const ids = prompts.map((p) => model.tokenizer.encode(p));
-  return generateIds(model.lm, ids, model.eosIds, opts, { newStream: () => model.tokenizer.createStreamDecoder() });
+  return generateIds(model.lm, ids, model.eosIds, opts, { newStream: (p) => model.tokenizer.createStreamDecoder(true, p) });
 }
 
 /** Teacher-forced mean negative log-likelihood (nats) of ids[1:] given the prefix. */

@@ -206,6 +206,24 @@ describe('TextTokenizer on the converted stories260K tokenizer', () => {
     expect(long).toBe(golden.bos_greedy.text);
   });
 
+  it('a continuation decoder (given the prompt ids) keeps the first token\'s leading space', () => {
+    const prompt = tok.encode('Once upon a time');
+    const cont = tok.encode('Once upon a time there was a dog', { addBos: false }).slice(prompt.length - 1);
+    const whole = tok.decode([...prompt, ...cont], { skipSpecial: true });
+    const before = tok.decode(prompt, { skipSpecial: true });
+    expect(whole.startsWith(before)).toBe(true);
+    const want = whole.slice(before.length);
+    expect(want.startsWith(' ')).toBe(true); // " there was a dog"
+    const sd = tok.createStreamDecoder(true, prompt);
+    const got = cont.map((id) => sd.push(id)).join('') + sd.flush();
+    expect(got).toBe(want);
+    // After flush the same context applies again.
+    expect(cont.map((id) => sd.push(id)).join('') + sd.flush()).toBe(want);
+    // Without context the first space is stripped, as decode() of the ids alone does.
+    const plain = tok.createStreamDecoder();
+    expect(cont.map((id) => plain.push(id)).join('') + plain.flush()).toBe(want.slice(1));
+  });
+
   it('stream decoder also matches decode() when clean_up_tokenization_spaces is on', () => {
     const t2 = TextTokenizer.fromHF(tj, { ...tc, clean_up_tokenization_spaces: true });
     const r = rng(99);

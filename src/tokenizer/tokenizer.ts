@@ -237,13 +237,20 @@ export class TextTokenizer {
    * sequence (byte-fallback / byte-level tokens of one character), and, when the tokenizer cleans up
    * tokenization spaces, for the last 3 characters (" n't" style rewrites). The leading-space Strip of
    * SentencePiece decoders is handled by decoding in a sliding window whose first token is already emitted.
+   *
+   * `context` (the prompt's ids) makes it a continuation decoder: the output is then
+   * decode(context + ids) minus decode(context), so a continuation keeps the space its first token
+   * starts with ("The President said that" + " the") instead of having it stripped as the start of a text.
    */
-  createStreamDecoder(skipSpecial = true): StreamDecoder {
+  createStreamDecoder(skipSpecial = true, context: readonly number[] = []): StreamDecoder {
     const WINDOW = 8; // ids kept as left context once their text is out
     const hold = this.cleanUp ? 3 : 0;
-    let win: number[] = []; // decoding window
-    let doneText = ''; // prefix of decode(win) that has been emitted
     const dec = (ids: number[]) => this.decode(ids, { skipSpecial });
+    const start = (): [number[], string] => {
+      const c = context.slice(-WINDOW);
+      return [c, c.length ? dec(c) : ''];
+    };
+    let [win, doneText] = start(); // decoding window, and the prefix of decode(win) already out
 
     const safeLength = (avail: string): number => {
       let end = avail.length;
@@ -283,8 +290,7 @@ export class TextTokenizer {
       flush: (): string => {
         const text = dec(win);
         const out = text.startsWith(doneText) ? text.slice(doneText.length) : '';
-        win = [];
-        doneText = '';
+        [win, doneText] = start();
         return out;
       },
     };

@@ -124,7 +124,7 @@ export async function heldOutEval(
       // The job's stop token replaces the model's EOS (which a model like stories260K never emits).
       [],
       { maxNewTokens: maxNew, temperature: 0, stopStrings: stop.stopStrings, stopTokenIds: stop.stopTokenId !== null ? [stop.stopTokenId] : [], signal: opts.signal },
-      { newStream: () => model.tokenizer.createStreamDecoder() },
+      { newStream: (p) => model.tokenizer.createStreamDecoder(true, p) },
     );
     results.forEach((res, k) => {
       const { r, pa } = chunk[k]!;

@@ -1,20 +1,26 @@
 // Proof that it learns: LoRA with the default settings on each shipped example dataset, with the
-// default model (the converted reference checkpoint until tabtune's own models exist). Held-out
-// exact match must go from <= 10% (base) to >= 90% (tuned).
+// app's default model (tabtune-base, bundled in models/) and with the converted reference checkpoint
+// (stories260K, from ../shared). Held-out exact match must go from <= 10% (base) to >= 90% (tuned).
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { inspectDataset } from '../data/index';
 import { fileSource } from '../data/node';
 import { directorySource } from '../io/fs-source';
 import { setupBackend } from '../model/backend';
 import { loadModel } from '../model/load';
-import { ensureReferenceHF } from '../testing/reference';
+import { ensureReferenceHF, referenceAvailable } from '../testing/reference';
 import { compareBaseTuned, createTrainer, defaultTrainConfig, disposeTrainer, toExamples } from './job';
 
-describe('LoRA learns the example tasks with default settings', () => {
+const MODELS: { name: string; available: boolean; dir: () => Promise<string> }[] = [
+  { name: 'tabtune-base', available: existsSync('models/tabtune-base/config.json'), dir: async () => 'models/tabtune-base' },
+  { name: 'stories260K', available: referenceAvailable(), dir: ensureReferenceHF },
+];
+
+describe.each(MODELS)('LoRA learns the example tasks with default settings on $name', ({ name, available, dir }) => {
   for (const task of ['number-words', 'story-sentiment']) {
-    it(task, { timeout: 600_000 }, async () => {
+    it.skipIf(!available)(task, { timeout: 1_500_000 }, async () => {
       await setupBackend('wasm');
-      const model = await loadModel(directorySource(await ensureReferenceHF()));
+      const model = await loadModel(directorySource(await dir()));
       const ins = await inspectDataset(await fileSource(`public/examples/${task}.train.jsonl`), { model, validation: await fileSource(`public/examples/${task}.val.jsonl`) });
       expect(ins.report.errors).toEqual([]);
       const enc = ins.encoder!;
@@ -27,7 +33,7 @@ describe('LoRA learns the example tasks with default settings', () => {
       expect(out.reason).toBe('done');
       const { base, tuned } = await compareBaseTuned(model, trainer.adapter!, enc, ins.val);
       console.log(
-        `[learn] ${task}: ${trainer.totalSteps} steps in ${secs.toFixed(1)} s (${(tokens / secs).toFixed(0)} tokens/s, wasm 1 thread); ` +
+        `[learn] ${name} ${task}: ${trainer.totalSteps} steps in ${secs.toFixed(1)} s (${(tokens / secs).toFixed(0)} tokens/s, wasm 1 thread); ` +
           `val loss ${evals[0]!.toFixed(3)} -> ${evals[evals.length - 1]!.toFixed(3)}; held-out exact match base ${(base.exact * 100).toFixed(0)}% -> tuned ${(tuned.exact * 100).toFixed(0)}% ` +
           `(token overlap ${(base.overlap * 100).toFixed(0)}% -> ${(tuned.overlap * 100).toFixed(0)}%, n=${tuned.rows.length})`,
       );
