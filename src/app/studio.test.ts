@@ -291,7 +291,7 @@ describe('studio: training', () => {
 
 describe('studio: runs and checkpoints', () => {
   it('after a reload: lists runs, opens the newest with its chart, brings its stored dataset back, offers the interrupted one', async () => {
-    const job = { kind: 'tabtune-run', version: 1, data: { datasetId: 'ds9', name: 'planted.jsonl' }, train: {}, model: {} } as unknown as RunSummary['job'];
+    const job = { kind: 'tabtune-run', version: 1, data: { datasetId: 'ds9', name: 'planted.jsonl', requested: { valFraction: 0.02 } }, train: {}, model: {} } as unknown as RunSummary['job'];
     const runs = [run('old', { updatedAt: 1 }), run('new', { updatedAt: 5, status: 'interrupted', latestCheckpoint: ckpt('new', 6), job })];
     const { store, studio, fake } = setup({
       'list-runs': () => ({ runs }),
@@ -306,7 +306,7 @@ describe('studio: runs and checkpoints', () => {
     expect(s.selection).toEqual({ runId: 'new', step: null });
     expect(s.checkpoints).toMatchObject({ runId: 'new', phase: 'ready' });
     expect(s.live.series.step).toEqual([1]);
-    expect(fake.last('inspect-data').payload).toMatchObject({ source: { kind: 'stored', datasetId: 'ds9' } });
+    expect(fake.last('inspect-data').payload).toMatchObject({ source: { kind: 'stored', datasetId: 'ds9' }, options: { valFraction: 0.02 } });
     expect(s.data).toMatchObject({ phase: 'ready', label: 'planted.jsonl (kept in this browser)' });
     expect(interruptedRuns(s.runs.list).map((r) => r.id)).toEqual(['new']);
   });

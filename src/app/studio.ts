@@ -212,6 +212,12 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
       // After a reload: the dataset of the newest run is back from this browser's storage, ready to train again.
       const ds = newest.job?.data;
       if (s.data.phase === 'idle' && !lastInput && ds && !ds.datasetId.startsWith('mem-')) {
+        // With the options the run asked for: the worker keeps one reading per dataset id, and training on
+        // it must keep splitting and encoding as before the reload.
+        const r = ds.requested ?? {};
+        patch(store, 'data', {
+          options: { format: r.format ?? null, valFraction: r.valFraction ?? 0.1, maxSeqLen: r.maxSeqLen ?? null, lossOn: r.lossOn ?? 'completion' },
+        });
         jobs.push(inspect({ kind: 'stored', datasetId: ds.datasetId }, `${ds.name} (kept in this browser)`, true));
       }
       await Promise.all(jobs);
