@@ -4,7 +4,9 @@
 import { encodeRecords, type RecordEncoder } from '../data/encode';
 import type { DataRecord, Message } from '../data/types';
 import { LoraAdapter, defaultLoraConfig, type LoraConfig } from '../lora/adapter';
+import * as tf from '@tensorflow/tfjs-core';
 import { generateIds } from '../model/generate';
+import type { CausalLM } from '../model/causal-lm';
 import type { LanguageModel } from '../model/load';
 import type { RecipeJob } from '../io/recipes';
 import { DEFAULT_TRAIN, Trainer, type Example, type TrainConfig } from './loop';
@@ -86,6 +88,12 @@ export interface HeldOutRow {
   exact: boolean;
   overlap: number;
   finishReason: string;
+  /**
+   * Loss of the expected answer given the prompt: mean negative log-likelihood (nats) of the tokens
+   * training puts the loss on, exactly as the trainer computes it for this example; null when the
+   * record cannot be encoded (too long for the model).
+   */
+  loss: number | null;
 }
 
 export interface HeldOutResult {
@@ -93,6 +101,22 @@ export interface HeldOutResult {
   /** Fractions in [0, 1]. */
   exact: number;
   overlap: number;
+  /** Mean of the rows' losses (null when none could be scored). */
+  loss: number | null;
+}
+
+/** Weighted mean NLL (nats) of an encoded example's targets: the training loss of that one example. */
+export function exampleLoss(lm: CausalLM, ex: Pick<Example, 'input' | 'target' | 'weight'>): number | null {
+  const w = ex.weight.reduce((a, b) => a + b, 0);
+  if (!w) return null;
+  return tf.tidy(() => {
+    const T = ex.input.length;
+    const logits = lm.forward([ex.input]); // [1, T, V]
+    const lp = tf.reshape(tf.logSoftmax(logits), [T, -1]); // [T, V]
+    const picked = tf.sum(tf.mul(lp, tf.oneHot(tf.tensor1d(ex.target, 'int32'), lm.config.vocab_size).toFloat()), 1); // [T]
+    const nll = tf.neg(tf.sum(tf.mul(picked, tf.tensor1d(ex.weight))));
+    return nll.dataSync()[0]! / w;
+  });
 }
 
 /**
@@ -128,12 +152,15 @@ export async function heldOutEval(
     );
     results.forEach((res, k) => {
       const { r, pa } = chunk[k]!;
-      rows.push({ line: r.line, prompt: pa.shown, expected: pa.expected, output: res.text.trim(), exact: exactMatch(res.text, pa.expected), overlap: overlapF1(res.text, pa.expected), finishReason: res.finishReason });
+      const enc = encoder.encode(r);
+      const loss = enc.ok ? exampleLoss(model.lm, enc.example) : null;
+      rows.push({ line: r.line, prompt: pa.shown, expected: pa.expected, output: res.text.trim(), exact: exactMatch(res.text, pa.expected), overlap: overlapF1(res.text, pa.expected), finishReason: res.finishReason, loss });
     });
     opts.onProgress?.(rows.length, items.length);
   }
   const n = rows.length || 1;
-  return { rows, exact: rows.filter((r) => r.exact).length / n, overlap: rows.reduce((a, r) => a + r.overlap, 0) / n };
+  const losses = rows.map((r) => r.loss).filter((l): l is number => l !== null);
+  return { rows, exact: rows.filter((r) => r.exact).length / n, overlap: rows.reduce((a, r) => a + r.overlap, 0) / n, loss: losses.length ? losses.reduce((a, b) => a + b, 0) / losses.length : null };
 }
 
 /** Base vs tuned on the same held-out records: the adapter is switched off, then on (strength 1). */
