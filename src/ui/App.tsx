@@ -1,3 +1,5 @@
+import type { CompareFeature } from '../app/features/compare';
+import type { ExportFeature } from '../app/features/export';
 import { BackendPanel } from './BackendPanel';
 import { CheckpointsPanel } from './CheckpointsPanel';
 import { DataPanel } from './DataPanel';
@@ -5,8 +7,10 @@ import { GeneratePanel } from './GeneratePanel';
 import { ModelPanel } from './ModelPanel';
 import { ResumeBanner, RunsPanel } from './RunsPanel';
 import { TrainPanel } from './TrainPanel';
+import { ComparePanel } from './compare/ComparePanel';
+import { ExportPanel } from './export/ExportPanel';
 
-export function App() {
+export function App({ compare, exporter }: { compare: CompareFeature; exporter: ExportFeature }) {
   return (
     <>
       <header className="top">
@@ -24,8 +28,8 @@ export function App() {
           <DataPanel />
           <TrainPanel />
           <CheckpointsPanel />
-          {/* COMPARE PANEL SLOT: the lead mounts <ComparePanel /> (src/ui/compare) here; it reads the store's `selection`. */}
-          {/* EXPORT PANEL SLOT: the lead mounts <ExportPanel /> (src/ui/export) here; it reads the store's `selection`. */}
+          <ComparePanel feature={compare} />
+          <ExportPanel feature={exporter} />
           <GeneratePanel />
         </main>
       </div>
