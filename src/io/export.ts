@@ -65,6 +65,18 @@ export interface MergedExportOptions {
   strength?: number;
   /** Above this many weight bytes the weights are split into model-0000i-of-0000n.safetensors + index (default 2 GiB). */
   maxShardBytes?: number;
+  /**
+   * Progress, tensor by tensor: `stage` 'read' once every base weight is read from the backend,
+   * 'merge' after each adapted weight gets its update, 'write' once the safetensors are written.
+   * `done` / `total` count tensors over the whole export (read: all weights; merge: the adapted ones).
+   */
+  onProgress?: (p: MergeProgress) => void;
+}
+
+export interface MergeProgress {
+  stage: 'read' | 'merge' | 'write';
+  done: number;
+  total: number;
 }
 
 export const DEFAULT_MAX_SHARD_BYTES = 2 * 1024 ** 3;
@@ -133,14 +145,14 @@ function parseJson(bytes: Uint8Array, name: string): Record<string, unknown> {
 }
 
 /** The merged (or, with adapter null, current) weights in checkpoint names and layouts. */
-export function mergedWeights(lm: CausalLM, adapter: LoraAdapter | null, strength = 1): WeightMap {
+export function mergedWeights(lm: CausalLM, adapter: LoraAdapter | null, strength = 1, onModule?: (done: number, total: number, weights: number) => void): WeightMap {
   if (!adapter) return lm.exportWeights();
   if (adapter.lm !== lm) throw new ExportError('the adapter is attached to another model than the one being exported');
   if (!adapter.modules.size) throw new ExportError('the adapter has no modules (was it disposed?)');
   const saved = adapter.strength;
   adapter.strength = strength;
   try {
-    return mergeLora(lm, adapter);
+    return mergeLora(lm, adapter, onModule);
   } finally {
     adapter.strength = saved;
   }
@@ -152,7 +164,17 @@ export function mergedWeights(lm: CausalLM, adapter: LoraAdapter | null, strengt
  */
 export function exportMergedModel(base: MergeBase, adapter: LoraAdapter | null, opts: MergedExportOptions = {}): Map<string, Uint8Array> {
   const dtype = opts.dtype ?? 'F32';
-  const weights = mergedWeights(base.lm, adapter, opts.strength ?? 1);
+  const report = opts.onProgress;
+  // Units, one per tensor: every weight read once, every adapted weight merged once, every weight written once.
+  const units = (weights: number, mods: number) => 2 * weights + mods;
+  const weights = mergedWeights(
+    base.lm,
+    adapter,
+    opts.strength ?? 1,
+    report ? (done, mods, n) => report({ stage: done === 0 ? 'read' : 'merge', done: n + done, total: units(n, mods) }) : undefined,
+  );
+  const mods = adapter?.modules.size ?? 0;
+  if (!adapter) report?.({ stage: 'read', done: weights.size, total: units(weights.size, 0) });
 
   const cfgBytes = base.baseFiles.get('config.json');
   const config = cfgBytes ? parseJson(cfgBytes, 'config.json') : configFromModel(base.lm.config);
@@ -177,6 +199,7 @@ export function exportMergedModel(base: MergeBase, adapter: LoraAdapter | null, 
     for (const [name, bytes] of files) out.set(name, bytes);
     out.set('model.safetensors.index.json', new TextEncoder().encode(JSON.stringify(index, null, 2) + '\n'));
   }
+  report?.({ stage: 'write', done: units(weights.size, mods), total: units(weights.size, mods) });
   for (const [name, bytes] of base.baseFiles) {
     if (name === 'config.json' || isWeightFile(name) || out.has(name)) continue;
     out.set(name, bytes);

@@ -5,8 +5,15 @@ import type { WeightMap } from '../model/types';
 import { transpose2d } from '../model/weights';
 import type { LoraAdapter } from './adapter';
 
-export function mergeLora(lm: CausalLM, adapter: LoraAdapter): WeightMap {
+/**
+ * `onModule(done, total, weights)` runs once the base weights are read (done 0) and after each adapted
+ * weight is merged (export progress); `weights` is how many weights the model has.
+ */
+export function mergeLora(lm: CausalLM, adapter: LoraAdapter, onModule?: (done: number, total: number, weights: number) => void): WeightMap {
   const weights = lm.exportWeights();
+  const total = adapter.modules.size;
+  let done = 0;
+  onModule?.(0, total, weights.size);
   for (const [name, m] of adapter.modules) {
     const key = `${name}.weight`;
     const w = weights.get(key);
@@ -16,6 +23,7 @@ export function mergeLora(lm: CausalLM, adapter: LoraAdapter): WeightMap {
     const data = w.data.slice();
     for (let i = 0; i < data.length; i++) data[i]! += d[i]!;
     weights.set(key, { ...w, data });
+    onModule?.(++done, total, weights.size);
   }
   return weights;
 }

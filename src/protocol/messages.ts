@@ -49,6 +49,11 @@ export interface GenerateParams {
   seed?: number;
   stopStrings?: string[];
   /**
+   * Also stop when one of these token ids is produced (e.g. the run's stop token, so the base side of
+   * a comparison ends where the tuned side does). The tuned side adds the run's own stop token anyway.
+   */
+  stopTokenIds?: number[];
+  /**
    * Generate with the active LoRA adapter (the run trained last, or the one `load-adapter` picked).
    * Default: true when an adapter is active. false = the base model. With the adapter, generation also
    * stops at the run's stop token (the one its replies were trained to end with).
@@ -273,14 +278,20 @@ export interface CompareRow {
   tunedExact: boolean;
   baseOverlap: number;
   tunedOverlap: number;
+  /**
+   * The example's loss (mean NLL in nats of the tokens training puts the loss on, exactly as the
+   * trainer computes it) under the base and the tuned model; null when it cannot be encoded.
+   */
+  baseLoss: number | null;
+  tunedLoss: number | null;
 }
 
 export interface CompareResult {
   runId: string;
   step: number;
   rows: CompareRow[];
-  /** Fractions in [0, 1]. */
-  totals: { n: number; base: { exact: number; overlap: number }; tuned: { exact: number; overlap: number } };
+  /** exact / overlap: fractions in [0, 1]; loss: the mean of the rows' losses (null when none could be scored). */
+  totals: { n: number; base: { exact: number; overlap: number; loss: number | null }; tuned: { exact: number; overlap: number; loss: number | null } };
   ms: number;
 }
 
@@ -312,7 +323,7 @@ export interface Requests {
   'init-backend': { payload: { preference: BackendPreference; wasmThreads?: number }; result: BackendStatus };
   'load-model': { payload: { location: ModelLocation }; result: ModelSummary };
   generate: { payload: GenerateParams; result: GenerateOutcome };
-  /** Cancels the request with id `target` (a generation). Answers whether something was running. */
+  /** Cancels the request with id `target` (a generation, a dataset reading, a training, a held-out comparison). Answers whether something was running. */
   cancel: { payload: { target: number }; result: { cancelled: boolean } };
   /** ids (one row, no padding) -> logits, row-major [ids.length][vocabSize]. */
   forward: { payload: { ids: number[] }; result: { logits: number[]; vocabSize: number } };
@@ -332,9 +343,12 @@ export interface Requests {
   'list-checkpoints': { payload: { runId: string }; result: { checkpoints: CheckpointInfo[] } };
   /** Makes a run's checkpoint (default: its newest) the active adapter; runId null detaches it. */
   'load-adapter': { payload: { runId: string | null; step?: number }; result: { adapter: AdapterInfo | null } };
-  /** Greedy base vs tuned on the run's held-out records (default: the active adapter). `progress` events. */
+  /** Greedy base vs tuned on the run's held-out records (default: the active adapter). `progress` events; `cancel` stops it (error CANCELLED). */
   'compare-heldout': { payload: ComparePayload; result: CompareResult };
-  /** Files for download (default: the active adapter's run). */
+  /**
+   * Files for download (default: the active adapter's run). The merged model sends `progress` events,
+   * tensor by tensor (file 'merged: read' | 'merged: merge' | 'merged: write'; loaded / total count tensors).
+   */
   export: { payload: ExportPayload; result: ExportResult };
   'delete-run': { payload: { runId: string }; result: { deleted: boolean } };
   'delete-checkpoint': { payload: { runId: string; step: number }; result: { deleted: boolean } };

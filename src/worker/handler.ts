@@ -69,6 +69,15 @@ function allowWasmThreads(threads: number): void {
   Object.defineProperty(nav, 'hardwareConcurrency', { value: threads * 2, configurable: true });
 }
 
+/** GenerateParams.stopTokenIds, checked: token ids are non-negative integers. */
+function stopIds(ids: unknown): number[] {
+  if (ids === undefined || ids === null) return [];
+  if (!Array.isArray(ids) || !ids.every((t) => Number.isInteger(t) && t >= 0)) {
+    throw fail('BAD_REQUEST', `stopTokenIds must be a list of token ids (non-negative integers), got ${JSON.stringify(ids)?.slice(0, 100)}.`);
+  }
+  return ids as number[];
+}
+
 export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerOptions = {}): { dispose(): void } {
   let backend: BackendReport | null = null;
   let modelCtx: ModelContext | null = null;
@@ -203,7 +212,7 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
               topP: p.topP,
               seed: p.seed,
               stopStrings: adapter.stopStrings,
-              stopTokenIds: adapter.stopTokenIds,
+              stopTokenIds: [...new Set([...adapter.stopTokenIds, ...stopIds(p.stopTokenIds)])],
               signal: controller.signal,
               onToken: (e) => post({ kind: 'token', id, payload: { token: e.token, text: e.text } }),
             });
@@ -257,8 +266,16 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
     'list-runs': () => training.listRuns(),
     'list-checkpoints': (p) => training.listCheckpoints(p.runId),
     'load-adapter': (p) => training.loadAdapter(p),
-    'compare-heldout': (p, id) => training.compare(p, id),
-    export: (p) => training.export(p),
+    'compare-heldout': async (p, id) => {
+      const controller = new AbortController();
+      running.set(id, controller);
+      try {
+        return await training.compare(p, id, controller.signal);
+      } finally {
+        running.delete(id);
+      }
+    },
+    export: (p, id) => training.export(p, id),
     'delete-run': (p) => training.deleteRun(p.runId),
     'delete-checkpoint': (p) => training.deleteCheckpoint(p.runId, p.step),
     'storage-report': () => training.storageReport(),

@@ -600,39 +600,65 @@ export class TrainingService {
     return { use: { runId: a.runId, step: a.step, strength }, stopTokenIds: stop.stopTokenId !== null ? [stop.stopTokenId] : [], stopStrings: stopStrings.length ? stopStrings : undefined, restore };
   }
 
-  compare(p: ComparePayload, id: number): Promise<CompareResult> {
+  /** `signal` (the worker's `cancel` for this request) stops it between two batches of examples: error CANCELLED. */
+  compare(p: ComparePayload, id: number, signal?: AbortSignal): Promise<CompareResult> {
+    const stopIfCancelled = () => {
+      if (signal?.aborted) throw fail('CANCELLED', 'The held-out comparison was cancelled.');
+    };
     return this.deps.serialModel(async () => {
+      stopIfCancelled();
       const t0 = performance.now();
       const ctx = this.requireModel();
       const a = await this.ensureAdapter(p?.runId, p?.step);
       const data = await this.prepare(a.job.data.datasetId, ctx, id, { frozen: a.job.data.options, valDatasetId: a.job.data.valDatasetId });
+      stopIfCancelled();
       let records = data.result.val;
       if (p?.maxExamples !== undefined) records = records.slice(0, Math.max(0, Math.floor(p.maxExamples)));
       if (!records.length) throw fail('BAD_DATASET', 'The run has no held-out records to compare on.', 'Train with a validation split (valFraction > 0) or a validation file.');
       let pass = 0;
       const { base, tuned } = await compareBaseTuned(ctx.model, a.adapter, data.encoder, records, {
         maxNewTokens: p?.maxNewTokens,
+        signal,
         onProgress: (done, total) => {
           const loaded = done + pass * total;
           this.deps.post({ kind: 'progress', id, payload: { file: 'held-out', loaded, total: 2 * total, fraction: loaded / (2 * total) } });
           if (done === total) pass = 1;
         },
       });
+      // heldOutEval stops between batches when the signal fires: its rows are then partial.
+      stopIfCancelled();
       const rows = base.rows.map((b, i) => {
         const t = tuned.rows[i]!;
-        return { line: b.line, prompt: b.prompt, expected: b.expected, base: b.output, tuned: t.output, baseExact: b.exact, tunedExact: t.exact, baseOverlap: b.overlap, tunedOverlap: t.overlap };
+        return {
+          line: b.line,
+          prompt: b.prompt,
+          expected: b.expected,
+          base: b.output,
+          tuned: t.output,
+          baseExact: b.exact,
+          tunedExact: t.exact,
+          baseOverlap: b.overlap,
+          tunedOverlap: t.overlap,
+          baseLoss: b.loss,
+          tunedLoss: t.loss,
+        };
       });
       return {
         runId: a.runId,
         step: a.step,
         rows,
-        totals: { n: rows.length, base: { exact: base.exact, overlap: base.overlap }, tuned: { exact: tuned.exact, overlap: tuned.overlap } },
+        totals: {
+          n: rows.length,
+          base: { exact: base.exact, overlap: base.overlap, loss: base.loss },
+          tuned: { exact: tuned.exact, overlap: tuned.overlap, loss: tuned.loss },
+        },
         ms: performance.now() - t0,
       };
     });
   }
 
-  async export(p: ExportPayload): Promise<ExportResult> {
+  /** `id` >= 0: the merged model sends `progress` events for that request, tensor by tensor. */
+  async export(p: ExportPayload, id = -1): Promise<ExportResult> {
     const kind = p?.kind;
     if (kind === 'metrics-csv') {
       const runId = p.runId ?? this.active?.runId;
@@ -682,7 +708,13 @@ export class TrainingService {
         try {
           a.adapter.enabled = true;
           a.adapter.strength = 1;
-          files = exportMergedModel({ lm: ctx.model.lm, baseFiles: await readBaseFiles(ctx.source) }, a.adapter);
+          const baseFiles = await readBaseFiles(ctx.source);
+          files = exportMergedModel({ lm: ctx.model.lm, baseFiles }, a.adapter, {
+            onProgress:
+              id >= 0
+                ? (pr) => this.deps.post({ kind: 'progress', id, payload: { file: `merged: ${pr.stage}`, loaded: pr.done, total: pr.total, fraction: pr.done / pr.total } })
+                : undefined,
+          });
         } finally {
           Object.assign(a.adapter, was);
         }

@@ -99,7 +99,8 @@ describe('compare feature', () => {
     expect(worker.callsOf('load-adapter').map((c) => c.payload)).toEqual([{ runId: 'r1', step: 6 }]);
     const gens = worker.callsOf('generate').map((c) => c.payload as GenerateParams);
     expect(gens).toHaveLength(2);
-    const same = { prompt: 'Write as digits: forty two\nAnswer:', maxNewTokens: 12, temperature: 0.7, topK: 20, topP: 0.9, seed: 7, stopStrings: ['\n\n'] };
+    // Both sides stop where the run's replies end: its stop strings and its stop token (id 1 in the fixture).
+    const same = { prompt: 'Write as digits: forty two\nAnswer:', maxNewTokens: 12, temperature: 0.7, topK: 20, topP: 0.9, seed: 7, stopStrings: ['\n\n'], stopTokenIds: [1] };
     expect(gens[0]).toEqual({ ...same, useAdapter: false });
     expect(gens[1]).toEqual({ ...same, useAdapter: true, adapterStrength: 0.5 });
 
@@ -182,7 +183,11 @@ describe('compare feature', () => {
     expect(etas.at(-1)).toBe(0);
     const h = store.getState().heldout;
     expect(h).toMatchObject({ phase: 'ready', progress: null, resultRunName: 'numbers', result: { step: 3, totals: { n: 2 } } });
-    expect(formatTotals(h.result!.totals)).toEqual({ exact: 'exact match: base 3% → tuned 94%', overlap: 'token overlap: base 0.10 → tuned 0.83' });
+    expect(formatTotals(h.result!.totals)).toEqual({
+      exact: 'exact match: base 3% → tuned 94%',
+      overlap: 'token overlap: base 0.10 → tuned 0.83',
+      loss: 'mean loss: base 4.210 → tuned 0.350',
+    });
   });
 
   it('held-out: cancel returns at once and ignores the late result; says when the worker finishes anyway', async () => {

@@ -94,8 +94,8 @@ export interface HeldoutProgress {
   etaMs: number | null;
 }
 
-/** A CompareRow, plus per-example losses when the worker reports them. */
-export type HeldoutRow = CompareRow & { baseLoss?: number | null; tunedLoss?: number | null };
+/** One held-out example: outputs, matches and per-example losses of both sides. */
+export type HeldoutRow = CompareRow;
 
 export interface HeldoutSlice {
   phase: Phase;
@@ -193,12 +193,14 @@ export function compareBlocker(s: Pick<CompareState, 'context'>): ProtocolError 
   return unusable(c.run, c.selection, c.model);
 }
 
-/** "exact match: base 3% → tuned 94%" */
-export function formatTotals(t: CompareResult['totals']): { exact: string; overlap: string } {
+/** "exact match: base 3% → tuned 94%"; loss: the mean per-example loss (null when no example could be scored). */
+export function formatTotals(t: CompareResult['totals']): { exact: string; overlap: string; loss: string | null } {
   const pct = (x: number) => `${Math.round(x * 100)}%`;
+  const loss = (x: number | null) => (x === null ? '–' : x.toFixed(3));
   return {
     exact: `exact match: base ${pct(t.base.exact)} → tuned ${pct(t.tuned.exact)}`,
     overlap: `token overlap: base ${t.base.overlap.toFixed(2)} → tuned ${t.tuned.overlap.toFixed(2)}`,
+    loss: t.base.loss === null && t.tuned.loss === null ? null : `mean loss: base ${loss(t.base.loss)} → tuned ${loss(t.tuned.loss)}`,
   };
 }
 
@@ -308,6 +310,8 @@ export function createCompareFeature(deps: CompareDeps): CompareFeature {
       topP: settings.topP < 1 ? settings.topP : undefined,
       seed: settings.seed,
       stopStrings: run.stopStrings.length ? run.stopStrings : undefined,
+      // The run's stop token ends both sides (the worker adds it to the tuned side anyway; the base needs it for a fair comparison).
+      stopTokenIds: run.stopTokenId !== null ? [run.stopTokenId] : undefined,
     };
     set('prompt', {
       sentPrompt,

@@ -55,10 +55,10 @@ export const COMPARE_RESULT: CompareResult = {
   runId: 'r1',
   step: 6,
   rows: [
-    { line: 3, prompt: 'Write as digits: forty two', expected: '42', base: 'Once upon a time', tuned: '42', baseExact: false, tunedExact: true, baseOverlap: 0, tunedOverlap: 1 },
-    { line: 9, prompt: 'Write as digits: seven', expected: '7', base: '<b>bold</b>', tuned: '7 7', baseExact: false, tunedExact: false, baseOverlap: 0, tunedOverlap: 0.67 },
+    { line: 3, prompt: 'Write as digits: forty two', expected: '42', base: 'Once upon a time', tuned: '42', baseExact: false, tunedExact: true, baseOverlap: 0, tunedOverlap: 1, baseLoss: 4.21, tunedLoss: 0.35 },
+    { line: 9, prompt: 'Write as digits: seven', expected: '7', base: '<b>bold</b>', tuned: '7 7', baseExact: false, tunedExact: false, baseOverlap: 0, tunedOverlap: 0.67, baseLoss: null, tunedLoss: null },
   ],
-  totals: { n: 2, base: { exact: 0.03, overlap: 0.1 }, tuned: { exact: 0.94, overlap: 0.835 } },
+  totals: { n: 2, base: { exact: 0.03, overlap: 0.1, loss: 4.21 }, tuned: { exact: 0.94, overlap: 0.835, loss: 0.35 } },
   ms: 1234,
 };
 

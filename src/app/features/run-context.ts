@@ -16,6 +16,8 @@ export interface RunContext {
   checkpoint: CheckpointInfo | null;
   /** Stop strings the run's replies were trained to end with (also given to the base model, for a fair comparison). */
   stopStrings: string[];
+  /** The token id the run's replies were trained to end with (null: none); sent to both sides of a comparison. */
+  stopTokenId: number | null;
   /** 'plain' when the run's prompts were written as `{prompt}\nAnswer:`; 'chat-template' or 'auto' otherwise. */
   template: 'auto' | 'chat-template' | 'plain';
   /** The base model the run was trained on (null for a run made elsewhere). */
@@ -38,6 +40,7 @@ export async function fetchRunContext(client: WorkerClient, selection: Selection
     checkpoints: sorted,
     checkpoint,
     stopStrings: job?.data.options.stop.stopStrings ?? [],
+    stopTokenId: job?.data.options.stop.stopTokenId ?? null,
     template: job?.data.options.template ?? 'auto',
     model: job ? { name: job.model.name, numParams: job.model.numParams, arch: job.model.arch } : null,
     valExamples: job ? job.data.valExamples : null,

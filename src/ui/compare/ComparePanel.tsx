@@ -206,7 +206,6 @@ const PAGE = 200;
 function HeldoutRows({ rows, onlyMismatches }: { rows: HeldoutRow[]; onlyMismatches: boolean }) {
   const [limit, setLimit] = useState(PAGE);
   const shown = useMemo(() => (onlyMismatches ? rows.filter((r) => !r.tunedExact) : rows), [rows, onlyMismatches]);
-  const hasLoss = rows.some((r) => typeof r.baseLoss === 'number' || typeof r.tunedLoss === 'number');
   const fmtLoss = (x: number | null | undefined) => (typeof x === 'number' ? x.toFixed(3) : '–');
   return (
     <>
@@ -220,7 +219,7 @@ function HeldoutRows({ rows, onlyMismatches }: { rows: HeldoutRow[]; onlyMismatc
               <th scope="col">Expected</th>
               <th scope="col">Base output</th>
               <th scope="col">Tuned output</th>
-              {hasLoss && <th scope="col">Loss (base → tuned)</th>}
+              <th scope="col">Loss (base → tuned)</th>
               <th scope="col">Exact (base → tuned)</th>
               <th scope="col">Overlap (base → tuned)</th>
             </tr>
@@ -237,7 +236,7 @@ function HeldoutRows({ rows, onlyMismatches }: { rows: HeldoutRow[]; onlyMismatc
                 <td className="text">
                   <DiffText actual={r.tuned} expected={r.expected} exact={r.tunedExact} />
                 </td>
-                {hasLoss && <td className="num">{`${fmtLoss(r.baseLoss)} → ${fmtLoss(r.tunedLoss)}`}</td>}
+                <td className="num">{`${fmtLoss(r.baseLoss)} → ${fmtLoss(r.tunedLoss)}`}</td>
                 <td className="num">
                   {r.baseExact ? 'yes' : 'no'} → <strong>{r.tunedExact ? 'yes' : 'no'}</strong>
                 </td>
@@ -254,8 +253,8 @@ function HeldoutRows({ rows, onlyMismatches }: { rows: HeldoutRow[]; onlyMismatc
         </button>
       )}
       <p className="help diff-legend">
-        In the outputs, <ins>inserted words</ins> are not in the expected output and <del>struck words</del> are expected but missing.
-        {!hasLoss && ' Per-example loss is not reported by this version of the engine.'}
+        In the outputs, <ins>inserted words</ins> are not in the expected output and <del>struck words</del> are expected but missing. Loss is the example&rsquo;s
+        training loss (mean negative log-likelihood of the expected answer, nats; lower is better; – when the example is too long to score).
       </p>
     </>
   );
@@ -308,6 +307,11 @@ function HeldoutCompare({ feature, blocked }: { feature: Feature; blocked: boole
           <div className="heldout-totals" data-testid="heldout-totals" role="status">
             <strong>{totals.exact}</strong>{' '}
             <span>{totals.overlap}</span>{' '}
+            {totals.loss && (
+              <>
+                <span>{totals.loss}</span>{' '}
+              </>
+            )}
             <span className="help">{`${h.result.totals.n} examples · ${h.resultRunName ?? h.result.runId}, step ${h.result.step} · measured in ${formatDuration(h.result.ms)}`}</span>
           </div>
           <div className="row">

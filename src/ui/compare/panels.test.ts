@@ -66,7 +66,12 @@ describe('Compare panel (server-rendered)', () => {
     expect(out).not.toContain('<b>bold</b>');
     // "7 7" vs "7": the second 7 is an extra word.
     expect(out).toMatch(/<span>7<\/span><ins title="Not in the expected output"> 7<\/ins>/);
-    expect(out).toContain('Per-example loss is not reported');
+    // Per-example losses (measured by the worker; – for an example it could not score) and the mean in the totals.
+    expect(out).toContain('Loss (base → tuned)');
+    expect(out).toContain('4.210 → 0.350');
+    expect(out).toContain('– → –');
+    expect(out).toContain('mean loss: base 4.210 → tuned 0.350');
+    expect(out).not.toContain('not reported');
     expect((out.match(/<tr class="(match|mismatch)"/g) ?? []).length).toBe(2);
   });
 });
