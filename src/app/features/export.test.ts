@@ -2,7 +2,7 @@
 // hands to the page, and the errors it keeps.
 import { describe, expect, it } from 'vitest';
 import type { ExportPayload, ExportResult, ModelSummary } from '../../protocol/messages';
-import { createExportFeature, exportBlocker, formatBytes } from './export';
+import { createExportFeature, describeExportStage, exportBlocker, formatBytes, type ExportProgress } from './export';
 import { WorkerFailure, tick, type FakeWorker } from './fake-worker';
 import { checkpoint, MODEL, run, workerWithRuns } from './fixtures';
 import { writable, type Selection } from './types';
@@ -27,6 +27,42 @@ function setup(opts: { selection?: Selection | null; model?: ModelSummary | null
 }
 
 describe('export feature', () => {
+  it('merged export: progress from the worker, with an ETA measured between its points', async () => {
+    const worker = workerWithRuns([run('r1', { name: 'numbers', checkpoints: CKS.r1 })], CKS);
+    let clock = 1000;
+    const points: [string, number, number][] = [
+      ['merged: read', 10, 24],
+      ['merged: merge', 12, 24],
+      ['merged: merge', 14, 24],
+      ['merged: write', 24, 24],
+    ];
+    worker.on('export', async (p: ExportPayload, ctx): Promise<ExportResult> => {
+      for (const [file, loaded, total] of points) {
+        clock += 1000;
+        ctx.emit('progress', { file, loaded, total, fraction: loaded / total });
+        await tick(2);
+      }
+      return { kind: p.kind, filename: 'm.zip', mimeType: 'application/zip', bytes: new Uint8Array(8), files: ['model.safetensors'], runId: p.runId!, step: 6 };
+    });
+    const feature = createExportFeature({ client: worker.client, selection: writable<Selection | null>({ runId: 'r1', step: null }), model: writable<ModelSummary | null>(MODEL), now: () => clock });
+    const seen: ExportProgress[] = [];
+    const unsub = feature.store.subscribe((s) => {
+      const pr = s.items.merged.progress;
+      if (pr && pr !== seen.at(-1)) seen.push(pr);
+    });
+    expect(await feature.actions.exportFile('merged')).not.toBeNull();
+    unsub();
+    expect(seen.map((x) => x.stage)).toEqual(points.map((x) => x[0]));
+    // First point: 10/24 done 1 s after the start -> 1.4 s left; then 2 units per second measured -> 5 s left.
+    expect(seen[0]!.etaMs).toBeCloseTo(1400, 6);
+    expect(seen[1]!.etaMs).toBeCloseTo(6000, 6);
+    expect(seen[2]!.etaMs).toBeCloseTo(5000, 6);
+    expect(seen[3]!.etaMs).toBe(0);
+    expect(describeExportStage(seen[1]!)).toBe('Merging the adapter into the weights: 12 / 24 tensors');
+    expect(feature.store.getState().items.merged).toMatchObject({ phase: 'ready', progress: null });
+  });
+
+
   it('exports the PEFT adapter of the newest checkpoint, or of the selected one', async () => {
     const { feature, worker, store, selection } = setup();
     const r = await feature.actions.exportFile('peft');

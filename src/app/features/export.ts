@@ -20,10 +20,24 @@ export interface ExportDeps {
   now?: () => number;
 }
 
+/** What the worker reported of an export in progress (the merged model: tensor by tensor). */
+export interface ExportProgress {
+  /** The worker's stage, e.g. 'merged: read' | 'merged: merge' | 'merged: write'. */
+  stage: string;
+  /** Tensors done and in all (over the whole export). */
+  done: number;
+  total: number | null;
+  fraction: number;
+  /** Measured from the progress so far (null until two points, or one point after some time). */
+  etaMs: number | null;
+}
+
 export interface ExportItemState {
   phase: Phase;
   /** When the export started (null when none runs). */
   startedAt: number | null;
+  /** null: nothing measured yet (the UI shows an indeterminate bar). */
+  progress: ExportProgress | null;
   /** The last file made: its name, size, contents and the step it holds. */
   last: { filename: string; size: number; files: string[]; runId: string; step: number | null; ms: number } | null;
   error: ProtocolError | null;
@@ -58,7 +72,7 @@ export function needsModel(kind: ExportKind): boolean {
   return kind !== 'metrics-csv';
 }
 
-const idleItem = (): ExportItemState => ({ phase: 'idle', startedAt: null, last: null, error: null });
+const idleItem = (): ExportItemState => ({ phase: 'idle', startedAt: null, progress: null, last: null, error: null });
 
 /** Why `kind` cannot be exported now (null: it can). */
 export function exportBlocker(s: ExportState, kind: ExportKind): ProtocolError | null {
@@ -74,6 +88,15 @@ export function exportBlocker(s: ExportState, kind: ExportKind): ProtocolError |
     if (e?.code === 'MODEL_MISMATCH') return e;
   }
   return null;
+}
+
+/** What an export in progress is doing, for the status line ("Merging the adapter: 12 / 30 tensors"). */
+export function describeExportStage(p: Pick<ExportProgress, 'stage' | 'done' | 'total'>): string {
+  const of = p.total !== null ? ` ${p.done} / ${p.total} tensors` : '';
+  if (p.stage === 'merged: read') return `Read the base weights:${of}`;
+  if (p.stage === 'merged: merge') return `Merging the adapter into the weights:${of}`;
+  if (p.stage === 'merged: write') return `Wrote the safetensors:${of}; zipping`;
+  return `${p.stage}:${of}`;
 }
 
 /** "1.2 MB" */
@@ -133,23 +156,42 @@ export function createExportFeature(deps: ExportDeps): ExportFeature {
   async function exportFile(kind: ExportKind): Promise<ExportResult | null> {
     if (store.getState().items[kind].phase === 'busy') return null;
     const t0 = now();
-    setItem(kind, { phase: 'busy', startedAt: t0, error: null });
+    setItem(kind, { phase: 'busy', startedAt: t0, progress: null, error: null });
     try {
       await refresh();
       const blocker = exportBlocker(store.getState(), kind);
       if (blocker) throw blocker;
       const { run, selection } = store.getState().context as { run: RunContext; selection: Selection };
       const step = needsCheckpoint(kind) ? stepFor(run, selection) : undefined;
-      const result = await client.request('export', { kind, runId: run.runId, step });
+      // The ETA is measured between progress points (the first point's rate includes the request's start).
+      let first: { t: number; f: number } | null = null;
+      const result = await client.request(
+        'export',
+        { kind, runId: run.runId, step },
+        {
+          progress: (p) => {
+            if (disposed) return;
+            const t = now();
+            const f = Math.min(1, Math.max(0, p.fraction));
+            let etaMs: number | null = null;
+            if (!first) {
+              first = { t, f };
+              if (f > 0) etaMs = ((t - t0) * (1 - f)) / f;
+            } else if (f > first.f) etaMs = ((t - first.t) * (1 - f)) / (f - first.f);
+            setItem(kind, { progress: { stage: p.file, done: p.loaded, total: p.total, fraction: f, etaMs: f >= 1 ? 0 : etaMs } });
+          },
+        },
+      );
       if (disposed) return null;
       setItem(kind, {
         phase: 'ready',
         startedAt: null,
+        progress: null,
         last: { filename: result.filename, size: result.bytes.byteLength, files: result.files, runId: result.runId, step: result.step, ms: now() - t0 },
       });
       return result;
     } catch (e) {
-      if (!disposed) setItem(kind, { phase: 'error', startedAt: null, error: protocolError(e) });
+      if (!disposed) setItem(kind, { phase: 'error', startedAt: null, progress: null, error: protocolError(e) });
       return null;
     }
   }

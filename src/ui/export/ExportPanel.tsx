@@ -3,7 +3,7 @@
 // worker for the bytes; this file turns them into a file.
 import { useId } from 'react';
 import { useStore } from 'zustand';
-import { EXPORT_KINDS, exportBlocker, formatBytes, type ExportFeature, type ExportItemState, type ExportState } from '../../app/features/export';
+import { EXPORT_KINDS, describeExportStage, exportBlocker, formatBytes, type ExportFeature, type ExportItemState, type ExportState } from '../../app/features/export';
 import { formatDuration } from '../../app/features/compare';
 import { describeCheckpoint } from '../../app/features/run-context';
 import type { ExportKind } from '../../protocol/messages';
@@ -63,9 +63,14 @@ function ExportItem({ feature, kind, item, blocker }: { feature: Feature; kind: 
         )}
       </div>
       {busy && (
-        <div className="progress">
-          <progress aria-label={`Exporting: ${meta.title}`} />
-          <span role="status">{`Preparing the file in the worker… ${item.startedAt !== null ? formatDuration(now - item.startedAt) : ''}`}</span>
+        <div className="progress" data-testid={`export-${kind}-progress`}>
+          {/* Indeterminate only until the worker reports something to measure. */}
+          <progress aria-label={`Exporting: ${meta.title}`} max={1} value={item.progress ? item.progress.fraction : undefined} />
+          <span role="status">
+            {item.progress
+              ? `${describeExportStage(item.progress)} · ${Math.round(item.progress.fraction * 100)}%${item.startedAt !== null ? ` · ${formatDuration(now - item.startedAt)} elapsed` : ''}${item.progress.etaMs !== null ? ` · about ${formatDuration(item.progress.etaMs)} left` : ''}`
+              : `Preparing the file in the worker… ${item.startedAt !== null ? `${formatDuration(now - item.startedAt)} elapsed` : ''}`}
+          </span>
         </div>
       )}
       {item.phase === 'ready' && item.last && (
