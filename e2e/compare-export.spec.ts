@@ -78,6 +78,7 @@ test('compare base vs tuned and export the run', async ({ tabtune, page, backend
   console.log(`${tag} held-out: ${totals}`);
   expect(totals).toMatch(/exact match: base \d+% → tuned \d+%/);
   expect(totals).toMatch(/token overlap: base \d\.\d\d → tuned \d\.\d\d/);
+  expect(totals).toMatch(/mean loss: base \d+\.\d{3} → tuned \d+\.\d{3}/);
   expect(totals).toContain('4 examples');
   await expect(compare.rows).toHaveCount(4);
   await expect(compare.rows.first().locator('td').nth(1)).toContainText('Write as digits:');

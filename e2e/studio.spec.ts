@@ -2,15 +2,20 @@
 // drop a dataset -> the doctor's report (counts, the planted bad line 17) -> train with small settings
 // while the page stays responsive (no long task over 50 ms) -> the chart has points and a validation
 // loss -> checkpoints appear -> reload: the runs and checkpoints are still there, and a run the reload
-// interrupted resumes from the banner. Also: a malformed file, an image and an empty file each get a
+// interrupted resumes from the banner -> compare base and tuned (a prompt side by side, the held-out
+// totals) -> export the PEFT adapter and parse it. Also: a malformed file, an image and an empty file each get a
 // clear message. WebGPU runs on SwiftShader here (~100x slower than WASM), so its runs are a few steps.
 import { cpus, loadavg } from 'node:os';
+import { unzipSync } from 'fflate';
+import { SafetensorsFile } from '../src/io/safetensors';
 import { join } from 'node:path';
 import type { Page } from '@playwright/test';
 import { expect, test } from './fixtures';
 import { REPO_ROOT } from './golden';
 import { CheckpointsPanel } from './pages/CheckpointsPanel';
+import { ComparePanel } from './pages/ComparePanel';
 import { DataPanel } from './pages/DataPanel';
+import { ExportPanel } from './pages/ExportPanel';
 import { RunsPanel } from './pages/RunsPanel';
 import { TrainPanel } from './pages/TrainPanel';
 import type { TabtunePage } from './pages/TabtunePage';
@@ -18,7 +23,14 @@ import type { TabtunePage } from './pages/TabtunePage';
 const PLANTED = join(REPO_ROOT, 'e2e/fixtures/planted-bad-line.jsonl');
 
 function panels(page: Page) {
-  return { data: new DataPanel(page), train: new TrainPanel(page), checkpoints: new CheckpointsPanel(page), runs: new RunsPanel(page) };
+  return {
+    data: new DataPanel(page),
+    train: new TrainPanel(page),
+    checkpoints: new CheckpointsPanel(page),
+    runs: new RunsPanel(page),
+    compare: new ComparePanel(page),
+    exporter: new ExportPanel(page),
+  };
 }
 
 /** Records every long task (> 50 ms) of the page's main thread from the first script on. */
@@ -53,13 +65,13 @@ async function openStudio(tabtune: TabtunePage, backend: string): Promise<void> 
   expect((await tabtune.getBackend()).backend).toBe(backend);
 }
 
-test('the journey: drop a dataset, read the doctor, train, pick a checkpoint, reload, resume', async ({ tabtune, page, backend }, testInfo) => {
+test('the journey: drop a dataset, read the doctor, train, pick a checkpoint, reload, resume, compare, export', async ({ tabtune, page, backend }, testInfo) => {
   test.setTimeout(backend === 'webgpu' ? 1_200_000 : 600_000);
   const tag = `[${testInfo.project.name}]`;
   const gpu = backend === 'webgpu';
   await watchLongTasks(page);
   await page.setViewportSize({ width: 1280, height: 720 });
-  const { data, train, checkpoints, runs } = panels(page);
+  const { data, train, checkpoints, runs, compare, exporter } = panels(page);
   await openStudio(tabtune, backend);
   await expect(tabtune.model.region.getByTestId('memory-estimate')).toContainText('needs about');
   await expect(tabtune.model.region.getByTestId('model-backend')).toContainText(gpu ? 'WebGPU' : 'WASM');
@@ -205,7 +217,45 @@ test('the journey: drop a dataset, read the doctor, train, pick a checkpoint, re
   await expect(runs.banner).toBeHidden();
   await tabtune.shot('resumed-finished');
 
-  // 5. Rewind: continue the first run from its pinned checkpoint as a new branch (the old run stays).
+  // 5. Compare the resumed run's newest checkpoint with the base model: a prompt side by side, then
+  // every held-out example with the totals (exact match, token overlap, mean loss) at the top.
+  await expect(compare.target).toContainText(`step ${longSteps} (newest)`);
+  await compare.fill({ prompt: 'Write as digits: six hundred ninety seven', maxNewTokens: gpu ? 6 : 12, temperature: 0, seed: 5 });
+  const out = await compare.compare(gpu ? 600_000 : 240_000);
+  console.log(`${tag} compare prompt: base ${JSON.stringify(out.base)} | tuned ${JSON.stringify(out.tuned)}`);
+  await expect(compare.baseStats).toContainText('tokens/s');
+  await expect(compare.tunedStats).toContainText('tokens/s');
+  console.log(`${tag} compare stats: base "${await compare.baseStats.textContent()}" | tuned "${await compare.tunedStats.textContent()}"`);
+  expect(out.tuned).not.toBe(out.base);
+  await compare.region.scrollIntoViewIfNeeded();
+  await tabtune.shot('compare-prompt');
+  await compare.runHeldoutButton.click();
+  await expect(compare.totals).toContainText('exact match: base', { timeout: gpu ? 900_000 : 300_000 });
+  const totals = (await compare.totals.textContent()) ?? '';
+  console.log(`${tag} held-out totals: ${totals}`);
+  expect(totals).toMatch(/exact match: base \d+% → tuned \d+%/);
+  expect(totals).toMatch(/mean loss: base \d+\.\d{3} → tuned \d+\.\d{3}/);
+  expect(totals).toContain('4 examples');
+  await expect(compare.rows).toHaveCount(4);
+  await expect(compare.table.getByRole('columnheader', { name: 'Loss (base → tuned)' })).toBeVisible();
+  await compare.totals.scrollIntoViewIfNeeded();
+  await tabtune.shot('compare-heldout');
+
+  // 6. Export the PEFT adapter: a zip whose files parse with the project's safetensors reader.
+  await exporter.region.scrollIntoViewIfNeeded();
+  await expect(exporter.target).toContainText(`step ${longSteps} (newest)`);
+  const peft = await exporter.download('adapter');
+  const files = unzipSync(peft.bytes);
+  expect(Object.keys(files)).toEqual(expect.arrayContaining(['adapter_config.json', 'adapter_model.safetensors']));
+  expect(JSON.parse(new TextDecoder().decode(files['adapter_config.json'])).peft_type).toBe('LORA');
+  const st = new SafetensorsFile(files['adapter_model.safetensors']!);
+  const loraNames = st.names().filter((n) => n.includes('lora_A') || n.includes('lora_B'));
+  expect(loraNames.length).toBeGreaterThan(0);
+  console.log(`${tag} exported ${peft.filename}: ${peft.bytes.byteLength} bytes, ${st.names().length} tensors`);
+  await expect(exporter.region.getByTestId('export-peft-done')).toContainText(peft.filename);
+  await tabtune.shot('export-peft');
+
+  // 7. Rewind: continue the first run from its pinned checkpoint as a new branch (the old run stays).
   if (!gpu) {
     await runs.open('first run');
     await checkpoints.rewind(first);
