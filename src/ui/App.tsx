@@ -19,10 +19,12 @@ export function App({ compare, exporter }: { compare: CompareFeature; exporter: 
       </header>
       <ResumeBanner />
       <div className="studio">
-        <aside className="side" aria-label="Model and stored runs">
+        {/* The journey reads top to bottom: the model (and a try of it) on the left, then Data → Train →
+            Checkpoints → Compare → Export → Runs on the right. */}
+        <aside className="side" aria-label="Model">
           <ModelPanel />
           <BackendPanel />
-          <RunsPanel />
+          <GeneratePanel />
         </aside>
         <main className="journey">
           <DataPanel />
@@ -30,7 +32,7 @@ export function App({ compare, exporter }: { compare: CompareFeature; exporter: 
           <CheckpointsPanel />
           <ComparePanel feature={compare} />
           <ExportPanel feature={exporter} />
-          <GeneratePanel />
+          <RunsPanel />
         </main>
       </div>
     </>

@@ -132,17 +132,27 @@ function PromptCompare({ feature, blocked }: { feature: Feature; blocked: boolea
             {formatApplies ? 'Adds the separator the run was trained with: your prompt, a new line, then "Answer:".' : 'This run used the model\u2019s chat template; the prompt is sent as typed.'}
           </small>
         </div>
-        <div className="row controls">
-          <label htmlFor={`${id}-max`}>Max new tokens</label>
-          <input id={`${id}-max`} type="number" min={1} step={1} value={settings.maxNewTokens} onChange={(e) => actions.setSettings({ maxNewTokens: Math.max(1, Math.floor(num(e.target.value, 1))) })} />
-          <label htmlFor={`${id}-temp`}>Temperature</label>
-          <input id={`${id}-temp`} type="number" min={0} max={2} step={0.1} value={settings.temperature} aria-describedby={`${id}-dec-help`} onChange={(e) => actions.setSettings({ temperature: Math.max(0, Math.min(2, num(e.target.value, 0))) })} />
-          <label htmlFor={`${id}-topk`}>Top-k</label>
-          <input id={`${id}-topk`} type="number" min={0} step={1} value={settings.topK} aria-describedby={`${id}-dec-help`} onChange={(e) => actions.setSettings({ topK: Math.max(0, Math.floor(num(e.target.value, 0))) })} />
-          <label htmlFor={`${id}-topp`}>Top-p</label>
-          <input id={`${id}-topp`} type="number" min={0} max={1} step={0.05} value={settings.topP} aria-describedby={`${id}-dec-help`} onChange={(e) => actions.setSettings({ topP: Math.max(0.01, Math.min(1, num(e.target.value, 1))) })} />
-          <label htmlFor={`${id}-seed`}>Seed</label>
-          <input id={`${id}-seed`} type="number" min={0} step={1} value={settings.seed} onChange={(e) => actions.setSettings({ seed: Math.max(0, Math.floor(num(e.target.value, 0))) })} />
+        <div className="row controls decoding">
+          <span className="pair">
+            <label htmlFor={`${id}-max`}>Max new tokens</label>
+            <input id={`${id}-max`} type="number" min={1} step={1} value={settings.maxNewTokens} onChange={(e) => actions.setSettings({ maxNewTokens: Math.max(1, Math.floor(num(e.target.value, 1))) })} />
+          </span>
+          <span className="pair">
+            <label htmlFor={`${id}-temp`}>Temperature</label>
+            <input id={`${id}-temp`} type="number" min={0} max={2} step={0.1} value={settings.temperature} aria-describedby={`${id}-dec-help`} onChange={(e) => actions.setSettings({ temperature: Math.max(0, Math.min(2, num(e.target.value, 0))) })} />
+          </span>
+          <span className="pair">
+            <label htmlFor={`${id}-topk`}>Top-k</label>
+            <input id={`${id}-topk`} type="number" min={0} step={1} value={settings.topK} aria-describedby={`${id}-dec-help`} onChange={(e) => actions.setSettings({ topK: Math.max(0, Math.floor(num(e.target.value, 0))) })} />
+          </span>
+          <span className="pair">
+            <label htmlFor={`${id}-topp`}>Top-p</label>
+            <input id={`${id}-topp`} type="number" min={0} max={1} step={0.05} value={settings.topP} aria-describedby={`${id}-dec-help`} onChange={(e) => actions.setSettings({ topP: Math.max(0.01, Math.min(1, num(e.target.value, 1))) })} />
+          </span>
+          <span className="pair">
+            <label htmlFor={`${id}-seed`}>Seed</label>
+            <input id={`${id}-seed`} type="number" min={0} step={1} value={settings.seed} onChange={(e) => actions.setSettings({ seed: Math.max(0, Math.floor(num(e.target.value, 0))) })} />
+          </span>
           <small id={`${id}-dec-help`} className="help">
             Temperature 0 = greedy; top-k 0 and top-p 1 = off.
           </small>
@@ -219,9 +229,15 @@ function HeldoutRows({ rows, onlyMismatches }: { rows: HeldoutRow[]; onlyMismatc
               <th scope="col">Expected</th>
               <th scope="col">Base output</th>
               <th scope="col">Tuned output</th>
-              <th scope="col">Loss (base → tuned)</th>
-              <th scope="col">Exact (base → tuned)</th>
-              <th scope="col">Overlap (base → tuned)</th>
+              <th scope="col" aria-label="Loss (base → tuned)">
+                Loss<small>base → tuned</small>
+              </th>
+              <th scope="col" aria-label="Exact (base → tuned)">
+                Exact<small>base → tuned</small>
+              </th>
+              <th scope="col" aria-label="Overlap (base → tuned)">
+                Overlap<small>base → tuned</small>
+              </th>
             </tr>
           </thead>
           <tbody>
