@@ -32,14 +32,14 @@ describe('exampleLoss', () => {
       const ids = model.tokenizer.encode('The President said that the people of the United States');
       const input = ids.slice(0, -1);
       const target = ids.slice(1);
-      const all = exampleLoss(model.lm, { input, target, weight: target.map(() => 1) })!;
+      const all = (await exampleLoss(model.lm, { input, target, weight: target.map(() => 1) }))!;
       expect(all).toBeCloseTo(meanNLL(model.lm, ids), 5);
       // Only the last 3 targets: the mean of their NLLs, checked against scoring prefixes.
       const w = target.map((_, i) => (i >= target.length - 3 ? 1 : 0));
       const nllAt = (k: number) => meanNLL(model.lm, ids.slice(0, k + 2)) * (k + 1) - (k > 0 ? meanNLL(model.lm, ids.slice(0, k + 1)) * k : 0);
       const want = [target.length - 3, target.length - 2, target.length - 1].reduce((a, k) => a + nllAt(k), 0) / 3;
-      expect(exampleLoss(model.lm, { input, target, weight: w })!).toBeCloseTo(want, 4);
-      expect(exampleLoss(model.lm, { input, target, weight: target.map(() => 0) })).toBeNull();
+      expect((await exampleLoss(model.lm, { input, target, weight: w }))!).toBeCloseTo(want, 4);
+      expect(await exampleLoss(model.lm, { input, target, weight: target.map(() => 0) })).toBeNull();
     } finally {
       model.dispose();
     }

@@ -105,18 +105,25 @@ export interface HeldOutResult {
   loss: number | null;
 }
 
-/** Weighted mean NLL (nats) of an encoded example's targets: the training loss of that one example. */
-export function exampleLoss(lm: CausalLM, ex: Pick<Example, 'input' | 'target' | 'weight'>): number | null {
+/**
+ * Weighted mean NLL (nats) of an encoded example's targets: the training loss of that one example.
+ * The value is read asynchronously (a synchronous read loses the WebGPU device in Chromium).
+ */
+export async function exampleLoss(lm: CausalLM, ex: Pick<Example, 'input' | 'target' | 'weight'>): Promise<number | null> {
   const w = ex.weight.reduce((a, b) => a + b, 0);
   if (!w) return null;
-  return tf.tidy(() => {
+  const nll = tf.tidy(() => {
     const T = ex.input.length;
     const logits = lm.forward([ex.input]); // [1, T, V]
     const lp = tf.reshape(tf.logSoftmax(logits), [T, -1]); // [T, V]
-    const picked = tf.sum(tf.mul(lp, tf.oneHot(tf.tensor1d(ex.target, 'int32'), lm.config.vocab_size).toFloat()), 1); // [T]
-    const nll = tf.neg(tf.sum(tf.mul(picked, tf.tensor1d(ex.weight))));
-    return nll.dataSync()[0]! / w;
+    const picked = tf.sum(tf.mul(lp, tf.cast(tf.oneHot(tf.tensor1d(ex.target, 'int32'), lm.config.vocab_size), 'float32')), 1); // [T]
+    return tf.neg(tf.sum(tf.mul(picked, tf.tensor1d(ex.weight))));
   });
+  try {
+    return (await nll.data())[0]! / w;
+  } finally {
+    nll.dispose();
+  }
 }
 
 /**
@@ -150,12 +157,12 @@ export async function heldOutEval(
       { maxNewTokens: maxNew, temperature: 0, stopStrings: stop.stopStrings, stopTokenIds: stop.stopTokenId !== null ? [stop.stopTokenId] : [], signal: opts.signal },
       { newStream: (p) => model.tokenizer.createStreamDecoder(true, p) },
     );
-    results.forEach((res, k) => {
+    for (const [k, res] of results.entries()) {
       const { r, pa } = chunk[k]!;
       const enc = encoder.encode(r);
-      const loss = enc.ok ? exampleLoss(model.lm, enc.example) : null;
+      const loss = enc.ok ? await exampleLoss(model.lm, enc.example) : null;
       rows.push({ line: r.line, prompt: pa.shown, expected: pa.expected, output: res.text.trim(), exact: exactMatch(res.text, pa.expected), overlap: overlapF1(res.text, pa.expected), finishReason: res.finishReason, loss });
-    });
+    }
     opts.onProgress?.(rows.length, items.length);
   }
   const n = rows.length || 1;

@@ -267,16 +267,16 @@ describe.skipIf(!referenceAvailable())('training through the worker (Node, fake 
   it('refuses a second run while one trains (BUSY), and cancel stops it with a checkpoint', async () => {
     const { client } = await boot(freshIdb());
     const datasetId = await inspect(client);
-    let cancelSent: Promise<boolean> | null = null;
-    const col = collector((m) => {
-      if (m.step === 2) cancelSent ??= client.cancel(handle.id);
-    });
+    const col = collector();
     const handle = client.send('train', { datasetId, config: { ...CONFIG, steps: 30 } }, col.on);
     await expect.poll(() => col.c.metrics.length, { timeout: 60_000 }).toBeGreaterThanOrEqual(1);
+    // The busy check comes before the cancel (cancelling first would let the second run start).
     const busy = await client.request('train', { datasetId, config: CONFIG }).catch((e) => e);
     expect(busy).toBeInstanceOf(RequestError);
     expect(busy.code).toBe('BUSY');
     expect(busy.hint).toMatch(/one run/i);
+    await expect.poll(() => col.c.metrics.length, { timeout: 60_000 }).toBeGreaterThanOrEqual(2);
+    const cancelSent = client.cancel(handle.id);
     const out = await handle.result;
     expect(await cancelSent).toBe(true);
     expect(out.reason).toBe('cancelled');

@@ -9,7 +9,7 @@
 // a run interleaved with generations still repeats exactly. On WebGPU the steps read the backend
 // asynchronously (./async-steps): its synchronous reads destroy the device after a few steps.
 import * as tf from '@tensorflow/tfjs-core';
-import { PLAIN_FORMAT, type RecordEncoder } from '../data/encode';
+import { PLAIN_FORMAT } from '../data/encode';
 import { exportMergedModel, readBaseFiles } from '../io/export';
 import { exportPeftAdapter } from '../io/peft';
 import { recipeFiles } from '../io/recipes';
@@ -252,24 +252,6 @@ function csvCell(v: unknown): string {
 }
 
 /** One row per step (evaluations merged into their step's row). */
-/** exampleLoss (src/train/job.ts) with an asynchronous read, for backends where a synchronous one is harmful. */
-async function exampleLossAsync(lm: ModelContext['model']['lm'], ex: { input: number[]; target: number[]; weight: number[] }): Promise<number | null> {
-  const w = ex.weight.reduce((x, y) => x + y, 0);
-  if (!w) return null;
-  const nll = tf.tidy(() => {
-    const T = ex.input.length;
-    const logits = lm.forward([ex.input]);
-    const lp = tf.reshape(tf.logSoftmax(logits), [T, -1]);
-    const picked = tf.sum(tf.mul(lp, tf.cast(tf.oneHot(tf.tensor1d(ex.target, 'int32'), lm.config.vocab_size), 'float32')), 1);
-    return tf.neg(tf.sum(tf.mul(picked, tf.tensor1d(ex.weight))));
-  });
-  try {
-    return (await nll.data())[0]! / w;
-  } finally {
-    nll.dispose();
-  }
-}
-
 export function metricsCsv(points: JsonValue[]): string {
   const cols = ['step', 'epoch', 'loss', 'smooth_loss', 'lr', 'grad_norm', 'tokens', 'tokens_per_sec', 'val_loss', 'val_ppl', 'skipped'] as const;
   const rows = new Map<number, Record<string, unknown>>();
@@ -634,12 +616,7 @@ export class TrainingService {
       if (p?.maxExamples !== undefined) records = records.slice(0, Math.max(0, Math.floor(p.maxExamples)));
       if (!records.length) throw fail('BAD_DATASET', 'The run has no held-out records to compare on.', 'Train with a validation split (valFraction > 0) or a validation file.');
       let pass = 0;
-      // heldOutEval scores each example with a synchronous read, which destroys the WebGPU device after a
-      // few dozen reads in Chromium (see ./async-steps): there, it gets an encoder that scores nothing and
-      // the losses are measured below with asynchronous reads (the same computation as exampleLoss).
-      const readAsync = asyncReads();
-      const encoder = readAsync ? Object.assign(Object.create(data.encoder) as RecordEncoder, { encode: () => ({ ok: false, code: 'deferred', message: 'scored with async reads' }) }) : data.encoder;
-      const { base, tuned } = await compareBaseTuned(ctx.model, a.adapter, encoder, records, {
+      const { base, tuned } = await compareBaseTuned(ctx.model, a.adapter, data.encoder, records, {
         maxNewTokens: p?.maxNewTokens,
         signal,
         onProgress: (done, total) => {
@@ -650,28 +627,6 @@ export class TrainingService {
       });
       // heldOutEval stops between batches when the signal fires: its rows are then partial.
       stopIfCancelled();
-      if (readAsync) {
-        const byLine = new Map(records.map((r) => [r.line, r]));
-        const score = async (rows: typeof base.rows, enabled: boolean) => {
-          const was = { enabled: a.adapter.enabled, strength: a.adapter.strength };
-          try {
-            a.adapter.enabled = enabled;
-            a.adapter.strength = 1;
-            for (const row of rows) {
-              stopIfCancelled();
-              const rec = byLine.get(row.line);
-              const enc = rec ? data.encoder.encode(rec) : null;
-              row.loss = enc?.ok ? await exampleLossAsync(ctx.model.lm, enc.example) : null;
-            }
-          } finally {
-            Object.assign(a.adapter, was);
-          }
-          const losses = rows.map((r) => r.loss).filter((l): l is number => l !== null);
-          return losses.length ? losses.reduce((x, y) => x + y, 0) / losses.length : null;
-        };
-        base.loss = await score(base.rows, false);
-        tuned.loss = await score(tuned.rows, true);
-      }
       const rows = base.rows.map((b, i) => {
         const t = tuned.rows[i]!;
         return {
