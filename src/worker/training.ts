@@ -223,8 +223,9 @@ function baseModelName(ctx: ModelContext): string {
   return ctx.model.name;
 }
 
+/** A file-name stem from a run name (runs are named after their dataset file: its extension goes). */
 function slug(s: string): string {
-  return s.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60) || 'run';
+  return s.replace(/\.(jsonl|ndjson|json|csv|tsv|txt)$/i, '').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60) || 'run';
 }
 
 function takeUpTo(points: MetricPoint[], step: number): MetricPoint[] {
