@@ -2,36 +2,15 @@
 // safe bounds, and a memory estimate for a model and settings. Plain data and arithmetic (no TF.js):
 // the store, the controller and the components share it.
 import type { ModelSummary, TrainConfig, TrainConfigOverrides } from '../protocol/messages';
+import { defaultTrainConfig } from '../train/defaults';
 
 export type PresetName = 'quick' | 'balanced' | 'thorough';
 
-export const LLAMA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
-export const GPT2_TARGETS = ['c_attn', 'c_proj', 'c_fc'];
+export { GPT2_TARGETS, LLAMA_TARGETS, targetsFor } from '../train/defaults';
 
-export function targetsFor(arch: string | null | undefined): string[] {
-  return arch === 'gpt2' ? GPT2_TARGETS : LLAMA_TARGETS;
-}
-
-/** The engine's defaults (src/train/job.ts defaultTrainConfig for a Llama model), without importing it (it pulls TF.js in). */
+/** The engine's defaults (src/train/defaults.ts, the same module the worker and the CLI use). */
 export function baseTrainConfig(arch: string | null | undefined = 'llama'): TrainConfig {
-  return {
-    mode: 'lora',
-    lora: { r: 8, lora_alpha: 16, lora_dropout: 0.05, target_modules: targetsFor(arch) },
-    lr: 5e-3,
-    schedule: 'cosine',
-    warmupSteps: 10,
-    minLrRatio: 0.1,
-    weightDecay: 0,
-    maxGradNorm: 1,
-    batchSize: 8,
-    gradAccum: 1,
-    steps: 0,
-    epochs: 3,
-    evalEvery: 25,
-    saveEvery: 50,
-    seed: 42,
-    maxBadSteps: 5,
-  };
+  return defaultTrainConfig(arch);
 }
 
 export interface Preset {

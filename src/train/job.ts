@@ -3,19 +3,15 @@
 // tuned generations (exact match and token overlap). Nothing here touches the filesystem or the DOM.
 import { encodeRecords, type RecordEncoder } from '../data/encode';
 import type { DataRecord, Message } from '../data/types';
-import { LoraAdapter, defaultLoraConfig, type LoraConfig } from '../lora/adapter';
+import { LoraAdapter } from '../lora/adapter';
 import * as tf from '@tensorflow/tfjs-core';
 import { generateIds } from '../model/generate';
 import type { CausalLM } from '../model/causal-lm';
 import type { LanguageModel } from '../model/load';
 import type { RecipeJob } from '../io/recipes';
-import { DEFAULT_TRAIN, Trainer, type Example, type TrainConfig } from './loop';
+import { Trainer, type Example, type TrainConfig } from './loop';
 
-/** Defaults chosen on the example datasets with the reference model (see the learning test). */
-export function defaultTrainConfig(arch: 'llama' | 'gpt2', over: Partial<TrainConfig> = {}): TrainConfig {
-  const lora: LoraConfig = { ...defaultLoraConfig(arch), target_modules: arch === 'gpt2' ? ['c_attn', 'c_proj', 'c_fc'] : ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] };
-  return { ...DEFAULT_TRAIN, lora, ...over };
-}
+export { defaultTrainConfig } from './defaults';
 
 export function toExamples(encoder: RecordEncoder, records: DataRecord[]): Example[] {
   return encodeRecords(encoder, records).examples.map(({ input, target, weight }) => ({ input, target, weight }));

@@ -41,24 +41,7 @@ export interface TrainConfig {
   maxBadSteps: number;
 }
 
-export const DEFAULT_TRAIN: TrainConfig = {
-  mode: 'lora',
-  lora: { r: 8, lora_alpha: 16, lora_dropout: 0.05, target_modules: ['q_proj', 'v_proj'] },
-  lr: 5e-3,
-  schedule: 'cosine',
-  warmupSteps: 10,
-  minLrRatio: 0.1,
-  weightDecay: 0,
-  maxGradNorm: 1,
-  batchSize: 8,
-  gradAccum: 1,
-  steps: 0,
-  epochs: 3,
-  evalEvery: 25,
-  saveEvery: 50,
-  seed: 42,
-  maxBadSteps: 5,
-};
+export { DEFAULT_TRAIN } from './defaults';
 
 export interface StepMetrics {
   step: number;
