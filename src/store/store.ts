@@ -208,7 +208,8 @@ export function initialState(
       error: null,
       requestId: null,
     },
-    train: { preset: saved?.preset ?? 'quick', config: saved?.config ?? presetConfig(saved?.preset && saved.preset !== 'custom' ? saved.preset : 'quick', 'llama'), phase: 'idle', requestId: null, run: null, outcome: null, error: null },
+    // Balanced = the engine's defaults, the settings the learning test holds to the bar on tabtune-base.
+    train: { preset: saved?.preset ?? 'balanced', config: saved?.config ?? presetConfig(saved?.preset && saved.preset !== 'custom' ? saved.preset : 'balanced', 'llama'), phase: 'idle', requestId: null, run: null, outcome: null, error: null },
     live: emptyLive(),
     checkpoints: { runId: null, phase: 'idle', list: [], error: null },
     runs: { phase: 'idle', list: [], error: null, storage: null, bannerDismissed: false, actionError: null },

@@ -5,6 +5,7 @@ import type { DataReport } from '../protocol/messages';
 import { datasetProblem, pageOf } from './data';
 import { addEval, addStep, emptySeries, seriesFromPoints, valPoints } from './series';
 import { cannotStart, createAppStore, initialState, parseSavedSettings, savedSettings } from './store';
+import { defaultTrainConfig } from '../train/defaults';
 import { estimateMemory, plannedSteps, presetConfig, setOption, toOverrides, validateConfig } from './training';
 
 const step = (s: number, loss = 1, skipped?: string) => ({ step: s, loss, smoothLoss: loss, lr: 0.1, gradNorm: 2, ...(skipped ? { skipped } : {}) });
@@ -123,5 +124,13 @@ describe('training settings', () => {
     expect(parseSavedSettings('{oops')).toBeNull();
     expect(parseSavedSettings(JSON.stringify({ version: 2 }))).toBeNull();
     expect(parseSavedSettings(null)).toBeNull();
+  });
+});
+
+describe('default training settings', () => {
+  it('a first visit starts on Balanced, which is exactly the engine default the learning test checks', () => {
+    const s = initialState();
+    expect(s.train.preset).toBe('balanced');
+    expect(s.train.config).toEqual(defaultTrainConfig('llama'));
   });
 });
