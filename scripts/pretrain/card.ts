@@ -46,7 +46,7 @@ export const modelCard: ModelCardWriter = (c, metrics: PretrainMetrics, sourcesJ
 
   w(`# ${c.name}`);
   w();
-  w(`A ${fmt(metrics.params)}-parameter Llama-architecture language model that tabtune pretrains itself, from scratch, on public-domain and permissively licensed English text that the npm registry and Debian ship. It is small on purpose: it loads instantly and trains in seconds in a browser tab, so the app and its tests have a real model that needs no download. It writes English-looking phrases, not reliable facts.`);
+  w(`A ${fmt(metrics.params)}-parameter Llama-architecture language model that tabtune pretrains itself, from scratch, on public-domain and permissively licensed English text that the npm registry and Debian ship. ${c.intro ?? 'It is small on purpose: it loads instantly and trains in seconds in a browser tab, so the app and its tests have a real model that needs no download.'} It writes English-looking phrases, not reliable facts.`);
   w();
   w(`Everything here is produced by \`npm run corpus\` and \`npm run pretrain -- --config models/${c.name}/train.json\`; this card is rewritten by that run.`);
   w();
@@ -111,9 +111,13 @@ export const modelCard: ModelCardWriter = (c, metrics: PretrainMetrics, sourcesJ
   }
   w('## Training recipe');
   w();
-  w(`- Trainer: ${metrics.backend}. Every weight, embeddings included, is trained (full-parameter mode: the same AdamW, schedules, clipping and checkpoint format as LoRA runs).`);
+  w(
+    c.trainer === 'torch'
+      ? `- Trainer: ${metrics.backend}. Every weight, embeddings included, is trained, with PyTorch's AdamW and the same schedule, clipping and token stream as the TF.js path.`
+      : `- Trainer: ${metrics.backend}. Every weight, embeddings included, is trained (full-parameter mode: the same AdamW, schedules, clipping and checkpoint format as LoRA runs).`,
+  );
   w(`- Initialization: N(0, ${m.init_std}) for embeddings and projections, o_proj and down_proj scaled by 1/sqrt(2 x layers), RMSNorm gains 1 (seed ${t.seed}).`);
-  w(`- AdamW (beta1 0.9, beta2 0.999, eps 1e-8, weight decay ${t.weightDecay}), peak learning rate ${t.lr}, ${t.warmupSteps} warmup steps then ${t.schedule} decay to ${t.minLrRatio} x peak, gradients clipped to global norm ${t.maxGradNorm}.`);
+  w(`- AdamW (beta1 0.9, beta2 ${c.trainer === 'torch' ? (t.beta2 ?? 0.999) : 0.999}, eps 1e-8, weight decay ${t.weightDecay}), peak learning rate ${t.lr}, ${t.warmupSteps} warmup steps then ${t.schedule} decay to ${t.minLrRatio} x peak, gradients clipped to global norm ${t.maxGradNorm}.`);
   w(`- Batch: ${t.batchSize} windows x ${ctx} tokens${t.gradAccum > 1 ? ` x ${t.gradAccum} accumulation steps` : ''} = ${fmt(tokensPerStep)} tokens per step; ${fmt(metrics.steps)} steps, ${fmt(metrics.tokens_seen)} tokens seen (${epochs.toFixed(2)} epochs of the ${fmt(metrics.train_tokens_available)}-token training stream).`);
   w(`- Time: ${minutes.toFixed(1)} minutes of training (${fmt(metrics.tokens_per_second)} tokens/s) in ${metrics.sittings} sitting(s), on a 2-core machine shared with other work. Checkpoints every ${c.saveEveryMinutes} minutes; a stopped run continues with \`--resume\`.`);
   w();

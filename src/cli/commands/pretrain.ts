@@ -89,6 +89,8 @@ export interface PretrainConfig {
   prompts: string[];
   /** Free text for the model card (what the samples show, caveats). */
   cardNotes?: string[];
+  /** The model card's second sentence: what the model is for (default: the tiny test model's). */
+  intro?: string;
   /** Who trains: the project's TF.js engine (default) or scripts/pretrain/train_torch.py (PyTorch, CPU/GPU). */
   trainer?: 'tfjs' | 'torch';
   /** PyTorch threads (torch trainer only; default: PyTorch's own choice). */
@@ -380,7 +382,7 @@ export async function pretrainCommand(args: Args, hooks: { modelCard?: ModelCard
       if (!(diff <= tol)) throw new Error(`TF.js and PyTorch logits differ by ${diff} (> ${tol}): the two implementations disagree`);
       const tm = torchOut.meta;
       const meta: RunMeta = { trainSeconds: tm.train_seconds, tokens: tm.tokens, sittings: tm.sittings, steps: tm.step };
-      await finish(c, hooks, { ...common, lm: model.lm, meta, nParams: model.info.numParams, backendLabel: `PyTorch ${tm.torch} on ${tm.device} (${tm.threads} threads), scripts/pretrain/train_torch.py; evaluated with TF.js ${tf.getBackend()}` });
+      await finish(c, hooks, { ...common, lm: model.lm, meta, nParams: model.info.numParams, backendLabel: `PyTorch ${tm.torch} on ${tm.device} (${tm.threads} thread${tm.threads === 1 ? '' : 's'}), scripts/pretrain/train_torch.py (the architecture of src/model/llama.ts written again in PyTorch); the exported folder, loaded by tabtune's TF.js runtime (${tf.getBackend()}), reproduces the trainer's own logits on its golden sequences within ${diff.toExponential(1)} (tolerance ${tol})` });
     } finally {
       model.dispose();
     }
