@@ -3,24 +3,13 @@
 // worker's `compare-heldout`). Its own zustand vanilla store; streamed text goes into the `stream`
 // slice, which the UI reads through `subscribe` (no React render per token).
 import { createStore, type StoreApi } from 'zustand/vanilla';
-import type { RequestHandle, WorkerClient } from '../../protocol/client';
+import type { RequestHandle } from '../../protocol/client';
 import type { AdapterInfo, CompareResult, CompareRow, GenerateOutcome, GenerateParams, ModelSummary, ProtocolError } from '../../protocol/messages';
 import { PLAIN_SEPARATOR } from '../../data/encode';
 import { fetchRunContext, stepFor, unusable, type RunContext } from './run-context';
-import { pageError, protocolError, sameSelection, type Phase, type Readable, type Selection } from './types';
+import { pageError, protocolError, sameSelection, type FeatureDeps, type Phase, type Selection } from './types';
 
-export interface CompareDeps {
-  client: WorkerClient;
-  selection: Readable<Selection | null>;
-  model: Readable<ModelSummary | null>;
-  /**
-   * Optional: anything that changes when the selected run's checkpoints do (e.g. the app's checkpoint
-   * list); the feature then reads the run again, so "newest" stays the newest.
-   */
-  changes?: Readable<unknown>;
-  /** Clock for elapsed time and ETA (default Date.now). */
-  now?: () => number;
-}
+export type CompareDeps = FeatureDeps;
 
 /** The model, the selection and what the worker says about the selected run. */
 export interface ContextSlice {

@@ -2,23 +2,11 @@
 // run's metrics as CSV, and its TRL / Axolotl recipe. The worker builds the bytes (`export`); the
 // page turns them into a download (src/ui/export, Blob + object URL). Its own zustand vanilla store.
 import { createStore, type StoreApi } from 'zustand/vanilla';
-import type { WorkerClient } from '../../protocol/client';
 import type { ExportKind, ExportResult, ModelSummary, ProtocolError } from '../../protocol/messages';
 import { fetchRunContext, stepFor, unusable, type RunContext } from './run-context';
-import { pageError, protocolError, sameSelection, type Phase, type Readable, type Selection } from './types';
+import { pageError, protocolError, sameSelection, type FeatureDeps, type Phase, type Selection } from './types';
 
-export interface ExportDeps {
-  client: WorkerClient;
-  selection: Readable<Selection | null>;
-  model: Readable<ModelSummary | null>;
-  /**
-   * Optional: anything that changes when the selected run's checkpoints do (e.g. the app's checkpoint
-   * list); the feature then reads the run again, so "newest" stays the newest.
-   */
-  changes?: Readable<unknown>;
-  /** Clock for the elapsed time of an export (default Date.now). */
-  now?: () => number;
-}
+export type ExportDeps = FeatureDeps;
 
 /** What the worker reported of an export in progress (the merged model: tensor by tensor). */
 export interface ExportProgress {

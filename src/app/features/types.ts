@@ -1,8 +1,8 @@
 // What the studio's feature modules (compare, export) take from the app and share: a tiny readable
 // value (so a feature does not depend on the app store's shape), the checkpoint selection, and
 // helpers that turn protocol failures into errors the UI can show.
-import { RequestError } from '../../protocol/client';
-import type { ProtocolError } from '../../protocol/messages';
+import { RequestError, type WorkerClient } from '../../protocol/client';
+import type { ModelSummary, ProtocolError } from '../../protocol/messages';
 
 /** A value that can be read now and watched. */
 export interface Readable<T> {
@@ -17,6 +17,20 @@ export interface Selection {
 }
 
 export type Phase = 'idle' | 'busy' | 'ready' | 'error';
+
+/** What a feature (compare, export) is built from. */
+export interface FeatureDeps {
+  client: WorkerClient;
+  selection: Readable<Selection | null>;
+  model: Readable<ModelSummary | null>;
+  /**
+   * Optional: anything that changes when the selected run's checkpoints do (e.g. the app's checkpoint
+   * list); the feature then reads the run again, so "newest" stays the newest.
+   */
+  changes?: Readable<unknown>;
+  /** Clock for elapsed times and ETAs (default Date.now). */
+  now?: () => number;
+}
 
 /** A settable Readable (tests, and values the app keeps outside a store). */
 export interface Writable<T> extends Readable<T> {
