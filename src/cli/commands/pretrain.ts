@@ -406,7 +406,7 @@ export async function pretrainCommand(args: Args, hooks: { modelCard?: ModelCard
   try {
     if (resume) {
       const latest = await store.loadLatestCheckpoint(runId);
-      if (!latest) throw new Error(`no checkpoint found in ${join(work, 'checkpoints')} to resume from`);
+      if (!latest) throw new Error(`no checkpoint found in ${join(work, 'checkpoints')} to resume from (the run stopped before its first checkpoint): delete ${work} and start again without --resume`);
       trainer.restore(latest.checkpoint as unknown as TrainerCheckpoint);
       meta = { ...meta, ...((latest.checkpoint.state as { pretrain?: RunMeta }).pretrain ?? {}) };
       if (existsSync(metricsPath)) {
