@@ -6,7 +6,7 @@ import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { RequestHandle } from '../../protocol/client';
 import type { AdapterInfo, CompareResult, CompareRow, GenerateOutcome, GenerateParams, ModelSummary, ProtocolError } from '../../protocol/messages';
 import { PLAIN_SEPARATOR } from '../../data/encode';
-import { fetchRunContext, stepFor, unusable, type RunContext } from './run-context';
+import { runContextRefresher, stepFor, unusable, type RunContext } from './run-context';
 import { pageError, protocolError, sameSelection, type FeatureDeps, type Phase, type Selection } from './types';
 
 export type CompareDeps = FeatureDeps;
@@ -209,22 +209,8 @@ export function createCompareFeature(deps: CompareDeps): CompareFeature {
   let disposed = false;
 
   // ---- context: the selected run, read again whenever the selection or the model changes.
-  let contextToken = 0;
-  async function refresh(): Promise<void> {
-    const token = ++contextToken;
-    const { selection } = store.getState().context;
-    if (!selection) {
-      set('context', { phase: 'idle', run: null, error: null });
-      return;
-    }
-    set('context', { phase: 'busy', error: null });
-    try {
-      const run = await fetchRunContext(client, selection);
-      if (token === contextToken && !disposed) set('context', { phase: 'ready', run, error: null });
-    } catch (e) {
-      if (token === contextToken && !disposed) set('context', { phase: 'error', run: null, error: protocolError(e) });
-    }
-  }
+  const refresh = runContextRefresher(client, () => store.getState().context.selection, (u) => set('context', u), () => !disposed);
+
 
   const unsubSelection = deps.selection.subscribe((selection) => {
     if (sameSelection(selection, store.getState().context.selection)) return;

@@ -3,7 +3,7 @@
 // page turns them into a download (src/ui/export, Blob + object URL). Its own zustand vanilla store.
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { ExportKind, ExportResult, ModelSummary, ProtocolError } from '../../protocol/messages';
-import { fetchRunContext, stepFor, unusable, type RunContext } from './run-context';
+import { runContextRefresher, stepFor, unusable, type RunContext } from './run-context';
 import { pageError, protocolError, sameSelection, type FeatureDeps, type Phase, type Selection } from './types';
 
 export type ExportDeps = FeatureDeps;
@@ -105,22 +105,8 @@ export function createExportFeature(deps: ExportDeps): ExportFeature {
   const setItem = (kind: ExportKind, update: Partial<ExportItemState>) => store.setState((s) => ({ items: { ...s.items, [kind]: { ...s.items[kind], ...update } } }));
   let disposed = false;
 
-  let contextToken = 0;
-  async function refresh(): Promise<void> {
-    const token = ++contextToken;
-    const { selection } = store.getState().context;
-    if (!selection) {
-      setContext({ phase: 'idle', run: null, error: null });
-      return;
-    }
-    setContext({ phase: 'busy', error: null });
-    try {
-      const run = await fetchRunContext(client, selection);
-      if (token === contextToken && !disposed) setContext({ phase: 'ready', run, error: null });
-    } catch (e) {
-      if (token === contextToken && !disposed) setContext({ phase: 'error', run: null, error: protocolError(e) });
-    }
-  }
+  const refresh = runContextRefresher(client, () => store.getState().context.selection, setContext, () => !disposed);
+
 
   const clearErrors = () => {
     for (const kind of EXPORT_KINDS) if (store.getState().items[kind].phase === 'error') setItem(kind, { phase: 'idle', error: null });

@@ -3,7 +3,7 @@
 // (list-runs, list-checkpoints), never guessed.
 import type { WorkerClient } from '../../protocol/client';
 import type { CheckpointInfo, ModelSummary, ProtocolError } from '../../protocol/messages';
-import { pageError, type Selection } from './types';
+import { pageError, protocolError, type Phase, type Selection } from './types';
 
 export interface RunContext {
   runId: string;
@@ -44,6 +44,35 @@ export async function fetchRunContext(client: WorkerClient, selection: Selection
     template: job?.data.options.template ?? 'auto',
     model: job ? { name: job.model.name, numParams: job.model.numParams, arch: job.model.arch } : null,
     valExamples: job ? job.data.valExamples : null,
+  };
+}
+
+/**
+ * A feature's "read the selected run again": each call fetches the run context for the selection of
+ * the moment and reports it through `set`; a read overtaken by a newer one (or finishing after
+ * `live()` turned false) is dropped, so a late answer never overwrites a newer selection's.
+ */
+export function runContextRefresher(
+  client: WorkerClient,
+  selection: () => Selection | null,
+  set: (update: { phase: Phase; run?: RunContext | null; error: ProtocolError | null }) => void,
+  live: () => boolean,
+): () => Promise<void> {
+  let token = 0;
+  return async () => {
+    const mine = ++token;
+    const sel = selection();
+    if (!sel) {
+      set({ phase: 'idle', run: null, error: null });
+      return;
+    }
+    set({ phase: 'busy', error: null });
+    try {
+      const run = await fetchRunContext(client, sel);
+      if (mine === token && live()) set({ phase: 'ready', run, error: null });
+    } catch (e) {
+      if (mine === token && live()) set({ phase: 'error', run: null, error: protocolError(e) });
+    }
   };
 }
 
