@@ -9,6 +9,7 @@ import type { StepMetrics, TrainConfigOverrides } from '../src/protocol/messages
 import { expect, test } from './fixtures';
 import type { TabtunePage } from './pages/TabtunePage';
 import type { TrainingJobState } from './pages/TrainingApi';
+import { maxTensorMapDiff } from '../src/testing/tensors';
 
 const N = 3;
 const CONFIG: TrainConfigOverrides = { steps: 2 * N, batchSize: 2, saveEvery: N, evalEvery: N, seed: 3, warmupSteps: 2 };
@@ -34,16 +35,6 @@ function adapterOf(zip: Uint8Array): { config: Record<string, unknown>; tensors:
   const config = JSON.parse(new TextDecoder().decode(files['adapter_config.json'])) as Record<string, unknown>;
   const st = new SafetensorsFile(files['adapter_model.safetensors']!);
   return { config, tensors: new Map(st.names().map((n) => [n, st.getFloat32(n)])), files: Object.keys(files).sort() };
-}
-
-function maxAdapterDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>): number {
-  expect([...a.keys()].sort()).toEqual([...b.keys()].sort());
-  let d = 0;
-  for (const [k, x] of a) {
-    const y = b.get(k)!;
-    for (let i = 0; i < x.length; i++) d = Math.max(d, Math.abs(x[i]! - y[i]!));
-  }
-  return d;
 }
 
 function lossDiffs(parts: StepMetrics[], reference: StepMetrics[]): number[] {
@@ -144,8 +135,8 @@ test('trains in the worker, resumes after reloads exactly, and exports a PEFT ad
   const exB = adapterOf((await tabtune.training.export({ kind: 'peft', runId: runB.id })).bytes);
   const peftC = await tabtune.training.export({ kind: 'peft', runId: cOut.runId });
   const exC = adapterOf(peftC.bytes);
-  const adapterA = maxAdapterDiff(exA.tensors, exC.tensors);
-  const adapterB = maxAdapterDiff(exB.tensors, exC.tensors);
+  const adapterA = maxTensorMapDiff(exA.tensors, exC.tensors);
+  const adapterB = maxTensorMapDiff(exB.tensors, exC.tensors);
   console.log(
     `${tag} resume vs uninterrupted: clean stop + reload: max loss diff ${Math.max(...aDiffs).toExponential(2)}, val loss diff ${valDiff.toExponential(2)}, adapter max diff ${adapterA.toExponential(2)}; ` +
       `reload mid-run: max loss diff ${Math.max(...bDiffs).toExponential(2)}, adapter max diff ${adapterB.toExponential(2)}`,

@@ -13,6 +13,7 @@ import { TabtuneStore, type KeyValueBackend } from '../storage/index';
 import { freshIdb, QuotaBackend } from '../storage/test-utils';
 import { ensureReferenceHF, referenceAvailable, REPO_ROOT } from '../testing/reference';
 import { connectInProcess, serveFolder, type InProcessWorker } from './testing';
+import { maxTensorMapDiff } from '../testing/tensors';
 
 const N = 3;
 const CONFIG = { steps: 2 * N, batchSize: 2, saveEvery: N, evalEvery: N, seed: 3, warmupSteps: 2 };
@@ -44,16 +45,6 @@ function adapterTensors(zip: Uint8Array): Map<string, Float32Array> {
   const files = unzipFiles(zip);
   const st = new SafetensorsFile(files.get('adapter_model.safetensors')!);
   return new Map(st.names().map((n) => [n, st.getFloat32(n)]));
-}
-
-function maxDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>): number {
-  expect([...a.keys()].sort()).toEqual([...b.keys()].sort());
-  let d = 0;
-  for (const [k, x] of a) {
-    const y = b.get(k)!;
-    for (let i = 0; i < x.length; i++) d = Math.max(d, Math.abs(x[i]! - y[i]!));
-  }
-  return d;
 }
 
 const lossesOf = (ms: StepMetrics[]) => new Map(ms.map((m) => [m.step, m.loss]));
@@ -120,7 +111,7 @@ describe.skipIf(!referenceAvailable())('training through the worker (Node, fake 
     expect(out.checkpoint?.step).toBe(2 * N);
     expect(out.tokensPerSecond).toBeGreaterThan(0);
     // Same config, same data: the same numbers as the reference run on another database.
-    expect(maxDiff(adapterTensors((await client.request('export', { kind: 'peft' })).bytes), reference.adapter)).toBe(0);
+    expect(maxTensorMapDiff(adapterTensors((await client.request('export', { kind: 'peft' })).bytes), reference.adapter)).toBe(0);
 
     const { runs } = await client.request('list-runs', {});
     expect(runs).toHaveLength(1);
@@ -162,7 +153,7 @@ describe.skipIf(!referenceAvailable())('training through the worker (Node, fake 
     console.log(`[node wasm] resume loss diffs per step: ${diffs.map((d) => d.toExponential(1)).join(' ')}`);
     expect(Math.max(...diffs)).toBeLessThanOrEqual(TOL);
     expect(Math.abs(b.c.evals.at(-1)!.valLoss - reference.evals.at(-1)!.valLoss)).toBeLessThanOrEqual(TOL);
-    const adapterDiff = maxDiff(adapterTensors((await second.client.request('export', { kind: 'peft', runId: part1.runId })).bytes), reference.adapter);
+    const adapterDiff = maxTensorMapDiff(adapterTensors((await second.client.request('export', { kind: 'peft', runId: part1.runId })).bytes), reference.adapter);
     console.log(`[node wasm] resume adapter max |diff| = ${adapterDiff}`);
     expect(adapterDiff).toBeLessThanOrEqual(TOL);
 
