@@ -6,6 +6,7 @@ import { RequestError } from '../protocol/client';
 import type { CheckpointInfo, DataReport, InspectDataResult, RequestKind, RunSummary, StepMetrics, TrainStart } from '../protocol/messages';
 import { cannotStart, createAppStore, initialState, interruptedRuns, isTraining, patch, type AppStore } from '../store/store';
 import { createStudio, type Studio } from './studio';
+import { runSummary } from './features/fixtures';
 
 interface Sent {
   kind: RequestKind;
@@ -84,30 +85,7 @@ function ckpt(runId: string, step: number, over: Partial<CheckpointInfo> = {}): 
   return { runId, step, createdAt: 0, sizeBytes: 1000, chunkCount: 1, trainLoss: 1, valLoss: 1, pinned: false, isBest: false, isLatest: false, ...over };
 }
 
-function run(id: string, over: Partial<RunSummary> = {}): RunSummary {
-  return {
-    id,
-    name: id,
-    createdAt: 1,
-    updatedAt: 1,
-    config: null,
-    dataset: null,
-    status: 'finished',
-    error: null,
-    heartbeatAt: null,
-    bestValLoss: null,
-    bestValStep: null,
-    metricsCount: 0,
-    metricsPageSize: 500,
-    parentRunId: null,
-    parentCheckpointStep: null,
-    active: false,
-    latestCheckpoint: null,
-    checkpointCount: 0,
-    job: null,
-    ...over,
-  };
-}
+const run = runSummary;
 
 function metrics(step: number, loss = 3 - step * 0.1): StepMetrics {
   return { step, totalSteps: 10, epoch: step / 10, loss, smoothLoss: loss, lr: 1e-3, gradNorm: 1, tokens: 100, tokensPerSec: 1000, etaSec: 1, memory: { numTensors: 5, numBytes: 100 }, backend: 'wasm' };

@@ -28,9 +28,20 @@ export function run(id: string, opts: { name?: string; active?: boolean; checkpo
     data: { datasetId: 'd1', valDatasetId: null, name: 'numbers', requested: {}, options: { template: opts.template ?? 'auto', stop: { stopTokenId: 1, stopStrings: opts.stopStrings ?? [] } }, trainExamples: 36, valExamples: 4 },
     model: { name: MODEL.name, label: MODEL.label, arch: MODEL.arch, numParams: MODEL.numParams, vocabSize: MODEL.vocabSize, baseModel: MODEL.name, ...opts.model },
   } as unknown as RunJob;
+  return runSummary(id, {
+    name: opts.name ?? id,
+    active: opts.active ?? false,
+    latestCheckpoint: cks.at(-1) ?? null,
+    checkpointCount: cks.length,
+    job: opts.job === false ? null : job,
+  });
+}
+
+/** A stored run as list-runs reports it: finished, no job, no checkpoints, unless `over` says otherwise. */
+export function runSummary(id: string, over: Partial<RunSummary> = {}): RunSummary {
   return {
     id,
-    name: opts.name ?? id,
+    name: id,
     createdAt: 0,
     updatedAt: 0,
     config: null,
@@ -44,10 +55,11 @@ export function run(id: string, opts: { name?: string; active?: boolean; checkpo
     metricsPageSize: 100,
     parentRunId: null,
     parentCheckpointStep: null,
-    active: opts.active ?? false,
-    latestCheckpoint: cks.at(-1) ?? null,
-    checkpointCount: cks.length,
-    job: opts.job === false ? null : job,
+    active: false,
+    latestCheckpoint: null,
+    checkpointCount: 0,
+    job: null,
+    ...over,
   };
 }
 
