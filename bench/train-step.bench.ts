@@ -1,13 +1,15 @@
 // Benchmark: LoRA training steps and generation on the reference model (stories260K, converted from
 // ../shared) with the current backend in Node. Prints ratios against a reference run in the same
-// process: TF.js autograd's own matMul gradients (transpose flags) vs tabtune's explicit transposes.
+// process: TF.js autograd's own matMul gradients (transpose flags) vs tabtune's explicit transposes,
+// and (full-parameter pretraining of the bundled tabtune-tiny, context 256) attention as batched matMuls
+// vs one (sequence, key/value head) at a time with plain 2-D matMuls.
 import * as tf from '@tensorflow/tfjs-core';
 import { directorySource } from '../src/io/fs-source';
 import { LoraAdapter } from '../src/lora/adapter';
 import { setupBackend, type BackendName } from '../src/model/backend';
 import { generate } from '../src/model/generate';
 import { loadModel } from '../src/model/load';
-import { setFastGradients } from '../src/model/ops';
+import { setFastGradients, setPerEntryAttention } from '../src/model/ops';
 import { ensureReferenceHF } from '../src/testing/reference';
 import { DEFAULT_TRAIN, Trainer, type Example } from '../src/train/loop';
 
@@ -42,6 +44,28 @@ async function timeSteps(fast: boolean, targets: string[]): Promise<{ ms: number
   return { ms, tokPerSec: (B * T) / (ms / 1000) };
 }
 
+/** Full-parameter steps on the bundled tabtune-tiny, 4 windows of 256 tokens (its pretraining batch). */
+async function timeFullSteps(loop: boolean): Promise<{ ms: number; tokPerSec: number }> {
+  setPerEntryAttention(loop);
+  const m = await loadModel(directorySource('models/tabtune-tiny'), { trainable: true });
+  const W = 256;
+  const data: Example[] = [];
+  for (let b = 0; b < 8; b++) {
+    const ids = Array.from({ length: W + 1 }, (_, t) => 4 + ((b * 131 + t * 17) % (m.info.vocabSize - 4)));
+    data.push({ input: ids.slice(0, W), target: ids.slice(1), weight: ids.slice(1).map(() => 1) });
+  }
+  const tr = new Trainer(m.lm, data, [], { ...DEFAULT_TRAIN, mode: 'full', batchSize: 4, steps: 5 }, null);
+  tr.trainStep();
+  const n = 3;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) tr.trainStep();
+  const ms = (performance.now() - t0) / n;
+  tr.dispose();
+  m.dispose();
+  setPerEntryAttention(true);
+  return { ms, tokPerSec: (4 * W) / (ms / 1000) };
+}
+
 async function main(): Promise<void> {
   const rep = await setupBackend(backend);
   console.log(`backend ${rep.name}${rep.threads ? ` (${rep.threads} thread${rep.threads > 1 ? 's' : ''})` : ''}; batch ${B} x ${T} tokens; stories260K`);
@@ -50,6 +74,9 @@ async function main(): Promise<void> {
     const fast = await timeSteps(true, targets);
     console.log(`LoRA on ${targets.join(',')}: autograd ${ref.ms.toFixed(1)} ms/step (${ref.tokPerSec.toFixed(0)} tok/s) | tabtune ${fast.ms.toFixed(1)} ms/step (${fast.tokPerSec.toFixed(0)} tok/s) | speed-up x${(ref.ms / fast.ms).toFixed(2)}`);
   }
+  const kernel = await timeFullSteps(false);
+  const loop = await timeFullSteps(true);
+  console.log(`full-parameter tabtune-tiny, 4 x 256 tokens: batched attention ${kernel.ms.toFixed(0)} ms/step (${kernel.tokPerSec.toFixed(0)} tok/s) | per-entry attention ${loop.ms.toFixed(0)} ms/step (${loop.tokPerSec.toFixed(0)} tok/s) | speed-up x${(kernel.ms / loop.ms).toFixed(2)}`);
   const m = await loadModel(directorySource(await ensureReferenceHF()));
   const t0 = performance.now();
   const [one] = await generate(m, ['Once upon a time'], { maxNewTokens: 128, temperature: 0 });

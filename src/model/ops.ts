@@ -85,24 +85,37 @@ export function linear(x: tf.Tensor, l: Linear): tf.Tensor {
 }
 
 /**
- * Embedding lookup table[ids]: [V, D] x [B, T] -> [B, T, D]. A trainable table goes through a
- * one-hot matMul, because gather's gradient needs UnsortedSegmentSum, which tfjs-wasm lacks.
+ * Embedding lookup table[ids]: [V, D] x [B, T] -> [B, T, D]. The forward is a gather; a trainable
+ * table gets a hand-written gradient, because gather's own needs UnsortedSegmentSum, which tfjs-wasm
+ * lacks: on the CPU backends (wasm, cpu) the rows of dy are summed into the table's rows in plain
+ * JavaScript (N x D adds), on GPU backends through a one-hot matMul (no readback).
  */
 export function embedding(table: tf.Tensor2D, ids: number[][], trainable: boolean): tf.Tensor {
   const B = ids.length;
   const T = ids[0]!.length;
-  const idT = tf.tensor1d(ids.flat(), 'int32');
+  const flat = ids.flat();
+  const idT = tf.tensor1d(flat, 'int32');
   if (!trainable) return tf.reshape(tf.gather(table, idT), [B, T, -1]);
-  const V = table.shape[0];
-  const f = tf.customGrad(((t: tf.Tensor, save: tf.GradSaveFunc) => {
-    // oneHot's float32 dtype is ignored by tfjs-wasm (it writes int32 bits): cast explicitly.
-    const oh = tf.cast(tf.oneHot(idT, V), 'float32'); // [N, V]
-    save([oh]);
-    return {
-      value: tf.reshape(tf.matMul(oh, t as tf.Tensor2D), [B, T, -1]),
-      gradFunc: (dy: tf.Tensor, [soh]: tf.Tensor[]) => tf.matMul(tf.transpose(soh!), tf.reshape(dy, [B * T, -1]) as tf.Tensor2D), // [V, D]
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  const [V, D] = table.shape;
+  const f = tf.customGrad(((t: tf.Tensor) => ({
+    value: tf.reshape(tf.gather(t as tf.Tensor2D, idT), [B, T, D]),
+    gradFunc: (dy: tf.Tensor) => {
+      const backend = tf.getBackend();
+      if (backend === 'wasm' || backend === 'cpu') {
+        const d = dy.dataSync() as Float32Array; // [N * D]
+        const g = new Float32Array(V * D);
+        for (let n = 0; n < flat.length; n++) {
+          const row = flat[n]! * D;
+          const src = n * D;
+          for (let j = 0; j < D; j++) g[row + j]! += d[src + j]!;
+        }
+        return tf.tensor2d(g, [V, D]);
+      }
+      // oneHot's float32 dtype is ignored by tfjs-wasm (it writes int32 bits): cast explicitly.
+      const ohT = tf.transpose(tf.cast(tf.oneHot(idT, V), 'float32')); // [V, N]
+      return tf.matMul(ohT as tf.Tensor2D, tf.reshape(dy, [B * T, D]) as tf.Tensor2D); // [V, D]
+    },
+  })) as unknown as Parameters<typeof tf.customGrad>[0]);
   return f(table);
 }
 
@@ -160,6 +173,7 @@ export function attention(q: tf.Tensor, kT: tf.Tensor, v: tf.Tensor, mask: tf.Te
   const KV = kT.shape[1]!;
   const S = kT.shape[3]!;
   const rep = H / KV;
+  if (perEntry && rep * T >= 16 && B * KV > 1 && tf.getBackend() === 'wasm') return attentionPerEntry(q, kT, v, mask);
   const qg = tf.reshape(q, [B, KV, rep * T, hd]); // heads sharing a kv head side by side
   let s = tf.mul(mm(qg, kT), 1 / Math.sqrt(hd)); // [B, KV, rep*T, S]
   s = tf.add(tf.reshape(s, [B, KV, rep, T, S]), mask); // [B, KV, rep, T, S]
@@ -172,4 +186,33 @@ export function attention(q: tf.Tensor, kT: tf.Tensor, v: tf.Tensor, mask: tf.Te
 export function splitHeads(x: tf.Tensor, heads: number): tf.Tensor {
   const [B, T, C] = x.shape as [number, number, number];
   return tf.transpose(tf.reshape(x, [B, T, heads, C / heads]), [0, 2, 1, 3]);
+}
+
+let perEntry = true;
+/** Only the benchmark turns this off, to measure what per-entry attention buys on tfjs-wasm. */
+export function setPerEntryAttention(on: boolean): void {
+  perEntry = on;
+}
+
+/**
+ * attention() computed one (sequence, key/value head) pair at a time with plain 2-D matMuls. On
+ * tfjs-wasm the batched matMul kernel runs attention's small matrices at ~1 GFLOP/s while a 2-D matMul
+ * takes XNNPACK's fast path (3-16x faster for these shapes); splitting q, k and v (small) up front
+ * keeps the large score tensors whole, as slicing them is slow there too. Measured by `npm run bench`.
+ */
+function attentionPerEntry(q: tf.Tensor, kT: tf.Tensor, v: tf.Tensor, mask: tf.Tensor): tf.Tensor {
+  const [B, H, T, hd] = q.shape as [number, number, number, number];
+  const KV = kT.shape[1]!;
+  const S = kT.shape[3]!;
+  const rep = H / KV;
+  const qs = tf.unstack(tf.reshape(q, [B * KV, rep * T, hd])); // B*KV x [rep*T, hd]
+  const ks = tf.unstack(tf.reshape(kT, [B * KV, hd, S])); // B*KV x [hd, S]
+  const vs = tf.unstack(tf.reshape(v, [B * KV, S, hd])); // B*KV x [S, hd]
+  const ms = tf.unstack(tf.reshape(mask, [B, T, S])); // B x [T, S]
+  const outs = qs.map((qe, e) => {
+    const s = tf.add(tf.reshape(tf.mul(mm(qe, ks[e]!), 1 / Math.sqrt(hd)), [rep, T, S]), ms[Math.floor(e / KV)]!); // [rep, T, S]
+    return mm(tf.reshape(tf.softmax(s), [rep * T, S]), vs[e]!); // [rep*T, hd]
+  });
+  const o = tf.reshape(tf.stack(outs), [B, H, T, hd]); // [B, H, T, hd]
+  return tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [B, T, H * hd]); // [B, T, H*hd]
 }

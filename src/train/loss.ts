@@ -17,16 +17,21 @@ export function maskedCrossEntropy(logits: tf.Tensor, targets: number[][], weigh
   const f = tf.customGrad(((l: tf.Tensor, save: tf.GradSaveFunc) => {
     const l2 = tf.reshape(l, [N, V]);
     const oh = tf.oneHot(tgt, V); // [N, V]
-    const lse = tf.logSumExp(l2, -1); // [N]
-    const picked = tf.sum(tf.mul(l2, oh), -1); // [N]
+    // log-softmax once (one exp pass over [N, V]); the gradient reuses its exp as the softmax.
+    const mx = tf.max(l2, -1, true); // [N, 1]
+    const shifted = tf.sub(l2, mx); // [N, V]
+    const e = tf.exp(shifted); // [N, V]
+    const se = tf.sum(e, -1, true); // [N, 1]
+    const nll = tf.sub(tf.log(se), tf.sum(tf.mul(shifted, oh), -1, true)); // [N, 1] = lse - picked
     const wn = tf.reshape(tf.div(w, total), [N, 1]); // [N, 1] normalised weights
-    const value = tf.sum(tf.mul(tf.sub(lse, picked), tf.reshape(wn, [N]))) as tf.Scalar;
+    const value = tf.sum(tf.mul(nll, wn)) as tf.Scalar;
+    const probs = tf.div(e, se); // [N, V] softmax
     // Everything the gradient reads must be saved: the forward's tidy frees the rest before backprop.
-    save([l2, oh, wn]);
+    save([probs, oh, wn]);
     return {
       value,
-      gradFunc: (dy: tf.Tensor, [sl2, soh, swn]: tf.Tensor[]) => {
-        const g = tf.mul(tf.sub(tf.softmax(sl2!), soh!), swn!); // [N, V]
+      gradFunc: (dy: tf.Tensor, [sp, soh, swn]: tf.Tensor[]) => {
+        const g = tf.mul(tf.sub(sp!, soh!), swn!); // [N, V]
         return tf.reshape(tf.mul(g, dy), [B, T, V]);
       },
     };
