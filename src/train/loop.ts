@@ -10,7 +10,7 @@ import type { LoraAdapter, LoraConfig } from '../lora/adapter';
 import type { CausalLM } from '../model/causal-lm';
 import { shuffle } from '../data/split';
 import { maskedCrossEntropy } from './loss';
-import { AdamW, clipByGlobalNorm, DEFAULT_ADAMW } from './optimizer';
+import { AdamW, clipToNorm, DEFAULT_ADAMW, squaredNorm } from './optimizer';
 import { learningRate, type ScheduleKind } from './schedule';
 
 /** One training sequence: target[t] is the token to predict after input[0..t]; weight[t] 1 = trained. */
@@ -129,6 +129,16 @@ export interface TrainHooks {
 
 export type RunOutcome = { reason: 'done' | 'cancelled'; step: number } | { reason: 'failed'; step: number; error: TrainingError };
 
+/** A step whose GPU work is queued but whose numbers are not read yet. */
+interface PendingStep {
+  t0: number;
+  lr: number;
+  tokens: number;
+  losses: tf.Tensor[];
+  grads: tf.Tensor[];
+  normSq: tf.Tensor;
+}
+
 export class Trainer {
   readonly params: tf.Variable[];
   readonly paramNames: string[];
@@ -184,13 +194,34 @@ export class Trainer {
     return order.slice(i * this.config.batchSize, (i + 1) * this.config.batchSize).map((j) => this.train[j]!);
   }
 
-  /** One optimizer step over gradAccum micro-batches. */
+  /**
+   * One optimizer step over gradAccum micro-batches. The numbers it needs (the losses, the gradient
+   * norm) are read with dataSync(); trainStepAsync does the same step with asynchronous reads.
+   */
   trainStep(): StepMetrics {
+    const p = this.beginStep();
+    return this.endStep(p, p.losses.map((l) => l.dataSync()[0]!), p.normSq.dataSync()[0]!);
+  }
+
+  /**
+   * trainStep with asynchronous reads, for WebGPU: there a synchronous read goes through canvases, and
+   * in Chromium with SwiftShader that path destroys the device after a couple of dozen reads that follow
+   * real GPU work. Same operations in the same order, so the same numbers bit for bit (loop.test.ts).
+   */
+  async trainStepAsync(): Promise<StepMetrics> {
+    const p = this.beginStep();
+    const losses: number[] = [];
+    for (const l of p.losses) losses.push((await l.data())[0]!);
+    return this.endStep(p, losses, (await p.normSq.data())[0]!);
+  }
+
+  /** The part of a step that only queues work: forward/backward per micro-batch, the gradients' squared norm. */
+  private beginStep(): PendingStep {
     const t0 = performance.now();
     const c = this.config;
     const lr = this.lrAt(this.step);
     let tokens = 0;
-    let lossSum = 0;
+    const losses: tf.Tensor[] = [];
     let acc: tf.Tensor[] | null = null;
     if (this.adapter) this.adapter.training = true;
     try {
@@ -199,8 +230,7 @@ export class Trainer {
         tokens += batch.mask.flat().reduce((x, y) => x + y, 0);
         this.adapter?.setDropoutSeed(c.seed * 1_000_003 + this.step * 97 + a);
         const { value, grads } = tf.variableGrads(() => maskedCrossEntropy(this.lm.forward(batch.ids, { mask: batch.mask }), batch.target, batch.weight), this.params);
-        lossSum += value.dataSync()[0]!;
-        value.dispose();
+        losses.push(value);
         const g = this.params.map((p) => grads[p.name]!);
         if (!acc) acc = g;
         else {
@@ -218,23 +248,29 @@ export class Trainer {
       tf.dispose(grads);
       grads = avg;
     }
-    const loss = lossSum / c.gradAccum;
-    const clipped = clipByGlobalNorm(grads, c.maxGradNorm);
-    grads = clipped.grads;
+    return { t0, lr, tokens, losses, grads, normSq: squaredNorm(grads) };
+  }
+
+  /** The rest of a step, once its losses and squared gradient norm have been read: clip, update, count. */
+  private endStep(p: PendingStep, losses: number[], normSq: number): StepMetrics {
+    const c = this.config;
+    tf.dispose([...p.losses, p.normSq]);
+    const loss = losses.reduce((a, b) => a + b, 0) / c.gradAccum;
+    const clipped = clipToNorm(p.grads, Math.sqrt(normSq), c.maxGradNorm);
     let skipped: string | undefined;
     if (!Number.isFinite(loss) || !Number.isFinite(clipped.norm)) {
       skipped = !Number.isFinite(loss) ? `loss is ${loss}` : `gradient norm is ${clipped.norm}`;
       this.badSteps++;
     } else {
-      this.optimizer.apply(grads, lr);
+      this.optimizer.apply(clipped.grads, p.lr);
       this.badSteps = 0;
       this.lastLoss = loss;
       this.smoothCount++;
       this.smoothLoss = 0.9 * (this.smoothLoss ?? 0) + 0.1 * loss;
     }
-    tf.dispose(grads);
+    tf.dispose(clipped.grads);
     this.step++;
-    const dt = (performance.now() - t0) / 1000;
+    const dt = (performance.now() - p.t0) / 1000;
     this.stepTimeEma = this.stepTimeEma === null ? dt : 0.8 * this.stepTimeEma + 0.2 * dt;
     // Zero-initialised EMA with bias correction (as Adam's moments): early values are not dragged to 0.
     const smooth = this.smoothLoss === null ? NaN : this.smoothLoss / (1 - 0.9 ** this.smoothCount);
@@ -245,10 +281,10 @@ export class Trainer {
       epoch: this.epoch,
       loss,
       smoothLoss: Number.isFinite(smooth) ? smooth : loss,
-      lr,
+      lr: p.lr,
       gradNorm: clipped.norm,
-      tokens,
-      tokensPerSec: tokens / dt,
+      tokens: p.tokens,
+      tokensPerSec: p.tokens / dt,
       etaSec: this.stepTimeEma * (this.totalSteps - this.step),
       memory: { numTensors: mem.numTensors, numBytes: mem.numBytes },
       backend: tf.getBackend(),
@@ -256,20 +292,67 @@ export class Trainer {
     };
   }
 
+  /** Consecutive non-finite steps so far (run() stops at config.maxBadSteps). */
+  get badStepCount(): number {
+    return this.badSteps;
+  }
+
   /** Token-weighted mean loss over examples (no dropout, no gradients). */
   evaluate(examples: Example[] = this.val): EvalMetrics {
     let nll = 0;
     let tokens = 0;
+    for (const { batch, n } of this.evalBatches(examples)) {
+      const l = this.batchLoss(batch);
+      nll += l.dataSync()[0]! * n;
+      l.dispose();
+      tokens += n;
+    }
+    return this.evalResult(nll, tokens);
+  }
+
+  /**
+   * evaluate with asynchronous reads (see trainStepAsync). With `yieldEveryMs` it also lets the event
+   * loop run between batches (a validation split can take seconds), so a worker keeps answering.
+   */
+  async evaluateAsync(examples: Example[] = this.val, yieldEveryMs = Infinity): Promise<EvalMetrics> {
+    let nll = 0;
+    let tokens = 0;
+    let last = performance.now();
+    for (const { batch, n } of this.evalBatches(examples)) {
+      if (performance.now() - last > yieldEveryMs) {
+        await sleep(0);
+        last = performance.now();
+      }
+      const l = this.batchLoss(batch);
+      nll += (await l.data())[0]! * n;
+      l.dispose();
+      tokens += n;
+    }
+    return this.evalResult(nll, tokens);
+  }
+
+  private *evalBatches(examples: Example[]): Generator<{ batch: ReturnType<typeof collate>; n: number }> {
     for (let i = 0; i < examples.length; i += this.config.batchSize) {
       const batch = collate(examples.slice(i, i + this.config.batchSize));
       const n = batch.weight.flat().reduce((a, b) => a + b, 0);
-      if (!n) continue;
-      nll += tf.tidy(() => maskedCrossEntropy(this.lm.forward(batch.ids, { mask: batch.mask }), batch.target, batch.weight).dataSync()[0]!) * n;
-      tokens += n;
+      if (n) yield { batch, n };
     }
+  }
+
+  private batchLoss(batch: ReturnType<typeof collate>): tf.Scalar {
+    return tf.tidy(() => maskedCrossEntropy(this.lm.forward(batch.ids, { mask: batch.mask }), batch.target, batch.weight));
+  }
+
+  private evalResult(nll: number, tokens: number): EvalMetrics {
     const valLoss = tokens ? nll / tokens : NaN;
     this.lastValLoss = valLoss;
     return { step: this.step, valLoss, valPpl: Math.exp(valLoss), tokens };
+  }
+
+  /** checkpoint() with the weights and optimizer moments downloaded asynchronously first (WebGPU). */
+  async checkpointAsync(): Promise<TrainerCheckpoint> {
+    await Promise.all([...this.params, ...this.optimizer.moments()].map((x) => x.data()));
+    return this.checkpoint();
   }
 
   checkpoint(): TrainerCheckpoint {

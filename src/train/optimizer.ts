@@ -31,6 +31,11 @@ export class AdamW {
     this.v = params.map((p) => tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
   }
 
+  /** The first and second moment variables (to download them before a checkpoint). */
+  moments(): tf.Variable[] {
+    return [...this.m, ...this.v];
+  }
+
   /** grads[i] belongs to params[i]. */
   apply(grads: tf.Tensor[], lr: number): void {
     const { beta1: b1, beta2: b2, eps, weightDecay: wd } = this.config;
@@ -69,10 +74,50 @@ export class AdamW {
 
 /** Scales grads so their global L2 norm is at most maxNorm; returns the norm before clipping. */
 export function clipByGlobalNorm(grads: tf.Tensor[], maxNorm: number): { grads: tf.Tensor[]; norm: number } {
-  const norm = tf.tidy(() => Math.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g)))).dataSync()[0]!));
+  const sq = squaredNorm(grads);
+  const norm = Math.sqrt(sq.dataSync()[0]!);
+  sq.dispose();
+  return clipToNorm(grads, norm, maxNorm);
+}
+
+/** Sum of squares of every gradient entry (a scalar tensor, not read back). */
+export function squaredNorm(grads: tf.Tensor[]): tf.Tensor {
+  return tf.tidy(() => addNChunked(grads.map((g) => tf.sum(tf.square(g)))));
+}
+
+/** Scales the gradients down to maxNorm when their global norm (already read) exceeds it; frees the originals then. */
+export function clipToNorm(grads: tf.Tensor[], norm: number, maxNorm: number): { grads: tf.Tensor[]; norm: number } {
   if (!(maxNorm > 0) || !Number.isFinite(norm) || norm <= maxNorm) return { grads, norm };
   const s = maxNorm / (norm + 1e-6);
   const clipped = grads.map((g) => tf.mul(g, s));
   tf.dispose(grads);
   return { grads: clipped, norm };
+}
+
+/**
+ * Inputs one kernel may take on this backend. tfjs-backend-webgpu's AddN binds every input as a storage
+ * buffer and does not split: past maxStorageBuffersPerShaderStage - 1 its pipeline is invalid, the whole
+ * command buffer is dropped and the sum reads back as garbage (clipping would then never clip).
+ */
+function maxKernelInputs(): number {
+  if (tf.getBackend() !== 'webgpu') return Infinity;
+  const limits = (tf.backend() as unknown as { device?: { limits?: { maxStorageBuffersPerShaderStage?: number } } }).device?.limits;
+  return Math.max(2, (limits?.maxStorageBuffersPerShaderStage ?? 8) - 1);
+}
+
+/** tf.addN, in groups small enough for the backend (one kernel where it allows it). */
+export function addNChunked(xs: tf.Tensor[], maxInputs = maxKernelInputs()): tf.Tensor {
+  if (xs.length <= maxInputs) return tf.addN(xs);
+  return tf.tidy(() => {
+    let level = xs;
+    while (level.length > maxInputs) {
+      const next: tf.Tensor[] = [];
+      for (let i = 0; i < level.length; i += maxInputs) {
+        const group = level.slice(i, i + maxInputs);
+        next.push(group.length === 1 ? group[0]! : tf.addN(group));
+      }
+      level = next;
+    }
+    return tf.addN(level);
+  });
 }

@@ -7,7 +7,7 @@
 // pause…), and a request that needs the model (generate, compare, export, inspect-data) runs between
 // two steps. Nothing it does changes what the next step computes (dropout seeds come from the step), so
 // a run interleaved with generations still repeats exactly. On WebGPU the steps read the backend
-// asynchronously (./async-steps): its synchronous reads destroy the device after a few steps.
+// asynchronously (Trainer.trainStepAsync): its synchronous reads destroy the device after a few steps.
 import * as tf from '@tensorflow/tfjs-core';
 import { PLAIN_FORMAT } from '../data/encode';
 import { exportMergedModel, readBaseFiles } from '../io/export';
@@ -46,7 +46,6 @@ import type {
 import type { DatasetRegistry, PreparedData } from './datasets';
 import { fail, RequestFailure, toProtocolError } from './errors';
 import { parseJob } from './jobs';
-import { badSteps, checkpointAsync, evaluateAsync, prefetch, trainStepAsync } from './async-steps';
 
 /** The loaded base model and where it came from. */
 export interface ModelContext {
@@ -115,7 +114,7 @@ type LoopOutcome = { reason: 'done' | 'stopped' | 'cancelled'; step: number } | 
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** WebGPU reads asynchronously (see ./async-steps); elsewhere the Trainer's own methods run. */
+/** WebGPU reads asynchronously (see Trainer.trainStepAsync); elsewhere the synchronous methods run. */
 function asyncReads(): boolean {
   return tf.getBackend() === 'webgpu';
 }
@@ -690,7 +689,7 @@ export class TrainingService {
       const arch = ctx.model.lm.config.arch;
       let files: Map<string, Uint8Array>;
       if (kind === 'peft') {
-        await prefetch(a.adapter.variables());
+        await Promise.all(a.adapter.variables().map((v) => v.data())); // then dataSync reads the CPU copy
         files = exportPeftAdapter(a.adapter, { baseModel: a.job.model.baseModel, arch });
         const stop = a.job.data.options.stop;
         const meta = { stop_token_id: stop.stopTokenId, stop_strings: stop.stopStrings, plain_format: PLAIN_FORMAT, base_model: a.job.model.baseModel, run: a.runName, step: a.step };
@@ -698,7 +697,7 @@ export class TrainingService {
       } else {
         if (asyncReads()) {
           // Merging reads every weight with dataSync (model/weights.ts, lora/adapter.ts), which destroys
-          // the WebGPU device in Chromium after a few dozen reads (see ./async-steps).
+          // the WebGPU device in Chromium after a few dozen reads (see Trainer.trainStepAsync).
           throw fail(
             'BACKEND_UNAVAILABLE',
             'The merged model cannot be exported on the WebGPU backend yet.',
@@ -940,11 +939,11 @@ export class TrainingService {
       if (signal.aborted) return { reason: 'cancelled', step: t.step };
       const r = await this.deps.serialModel(async () => {
         const useAsync = asyncReads();
-        const m = useAsync ? await trainStepAsync(t) : t.trainStep();
-        const failed = badSteps(t) >= c.maxBadSteps;
+        const m = useAsync ? await t.trainStepAsync() : t.trainStep();
+        const failed = t.badStepCount >= c.maxBadSteps;
         const last = t.step === t.totalSteps;
-        // Evaluation yields between batches (the same numbers as Trainer.evaluate, checked in async-steps.test.ts).
-        const ev = !failed && t.val.length && (t.step % c.evalEvery === 0 || last) ? await evaluateAsync(t, t.val, 25) : null;
+        // Evaluation yields between batches (the same numbers as Trainer.evaluate, checked in train/trainer-async.test.ts).
+        const ev = !failed && t.val.length && (t.step % c.evalEvery === 0 || last) ? await t.evaluateAsync(t.val, 25) : null;
         const ck = !failed && (t.step % c.saveEvery === 0 || last) && !m.skipped ? await this.takeCheckpoint(t) : null;
         return { m, failed, ev, ck };
       });
@@ -955,7 +954,7 @@ export class TrainingService {
           step: t.step,
           error: new TrainingError(
             'NON_FINITE_LOSS',
-            `training stopped: ${badSteps(t)} steps in a row had a non-finite loss or gradient (${r.m.skipped})`,
+            `training stopped: ${t.badStepCount} steps in a row had a non-finite loss or gradient (${r.m.skipped})`,
             'Lower the learning rate or enable gradient clipping, then resume from the last good checkpoint.',
           ),
         };
@@ -970,7 +969,7 @@ export class TrainingService {
 
   /** The trainer's checkpoint (inside the model queue, or while no step runs). */
   private takeCheckpoint(t: Trainer): Promise<TrainerCheckpoint> {
-    return asyncReads() ? checkpointAsync(t) : Promise.resolve(t.checkpoint());
+    return asyncReads() ? t.checkpointAsync() : Promise.resolve(t.checkpoint());
   }
 
   private onStep(s: Session, id: number, m: StepMetrics): void {

@@ -1,5 +1,5 @@
-// The worker's asynchronous steps (used on WebGPU) must compute exactly what the Trainer computes:
-// same losses, gradient norms, evaluations, checkpoints and counters, bit for bit.
+// The Trainer's asynchronous reads (the worker uses them on WebGPU) must compute exactly what its
+// synchronous ones compute: same losses, gradient norms, evaluations, checkpoints and counters, bit for bit.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -7,15 +7,15 @@ import { inspectDataset, textSource } from '../data/index';
 import { setupBackend } from '../model/backend';
 import { loadModel, type LanguageModel } from '../model/load';
 import { directorySource } from '../io/fs-source';
-import { createTrainer, defaultTrainConfig, disposeTrainer, toExamples } from '../train/job';
-import type { Example, TrainConfig, Trainer } from '../train/loop';
+import { createTrainer, defaultTrainConfig, disposeTrainer, toExamples } from './job';
+import type { Example, TrainConfig, Trainer } from './loop';
 import { ensureReferenceHF, referenceAvailable, REPO_ROOT } from '../testing/reference';
 import * as tf from '@tensorflow/tfjs-core';
-import { addNChunked, badSteps, checkpointAsync, evaluateAsync, trainStepAsync } from './async-steps';
+import { addNChunked } from './optimizer';
 
 const DATA = readFileSync(join(REPO_ROOT, 'public/examples/number-words.train.jsonl'), 'utf8').split('\n').slice(0, 40).join('\n') + '\n';
 
-describe.skipIf(!referenceAvailable())('asynchronous trainer steps (WebGPU path) = the Trainer, bit for bit', () => {
+describe.skipIf(!referenceAvailable())('Trainer: asynchronous reads (the WebGPU path) = synchronous reads, bit for bit', () => {
   let model: LanguageModel;
   let train: Example[];
   let val: Example[];
@@ -32,11 +32,11 @@ describe.skipIf(!referenceAvailable())('asynchronous trainer steps (WebGPU path)
     const t: Trainer = createTrainer(model, train, val, config);
     try {
       const metrics = [];
-      for (let i = 0; i < steps; i++) metrics.push(useAsync ? await trainStepAsync(t) : t.trainStep());
-      const ev = useAsync ? await evaluateAsync(t, t.val, 0) : t.evaluate();
-      const ck = useAsync ? await checkpointAsync(t) : t.checkpoint();
+      for (let i = 0; i < steps; i++) metrics.push(useAsync ? await t.trainStepAsync() : t.trainStep());
+      const ev = useAsync ? await t.evaluateAsync(t.val, 0) : t.evaluate();
+      const ck = useAsync ? await t.checkpointAsync() : t.checkpoint();
       // Timing and the engine's tensor count are not part of the computation.
-      return { metrics: metrics.map(({ tokensPerSec: _a, etaSec: _b, memory: _c, ...m }) => m), ev, ck, bad: badSteps(t) };
+      return { metrics: metrics.map(({ tokensPerSec: _a, etaSec: _b, memory: _c, ...m }) => m), ev, ck, bad: t.badStepCount };
     } finally {
       disposeTrainer(t);
     }
