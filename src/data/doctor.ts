@@ -12,7 +12,7 @@ import { tokenStats, type TokenStats } from './stats';
 import { detectStopToken, type StopTokenChoice } from './stop-token';
 import { yieldToEventLoop, type DataInput } from './source';
 import { checkOverlap } from './validate';
-import type { Container, DataRecord, Schema } from './types';
+import type { DataRecord } from './types';
 
 export interface InspectOptions extends ParseOptions {
   /** Tokenizer for token statistics and length checks (default: the model's). */
@@ -33,14 +33,8 @@ export interface InspectOptions extends ParseOptions {
   statsSample?: number;
 }
 
-export interface FileReport extends IssueSummary {
-  name: string;
-  format: string;
-  container: Container | null;
-  schema: Schema | null;
-  detected: { container: Container | null; schema: Schema | null };
-  /** Records seen in the file. */
-  total: number;
+/** What the doctor says about one file: the parser's findings (records counted, not listed) and its issues. */
+export interface FileReport extends IssueSummary, Pick<ParsedDataset, 'name' | 'format' | 'container' | 'schema' | 'detected' | 'total'> {
   /** Valid training examples. */
   records: number;
   kinds: { pair: number; chat: number; preference: number };

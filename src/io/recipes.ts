@@ -9,31 +9,18 @@
 // template; transformers' warmup starts at lr * 0 where tabtune's starts at lr / warmup_steps.
 import { GPT2_TARGETS, type LoraConfig } from '../lora/adapter';
 import type { DataRecord, Message } from '../data/types';
+import type { TrainConfig } from '../train/loop';
 
-export interface RecipeTrain {
-  lr: number;
+/** tabtune's training settings as the recipes read them (TrainConfig, with the data settings of the job). */
+export type RecipeTrain = Pick<TrainConfig, 'lr' | 'warmupSteps' | 'weightDecay' | 'maxGradNorm' | 'batchSize' | 'gradAccum' | 'steps' | 'epochs' | 'evalEvery' | 'saveEvery' | 'seed'> & {
   schedule: 'constant' | 'linear' | 'cosine';
-  warmupSteps: number;
-  weightDecay: number;
-  maxGradNorm: number;
-  /** Per-device micro-batch. */
-  batchSize: number;
-  gradAccum: number;
-  /** Optimizer steps; 0 = train for `epochs`. */
-  steps: number;
-  epochs: number;
-  /** 0 = no periodic evaluation. */
-  evalEvery: number;
-  /** 0 = no intermediate checkpoints. */
-  saveEvery: number;
-  seed: number;
   /** Max tokens per example (longer ones are truncated). */
   seqLen: number;
   /** Fraction of the data held out for evaluation (0 = none). */
   valSplit: number;
   /** Cosine (and linear) floor as a fraction of lr, as tabtune's minLrRatio. Default 0. */
   minLrRatio?: number;
-}
+};
 
 export interface RecipeJob {
   /** Hub id (or path) of the base model. */

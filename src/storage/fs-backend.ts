@@ -11,6 +11,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
 import * as nodePath from 'node:path';
 import { compareKeys, type KeyValueBackend, type StoredValue } from './backend';
 
@@ -42,6 +43,16 @@ function errCode(e: unknown): string | undefined {
 function isMissing(e: unknown): boolean {
   const c = errCode(e);
   return c === 'ENOENT' || c === 'ENOTDIR';
+}
+
+/** The entries of a folder; none when it does not exist. */
+async function readdirOrEmpty(dir: string): Promise<Dirent[]> {
+  try {
+    return await readdir(dir, { withFileTypes: true });
+  } catch (e) {
+    if (isMissing(e)) return [];
+    throw e;
+  }
 }
 
 export class FsBackend implements KeyValueBackend {
@@ -138,14 +149,7 @@ export class FsBackend implements KeyValueBackend {
   async sweepTempFiles(olderThanMs = 60_000): Promise<number> {
     let n = 0;
     const visit = async (dir: string): Promise<void> => {
-      let entries;
-      try {
-        entries = await readdir(dir, { withFileTypes: true });
-      } catch (e) {
-        if (isMissing(e)) return;
-        throw e;
-      }
-      for (const ent of entries) {
+      for (const ent of await readdirOrEmpty(dir)) {
         const full = nodePath.join(dir, ent.name);
         if (ent.isDirectory()) await visit(full);
         else if (ent.name.startsWith('.tmp-')) {
@@ -162,14 +166,7 @@ export class FsBackend implements KeyValueBackend {
   }
 
   private async walk(dir: string, segments: string[], out: string[]): Promise<void> {
-    let entries;
-    try {
-      entries = await readdir(dir, { withFileTypes: true });
-    } catch (e) {
-      if (isMissing(e)) return;
-      throw e;
-    }
-    for (const ent of entries) {
+    for (const ent of await readdirOrEmpty(dir)) {
       if (ent.name.startsWith('.')) continue; // scratch files
       if (ent.isDirectory()) {
         await this.walk(nodePath.join(dir, ent.name), [...segments, decodeSegment(ent.name)], out);
