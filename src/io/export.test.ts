@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoraAdapter, type LoraConfig } from '../lora/adapter';
+import { readDeltas } from '../lora/merge';
 import { setupBackend } from '../model/backend';
 import type { CausalLM } from '../model/causal-lm';
 import { parseConfig } from '../model/config';
@@ -118,6 +119,24 @@ describe('merged model export', () => {
     const p = await loadTiny(plain);
     expect(maxAbs(logits(p), base)).toBe(0);
     for (const x of [at1, at03, p, ad, lm]) x.dispose();
+  });
+
+  it('with the updates read asynchronously first (readDeltas, the WebGPU path) writes the same bytes', async () => {
+    const [, spec, cfg] = CASES[0]!;
+    const baseFiles = tinyFolder(spec);
+    const lm = await loadTiny(baseFiles);
+    const ad = trainedAdapter(lm, cfg);
+    ad.strength = 0.4;
+    const sync = exportMergedModel({ lm, baseFiles }, ad, { strength: 0.7 });
+    const deltas = await readDeltas(ad, 0.7);
+    expect(ad.strength).toBe(0.4);
+    expect([...deltas.keys()]).toEqual([...ad.modules.keys()]);
+    const asyn = exportMergedModel({ lm, baseFiles }, ad, { strength: 0.7, deltas });
+    expect(Buffer.from(asyn.get('model.safetensors')!).equals(Buffer.from(sync.get('model.safetensors')!))).toBe(true);
+    const wrong = exportMergedModel({ lm, baseFiles }, ad, { strength: 0.7, deltas: await readDeltas(ad, 1) });
+    expect(Buffer.from(wrong.get('model.safetensors')!).equals(Buffer.from(sync.get('model.safetensors')!))).toBe(false);
+    ad.dispose();
+    lm.dispose();
   });
 
   it('shards big weights with an index, and writes F16 on request', async () => {

@@ -71,6 +71,8 @@ export interface MergedExportOptions {
    * `done` / `total` count tensors over the whole export (read: all weights; merge: the adapted ones).
    */
   onProgress?: (p: MergeProgress) => void;
+  /** The adapter's updates read beforehand with readDeltas(adapter, strength) (WebGPU: no synchronous reads). */
+  deltas?: ReadonlyMap<string, Float32Array>;
 }
 
 export interface MergeProgress {
@@ -145,14 +147,14 @@ function parseJson(bytes: Uint8Array, name: string): Record<string, unknown> {
 }
 
 /** The merged (or, with adapter null, current) weights in checkpoint names and layouts. */
-export function mergedWeights(lm: CausalLM, adapter: LoraAdapter | null, strength = 1, onModule?: (done: number, total: number, weights: number) => void): WeightMap {
+export function mergedWeights(lm: CausalLM, adapter: LoraAdapter | null, strength = 1, onModule?: (done: number, total: number, weights: number) => void, deltas?: ReadonlyMap<string, Float32Array>): WeightMap {
   if (!adapter) return lm.exportWeights();
   if (adapter.lm !== lm) throw new ExportError('the adapter is attached to another model than the one being exported');
   if (!adapter.modules.size) throw new ExportError('the adapter has no modules (was it disposed?)');
   const saved = adapter.strength;
   adapter.strength = strength;
   try {
-    return mergeLora(lm, adapter, onModule);
+    return mergeLora(lm, adapter, onModule, deltas);
   } finally {
     adapter.strength = saved;
   }
@@ -172,6 +174,7 @@ export function exportMergedModel(base: MergeBase, adapter: LoraAdapter | null, 
     adapter,
     opts.strength ?? 1,
     report ? (done, mods, n) => report({ stage: done === 0 ? 'read' : 'merge', done: n + done, total: units(n, mods) }) : undefined,
+    opts.deltas,
   );
   const mods = adapter?.modules.size ?? 0;
   if (!adapter) report?.({ stage: 'read', done: weights.size, total: units(weights.size, 0) });

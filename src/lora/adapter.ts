@@ -152,9 +152,17 @@ export class LoraAdapter {
 
   /** The update s * strength * A B for one module, in math layout [in, out]. */
   delta(name: string): Float32Array {
+    const t = this.deltaTensor(name);
+    const d = t.dataSync() as Float32Array;
+    t.dispose();
+    return d;
+  }
+
+  /** delta() as a backend tensor [in, out], not read back. */
+  deltaTensor(name: string): tf.Tensor2D {
     const m = this.modules.get(name);
     if (!m) throw new LoraError(`no LoRA module ${name}`);
-    return tf.tidy(() => tf.mul(tf.matMul(m.A, m.B), this.scale * this.strength).dataSync() as Float32Array);
+    return tf.tidy(() => tf.mul(tf.matMul(m.A, m.B), this.scale * this.strength));
   }
 
   /** Detaches from the model and frees the variables. */

@@ -40,6 +40,10 @@ export abstract class BaseCausalLM implements CausalLM {
     return this.reader.exportWeights();
   }
 
+  weightTensors(): tf.Tensor[] {
+    return [...this.reader.named.values()].map((e) => e.t);
+  }
+
   dispose(): void {
     this.reader.disposeAll();
   }

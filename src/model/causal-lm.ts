@@ -28,5 +28,7 @@ export interface CausalLM {
   trainableVariables(): tf.Variable[];
   /** Current weights with checkpoint names and layouts (a tied head is not repeated). */
   exportWeights(): WeightMap;
+  /** The backend tensors exportWeights reads (to download them asynchronously first on WebGPU). */
+  weightTensors(): tf.Tensor[];
   dispose(): void;
 }

@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { PLAIN_FORMAT } from '../data/encode';
 import { exportMergedModel, readBaseFiles } from '../io/export';
 import { exportPeftAdapter } from '../io/peft';
+import { readDeltas } from '../lora/merge';
 import { recipeFiles } from '../io/recipes';
 import type { ModelSource } from '../io/source';
 import { zipFiles } from '../io/zip';
@@ -695,21 +696,21 @@ export class TrainingService {
         const meta = { stop_token_id: stop.stopTokenId, stop_strings: stop.stopStrings, plain_format: PLAIN_FORMAT, base_model: a.job.model.baseModel, run: a.runName, step: a.step };
         files.set('tabtune.json', new TextEncoder().encode(JSON.stringify(meta, null, 2)));
       } else {
-        if (asyncReads()) {
-          // Merging reads every weight with dataSync (model/weights.ts, lora/adapter.ts), which destroys
-          // the WebGPU device in Chromium after a few dozen reads (see Trainer.trainStepAsync).
-          throw fail(
-            'BACKEND_UNAVAILABLE',
-            'The merged model cannot be exported on the WebGPU backend yet.',
-            'Switch the backend to WASM (the run and its checkpoints stay), pick the run again and export; or export the LoRA adapter (PEFT), which works here.',
-          );
-        }
         const was = { enabled: a.adapter.enabled, strength: a.adapter.strength };
         try {
           a.adapter.enabled = true;
           a.adapter.strength = 1;
           const baseFiles = await readBaseFiles(ctx.source);
+          // Merging reads every weight (model/weights.ts) and every update; on WebGPU a synchronous read
+          // destroys the device in Chromium after a few dozen (see Trainer.trainStepAsync), so there the
+          // weights are downloaded and the updates read asynchronously first.
+          let deltas: Map<string, Float32Array> | undefined;
+          if (asyncReads()) {
+            await Promise.all(ctx.model.lm.weightTensors().map((t) => t.data()));
+            deltas = await readDeltas(a.adapter, 1);
+          }
           files = exportMergedModel({ lm: ctx.model.lm, baseFiles }, a.adapter, {
+            deltas,
             onProgress:
               id >= 0
                 ? (pr) => this.deps.post({ kind: 'progress', id, payload: { file: `merged: ${pr.stage}`, loaded: pr.done, total: pr.total, fraction: pr.done / pr.total } })

@@ -99,17 +99,17 @@ describe('export feature', () => {
     expect(exportBlocker(fresh.store.getState(), 'recipe')).toBeNull();
   });
 
-  it('the merged export refused on WebGPU: the worker says so, and what to do', async () => {
+  it('a failed merged export shows what went wrong and what to do, until another selection', async () => {
     const { feature, worker, store, selection } = setup();
     worker.on('export', () => {
       throw new WorkerFailure({
-        code: 'BACKEND_UNAVAILABLE',
-        message: 'The merged model cannot be exported on the WebGPU backend yet.',
-        hint: 'Switch the backend to WASM (the run and its checkpoints stay), pick the run again and export; or export the LoRA adapter (PEFT), which works here.',
+        code: 'MODEL_MISMATCH',
+        message: 'The base folder\'s config.json is for model_type "gpt2" but the model is "llama".',
+        hint: 'Load the base model the run was trained on, then export again.',
       });
     });
     expect(await feature.actions.exportFile('merged')).toBeNull();
-    expect(store.getState().items.merged).toMatchObject({ phase: 'error', error: { code: 'BACKEND_UNAVAILABLE', hint: expect.stringMatching(/WASM/) } });
+    expect(store.getState().items.merged).toMatchObject({ phase: 'error', error: { code: 'MODEL_MISMATCH', hint: expect.stringMatching(/Load the base model/) } });
     // Another selection clears the stale error.
     selection.set({ runId: 'r1', step: 3 });
     expect(store.getState().items.merged).toMatchObject({ phase: 'idle', error: null });
