@@ -309,4 +309,13 @@ test('a malformed file, an image and an empty file each get a clear message', as
   await data.chooseFile.focus();
   await expect(data.chooseFile).toBeFocused();
   await tabtune.shot('example');
+
+  // A long example fits the model's context; with a max length of 32 tokens the doctor warns that it is cut.
+  const long = JSON.stringify({ prompt: 'the story of the sea and the ship '.repeat(8), completion: ' done' });
+  await data.drop({ name: 'long.jsonl', bytes: `${long}\n{"prompt": "a", "completion": " b"}\n{"prompt": "c", "completion": " d"}\n` });
+  await expect(data.counts).toContainText('3 read, 3 valid, 0 errors');
+  await expect(data.region).not.toContainText('more than the max sequence length');
+  await data.maxLength.selectOption({ label: '32 tokens' });
+  await expect(data.region).toContainText('more than the max sequence length 32');
+  await expect(data.maxLength).toHaveValue('32');
 });

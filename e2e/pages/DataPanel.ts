@@ -18,6 +18,7 @@ export class DataPanel {
   readonly issues: Locator;
   readonly tokenExample: Locator;
   readonly progress: Locator;
+  readonly maxLength: Locator;
 
   constructor(private readonly page: Page) {
     this.region = page.getByRole('region', { name: 'Data' });
@@ -34,6 +35,7 @@ export class DataPanel {
     this.issues = this.region.getByTestId('issue');
     this.tokenExample = this.region.getByTestId('token-example');
     this.progress = this.region.getByRole('progressbar');
+    this.maxLength = this.region.getByLabel('Max length');
   }
 
   /** Picks a file through the (keyboard-reachable) file input. */

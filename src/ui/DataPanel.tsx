@@ -152,10 +152,18 @@ function TokenExample({ report }: { report: DataReport }) {
   );
 }
 
+/** Max sequence lengths to offer below the model's context: powers of two from 32. */
+export function seqLenChoices(context: number): number[] {
+  const out: number[] = [];
+  for (let n = 32; n < context; n *= 2) out.push(n);
+  return out;
+}
+
 /** compact: the file cannot be trained on; only what helps fixing it (counts, format, errors) is shown. */
 function ReportView({ report, stored, compact }: { report: DataReport; stored: boolean; compact: boolean }) {
   const actions = useActions();
   const options = useAppState((s) => s.data.options);
+  const contextLength = useAppState((s) => s.model.summary?.contextLength ?? 512);
   const busy = useAppState((s) => s.data.phase === 'busy');
   const id = useId();
   const t = report.tokens;
@@ -234,6 +242,21 @@ function ReportView({ report, stored, compact }: { report: DataReport; stored: b
             </option>
           ))}
         </select>
+        <label htmlFor={`${id}-len`}>Max length</label>
+        <select
+          id={`${id}-len`}
+          value={options.maxSeqLen === null ? '' : String(options.maxSeqLen)}
+          disabled={busy}
+          onChange={(e) => void actions.setDataOptions({ maxSeqLen: e.target.value ? Number(e.target.value) : null })}
+          aria-describedby={`${id}-len-help`}
+        >
+          <option value="">the model&apos;s context ({nf.format(contextLength)} tokens)</option>
+          {seqLenChoices(contextLength).map((n) => (
+            <option key={n} value={n}>
+              {nf.format(n)} tokens
+            </option>
+          ))}
+        </select>
         <label htmlFor={`${id}-loss`}>Train on</label>
         <select id={`${id}-loss`} value={options.lossOn} disabled={busy} onChange={(e) => void actions.setDataOptions({ lossOn: e.target.value as 'completion' | 'all' })}>
           <option value="completion">the completion only</option>
@@ -241,6 +264,9 @@ function ReportView({ report, stored, compact }: { report: DataReport; stored: b
         </select>
         <small id={`${id}-format-help`} className="help">
           Changing one checks the file again. The validation share is held out to measure the validation loss.
+        </small>
+        <small id={`${id}-len-help`} className="help">
+          Longer examples lose the start of their prompt (listed under Warnings); shorter sequences train faster and use less memory.
         </small>
       </form>
 
