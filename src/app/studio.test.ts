@@ -151,11 +151,11 @@ describe('studio: data', () => {
   it('a max sequence length is sent with the next check; "the model\'s context" sends none', async () => {
     const { store, studio, fake } = setup({ 'inspect-data': () => inspected() });
     await studio.inspectFile(new File(['x'], 'a.jsonl'));
-    expect(fake.last('inspect-data').payload.options).not.toHaveProperty('maxSeqLen');
+    expect((fake.last('inspect-data').payload as { options: object }).options).not.toHaveProperty('maxSeqLen');
     await studio.setDataOptions({ maxSeqLen: 64 });
     expect(fake.last('inspect-data').payload).toMatchObject({ options: { maxSeqLen: 64 } });
     await studio.setDataOptions({ maxSeqLen: null });
-    expect(fake.last('inspect-data').payload.options).not.toHaveProperty('maxSeqLen');
+    expect((fake.last('inspect-data').payload as { options: object }).options).not.toHaveProperty('maxSeqLen');
     expect(store.getState().data.options.maxSeqLen).toBeNull();
   });
 
