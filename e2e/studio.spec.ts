@@ -303,6 +303,9 @@ test('a malformed file, an image and an empty file each get a clear message', as
   // The examples are one click away and fix it.
   await data.useExample('Number words to digits');
   await expect(data.counts).toHaveText('900 read, 900 valid, 0 errors, 0 warnings');
+  // With its own validation file (the held-out examples the learning test measures on).
+  await expect(data.split).toHaveText('900 training, 100 validation (validation file)');
+  await expect(data.validation).toContainText('number-words.val.jsonl: 100 read, 100 valid, 0 errors; none of them in the training file');
   await expect(data.problem).toBeHidden();
   await expect(train.start).toBeEnabled();
   // The file button is reachable from the keyboard.
@@ -318,4 +321,14 @@ test('a malformed file, an image and an empty file each get a clear message', as
   await data.maxLength.selectOption({ label: '32 tokens' });
   await expect(data.region).toContainText('more than the max sequence length 32');
   await expect(data.maxLength).toHaveValue('32');
+
+  // A validation file of one's own, picked with the keyboard-reachable button; then back to a split share.
+  await data.region.getByRole('button', { name: 'Use a validation file…' }).focus();
+  await data.validationInput.setInputFiles({ name: 'held.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from('{"prompt": "a", "completion": " b"}\n{"prompt": "e", "completion": " f"}\n') });
+  await expect(data.validation).toContainText('held.jsonl: 2 read, 2 valid, 0 errors; 1 also in the training file');
+  await expect(data.split).toHaveText('3 training, 2 validation (validation file)');
+  await tabtune.shot('validation-file');
+  await data.region.getByRole('button', { name: 'Split off a share instead' }).click();
+  await expect(data.validation).toBeHidden();
+  await expect(data.split).toContainText('held out');
 });

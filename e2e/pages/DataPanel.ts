@@ -19,6 +19,8 @@ export class DataPanel {
   readonly tokenExample: Locator;
   readonly progress: Locator;
   readonly maxLength: Locator;
+  readonly validation: Locator;
+  readonly validationInput: Locator;
 
   constructor(private readonly page: Page) {
     this.region = page.getByRole('region', { name: 'Data' });
@@ -36,6 +38,8 @@ export class DataPanel {
     this.tokenExample = this.region.getByTestId('token-example');
     this.progress = this.region.getByRole('progressbar');
     this.maxLength = this.region.getByLabel('Max length');
+    this.validation = this.region.getByTestId('data-validation');
+    this.validationInput = this.region.getByLabel('Validation file', { exact: true });
   }
 
   /** Picks a file through the (keyboard-reachable) file input. */

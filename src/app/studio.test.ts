@@ -148,6 +148,33 @@ describe('studio: data', () => {
     expect(store.getState().data.options.format).toBe('alpaca');
   });
 
+  it('a validation file is checked with the dataset; removing it splits a share off again; a new dataset drops it', async () => {
+    const { store, studio, fake } = setup({ 'inspect-data': () => inspected() });
+    await studio.inspectFile(new File(['x'], 'a.jsonl'));
+    await studio.setValidationFile(new File(['y'], 'held.jsonl'));
+    expect(fake.last('inspect-data').payload).toMatchObject({ source: { kind: 'blob', name: 'a.jsonl' }, validation: { kind: 'blob', name: 'held.jsonl' } });
+    expect(store.getState().data.validationLabel).toBe('held.jsonl');
+    await studio.setDataOptions({ lossOn: 'all' }); // other options keep it
+    expect(fake.last('inspect-data').payload).toMatchObject({ validation: { name: 'held.jsonl' }, options: { lossOn: 'all' } });
+    await studio.setValidationFile(null);
+    expect(fake.last('inspect-data').payload).not.toHaveProperty('validation');
+    await studio.setValidationFile(new File(['y'], 'held.jsonl'));
+    await studio.inspectFile(new File(['z'], 'b.jsonl'));
+    expect(fake.last('inspect-data').payload).not.toHaveProperty('validation');
+    expect(store.getState().data.validationLabel).toBeNull();
+  });
+
+  it('an example dataset comes with its own validation file', async () => {
+    const { store, studio, fake } = setup({ 'inspect-data': () => inspected() });
+    patch(store, 'data', { examples: { phase: 'ready', error: null, entries: [{ id: 'nw', title: 'Numbers', description: '', format: 'x', train: 'nw.train.jsonl', val: 'nw.val.jsonl', trainRecords: 9 }] } });
+    await studio.inspectExample('nw');
+    expect(fake.last('inspect-data').payload).toMatchObject({
+      source: { kind: 'url', url: 'http://x/examples/nw.train.jsonl' },
+      validation: { kind: 'url', url: 'http://x/examples/nw.val.jsonl', name: 'nw.val.jsonl' },
+    });
+    expect(store.getState().data.validationLabel).toBe('nw.val.jsonl');
+  });
+
   it('a max sequence length is sent with the next check; "the model\'s context" sends none', async () => {
     const { store, studio, fake } = setup({ 'inspect-data': () => inspected() });
     await studio.inspectFile(new File(['x'], 'a.jsonl'));
@@ -296,8 +323,21 @@ describe('studio: runs and checkpoints', () => {
     expect(s.checkpoints).toMatchObject({ runId: 'new', phase: 'ready' });
     expect(s.live.series.step).toEqual([1]);
     expect(fake.last('inspect-data').payload).toMatchObject({ source: { kind: 'stored', datasetId: 'ds9' }, options: { valFraction: 0.02 } });
-    expect(s.data).toMatchObject({ phase: 'ready', label: 'planted.jsonl (kept in this browser)' });
+    expect(fake.last('inspect-data').payload).not.toHaveProperty('validation');
+    expect(s.data).toMatchObject({ phase: 'ready', label: 'planted.jsonl (kept in this browser)', validationLabel: null });
     expect(interruptedRuns(s.runs.list).map((r) => r.id)).toEqual(['new']);
+  });
+
+  it('after a reload, a run trained with a validation file gets it back from storage too', async () => {
+    const job = { kind: 'tabtune-run', version: 1, data: { datasetId: 'ds9', valDatasetId: 'ds10', name: 'a.jsonl', requested: {} }, train: {}, model: {} } as unknown as RunSummary['job'];
+    const { store, studio, fake } = setup({
+      'list-runs': () => ({ runs: [run('r', { latestCheckpoint: ckpt('r', 2), job })] }),
+      'run-metrics': () => ({ points: [] }),
+      'inspect-data': () => inspected({ name: 'a.jsonl' }, 'ds9'),
+    });
+    await studio.afterModelReady();
+    expect(fake.last('inspect-data').payload).toMatchObject({ source: { kind: 'stored', datasetId: 'ds9' }, validation: { kind: 'stored', datasetId: 'ds10' } });
+    expect(store.getState().data.validationLabel).toBe('validation file (kept in this browser)');
   });
 
   it('select, pin, delete a checkpoint; rewind makes a branch; rename and delete a run', async () => {

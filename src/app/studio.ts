@@ -45,6 +45,8 @@ export interface Studio extends StudioActions {
 export function createStudio({ client, store, fetchExamples, absoluteUrl, whenModelReady }: StudioDeps): Studio {
   /** The dataset last given, to check it again with other options. */
   let lastInput: { input: DatasetInput; label: string } | null = null;
+  /** Its separate validation file, if one was given. */
+  let validationInput: DatasetInput | null = null;
   /** Metric points received from the training in flight (merged with stored history when it arrives). */
   let received: RunMetricPoint[] = [];
   /** Follow-up listings while a reloaded tab's run is not yet known to be interrupted. */
@@ -174,6 +176,7 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
   /** quiet: a failure leaves the panel empty (for the dataset brought back after a reload). */
   async function inspect(input: DatasetInput, label: string, quiet = false): Promise<void> {
     lastInput = { input, label };
+    const validation = validationInput;
     const prev = state().data.requestId;
     if (prev !== null) void client.cancel(prev).catch(() => undefined);
     patch(store, 'data', { phase: 'busy', label, progress: null, error: null, result: null, requestId: null });
@@ -182,7 +185,7 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
     if (lastInput?.input !== input) return;
     const handle = client.send(
       'inspect-data',
-      { source: input, options: inspectOptions(state().data.options) },
+      { source: input, ...(validation ? { validation } : {}), options: inspectOptions(state().data.options) },
       { 'data-progress': (p) => state().data.requestId === handle.id && patch(store, 'data', { progress: { file: p.file, phase: p.phase, fraction: p.fraction } }) },
     );
     patch(store, 'data', { requestId: handle.id });
@@ -194,7 +197,8 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
       if (state().data.requestId !== handle.id) return;
       if (quiet) {
         lastInput = null;
-        patch(store, 'data', { phase: 'idle', label: null, error: null, progress: null, requestId: null });
+        validationInput = null;
+        patch(store, 'data', { phase: 'idle', label: null, validationLabel: null, error: null, progress: null, requestId: null });
         return;
       }
       patch(store, 'data', { phase: 'error', error: asProtocolError(e), progress: null, requestId: null });
@@ -217,7 +221,9 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
         const r = ds.requested ?? {};
         patch(store, 'data', {
           options: { format: r.format ?? null, valFraction: r.valFraction ?? 0.1, maxSeqLen: r.maxSeqLen ?? null, lossOn: r.lossOn ?? 'completion' },
+          validationLabel: ds.valDatasetId ? 'validation file (kept in this browser)' : null,
         });
+        validationInput = ds.valDatasetId ? { kind: 'stored', datasetId: ds.valDatasetId } : null;
         jobs.push(inspect({ kind: 'stored', datasetId: ds.datasetId }, `${ds.name} (kept in this browser)`, true));
       }
       await Promise.all(jobs);
@@ -240,12 +246,24 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
     },
 
     async inspectFile(file) {
+      // A new training file: a validation file given for the previous one does not belong to it.
+      validationInput = null;
+      patch(store, 'data', { validationLabel: null });
       await inspect({ kind: 'blob', blob: file, name: file.name }, file.name);
+    },
+
+    async setValidationFile(file) {
+      validationInput = file ? { kind: 'blob', blob: file, name: file.name } : null;
+      patch(store, 'data', { validationLabel: file?.name ?? null });
+      if (lastInput) await inspect(lastInput.input, lastInput.label);
     },
 
     async inspectExample(id) {
       const entry = state().data.examples.entries.find((e) => e.id === id);
       if (!entry) return;
+      // With the example's own validation file: the held-out examples the learning test measures on.
+      validationInput = entry.val ? { kind: 'url', url: absoluteUrl(`/examples/${entry.val}`), name: entry.val } : null;
+      patch(store, 'data', { validationLabel: entry.val ?? null });
       await inspect({ kind: 'url', url: absoluteUrl(`/examples/${entry.train}`), name: entry.train }, `Example: ${entry.title}`);
     },
 

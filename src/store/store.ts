@@ -105,6 +105,8 @@ export interface DataSlice {
   examples: { phase: Phase; entries: ExampleEntry[]; error: ProtocolError | null };
   /** What the user gave ("my.jsonl", "Example: Number words to digits"). */
   label: string | null;
+  /** The separate validation file checked with it (else the validation share is split off). */
+  validationLabel: string | null;
   options: DataOptions;
   progress: { file: 'train' | 'validation'; phase: 'read' | 'tokenize'; fraction: number } | null;
   result: InspectDataResult | null;
@@ -202,6 +204,7 @@ export function initialState(
       phase: 'idle',
       examples: { phase: 'idle', entries: [], error: null },
       label: null,
+      validationLabel: null,
       options: { ...DEFAULT_DATA_OPTIONS, ...saved?.dataOptions },
       progress: null,
       result: null,

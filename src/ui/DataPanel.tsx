@@ -63,13 +63,13 @@ function WindowDrop({ onFile }: { onFile(file: File): void }) {
   );
 }
 
-function IssueList({ kind, issues, total, omitted }: { kind: 'Errors' | 'Warnings'; issues: DataReport['errors']; total: number; omitted: number }) {
+function IssueList({ kind, issues, total, omitted }: { kind: 'Errors' | 'Warnings' | 'Validation file errors'; issues: DataReport['errors']; total: number; omitted: number }) {
   const [page, setPage] = useState(0);
   const id = useId();
   const p = pageOf(issues, page, ISSUES_PER_PAGE);
   if (!total) return null;
   return (
-    <section className={`issues ${kind.toLowerCase()}`} aria-labelledby={`${id}-h`}>
+    <section className={`issues ${kind === 'Warnings' ? 'warnings' : 'errors'}`} aria-labelledby={`${id}-h`}>
       <h3 id={`${id}-h`}>
         {kind} ({nf.format(total)})
       </h3>
@@ -164,6 +164,8 @@ function ReportView({ report, stored, compact }: { report: DataReport; stored: b
   const actions = useActions();
   const options = useAppState((s) => s.data.options);
   const contextLength = useAppState((s) => s.model.summary?.contextLength ?? 512);
+  const validationLabel = useAppState((s) => s.data.validationLabel);
+  const valInput = useRef<HTMLInputElement>(null);
   const busy = useAppState((s) => s.data.phase === 'busy');
   const id = useId();
   const t = report.tokens;
@@ -196,6 +198,16 @@ function ReportView({ report, stored, compact }: { report: DataReport; stored: b
             {report.split.source === 'split' ? ` (${Math.round(report.split.valFraction * 100)}% held out, seed ${report.split.seed})` : report.split.source === 'file' ? ' (validation file)' : ''}
           </dd>
         </div>
+        {report.validation && (
+          <div>
+            <dt>Validation file</dt>
+            <dd data-testid="data-validation">
+              {report.validation.name}: {nf.format(report.validation.total)} read, {nf.format(report.validation.records)} valid, {nf.format(report.validation.errorCount)} error
+              {report.validation.errorCount === 1 ? '' : 's'}
+              {report.validation.overlap > 0 ? `; ${nf.format(report.validation.overlap)} also in the training file (they measure memory, not generalisation)` : '; none of them in the training file'}
+            </dd>
+          </div>
+        )}
         {t && !compact && (
           <div>
             <dt>Tokens</dt>
@@ -229,19 +241,48 @@ function ReportView({ report, stored, compact }: { report: DataReport; stored: b
             </option>
           ))}
         </select>
-        <label htmlFor={`${id}-val`}>Validation share</label>
-        <select
-          id={`${id}-val`}
-          value={String(options.valFraction)}
-          disabled={busy}
-          onChange={(e) => void actions.setDataOptions({ valFraction: Number(e.target.value) })}
-        >
-          {[0.05, 0.1, 0.2].map((v) => (
-            <option key={v} value={v}>
-              {v * 100}%
-            </option>
-          ))}
-        </select>
+        {validationLabel === null ? (
+          <>
+            <label htmlFor={`${id}-val`}>Validation share</label>
+            <select
+              id={`${id}-val`}
+              value={String(options.valFraction)}
+              disabled={busy}
+              onChange={(e) => void actions.setDataOptions({ valFraction: Number(e.target.value) })}
+            >
+              {[0.05, 0.1, 0.2].map((v) => (
+                <option key={v} value={v}>
+                  {v * 100}%
+                </option>
+              ))}
+            </select>
+            <button type="button" disabled={busy} onClick={() => valInput.current?.click()}>
+              Use a validation file…
+            </button>
+          </>
+        ) : (
+          <>
+            <span data-testid="validation-file">
+              Validation file: <strong>{validationLabel}</strong>
+            </span>
+            <button type="button" disabled={busy} onClick={() => void actions.setValidationFile(null)}>
+              Split off a share instead
+            </button>
+          </>
+        )}
+        <input
+          ref={valInput}
+          className="visually-hidden"
+          type="file"
+          tabIndex={-1}
+          aria-label="Validation file"
+          accept=".jsonl,.json,.ndjson,.csv,.tsv,.txt,application/json,text/csv,text/plain"
+          onChange={(e) => {
+            const f = e.target.files?.[0];
+            if (f) void actions.setValidationFile(f);
+            e.target.value = '';
+          }}
+        />
         <label htmlFor={`${id}-len`}>Max length</label>
         <select
           id={`${id}-len`}
@@ -273,6 +314,9 @@ function ReportView({ report, stored, compact }: { report: DataReport; stored: b
       {!compact && <Histogram report={report} />}
       {!compact && <TokenExample report={report} />}
       <IssueList kind="Errors" issues={report.errors} total={report.errorCount} omitted={report.errorsOmitted} />
+      {report.validation && (
+        <IssueList kind="Validation file errors" issues={report.validation.errors} total={report.validation.errorCount} omitted={report.validation.errorsOmitted} />
+      )}
       <details className="warnings-box">
         <summary>
           Warnings ({nf.format(report.warningCount)})

@@ -21,7 +21,10 @@ export interface StudioActions {
   loadExamples(): Promise<void>;
   /** A dropped or picked file: the dataset doctor checks it in the worker. */
   inspectFile(file: File): Promise<void>;
+  /** An example dataset, with its own validation file when it has one. */
   inspectExample(id: string): Promise<void>;
+  /** A separate validation file for the current dataset (null: split the validation share off again). */
+  setValidationFile(file: File | null): Promise<void>;
   /** Changes how the doctor reads the dataset (format, split, length) and checks it again. */
   setDataOptions(update: Partial<DataOptions>): Promise<void>;
   choosePreset(name: PresetName): void;

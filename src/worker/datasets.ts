@@ -159,7 +159,7 @@ export class DatasetRegistry {
     if (!p || typeof p !== 'object' || !p.source) throw fail('BAD_REQUEST', 'inspect-data needs a `source`.');
     const options = cleanOptions(p.options);
     const main = await resolveInput(await this.fromStorage(p.source), ctx.signal);
-    const val = p.validation ? await resolveInput(p.validation, ctx.signal) : null;
+    const val = p.validation ? await resolveInput(await this.fromStorage(p.validation), ctx.signal) : null;
     const result = await ctx.withBase(() =>
       inspectDataset(main.input, {
         ...doctorOptions(options),

@@ -53,4 +53,19 @@ describe.skipIf(!referenceAvailable())('studio requests in the worker', () => {
     expect(again.report).toMatchObject({ name: 'planted.jsonl', total: 41, records: 40, errorCount: 1 });
     await expect(client.request('inspect-data', { source: { kind: 'stored', datasetId: 'gone' } })).rejects.toMatchObject({ code: 'BAD_DATASET' });
   });
+
+  it("a run's separate validation file is stored with it and comes back as a stored source", async () => {
+    const client = w.client;
+    const lines = DATA.split('\n').filter((l) => l.startsWith('{"prompt"'));
+    const val = lines.slice(0, 5).join('\n') + '\n';
+    const first = await client.request('inspect-data', { source: { kind: 'text', text: DATA, name: 'planted.jsonl' }, validation: { kind: 'text', text: val, name: 'held.jsonl' } });
+    expect(first.report.split).toMatchObject({ source: 'file', val: 5 });
+    expect(first.report.validation).toMatchObject({ name: 'held.jsonl', records: 5, overlap: 5 });
+    const out = await client.request('train', { datasetId: first.datasetId, name: 'v', config: { steps: 2, batchSize: 2, saveEvery: 2, evalEvery: 2, seed: 1, warmupSteps: 1 } });
+    const job = (await client.request('list-runs', {})).runs.find((r) => r.id === out.runId)!.job!;
+    expect(job.data.valDatasetId).toEqual(expect.any(String));
+    const again = await client.request('inspect-data', { source: { kind: 'stored', datasetId: job.data.datasetId }, validation: { kind: 'stored', datasetId: job.data.valDatasetId! } });
+    expect(again.report.split).toMatchObject({ source: 'file', val: 5 });
+    expect(again.report.validation).toMatchObject({ name: 'held.jsonl', records: 5 });
+  });
 });
