@@ -256,7 +256,7 @@ function ReportView({ report, stored, compact }: { report: DataReport; stored: b
                 </option>
               ))}
             </select>
-            <button type="button" disabled={busy} onClick={() => valInput.current?.click()}>
+            <button type="button" className="secondary" disabled={busy} onClick={() => valInput.current?.click()}>
               Use a validation file…
             </button>
           </>
@@ -265,7 +265,7 @@ function ReportView({ report, stored, compact }: { report: DataReport; stored: b
             <span data-testid="validation-file">
               Validation file: <strong>{validationLabel}</strong>
             </span>
-            <button type="button" disabled={busy} onClick={() => void actions.setValidationFile(null)}>
+            <button type="button" className="secondary" disabled={busy} onClick={() => void actions.setValidationFile(null)}>
               Split off a share instead
             </button>
           </>
