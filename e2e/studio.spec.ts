@@ -331,4 +331,20 @@ test('a malformed file, an image and an empty file each get a clear message', as
   await data.region.getByRole('button', { name: 'Split off a share instead' }).click();
   await expect(data.validation).toBeHidden();
   await expect(data.split).toContainText('held out');
+
+  // A CSV whose header names say nothing: no records until the columns are chosen, then they are.
+  await data.drop({ name: 'de.csv', bytes: 'frage,antwort\nzwei plus zwei,vier\ndrei plus drei,sechs\neins plus eins,zwei\n' });
+  await expect(data.problem).toContainText('Choose the columns');
+  await expect(data.problem).toContainText('"frage", "antwort"');
+  const columns = data.region.getByTestId('columns-form');
+  await expect(columns).toContainText('nothing is trained until you confirm');
+  const use = columns.getByRole('button', { name: 'Use these columns' });
+  await expect(use).toBeDisabled();
+  await columns.getByRole('checkbox', { name: 'frage' }).check();
+  await columns.getByLabel('Completion').selectOption('antwort');
+  await use.click();
+  await expect(data.counts).toContainText('3 read, 3 valid, 0 errors');
+  await expect(data.problem).toBeHidden();
+  await expect(columns).toContainText('As you chose.');
+  await tabtune.shot('csv-columns');
 });

@@ -175,6 +175,17 @@ describe('studio: data', () => {
     expect(store.getState().data.validationLabel).toBe('nw.val.jsonl');
   });
 
+  it('CSV columns chosen by the user go with the next check of that file and are forgotten for the next file', async () => {
+    const { store, studio, fake } = setup({ 'inspect-data': () => inspected() });
+    await studio.inspectFile(new File(['q,a\n1,2\n'], 't.csv'));
+    expect((fake.last('inspect-data').payload as { options: object }).options).not.toHaveProperty('columns');
+    await studio.setDataOptions({ columns: { prompt: ['q'], completion: 'a' } });
+    expect(fake.last('inspect-data').payload).toMatchObject({ source: { name: 't.csv' }, options: { columns: { prompt: ['q'], completion: 'a' } } });
+    await studio.inspectFile(new File(['x'], 'other.csv'));
+    expect((fake.last('inspect-data').payload as { options: object }).options).not.toHaveProperty('columns');
+    expect(store.getState().data.options.columns).toBeNull();
+  });
+
   it('a max sequence length is sent with the next check; "the model\'s context" sends none', async () => {
     const { store, studio, fake } = setup({ 'inspect-data': () => inspected() });
     await studio.inspectFile(new File(['x'], 'a.jsonl'));

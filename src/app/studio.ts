@@ -34,6 +34,7 @@ export function inspectOptions(o: DataOptions): InspectDataOptions {
   const out: InspectDataOptions = { valFraction: o.valFraction, lossOn: o.lossOn };
   if (o.format) out.format = o.format;
   if (o.maxSeqLen) out.maxSeqLen = o.maxSeqLen;
+  if (o.columns) out.columns = o.columns;
   return out;
 }
 
@@ -220,7 +221,7 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
         // it must keep splitting and encoding as before the reload.
         const r = ds.requested ?? {};
         patch(store, 'data', {
-          options: { format: r.format ?? null, valFraction: r.valFraction ?? 0.1, maxSeqLen: r.maxSeqLen ?? null, lossOn: r.lossOn ?? 'completion' },
+          options: { format: r.format ?? null, valFraction: r.valFraction ?? 0.1, maxSeqLen: r.maxSeqLen ?? null, lossOn: r.lossOn ?? 'completion', columns: r.columns ?? null },
           validationLabel: ds.valDatasetId ? 'validation file (kept in this browser)' : null,
         });
         validationInput = ds.valDatasetId ? { kind: 'stored', datasetId: ds.valDatasetId } : null;
@@ -248,7 +249,7 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
     async inspectFile(file) {
       // A new training file: a validation file given for the previous one does not belong to it.
       validationInput = null;
-      patch(store, 'data', { validationLabel: null });
+      patch(store, 'data', { validationLabel: null, options: { ...state().data.options, columns: null } });
       await inspect({ kind: 'blob', blob: file, name: file.name }, file.name);
     },
 
@@ -263,7 +264,7 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
       if (!entry) return;
       // With the example's own validation file: the held-out examples the learning test measures on.
       validationInput = entry.val ? { kind: 'url', url: absoluteUrl(`/examples/${entry.val}`), name: entry.val } : null;
-      patch(store, 'data', { validationLabel: entry.val ?? null });
+      patch(store, 'data', { validationLabel: entry.val ?? null, options: { ...state().data.options, columns: null } });
       await inspect({ kind: 'url', url: absoluteUrl(`/examples/${entry.train}`), name: entry.train }, `Example: ${entry.title}`);
     },
 

@@ -13,6 +13,7 @@ import type { EvalMetrics, StepMetrics, TrainConfig } from '../train/loop';
 
 export type { BackendName, BackendPreference, BackendReport } from '../model/backend';
 export type { DataReport } from '../data/doctor';
+export type { ColumnMapping } from '../data/types';
 export type { CheckpointInfo, RunRecord, RunStatus, StorageReport } from '../storage/store';
 export type { FreeableItem } from '../storage/errors';
 export type { EvalMetrics, StepMetrics, TrainConfig } from '../train/loop';

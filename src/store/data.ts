@@ -29,6 +29,15 @@ export function datasetProblem(report: DataReport): DatasetProblem | null {
   if (codes['invalid-utf8'] && report.records === 0) {
     return { blocking: true, title: 'This file is not UTF-8 text', message: fileError?.message ?? `${report.name} could not be read as UTF-8 text.`, hint: `Save it as UTF-8. ${FORMAT_HINT}` };
   }
+  if (report.table && report.table.mapping === null && report.records === 0 && !codes['empty-file']) {
+    const cols = report.table.columns.map((c) => `"${c}"`).join(', ');
+    return {
+      blocking: true,
+      title: 'Choose the columns',
+      message: `${report.name} is a table with the columns ${cols}, and their names do not say which is the prompt and which the completion.`,
+      hint: 'Tick the prompt column(s) and choose the completion column under "Columns" below, then "Use these columns".',
+    };
+  }
   if (fileError && report.records === 0) {
     return { blocking: true, title: 'This file could not be read as a dataset', message: `${report.name}: ${fileError.message}.`, hint: `${FORMAT_HINT} If the format was detected wrongly, pick the right one under "Format".` };
   }

@@ -6,6 +6,7 @@ import type {
   BackendPreference,
   BackendStatus,
   CheckpointInfo,
+  ColumnMapping,
   EvalMetrics,
   GenerateOutcome,
   InspectDataResult,
@@ -97,6 +98,8 @@ export interface DataOptions {
   /** null: the model's context length. */
   maxSeqLen: number | null;
   lossOn: 'completion' | 'all';
+  /** CSV/TSV: which columns are the prompt and the completion (null: the detected or suggested ones). Not kept across files. */
+  columns: ColumnMapping | null;
 }
 
 export interface DataSlice {
@@ -220,7 +223,7 @@ export function initialState(
   };
 }
 
-export const DEFAULT_DATA_OPTIONS: DataOptions = { format: null, valFraction: 0.1, maxSeqLen: null, lossOn: 'completion' };
+export const DEFAULT_DATA_OPTIONS: DataOptions = { format: null, valFraction: 0.1, maxSeqLen: null, lossOn: 'completion', columns: null };
 
 export function emptyLive(runId: string | null = null): LiveSlice {
   return { runId, series: emptySeries(), version: 0, last: null, lastEval: null };
@@ -280,7 +283,7 @@ export interface SavedSettings {
 }
 
 export function savedSettings(s: AppState): SavedSettings {
-  return { version: 1, preset: s.train.preset, config: s.train.config, dataOptions: s.data.options };
+  return { version: 1, preset: s.train.preset, config: s.train.config, dataOptions: { ...s.data.options, columns: null } };
 }
 
 /** Reads saved settings back, or null when they are missing or from another version. */

@@ -62,6 +62,14 @@ describe('datasetProblem', () => {
     for (const p of [empty, image, broken]) expect(p.hint.length).toBeGreaterThan(20);
   });
 
+  it('a table whose header does not say which columns to use asks for them', () => {
+    const table = { delimiter: ',', columns: ['frage', 'antwort'], mapping: null, mappingSource: null, suggested: null, candidates: { prompt: [], completion: [] } };
+    const p = datasetProblem(report({ name: 'de.csv', total: 3, errorCount: 1, table, errors: [{ line: 0, severity: 'error', code: 'csv-mapping', message: 'choose which columns…' }] }))!;
+    expect(p).toMatchObject({ blocking: true, title: 'Choose the columns' });
+    expect(p.message).toContain('"frage", "antwort"');
+    expect(p.hint).toContain('Use these columns');
+  });
+
   it('skipped lines are a note, a clean file has nothing to say', () => {
     expect(datasetProblem(report({ total: 41, records: 40, errorCount: 1, split: { train: 36, val: 4, source: 'split', valFraction: 0.1, seed: 0 } }))).toMatchObject({ blocking: false, title: '1 line will be skipped' });
     expect(datasetProblem(report({ total: 40, records: 40, split: { train: 36, val: 4, source: 'split', valFraction: 0.1, seed: 0 } }))).toBeNull();

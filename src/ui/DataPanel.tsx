@@ -1,5 +1,6 @@
 import { useEffect, useId, useRef, useState } from 'react';
-import type { DataReport } from '../protocol/messages';
+import type { ColumnMapping, DataReport } from '../protocol/messages';
+import type { TableInfo } from '../data/csv';
 import { datasetProblem, FORMAT_CHOICES, pageOf } from '../store/data';
 import { formatBytes } from '../store/training';
 import { useActions, useAppState } from './context';
@@ -149,6 +150,77 @@ function TokenExample({ report }: { report: DataReport }) {
         ))}
       </p>
     </section>
+  );
+}
+
+/** Whether a column mapping can be applied: a prompt, a completion, and no column in two roles. */
+export function mappingProblem(m: ColumnMapping): string | null {
+  if (!m.prompt.length) return 'Tick at least one prompt column.';
+  if (!m.completion) return 'Choose the completion column.';
+  if (m.prompt.includes(m.completion)) return 'The completion column cannot also be a prompt column.';
+  if (m.system && (m.prompt.includes(m.system) || m.system === m.completion)) return 'The system column must be another column.';
+  return null;
+}
+
+/** CSV/TSV: which columns are the prompt (one or more, joined in header order) and the completion. */
+function ColumnsForm({ table }: { table: TableInfo }) {
+  const actions = useActions();
+  const busy = useAppState((s) => s.data.phase === 'busy');
+  const id = useId();
+  const start = table.mapping ?? table.suggested ?? { prompt: [], completion: '' };
+  const [draft, setDraft] = useState<ColumnMapping>(start);
+  const problem = mappingProblem(draft);
+  const applied = table.mapping !== null && JSON.stringify(table.mapping) === JSON.stringify(draft);
+  const togglePrompt = (c: string, on: boolean) =>
+    setDraft((d) => ({ ...d, prompt: table.columns.filter((x) => (x === c ? on : d.prompt.includes(x))) }));
+  return (
+    <fieldset className="columns-form" data-testid="columns-form">
+      <legend>Columns</legend>
+      <p className="help">
+        {table.mapping === null
+          ? 'Which columns are the prompt and the completion? The best guess from the header is preselected; nothing is trained until you confirm.'
+          : table.mappingSource === 'auto'
+            ? 'Read from the header names. Change them if they are wrong.'
+            : 'As you chose.'}
+      </p>
+      <div className="row" role="group" aria-label="Prompt columns">
+        <span>Prompt:</span>
+        {table.columns.map((c) => (
+          <label key={c} className="check">
+            <input type="checkbox" checked={draft.prompt.includes(c)} disabled={busy} onChange={(e) => togglePrompt(c, e.target.checked)} /> {c}
+          </label>
+        ))}
+      </div>
+      <div className="row">
+        <label htmlFor={`${id}-completion`}>Completion</label>
+        <select id={`${id}-completion`} value={draft.completion} disabled={busy} onChange={(e) => setDraft((d) => ({ ...d, completion: e.target.value }))}>
+          <option value="">(choose)</option>
+          {table.columns.map((c) => (
+            <option key={c} value={c}>
+              {c}
+            </option>
+          ))}
+        </select>
+        <label htmlFor={`${id}-system`}>System (optional)</label>
+        <select
+          id={`${id}-system`}
+          value={draft.system ?? ''}
+          disabled={busy}
+          onChange={(e) => setDraft((d) => ({ prompt: d.prompt, completion: d.completion, ...(e.target.value ? { system: e.target.value } : {}) }))}
+        >
+          <option value="">(none)</option>
+          {table.columns.map((c) => (
+            <option key={c} value={c}>
+              {c}
+            </option>
+          ))}
+        </select>
+        <button type="button" disabled={busy || problem !== null || applied} onClick={() => void actions.setDataOptions({ columns: draft })}>
+          Use these columns
+        </button>
+      </div>
+      {problem && <p className="help" role="status">{problem}</p>}
+    </fieldset>
   );
 }
 
@@ -311,6 +383,7 @@ function ReportView({ report, stored, compact }: { report: DataReport; stored: b
         </small>
       </form>
 
+      {report.table && <ColumnsForm key={`${report.name}|${report.table.columns.join('|')}|${JSON.stringify(report.table.mapping)}`} table={report.table} />}
       {!compact && <Histogram report={report} />}
       {!compact && <TokenExample report={report} />}
       <IssueList kind="Errors" issues={report.errors} total={report.errorCount} omitted={report.errorsOmitted} />
