@@ -258,10 +258,10 @@ test('the journey: drop a dataset, read the doctor, train, pick a checkpoint, re
   // 7. Rewind: continue the first run from its pinned checkpoint as a new branch (the old run stays).
   if (!gpu) {
     await runs.open('first run');
-    await checkpoints.rewind(first);
+    await checkpoints.rewind(first, 'first run, lower lr');
     await expect(train.outcome).toBeVisible({ timeout: 300_000 });
     await expect(runs.items).toHaveCount(3);
-    await expect(runs.run(`first run from step ${first}`)).toContainText(`branch from step ${first}`);
+    await expect(runs.run('first run, lower lr')).toContainText(`branch from step ${first}`);
     await tabtune.shot('rewound-branch');
   }
 

@@ -30,8 +30,12 @@ export class CheckpointsPanel {
     await this.item(step).getByRole('button', { name: `Pin step ${step}` }).click();
   }
 
-  async rewind(step: number): Promise<void> {
+  /** Rewind: names the new branch (or keeps the suggested name) and starts it. */
+  async rewind(step: number, name?: string): Promise<void> {
     await this.item(step).getByRole('button', { name: `Continue training from step ${step} as a new branch` }).click();
+    const form = this.item(step).getByRole('form', { name: `New branch from step ${step}` });
+    if (name !== undefined) await form.getByLabel('Name of the new branch').fill(name);
+    await form.getByRole('button', { name: 'Start branch' }).click();
   }
 
   async remove(step: number): Promise<void> {

@@ -375,6 +375,11 @@ describe('studio: runs and checkpoints', () => {
     expect(fake.last('resume-run').payload).toEqual({ runId: 'r1', step: 6, name: 'first from step 6' });
     fake.last('resume-run').resolve({ runId: 'b1', reason: 'done', step: 8, totalSteps: 8, finalTrainLoss: 1, finalValLoss: 1, checkpoint: null, resumedFrom: { runId: 'r1', step: 6 }, ms: 1, tokensPerSecond: 1 });
     await rewinding;
+    const named = studio.rewindTo('r1', 6, 'lower lr');
+    await flush();
+    expect(fake.last('resume-run').payload).toEqual({ runId: 'r1', step: 6, name: 'lower lr' });
+    fake.last('resume-run').resolve({ runId: 'b2', reason: 'done', step: 8, totalSteps: 8, finalTrainLoss: 1, finalValLoss: 1, checkpoint: null, resumedFrom: { runId: 'r1', step: 6 }, ms: 1, tokensPerSecond: 1 });
+    await named;
     await studio.renameRun('r1', 'better name');
     expect(fake.last('rename-run').payload).toEqual({ runId: 'r1', name: 'better name' });
     studio.selectCheckpoint('r1', null);

@@ -354,10 +354,10 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
       await Promise.all([refreshCheckpoints(), refreshRuns()]);
     },
 
-    async rewindTo(runId, step) {
+    async rewindTo(runId, step, name) {
       if (isTraining(state())) return;
       const run = state().runs.list.find((r) => r.id === runId);
-      await runTraining('resume-run', { runId, step, name: `${run?.name ?? 'run'} from step ${step}` });
+      await runTraining('resume-run', { runId, step, name: name ?? `${run?.name ?? 'run'} from step ${step}` });
     },
 
     async resumeRun(runId) {

@@ -7,9 +7,36 @@ import { ErrorNotice } from './ErrorNotice';
 
 const loss = (v: number | null) => (v === null ? '–' : v.toFixed(4));
 
-function Checkpoint({ c, selected, busy }: { c: CheckpointInfo; selected: boolean; busy: boolean }) {
+/** Names the branch a rewind starts (prefilled with "<run> from step N"), then starts it. */
+function RewindForm({ c, runName, onDone }: { c: CheckpointInfo; runName: string; onDone(): void }) {
+  const actions = useActions();
+  const [name, setName] = useState(`${runName} from step ${c.step}`);
+  const id = useId();
+  return (
+    <form
+      className="rewind-form row"
+      aria-label={`New branch from step ${c.step}`}
+      onSubmit={(e) => {
+        e.preventDefault();
+        onDone();
+        void actions.rewindTo(c.runId, c.step, name.trim() || undefined);
+      }}
+      onKeyDown={(e) => e.key === 'Escape' && onDone()}
+    >
+      <label htmlFor={`${id}-name`}>Name of the new branch</label>
+      <input id={`${id}-name`} value={name} onChange={(e) => setName(e.target.value)} autoFocus maxLength={200} />
+      <button type="submit">Start branch</button>
+      <button type="button" className="secondary" onClick={onDone}>
+        Cancel
+      </button>
+    </form>
+  );
+}
+
+function Checkpoint({ c, selected, busy, runName }: { c: CheckpointInfo; selected: boolean; busy: boolean; runName: string }) {
   const actions = useActions();
   const [confirm, setConfirm] = useState(false);
+  const [rewinding, setRewinding] = useState(false);
   const label = `Checkpoint at step ${c.step}`;
   return (
     <li className={`ckpt${selected ? ' selected' : ''}${c.isBest ? ' best' : ''}`} data-testid="checkpoint" data-step={c.step}>
@@ -33,7 +60,7 @@ function Checkpoint({ c, selected, busy }: { c: CheckpointInfo; selected: boolea
           type="button"
           className="link"
           disabled={busy}
-          onClick={() => void actions.rewindTo(c.runId, c.step)}
+          onClick={() => setRewinding(true)}
           aria-label={`Continue training from step ${c.step} as a new branch`}
           title="Continue training from here as a new run; this run stays as it is"
         >
@@ -54,6 +81,7 @@ function Checkpoint({ c, selected, busy }: { c: CheckpointInfo; selected: boolea
           </button>
         )}
       </div>
+      {rewinding && !busy && <RewindForm c={c} runName={runName} onDone={() => setRewinding(false)} />}
     </li>
   );
 }
@@ -82,7 +110,7 @@ export function CheckpointsPanel() {
       {cps.list.length > 0 && (
         <ol className="timeline" aria-label="Checkpoint timeline">
           {cps.list.map((c) => (
-            <Checkpoint key={c.step} c={c} selected={c.step === selectedStep} busy={busy} />
+            <Checkpoint key={c.step} c={c} selected={c.step === selectedStep} busy={busy} runName={runName ?? 'run'} />
           ))}
         </ol>
       )}

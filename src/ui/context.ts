@@ -40,7 +40,7 @@ export interface StudioActions {
   pinCheckpoint(runId: string, step: number, pinned: boolean): Promise<void>;
   deleteCheckpoint(runId: string, step: number): Promise<void>;
   /** Continues training from an older checkpoint as a new branch (the old run stays as it is). */
-  rewindTo(runId: string, step: number): Promise<void>;
+  rewindTo(runId: string, step: number, name?: string): Promise<void>;
   /** Continues a stored run from its newest checkpoint (after a reload or a pause). */
   resumeRun(runId: string): Promise<void>;
   renameRun(runId: string, name: string): Promise<void>;
