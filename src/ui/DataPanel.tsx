@@ -1,4 +1,4 @@
-import { useEffect, useId, useRef, useState } from 'react';
+import { useEffect, useId, useRef, useState, type RefObject } from 'react';
 import type { ColumnMapping, DataReport } from '../protocol/messages';
 import type { TableInfo } from '../data/csv';
 import { datasetProblem, FORMAT_CHOICES, pageOf } from '../store/data';
@@ -150,6 +150,25 @@ function TokenExample({ report }: { report: DataReport }) {
         ))}
       </p>
     </section>
+  );
+}
+
+/** A hidden file input for dataset files, opened by a visible button (so it is reachable from the keyboard). */
+function DatasetFileInput({ inputRef, label, onFile }: { inputRef: RefObject<HTMLInputElement | null>; label: string; onFile(file: File): void }) {
+  return (
+    <input
+      ref={inputRef}
+      className="visually-hidden"
+      type="file"
+      tabIndex={-1}
+      aria-label={label}
+      accept=".jsonl,.json,.ndjson,.csv,.tsv,.txt,application/json,text/csv,text/plain"
+      onChange={(e) => {
+        const f = e.target.files?.[0];
+        if (f) onFile(f);
+        e.target.value = '';
+      }}
+    />
   );
 }
 
@@ -342,19 +361,7 @@ function ReportView({ report, stored, compact }: { report: DataReport; stored: b
             </button>
           </>
         )}
-        <input
-          ref={valInput}
-          className="visually-hidden"
-          type="file"
-          tabIndex={-1}
-          aria-label="Validation file"
-          accept=".jsonl,.json,.ndjson,.csv,.tsv,.txt,application/json,text/csv,text/plain"
-          onChange={(e) => {
-            const f = e.target.files?.[0];
-            if (f) void actions.setValidationFile(f);
-            e.target.value = '';
-          }}
-        />
+        <DatasetFileInput inputRef={valInput} label="Validation file" onFile={(f) => void actions.setValidationFile(f)} />
         <label htmlFor={`${id}-len`}>Max length</label>
         <select
           id={`${id}-len`}
@@ -425,19 +432,7 @@ export function DataPanel() {
             Choose a file…
           </button>
         </p>
-        <input
-          ref={fileInput}
-          className="visually-hidden"
-          type="file"
-          tabIndex={-1}
-          aria-label="Dataset file"
-          accept=".jsonl,.json,.ndjson,.csv,.tsv,.txt,application/json,text/csv,text/plain"
-          onChange={(e) => {
-            const f = e.target.files?.[0];
-            if (f) void actions.inspectFile(f);
-            e.target.value = '';
-          }}
-        />
+        <DatasetFileInput inputRef={fileInput} label="Dataset file" onFile={(f) => void actions.inspectFile(f)} />
         <p className="help">
           JSONL or JSON ({'{"prompt", "completion"}'}, Alpaca, OpenAI chat, ShareGPT) or CSV/TSV. It stays in this browser: nothing is uploaded.
         </p>
