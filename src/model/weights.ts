@@ -18,8 +18,12 @@ export class WeightReader {
     readonly trainable = false,
   ) {}
 
+  /** t itself, or (trainable) a variable holding a copy of it, t freed. */
   private make<T extends tf.Tensor>(t: T): T {
-    return (this.trainable ? tf.variable(t, true) : t) as T;
+    if (!this.trainable) return t;
+    const v = tf.variable(t, true);
+    t.dispose();
+    return v as unknown as T;
   }
 
   /** The trainable variables (full-parameter mode), in checkpoint order. */

@@ -120,6 +120,17 @@ for (const backend of ['cpu', 'wasm'] as const) {
       expect(tf.memory().numTensors).toBe(start);
     });
 
+    it('no tensor leaks in full-parameter mode either: flat across steps, nothing left after dispose', async () => {
+      const start = tf.memory().numTensors;
+      const t = makeTrainer({ arch: 'llama', tied: true }, cfg({ mode: 'full', steps: 12 }), reverseTask(8, 1), reverseTask(4, 2));
+      t.trainStep();
+      const counts: number[] = [];
+      await t.run({ onStep: () => counts.push(tf.memory().numTensors), onCheckpoint: () => undefined, onEval: () => undefined });
+      expect(new Set(counts).size).toBe(1);
+      disposeTrainer(t);
+      expect(tf.memory().numTensors).toBe(start);
+    });
+
     it('overfits a fixed tiny batch to near-zero loss (LoRA)', () => {
       const data = reverseTask(4, 3);
       const t = makeTrainer({ arch: 'llama', hidden: 32, seed: 3 }, cfg({ steps: 150, lr: 2e-2, schedule: 'constant', batchSize: 4, lora: { r: 8, lora_alpha: 16, lora_dropout: 0, target_modules: LORA_ALL } }), data);
