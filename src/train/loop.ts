@@ -206,7 +206,7 @@ export class Trainer {
   /**
    * trainStep with asynchronous reads, for WebGPU: there a synchronous read goes through canvases, and
    * in Chromium with SwiftShader that path destroys the device after a couple of dozen reads that follow
-   * real GPU work. Same operations in the same order, so the same numbers bit for bit (loop.test.ts).
+   * real GPU work. Same operations in the same order, so the same numbers bit for bit (trainer-async.test.ts).
    */
   async trainStepAsync(): Promise<StepMetrics> {
     const p = this.beginStep();
