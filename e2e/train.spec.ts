@@ -146,8 +146,13 @@ test('trains in the worker, resumes after reloads exactly, and exports a PEFT ad
   expect(Math.max(...aDiffs)).toBeLessThanOrEqual(tol);
   expect(Math.max(...bDiffs)).toBeLessThanOrEqual(tol);
   expect(valDiff).toBeLessThanOrEqual(tol);
-  expect(adapterA).toBeLessThanOrEqual(tol);
-  expect(adapterB).toBeLessThanOrEqual(tol);
+  // WASM repeats a run bit for bit (0 here). WebGPU does not (its parallel sums round differently from
+  // run to run: losses differ by ~1e-7), and AdamW's m / sqrt(v) grows that to ~1e-5 in the adapter
+  // within a few steps (measured 9e-6 to 3e-5): 1e-4 leaves room for that rounding, not for a resume
+  // that restored another step, data order or optimizer state.
+  const adapterTol = backend === 'webgpu' ? 1e-4 : tol;
+  expect(adapterA).toBeLessThanOrEqual(adapterTol);
+  expect(adapterB).toBeLessThanOrEqual(adapterTol);
 
   // The PEFT export parses: adapter_config.json, and safetensors with lora_A/lora_B of every target.
   expect(peftC.filename).toMatch(/-step6-lora\.zip$/);
