@@ -25,13 +25,12 @@ export function maskedCrossEntropy(logits: tf.Tensor, targets: number[][], weigh
     const nll = tf.sub(tf.log(se), tf.sum(tf.mul(shifted, oh), -1, true)); // [N, 1] = lse - picked
     const wn = tf.reshape(tf.div(w, total), [N, 1]); // [N, 1] normalised weights
     const value = tf.sum(tf.mul(nll, wn)) as tf.Scalar;
-    const probs = tf.div(e, se); // [N, V] softmax
     // Everything the gradient reads must be saved: the forward's tidy frees the rest before backprop.
-    save([probs, oh, wn]);
+    save([e, se, oh, wn]);
     return {
       value,
-      gradFunc: (dy: tf.Tensor, [sp, soh, swn]: tf.Tensor[]) => {
-        const g = tf.mul(tf.sub(sp!, soh!), swn!); // [N, V]
+      gradFunc: (dy: tf.Tensor, [se2, sse, soh, swn]: tf.Tensor[]) => {
+        const g = tf.mul(tf.sub(tf.div(se2!, sse!), soh!), swn!); // [N, V]: (softmax - onehot) * weight
         return tf.reshape(tf.mul(g, dy), [B, T, V]);
       },
     };
