@@ -206,6 +206,15 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
     }
   }
 
+  /**
+   * Another training dataset: the previous one's validation file and CSV columns do not belong to it
+   * (`validation`: the new one's own validation file, if it comes with one).
+   */
+  function newDataset(validation: DatasetInput | null, validationLabel: string | null): void {
+    validationInput = validation;
+    patch(store, 'data', { validationLabel, options: { ...state().data.options, columns: null } });
+  }
+
   const studio: Studio = {
     async afterModelReady() {
       await refreshRuns();
@@ -247,9 +256,7 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
     },
 
     async inspectFile(file) {
-      // A new training file: a validation file given for the previous one does not belong to it.
-      validationInput = null;
-      patch(store, 'data', { validationLabel: null, options: { ...state().data.options, columns: null } });
+      newDataset(null, null);
       await inspect({ kind: 'blob', blob: file, name: file.name }, file.name);
     },
 
@@ -263,8 +270,7 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
       const entry = state().data.examples.entries.find((e) => e.id === id);
       if (!entry) return;
       // With the example's own validation file: the held-out examples the learning test measures on.
-      validationInput = entry.val ? { kind: 'url', url: absoluteUrl(`/examples/${entry.val}`), name: entry.val } : null;
-      patch(store, 'data', { validationLabel: entry.val ?? null, options: { ...state().data.options, columns: null } });
+      newDataset(entry.val ? { kind: 'url', url: absoluteUrl(`/examples/${entry.val}`), name: entry.val } : null, entry.val ?? null);
       await inspect({ kind: 'url', url: absoluteUrl(`/examples/${entry.train}`), name: entry.train }, `Example: ${entry.title}`);
     },
 

@@ -190,6 +190,11 @@ function ColumnsForm({ table }: { table: TableInfo }) {
   const [draft, setDraft] = useState<ColumnMapping>(start);
   const problem = mappingProblem(draft);
   const applied = table.mapping !== null && JSON.stringify(table.mapping) === JSON.stringify(draft);
+  const columnOptions = table.columns.map((c) => (
+    <option key={c} value={c}>
+      {c}
+    </option>
+  ));
   const togglePrompt = (c: string, on: boolean) =>
     setDraft((d) => ({ ...d, prompt: table.columns.filter((x) => (x === c ? on : d.prompt.includes(x))) }));
   return (
@@ -214,11 +219,7 @@ function ColumnsForm({ table }: { table: TableInfo }) {
         <label htmlFor={`${id}-completion`}>Completion</label>
         <select id={`${id}-completion`} value={draft.completion} disabled={busy} onChange={(e) => setDraft((d) => ({ ...d, completion: e.target.value }))}>
           <option value="">(choose)</option>
-          {table.columns.map((c) => (
-            <option key={c} value={c}>
-              {c}
-            </option>
-          ))}
+          {columnOptions}
         </select>
         <label htmlFor={`${id}-system`}>System (optional)</label>
         <select
@@ -228,11 +229,7 @@ function ColumnsForm({ table }: { table: TableInfo }) {
           onChange={(e) => setDraft((d) => ({ prompt: d.prompt, completion: d.completion, ...(e.target.value ? { system: e.target.value } : {}) }))}
         >
           <option value="">(none)</option>
-          {table.columns.map((c) => (
-            <option key={c} value={c}>
-              {c}
-            </option>
-          ))}
+          {columnOptions}
         </select>
         <button type="button" disabled={busy || problem !== null || applied} onClick={() => void actions.setDataOptions({ columns: draft })}>
           Use these columns

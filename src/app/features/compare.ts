@@ -211,7 +211,6 @@ export function createCompareFeature(deps: CompareDeps): CompareFeature {
   // ---- context: the selected run, read again whenever the selection or the model changes.
   const refresh = runContextRefresher(client, () => store.getState().context.selection, (u) => set('context', u), () => !disposed);
 
-
   const unsubSelection = deps.selection.subscribe((selection) => {
     if (sameSelection(selection, store.getState().context.selection)) return;
     set('context', { selection, run: selection?.runId === store.getState().context.run?.runId ? store.getState().context.run : null });

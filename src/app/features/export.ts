@@ -107,7 +107,6 @@ export function createExportFeature(deps: ExportDeps): ExportFeature {
 
   const refresh = runContextRefresher(client, () => store.getState().context.selection, setContext, () => !disposed);
 
-
   const clearErrors = () => {
     for (const kind of EXPORT_KINDS) if (store.getState().items[kind].phase === 'error') setItem(kind, { phase: 'idle', error: null });
   };
