@@ -6,16 +6,59 @@
 // The merge uses the adapter at strength 1 (the trained adapter) unless `strength` says otherwise. A tied
 // model (tie_word_embeddings) stays tied: lm_head is not written. Full-parameter training exports the same
 // way with `adapter` null (the model's current weights are the trained ones).
+//
+// Where the run's replies end travels with the weights: its stop token joins generation_config.json's
+// eos_token_id (Hugging Face generate and tabtune's loadModel stop on any id of that list), and tabtune's
+// record of the run (tabtune.json: stop token, stop strings, prompt format) is written beside them.
 import type { LoraAdapter } from '../lora/adapter';
 import { mergeLora } from '../lora/merge';
 import type { CausalLM } from '../model/causal-lm';
-import type { ModelConfig } from '../model/config';
+import { tokenIds, type ModelConfig } from '../model/config';
 import type { WeightMap } from '../model/types';
 import { writeSafetensors, writeShardedSafetensors, type FloatDType, type TensorToWrite } from './safetensors';
 import type { ModelSource } from './source';
 
 export class ExportError extends Error {
   override name = 'ExportError';
+}
+
+/**
+ * tabtune's record of a run, written as tabtune.json next to a PEFT adapter or a merged model: how the
+ * tuned model's replies end (the token appended to every training target, or stop strings) and how
+ * prompts were formatted. `generate` reads it back to stop where training taught the model to stop.
+ */
+export interface TabtuneRecord {
+  stop_token_id: number | null;
+  stop_strings: string[];
+  plain_format?: string;
+  base_model?: string;
+  run?: string;
+  step?: number;
+}
+
+export const TABTUNE_JSON = 'tabtune.json';
+
+export function tabtuneJson(record: TabtuneRecord): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(record, null, 2));
+}
+
+/** The folder's tabtune.json (an adapter's or a merged model's), or null when it has none. */
+export async function readTabtuneRecord(source: ModelSource): Promise<TabtuneRecord | null> {
+  const bytes = await source.read(TABTUNE_JSON);
+  if (!bytes) return null;
+  const r = parseJson(bytes, `${source.label}: ${TABTUNE_JSON}`);
+  const id = r.stop_token_id;
+  const strings = r.stop_strings;
+  return {
+    ...r,
+    stop_token_id: typeof id === 'number' && Number.isInteger(id) && id >= 0 ? id : null,
+    stop_strings: Array.isArray(strings) ? strings.filter((x): x is string => typeof x === 'string') : [],
+  };
+}
+
+/** The generation stops a record asks for, as GenerateOptions takes them. */
+export function recordStops(record: TabtuneRecord | null): { stopTokenIds: number[]; stopStrings: string[] } {
+  return { stopTokenIds: record?.stop_token_id != null ? [record.stop_token_id] : [], stopStrings: [...(record?.stop_strings ?? [])] };
 }
 
 /**
@@ -73,6 +116,11 @@ export interface MergedExportOptions {
   onProgress?: (p: MergeProgress) => void;
   /** The adapter's updates read beforehand with readDeltas(adapter, strength) (WebGPU: no synchronous reads). */
   deltas?: ReadonlyMap<string, Float32Array>;
+  /**
+   * The run's record: its stop token joins generation_config.json's eos_token_id, and it is written as
+   * tabtune.json (stop strings included), so the merged folder stops where base + adapter stops.
+   */
+  tabtune?: TabtuneRecord;
 }
 
 export interface MergeProgress {
@@ -143,7 +191,22 @@ function parseJson(bytes: Uint8Array, name: string): Record<string, unknown> {
   } catch {
     // fall through
   }
-  throw new ExportError(`the base folder's ${name} is not a JSON object`);
+  throw new ExportError(`${name} is not a JSON object`);
+}
+
+/**
+ * The base's generation_config.json with `stopTokenId` among its eos_token_id: the model's own EOS ids
+ * (generation_config's, else config.json's) followed by the stop token, as a list when it adds to them
+ * ([2, 1]) and a plain number when there are none. Every other field is kept. Null when the stop token
+ * is already an EOS id (the base's file stays as it is). Without a base file, one is written from
+ * config.json's token ids (as transformers derives it).
+ */
+export function generationConfigWithStop(genBytes: Uint8Array | undefined, config: Record<string, unknown>, stopTokenId: number): Record<string, unknown> | null {
+  const gen = genBytes ? parseJson(genBytes, "the base folder's generation_config.json") : {};
+  if (!genBytes) for (const k of ['bos_token_id', 'eos_token_id', 'pad_token_id']) if (config[k] !== undefined && config[k] !== null) gen[k] = config[k];
+  const own = tokenIds(gen.eos_token_id).length ? tokenIds(gen.eos_token_id) : tokenIds(config.eos_token_id);
+  if (own.includes(stopTokenId)) return genBytes ? null : { ...gen, eos_token_id: own.length === 1 ? own[0] : own };
+  return { ...gen, eos_token_id: own.length ? [...own, stopTokenId] : stopTokenId };
 }
 
 /** The merged (or, with adapter null, current) weights in checkpoint names and layouts. */
@@ -180,7 +243,7 @@ export function exportMergedModel(base: MergeBase, adapter: LoraAdapter | null, 
   if (!adapter) report?.({ stage: 'read', done: weights.size, total: units(weights.size, 0) });
 
   const cfgBytes = base.baseFiles.get('config.json');
-  const config = cfgBytes ? parseJson(cfgBytes, 'config.json') : configFromModel(base.lm.config);
+  const config = cfgBytes ? parseJson(cfgBytes, "the base folder's config.json") : configFromModel(base.lm.config);
   if (config.model_type !== base.lm.config.model_type) {
     throw new ExportError(`the base folder's config.json is for model_type "${String(config.model_type)}" but the model is "${base.lm.config.model_type}"`);
   }
@@ -203,6 +266,12 @@ export function exportMergedModel(base: MergeBase, adapter: LoraAdapter | null, 
     out.set('model.safetensors.index.json', new TextEncoder().encode(JSON.stringify(index, null, 2) + '\n'));
   }
   report?.({ stage: 'write', done: units(weights.size, mods), total: units(weights.size, mods) });
+  const record = opts.tabtune;
+  if (record) {
+    const gen = record.stop_token_id !== null ? generationConfigWithStop(base.baseFiles.get('generation_config.json'), config, record.stop_token_id) : null;
+    if (gen) out.set('generation_config.json', new TextEncoder().encode(JSON.stringify(gen, null, 2) + '\n'));
+    out.set(TABTUNE_JSON, tabtuneJson(record));
+  }
   for (const [name, bytes] of base.baseFiles) {
     if (name === 'config.json' || isWeightFile(name) || out.has(name)) continue;
     out.set(name, bytes);

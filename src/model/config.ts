@@ -69,6 +69,13 @@ function tokenId(v: unknown): number | number[] | null {
   return null;
 }
 
+/** A config's token id field (eos_token_id: one id or a list, as Hugging Face allows) as a list of ids. */
+export function tokenIds(v: unknown): number[] {
+  if (typeof v === 'number') return [v];
+  if (Array.isArray(v)) return v.filter((x): x is number => typeof x === 'number');
+  return [];
+}
+
 export function parseConfig(c: Record<string, unknown>): ModelConfig {
   const type = c.model_type;
   if (typeof type !== 'string') {

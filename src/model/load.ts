@@ -4,7 +4,7 @@ import { readHFModelFiles } from '../io/hf-folder';
 import type { ModelSource } from '../io/source';
 import { TextTokenizer } from '../tokenizer/tokenizer';
 import type { CausalLM } from './causal-lm';
-import { contextLength, parseConfig } from './config';
+import { contextLength, parseConfig, tokenIds } from './config';
 import { GPT2Model } from './gpt2';
 import { LlamaModel } from './llama';
 import { ModelLoadError, type HFModelFiles } from './types';
@@ -53,12 +53,6 @@ export function modelInfo(lm: CausalLM, files: Pick<HFModelFiles, 'weights'>): M
   };
 }
 
-function ids(v: unknown): number[] {
-  if (typeof v === 'number') return [v];
-  if (Array.isArray(v)) return v.filter((x): x is number => typeof x === 'number');
-  return [];
-}
-
 export async function loadModel(source: ModelSource, opts: { onProgress?: LoadProgress; name?: string; trainable?: boolean } = {}): Promise<LanguageModel> {
   const files = await readHFModelFiles(source, { onProgress: opts.onProgress, checkConfig: (c) => void parseConfig(c) });
   if (!files.tokenizerJson) {
@@ -77,8 +71,8 @@ export async function loadModel(source: ModelSource, opts: { onProgress?: LoadPr
     throw new ModelLoadError('BAD_CONFIG', `the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${info.vocabSize}`, 'tokenizer.json does not belong to this model.');
   }
   const gen = files.generationConfig;
-  let eosIds = ids(gen?.eos_token_id);
-  if (!eosIds.length) eosIds = ids(files.config.eos_token_id);
+  let eosIds = tokenIds(gen?.eos_token_id);
+  if (!eosIds.length) eosIds = tokenIds(files.config.eos_token_id);
   if (!eosIds.length && tokenizer.eosId !== null) eosIds = [tokenizer.eosId];
   const name = opts.name ?? source.label.replace(/\/+$/, '').split('/').pop() ?? source.label;
   return { name, lm, tokenizer, generationConfig: gen, eosIds, info, dispose: () => lm.dispose() };

@@ -10,7 +10,7 @@
 // asynchronously (Trainer.trainStepAsync): its synchronous reads destroy the device after a few steps.
 import * as tf from '@tensorflow/tfjs-core';
 import { PLAIN_FORMAT } from '../data/encode';
-import { exportMergedModel, readBaseFiles } from '../io/export';
+import { exportMergedModel, readBaseFiles, TABTUNE_JSON, tabtuneJson } from '../io/export';
 import { exportPeftAdapter } from '../io/peft';
 import { readDeltas } from '../lora/merge';
 import { recipeFiles } from '../io/recipes';
@@ -689,12 +689,12 @@ export class TrainingService {
       const a = await this.ensureAdapter(p.runId, p.step);
       const arch = ctx.model.lm.config.arch;
       let files: Map<string, Uint8Array>;
+      const stop = a.job.data.options.stop;
+      const meta = { stop_token_id: stop.stopTokenId, stop_strings: stop.stopStrings, plain_format: PLAIN_FORMAT, base_model: a.job.model.baseModel, run: a.runName, step: a.step };
       if (kind === 'peft') {
         await Promise.all(a.adapter.variables().map((v) => v.data())); // then dataSync reads the CPU copy
         files = exportPeftAdapter(a.adapter, { baseModel: a.job.model.baseModel, arch });
-        const stop = a.job.data.options.stop;
-        const meta = { stop_token_id: stop.stopTokenId, stop_strings: stop.stopStrings, plain_format: PLAIN_FORMAT, base_model: a.job.model.baseModel, run: a.runName, step: a.step };
-        files.set('tabtune.json', new TextEncoder().encode(JSON.stringify(meta, null, 2)));
+        files.set(TABTUNE_JSON, tabtuneJson(meta));
       } else {
         const was = { enabled: a.adapter.enabled, strength: a.adapter.strength };
         try {
@@ -711,6 +711,7 @@ export class TrainingService {
           }
           files = exportMergedModel({ lm: ctx.model.lm, baseFiles }, a.adapter, {
             deltas,
+            tabtune: meta, // the run's stop token in generation_config.json, its record in tabtune.json
             onProgress:
               id >= 0
                 ? (pr) => this.deps.post({ kind: 'progress', id, payload: { file: `merged: ${pr.stage}`, loaded: pr.done, total: pr.total, fraction: pr.done / pr.total } })
