@@ -6,12 +6,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { describe, it } from 'vitest';
 import { convertLlama2c, LLAMA2C_CONVERTER_VERSION } from '../io/llama2c';
 import { writeFolder } from '../io/hf-write';
+import { REPO_ROOT } from './models';
 
-/** The repository root (this file is src/testing/reference.ts). */
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { REPO_ROOT };
 export const REFERENCE_DIR = resolve(REPO_ROOT, '..', 'shared', 'reference-models', 'stories260K');
 export const REFERENCE_CHECKPOINT = join(REFERENCE_DIR, 'stories260K.bin');
 export const REFERENCE_TOKENIZER = join(REFERENCE_DIR, 'tok512.bin');
@@ -28,6 +28,29 @@ export interface Golden {
 
 export function referenceAvailable(): boolean {
   return existsSync(REFERENCE_CHECKPOINT) && existsSync(REFERENCE_TOKENIZER);
+}
+
+/** Why the checks against the reference skip: null when the model is there. */
+export const REFERENCE_ABSENT: string | null = referenceAvailable()
+  ? null
+  : `skipped: reference model absent at ${REFERENCE_DIR} (stories260K.bin, tok512.bin, golden.json)`;
+
+/** The title of a test that needs the reference model: it says why it skips when the model is absent. */
+export function referenceTitle(title: string): string {
+  return REFERENCE_ABSENT ? `${title} [${REFERENCE_ABSENT}]` : title;
+}
+
+/**
+ * A suite of checks against the reference model (its golden outputs, its llama2.c conversion): it runs
+ * when ../shared/reference-models/stories260K is there and otherwise skips, saying so in its title.
+ */
+export function describeReference(title: string, fn: () => void): void {
+  describe.skipIf(REFERENCE_ABSENT !== null)(referenceTitle(title), fn);
+}
+
+/** One test against the reference model, skipped (saying why) when the model is absent. */
+export function itReference(title: string, fn: () => Promise<void> | void, timeout?: number): void {
+  it.skipIf(REFERENCE_ABSENT !== null)(referenceTitle(title), fn, timeout);
 }
 
 function assertReference(): void {

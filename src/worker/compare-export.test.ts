@@ -1,4 +1,4 @@
-// The worker's side of Compare and Export (real handler in-process, fake IndexedDB, stories260K):
+// The worker's side of Compare and Export (real handler in-process, fake IndexedDB, the bundled tabtune-tiny):
 // per-example losses in compare-heldout, cancelling it, stopTokenIds on generate, merged-export progress.
 import 'fake-indexeddb/auto';
 import { readFileSync } from 'node:fs';
@@ -9,19 +9,19 @@ import { unzipFiles } from '../io/zip';
 import type { Events } from '../protocol/messages';
 import { TabtuneStore } from '../storage/index';
 import { freshIdb } from '../storage/test-utils';
-import { ensureReferenceHF, referenceAvailable, REPO_ROOT } from '../testing/reference';
+import { REPO_ROOT, TINY_DIR } from '../testing/models';
 import { connectInProcess, serveFolder, type InProcessWorker } from './testing';
 
 /** 200 records of the example dataset: 180 train, 20 held out (three batches of held-out generation per side). */
 const DATA = readFileSync(join(REPO_ROOT, 'public/examples/number-words.train.jsonl'), 'utf8').split('\n').slice(0, 200).join('\n') + '\n';
 
-describe.skipIf(!referenceAvailable())('compare-heldout, generate and export in the worker (stories260K)', () => {
+describe('compare-heldout, generate and export in the worker (tabtune-tiny)', () => {
   let http: { base: string; close(): void };
   let w: InProcessWorker;
   let runId: string;
 
   beforeAll(async () => {
-    http = await serveFolder(await ensureReferenceHF());
+    http = await serveFolder(TINY_DIR);
     w = connectInProcess({ store: () => new TabtuneStore(freshIdb()) });
     await w.client.request('init-backend', { preference: 'wasm' });
     await w.client.request('load-model', { location: { kind: 'url', url: `${http.base}/model/` } });

@@ -1,20 +1,24 @@
 // The page <-> worker protocol end to end in Node: the real client and the real worker handler,
 // talking over a MessageChannel (structured clone, as between a page and a Web Worker), running
-// the real engine on the stories260K reference model served over HTTP.
+// the real engine on the bundled tabtune-tiny model served over HTTP; its answers must equal the engine
+// run directly in this process. Where ../shared has the stories260K reference model, the worker's
+// generation and logits are also checked against its golden outputs (an independent numpy forward pass).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { directorySource } from '../io/fs-source';
+import { generate } from '../model/generate';
+import { loadModel } from '../model/load';
 import { RequestError, type WorkerClient } from '../protocol/client';
-import { ensureReferenceHF, loadGolden, referenceAvailable, type Golden } from '../testing/reference';
+import { TINY_DIR } from '../testing/models';
+import { describeReference, ensureReferenceHF, loadGolden, type Golden } from '../testing/reference';
 import { connectInProcess, serveFolder, type InProcessWorker } from './testing';
 
-describe.skipIf(!referenceAvailable())('worker protocol (client + handler over a MessageChannel)', () => {
-  let golden: Golden;
+describe('worker protocol (client + handler over a MessageChannel)', () => {
   let http: { base: string; close(): void };
   let worker: InProcessWorker;
   let client: WorkerClient;
 
   beforeAll(async () => {
-    golden = await loadGolden();
-    http = await serveFolder(await ensureReferenceHF());
+    http = await serveFolder(TINY_DIR);
     worker = connectInProcess();
     client = worker.client;
   });
@@ -52,28 +56,32 @@ describe.skipIf(!referenceAvailable())('worker protocol (client + handler over a
       { location: { kind: 'url', url: `${http.base}/model/` } },
       { progress: (p) => progress.push(p.fraction) },
     );
-    expect(summary).toMatchObject({ name: 'model', arch: 'llama', numParams: 260032, vocabSize: 512, contextLength: 512, layers: 5, hiddenSize: 64 });
+    expect(summary).toMatchObject({ name: 'model', arch: 'llama', numParams: 447_040, vocabSize: 4096, contextLength: 256, layers: 4, hiddenSize: 64 });
     expect(progress.length).toBeGreaterThan(1);
     expect(progress.at(-1)).toBe(1);
     expect([...progress].sort((a, b) => a - b)).toEqual(progress); // never goes backwards
   });
 
-  it('streams a greedy generation whose tokens add up to the golden continuation', async () => {
-    const p = golden.prompt_greedy;
-    const want = { tokens: p.tokens.slice(p.prompt_tokens.length), text: p.text.slice(p.prompt.length) };
+  it('streams a greedy generation whose tokens add up to the engine\'s own greedy continuation', async () => {
+    // The same model run directly in this process (same TF.js backend as the in-process worker).
+    const prompt = 'Once upon a time';
+    const m = await loadModel(directorySource(TINY_DIR));
+    const [want] = await generate(m, [prompt], { maxNewTokens: 40, temperature: 0 });
+    m.dispose();
+    expect(want!.tokens).toHaveLength(40); // greedy tabtune-tiny runs on past 40 tokens here (no EOS)
     let streamed = '';
     const tokenIds: number[] = [];
     const out = await client.request(
       'generate',
-      { prompt: p.prompt, maxNewTokens: want.tokens.length, temperature: 0 },
+      { prompt, maxNewTokens: 40, temperature: 0 },
       { token: (t) => ((streamed += t.text), t.token >= 0 && tokenIds.push(t.token)) },
     );
-    expect(out.text).toBe(want.text);
-    expect(out.tokens).toEqual(want.tokens);
-    expect(out.promptTokens).toEqual(p.prompt_tokens);
+    expect(out.text).toBe(want!.text);
+    expect(out.tokens).toEqual(want!.tokens);
+    expect(out.promptTokens).toEqual(want!.promptTokens);
     expect(out.finishReason).toBe('length');
-    expect(streamed).toBe(want.text);
-    expect(tokenIds).toEqual(want.tokens);
+    expect(streamed).toBe(want!.text);
+    expect(tokenIds).toEqual(want!.tokens);
     expect(out.tokensPerSecond).toBeGreaterThan(0);
   });
 
@@ -93,12 +101,16 @@ describe.skipIf(!referenceAvailable())('worker protocol (client + handler over a
     expect(await client.cancel(handle.id)).toBe(false);
   });
 
-  it('returns logits after BOS that match the numpy reference within 1e-4', async () => {
+  it('returns the logits after BOS that the engine computes directly', async () => {
     const { logits, vocabSize } = await client.request('forward', { ids: [1] });
-    expect(vocabSize).toBe(512);
-    const ref = golden.logits_pos0_after_bos.all;
-    const maxDiff = Math.max(...logits.map((v, i) => Math.abs(v - ref[i]!)));
-    expect(maxDiff).toBeLessThanOrEqual(1e-4);
+    expect(vocabSize).toBe(4096);
+    const m = await loadModel(directorySource(TINY_DIR));
+    const t = m.lm.forward([[1]]);
+    const want = t.dataSync();
+    t.dispose();
+    m.dispose();
+    expect(logits).toHaveLength(want.length);
+    expect(Math.max(...logits.map((v, i) => Math.abs(v - want[i]!)))).toBeLessThanOrEqual(1e-6);
   });
 
   it('drops the model when the backend changes (weights live on the old backend)', async () => {
@@ -112,5 +124,50 @@ describe.skipIf(!referenceAvailable())('worker protocol (client + handler over a
     const reply = new Promise<unknown>((resolve) => worker.port.once('message', resolve));
     worker.port.postMessage({ kind: 'train-everything', id: 999, payload: {} });
     expect(await reply).toMatchObject({ kind: 'error', id: 999, error: { code: 'BAD_REQUEST' } });
+  });
+});
+
+describeReference('the worker reproduces the reference model\'s golden outputs (stories260K)', () => {
+  let golden: Golden;
+  let http: { base: string; close(): void };
+  let worker: InProcessWorker;
+
+  beforeAll(async () => {
+    golden = loadGolden();
+    http = await serveFolder(await ensureReferenceHF());
+    worker = connectInProcess();
+    await worker.client.request('init-backend', { preference: 'wasm' });
+    const summary = await worker.client.request('load-model', { location: { kind: 'url', url: `${http.base}/model/` } });
+    expect(summary).toMatchObject({ arch: 'llama', numParams: 260032, vocabSize: 512, contextLength: 512, layers: 5, hiddenSize: 64 });
+  });
+  afterAll(() => {
+    worker?.close();
+    http?.close();
+  });
+
+  it('streams a greedy generation whose tokens add up to the golden continuation', async () => {
+    const p = golden.prompt_greedy;
+    const want = { tokens: p.tokens.slice(p.prompt_tokens.length), text: p.text.slice(p.prompt.length) };
+    let streamed = '';
+    const tokenIds: number[] = [];
+    const out = await worker.client.request(
+      'generate',
+      { prompt: p.prompt, maxNewTokens: want.tokens.length, temperature: 0 },
+      { token: (t) => ((streamed += t.text), t.token >= 0 && tokenIds.push(t.token)) },
+    );
+    expect(out.text).toBe(want.text);
+    expect(out.tokens).toEqual(want.tokens);
+    expect(out.promptTokens).toEqual(p.prompt_tokens);
+    expect(out.finishReason).toBe('length');
+    expect(streamed).toBe(want.text);
+    expect(tokenIds).toEqual(want.tokens);
+  });
+
+  it('returns logits after BOS that match the numpy reference within 1e-4', async () => {
+    const { logits, vocabSize } = await worker.client.request('forward', { ids: [1] });
+    expect(vocabSize).toBe(512);
+    const ref = golden.logits_pos0_after_bos.all;
+    const maxDiff = Math.max(...logits.map((v, i) => Math.abs(v - ref[i]!)));
+    expect(maxDiff).toBeLessThanOrEqual(1e-4);
   });
 });

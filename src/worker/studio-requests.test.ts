@@ -6,17 +6,17 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TabtuneStore } from '../storage/index';
 import { freshIdb } from '../storage/test-utils';
-import { ensureReferenceHF, referenceAvailable, REPO_ROOT } from '../testing/reference';
+import { REPO_ROOT, TINY_DIR } from '../testing/models';
 import { connectInProcess, serveFolder, type InProcessWorker } from './testing';
 
 const DATA = readFileSync(join(REPO_ROOT, 'e2e/fixtures/planted-bad-line.jsonl'), 'utf8');
 
-describe.skipIf(!referenceAvailable())('studio requests in the worker', () => {
+describe('studio requests in the worker (tabtune-tiny)', () => {
   let http: { base: string; close(): void };
   let w: InProcessWorker;
 
   beforeAll(async () => {
-    http = await serveFolder(await ensureReferenceHF());
+    http = await serveFolder(TINY_DIR);
     const backend = freshIdb();
     w = connectInProcess({ store: () => new TabtuneStore(backend) });
     await w.client.request('init-backend', { preference: 'wasm' });

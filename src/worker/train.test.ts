@@ -1,5 +1,5 @@
 // Training through the worker protocol in Node: the real client and handler over a MessageChannel,
-// IndexedDB from fake-indexeddb, the stories260K reference model served over HTTP. A "reload" is a new
+// IndexedDB from fake-indexeddb, the bundled tabtune-tiny model served over HTTP. A "reload" is a new
 // handler on the same database.
 import 'fake-indexeddb/auto';
 import { readFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { SafetensorsFile } from '../io/safetensors';
 import { unzipFiles } from '../io/zip';
 import { TabtuneStore, type KeyValueBackend } from '../storage/index';
 import { freshIdb, QuotaBackend } from '../storage/test-utils';
-import { ensureReferenceHF, referenceAvailable, REPO_ROOT } from '../testing/reference';
+import { BUNDLED_EOS, REPO_ROOT, TINY_DIR } from '../testing/models';
 import { connectInProcess, serveFolder, type InProcessWorker } from './testing';
 import { maxTensorMapDiff } from '../testing/tensors';
 
@@ -49,7 +49,7 @@ function adapterTensors(zip: Uint8Array): Map<string, Float32Array> {
 
 const lossesOf = (ms: StepMetrics[]) => new Map(ms.map((m) => [m.step, m.loss]));
 
-describe.skipIf(!referenceAvailable())('training through the worker (Node, fake IndexedDB)', () => {
+describe('training through the worker (Node, fake IndexedDB)', () => {
   let http: { base: string; close(): void };
   const open: InProcessWorker[] = [];
 
@@ -70,7 +70,7 @@ describe.skipIf(!referenceAvailable())('training through the worker (Node, fake 
   let reference: { result: TrainOutcome; losses: Map<number, number>; evals: EvalMetrics[]; adapter: Map<string, Float32Array>; runId: string; backend: KeyValueBackend };
 
   beforeAll(async () => {
-    http = await serveFolder(await ensureReferenceHF());
+    http = await serveFolder(TINY_DIR);
     // The reference: 2N steps without interruption.
     const backend = freshIdb();
     const { client } = await boot(backend);
@@ -94,7 +94,7 @@ describe.skipIf(!referenceAvailable())('training through the worker (Node, fake 
     expect(r.storageError).toBeNull();
     expect(r.datasetId).not.toMatch(/^mem-/);
     expect(r.report).toMatchObject({ format: 'prompt-completion-jsonl', total: 40, records: 40, split: { train: 36, val: 4 } });
-    expect(r.report.stop?.stopTokenId).toBe(1); // stories260K ends text with BOS
+    expect(r.report.stop?.stopTokenId).toBe(BUNDLED_EOS); // tabtune's models end text with EOS
     expect(progress.length).toBeGreaterThan(0);
 
     const { c, on } = collector();
@@ -116,7 +116,7 @@ describe.skipIf(!referenceAvailable())('training through the worker (Node, fake 
     const { runs } = await client.request('list-runs', {});
     expect(runs).toHaveLength(1);
     expect(runs[0]).toMatchObject({ id: out.runId, name: 'first', status: 'finished', active: false, checkpointCount: 2, latestCheckpoint: { step: 2 * N } });
-    expect(runs[0]!.job?.data.options.stop).toEqual({ stopTokenId: 1, stopStrings: [] });
+    expect(runs[0]!.job?.data.options.stop).toEqual({ stopTokenId: BUNDLED_EOS, stopStrings: [] });
     expect(runs[0]!.metricsCount).toBe(2 * N + 2); // steps and evaluations, stored with the checkpoints
 
     // Metrics as CSV: one row per step, evaluations merged in.
