@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SafetensorsFile } from '../io/safetensors';
-import { ensureReferenceHF } from '../testing/reference';
+import { TINY_DIR } from '../testing/models';
 
 const ROOT = resolve(__dirname, '../..');
 
@@ -38,8 +38,8 @@ describe('npm run cli -- train', () => {
   let model: string;
   const tmp = mkdtempSync(join(tmpdir(), 'tabtune-train-'));
   const common = () => ['train', '--model', model, '--data', 'public/examples/story-sentiment.train.jsonl', '--val', 'public/examples/story-sentiment.val.jsonl', '--steps', '8', '--save-every', '4', '--eval-every', '4', '--batch-size', '4', '--seed', '3'];
-  beforeAll(async () => {
-    model = await ensureReferenceHF();
+  beforeAll(() => {
+    model = TINY_DIR; // the bundled tabtune-tiny
   });
 
   it('an interrupted run resumed with --resume gives the same losses and adapter as an uninterrupted one', { timeout: 300_000 }, async () => {

@@ -9,20 +9,20 @@ import { loadModel, type LanguageModel } from '../model/load';
 import { directorySource } from '../io/fs-source';
 import { createTrainer, defaultTrainConfig, disposeTrainer, toExamples } from './job';
 import type { Example, TrainConfig, Trainer } from './loop';
-import { ensureReferenceHF, referenceAvailable, REPO_ROOT } from '../testing/reference';
+import { REPO_ROOT, TINY_DIR } from '../testing/models';
 import * as tf from '@tensorflow/tfjs-core';
 import { addNChunked } from './optimizer';
 
 const DATA = readFileSync(join(REPO_ROOT, 'public/examples/number-words.train.jsonl'), 'utf8').split('\n').slice(0, 40).join('\n') + '\n';
 
-describe.skipIf(!referenceAvailable())('Trainer: asynchronous reads (the WebGPU path) = synchronous reads, bit for bit', () => {
+describe('Trainer: asynchronous reads (the WebGPU path) = synchronous reads, bit for bit', () => {
   let model: LanguageModel;
   let train: Example[];
   let val: Example[];
 
   beforeAll(async () => {
     await setupBackend('wasm');
-    model = await loadModel(directorySource(await ensureReferenceHF()));
+    model = await loadModel(directorySource(TINY_DIR));
     const ins = await inspectDataset(textSource(DATA), { model });
     train = toExamples(ins.encoder!, ins.train);
     val = toExamples(ins.encoder!, ins.val);

@@ -1,5 +1,5 @@
 // Compare and Export with the real worker handler in-process (MessageChannel, fake IndexedDB) and the
-// stories260K reference model: a few training steps, then what the panels do with the checkpoint.
+// bundled tabtune-tiny model: a few training steps, then what the panels do with the checkpoint.
 import 'fake-indexeddb/auto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { unzipFiles } from '../../io/zip';
 import type { ModelSummary } from '../../protocol/messages';
 import { TabtuneStore } from '../../storage/index';
 import { freshIdb } from '../../storage/test-utils';
-import { ensureReferenceHF, referenceAvailable, REPO_ROOT } from '../../testing/reference';
+import { REPO_ROOT, TINY_DIR } from '../../testing/models';
 import { connectInProcess, serveFolder, type InProcessWorker } from '../../worker/testing';
 import { createCompareFeature } from './compare';
 import { createExportFeature } from './export';
@@ -18,14 +18,14 @@ import { writable, type Selection } from './types';
 /** 40 records of the example dataset (36 train, 4 validation). */
 const DATA = readFileSync(join(REPO_ROOT, 'public/examples/number-words.train.jsonl'), 'utf8').split('\n').slice(0, 40).join('\n') + '\n';
 
-describe.skipIf(!referenceAvailable())('compare and export with the real worker (stories260K)', () => {
+describe('compare and export with the real worker (tabtune-tiny)', () => {
   let http: { base: string; close(): void };
   let w: InProcessWorker;
   let model: ModelSummary;
   let runId: string;
 
   beforeAll(async () => {
-    http = await serveFolder(await ensureReferenceHF());
+    http = await serveFolder(TINY_DIR);
     w = connectInProcess({ store: () => new TabtuneStore(freshIdb()) });
     await w.client.request('init-backend', { preference: 'wasm' });
     model = await w.client.request('load-model', { location: { kind: 'url', url: `${http.base}/model/` } });
