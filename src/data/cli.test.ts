@@ -1,14 +1,27 @@
 // `data inspect` (src/cli/commands/data-inspect.ts), called as the CLI's main calls it, with stdout
 // and stderr captured.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { dataInspectCommand } from '../cli/commands/data-inspect';
 import { UsageError } from '../cli/args';
-import { REPO_ROOT, ensureReferenceHF, referenceAvailable } from '../testing/reference';
+import { BUNDLED_EOS, REPO_ROOT, TINY_DIR } from '../testing/models';
 import { DataReadError } from './source';
 
 const FIXTURE = join(REPO_ROOT, 'e2e', 'fixtures', 'planted-bad-line.jsonl');
-const DATASETS = join(REPO_ROOT, '..', 'shared', 'datasets');
+
+/**
+ * A CSV whose header names no obvious prompt/completion pair (so the columns must be mapped): a header
+ * and 20 records, the one on line 11 cut short (two of its four fields).
+ */
+function shortRowCsv(): string {
+  const rows = ['Category,Question,Best Answer,Source'];
+  for (let i = 1; i <= 20; i++) rows.push(i === 10 ? `sums,"What is ${i} plus ${i}?"` : `sums,"What is ${i} plus ${i}?",${2 * i},made up for this test`);
+  const file = join(mkdtempSync(join(tmpdir(), 'tabtune-csv-')), 'short-row.csv');
+  writeFileSync(file, rows.join('\n') + '\n');
+  return file;
+}
 
 async function run(args: Record<string, string | boolean>, ...pos: string[]): Promise<{ stdout: string; stderr: string }> {
   let stdout = '';
@@ -49,7 +62,7 @@ describe('data inspect', () => {
   });
 
   it('CSV column mapping flags', async () => {
-    const file = join(DATASETS, 'csv-broken-short-row.csv');
+    const file = shortRowCsv();
     const j = JSON.parse((await run({ json: true, 'prompt-column': 'Question', 'completion-column': 'Best Answer' }, file)).stdout);
     expect(j).toMatchObject({ format: 'csv', total: 20, records: 19 });
     expect(j.errors.map((e: { line: number }) => e.line)).toEqual([11]);
@@ -59,13 +72,12 @@ describe('data inspect', () => {
     expect(none.table.suggested).toEqual({ prompt: ['Question'], completion: 'Best Answer' });
   });
 
-  it.skipIf(!referenceAvailable())('--model: token statistics, the stop token and a rendered example', async () => {
-    const dir = await ensureReferenceHF();
-    const j = JSON.parse((await run({ json: true, model: dir, backend: 'cpu', 'max-seq-len': '64' }, join(REPO_ROOT, 'public', 'examples', 'number-words.val.jsonl'))).stdout);
-    expect(j.stop).toMatchObject({ kind: 'separator', stopTokenId: 1 });
+  it('--model: token statistics, the stop token and a rendered example', async () => {
+    const j = JSON.parse((await run({ json: true, model: TINY_DIR, backend: 'cpu', 'max-seq-len': '64' }, join(REPO_ROOT, 'public', 'examples', 'number-words.val.jsonl'))).stdout);
+    expect(j.stop).toMatchObject({ kind: 'eos', stopTokenId: BUNDLED_EOS }); // tabtune's models end text with EOS
     expect(j.tokens.examples).toBe(100);
     expect(j.tokens.maxSeqLen).toBe(64);
-    expect(j.tokens.example.at(-1)).toEqual({ id: 1, text: '<s>', trained: true });
+    expect(j.tokens.example.at(-1)).toEqual({ id: BUNDLED_EOS, text: '</s>', trained: true });
     expect(j.tokens.completion.max).toBeLessThanOrEqual(5);
     expect(j.split).toMatchObject({ train: 90, val: 10, source: 'split' });
   });
