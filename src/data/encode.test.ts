@@ -1,11 +1,11 @@
 // Encoding records into {input, target, weight}: checked token by token on a character-level tokenizer
-// (one token per character), then on the reference tokenizer (SentencePiece-style, 512 tokens).
+// (one token per character), then on a real one: the bundled tabtune-tiny's (byte-fallback BPE, 4096 tokens).
 import { describe, expect, it } from 'vitest';
 import { PLAIN_FORMAT, PLAIN_SEPARATOR, RecordEncoder, type StopSpec, type TrainingExample } from './encode';
 import { renderExample } from './stats';
-import { CHAR, charTokenizer, referenceTokenizer } from './test-helpers';
+import { CHAR, charTokenizer, folderTokenizer } from './test-helpers';
 import type { DataRecord, Message } from './types';
-import { REFERENCE_HF_DIR, ensureReferenceHF, referenceAvailable } from '../testing/reference';
+import { TINY_DIR } from '../testing/models';
 
 /** id of one character in charTokenizer(). */
 const c = (ch: string) => (ch === '\n' ? 4 : ch.charCodeAt(0) - 27);
@@ -169,11 +169,12 @@ describe('truncation from the left', () => {
   });
 });
 
-describe.skipIf(!referenceAvailable())('reference tokenizer (stories260K)', () => {
-  it('the training prompt tokens are exactly the inference prompt; decoding gives the formatted text', async () => {
-    await ensureReferenceHF();
-    const tk = referenceTokenizer(REFERENCE_HF_DIR);
-    const enc = new RecordEncoder(tk, { maxSeqLen: 512, stop: { stopTokenId: tk.bosId, stopStrings: [] } });
+describe('a real tokenizer (tabtune-tiny)', () => {
+  it('the training prompt tokens are exactly the inference prompt; decoding gives the formatted text', () => {
+    const tk = folderTokenizer(TINY_DIR);
+    // tabtune's models end replies with EOS (the reference model, stories260K, with BOS).
+    expect(tk.eosId).not.toBe(tk.bosId);
+    const enc = new RecordEncoder(tk, { maxSeqLen: 256, stop: { stopTokenId: tk.eosId, stopStrings: [] } });
     for (const [p, cpl] of [
       ['Write as digits: three hundred twelve', '312'],
       ['Is this story happy or sad? Tom lost his ball. He cried.', 'sad'],
@@ -184,7 +185,8 @@ describe.skipIf(!referenceAvailable())('reference tokenizer (stories260K)', () =
       expect(seq.slice(0, prompt.length)).toEqual(prompt);
       expect(trained.slice(0, prompt.length).some(Boolean)).toBe(false);
       expect(trained.slice(prompt.length).every(Boolean)).toBe(true);
-      expect(seq[seq.length - 1]).toBe(tk.bosId);
+      expect(seq[0]).toBe(tk.bosId);
+      expect(seq[seq.length - 1]).toBe(tk.eosId);
       expect(tk.decode(seq.slice(prompt.length, -1)).trim()).toBe(cpl);
       expect(tk.decode(seq, { skipSpecial: true })).toBe(`${p}\nAnswer: ${cpl}`);
       // The rendering shows every token with its text; concatenated it is the decoded sequence.

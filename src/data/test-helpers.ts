@@ -40,7 +40,7 @@ export function charTokenizer(opts: { chatTemplate?: boolean; addBos?: boolean }
   return TextTokenizer.fromHF(tokenizerJson, config);
 }
 
-/** The reference model's tokenizer (stories260K, 512 tokens), from the converted folder. */
-export function referenceTokenizer(dir: string): TextTokenizer {
+/** The tokenizer of a Hugging Face model folder (a bundled model's, or the converted reference's). */
+export function folderTokenizer(dir: string): TextTokenizer {
   return TextTokenizer.fromHF(JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')), JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8')));
 }
