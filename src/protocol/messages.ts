@@ -7,14 +7,14 @@ import type { ModelInfo } from '../model/load';
 import type { DataReport } from '../data/doctor';
 import type { ColumnMapping, ReadProgress } from '../data/types';
 import type { LoraConfig } from '../lora/adapter';
-import type { CheckpointInfo, RunRecord, StorageReport } from '../storage/store';
+import type { CheckpointInfo, RunRecord, StorageReport } from '../storage/index';
 import type { FreeableItem } from '../storage/errors';
 import type { EvalMetrics, StepMetrics, TrainConfig } from '../train/loop';
 
 export type { BackendName, BackendPreference, BackendReport } from '../model/backend';
 export type { DataReport } from '../data/doctor';
 export type { ColumnMapping } from '../data/types';
-export type { CheckpointInfo, RunRecord, RunStatus, StorageReport } from '../storage/store';
+export type { CheckpointInfo, RunRecord, RunStatus, StorageReport } from '../storage/index';
 export type { FreeableItem } from '../storage/errors';
 export type { EvalMetrics, StepMetrics, TrainConfig } from '../train/loop';
 export type { LoraConfig } from '../lora/adapter';
@@ -182,7 +182,7 @@ export interface ResumeRunPayload {
   runId: string;
   /**
    * The checkpoint to continue from (default: the newest one that verifies). A checkpoint older than the
-   * newest starts a branch: a new run (store.branchRun) that continues from there ("rewind").
+   * newest starts a branch: a new run (store.checkpoints.branch) that continues from there ("rewind").
    */
   step?: number;
   /** Name of the branch, when one is made. */

@@ -12,7 +12,7 @@ export interface CheckpointTensor {
   data: Float32Array;
 }
 
-/** What the trainer hands to saveCheckpoint and gets back from loadCheckpoint. */
+/** What the trainer hands to checkpoints.save and gets back from checkpoints.load. */
 export interface CheckpointPayload {
   step: number;
   /** Adapter weights and optimizer moments, by name. Float bits are stored exactly (NaN payloads, -0 included). */

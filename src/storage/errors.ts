@@ -67,7 +67,7 @@ export class CheckpointCorruptError extends StorageError {
     super(
       'CHECKPOINT_CORRUPT',
       message,
-      'Delete this checkpoint and resume from an earlier one (loadLatestCheckpoint falls back automatically).',
+      'Delete this checkpoint and resume from an earlier one (checkpoints.loadLatest falls back automatically).',
     );
   }
 }

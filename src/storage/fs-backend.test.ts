@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StorageFullError } from './errors';
 import { decodeSegment, encodeSegment, FsBackend } from './fs-backend';
-import { storageKeys as keys, TabtuneStore } from './store';
+import { storageKeys as keys } from './keys';
+import { TabtuneStore } from './store';
 import { fakeClock, KillSwitchBackend, makePayload, QuotaBackend, sameBits } from './test-utils';
 
 const tmp = mkdtempSync(join(tmpdir(), 'tabtune-fs-'));
@@ -56,16 +57,16 @@ describe('TabtuneStore on the filesystem', () => {
   it('round-trips checkpoints across store instances (a CLI restart), with tiny chunks', async () => {
     const dir = freshDir();
     const s1 = new TabtuneStore(new FsBackend(dir), { maxChunkBytes: 100 });
-    const run = await s1.createRun({ name: 'cli run', config: { lr: 1e-3 } });
+    const run = await s1.runs.create({ name: 'cli run', config: { lr: 1e-3 } });
     const payload = makePayload(42, { size: 256, valLoss: 0.9 });
-    const { info } = await s1.saveCheckpoint(run.id, payload);
+    const { info } = await s1.checkpoints.save(run.id, payload);
     expect(info.chunkCount).toBeGreaterThan(20);
-    await s1.appendMetrics(run.id, Array.from({ length: 1234 }, (_, i) => ({ step: i, loss: 1 / (i + 1) })));
+    await s1.runs.appendMetrics(run.id, Array.from({ length: 1234 }, (_, i) => ({ step: i, loss: 1 / (i + 1) })));
 
     const s2 = new TabtuneStore(new FsBackend(dir));
-    expect((await s2.getRun(run.id))?.name).toBe('cli run');
-    expect(await s2.readMetrics(run.id, { from: 1230 })).toEqual([1230, 1231, 1232, 1233].map((i) => ({ step: i, loss: 1 / (i + 1) })));
-    const loaded = await s2.loadCheckpoint(run.id, 42);
+    expect((await s2.runs.get(run.id))?.name).toBe('cli run');
+    expect(await s2.runs.readMetrics(run.id, { from: 1230 })).toEqual([1230, 1231, 1232, 1233].map((i) => ({ step: i, loss: 1 / (i + 1) })));
+    const loaded = await s2.checkpoints.load(run.id, 42);
     expect(loaded.state).toEqual(payload.state);
     for (const [name, t] of Object.entries(payload.tensors)) expect(sameBits(loaded.tensors[name]!.data, t.data)).toBe(true);
   });
@@ -75,17 +76,17 @@ describe('TabtuneStore on the filesystem', () => {
     const clock = fakeClock();
     const kill = new KillSwitchBackend(new FsBackend(dir, { fsync: false }));
     const s1 = new TabtuneStore(kill, { now: clock.now, maxChunkBytes: 64 });
-    const run = await s1.createRun({ name: 'r' });
-    await s1.saveCheckpoint(run.id, makePayload(1, { size: 128 }));
+    const run = await s1.runs.create({ name: 'r' });
+    await s1.checkpoints.save(run.id, makePayload(1, { size: 128 }));
     kill.setsLeft = 4;
-    await expect(s1.saveCheckpoint(run.id, makePayload(2, { size: 128 }))).rejects.toThrow('tab closed');
+    await expect(s1.checkpoints.save(run.id, makePayload(2, { size: 128 }))).rejects.toThrow('tab closed');
     clock.advance(10 * 60_000);
     const fsb = new FsBackend(dir);
     const s2 = new TabtuneStore(fsb, { now: clock.now });
     const chunksBefore = (await fsb.keys('chunk/')).length;
-    expect((await s2.latestCheckpoint(run.id))?.step).toBe(1);
+    expect((await s2.checkpoints.latest(run.id))?.step).toBe(1);
     expect((await fsb.keys('chunk/')).length).toBe(chunksBefore - 4);
-    expect((await s2.loadCheckpoint(run.id, 1)).step).toBe(1);
+    expect((await s2.checkpoints.load(run.id, 1)).step).toBe(1);
     expect(existsSync(join(dir, 'chunk', run.id, '000000000002'))).toBe(false);
   });
 
@@ -94,15 +95,15 @@ describe('TabtuneStore on the filesystem', () => {
     const fsb = new FsBackend(dir, { fsync: false });
     const q = new QuotaBackend(fsb, () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
     const store = new TabtuneStore(q, { maxChunkBytes: 64 });
-    const run = await store.createRun({ name: 'r' });
-    await store.saveCheckpoint(run.id, makePayload(1, { size: 128 }));
+    const run = await store.runs.create({ name: 'r' });
+    await store.checkpoints.save(run.id, makePayload(1, { size: 128 }));
     const before = await fsb.keys('');
     q.budget = 300;
-    const err = await store.saveCheckpoint(run.id, makePayload(2, { size: 128 })).catch((e: unknown) => e);
+    const err = await store.checkpoints.save(run.id, makePayload(2, { size: 128 })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StorageFullError);
     expect((err as StorageFullError).hint).toContain('checkpoint step 1 of run "r"');
     expect(await fsb.keys('')).toEqual(before);
     expect(await fsb.get(keys.manifest(run.id, 2))).toBeUndefined();
-    expect((await store.loadLatestCheckpoint(run.id))?.checkpoint.step).toBe(1);
+    expect((await store.checkpoints.loadLatest(run.id))?.checkpoint.step).toBe(1);
   });
 });

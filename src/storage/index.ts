@@ -6,4 +6,25 @@ export { crc32 } from './checksum';
 export { CHECKPOINT_FORMAT, type CheckpointPayload, type CheckpointTensor } from './codec';
 export { CheckpointCorruptError, StorageError, StorageFullError, formatBytes, isQuotaError, type FreeableItem, type StorageErrorCode } from './errors';
 export { requestPersistence, storageEstimate, type PersistenceResult, type StorageManagerLike } from './quota';
-export * from './store';
+export { storageKeys } from './keys';
+export {
+  DEFAULT_KEEP_LAST,
+  DEFAULT_MAX_CHUNK_BYTES,
+  DEFAULT_METRICS_PAGE_SIZE,
+  DEFAULT_ORPHAN_GRACE_MS,
+  DEFAULT_STALE_AFTER_MS,
+  type ChunkInfo,
+  type GcResult,
+  type TabtuneStoreOptions,
+} from './context';
+export { RUN_STATUSES, runLabel, type CreateRunInput, type RunDatasetRef, type RunPatch, type RunRecord, type RunStatus, type RunsRepository } from './runs';
+export {
+  type CheckpointInfo,
+  type CheckpointManifest,
+  type CheckpointsRepository,
+  type LoadedCheckpoint,
+  type SaveCheckpointOptions,
+  type SaveCheckpointResult,
+} from './checkpoints';
+export { fingerprintBytes, type DatasetRecord, type DatasetsRepository, type LoadedDataset, type SaveDatasetInput } from './datasets';
+export { TabtuneStore, type StorageReport } from './store';

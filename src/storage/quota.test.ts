@@ -2,19 +2,20 @@ import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
 import { isQuotaError, StorageError, StorageFullError, formatBytes } from './errors';
 import { requestPersistence, storageEstimate } from './quota';
-import { storageKeys as keys, TabtuneStore } from './store';
+import { storageKeys as keys } from './keys';
+import { TabtuneStore } from './store';
 import { freshIdb, makePayload, QuotaBackend, sameBits } from './test-utils';
 
 async function fullSetup(makeError?: () => unknown) {
   const inner = freshIdb();
   const backend = new QuotaBackend(inner, makeError);
   const store = new TabtuneStore(backend, { maxChunkBytes: 256, keepLast: 5 });
-  const run = await store.createRun({ name: 'big run' });
-  const old = await store.createRun({ name: 'old experiment' });
+  const run = await store.runs.create({ name: 'big run' });
+  const old = await store.runs.create({ name: 'old experiment' });
   const first = makePayload(100, { size: 512, valLoss: 1.5 });
-  await store.saveCheckpoint(run.id, first);
-  await store.saveCheckpoint(old.id, makePayload(10, { size: 1024 }));
-  await store.saveCheckpoint(old.id, makePayload(20, { size: 256 }), { pinned: true });
+  await store.checkpoints.save(run.id, first);
+  await store.checkpoints.save(old.id, makePayload(10, { size: 1024 }));
+  await store.checkpoints.save(old.id, makePayload(20, { size: 256 }), { pinned: true });
   return { inner, backend, store, run, old, first };
 }
 
@@ -24,7 +25,7 @@ describe('quota exceeded', () => {
     const chunksBefore = await inner.keys('chunk/');
     backend.budget = 1000; // a few chunks fit, then the disk is "full"
 
-    const err = await store.saveCheckpoint(run.id, makePayload(200, { size: 1024 })).catch((e: unknown) => e);
+    const err = await store.checkpoints.save(run.id, makePayload(200, { size: 1024 })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StorageFullError);
     const full = err as StorageFullError;
     expect(full.code).toBe('QUOTA_EXCEEDED');
@@ -44,7 +45,7 @@ describe('quota exceeded', () => {
     // Nothing of the failed write is left; the earlier checkpoint is the latest and verifies.
     expect(await inner.keys('chunk/')).toEqual(chunksBefore);
     expect(await inner.get(keys.manifest(run.id, 200))).toBeUndefined();
-    const latest = await store.loadLatestCheckpoint(run.id);
+    const latest = await store.checkpoints.loadLatest(run.id);
     expect(latest?.checkpoint.step).toBe(100);
     expect(latest?.skipped).toEqual([]);
     expect(sameBits(latest!.checkpoint.tensors['lora.layers.0.q.B']!.data, first.tensors['lora.layers.0.q.B']!.data)).toBe(true);
@@ -52,7 +53,7 @@ describe('quota exceeded', () => {
     // After freeing space, the same save works.
     backend.budget = Infinity;
     await store.deleteRun(full.suggestions.find((s) => s.kind === 'run')!.runId!);
-    expect((await store.saveCheckpoint(run.id, makePayload(200, { size: 1024 }))).info.step).toBe(200);
+    expect((await store.checkpoints.save(run.id, makePayload(200, { size: 1024 }))).info.step).toBe(200);
   });
 
   it('a quota error on the manifest itself also cleans up', async () => {
@@ -60,12 +61,12 @@ describe('quota exceeded', () => {
     const before = await inner.keys('');
     // Budget for exactly the chunks of the next checkpoint, not its manifest.
     const probe = new TabtuneStore(freshIdb(), { maxChunkBytes: 256 });
-    const r = await probe.createRun({ name: 'p' });
-    const size = (await probe.saveCheckpoint(r.id, makePayload(200, { size: 512 }))).info.sizeBytes;
+    const r = await probe.runs.create({ name: 'p' });
+    const size = (await probe.checkpoints.save(r.id, makePayload(200, { size: 512 }))).info.sizeBytes;
     backend.budget = size;
-    await expect(store.saveCheckpoint(run.id, makePayload(200, { size: 512 }))).rejects.toBeInstanceOf(StorageFullError);
+    await expect(store.checkpoints.save(run.id, makePayload(200, { size: 512 }))).rejects.toBeInstanceOf(StorageFullError);
     expect(await inner.keys('')).toEqual(before);
-    expect((await store.latestCheckpoint(run.id))?.step).toBe(100);
+    expect((await store.checkpoints.latest(run.id))?.step).toBe(100);
   });
 
   it('recognises the ways browsers and disks say "full"', async () => {
@@ -82,10 +83,10 @@ describe('quota exceeded', () => {
   it('errors that only mention quota in their message are converted too; others pass through', async () => {
     const { backend, store, run } = await fullSetup(() => new Error('UnknownError: Quota exceeded while writing blob'));
     backend.budget = 10;
-    await expect(store.saveCheckpoint(run.id, makePayload(300))).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' });
+    await expect(store.checkpoints.save(run.id, makePayload(300))).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' });
     const other = await fullSetup(() => new Error('disk exploded'));
     other.backend.budget = 10;
-    const err = await other.store.saveCheckpoint(other.run.id, makePayload(300)).catch((e: unknown) => e);
+    const err = await other.store.checkpoints.save(other.run.id, makePayload(300)).catch((e: unknown) => e);
     expect(err).not.toBeInstanceOf(StorageError);
     expect((err as Error).message).toBe('disk exploded');
     expect(await other.inner.get(keys.manifest(other.run.id, 300))).toBeUndefined();
@@ -94,24 +95,24 @@ describe('quota exceeded', () => {
   it('dataset, metrics and run writes report StorageFullError as well', async () => {
     const { inner, backend, store, run } = await fullSetup();
     backend.budget = 100;
-    const ds = await store.saveDataset({ name: 'corpus.txt', content: 'x'.repeat(5000) }).catch((e: unknown) => e);
+    const ds = await store.datasets.save({ name: 'corpus.txt', content: 'x'.repeat(5000) }).catch((e: unknown) => e);
     expect(ds).toBeInstanceOf(StorageFullError);
     expect((ds as Error).message).toContain('dataset "corpus.txt" (5.0 kB)');
     expect(await inner.keys('dchunk/')).toEqual([]);
     expect(await inner.keys('dataset/')).toEqual([]);
 
     backend.budget = 10;
-    await expect(store.appendMetrics(run.id, [{ step: 1, loss: 2 }])).rejects.toBeInstanceOf(StorageFullError);
-    expect((await store.getRun(run.id))?.metricsCount).toBe(0);
-    await expect(store.createRun({ name: 'another' })).rejects.toBeInstanceOf(StorageFullError);
+    await expect(store.runs.appendMetrics(run.id, [{ step: 1, loss: 2 }])).rejects.toBeInstanceOf(StorageFullError);
+    expect((await store.runs.get(run.id))?.metricsCount).toBe(0);
+    await expect(store.runs.create({ name: 'another' })).rejects.toBeInstanceOf(StorageFullError);
   });
 
   it('with nothing to delete, the hint says so', async () => {
     const backend = new QuotaBackend(freshIdb());
     const store = new TabtuneStore(backend);
-    const run = await store.createRun({ name: 'r' });
+    const run = await store.runs.create({ name: 'r' });
     backend.budget = 0;
-    const err = (await store.saveCheckpoint(run.id, makePayload(1)).catch((e: unknown) => e)) as StorageFullError;
+    const err = (await store.checkpoints.save(run.id, makePayload(1)).catch((e: unknown) => e)) as StorageFullError;
     expect(err.suggestions).toEqual([]);
     expect(err.hint).toMatch(/nothing large stored/);
   });

@@ -1,5 +1,5 @@
 // Datasets in the worker: read and checked by the dataset doctor (streaming, with progress), kept in
-// memory by id, and stored in IndexedDB (store.saveDataset) so that a reload can resume a run without
+// memory by id, and stored in IndexedDB (store.datasets.save) so that a reload can resume a run without
 // the file. `prepare` turns a dataset into the training and validation examples of one model, and
 // re-runs the doctor with a run's frozen options when a resume needs exactly the same encoding.
 import { inspectDataset, textSource, bytesSource, type DataInput, type DataSource, type InspectOptions, type InspectResult, type ReadProgress } from '../data/index';
@@ -141,9 +141,9 @@ export class DatasetRegistry {
   private async fromStorage(d: DatasetInput): Promise<DatasetInput> {
     if (d?.kind !== 'stored') return d;
     if (typeof d.datasetId !== 'string' || !d.datasetId) throw fail('BAD_REQUEST', 'inspect-data: a stored source needs a datasetId.');
-    let loaded: Awaited<ReturnType<TabtuneStore['loadDataset']>>;
+    let loaded: Awaited<ReturnType<TabtuneStore['datasets']['load']>>;
     try {
-      loaded = await (await this.store()).loadDataset(d.datasetId);
+      loaded = await (await this.store()).datasets.load(d.datasetId);
     } catch (e) {
       const pe = toProtocolError(e);
       if (pe.code === 'NOT_FOUND') throw fail('BAD_DATASET', `The dataset ${d.datasetId} is no longer stored in this browser.`, 'Add the file again.');
@@ -177,8 +177,8 @@ export class DatasetRegistry {
     if (p.store !== false) {
       try {
         const store = await this.store();
-        const rec = await store.saveDataset({ name: main.name, content: await main.bytes(), mimeType: main.mimeType });
-        if (val) valId = (await store.saveDataset({ name: val.name, content: await val.bytes(), mimeType: val.mimeType })).id;
+        const rec = await store.datasets.save({ name: main.name, content: await main.bytes(), mimeType: main.mimeType });
+        if (val) valId = (await store.datasets.save({ name: val.name, content: await val.bytes(), mimeType: val.mimeType })).id;
         id = rec.id;
         fingerprint = rec.fingerprint;
       } catch (e) {
@@ -276,7 +276,7 @@ export class DatasetRegistry {
     const store = await this.store();
     let loaded;
     try {
-      loaded = await store.loadDataset(datasetId);
+      loaded = await store.datasets.load(datasetId);
     } catch (e) {
       const pe = toProtocolError(e);
       if (pe.code === 'NOT_FOUND') throw fail('BAD_DATASET', `The dataset ${datasetId} is no longer stored in this browser.`, 'Add the file again (inspect-data), then resume with its new datasetId.');
@@ -286,7 +286,7 @@ export class DatasetRegistry {
     // is measured again: it belongs to the model), else the defaults.
     let options: InspectDataOptions = {};
     let validation: DatasetEntry['validation'] = null;
-    const job = (await store.listRuns()).map((r) => parseJob(r.config)).find((j) => j?.data.datasetId === datasetId);
+    const job = (await store.runs.list()).map((r) => parseJob(r.config)).find((j) => j?.data.datasetId === datasetId);
     if (job) {
       options = job.data.requested ?? {};
       if (job.data.valDatasetId) validation = await this.loadValidation(job.data.valDatasetId).catch(() => null);
@@ -310,7 +310,7 @@ export class DatasetRegistry {
     for (const e of this.entries.values()) if (e.validation?.id === id) return e.validation as { id: string; name: string; input: DataInput };
     const store = await this.store();
     try {
-      const loaded = await store.loadDataset(id);
+      const loaded = await store.datasets.load(id);
       return { id, name: loaded.info.name, input: sourceOf(loaded.bytes, loaded.info.name) };
     } catch (e) {
       const pe = toProtocolError(e);

@@ -366,9 +366,9 @@ describe('training through the worker (Node, fake IndexedDB)', () => {
     const { client } = await boot(backend);
     const part = await client.request('train', { datasetId: await inspect(client), config: CONFIG, untilStep: 1 });
     const store = new TabtuneStore(backend);
-    const run = (await store.getRun(part.runId))!;
+    const run = (await store.runs.get(part.runId))!;
     const job = run.config as unknown as RunJob;
-    await store.updateRun(run.id, { config: { ...job, model: { ...job.model, name: 'other-model', numParams: 12345 } } });
+    await store.runs.update(run.id, { config: { ...job, model: { ...job.model, name: 'other-model', numParams: 12345 } } });
     const mismatch = await client.request('resume-run', { runId: run.id }).catch((e) => e);
     expect(mismatch.code).toBe('MODEL_MISMATCH');
     expect(mismatch.hint).toMatch(/Load other-model/);
@@ -408,7 +408,7 @@ describe('training through the worker (Node, fake IndexedDB)', () => {
   it('reports a run whose tab died mid-run (stale heartbeat) as interrupted', async () => {
     const backend = freshIdb();
     const store = new TabtuneStore(backend, { now: () => Date.now() - 10 * 60_000 });
-    const run = await store.createRun({ name: 'crashed', status: 'running' });
+    const run = await store.runs.create({ name: 'crashed', status: 'running' });
     const { client } = await boot(backend, { staleAfterMs: 60_000 });
     const runs: RunSummary[] = (await client.request('list-runs', {})).runs;
     expect(runs.find((r) => r.id === run.id)).toMatchObject({ status: 'interrupted', active: false, latestCheckpoint: null });

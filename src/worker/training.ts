@@ -324,7 +324,7 @@ export class TrainingService {
         let run: RunRecord;
         try {
           const name = p.name?.trim() || `${data.name} ${new Date().toISOString().slice(0, 16).replace('T', ' ')}`;
-          run = await store.createRun({ name, config: job, dataset: { fingerprint: data.fingerprint, name: data.name, datasetId: data.datasetId }, status: 'running' });
+          run = await store.runs.create({ name, config: job, dataset: { fingerprint: data.fingerprint, name: data.name, datasetId: data.datasetId }, status: 'running' });
         } catch (e) {
           trainer.dispose();
           trainer.adapter?.dispose();
@@ -354,7 +354,7 @@ export class TrainingService {
       session = await this.deps.serialModel(async () => {
         const ctx = this.requireModel();
         const store = await this.deps.store();
-        const run = await store.getRun(p.runId);
+        const run = await store.runs.get(p.runId);
         if (!run) throw fail('NOT_FOUND', `There is no run ${p.runId}.`, 'Pick a run from the list of runs.');
         const job = parseJob(run.config);
         if (!job) throw fail('BAD_REQUEST', `Run "${run.name}" was not made in the browser and cannot be resumed here.`, 'Resume it with the command line (npm run cli -- train --resume).');
@@ -364,14 +364,14 @@ export class TrainingService {
         let branchAt: number | null = null;
         let from: { runId: string; step: number } | null;
         if (p.step !== undefined) {
-          const list = await store.listCheckpoints(run.id);
+          const list = await store.checkpoints.list(run.id);
           if (!list.some((c) => c.step === p.step)) {
             throw fail('NOT_FOUND', `Run "${run.name}" has no checkpoint at step ${p.step}.`, `Its checkpoints: ${list.map((c) => c.step).join(', ') || 'none'}.`);
           }
           from = { runId: run.id, step: p.step };
           if (p.step < list[list.length - 1]!.step) branchAt = p.step;
         } else {
-          const info = await store.resolveResumeCheckpoint(run.id);
+          const info = await store.checkpoints.resolveResume(run.id);
           from = info ? { runId: info.runId, step: info.step } : null;
         }
 
@@ -383,23 +383,23 @@ export class TrainingService {
           if (from) {
             const ck =
               p.step === undefined && from.runId === run.id
-                ? ((await store.loadLatestCheckpoint(run.id))?.checkpoint ?? null)
-                : await store.loadCheckpoint(from.runId, from.step);
+                ? ((await store.checkpoints.loadLatest(run.id))?.checkpoint ?? null)
+                : await store.checkpoints.load(from.runId, from.step);
             if (!ck) throw fail('NOT_FOUND', `Run "${run.name}" has no checkpoint to resume from.`);
             trainer.restore(ck as unknown as TrainerCheckpoint);
             from = { runId: from.runId, step: ck.step };
           }
           let target = run;
           if (branchAt !== null) {
-            target = await store.branchRun(run.id, branchAt, { name: p.name?.trim() || undefined, status: 'running' });
-            const parentPoints = (await store.readMetrics(run.id)).filter((m) => typeof (m as { step?: unknown })?.step === 'number' && (m as { step: number }).step <= branchAt!);
-            if (parentPoints.length) await store.appendMetrics(target.id, parentPoints);
+            target = await store.checkpoints.branch(run.id, branchAt, { name: p.name?.trim() || undefined, status: 'running' });
+            const parentPoints = (await store.runs.readMetrics(run.id)).filter((m) => typeof (m as { step?: unknown })?.step === 'number' && (m as { step: number }).step <= branchAt!);
+            if (parentPoints.length) await store.runs.appendMetrics(target.id, parentPoints);
           } else {
             if (p.datasetId && p.datasetId !== job.data.datasetId) {
               const moved: RunJob = { ...job, data: { ...job.data, datasetId: p.datasetId } };
-              target = await store.updateRun(run.id, { config: moved, dataset: { fingerprint: data.fingerprint, name: data.name, datasetId: p.datasetId } });
+              target = await store.runs.update(run.id, { config: moved, dataset: { fingerprint: data.fingerprint, name: data.name, datasetId: p.datasetId } });
             }
-            target = await store.setRunStatus(target.id, 'running');
+            target = await store.runs.setStatus(target.id, 'running');
           }
           resumedFrom = from;
           if (target.id !== run.id) {
@@ -443,7 +443,7 @@ export class TrainingService {
         s.holds--;
       }
     }
-    if (this.session === s && s.paused) await this.bestEffort(async () => (await this.deps.store()).setRunStatus(s.runId, 'paused'));
+    if (this.session === s && s.paused) await this.bestEffort(async () => (await this.deps.store()).runs.setStatus(s.runId, 'paused'));
     return { paused: this.session === s && s.paused, runId: s.runId, step: s.trainer.step, checkpoint: s.latest };
   }
 
@@ -452,7 +452,7 @@ export class TrainingService {
     if (!s) return { resumed: false, runId: null, step: null };
     const was = s.paused;
     s.paused = false;
-    if (was) await this.bestEffort(async () => (await this.deps.store()).setRunStatus(s.runId, 'running'));
+    if (was) await this.bestEffort(async () => (await this.deps.store()).runs.setStatus(s.runId, 'running'));
     return { resumed: was, runId: s.runId, step: s.trainer.step };
   }
 
@@ -493,7 +493,7 @@ export class TrainingService {
 
   async listRuns(): Promise<{ runs: RunSummary[] }> {
     const store = await this.deps.store();
-    const runs = await store.listRuns();
+    const runs = await store.runs.list();
     const locks = await heldRunLocks();
     const now = Date.now();
     const out: RunSummary[] = [];
@@ -504,10 +504,10 @@ export class TrainingService {
         if (!alive) {
           // Its tab was closed or reloaded mid-run: resumable from its newest checkpoint.
           run = { ...run, status: 'interrupted' };
-          await this.bestEffort(() => store.setRunStatus(run.id, 'interrupted'));
+          await this.bestEffort(() => store.runs.setStatus(run.id, 'interrupted'));
         }
       }
-      const checkpoints = await store.listCheckpoints(run.id, { gc: false });
+      const checkpoints = await store.checkpoints.list(run.id, { gc: false });
       out.push({ ...run, active, latestCheckpoint: checkpoints[checkpoints.length - 1] ?? null, checkpointCount: checkpoints.length, job: parseJob(run.config) });
     }
     return { runs: out };
@@ -515,43 +515,43 @@ export class TrainingService {
 
   async listCheckpoints(runId: string): Promise<{ checkpoints: CheckpointInfo[] }> {
     const store = await this.deps.store();
-    if (!(await store.getRun(runId))) throw fail('NOT_FOUND', `There is no run ${runId}.`);
-    return { checkpoints: await store.listCheckpoints(runId) };
+    if (!(await store.runs.get(runId))) throw fail('NOT_FOUND', `There is no run ${runId}.`);
+    return { checkpoints: await store.checkpoints.list(runId) };
   }
 
   async deleteRun(runId: string): Promise<{ deleted: boolean }> {
     if (this.session?.runId === runId) throw fail('BUSY', 'This run is training.', 'Cancel it first, then delete it.');
     const store = await this.deps.store();
-    const existed = !!(await store.getRun(runId));
+    const existed = !!(await store.runs.get(runId));
     if (this.active?.runId === runId) await this.deps.serialModel(async () => this.detachActive());
     await store.deleteRun(runId);
     return { deleted: existed };
   }
 
   async deleteCheckpoint(runId: string, step: number): Promise<{ deleted: boolean }> {
-    return { deleted: await (await this.deps.store()).deleteCheckpoint(runId, step) };
+    return { deleted: await (await this.deps.store()).checkpoints.delete(runId, step) };
   }
 
   async renameRun(runId: string, name: string): Promise<{ run: RunRecord }> {
     const trimmed = typeof name === 'string' ? name.trim() : '';
     if (!trimmed) throw fail('BAD_REQUEST', 'A run name cannot be empty.', 'Type a name.');
     const store = await this.deps.store();
-    if (!(await store.getRun(runId))) throw fail('NOT_FOUND', `There is no run ${runId}.`);
-    const run = await store.renameRun(runId, trimmed.slice(0, 200));
+    if (!(await store.runs.get(runId))) throw fail('NOT_FOUND', `There is no run ${runId}.`);
+    const run = await store.runs.rename(runId, trimmed.slice(0, 200));
     if (this.session?.runId === runId) this.session.name = run.name;
     return { run };
   }
 
   async pinCheckpoint(runId: string, step: number, pinned: boolean): Promise<{ checkpoint: CheckpointInfo }> {
     const store = await this.deps.store();
-    const checkpoint = pinned ? await store.pinCheckpoint(runId, step) : await store.unpinCheckpoint(runId, step);
+    const checkpoint = pinned ? await store.checkpoints.pin(runId, step) : await store.checkpoints.unpin(runId, step);
     return { checkpoint };
   }
 
   async runMetrics(runId: string): Promise<{ points: RunMetricPoint[] }> {
     const store = await this.deps.store();
-    if (!(await store.getRun(runId))) throw fail('NOT_FOUND', `There is no run ${runId}.`);
-    return { points: (await store.readMetrics(runId)) as unknown as RunMetricPoint[] };
+    if (!(await store.runs.get(runId))) throw fail('NOT_FOUND', `There is no run ${runId}.`);
+    return { points: (await store.runs.readMetrics(runId)) as unknown as RunMetricPoint[] };
   }
 
   async storageReport(): Promise<{ report: StorageReport; estimate: { usage: number; quota: number } | null }> {
@@ -665,10 +665,10 @@ export class TrainingService {
       const runId = p.runId ?? this.active?.runId;
       if (!runId) throw fail('NO_ADAPTER', 'Which run? There is no active run.', 'Give a runId.');
       const store = await this.deps.store();
-      const run = await store.getRun(runId);
+      const run = await store.runs.get(runId);
       if (!run) throw fail('NOT_FOUND', `There is no run ${runId}.`);
       const filename = `${slug(run.name)}-metrics.csv`;
-      return { kind, filename, mimeType: 'text/csv', bytes: new TextEncoder().encode(metricsCsv(await store.readMetrics(runId))), files: [filename], runId, step: null };
+      return { kind, filename, mimeType: 'text/csv', bytes: new TextEncoder().encode(metricsCsv(await store.runs.readMetrics(runId))), files: [filename], runId, step: null };
     }
     if (kind !== 'peft' && kind !== 'merged' && kind !== 'recipe') throw fail('BAD_REQUEST', `Unknown export kind ${JSON.stringify(kind)}.`, 'Use peft, merged, metrics-csv or recipe.');
     return this.deps.serialModel(async () => {
@@ -676,7 +676,7 @@ export class TrainingService {
       if (kind === 'recipe') {
         const runId = p.runId ?? this.active?.runId;
         if (!runId) throw fail('NO_ADAPTER', 'Which run? There is no active run.', 'Give a runId.');
-        const run = await (await this.deps.store()).getRun(runId);
+        const run = await (await this.deps.store()).runs.get(runId);
         const job = run && parseJob(run.config);
         if (!run || !job) throw fail('NOT_FOUND', `There is no browser run ${runId}.`);
         const data = await this.prepare(job.data.datasetId, ctx, -1, { frozen: job.data.options, valDatasetId: job.data.valDatasetId });
@@ -849,7 +849,7 @@ export class TrainingService {
     let outcome: LoopOutcome = { reason: 'cancelled', step: startStep };
     try {
       const store = await this.deps.store();
-      if (s.lastSavedStep >= 0) s.latest = (await store.listCheckpoints(s.runId, { gc: false })).find((c) => c.step === s.lastSavedStep) ?? null;
+      if (s.lastSavedStep >= 0) s.latest = (await store.checkpoints.list(s.runId, { gc: false })).find((c) => c.step === s.lastSavedStep) ?? null;
       this.deps.post({
         kind: 'run',
         id,
@@ -885,16 +885,16 @@ export class TrainingService {
       if (failure) {
         // Storage full (or another failure): the checkpoints already committed are intact.
         const pe = toProtocolError(failure, details);
-        await this.bestEffort(() => store.updateRun(s.runId, { status: 'failed', error: `${pe.code}: ${pe.message}` }));
+        await this.bestEffort(() => store.runs.update(s.runId, { status: 'failed', error: `${pe.code}: ${pe.message}` }));
         throw new RequestFailure(pe);
       }
       if (outcome.reason === 'failed') {
         const error = outcome.error;
-        await this.bestEffort(() => store.updateRun(s.runId, { status: 'failed', error: `NON_FINITE_LOSS: ${error.message}` }));
+        await this.bestEffort(() => store.runs.update(s.runId, { status: 'failed', error: `NON_FINITE_LOSS: ${error.message}` }));
         // Generation should use the last good weights, not the diverged ones.
         if (s.lastSavedStep >= 0) {
           await this.bestEffort(async () => {
-            const ck = await store.loadCheckpoint(s.runId, s.lastSavedStep);
+            const ck = await store.checkpoints.load(s.runId, s.lastSavedStep);
             trainer.adapter?.setWeights(adapterWeights(ck.tensors));
             if (this.active?.adapter === trainer.adapter) this.active.step = ck.step;
           });
@@ -902,7 +902,7 @@ export class TrainingService {
         throw new RequestFailure(toProtocolError(error, details));
       }
       const reason: TrainOutcome['reason'] = outcome.reason;
-      await this.bestEffort(() => store.setRunStatus(s.runId, reason === 'done' ? 'finished' : 'paused'));
+      await this.bestEffort(() => store.runs.setStatus(s.runId, reason === 'done' ? 'finished' : 'paused'));
       const ran = trainer.step - startStep;
       return {
         runId: s.runId,
@@ -983,7 +983,7 @@ export class TrainingService {
     const now = Date.now();
     if (now - s.lastBeat >= this.deps.heartbeatMs) {
       s.lastBeat = now;
-      void this.bestEffort(async () => (await this.deps.store()).heartbeat(s.runId));
+      void this.bestEffort(async () => (await this.deps.store()).runs.heartbeat(s.runId));
     }
   }
 
@@ -998,13 +998,13 @@ export class TrainingService {
     const run = async () => {
       const t0 = performance.now();
       const store = await this.deps.store();
-      const { info, deletedSteps } = await store.saveCheckpoint(s.runId, c);
+      const { info, deletedSteps } = await store.checkpoints.save(s.runId, c);
       if (c.step >= s.lastSavedStep) {
         s.lastSavedStep = c.step;
         s.latest = info;
       }
       const points = takeUpTo(s.pending, c.step);
-      if (points.length) await store.appendMetrics(s.runId, points);
+      if (points.length) await store.runs.appendMetrics(s.runId, points);
       this.deps.post({ kind: 'checkpoint', id: s.requestId, payload: { ...info, deletedSteps, ms: performance.now() - t0 } });
     };
     const next = s.saveChain.then(run);
@@ -1041,17 +1041,17 @@ export class TrainingService {
     }
     const ctx = this.requireModel();
     const store = await this.deps.store();
-    const run = await store.getRun(runId);
+    const run = await store.runs.get(runId);
     if (!run) throw fail('NOT_FOUND', `There is no run ${runId}.`);
     const job = parseJob(run.config);
     if (!job) throw fail('BAD_REQUEST', `Run "${run.name}" was not made in the browser.`);
     this.checkModel(job, ctx, run);
     let ck;
     if (step === undefined) {
-      const info = await store.resolveResumeCheckpoint(runId);
+      const info = await store.checkpoints.resolveResume(runId);
       if (!info) throw fail('NOT_FOUND', `Run "${run.name}" has no checkpoint yet.`, 'Let it train until its first checkpoint (saveEvery).');
-      ck = await store.loadCheckpoint(info.runId, info.step);
-    } else ck = await store.loadCheckpoint(runId, step);
+      ck = await store.checkpoints.load(info.runId, info.step);
+    } else ck = await store.checkpoints.load(runId, step);
     this.detachActive();
     const adapter = new LoraAdapter(ctx.model.lm, job.train.lora, { seed: job.train.seed, weights: adapterWeights(ck.tensors) });
     this.active = { runId, runName: run.name, step: ck.step, adapter, job, training: false };

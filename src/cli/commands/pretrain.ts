@@ -405,7 +405,7 @@ export async function pretrainCommand(args: Args, hooks: { modelCard?: ModelCard
   let meta: RunMeta = { trainSeconds: 0, tokens: 0, sittings: 0, steps: 0 };
   try {
     if (resume) {
-      const latest = await store.loadLatestCheckpoint(runId);
+      const latest = await store.checkpoints.loadLatest(runId);
       if (!latest) throw new Error(`no checkpoint found in ${join(work, 'checkpoints')} to resume from (the run stopped before its first checkpoint): delete ${work} and start again without --resume`);
       trainer.restore(latest.checkpoint as unknown as TrainerCheckpoint);
       meta = { ...meta, ...((latest.checkpoint.state as { pretrain?: RunMeta }).pretrain ?? {}) };
@@ -419,7 +419,7 @@ export async function pretrainCommand(args: Args, hooks: { modelCard?: ModelCard
     } else {
       writeFileSync(runPath, JSON.stringify({ name: c.name, steps, config: p.cfgPath, corpus: index.corpus, started: new Date().toISOString() }, null, 2) + '\n');
       writeFileSync(metricsPath, '');
-      await store.createRun({ id: runId, name: c.name, config: { steps } as unknown as Record<string, never> });
+      await store.runs.create({ id: runId, name: c.name, config: { steps } as unknown as Record<string, never> });
     }
     if (!args['export-only']) meta.sittings++;
     const nParams = trainer.params.reduce((a, x) => a + x.size, 0);
@@ -429,7 +429,7 @@ export async function pretrainCommand(args: Args, hooks: { modelCard?: ModelCard
       const ck = trainer.checkpoint();
       meta.steps = trainer.step;
       const state = { ...ck.state, pretrain: meta };
-      const { info } = await store.saveCheckpoint(runId, { ...ck, state } as never);
+      const { info } = await store.checkpoints.save(runId, { ...ck, state } as never);
       emit({ event: 'checkpoint', step: info.step, bytes: info.sizeBytes });
     };
 

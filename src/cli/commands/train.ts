@@ -114,7 +114,7 @@ export async function trainCommand(args: Args): Promise<void> {
   const metricsPath = join(out, 'metrics.jsonl');
   try {
     if (args.resume) {
-      const latest = await store.loadLatestCheckpoint(runId);
+      const latest = await store.checkpoints.loadLatest(runId);
       if (!latest) throw new Error(`no checkpoint found in ${join(out, 'checkpoints')} to resume from`);
       trainer.restore(latest.checkpoint as Parameters<typeof trainer.restore>[0]);
       // Drop metrics written after that checkpoint: they will be produced again.
@@ -125,7 +125,7 @@ export async function trainCommand(args: Args): Promise<void> {
       emit({ event: 'resume', step: trainer.step });
     } else {
       await writeFile(metricsPath, '');
-      if (!(await store.getRun(runId))) await store.createRun({ id: runId, name: out, config: config as unknown as Record<string, never> });
+      if (!(await store.runs.get(runId))) await store.runs.create({ id: runId, name: out, config: config as unknown as Record<string, never> });
     }
     emit({ event: 'start', total_steps: trainer.totalSteps, trainable_params: trainer.params.reduce((a, p) => a + p.size, 0), backend: tf.getBackend() });
     let lastVal: number | null = null;
@@ -142,7 +142,7 @@ export async function trainCommand(args: Args): Promise<void> {
         appendFileSync(metricsPath, JSON.stringify(line) + '\n');
       },
       onCheckpoint: async (c) => {
-        const { info } = await store.saveCheckpoint(runId, c);
+        const { info } = await store.checkpoints.save(runId, c);
         emit({ event: 'checkpoint', step: info.step, bytes: info.sizeBytes });
       },
     });
