@@ -5,12 +5,12 @@ import { App } from './ui/App';
 import { UiContext } from './ui/context';
 import './ui/styles.css';
 
-const { store, controller, compare, exporter } = bootstrap();
+const { store, controller } = bootstrap();
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>
     <UiContext.Provider value={{ store, actions: controller }}>
-      <App compare={compare} exporter={exporter} />
+      <App />
     </UiContext.Provider>
   </StrictMode>,
 );

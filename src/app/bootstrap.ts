@@ -4,9 +4,6 @@ import { WorkerClient } from '../protocol/client';
 import type { BackendPreference, MessageEndpoint, ModelSummary } from '../protocol/messages';
 import { createAppStore, initialState, parseSavedSettings, patch, savedSettings, type AppState, type AppStore, type CatalogEntry, type ExampleEntry } from '../store/store';
 import { createController, type Controller } from './controller';
-import { createCompareFeature, type CompareFeature } from './features/compare';
-import { createExportFeature, type ExportFeature } from './features/export';
-import { fromStore, sameSelection, toSelection } from './features/types';
 import { createTrainingTestApi, type TrainingTestApi } from './test-api';
 
 const preferences: readonly BackendPreference[] = ['auto', 'webgpu', 'wasm', 'cpu'];
@@ -76,7 +73,7 @@ async function fetchExamples(): Promise<ExampleEntry[]> {
   return Array.isArray(body) ? (body as ExampleEntry[]) : [];
 }
 
-export function bootstrap(): { store: AppStore; controller: Controller; compare: CompareFeature; exporter: ExportFeature } {
+export function bootstrap(): { store: AppStore; controller: Controller } {
   const params = readParams(window.location.search);
   const saved = parseSavedSettings(readSetting(SETTINGS_KEY));
   const store = createAppStore(initialState({ backend: { preference: params.backend, wasmThreads: params.wasmThreads }, saved }));
@@ -112,12 +109,6 @@ export function bootstrap(): { store: AppStore; controller: Controller; compare:
     },
   });
 
-  const selection = fromStore(store, (s) => toSelection(s.selection), sameSelection);
-  const model = fromStore(store, (s) => s.model.summary);
-  const changes = fromStore(store, (s) => s.checkpoints.list);
-  const compare = createCompareFeature({ client, selection, model, changes });
-  const exporter = createExportFeature({ client, selection, model, changes });
-
   window.__tabtune = {
     ...createTrainingTestApi(client, (path) => new URL(path, window.location.href).href),
     getBackend: () => client.request('get-backend', {}),
@@ -130,5 +121,5 @@ export function bootstrap(): { store: AppStore; controller: Controller; compare:
   };
 
   void controller.start({ model: params.model });
-  return { store, controller, compare, exporter };
+  return { store, controller };
 }

@@ -1,11 +1,17 @@
-// Wiring: user intents -> protocol requests -> store updates. The only module that talks to both
-// the worker client and the store; components call these actions and read the store.
+// Wiring: user intents -> protocol requests -> store updates. The page's actions, one module per
+// feature: backend, model and generation here; data, training, checkpoints and runs in ./studio;
+// Compare and Export in ./compare and ./export, on the selected run read by ./run-context. Components
+// call these actions and read the one store (src/store).
 import { resolveModelLocation } from '../io/sources';
 import { RequestError, type WorkerClient } from '../protocol/client';
 import type { BackendPreference, ModelLocation, ProtocolError } from '../protocol/messages';
+import { asProtocolError } from '../store/errors';
 import { canGenerate, patch, type AppStore, type CatalogEntry, type ExampleEntry } from '../store/store';
 import type { AllActions } from '../ui/context';
 import type { PresetName } from '../store/training';
+import { createCompare } from './compare';
+import { createExport } from './export';
+import { createSelectedRun } from './run-context';
 import { createStudio } from './studio';
 
 export interface ControllerDeps {
@@ -19,6 +25,8 @@ export interface ControllerDeps {
   onPreferenceChange?(pref: BackendPreference): void;
   /** Reads /examples/index.json (default: no examples). */
   fetchExamples?(): Promise<ExampleEntry[]>;
+  /** Clock for elapsed times and ETAs (default Date.now). */
+  now?(): number;
 }
 
 export interface StartOptions {
@@ -30,14 +38,11 @@ export interface Controller extends AllActions {
   start(opts?: StartOptions): Promise<void>;
   /** Resolves once a model is loaded (or rejects with the load error). */
   whenModelReady(): Promise<void>;
+  /** Stops Compare and Export following the store and drops their late answers (the page itself lives as long as its tab). */
+  dispose(): void;
 }
 
-function asProtocolError(e: unknown): ProtocolError {
-  if (e instanceof RequestError) return { code: e.code, message: e.message, hint: e.hint };
-  return { code: 'INTERNAL', message: (e as Error)?.message ?? String(e) };
-}
-
-export function createController({ client, store, fetchCatalog, absoluteUrl, onPreferenceChange, fetchExamples }: ControllerDeps): Controller {
+export function createController({ client, store, fetchCatalog, absoluteUrl, onPreferenceChange, fetchExamples, now }: ControllerDeps): Controller {
   let backendReady: Promise<void> | null = null;
   let modelWaiters: Array<{ resolve(): void; reject(e: Error): void }> = [];
 
@@ -126,8 +131,20 @@ export function createController({ client, store, fetchCatalog, absoluteUrl, onP
     whenModelReady: () => controller.whenModelReady(),
   });
 
+  // Compare and Export work on the selected run, read once for both.
+  const selectedRun = createSelectedRun({ client, store });
+  const compare = createCompare({ client, store, selectedRun, now });
+  const exporter = createExport({ client, store, selectedRun, now });
+
   const controller: Controller = {
     ...studio,
+    ...compare,
+    ...exporter,
+    dispose() {
+      compare.dispose();
+      exporter.dispose();
+      selectedRun.dispose();
+    },
     async start(opts = {}) {
       backendReady = initBackend().catch(() => undefined);
       const examples = studio.loadExamples();

@@ -6,7 +6,7 @@ import { RequestError } from '../protocol/client';
 import type { CheckpointInfo, DataReport, InspectDataResult, RequestKind, RunSummary, StepMetrics, TrainStart } from '../protocol/messages';
 import { cannotStart, createAppStore, initialState, interruptedRuns, isTraining, patch, type AppStore } from '../store/store';
 import { createStudio, type Studio } from './studio';
-import { runSummary } from './features/fixtures';
+import { runSummary } from '../testing/studio-fixtures';
 
 interface Sent {
   kind: RequestKind;

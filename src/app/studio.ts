@@ -1,7 +1,8 @@
 // The studio's wiring: datasets (the doctor), training (start / pause / resume / cancel and the live
 // series), checkpoints, runs and the selection. User intents -> protocol requests -> store updates.
-import { RequestError, type WorkerClient } from '../protocol/client';
-import type { DatasetInput, InspectDataOptions, ProtocolError, ResumeRunPayload, RunMetricPoint, TrainPayload } from '../protocol/messages';
+import type { WorkerClient } from '../protocol/client';
+import type { DatasetInput, InspectDataOptions, ResumeRunPayload, RunMetricPoint, TrainPayload } from '../protocol/messages';
+import { asProtocolError } from '../store/errors';
 import { addEval, addStep, seriesFromPoints } from '../store/series';
 import {
   cannotStart,
@@ -23,11 +24,6 @@ export interface StudioDeps {
   absoluteUrl(path: string): string;
   /** Resolves when a model is loaded (rejects when loading failed). */
   whenModelReady(): Promise<void>;
-}
-
-export function asProtocolError(e: unknown): ProtocolError {
-  if (e instanceof RequestError) return { code: e.code, message: e.message, hint: e.hint, details: e.details };
-  return { code: 'INTERNAL', message: (e as Error)?.message ?? String(e) };
 }
 
 export function inspectOptions(o: DataOptions): InspectDataOptions {

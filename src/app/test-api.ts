@@ -1,7 +1,8 @@
 // The training half of window.__tabtune: what Playwright drives training with until the studio UI
 // exists. Thin wrappers over the protocol client; a training is started, then polled or awaited by id,
 // with its events collected in the page (page.evaluate cannot stream callbacks to the test).
-import { RequestError, type WorkerClient } from '../protocol/client';
+import type { WorkerClient } from '../protocol/client';
+import { asProtocolError } from '../store/errors';
 import type {
   AdapterInfo,
   CheckpointInfo,
@@ -78,11 +79,6 @@ function base64(bytes: Uint8Array): string {
   return btoa(s);
 }
 
-function protocolError(e: unknown): ProtocolError {
-  if (e instanceof RequestError) return { code: e.code, message: e.message, hint: e.hint, details: e.details };
-  return { code: 'INTERNAL', message: (e as Error)?.message ?? String(e) };
-}
-
 export function createTrainingTestApi(client: WorkerClient, absoluteUrl: (path: string) => string): TrainingTestApi {
   const jobs = new Map<number, { state: TrainingJobState; settled: Promise<TrainingJobState> }>();
 
@@ -97,7 +93,7 @@ export function createTrainingTestApi(client: WorkerClient, absoluteUrl: (path: 
     state.id = handle.id;
     const settled = handle.result.then(
       (r) => ((state.result = r), (state.done = true), state),
-      (e) => ((state.error = protocolError(e)), (state.done = true), state),
+      (e) => ((state.error = asProtocolError(e)), (state.done = true), state),
     );
     jobs.set(handle.id, { state, settled });
     return handle.id;

@@ -20,6 +20,9 @@ import type {
   TrainOutcome,
   TrainStart,
 } from '../protocol/messages';
+import { initialCompare, type CompareSlice } from './compare';
+import { initialExport, type ExportSlice } from './export';
+import type { SelectedRunSlice } from './run-context';
 import { emptySeries, type Series } from './series';
 import { presetConfig, type PresetName } from './training';
 
@@ -180,6 +183,10 @@ export interface AppState {
   checkpoints: CheckpointsSlice;
   runs: RunsSlice;
   selection: SelectionSlice;
+  /** What the worker says about the selected run (Compare and Export read it). */
+  selectedRun: SelectedRunSlice;
+  compare: CompareSlice;
+  export: ExportSlice;
 }
 
 export type AppStore = StoreApi<AppState>;
@@ -220,6 +227,9 @@ export function initialState(
     checkpoints: { runId: null, phase: 'idle', list: [], error: null },
     runs: { phase: 'idle', list: [], error: null, storage: null, bannerDismissed: false, actionError: null },
     selection: { runId: null, step: null },
+    selectedRun: { phase: 'idle', run: null, error: null },
+    compare: initialCompare(),
+    export: initialExport(),
   };
 }
 
@@ -236,6 +246,30 @@ export function createAppStore(state: AppState = initialState()): AppStore {
 /** Shallow-merges `patch` into one slice. */
 export function patch<K extends keyof AppState>(store: AppStore, slice: K, update: Partial<AppState[K]>): void {
   store.setState((s) => ({ [slice]: { ...s[slice], ...update } }) as Pick<AppState, K>);
+}
+
+/** Shallow-merges `update` into one part of a slice (e.g. compare.heldout, export.merged). */
+export function patchPart<K extends keyof AppState, P extends keyof AppState[K]>(store: AppStore, slice: K, part: P, update: Partial<AppState[K][P]>): void {
+  store.setState((s) => {
+    const whole: AppState[K] = { ...s[slice], [part]: { ...s[slice][part], ...update } };
+    return { [slice]: whole } as Pick<AppState, K>;
+  });
+}
+
+/**
+ * Calls `onChange` when the selected value changes (by `equal`), with the value before. It keeps the
+ * last value it saw rather than trusting zustand's `prev`: when a listener sets state, the listeners
+ * after it are called with the newest state but an older `prev`. Returns the unsubscribe function.
+ */
+export function watch<T>(store: AppStore, select: (s: AppState) => T, onChange: (next: T, prev: T) => void, equal: (a: T, b: T) => boolean = Object.is): () => void {
+  let last = select(store.getState());
+  return store.subscribe((s) => {
+    const next = select(s);
+    if (equal(last, next)) return;
+    const prev = last;
+    last = next;
+    onChange(next, prev);
+  });
 }
 
 /** True when the catalog is known and offers nothing, and no model was loaded another way. */

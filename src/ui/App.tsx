@@ -1,5 +1,3 @@
-import type { CompareFeature } from '../app/features/compare';
-import type { ExportFeature } from '../app/features/export';
 import { BackendPanel } from './BackendPanel';
 import { CheckpointsPanel } from './CheckpointsPanel';
 import { DataPanel } from './DataPanel';
@@ -10,7 +8,7 @@ import { TrainPanel } from './TrainPanel';
 import { ComparePanel } from './compare/ComparePanel';
 import { ExportPanel } from './export/ExportPanel';
 
-export function App({ compare, exporter }: { compare: CompareFeature; exporter: ExportFeature }) {
+export function App() {
   return (
     <>
       <header className="top">
@@ -30,8 +28,8 @@ export function App({ compare, exporter }: { compare: CompareFeature; exporter: 
           <DataPanel />
           <TrainPanel />
           <CheckpointsPanel />
-          <ComparePanel feature={compare} />
-          <ExportPanel feature={exporter} />
+          <ComparePanel />
+          <ExportPanel />
           <RunsPanel />
         </main>
       </div>

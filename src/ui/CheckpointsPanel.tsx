@@ -1,7 +1,7 @@
 import { useId, useState } from 'react';
 import type { CheckpointInfo } from '../protocol/messages';
 import { isTraining } from '../store/store';
-import { formatBytes } from '../store/training';
+import { formatBytes } from '../storage/errors';
 import { useActions, useAppState } from './context';
 import { ErrorNotice } from './ErrorNotice';
 

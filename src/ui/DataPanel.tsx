@@ -2,7 +2,7 @@ import { useEffect, useId, useRef, useState, type RefObject } from 'react';
 import type { ColumnMapping, DataReport } from '../protocol/messages';
 import type { TableInfo } from '../data/csv';
 import { datasetProblem, FORMAT_CHOICES, pageOf } from '../store/data';
-import { formatBytes } from '../store/training';
+import { formatBytes } from '../storage/errors';
 import { useActions, useAppState } from './context';
 import { ErrorNotice } from './ErrorNotice';
 

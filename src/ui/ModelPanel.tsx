@@ -1,6 +1,7 @@
 import { useId, useState, type FormEvent } from 'react';
 import { estimateSeqLen, noModelAvailable, type LoadProgress } from '../store/store';
-import { estimateMemory, formatBytes } from '../store/training';
+import { formatBytes } from '../storage/errors';
+import { estimateMemory } from '../store/training';
 import { describeBackend } from './BackendPanel';
 import { useActions, useAppState } from './context';
 import { ErrorNotice } from './ErrorNotice';
@@ -10,12 +11,6 @@ const NO_MODEL_HINT =
 
 const numberFormat = new Intl.NumberFormat('en-US');
 
-function bytes(n: number): string {
-  if (n < 1e3) return `${n} B`;
-  if (n < 1e6) return `${(n / 1e3).toFixed(1)} kB`;
-  return `${(n / 1e6).toFixed(1)} MB`;
-}
-
 function ProgressLine({ progress, label }: { progress: LoadProgress | null; label: string }) {
   const pct = progress ? Math.round(progress.fraction * 100) : 0;
   return (
@@ -24,7 +19,7 @@ function ProgressLine({ progress, label }: { progress: LoadProgress | null; labe
       <span>
         Loading {label}…{' '}
         {progress
-          ? `${pct}% · ${progress.file} ${bytes(progress.loaded)}${progress.total !== null ? ` of ${bytes(progress.total)}` : ''}`
+          ? `${pct}% · ${progress.file} ${formatBytes(progress.loaded)}${progress.total !== null ? ` of ${formatBytes(progress.total)}` : ''}`
           : 'Starting…'}
       </span>
     </div>

@@ -1,7 +1,7 @@
 import { useId, useMemo, useState } from 'react';
 import type { RunSummary } from '../protocol/messages';
 import { interruptedRuns, isTraining } from '../store/store';
-import { formatBytes } from '../store/training';
+import { formatBytes } from '../storage/errors';
 import { useActions, useAppState } from './context';
 import { ErrorNotice } from './ErrorNotice';
 

@@ -1,7 +1,8 @@
 // What components get from the app: the store (read with selectors) and the actions they may call.
 import { createContext, useContext } from 'react';
 import { useStore } from 'zustand';
-import type { BackendPreference, TrainConfig } from '../protocol/messages';
+import type { BackendPreference, ExportKind, ExportResult, TrainConfig } from '../protocol/messages';
+import type { CompareSettings } from '../store/compare';
 import type { AppState, AppStore, DataOptions, SettingsSlice } from '../store/store';
 import type { PresetName } from '../store/training';
 
@@ -48,7 +49,25 @@ export interface StudioActions {
   dismissBanner(): void;
 }
 
-export interface AllActions extends UiActions, StudioActions {}
+/** Compare: base vs the selected checkpoint. */
+export interface CompareActions {
+  setCompareSettings(update: Partial<CompareSettings>): void;
+  /** Generates with the base model and with the selected checkpoint. Resolves when both end. */
+  comparePrompt(): Promise<void>;
+  /** Stops both generations. */
+  stopComparePrompt(): Promise<void>;
+  /** Base and tuned on every held-out example of the run. */
+  compareHeldout(): Promise<void>;
+  cancelHeldout(): Promise<void>;
+}
+
+/** Export: files of the selected run. */
+export interface ExportActions {
+  /** Asks the worker for the file; resolves with it (null on failure: the error is in the store). */
+  exportFile(kind: ExportKind): Promise<ExportResult | null>;
+}
+
+export interface AllActions extends UiActions, StudioActions, CompareActions, ExportActions {}
 
 export interface UiContextValue {
   store: AppStore;

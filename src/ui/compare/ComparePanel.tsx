@@ -1,20 +1,16 @@
 // Compare: base model vs the selected checkpoint, on a prompt (streamed side by side) and on every
-// held-out example of the run. Components only: the work is in src/app/features/compare.ts.
+// held-out example of the run. Components only: the state is the store's `compare` slice, the work
+// is in src/app/compare.ts.
 import { useEffect, useId, useMemo, useRef, useState, type KeyboardEvent } from 'react';
-import { useStore } from 'zustand';
-import { compareBlocker, formatDuration, formatTotals, type CompareFeature, type CompareState, type HeldoutRow, type SideState } from '../../app/features/compare';
-import { describeCheckpoint } from '../../app/features/run-context';
 import type { ProtocolError } from '../../protocol/messages';
+import { compareBlocker, formatTotals, type HeldoutRow, type SideState } from '../../store/compare';
+import { describeCheckpoint, selectedCheckpoint } from '../../store/run-context';
+import { formatDuration } from '../../store/time';
+import { useActions, useAppState, useStoreApi } from '../context';
 import { ErrorNotice } from '../ErrorNotice';
 import { DiffText } from './DiffText';
 import { useNow } from './hooks';
 import './compare.css';
-
-type Feature = Pick<CompareFeature, 'store' | 'actions'>;
-
-function useCompare<T>(feature: Feature, select: (s: CompareState) => T): T {
-  return useStore(feature.store, select);
-}
 
 /** Why nothing can be compared yet, as an empty state (or an error notice when something failed). */
 function Blocker({ error }: { error: ProtocolError }) {
@@ -30,38 +26,40 @@ function Blocker({ error }: { error: ProtocolError }) {
 }
 
 /** The streamed text of one side, written with textContent from a store subscription (no render per token, never HTML). */
-function StreamedText({ feature, side }: { feature: Feature; side: 'base' | 'tuned' }) {
+function StreamedText({ side }: { side: 'base' | 'tuned' }) {
+  const store = useStoreApi();
   const ref = useRef<HTMLSpanElement>(null);
   useEffect(() => {
     const write = (text: string) => {
       if (ref.current && ref.current.textContent !== text) ref.current.textContent = text;
     };
-    write(feature.store.getState().stream[side]);
-    return feature.store.subscribe((s) => write(s.stream[side]));
-  }, [feature, side]);
+    write(store.getState().compare.stream[side]);
+    return store.subscribe((s) => write(s.compare.stream[side]));
+  }, [store, side]);
   return <span ref={ref} className="continuation" data-testid={`${side}-continuation`} />;
 }
 
 /** Token count while streaming (transient too). */
-function StreamedCount({ feature, side }: { feature: Feature; side: 'base' | 'tuned' }) {
+function StreamedCount({ side }: { side: 'base' | 'tuned' }) {
+  const store = useStoreApi();
   const ref = useRef<HTMLSpanElement>(null);
   useEffect(() => {
     const key = side === 'base' ? 'baseTokens' : 'tunedTokens';
     const write = (n: number) => {
       if (ref.current) ref.current.textContent = `${n} token${n === 1 ? '' : 's'}`;
     };
-    write(feature.store.getState().stream[key]);
-    return feature.store.subscribe((s) => write(s.stream[key]));
-  }, [feature, side]);
+    write(store.getState().compare.stream[key]);
+    return store.subscribe((s) => write(s.compare.stream[key]));
+  }, [store, side]);
   return <span ref={ref} />;
 }
 
-function SideStats({ feature, side, state }: { feature: Feature; side: 'base' | 'tuned'; state: SideState }) {
+function SideStats({ side, state }: { side: 'base' | 'tuned'; state: SideState }) {
   if (state.phase === 'waiting') return <>{side === 'tuned' ? 'Waiting for the base model to finish…' : 'Starting…'}</>;
   if (state.phase === 'streaming')
     return (
       <>
-        Generating… <StreamedCount feature={feature} side={side} />
+        Generating… <StreamedCount side={side} />
       </>
     );
   if (state.phase === 'done' && state.outcome) {
@@ -72,22 +70,22 @@ function SideStats({ feature, side, state }: { feature: Feature; side: 'base' | 
   return null;
 }
 
-function PromptCompare({ feature, blocked }: { feature: Feature; blocked: boolean }) {
+function PromptCompare({ blocked }: { blocked: boolean }) {
   const id = useId();
-  const settings = useCompare(feature, (s) => s.settings);
-  const prompt = useCompare(feature, (s) => s.prompt);
-  const template = useCompare(feature, (s) => s.context.run?.template ?? null);
-  const { actions } = feature;
+  const settings = useAppState((s) => s.compare.settings);
+  const prompt = useAppState((s) => s.compare.prompt);
+  const template = useAppState((s) => s.selectedRun.run?.template ?? null);
+  const actions = useActions();
   const running = prompt.phase === 'busy';
   const formatApplies = template !== 'chat-template';
 
   const onKeyDown = (e: KeyboardEvent) => {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
       e.preventDefault();
-      if (!blocked) void actions.runPrompt();
+      if (!blocked) void actions.comparePrompt();
     } else if (e.key === 'Escape' && running) {
       e.preventDefault();
-      void actions.stopPrompt();
+      void actions.stopComparePrompt();
     }
   };
   const num = (v: string, fallback: number) => (v.trim() === '' || !Number.isFinite(Number(v)) ? fallback : Number(v));
@@ -102,7 +100,7 @@ function PromptCompare({ feature, blocked }: { feature: Feature; blocked: boolea
         noValidate
         onSubmit={(e) => {
           e.preventDefault();
-          void actions.runPrompt();
+          void actions.comparePrompt();
         }}
         onKeyDown={onKeyDown}
       >
@@ -112,7 +110,7 @@ function PromptCompare({ feature, blocked }: { feature: Feature; blocked: boolea
           rows={3}
           value={settings.prompt}
           placeholder="e.g. a prompt from your validation set"
-          onChange={(e) => actions.setSettings({ prompt: e.target.value })}
+          onChange={(e) => actions.setCompareSettings({ prompt: e.target.value })}
           aria-describedby={`${id}-keys`}
         />
         <small id={`${id}-keys`} className="help">
@@ -124,7 +122,7 @@ function PromptCompare({ feature, blocked }: { feature: Feature; blocked: boolea
             type="checkbox"
             checked={settings.trainingFormat}
             disabled={!formatApplies}
-            onChange={(e) => actions.setSettings({ trainingFormat: e.target.checked })}
+            onChange={(e) => actions.setCompareSettings({ trainingFormat: e.target.checked })}
             aria-describedby={`${id}-fmt-help`}
           />
           <label htmlFor={`${id}-fmt`}>Write the prompt as in training</label>
@@ -135,23 +133,23 @@ function PromptCompare({ feature, blocked }: { feature: Feature; blocked: boolea
         <div className="row controls decoding">
           <span className="pair">
             <label htmlFor={`${id}-max`}>Max new tokens</label>
-            <input id={`${id}-max`} type="number" min={1} step={1} value={settings.maxNewTokens} onChange={(e) => actions.setSettings({ maxNewTokens: Math.max(1, Math.floor(num(e.target.value, 1))) })} />
+            <input id={`${id}-max`} type="number" min={1} step={1} value={settings.maxNewTokens} onChange={(e) => actions.setCompareSettings({ maxNewTokens: Math.max(1, Math.floor(num(e.target.value, 1))) })} />
           </span>
           <span className="pair">
             <label htmlFor={`${id}-temp`}>Temperature</label>
-            <input id={`${id}-temp`} type="number" min={0} max={2} step={0.1} value={settings.temperature} aria-describedby={`${id}-dec-help`} onChange={(e) => actions.setSettings({ temperature: Math.max(0, Math.min(2, num(e.target.value, 0))) })} />
+            <input id={`${id}-temp`} type="number" min={0} max={2} step={0.1} value={settings.temperature} aria-describedby={`${id}-dec-help`} onChange={(e) => actions.setCompareSettings({ temperature: Math.max(0, Math.min(2, num(e.target.value, 0))) })} />
           </span>
           <span className="pair">
             <label htmlFor={`${id}-topk`}>Top-k</label>
-            <input id={`${id}-topk`} type="number" min={0} step={1} value={settings.topK} aria-describedby={`${id}-dec-help`} onChange={(e) => actions.setSettings({ topK: Math.max(0, Math.floor(num(e.target.value, 0))) })} />
+            <input id={`${id}-topk`} type="number" min={0} step={1} value={settings.topK} aria-describedby={`${id}-dec-help`} onChange={(e) => actions.setCompareSettings({ topK: Math.max(0, Math.floor(num(e.target.value, 0))) })} />
           </span>
           <span className="pair">
             <label htmlFor={`${id}-topp`}>Top-p</label>
-            <input id={`${id}-topp`} type="number" min={0} max={1} step={0.05} value={settings.topP} aria-describedby={`${id}-dec-help`} onChange={(e) => actions.setSettings({ topP: Math.max(0.01, Math.min(1, num(e.target.value, 1))) })} />
+            <input id={`${id}-topp`} type="number" min={0} max={1} step={0.05} value={settings.topP} aria-describedby={`${id}-dec-help`} onChange={(e) => actions.setCompareSettings({ topP: Math.max(0.01, Math.min(1, num(e.target.value, 1))) })} />
           </span>
           <span className="pair">
             <label htmlFor={`${id}-seed`}>Seed</label>
-            <input id={`${id}-seed`} type="number" min={0} step={1} value={settings.seed} onChange={(e) => actions.setSettings({ seed: Math.max(0, Math.floor(num(e.target.value, 0))) })} />
+            <input id={`${id}-seed`} type="number" min={0} step={1} value={settings.seed} onChange={(e) => actions.setCompareSettings({ seed: Math.max(0, Math.floor(num(e.target.value, 0))) })} />
           </span>
           <small id={`${id}-dec-help`} className="help">
             Temperature 0 = greedy; top-k 0 and top-p 1 = off.
@@ -168,7 +166,7 @@ function PromptCompare({ feature, blocked }: { feature: Feature; blocked: boolea
             value={settings.strength}
             aria-valuetext={`${settings.strength.toFixed(2)}: ${settings.strength === 0 ? 'base model' : settings.strength === 1 ? 'fully tuned' : 'part of the update'}`}
             aria-describedby={`${id}-strength-help`}
-            onChange={(e) => actions.setSettings({ strength: Number(e.target.value) })}
+            onChange={(e) => actions.setCompareSettings({ strength: Number(e.target.value) })}
           />
           <output htmlFor={`${id}-strength`} className="strength-value">
             {settings.strength.toFixed(2)}
@@ -181,7 +179,7 @@ function PromptCompare({ feature, blocked }: { feature: Feature; blocked: boolea
           <button type="submit" disabled={blocked || running}>
             Compare outputs
           </button>
-          <button type="button" onClick={() => void actions.stopPrompt()} disabled={!running}>
+          <button type="button" onClick={() => void actions.stopComparePrompt()} disabled={!running}>
             Stop
           </button>
         </div>
@@ -193,10 +191,10 @@ function PromptCompare({ feature, blocked }: { feature: Feature; blocked: boolea
             <h4 id={`${id}-${side}-h`}>{side === 'base' ? 'Base model' : tunedTitle}</h4>
             <pre className="output" aria-labelledby={`${id}-${side}-h`} aria-live="polite" aria-busy={prompt[side].phase === 'streaming' || prompt[side].phase === 'waiting'} data-testid={`${side}-output`}>
               {prompt.phase !== 'idle' && prompt.sentPrompt && <span className="prompt">{prompt.sentPrompt}</span>}
-              <StreamedText feature={feature} side={side} />
+              <StreamedText side={side} />
             </pre>
             <p className="stats" role="status" data-testid={`${side}-stats`}>
-              <SideStats feature={feature} side={side} state={prompt[side]} />
+              <SideStats side={side} state={prompt[side]} />
             </p>
           </div>
         ))}
@@ -276,11 +274,11 @@ function HeldoutRows({ rows, onlyMismatches }: { rows: HeldoutRow[]; onlyMismatc
   );
 }
 
-function HeldoutCompare({ feature, blocked }: { feature: Feature; blocked: boolean }) {
+function HeldoutCompare({ blocked }: { blocked: boolean }) {
   const id = useId();
-  const h = useCompare(feature, (s) => s.heldout);
-  const valExamples = useCompare(feature, (s) => s.context.run?.valExamples ?? null);
-  const { actions } = feature;
+  const h = useAppState((s) => s.compare.heldout);
+  const valExamples = useAppState((s) => s.selectedRun.run?.valExamples ?? null);
+  const actions = useActions();
   const running = h.phase === 'busy';
   const now = useNow(running);
   const [onlyMismatches, setOnlyMismatches] = useState(false);
@@ -295,7 +293,7 @@ function HeldoutCompare({ feature, blocked }: { feature: Feature; blocked: boole
         Greedy base and tuned outputs for every validation example of the run{valExamples !== null ? ` (${valExamples})` : ''}, scored against the expected output.
       </p>
       <div className="row buttons">
-        <button type="button" onClick={() => void actions.runHeldout()} disabled={blocked || running} aria-describedby={`${id}-h`}>
+        <button type="button" onClick={() => void actions.compareHeldout()} disabled={blocked || running} aria-describedby={`${id}-h`}>
           {h.result ? 'Run the held-out comparison again' : 'Run the held-out comparison'}
         </button>
         <button type="button" onClick={() => void actions.cancelHeldout()} disabled={!running}>
@@ -341,19 +339,22 @@ function HeldoutCompare({ feature, blocked }: { feature: Feature; blocked: boole
   );
 }
 
-export function ComparePanel({ feature }: { feature: Feature }) {
+export function ComparePanel() {
   const id = useId();
-  const state = useCompare(feature, (s) => s.context);
-  const blocker = useMemo(() => compareBlocker({ context: state }), [state]);
-  const loading = state.phase === 'busy' && !state.run;
+  const model = useAppState((s) => s.model);
+  const selection = useAppState((s) => s.selection);
+  const selectedRun = useAppState((s) => s.selectedRun);
+  const blocker = useMemo(() => compareBlocker({ model, selection, selectedRun }), [model, selection, selectedRun]);
+  const picked = selectedCheckpoint({ selection });
+  const loading = selectedRun.phase === 'busy' && !selectedRun.run;
   const blocked = !!blocker;
 
   return (
     <section className="panel studio-compare" role="region" aria-label="Compare" aria-describedby={`${id}-what`}>
       <h2>Compare</h2>
       <p id={`${id}-what`} className="help" data-testid="compare-target">
-        {state.run && state.selection
-          ? `Base model vs ${state.run.runName}: ${describeCheckpoint(state.run, state.selection)}.`
+        {selectedRun.run && picked
+          ? `Base model vs ${selectedRun.run.runName}: ${describeCheckpoint(selectedRun.run, picked)}.`
           : 'Base model vs a trained checkpoint, on your prompt and on the held-out examples.'}
       </p>
       {loading ? (
@@ -363,8 +364,8 @@ export function ComparePanel({ feature }: { feature: Feature }) {
       ) : (
         blocker && <Blocker error={blocker} />
       )}
-      <PromptCompare feature={feature} blocked={blocked} />
-      <HeldoutCompare feature={feature} blocked={blocked} />
+      <PromptCompare blocked={blocked} />
+      <HeldoutCompare blocked={blocked} />
     </section>
   );
 }

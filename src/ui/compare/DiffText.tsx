@@ -1,5 +1,5 @@
 import { useMemo } from 'react';
-import { wordDiff } from '../../app/features/diff';
+import { wordDiff } from './diff';
 
 /**
  * A model output with its word-level difference from the expected output: words the output has and

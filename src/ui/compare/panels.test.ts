@@ -1,42 +1,35 @@
 // The Compare and Export panels rendered to HTML in Node (react-dom/server, no DOM): empty states,
 // the held-out totals and table, outputs as text (markup escaped), the labels of every control.
-import { createElement } from 'react';
+import { createElement, type FunctionComponent } from 'react';
 import { renderToStaticMarkup } from 'react-dom/server';
 import { describe, expect, it } from 'vitest';
-import { createStore } from 'zustand/vanilla';
-import { createCompareFeature, type CompareFeature } from '../../app/features/compare';
-import { createExportFeature, type ExportFeature } from '../../app/features/export';
-import { tick } from '../../app/features/fake-worker';
-import { checkpoint, COMPARE_RESULT, MODEL, run, workerWithRuns } from '../../app/features/fixtures';
-import { writable, type Selection } from '../../app/features/types';
+import { testPage, type TestPage } from '../../app/test-helpers';
 import type { ModelSummary } from '../../protocol/messages';
+import type { Selection } from '../../store/run-context';
+import { createAppStore } from '../../store/store';
+import { tick } from '../../testing/fake-worker';
+import { checkpoint, COMPARE_RESULT, MODEL, run, workerWithRuns } from '../../testing/studio-fixtures';
+import { UiContext } from '../context';
 import { ExportPanel } from '../export/ExportPanel';
 import { ComparePanel } from './ComparePanel';
 
 const CKS = { r1: [checkpoint('r1', 3), checkpoint('r1', 6, { isLatest: true, isBest: true })] };
 
-/** Server rendering reads a store's initial state: freeze the feature's current state into a new store. */
-function frozen<F extends CompareFeature | ExportFeature>(f: F): F {
-  const state = f.store.getState();
-  return { ...f, store: createStore(() => state) } as F;
-}
-
-async function features(selection: Selection | null, model: ModelSummary | null = MODEL) {
+async function page(selection: Selection | null, model: ModelSummary | null = MODEL): Promise<TestPage> {
   const worker = workerWithRuns([run('r1', { name: 'numbers', checkpoints: CKS.r1 })], CKS);
   worker.on('compare-heldout', () => COMPARE_RESULT);
-  const deps = { client: worker.client, selection: writable(selection), model: writable(model) };
-  const compare = createCompareFeature(deps);
-  const exp = createExportFeature(deps);
+  const p = testPage(worker.client, { selection, model });
   await tick(5);
-  return { compare, exp, worker };
+  return p;
 }
 
-const html = (el: ReturnType<typeof createElement>) => renderToStaticMarkup(el);
+/** The panel as the page renders it, with the app state of the moment (server rendering reads a store's initial state: a frozen copy). */
+const html = (panel: FunctionComponent, p: TestPage) =>
+  renderToStaticMarkup(createElement(UiContext.Provider, { value: { store: createAppStore(p.store.getState()), actions: p.actions } }, createElement(panel)));
 
 describe('Compare panel (server-rendered)', () => {
   it('empty state without a selection; every control labelled', async () => {
-    const { compare } = await features(null);
-    const out = html(createElement(ComparePanel, { feature: frozen(compare) }));
+    const out = html(ComparePanel, await page(null));
     expect(out).toContain('aria-label="Compare"');
     expect(out).toContain('No run or checkpoint is selected.');
     expect(out).toMatch(/<button type="submit" disabled="">Compare outputs<\/button>/);
@@ -49,14 +42,13 @@ describe('Compare panel (server-rendered)', () => {
   });
 
   it('empty state without a model', async () => {
-    const { compare } = await features({ runId: 'r1', step: null }, null);
-    expect(html(createElement(ComparePanel, { feature: frozen(compare) }))).toContain('No model is loaded.');
+    expect(html(ComparePanel, await page({ runId: 'r1', step: null }, null))).toContain('No model is loaded.');
   });
 
   it('held-out: totals at the top, rows with diffs, outputs escaped', async () => {
-    const { compare } = await features({ runId: 'r1', step: null });
-    await compare.actions.runHeldout();
-    const out = html(createElement(ComparePanel, { feature: frozen(compare) }));
+    const p = await page({ runId: 'r1', step: null });
+    await p.actions.compareHeldout();
+    const out = html(ComparePanel, p);
     expect(out).toContain('Base model vs numbers: step 6 (newest) · val loss 0.333 · best.');
     expect(out).toContain('exact match: base 3% → tuned 94%');
     expect(out.indexOf('exact match')).toBeLessThan(out.indexOf('<table'));
@@ -78,22 +70,19 @@ describe('Compare panel (server-rendered)', () => {
 
 describe('Export panel (server-rendered)', () => {
   it('empty state without a selection', async () => {
-    const { exp } = await features(null);
-    const out = html(createElement(ExportPanel, { feature: frozen(exp) }));
+    const out = html(ExportPanel, await page(null));
     expect(out).toContain('aria-label="Export"');
     expect(out).toContain('No run is selected.');
     expect(out).not.toContain('<button');
   });
 
   it('four downloads for the selected checkpoint; without a model only the CSV is enabled', async () => {
-    const { exp } = await features({ runId: 'r1', step: 3 });
-    const out = html(createElement(ExportPanel, { feature: frozen(exp) }));
+    const out = html(ExportPanel, await page({ runId: 'r1', step: 3 }));
     expect(out).toContain('Run numbers: step 3 · val loss 0.667.');
     for (const b of ['Download the adapter (.zip)', 'Download the merged model (.zip)', 'Download the metrics (.csv)', 'Download the recipe (.zip)']) {
       expect(out).toMatch(new RegExp(`<button type="button" aria-describedby="[^"]+">${b.replace(/[().]/g, '\\$&')}</button>`));
     }
-    const noModel = await features({ runId: 'r1', step: 3 }, null);
-    const out2 = html(createElement(ExportPanel, { feature: frozen(noModel.exp) }));
+    const out2 = html(ExportPanel, await page({ runId: 'r1', step: 3 }, null));
     expect((out2.match(/disabled=""/g) ?? []).length).toBe(3);
     expect(out2).toContain('No model is loaded.');
   });

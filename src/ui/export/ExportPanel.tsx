@@ -1,18 +1,17 @@
 // Export: the selected checkpoint as a PEFT adapter or a merged model, the run's metrics as CSV and
-// its TRL / Axolotl recipe, each a download. Components only: src/app/features/export.ts asks the
-// worker for the bytes; this file turns them into a file.
+// its TRL / Axolotl recipe, each a download. Components only: the state is the store's `export`
+// slice, src/app/export.ts asks the worker for the bytes; this file turns them into a file.
 import { useId } from 'react';
-import { useStore } from 'zustand';
-import { EXPORT_KINDS, describeExportStage, exportBlocker, formatBytes, type ExportFeature, type ExportItemState, type ExportState } from '../../app/features/export';
-import { formatDuration } from '../../app/features/compare';
-import { describeCheckpoint } from '../../app/features/run-context';
 import type { ExportKind } from '../../protocol/messages';
+import { formatBytes } from '../../storage/errors';
+import { EXPORT_KINDS, describeExportStage, exportBlocker, type ExportItemState } from '../../store/export';
+import { describeCheckpoint, selectedCheckpoint } from '../../store/run-context';
+import { formatDuration } from '../../store/time';
+import { useActions, useAppState } from '../context';
 import { ErrorNotice } from '../ErrorNotice';
 import { useNow } from '../compare/hooks';
 import { downloadBytes } from './download';
 import './export.css';
-
-type Feature = Pick<ExportFeature, 'store' | 'actions'>;
 
 const ITEMS: Record<ExportKind, { title: string; button: string; what: string }> = {
   peft: {
@@ -37,13 +36,14 @@ const ITEMS: Record<ExportKind, { title: string; button: string; what: string }>
   },
 };
 
-function ExportItem({ feature, kind, item, blocker }: { feature: Feature; kind: ExportKind; item: ExportItemState; blocker: ReturnType<typeof exportBlocker> }) {
+function ExportItem({ kind, item, blocker }: { kind: ExportKind; item: ExportItemState; blocker: ReturnType<typeof exportBlocker> }) {
   const id = useId();
+  const actions = useActions();
   const busy = item.phase === 'busy';
   const now = useNow(busy, 500);
   const meta = ITEMS[kind];
   const onClick = async () => {
-    const r = await feature.actions.exportFile(kind);
+    const r = await actions.exportFile(kind);
     if (r) downloadBytes(r.bytes, r.filename, r.mimeType);
   };
   return (
@@ -83,31 +83,32 @@ function ExportItem({ feature, kind, item, blocker }: { feature: Feature; kind: 
   );
 }
 
-export function ExportPanel({ feature }: { feature: Feature }) {
+export function ExportPanel() {
   const id = useId();
-  const context = useStore(feature.store, (s) => s.context);
-  const items = useStore(feature.store, (s) => s.items);
-  const state = { context, items } as ExportState;
-  const noSelection = !context.selection;
-  const contextError = context.phase === 'error' ? context.error : null;
+  const model = useAppState((s) => s.model);
+  const selection = useAppState((s) => s.selection);
+  const selectedRun = useAppState((s) => s.selectedRun);
+  const items = useAppState((s) => s.export);
+  const picked = selectedCheckpoint({ selection });
+  const contextError = selectedRun.phase === 'error' ? selectedRun.error : null;
 
   return (
     <section className="panel studio-export" role="region" aria-label="Export" aria-describedby={`${id}-what`}>
       <h2>Export</h2>
       <p id={`${id}-what`} className="help" data-testid="export-target">
-        {context.run && context.selection ? `Run ${context.run.runName}: ${describeCheckpoint(context.run, context.selection)}.` : 'Files to take the run elsewhere.'}
+        {selectedRun.run && picked ? `Run ${selectedRun.run.runName}: ${describeCheckpoint(selectedRun.run, picked)}.` : 'Files to take the run elsewhere.'}
       </p>
-      {noSelection && (
+      {!picked && (
         <div className="notice empty" role="status" data-testid="export-empty">
           <strong>No run is selected.</strong>
           <p>Train a run, or pick one under Runs or a checkpoint in the timeline; its files can then be downloaded here.</p>
         </div>
       )}
       {contextError && <ErrorNotice title="Cannot read the selected run" error={contextError} />}
-      {!noSelection && !contextError && (
+      {picked && !contextError && (
         <ul className="export-list">
           {EXPORT_KINDS.map((kind) => (
-            <ExportItem key={kind} feature={feature} kind={kind} item={items[kind]} blocker={context.phase === 'busy' && !context.run ? null : exportBlocker(state, kind)} />
+            <ExportItem key={kind} kind={kind} item={items[kind]} blocker={selectedRun.phase === 'busy' && !selectedRun.run ? null : exportBlocker({ model, selection, selectedRun }, kind)} />
           ))}
         </ul>
       )}

@@ -1,5 +1,5 @@
-// Test helper (Node): protocol values for the feature tests (a model, a run, its checkpoints).
-import type { CheckpointInfo, CompareResult, ModelSummary, RunJob, RunSummary } from '../../protocol/messages';
+// Test helper (Node): protocol values for the page's tests (a model, a run, its checkpoints, a comparison).
+import type { CheckpointInfo, CompareResult, ModelSummary, RunJob, RunSummary } from '../protocol/messages';
 import { FakeWorker } from './fake-worker';
 
 export const MODEL: ModelSummary = {
@@ -13,6 +13,7 @@ export const MODEL: ModelSummary = {
   hiddenSize: 64,
   layers: 4,
   storedDtype: 'float32',
+  training: { modes: ['lora'] },
 };
 
 export function checkpoint(runId: string, step: number, extra: Partial<CheckpointInfo> = {}): CheckpointInfo {

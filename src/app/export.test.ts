@@ -1,11 +1,12 @@
-// The Export feature against a scripted worker: which export it asks for (run, step), the files it
-// hands to the page, and the errors it keeps.
+// Export's actions against a scripted worker: which export they ask for (run, step), the files they
+// hand to the page, and the errors the `export` slice keeps.
 import { describe, expect, it } from 'vitest';
-import type { ExportPayload, ExportResult, ModelSummary } from '../../protocol/messages';
-import { createExportFeature, describeExportStage, exportBlocker, formatBytes, type ExportProgress } from './export';
-import { WorkerFailure, tick, type FakeWorker } from './fake-worker';
-import { checkpoint, MODEL, run, workerWithRuns } from './fixtures';
-import { writable, type Selection } from './types';
+import type { ExportPayload, ExportResult, ModelSummary } from '../protocol/messages';
+import { describeExportStage, exportBlocker, type ExportProgress } from '../store/export';
+import type { Selection } from '../store/run-context';
+import { WorkerFailure, tick, type FakeWorker } from '../testing/fake-worker';
+import { checkpoint, MODEL, run, workerWithRuns } from '../testing/studio-fixtures';
+import { testPage } from './test-helpers';
 
 const CKS = { r1: [checkpoint('r1', 3), checkpoint('r1', 6, { isLatest: true })] };
 
@@ -20,13 +21,11 @@ function exportsAnything(worker: FakeWorker) {
 function setup(opts: { selection?: Selection | null; model?: ModelSummary | null; worker?: FakeWorker } = {}) {
   const worker = opts.worker ?? workerWithRuns([run('r1', { name: 'numbers', checkpoints: CKS.r1 })], CKS);
   exportsAnything(worker);
-  const selection = writable<Selection | null>(opts.selection === undefined ? { runId: 'r1', step: null } : opts.selection);
-  const model = writable<ModelSummary | null>(opts.model === undefined ? MODEL : opts.model);
-  const feature = createExportFeature({ client: worker.client, selection, model });
-  return { worker, selection, model, feature, store: feature.store };
+  const page = testPage(worker.client, { selection: opts.selection === undefined ? { runId: 'r1', step: null } : opts.selection, model: opts.model === undefined ? MODEL : opts.model });
+  return { worker, ...page };
 }
 
-describe('export feature', () => {
+describe('export', () => {
   it('merged export: progress from the worker, with an ETA measured between its points', async () => {
     const worker = workerWithRuns([run('r1', { name: 'numbers', checkpoints: CKS.r1 })], CKS);
     let clock = 1000;
@@ -44,13 +43,13 @@ describe('export feature', () => {
       }
       return { kind: p.kind, filename: 'm.zip', mimeType: 'application/zip', bytes: new Uint8Array(8), files: ['model.safetensors'], runId: p.runId!, step: 6 };
     });
-    const feature = createExportFeature({ client: worker.client, selection: writable<Selection | null>({ runId: 'r1', step: null }), model: writable<ModelSummary | null>(MODEL), now: () => clock });
+    const { store, actions } = testPage(worker.client, { selection: { runId: 'r1', step: null }, model: MODEL, now: () => clock });
     const seen: ExportProgress[] = [];
-    const unsub = feature.store.subscribe((s) => {
-      const pr = s.items.merged.progress;
+    const unsub = store.subscribe((s) => {
+      const pr = s.export.merged.progress;
       if (pr && pr !== seen.at(-1)) seen.push(pr);
     });
-    expect(await feature.actions.exportFile('merged')).not.toBeNull();
+    expect(await actions.exportFile('merged')).not.toBeNull();
     unsub();
     expect(seen.map((x) => x.stage)).toEqual(points.map((x) => x[0]));
     // First point: 10/24 done 1 s after the start -> 1.4 s left; then 2 units per second measured -> 5 s left.
@@ -59,32 +58,31 @@ describe('export feature', () => {
     expect(seen[2]!.etaMs).toBeCloseTo(5000, 6);
     expect(seen[3]!.etaMs).toBe(0);
     expect(describeExportStage(seen[1]!)).toBe('Merging the adapter into the weights: 12 / 24 tensors');
-    expect(feature.store.getState().items.merged).toMatchObject({ phase: 'ready', progress: null });
+    expect(store.getState().export.merged).toMatchObject({ phase: 'ready', progress: null });
   });
 
-
   it('exports the PEFT adapter of the newest checkpoint, or of the selected one', async () => {
-    const { feature, worker, store, selection } = setup();
-    const r = await feature.actions.exportFile('peft');
+    const { actions, worker, store, select } = setup();
+    const r = await actions.exportFile('peft');
     expect(r?.filename).toBe('numbers-step6-lora.zip');
     expect(r?.bytes.byteLength).toBe(2048);
     expect(worker.callsOf('export').at(-1)!.payload).toEqual({ kind: 'peft', runId: 'r1', step: 6 });
-    expect(store.getState().items.peft).toMatchObject({ phase: 'ready', last: { filename: 'numbers-step6-lora.zip', size: 2048, step: 6, files: ['adapter_config.json', 'adapter_model.safetensors', 'tabtune.json'] } });
+    expect(store.getState().export.peft).toMatchObject({ phase: 'ready', last: { filename: 'numbers-step6-lora.zip', size: 2048, step: 6, files: ['adapter_config.json', 'adapter_model.safetensors', 'tabtune.json'] } });
 
-    selection.set({ runId: 'r1', step: 3 });
-    await feature.actions.exportFile('merged');
+    select({ runId: 'r1', step: 3 });
+    await actions.exportFile('merged');
     expect(worker.callsOf('export').at(-1)!.payload).toEqual({ kind: 'merged', runId: 'r1', step: 3 });
   });
 
   it('metrics CSV and recipe describe the run (no step); the CSV needs no model', async () => {
-    const { feature, worker, model } = setup();
-    await feature.actions.exportFile('recipe');
+    const { actions, worker, store, setModel } = setup();
+    await actions.exportFile('recipe');
     expect(worker.callsOf('export').at(-1)!.payload).toEqual({ kind: 'recipe', runId: 'r1', step: undefined });
-    model.set(null);
-    const csv = await feature.actions.exportFile('metrics-csv');
+    setModel(null);
+    const csv = await actions.exportFile('metrics-csv');
     expect(csv?.mimeType).toBe('text/csv');
-    expect(await feature.actions.exportFile('peft')).toBeNull();
-    expect(feature.store.getState().items.peft.error?.code).toBe('NO_MODEL');
+    expect(await actions.exportFile('peft')).toBeNull();
+    expect(store.getState().export.peft.error?.code).toBe('NO_MODEL');
   });
 
   it('empty state: nothing selected; a run without checkpoints still exports its metrics', async () => {
@@ -100,7 +98,7 @@ describe('export feature', () => {
   });
 
   it('a failed merged export shows what went wrong and what to do, until another selection', async () => {
-    const { feature, worker, store, selection } = setup();
+    const { actions, worker, store, select } = setup();
     worker.on('export', () => {
       throw new WorkerFailure({
         code: 'MODEL_MISMATCH',
@@ -108,34 +106,28 @@ describe('export feature', () => {
         hint: 'Load the base model the run was trained on, then export again.',
       });
     });
-    expect(await feature.actions.exportFile('merged')).toBeNull();
-    expect(store.getState().items.merged).toMatchObject({ phase: 'error', error: { code: 'MODEL_MISMATCH', hint: expect.stringMatching(/Load the base model/) } });
+    expect(await actions.exportFile('merged')).toBeNull();
+    expect(store.getState().export.merged).toMatchObject({ phase: 'error', error: { code: 'MODEL_MISMATCH', hint: expect.stringMatching(/Load the base model/) } });
     // Another selection clears the stale error.
-    selection.set({ runId: 'r1', step: 3 });
-    expect(store.getState().items.merged).toMatchObject({ phase: 'idle', error: null });
+    select({ runId: 'r1', step: 3 });
+    expect(store.getState().export.merged).toMatchObject({ phase: 'idle', error: null });
   });
 
   it('is busy while the worker builds the file', async () => {
-    const { feature, worker, store } = setup();
+    const { actions, worker, store } = setup();
     let release!: () => void;
     worker.on('export', async (p) => {
       await new Promise<void>((r) => (release = r));
       return { kind: p.kind, filename: 'x.zip', mimeType: 'application/zip', bytes: new Uint8Array(3), files: [], runId: 'r1', step: 6 };
     });
-    const pending = feature.actions.exportFile('peft');
+    const pending = actions.exportFile('peft');
     await tick(10);
-    expect(store.getState().items.peft.phase).toBe('busy');
-    expect(store.getState().items.peft.startedAt).not.toBeNull();
-    expect(await feature.actions.exportFile('peft')).toBeNull(); // one at a time per kind
+    expect(store.getState().export.peft.phase).toBe('busy');
+    expect(store.getState().export.peft.startedAt).not.toBeNull();
+    expect(await actions.exportFile('peft')).toBeNull(); // one at a time per kind
     release();
     expect((await pending)?.filename).toBe('x.zip');
-    expect(store.getState().items.peft.phase).toBe('ready');
-    feature.dispose();
-  });
-
-  it('formats sizes', () => {
-    expect(formatBytes(512)).toBe('512 B');
-    expect(formatBytes(2048)).toBe('2.0 KB');
-    expect(formatBytes(3.5 * 1024 * 1024)).toBe('3.5 MB');
+    expect(store.getState().export.peft.phase).toBe('ready');
+    actions.dispose();
   });
 });

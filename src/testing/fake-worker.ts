@@ -1,8 +1,8 @@
-// Test helper (Node): a scripted worker behind the real WorkerClient, so a feature's requests go
-// through the same protocol code as on the page. Each request kind has a handler that may emit
-// events before it answers; requests and cancels are recorded.
-import { WorkerClient } from '../../protocol/client';
-import type { EventKind, Events, MessageEndpoint, ProtocolError, RequestKind, RequestMessage, ResultOf, PayloadOf } from '../../protocol/messages';
+// Test helper (Node): a scripted worker behind the real WorkerClient, so the page's requests (Compare,
+// Export) go through the same protocol code as on the page. Each request kind has a handler that may
+// emit events before it answers; requests and cancels are recorded.
+import { WorkerClient } from '../protocol/client';
+import type { EventKind, Events, MessageEndpoint, ProtocolError, RequestKind, RequestMessage, ResultOf, PayloadOf } from '../protocol/messages';
 
 export interface FakeCall<K extends RequestKind = RequestKind> {
   kind: K;

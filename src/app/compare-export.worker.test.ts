@@ -4,16 +4,14 @@ import 'fake-indexeddb/auto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SafetensorsFile } from '../../io/safetensors';
-import { unzipFiles } from '../../io/zip';
-import type { ModelSummary } from '../../protocol/messages';
-import { TabtuneStore } from '../../storage/index';
-import { freshIdb } from '../../storage/test-utils';
-import { REPO_ROOT, TINY_DIR } from '../../testing/models';
-import { connectInProcess, serveFolder, type InProcessWorker } from '../../worker/testing';
-import { createCompareFeature } from './compare';
-import { createExportFeature } from './export';
-import { writable, type Selection } from './types';
+import { SafetensorsFile } from '../io/safetensors';
+import { unzipFiles } from '../io/zip';
+import type { ModelSummary } from '../protocol/messages';
+import { TabtuneStore } from '../storage/index';
+import { freshIdb } from '../storage/test-utils';
+import { REPO_ROOT, TINY_DIR } from '../testing/models';
+import { connectInProcess, serveFolder, type InProcessWorker } from '../worker/testing';
+import { testPage } from './test-helpers';
 
 /** 40 records of the example dataset (36 train, 4 validation). */
 const DATA = readFileSync(join(REPO_ROOT, 'public/examples/number-words.train.jsonl'), 'utf8').split('\n').slice(0, 40).join('\n') + '\n';
@@ -40,11 +38,10 @@ describe('compare and export with the real worker (tabtune-tiny)', () => {
   });
 
   it('prompt: base and tuned of the selected checkpoint, same seed; strength 0 equals the base model', async () => {
-    const selection = writable<Selection | null>({ runId, step: 2 });
-    const f = createCompareFeature({ client: w.client, selection, model: writable<ModelSummary | null>(model) });
-    f.actions.setSettings({ prompt: 'Write as digits: forty two', maxNewTokens: 12, temperature: 0.8, topK: 40, seed: 11 });
-    await f.actions.runPrompt();
-    let s = f.store.getState();
+    const { store, actions } = testPage(w.client, { selection: { runId, step: 2 }, model });
+    actions.setCompareSettings({ prompt: 'Write as digits: forty two', maxNewTokens: 12, temperature: 0.8, topK: 40, seed: 11 });
+    await actions.comparePrompt();
+    let s = store.getState().compare;
     expect(s.prompt.error).toBeNull();
     expect(s.prompt.adapter).toMatchObject({ runId, step: 2 });
     expect(s.prompt.base.outcome?.adapter).toBeNull();
@@ -53,46 +50,45 @@ describe('compare and export with the real worker (tabtune-tiny)', () => {
     expect(s.stream.tuned).toBe(s.prompt.tuned.outcome!.text);
 
     // Strength 0: the tuned side is the base model, token for token (same seed, same settings).
-    f.actions.setSettings({ strength: 0 });
-    await f.actions.runPrompt();
-    s = f.store.getState();
+    actions.setCompareSettings({ strength: 0 });
+    await actions.comparePrompt();
+    s = store.getState().compare;
     expect(s.prompt.tuned.outcome?.adapter?.strength).toBe(0);
     expect(s.prompt.tuned.outcome!.tokens.slice(0, 3)).toEqual(s.prompt.base.outcome!.tokens.slice(0, 3));
-    f.dispose();
+    actions.dispose();
   });
 
   it('held-out: progress events, then every validation example with totals', async () => {
-    const selection = writable<Selection | null>({ runId, step: null });
-    const f = createCompareFeature({ client: w.client, selection, model: writable<ModelSummary | null>(model) });
+    const { store, actions } = testPage(w.client, { selection: { runId, step: null }, model });
     const fractions: number[] = [];
-    const unsub = f.store.subscribe((st, prev) => {
-      if (st.heldout.progress && st.heldout.progress !== prev.heldout.progress && st.heldout.progress.stage !== 'preparing') fractions.push(st.heldout.progress.fraction);
+    const unsub = store.subscribe((st, prev) => {
+      const p = st.compare.heldout.progress;
+      if (p && p !== prev.compare.heldout.progress && p.stage !== 'preparing') fractions.push(p.fraction);
     });
-    await f.actions.runHeldout();
+    await actions.compareHeldout();
     unsub();
-    const h = f.store.getState().heldout;
+    const h = store.getState().compare.heldout;
     expect(h.error).toBeNull();
     expect(h.result?.step).toBe(4);
     expect(h.result?.rows).toHaveLength(4);
     expect(h.result?.totals.n).toBe(4);
     expect(fractions.at(-1)).toBe(1);
     for (const r of h.result!.rows) expect(typeof r.tuned).toBe('string');
-    f.dispose();
+    actions.dispose();
   });
 
   it('export: the PEFT zip of the selected step parses; metrics CSV and recipe of the run', async () => {
-    const selection = writable<Selection | null>({ runId, step: 2 });
-    const f = createExportFeature({ client: w.client, selection, model: writable<ModelSummary | null>(model) });
-    const peft = await f.actions.exportFile('peft');
+    const { store, actions } = testPage(w.client, { selection: { runId, step: 2 }, model });
+    const peft = await actions.exportFile('peft');
     expect(peft?.step).toBe(2);
     const files = unzipFiles(peft!.bytes);
     expect(JSON.parse(new TextDecoder().decode(files.get('adapter_config.json')!))).toMatchObject({ peft_type: 'LORA' });
     expect(new SafetensorsFile(files.get('adapter_model.safetensors')!).names().length).toBeGreaterThan(0);
-    const csv = await f.actions.exportFile('metrics-csv');
+    const csv = await actions.exportFile('metrics-csv');
     expect(new TextDecoder().decode(csv!.bytes).split('\n')[0]).toMatch(/step/);
-    const recipe = await f.actions.exportFile('recipe');
+    const recipe = await actions.exportFile('recipe');
     expect(recipe?.files.length).toBeGreaterThan(0);
-    expect(f.store.getState().items.recipe.phase).toBe('ready');
-    f.dispose();
+    expect(store.getState().export.recipe.phase).toBe('ready');
+    actions.dispose();
   });
 });

@@ -1,9 +1,15 @@
-// What the studio needs to know about the selected run before comparing or exporting: its name, its
-// checkpoints, whether it is training right now, how its replies end. Read from the worker
-// (list-runs, list-checkpoints), never guessed.
-import type { WorkerClient } from '../../protocol/client';
-import type { CheckpointInfo, ModelSummary, ProtocolError } from '../../protocol/messages';
-import { pageError, protocolError, type Phase, type Selection } from './types';
+// What the page knows about the selected run before comparing or exporting it: its name, its
+// checkpoints, whether it is training right now, how its replies end (read from the worker by
+// src/app/run-context.ts, never guessed), and the checks Compare and Export make with it.
+import type { CheckpointInfo, ModelSummary, ProtocolError } from '../protocol/messages';
+import { pageError } from './errors';
+import type { AppState, Phase } from './store';
+
+/** A picked checkpoint; step null = the run's newest checkpoint. */
+export interface Selection {
+  runId: string;
+  step: number | null;
+}
 
 export interface RunContext {
   runId: string;
@@ -26,54 +32,21 @@ export interface RunContext {
   valExamples: number | null;
 }
 
-export async function fetchRunContext(client: WorkerClient, selection: Selection): Promise<RunContext> {
-  const [{ runs }, { checkpoints }] = await Promise.all([client.request('list-runs', {}), client.request('list-checkpoints', { runId: selection.runId })]);
-  const run = runs.find((r) => r.id === selection.runId);
-  if (!run) throw pageError('NOT_FOUND', 'The selected run is no longer stored.', 'Pick another run under Runs, or train a new one.');
-  const sorted = [...checkpoints].sort((a, b) => a.step - b.step);
-  const checkpoint = selection.step === null ? (sorted.at(-1) ?? null) : (sorted.find((c) => c.step === selection.step) ?? null);
-  const job = run.job;
-  return {
-    runId: run.id,
-    runName: run.name,
-    training: run.active,
-    checkpoints: sorted,
-    checkpoint,
-    stopStrings: job?.data.options.stop.stopStrings ?? [],
-    stopTokenId: job?.data.options.stop.stopTokenId ?? null,
-    template: job?.data.options.template ?? 'auto',
-    model: job ? { name: job.model.name, numParams: job.model.numParams, arch: job.model.arch } : null,
-    valExamples: job ? job.data.valExamples : null,
-  };
+/** The selected run as the worker last described it (read again when the selection, the model or the checkpoints change). */
+export interface SelectedRunSlice {
+  /** busy: reading list-runs / list-checkpoints. */
+  phase: Phase;
+  run: RunContext | null;
+  error: ProtocolError | null;
 }
 
-/**
- * A feature's "read the selected run again": each call fetches the run context for the selection of
- * the moment and reports it through `set`; a read overtaken by a newer one (or finishing after
- * `live()` turned false) is dropped, so a late answer never overwrites a newer selection's.
- */
-export function runContextRefresher(
-  client: WorkerClient,
-  selection: () => Selection | null,
-  set: (update: { phase: Phase; run?: RunContext | null; error: ProtocolError | null }) => void,
-  live: () => boolean,
-): () => Promise<void> {
-  let token = 0;
-  return async () => {
-    const mine = ++token;
-    const sel = selection();
-    if (!sel) {
-      set({ phase: 'idle', run: null, error: null });
-      return;
-    }
-    set({ phase: 'busy', error: null });
-    try {
-      const run = await fetchRunContext(client, sel);
-      if (mine === token && live()) set({ phase: 'ready', run, error: null });
-    } catch (e) {
-      if (mine === token && live()) set({ phase: 'error', run: null, error: protocolError(e) });
-    }
-  };
+/** The selection slice ({ runId: string | null; step }) as a Selection (null: nothing picked). */
+export function selectedCheckpoint(s: Pick<AppState, 'selection'>): Selection | null {
+  return s.selection.runId ? { runId: s.selection.runId, step: s.selection.step ?? null } : null;
+}
+
+export function sameSelection(a: Selection | null, b: Selection | null): boolean {
+  return a === b || (!!a && !!b && a.runId === b.runId && a.step === b.step);
 }
 
 /** Why the selected checkpoint cannot be used yet (null: it can). */

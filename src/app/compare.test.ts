@@ -1,20 +1,21 @@
-// The Compare feature against a scripted worker (the real WorkerClient): what it asks the worker, in
-// which order, and what lands in its store.
+// Compare's actions against a scripted worker (the real WorkerClient): what they ask the worker, in
+// which order, and what lands in the app store (`compare`, `selectedRun`).
 import { describe, expect, it } from 'vitest';
-import type { GenerateOutcome, GenerateParams, ModelSummary } from '../../protocol/messages';
-import { clampSettings, compareBlocker, createCompareFeature, formatDuration, formatTotals, promptToSend } from './compare';
-import { tick, WorkerFailure, type FakeWorker } from './fake-worker';
-import { checkpoint, COMPARE_RESULT, MODEL, run, workerWithRuns } from './fixtures';
-import { writable, type Selection } from './types';
+import type { GenerateOutcome, GenerateParams, ModelSummary } from '../protocol/messages';
+import { clampSettings, compareBlocker, formatTotals, promptToSend } from '../store/compare';
+import type { Selection } from '../store/run-context';
+import { patch } from '../store/store';
+import { formatDuration } from '../store/time';
+import { tick, WorkerFailure, type FakeWorker } from '../testing/fake-worker';
+import { checkpoint, COMPARE_RESULT, MODEL, run, workerWithRuns } from '../testing/studio-fixtures';
+import { testPage } from './test-helpers';
 
 const CKS = { r1: [checkpoint('r1', 3), checkpoint('r1', 6, { isLatest: true, isBest: true })] };
 
 function setup(opts: { selection?: Selection | null; model?: ModelSummary | null; worker?: FakeWorker; now?: () => number } = {}) {
   const worker = opts.worker ?? workerWithRuns([run('r1', { name: 'numbers', checkpoints: CKS.r1, stopStrings: ['\n\n'], template: 'auto' })], CKS);
-  const selection = writable<Selection | null>(opts.selection === undefined ? { runId: 'r1', step: null } : opts.selection);
-  const model = writable<ModelSummary | null>(opts.model === undefined ? MODEL : opts.model);
-  const feature = createCompareFeature({ client: worker.client, selection, model, now: opts.now });
-  return { worker, selection, model, feature, store: feature.store };
+  const page = testPage(worker.client, { selection: opts.selection === undefined ? { runId: 'r1', step: null } : opts.selection, model: opts.model === undefined ? MODEL : opts.model, now: opts.now });
+  return { worker, ...page };
 }
 
 /** Streams `text` word by word as token events, then answers (or stops early when cancelled). */
@@ -43,7 +44,7 @@ function streamingGenerate(worker: FakeWorker, texts: { base: string; tuned: str
   });
 }
 
-describe('compare feature', () => {
+describe('compare', () => {
   it('empty states: no model, no selection, a run without checkpoints, a run of another model', async () => {
     const noModel = setup({ model: null });
     expect(compareBlocker(noModel.store.getState())?.code).toBe('NO_MODEL');
@@ -64,35 +65,35 @@ describe('compare feature', () => {
     await tick(5);
     expect(compareBlocker(gone.store.getState())?.code).toBe('NOT_FOUND');
     // Pressing a button anyway says why, and asks the worker for nothing.
-    await gone.feature.actions.runHeldout();
-    expect(gone.store.getState().heldout).toMatchObject({ phase: 'error', error: { code: 'NOT_FOUND' } });
+    await gone.actions.compareHeldout();
+    expect(gone.store.getState().compare.heldout).toMatchObject({ phase: 'error', error: { code: 'NOT_FOUND' } });
     expect(gone.worker.callsOf('compare-heldout')).toHaveLength(0);
   });
 
   it('reads the selected run and follows selection changes', async () => {
-    const { store, selection, worker } = setup();
+    const { store, select, worker } = setup();
     await tick(5);
-    expect(store.getState().context).toMatchObject({ phase: 'ready', run: { runName: 'numbers', checkpoint: { step: 6 }, stopStrings: ['\n\n'] } });
+    expect(store.getState().selectedRun).toMatchObject({ phase: 'ready', run: { runName: 'numbers', checkpoint: { step: 6 }, stopStrings: ['\n\n'] } });
     expect(compareBlocker(store.getState())).toBeNull();
-    selection.set({ runId: 'r1', step: 3 });
+    select({ runId: 'r1', step: 3 });
     await tick(5);
-    expect(store.getState().context.run?.checkpoint?.step).toBe(3);
+    expect(store.getState().selectedRun.run?.checkpoint?.step).toBe(3);
     expect(worker.callsOf('list-checkpoints').length).toBeGreaterThanOrEqual(2);
-    selection.set({ runId: 'r1', step: 99 });
+    select({ runId: 'r1', step: 99 });
     await tick(5);
     expect(compareBlocker(store.getState())).toMatchObject({ code: 'NOT_FOUND', hint: 'Pick another checkpoint in the timeline.' });
-    selection.set(null);
+    select(null);
     await tick(5);
-    expect(store.getState().context.run).toBeNull();
+    expect(store.getState().selectedRun.run).toBeNull();
   });
 
   it('prompt: base and tuned stream with the same settings and seed; the tuned side at the chosen strength', async () => {
-    const { store, feature, worker } = setup();
+    const { store, actions, worker } = setup();
     streamingGenerate(worker, { base: 'Once upon a time there', tuned: '42' });
-    feature.actions.setSettings({ prompt: 'Write as digits: forty two', temperature: 0.7, topK: 20, topP: 0.9, seed: 7, maxNewTokens: 12, strength: 0.5 });
+    actions.setCompareSettings({ prompt: 'Write as digits: forty two', temperature: 0.7, topK: 20, topP: 0.9, seed: 7, maxNewTokens: 12, strength: 0.5 });
     const seen: string[] = [];
-    const unsub = store.subscribe((s) => seen.push(s.stream.base));
-    await feature.actions.runPrompt();
+    const unsub = store.subscribe((s) => seen.push(s.compare.stream.base));
+    await actions.comparePrompt();
     unsub();
 
     // The selected checkpoint (newest = step 6) is loaded first.
@@ -105,10 +106,10 @@ describe('compare feature', () => {
     expect(gens[1]).toEqual({ ...same, useAdapter: true, adapterStrength: 0.5 });
 
     const s = store.getState();
-    expect(s.prompt).toMatchObject({ phase: 'ready', sentPrompt: same.prompt, strength: 0.5, adapter: { runId: 'r1', step: 6 }, error: null });
-    expect(s.prompt.base).toMatchObject({ phase: 'done', outcome: { finishReason: 'length', adapter: null } });
-    expect(s.prompt.tuned).toMatchObject({ phase: 'done', outcome: { adapter: { strength: 0.5 } } });
-    expect(s.stream).toEqual({ base: 'Once upon a time there', tuned: '42', baseTokens: 5, tunedTokens: 1 });
+    expect(s.compare.prompt).toMatchObject({ phase: 'ready', sentPrompt: same.prompt, strength: 0.5, adapter: { runId: 'r1', step: 6 }, error: null });
+    expect(s.compare.prompt.base).toMatchObject({ phase: 'done', outcome: { finishReason: 'length', adapter: null } });
+    expect(s.compare.prompt.tuned).toMatchObject({ phase: 'done', outcome: { adapter: { strength: 0.5 } } });
+    expect(s.compare.stream).toEqual({ base: 'Once upon a time there', tuned: '42', baseTokens: 5, tunedTokens: 1 });
     // The text grew token by token in the store.
     expect(new Set(seen).size).toBeGreaterThanOrEqual(5);
   });
@@ -117,44 +118,44 @@ describe('compare feature', () => {
     expect(promptToSend({ prompt: 'hi', trainingFormat: false }, { template: 'plain' })).toBe('hi');
     expect(promptToSend({ prompt: 'hi', trainingFormat: true }, { template: 'chat-template' })).toBe('hi');
     expect(promptToSend({ prompt: 'hi', trainingFormat: true }, { template: 'plain' })).toBe('hi\nAnswer:');
-    const { feature, store, worker } = setup();
-    await feature.actions.runPrompt();
-    expect(store.getState().prompt).toMatchObject({ phase: 'error', error: { code: 'BAD_REQUEST', message: 'The prompt is empty.' } });
+    const { actions, store, worker } = setup();
+    await actions.comparePrompt();
+    expect(store.getState().compare.prompt).toMatchObject({ phase: 'error', error: { code: 'BAD_REQUEST', message: 'The prompt is empty.' } });
     expect(worker.callsOf('generate')).toHaveLength(0);
   });
 
   it('prompt: Stop cancels both generations', async () => {
-    const { store, feature, worker } = setup();
+    const { store, actions, worker } = setup();
     streamingGenerate(worker, { base: 'a '.repeat(200), tuned: 'b '.repeat(200) }, 2);
-    feature.actions.setSettings({ prompt: 'x' });
+    actions.setCompareSettings({ prompt: 'x' });
     const unsub = store.subscribe((s) => {
-      if (s.stream.baseTokens === 3 && !s.prompt.stopped) void feature.actions.stopPrompt();
+      if (s.compare.stream.baseTokens === 3 && !s.compare.prompt.stopped) void actions.stopComparePrompt();
     });
-    await feature.actions.runPrompt();
+    await actions.comparePrompt();
     unsub();
     const cancels = worker.callsOf('cancel').map((c) => c.payload.target);
     expect(cancels.sort()).toEqual(worker.callsOf('generate').map((c) => c.id).sort());
     const s = store.getState();
-    expect(s.prompt.phase).toBe('ready');
-    expect(s.prompt.stopped).toBe(true);
-    expect(s.prompt.base.outcome?.finishReason).toBe('cancelled');
-    expect(s.stream.baseTokens).toBeLessThan(200);
+    expect(s.compare.prompt.phase).toBe('ready');
+    expect(s.compare.prompt.stopped).toBe(true);
+    expect(s.compare.prompt.base.outcome?.finishReason).toBe('cancelled');
+    expect(s.compare.stream.baseTokens).toBeLessThan(200);
   });
 
   it('prompt: a worker error lands on its side with the hint', async () => {
-    const { store, feature, worker } = setup();
+    const { store, actions, worker } = setup();
     worker.on('load-adapter', () => {
       throw new WorkerFailure({ code: 'BUSY', message: 'Run "other" is training with its adapter attached.', hint: 'Wait for it to finish or cancel it, then pick another checkpoint.' });
     });
-    feature.actions.setSettings({ prompt: 'x' });
-    await feature.actions.runPrompt();
-    expect(store.getState().prompt).toMatchObject({ phase: 'error', error: { code: 'BUSY', hint: 'Wait for it to finish or cancel it, then pick another checkpoint.' } });
+    actions.setCompareSettings({ prompt: 'x' });
+    await actions.comparePrompt();
+    expect(store.getState().compare.prompt).toMatchObject({ phase: 'error', error: { code: 'BUSY', hint: 'Wait for it to finish or cancel it, then pick another checkpoint.' } });
     expect(worker.callsOf('generate')).toHaveLength(0);
   });
 
   it('held-out: progress with a measured ETA, then rows and totals of the selected step', async () => {
     let t = 1000;
-    const { store, feature, worker } = setup({ selection: { runId: 'r1', step: 3 }, now: () => t });
+    const { store, actions, worker } = setup({ selection: { runId: 'r1', step: 3 }, now: () => t });
     const etas: (number | null)[] = [];
     const stages: string[] = [];
     worker.on('compare-heldout', async (p, ctx) => {
@@ -167,12 +168,12 @@ describe('compare feature', () => {
       return { ...COMPARE_RESULT, step: p.step! };
     });
     const unsub = store.subscribe((s, prev) => {
-      if (s.heldout.progress && s.heldout.progress !== prev.heldout.progress && s.heldout.progress.stage !== 'preparing') {
-        etas.push(s.heldout.progress.etaMs);
-        stages.push(`${s.heldout.progress.stage} ${s.heldout.progress.done}/${s.heldout.progress.total}`);
+      if (s.compare.heldout.progress && s.compare.heldout.progress !== prev.compare.heldout.progress && s.compare.heldout.progress.stage !== 'preparing') {
+        etas.push(s.compare.heldout.progress.etaMs);
+        stages.push(`${s.compare.heldout.progress.stage} ${s.compare.heldout.progress.done}/${s.compare.heldout.progress.total}`);
       }
     });
-    await feature.actions.runHeldout();
+    await actions.compareHeldout();
     unsub();
     expect(worker.callsOf('compare-heldout').map((c) => c.payload)).toEqual([{ runId: 'r1', step: 3 }]);
     expect(stages).toEqual(['base 1/4', 'base 2/4', 'base 3/4', 'tuned 0/4', 'tuned 1/4', 'tuned 2/4', 'tuned 3/4', 'tuned 4/4']);
@@ -181,7 +182,7 @@ describe('compare feature', () => {
     expect(etas[1]).toBe(3000);
     expect(etas[3]).toBe(2000);
     expect(etas.at(-1)).toBe(0);
-    const h = store.getState().heldout;
+    const h = store.getState().compare.heldout;
     expect(h).toMatchObject({ phase: 'ready', progress: null, resultRunName: 'numbers', result: { step: 3, totals: { n: 2 } } });
     expect(formatTotals(h.result!.totals)).toEqual({
       exact: 'exact match: base 3% → tuned 94%',
@@ -191,75 +192,75 @@ describe('compare feature', () => {
   });
 
   it('held-out: cancel returns at once and ignores the late result; says when the worker finishes anyway', async () => {
-    const { store, feature, worker } = setup();
+    const { store, actions, worker } = setup();
     let release!: () => void;
     worker.on('compare-heldout', async (_p, ctx) => {
       ctx.emit('progress', { file: 'held-out', loaded: 1, total: 8, fraction: 1 / 8 });
       await new Promise<void>((r) => (release = r));
       return COMPARE_RESULT;
     });
-    const running = feature.actions.runHeldout();
+    const running = actions.compareHeldout();
     await tick(10);
-    expect(store.getState().heldout.phase).toBe('busy');
-    await feature.actions.cancelHeldout();
-    expect(store.getState().heldout).toMatchObject({ phase: 'idle', progress: null, result: null });
-    expect(store.getState().heldout.cancelled).toMatch(/finishes the comparison it had started/);
+    expect(store.getState().compare.heldout.phase).toBe('busy');
+    await actions.cancelHeldout();
+    expect(store.getState().compare.heldout).toMatchObject({ phase: 'idle', progress: null, result: null });
+    expect(store.getState().compare.heldout.cancelled).toMatch(/finishes the comparison it had started/);
     release();
     await running;
     await tick(5);
-    expect(store.getState().heldout).toMatchObject({ phase: 'idle', result: null });
+    expect(store.getState().compare.heldout).toMatchObject({ phase: 'idle', result: null });
 
     // A worker that honours the cancel: just "Cancelled."
     worker.cancellable = () => true;
-    const again = feature.actions.runHeldout();
+    const again = actions.compareHeldout();
     await tick(10);
-    await feature.actions.cancelHeldout();
-    expect(store.getState().heldout.cancelled).toBe('Cancelled.');
+    await actions.cancelHeldout();
+    expect(store.getState().compare.heldout.cancelled).toBe('Cancelled.');
     release();
     await again;
   });
 
   it('held-out: a worker error keeps what it says and what to do', async () => {
-    const { store, feature, worker } = setup();
+    const { store, actions, worker } = setup();
     worker.on('compare-heldout', () => {
       throw new WorkerFailure({ code: 'BAD_DATASET', message: 'The run has no held-out records to compare on.', hint: 'Train with a validation split (valFraction > 0) or a validation file.' });
     });
-    await feature.actions.runHeldout();
-    expect(store.getState().heldout).toMatchObject({ phase: 'error', error: { code: 'BAD_DATASET', hint: 'Train with a validation split (valFraction > 0) or a validation file.' } });
+    await actions.compareHeldout();
+    expect(store.getState().compare.heldout).toMatchObject({ phase: 'error', error: { code: 'BAD_DATASET', hint: 'Train with a validation split (valFraction > 0) or a validation file.' } });
   });
 
   it('a run that is training: the live adapter (no step) is compared', async () => {
     const cks = { r1: [checkpoint('r1', 3)] };
-    const { feature, worker, store } = setup({ worker: workerWithRuns([run('r1', { active: true, checkpoints: cks.r1 })], cks) });
+    const { actions, worker, store } = setup({ worker: workerWithRuns([run('r1', { active: true, checkpoints: cks.r1 })], cks) });
     worker.on('compare-heldout', () => COMPARE_RESULT);
-    await feature.actions.runHeldout();
+    await actions.compareHeldout();
     expect(worker.callsOf('load-adapter').map((c) => c.payload)).toEqual([{ runId: 'r1', step: undefined }]);
     expect(worker.callsOf('compare-heldout').map((c) => c.payload)).toEqual([{ runId: 'r1', step: undefined }]);
-    expect(store.getState().heldout.phase).toBe('ready');
+    expect(store.getState().compare.heldout.phase).toBe('ready');
   });
 
   it('a new model clears results made with the old one', async () => {
-    const { store, feature, worker, model } = setup();
+    const { store, actions, worker, setModel } = setup();
     worker.on('compare-heldout', () => COMPARE_RESULT);
-    await feature.actions.runHeldout();
-    expect(store.getState().heldout.result).not.toBeNull();
-    model.set({ ...MODEL, loadMs: 999 });
-    expect(store.getState().heldout.result).toBeNull();
-    feature.dispose();
+    await actions.compareHeldout();
+    expect(store.getState().compare.heldout.result).not.toBeNull();
+    setModel({ ...MODEL, loadMs: 999 });
+    expect(store.getState().compare.heldout.result).toBeNull();
+    actions.dispose();
   });
 
   it('reads the run again when its checkpoints change (newest stays the newest)', async () => {
     const cks = { r1: [checkpoint('r1', 3)] };
     const worker = workerWithRuns([run('r1', { checkpoints: cks.r1 })], cks);
-    const changes = writable(0);
-    const f = createCompareFeature({ client: worker.client, selection: writable<Selection | null>({ runId: 'r1', step: null }), model: writable<ModelSummary | null>(MODEL), changes });
+    const { store, actions } = setup({ worker });
     await tick(5);
-    expect(f.store.getState().context.run?.checkpoint?.step).toBe(3);
+    expect(store.getState().selectedRun.run?.checkpoint?.step).toBe(3);
     cks.r1.push(checkpoint('r1', 9));
-    changes.set(1);
+    // The studio lists the run's checkpoints again after a checkpoint event.
+    patch(store, 'checkpoints', { runId: 'r1', list: [...cks.r1] });
     await tick(5);
-    expect(f.store.getState().context.run?.checkpoint?.step).toBe(9);
-    f.dispose();
+    expect(store.getState().selectedRun.run?.checkpoint?.step).toBe(9);
+    actions.dispose();
   });
 
   it('settings are kept within bounds; durations read well', () => {
