@@ -3,13 +3,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { meanNLL, generate } from '../model/generate';
 import { parseArgs, str, optNum, UsageError, type Args } from './args';
-import { openModel } from './model-args';
+import { openModel, sourceFor } from './model-args';
 import { convertLlama2cCommand } from './commands/convert-llama2c';
 import { dataInspectCommand } from './commands/data-inspect';
 import { trainCommand, TRAIN_USAGE } from './commands/train';
 import { directorySource } from '../io/fs-source';
 import { loadPeftAdapter } from '../io/peft';
-import { exportMergedModel, readBaseFiles } from '../io/export';
+import { exportMergedModel, readBaseFiles, readTabtuneRecord, recordStops } from '../io/export';
 import { writeFolder } from '../io/hf-write';
 import type { LanguageModel } from '../model/load';
 
@@ -51,10 +51,13 @@ const commands: Record<string, (args: Args) => Promise<void>> = {
     if (args.prompt === undefined) throw new UsageError(`missing --prompt\n${USAGE}`);
     const m = await openModel(args, USAGE);
     const adapter = await attachAdapter(m, args);
+    // Where tuned replies end: the adapter's tabtune.json, or that of a merged model tabtune exported
+    // (whose stop token is also among its generation_config.json EOS ids).
+    const run = recordStops(adapter ? adapter.stop : await readTabtuneRecord(sourceFor(str(args, 'model', USAGE))));
     const stop = typeof args.stop === 'string' ? [args.stop.replace(/\\n/g, '\n')] : [];
-    const stopTokenIds = adapter?.stop?.stop_token_id != null ? [adapter.stop.stop_token_id] : [];
+    const stopTokenIds = run.stopTokenIds;
     if (typeof args['stop-token'] === 'string') stopTokenIds.push(optNum(args, 'stop-token')!);
-    stop.push(...(adapter?.stop?.stop_strings ?? []));
+    stop.push(...run.stopStrings);
     const streaming = !args.json;
     const t0 = performance.now();
     const [r] = await generate(m, [prompt], {
@@ -99,7 +102,8 @@ const commands: Record<string, (args: Args) => Promise<void>> = {
     const adapter = await attachAdapter(m, args, true);
     const dtype = (args.dtype ?? 'F32') as 'F32' | 'F16' | 'BF16';
     if (!['F32', 'F16', 'BF16'].includes(dtype)) throw new UsageError('--dtype must be F32, F16 or BF16');
-    const files = exportMergedModel({ lm: m.lm, baseFiles: await readBaseFiles(directorySource(str(args, 'model', USAGE))) }, adapter, { dtype });
+    // The adapter's record (its stop token, stop strings) goes along: the merged folder stops where base + adapter stops.
+    const files = exportMergedModel({ lm: m.lm, baseFiles: await readBaseFiles(directorySource(str(args, 'model', USAGE))) }, adapter, { dtype, tabtune: adapter?.stop ?? undefined });
     await writeFolder(outDir, files);
     out(args, { out: outDir, files: [...files.keys()] }, `wrote ${[...files.keys()].join(', ')} to ${outDir}`);
   },
@@ -116,9 +120,7 @@ async function attachAdapter(m: LanguageModel, args: Args, required = false) {
   const adapter = await loadPeftAdapter(m.lm, src, { onWarning: (w) => process.stderr.write(`warning: ${w}\n`) });
   adapter.strength = optNum(args, 'adapter-scale', 1)!;
   // A tabtune-trained adapter records the token its replies end with (e.g. BOS for stories260K).
-  const meta = await src.read('tabtune.json');
-  const stop = meta ? (JSON.parse(new TextDecoder().decode(meta)) as { stop_token_id: number | null; stop_strings: string[] }) : null;
-  return Object.assign(adapter, { stop });
+  return Object.assign(adapter, { stop: await readTabtuneRecord(src) });
 }
 
 async function main(): Promise<void> {

@@ -9,11 +9,13 @@ import { readDeltas } from '../lora/merge';
 import { setupBackend } from '../model/backend';
 import type { CausalLM } from '../model/causal-lm';
 import { parseConfig } from '../model/config';
-import { seededRandom } from '../model/generate';
-import { buildCausalLM, loadModel } from '../model/load';
+import { generateIds, seededRandom, type GenerateResult } from '../model/generate';
+import { buildCausalLM, loadModel, type LanguageModel } from '../model/load';
+import { BUNDLED_BOS, BUNDLED_EOS, TINY_DIR } from '../testing/models';
 import { ensureReferenceHF, referenceAvailable } from '../testing/reference';
+import { trainStopAdapter } from '../testing/stop-adapter';
 import { tinyConfig, tinyWeights, type TinySpec } from '../testing/tiny-model';
-import { configFromModel, exportMergedModel, ExportError, logitsReport, readBaseFiles } from './export';
+import { configFromModel, exportMergedModel, ExportError, logitsReport, readBaseFiles, readTabtuneRecord, recordStops, type TabtuneRecord } from './export';
 import { directorySource } from './fs-source';
 import { readHFModelFiles } from './hf-folder';
 import { writeFolder } from './hf-write';
@@ -184,6 +186,42 @@ describe('merged model export', () => {
     lm.dispose();
   });
 
+  it("writes the run's stop token into generation_config.json eos_token_id (a list when it adds to the model's own) and its record as tabtune.json", async () => {
+    const [, spec, cfg] = CASES[0]!;
+    const baseFiles = tinyFolder(spec);
+    baseFiles.set('generation_config.json', enc.encode('{"bos_token_id": 1, "eos_token_id": 2, "max_length": 64}'));
+    const lm = await loadTiny(baseFiles);
+    const ad = trainedAdapter(lm, cfg);
+    const json = (files: Map<string, Uint8Array>, name: string) => JSON.parse(new TextDecoder().decode(files.get(name)!)) as Record<string, unknown>;
+    const record: TabtuneRecord = { stop_token_id: 1, stop_strings: ['\n\n'], plain_format: '{prompt}\nAnswer: {completion}', run: 'numbers', step: 6 };
+
+    // BOS as the stop (as the reference model's runs): added to EOS 2, every other field kept.
+    const out = exportMergedModel({ lm, baseFiles }, ad, { tabtune: record });
+    expect(json(out, 'generation_config.json')).toEqual({ bos_token_id: 1, eos_token_id: [2, 1], max_length: 64 });
+    expect(json(out, 'tabtune.json')).toEqual(record);
+    expect(await readTabtuneRecord(memorySource(out))).toEqual(record);
+    expect(recordStops(await readTabtuneRecord(memorySource(out)))).toEqual({ stopTokenIds: [1], stopStrings: ['\n\n'] });
+
+    // The model's own EOS as the stop: the base's file unchanged (a plain number).
+    const same = exportMergedModel({ lm, baseFiles }, ad, { tabtune: { stop_token_id: 2, stop_strings: [] } });
+    expect(same.get('generation_config.json')).toBe(baseFiles.get('generation_config.json'));
+    // A list of EOS ids already (e.g. Llama 3): the stop token is appended.
+    baseFiles.set('generation_config.json', enc.encode('{"eos_token_id": [2, 5], "temperature": 0.6}'));
+    expect(json(exportMergedModel({ lm, baseFiles }, ad, { tabtune: record }), 'generation_config.json')).toEqual({ eos_token_id: [2, 5, 1], temperature: 0.6 });
+    // No generation_config.json in the base: one from config.json's token ids, with the stop.
+    baseFiles.delete('generation_config.json');
+    expect(json(exportMergedModel({ lm, baseFiles }, ad, { tabtune: record }), 'generation_config.json')).toEqual({ eos_token_id: 1 }); // config.json without token ids
+    baseFiles.set('config.json', enc.encode(JSON.stringify({ ...tinyConfig(spec), bos_token_id: 1, eos_token_id: 2 })));
+    expect(json(exportMergedModel({ lm, baseFiles }, ad, { tabtune: record }), 'generation_config.json')).toEqual({ bos_token_id: 1, eos_token_id: [2, 1] });
+    expect(json(exportMergedModel({ lm, baseFiles }, ad, { tabtune: { stop_token_id: 2, stop_strings: [] } }), 'generation_config.json')).toEqual({ bos_token_id: 1, eos_token_id: 2 });
+    // Stop strings only: no generation_config change, the record still travels.
+    const strings = exportMergedModel({ lm, baseFiles: tinyFolder(spec) }, ad, { tabtune: { stop_token_id: null, stop_strings: ['\n'] } });
+    expect(strings.get('generation_config.json')).toEqual(tinyFolder(spec).get('generation_config.json'));
+    expect(json(strings, 'tabtune.json')).toEqual({ stop_token_id: null, stop_strings: ['\n'] });
+    ad.dispose();
+    lm.dispose();
+  });
+
   it('logitsReport gives [B][T][V] logits of the model with its adapter', () => {
     const [, spec, cfg] = CASES[2]!;
     const lm = buildCausalLM({ config: tinyConfig(spec), weights: tinyWeights(spec) });
@@ -194,6 +232,57 @@ describe('merged model export', () => {
     expect(Float32Array.from(r.logits.flat(2))).toEqual(logits(lm));
     ad.dispose();
     lm.dispose();
+  });
+});
+
+describe("merged export of a LoRA-tuned tabtune-tiny: generation stops where base + adapter stops", () => {
+  let dir: string;
+  beforeAll(async () => {
+    await setupBackend('cpu');
+    dir = mkdtempSync(join(tmpdir(), 'tabtune-merged-stop-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("greedy generation from the merged folder (its own stop ids only) equals base + adapter's with the run's stop, token for token", { timeout: 300_000 }, async () => {
+    const source = directorySource(TINY_DIR);
+    const model = await loadModel(source);
+    const disposables: { dispose(): void }[] = [model];
+    try {
+      // The run ends replies with BOS (as stories260K runs do), not the model's EOS.
+      const { adapter, encoder, records, stopTokenId, dispose } = trainStopAdapter(model);
+      disposables.push({ dispose });
+      expect([model.eosIds, stopTokenId]).toEqual([[BUNDLED_EOS], BUNDLED_BOS]);
+
+      const prompts = records.map((r) => encoder.promptIds(r));
+      const greedy = (m: LanguageModel, eosIds: number[], more: { stopTokenIds?: number[]; ignoreEos?: boolean; maxNewTokens?: number } = {}) =>
+        generateIds(m.lm, prompts, eosIds, { maxNewTokens: 12, temperature: 0, ...more }, { newStream: (p) => m.tokenizer.createStreamDecoder(true, p) });
+      const tuned = await greedy(model, model.eosIds, { stopTokenIds: [stopTokenId] });
+      // The adapter learned to end on the stop token: every reply ends there, before the token budget,
+      // where the base model runs on.
+      expect(tuned.map((r) => r.finishReason)).toEqual(['eos', 'eos', 'eos', 'eos']);
+      adapter.enabled = false;
+      const base = await greedy(model, model.eosIds, { stopTokenIds: [stopTokenId] });
+      adapter.enabled = true;
+      expect(base.map((r) => r.finishReason)).toEqual(['length', 'length', 'length', 'length']);
+
+      const record: TabtuneRecord = { stop_token_id: stopTokenId, stop_strings: [], run: 'numbers', step: 8 };
+      await writeFolder(join(dir, 'merged'), exportMergedModel({ lm: model.lm, baseFiles: await readBaseFiles(source) }, adapter, { tabtune: record }));
+      const merged = await loadModel(directorySource(join(dir, 'merged')));
+      disposables.push(merged);
+      expect(merged.eosIds).toEqual([BUNDLED_EOS, BUNDLED_BOS]);
+      // Only what the merged folder says: its generation_config.json EOS ids, no extra stop ids.
+      const fromMerged = await greedy(merged, merged.eosIds);
+      const tokens = (rs: GenerateResult[]) => rs.map((r) => ({ tokens: r.tokens, finish: r.finishReason }));
+      console.log(`[merged stop] tuned and merged replies: ${tuned.map((r) => JSON.stringify(r.text)).join(', ')}; base: ${JSON.stringify(base[0]!.text)}`);
+      expect(tokens(fromMerged)).toEqual(tokens(tuned));
+      // Stop included: the token each reply ended on is the run's stop token (BOS), in both.
+      for (const m of [merged, model]) {
+        const past = await greedy(m, [], { ignoreEos: true, maxNewTokens: 13 });
+        past.forEach((r, i) => expect(r.tokens[tuned[i]!.tokens.length]).toBe(stopTokenId));
+      }
+    } finally {
+      for (const d of disposables.reverse()) d.dispose();
+    }
   });
 });
 

@@ -11,7 +11,7 @@ import { fileSource } from '../../data/node';
 import { directorySource } from '../../io/fs-source';
 import { writeFolder } from '../../io/hf-write';
 import { exportPeftAdapter } from '../../io/peft';
-import { exportMergedModel, readBaseFiles } from '../../io/export';
+import { exportMergedModel, readBaseFiles, TABTUNE_JSON, tabtuneJson } from '../../io/export';
 import { recipeFiles } from '../../io/recipes';
 import { loadModel } from '../../model/load';
 import { FsBackend } from '../../storage/fs-backend';
@@ -149,9 +149,11 @@ export async function trainCommand(args: Args): Promise<void> {
     if (outcome.reason === 'failed') throw outcome.error;
     const baseFiles = await readBaseFiles(directorySource(job.model));
     // LoRA: the PEFT adapter; full-parameter: the whole model as an HF folder.
-    const files = trainer.adapter ? exportPeftAdapter(trainer.adapter, { baseModel: job.model, arch }) : exportMergedModel({ lm: model.lm, baseFiles }, null);
-    // How tuned outputs end and how prompts were formatted: read back by `generate --adapter`.
-    files.set('tabtune.json', new TextEncoder().encode(JSON.stringify({ stop_token_id: ins.encoder.stop.stopTokenId, stop_strings: ins.encoder.stop.stopStrings, plain_format: PLAIN_FORMAT }, null, 2)));
+    // How tuned outputs end and how prompts were formatted (tabtune.json): read back by `generate`; a
+    // full-parameter model also gets the stop token among its generation_config.json EOS ids.
+    const tabtune = { stop_token_id: ins.encoder.stop.stopTokenId, stop_strings: ins.encoder.stop.stopStrings, plain_format: PLAIN_FORMAT };
+    const files = trainer.adapter ? exportPeftAdapter(trainer.adapter, { baseModel: job.model, arch }) : exportMergedModel({ lm: model.lm, baseFiles }, null, { tabtune });
+    files.set(TABTUNE_JSON, tabtuneJson(tabtune));
     await writeFolder(out, files);
     const recipe = recipeFiles(recipeJob(config, { baseModel: job.model, seqLen: ins.encoder.maxSeqLen, valSplit: job.val ? 0 : job.valSplit, arch }), ins.records);
     await writeFolder(join(out, 'recipe'), recipe);
