@@ -1,19 +1,19 @@
 // The reference checkpoint (../shared, llama2.c stories260K) converted to an HF folder and run
 // through the generic loader must reproduce the independent numpy reference's golden outputs.
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { directorySource } from '../io/fs-source';
-import { ensureReferenceHF, loadGolden } from '../testing/reference';
+import { describeReference, ensureReferenceHF, loadGolden, type Golden } from '../testing/reference';
 import { setupBackend, type BackendName } from './backend';
 import { argmax, generate, generateIds, meanNLL } from './generate';
 import { loadModel, type LanguageModel } from './load';
 
-const golden = loadGolden();
-
 for (const backend of ['wasm', 'cpu'] as BackendName[]) {
-  describe(`stories260K through the HF loader on ${backend}`, () => {
+  describeReference(`stories260K through the HF loader on ${backend}`, () => {
     let m: LanguageModel;
+    let golden: Golden;
     beforeAll(async () => {
+      golden = loadGolden();
       const dir = await ensureReferenceHF();
       await setupBackend(backend);
       expect(tf.getBackend()).toBe(backend);
