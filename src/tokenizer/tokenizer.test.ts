@@ -3,7 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../model/generate';
-import { ensureReferenceHF, loadGolden, REFERENCE_DIR, type Golden } from '../testing/reference';
+import { TINY_DIR } from '../testing/models';
+import { describeReference, ensureReferenceHF, loadGolden, REFERENCE_DIR, type Golden } from '../testing/reference';
 import { TextTokenizer, TokenizerLoadError } from './tokenizer';
 
 let tj: Record<string, unknown>;
@@ -11,13 +12,11 @@ let tc: Record<string, unknown>;
 let tok: TextTokenizer;
 let golden: Golden;
 
-beforeAll(async () => {
-  const dir = await ensureReferenceHF();
+async function readTokenizer(dir: string): Promise<void> {
   tj = JSON.parse(await readFile(join(dir, 'tokenizer.json'), 'utf8')) as Record<string, unknown>;
   tc = JSON.parse(await readFile(join(dir, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
   tok = TextTokenizer.fromHF(tj, tc);
-  golden = loadGolden();
-});
+}
 
 const rng = seededRandom;
 
@@ -98,7 +97,80 @@ function pythonEncode(strings: string[], bos: boolean): number[][] {
   return JSON.parse(out.toString('utf8')) as number[][];
 }
 
-describe('TextTokenizer on the converted stories260K tokenizer', () => {
+describe('TextTokenizer on the bundled tabtune-tiny tokenizer (byte-fallback BPE, 4096 tokens)', () => {
+  beforeAll(() => readTokenizer(TINY_DIR));
+
+  it('exposes the special tokens and sizes', () => {
+    expect(tok.vocabSize).toBe(4096);
+    expect([tok.unkId, tok.bosId, tok.eosId, tok.padId]).toEqual([0, 1, 2, 3]);
+    expect([tok.bosToken, tok.eosToken]).toEqual(['<s>', '</s>']);
+    expect(tok.addBosDefault).toBe(true);
+    expect(tok.tokenToId('no such piece')).toBeNull();
+    expect(tok.idToToken(100000)).toBeNull();
+  });
+
+  it('adds one BOS, and decoding round-trips strings (byte fallback included)', () => {
+    const ids = tok.encode('Hello');
+    expect(ids.filter((i) => i === 1)).toEqual([1]);
+    expect(ids[0]).toBe(1);
+    expect(tok.encode('Hello', { addBos: false })).toEqual(ids.slice(1));
+    expect(tok.encode('')).toEqual([1]);
+    for (const s of [...HANDWRITTEN, ...generatedStrings()]) {
+      expect(tok.decode(tok.encode(s), { skipSpecial: true })).toBe(s);
+      expect(tok.decode(tok.encode(s, { addBos: false }))).toBe(s);
+    }
+  });
+
+  it('stream decoder output equals decode() on random id sequences, byte tokens included', () => {
+    const r = rng(7);
+    const text = [...HANDWRITTEN, ...generatedStrings()].join(' ');
+    for (let trial = 0; trial < 200; trial++) {
+      const ids: number[] = [];
+      const n = Math.floor(r() * 60);
+      while (ids.length < n) {
+        const k = r();
+        if (k < 0.5) ids.push(Math.floor(r() * 4096));
+        else if (k < 0.6) ids.push(Math.floor(r() * 4));
+        else ids.push(...tok.encode(text.slice(Math.floor(r() * 200), Math.floor(r() * 200) + 1 + Math.floor(r() * 40)), { addBos: r() < 0.5 }));
+      }
+      for (const skipSpecial of [true, false]) {
+        const sd = tok.createStreamDecoder(skipSpecial);
+        let out = '';
+        for (const id of ids) out += sd.push(id);
+        out += sd.flush();
+        expect(out).toBe(tok.decode(ids, { skipSpecial }));
+      }
+    }
+  });
+
+  it('stream decoder never emits half a character', () => {
+    const s = 'Hi 😀 there! “Quote” 中文 café — ok 🎉🎉\nnext line';
+    const ids = tok.encode(s);
+    expect(ids.some((i) => (tok.idToToken(i) ?? '').startsWith('<0x'))).toBe(true); // byte fallback is exercised
+    const sd = tok.createStreamDecoder();
+    const parts = ids.map((id) => sd.push(id));
+    parts.push(sd.flush());
+    expect(parts.join('')).toBe(s);
+    for (const p of parts) expect(p).not.toContain('\uFFFD');
+  });
+});
+
+describe('TextTokenizer load errors', () => {
+  it('throws a clear error on a tokenizer.json it cannot load', () => {
+    expect(() => TextTokenizer.fromHF({}, null)).toThrow(TokenizerLoadError);
+    expect(() => TextTokenizer.fromHF({}, null)).toThrow(/no "model" section/);
+    expect(() => TextTokenizer.fromHF({ model: { type: 'BPE' } }, null)).toThrow(/no vocab/);
+    expect(() => TextTokenizer.fromHF({ model: { type: 'Mystery', vocab: { a: 0 } } }, null)).toThrow(/unsupported tokenizer.json model type "Mystery"/);
+    expect(() => TextTokenizer.fromHF({ model: { type: 'BPE', vocab: { a: 0 } } }, null)).toThrow(/cannot load tokenizer.json \(model type BPE\)/);
+  });
+});
+
+describeReference('TextTokenizer on the converted stories260K tokenizer (against reference_forward.py and golden.json)', () => {
+  beforeAll(async () => {
+    await readTokenizer(await ensureReferenceHF());
+    golden = loadGolden();
+  });
+
   it('exposes the special tokens and sizes', () => {
     expect(tok.vocabSize).toBe(512);
     expect(tok.bosId).toBe(1);
@@ -273,13 +345,5 @@ describe('TextTokenizer on the converted stories260K tokenizer', () => {
     expect(() => bare.applyChatTemplate([{ role: 'user', content: 'x' }])).toThrow(/no chat_template/);
     const withPad = TextTokenizer.fromHF(tj, { ...tc, pad_token: { content: '<unk>' } });
     expect(withPad.padId).toBe(0);
-  });
-
-  it('throws a clear error on a tokenizer.json it cannot load', () => {
-    expect(() => TextTokenizer.fromHF({}, null)).toThrow(TokenizerLoadError);
-    expect(() => TextTokenizer.fromHF({}, null)).toThrow(/no "model" section/);
-    expect(() => TextTokenizer.fromHF({ model: { type: 'BPE' } }, null)).toThrow(/no vocab/);
-    expect(() => TextTokenizer.fromHF({ model: { type: 'Mystery', vocab: { a: 0 } } }, null)).toThrow(/unsupported tokenizer.json model type "Mystery"/);
-    expect(() => TextTokenizer.fromHF({ model: { type: 'BPE', vocab: { a: 0 } } }, null)).toThrow(/cannot load tokenizer.json \(model type BPE\)/);
   });
 });
