@@ -1,12 +1,22 @@
 // The CLI runs the same engine in Node: check its JSON against the golden outputs, a URL source
 // served on localhost, and its error behaviour (stderr + non-zero exit).
 import { execFile } from 'node:child_process';
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PLAIN_FORMAT, plainPromptText } from '../data/encode';
+import { tabtuneJson } from '../io/export';
+import { directorySource } from '../io/fs-source';
+import { writeFolder } from '../io/hf-write';
+import { exportPeftAdapter } from '../io/peft';
+import { setupBackend } from '../model/backend';
+import { loadModel } from '../model/load';
+import { BUNDLED_BOS, BUNDLED_EOS, TINY_DIR } from '../testing/models';
 import { ensureReferenceHF, loadGolden } from '../testing/reference';
+import { trainStopAdapter } from '../testing/stop-adapter';
 
 const run = promisify(execFile);
 const ROOT = resolve(__dirname, '../..');
@@ -101,5 +111,40 @@ describe('npm run cli', () => {
     const unknown = await cli('frobnicate');
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/unknown command/);
+  });
+});
+
+describe('npm run cli -- export-merged on tabtune-tiny', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'tabtune-cli-merged-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it("the merged folder generates base + adapter's tokens, stopping on the adapter's stop token (BOS, not the model's EOS)", { timeout: 300_000 }, async () => {
+    // An adapter whose replies end on BOS, saved as `train` saves one (PEFT files + tabtune.json).
+    await setupBackend('cpu');
+    const model = await loadModel(directorySource(TINY_DIR));
+    const run = trainStopAdapter(model);
+    const adapterDir = join(tmp, 'adapter');
+    const files = exportPeftAdapter(run.adapter, { baseModel: TINY_DIR });
+    files.set('tabtune.json', tabtuneJson({ stop_token_id: run.stopTokenId, stop_strings: [], plain_format: PLAIN_FORMAT }));
+    await writeFolder(adapterDir, files);
+    const prompt = plainPromptText(run.records[0]!.prompt);
+    run.dispose();
+    model.dispose();
+
+    const generate = async (...args: string[]) => {
+      const r = await cli('generate', ...args, '--prompt', prompt, '--max-new-tokens', '12', '--json');
+      expect(r.stderr).toBe('');
+      return JSON.parse(r.stdout) as { tokens: number[]; text: string; finish_reason: string };
+    };
+    const tuned = await generate('--model', TINY_DIR, '--adapter', adapterDir);
+    expect(tuned.finish_reason).toBe('eos'); // the adapter's tabtune.json stop token, before the budget
+    const merged = join(tmp, 'merged');
+    const exported = await cli('export-merged', '--model', TINY_DIR, '--adapter', adapterDir, '--out', merged, '--json');
+    expect(exported.code).toBe(0);
+    const gen = JSON.parse(readFileSync(join(merged, 'generation_config.json'), 'utf8')) as { eos_token_id: unknown };
+    expect(gen.eos_token_id).toEqual([BUNDLED_EOS, BUNDLED_BOS]);
+    const fromMerged = await generate('--model', merged);
+    console.log(`[cli merged stop] ${JSON.stringify(tuned.text)}: ${tuned.tokens.length} tokens, ${tuned.finish_reason}`);
+    expect({ tokens: fromMerged.tokens, finish: fromMerged.finish_reason }).toEqual({ tokens: tuned.tokens, finish: tuned.finish_reason });
   });
 });
