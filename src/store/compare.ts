@@ -4,8 +4,8 @@
 import { PLAIN_SEPARATOR } from '../data/encode';
 import type { AdapterInfo, CompareResult, CompareRow, GenerateOutcome, ProtocolError } from '../protocol/messages';
 import { pageError } from './errors';
-import { selectedCheckpoint, unusable, type RunContext } from './run-context';
-import type { AppState, Phase } from './store';
+import { selectedCheckpoint, unusable, type BlockerInput, type RunContext } from './run-context';
+import type { Phase } from './store';
 
 export interface CompareSettings {
   prompt: string;
@@ -145,7 +145,7 @@ export function promptToSend(settings: Pick<CompareSettings, 'prompt' | 'trainin
 }
 
 /** Whether the prompt box and the held-out table can run now (and if not, why). */
-export function compareBlocker(s: Pick<AppState, 'model' | 'selection' | 'selectedRun'>): ProtocolError | null {
+export function compareBlocker(s: BlockerInput): ProtocolError | null {
   const model = s.model.summary;
   const selection = selectedCheckpoint(s);
   const c = s.selectedRun;

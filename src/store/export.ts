@@ -3,8 +3,8 @@
 // worker builds the bytes); src/ui/export turns them into a download.
 import type { ExportKind, ProtocolError } from '../protocol/messages';
 import { pageError } from './errors';
-import { selectedCheckpoint, unusable } from './run-context';
-import type { AppState, Phase } from './store';
+import { selectedCheckpoint, unusable, type BlockerInput } from './run-context';
+import type { Phase } from './store';
 
 /** What the worker reported of an export in progress (the merged model: tensor by tensor). */
 export interface ExportProgress {
@@ -50,7 +50,7 @@ export function initialExport(): ExportSlice {
 }
 
 /** Why `kind` cannot be exported now (null: it can). */
-export function exportBlocker(s: Pick<AppState, 'model' | 'selection' | 'selectedRun'>, kind: ExportKind): ProtocolError | null {
+export function exportBlocker(s: BlockerInput, kind: ExportKind): ProtocolError | null {
   const model = s.model.summary;
   const selection = selectedCheckpoint(s);
   const c = s.selectedRun;

@@ -40,6 +40,9 @@ export interface SelectedRunSlice {
   error: ProtocolError | null;
 }
 
+/** What Compare and Export check before they ask the worker for anything (the app state, or the parts a panel selected). */
+export type BlockerInput = Pick<AppState, 'selection' | 'selectedRun'> & { model: Pick<AppState['model'], 'summary'> };
+
 /** The selection slice ({ runId: string | null; step }) as a Selection (null: nothing picked). */
 export function selectedCheckpoint(s: Pick<AppState, 'selection'>): Selection | null {
   return s.selection.runId ? { runId: s.selection.runId, step: s.selection.step ?? null } : null;

@@ -341,10 +341,10 @@ function HeldoutCompare({ blocked }: { blocked: boolean }) {
 
 export function ComparePanel() {
   const id = useId();
-  const model = useAppState((s) => s.model);
+  const summary = useAppState((s) => s.model.summary);
   const selection = useAppState((s) => s.selection);
   const selectedRun = useAppState((s) => s.selectedRun);
-  const blocker = useMemo(() => compareBlocker({ model, selection, selectedRun }), [model, selection, selectedRun]);
+  const blocker = useMemo(() => compareBlocker({ model: { summary }, selection, selectedRun }), [summary, selection, selectedRun]);
   const picked = selectedCheckpoint({ selection });
   const loading = selectedRun.phase === 'busy' && !selectedRun.run;
   const blocked = !!blocker;

@@ -85,7 +85,7 @@ function ExportItem({ kind, item, blocker }: { kind: ExportKind; item: ExportIte
 
 export function ExportPanel() {
   const id = useId();
-  const model = useAppState((s) => s.model);
+  const summary = useAppState((s) => s.model.summary);
   const selection = useAppState((s) => s.selection);
   const selectedRun = useAppState((s) => s.selectedRun);
   const items = useAppState((s) => s.export);
@@ -108,7 +108,7 @@ export function ExportPanel() {
       {picked && !contextError && (
         <ul className="export-list">
           {EXPORT_KINDS.map((kind) => (
-            <ExportItem key={kind} kind={kind} item={items[kind]} blocker={selectedRun.phase === 'busy' && !selectedRun.run ? null : exportBlocker({ model, selection, selectedRun }, kind)} />
+            <ExportItem key={kind} kind={kind} item={items[kind]} blocker={selectedRun.phase === 'busy' && !selectedRun.run ? null : exportBlocker({ model: { summary }, selection, selectedRun }, kind)} />
           ))}
         </ul>
       )}
