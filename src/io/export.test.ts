@@ -12,7 +12,6 @@ import { parseConfig } from '../model/config';
 import { generateIds, seededRandom, type GenerateResult } from '../model/generate';
 import { buildCausalLM, loadModel, type LanguageModel } from '../model/load';
 import { BUNDLED_BOS, BUNDLED_EOS, TINY_DIR } from '../testing/models';
-import { ensureReferenceHF, referenceAvailable } from '../testing/reference';
 import { trainStopAdapter } from '../testing/stop-adapter';
 import { tinyConfig, tinyWeights, type TinySpec } from '../testing/tiny-model';
 import { configFromModel, exportMergedModel, ExportError, logitsReport, readBaseFiles, readTabtuneRecord, recordStops, type TabtuneRecord } from './export';
@@ -325,7 +324,7 @@ describe('zip helpers', () => {
   });
 });
 
-describe.skipIf(!referenceAvailable())('merged export of the stories260K reference model', () => {
+describe('merged export of the bundled tabtune-tiny', () => {
   let dir: string;
   beforeAll(async () => {
     await setupBackend('cpu');
@@ -334,8 +333,7 @@ describe.skipIf(!referenceAvailable())('merged export of the stories260K referen
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('round-trips through a folder: loadModel gives base + adapter logits and the same tokenizer', async () => {
-    const refDir = await ensureReferenceHF();
-    const source = directorySource(refDir);
+    const source = directorySource(TINY_DIR);
     const model = await loadModel(source);
     const baseFiles = await readBaseFiles(source);
     expect([...baseFiles.keys()].sort()).toEqual(['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json']);
@@ -360,11 +358,12 @@ describe.skipIf(!referenceAvailable())('merged export of the stories260K referen
     const checkDir = process.env.TABTUNE_PEFT_CHECK_DIR;
     if (checkDir) {
       const baseOut = new Map(baseFiles);
-      baseOut.set('model.safetensors', new Uint8Array(await readFile(join(refDir, 'model.safetensors'))));
+      baseOut.set('model.safetensors', new Uint8Array(await readFile(join(TINY_DIR, 'model.safetensors'))));
       await writeFolder(join(checkDir, 'base'), baseOut);
-      await writeFolder(join(checkDir, 'adapter'), exportPeftAdapter(ad, { baseModel: 'stories260K' }));
+      await writeFolder(join(checkDir, 'adapter'), exportPeftAdapter(ad, { baseModel: 'tabtune-tiny' }));
       await writeFolder(join(checkDir, 'merged'), out);
-      const report = { ...logitsReport(model.lm, ids), base_logits: [[...Array(ids[0]!.length).keys()].map((t) => Array.from(base.subarray(t * 512, (t + 1) * 512)))], text, text_ids: ids[0] };
+      const V = model.info.vocabSize;
+      const report = { ...logitsReport(model.lm, ids), base_logits: [[...Array(ids[0]!.length).keys()].map((t) => Array.from(base.subarray(t * V, (t + 1) * V)))], text, text_ids: ids[0] };
       await writeFile(join(checkDir, 'logits.json'), JSON.stringify(report));
     }
     back.dispose();
