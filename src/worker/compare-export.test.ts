@@ -1,5 +1,5 @@
 // The worker's side of Compare and Export (real handler in-process, fake IndexedDB, the bundled tabtune-tiny):
-// per-example losses in compare-heldout, cancelling it, stopTokenIds on generate, merged-export progress.
+// per-example losses in compare-heldout, cancelling it, stopTokenIds on generate, merged-export progress and stop.
 import 'fake-indexeddb/auto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -99,8 +99,16 @@ describe('compare-heldout, generate and export in the worker (tabtune-tiny)', ()
     for (let i = 1; i < events.length; i++) expect(events[i]!.fraction).toBeGreaterThanOrEqual(events[i - 1]!.fraction);
     const total = events[0]!.total!;
     for (const e of events) expect(e.total).toBe(total);
-    const st = new SafetensorsFile(unzipFiles(out.bytes).get('model.safetensors')!);
+    const files = unzipFiles(out.bytes);
+    const st = new SafetensorsFile(files.get('model.safetensors')!);
     // read once + write once per weight, plus one unit per adapted weight.
     expect(total).toBeGreaterThan(2 * st.names().length);
+    // The run's stop travels with the merged model: among generation_config.json's EOS ids (here the
+    // model's own EOS, which tabtune-tiny learned, so the file keeps a plain number) and in tabtune.json.
+    const { runs } = await w.client.request('list-runs', {});
+    const stop = runs.find((r) => r.id === runId)!.job!.data.options.stop;
+    const json = (name: string) => JSON.parse(new TextDecoder().decode(files.get(name)!)) as Record<string, unknown>;
+    expect(json('generation_config.json').eos_token_id).toBe(stop.stopTokenId);
+    expect(json('tabtune.json')).toMatchObject({ stop_token_id: stop.stopTokenId, stop_strings: stop.stopStrings, run: 'numbers', step: 6 });
   }, 120_000);
 });
