@@ -1,5 +1,6 @@
-// The CLI runs the same engine in Node: check its JSON against the golden outputs, a URL source
-// served on localhost, and its error behaviour (stderr + non-zero exit).
+// The CLI runs the same engine in Node: check its JSON against the engine run in this process (on the
+// bundled tabtune-tiny) and against the reference model's golden outputs (where ../shared has it), a URL
+// source served on localhost, and its error behaviour (stderr + non-zero exit).
 import { execFile } from 'node:child_process';
 import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -13,14 +14,14 @@ import { directorySource } from '../io/fs-source';
 import { writeFolder } from '../io/hf-write';
 import { exportPeftAdapter } from '../io/peft';
 import { setupBackend } from '../model/backend';
+import { generate, meanNLL, type GenerateResult } from '../model/generate';
 import { loadModel } from '../model/load';
 import { BUNDLED_BOS, BUNDLED_EOS, TINY_DIR } from '../testing/models';
-import { ensureReferenceHF, loadGolden } from '../testing/reference';
+import { describeReference, ensureReferenceHF, loadGolden, type Golden } from '../testing/reference';
 import { trainStopAdapter } from '../testing/stop-adapter';
 
 const run = promisify(execFile);
 const ROOT = resolve(__dirname, '../..');
-const golden = loadGolden();
 
 async function cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
   try {
@@ -32,12 +33,13 @@ async function cli(...args: string[]): Promise<{ stdout: string; stderr: string;
   }
 }
 
-describe('npm run cli', () => {
-  let dir: string;
+describe('npm run cli (tabtune-tiny)', () => {
+  const dir = TINY_DIR;
   let server: Server;
   let base: string;
+  /** What the engine computes in this process, on the CLI's default backend (wasm). */
+  let engine: { logits: number[][]; greedy: GenerateResult; promptIds: number[]; nll: number; text: string };
   beforeAll(async () => {
-    dir = await ensureReferenceHF();
     server = createServer((req, res) => {
       const file = join(dir, decodeURIComponent((req.url ?? '/').split('?')[0]!.replace(/^\/model\//, '')));
       if (!req.url?.startsWith('/model/') || !existsSync(file)) {
@@ -50,35 +52,47 @@ describe('npm run cli', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const addr = server.address() as { port: number };
     base = `http://127.0.0.1:${addr.port}/model`;
+
+    await setupBackend('wasm');
+    const m = await loadModel(directorySource(dir));
+    const t = m.lm.forward([[1, 403]]);
+    const flat = Array.from(t.dataSync());
+    t.dispose();
+    const V = m.info.vocabSize;
+    const [greedy] = await generate(m, ['Once upon a time'], { maxNewTokens: 40, temperature: 0 });
+    const text = 'Once upon a time' + greedy!.text;
+    engine = { logits: [flat.slice(0, V), flat.slice(V, 2 * V)], greedy: greedy!, promptIds: m.tokenizer.encode('Once upon a time'), nll: meanNLL(m.lm, m.tokenizer.encode(text)), text };
+    m.dispose();
   });
   afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-  it('forward --json gives the golden logits at position 0', async () => {
+  const maxDiff = (a: number[], b: number[]) => Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
+
+  it('forward --json gives the logits the engine computes', async () => {
     const r = await cli('forward', '--model', dir, '--tokens', '1,403', '--json');
     expect(r.code).toBe(0);
     const { logits } = JSON.parse(r.stdout) as { logits: number[][] };
     expect(logits.length).toBe(2);
-    const want = golden.logits_pos0_after_bos.all as number[];
-    expect(Math.max(...want.map((w, i) => Math.abs(w - logits[0]![i]!)))).toBeLessThanOrEqual(1e-4);
+    expect(logits[0]).toHaveLength(4096);
+    expect(maxDiff(logits[0]!, engine.logits[0]!)).toBeLessThanOrEqual(1e-4);
+    expect(maxDiff(logits[1]!, engine.logits[1]!)).toBeLessThanOrEqual(1e-4);
   });
 
   it('forward works from a URL served on localhost, on the cpu backend', async () => {
     const r = await cli('forward', '--model', base, '--tokens', '1', '--json', '--backend', 'cpu');
     expect(r.stderr).toBe('');
     const { logits } = JSON.parse(r.stdout) as { logits: number[][] };
-    const want = golden.logits_pos0_after_bos.all as number[];
-    expect(Math.max(...want.map((w, i) => Math.abs(w - logits[0]![i]!)))).toBeLessThanOrEqual(1e-4);
+    expect(maxDiff(logits[0]!, engine.logits[0]!)).toBeLessThanOrEqual(1e-4);
   });
 
-  it('generate --json --temperature 0 gives the golden greedy tokens', async () => {
-    const g = golden.prompt_greedy;
-    const n = g.tokens.length - g.prompt_tokens.length;
-    const r = await cli('generate', '--model', dir, '--prompt', g.prompt, '--max-new-tokens', String(n), '--temperature', '0', '--json');
+  it('generate --json --temperature 0 gives the engine\'s greedy tokens', async () => {
+    const r = await cli('generate', '--model', dir, '--prompt', 'Once upon a time', '--max-new-tokens', '40', '--temperature', '0', '--json');
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout) as { prompt_tokens: number[]; tokens: number[]; text: string };
-    expect(j.prompt_tokens).toEqual(g.prompt_tokens);
-    expect([...j.prompt_tokens, ...j.tokens]).toEqual(g.tokens);
-    expect(g.prompt + j.text).toBe(g.text);
+    expect(engine.greedy.tokens).toHaveLength(40); // greedy tabtune-tiny runs on past 40 tokens here (no EOS)
+    expect(j.prompt_tokens).toEqual(engine.promptIds);
+    expect(j.tokens).toEqual(engine.greedy.tokens);
+    expect(j.text).toBe(engine.greedy.text);
   });
 
   it('generate with sampling is reproducible with --seed', async () => {
@@ -90,12 +104,14 @@ describe('npm run cli', () => {
   });
 
   it('score and tokenize --json', async () => {
-    const s = JSON.parse((await cli('score', '--model', dir, '--text', golden.prompt_greedy.text, '--json')).stdout) as { tokens: number[]; mean_nll: number };
+    const s = JSON.parse((await cli('score', '--model', dir, '--text', engine.text, '--json')).stdout) as { tokens: number[]; mean_nll: number };
     expect(s.tokens[0]).toBe(1);
     expect(s.mean_nll).toBeGreaterThan(0);
-    expect(s.mean_nll).toBeLessThan(1.5);
+    expect(Math.abs(s.mean_nll - engine.nll)).toBeLessThanOrEqual(1e-4);
+    // Its own greedy text is likely under the model: far below the uniform ln(4096) = 8.3 nats.
+    expect(s.mean_nll).toBeLessThan(3);
     const t = JSON.parse((await cli('tokenize', '--model', dir, '--text', 'Once upon a time', '--json')).stdout) as { tokens: number[] };
-    expect(t.tokens).toEqual([1, 403, 407, 261, 378]);
+    expect(t.tokens).toEqual(engine.promptIds);
   });
 
   it('errors go to stderr with a non-zero exit', async () => {
@@ -111,6 +127,44 @@ describe('npm run cli', () => {
     const unknown = await cli('frobnicate');
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/unknown command/);
+  });
+});
+
+describeReference('npm run cli against the reference model\'s golden outputs (stories260K)', () => {
+  let dir: string;
+  let golden: Golden;
+  beforeAll(async () => {
+    golden = loadGolden();
+    dir = await ensureReferenceHF();
+  });
+
+  it('forward --json gives the golden logits at position 0', async () => {
+    const r = await cli('forward', '--model', dir, '--tokens', '1,403', '--json');
+    expect(r.code).toBe(0);
+    const { logits } = JSON.parse(r.stdout) as { logits: number[][] };
+    expect(logits.length).toBe(2);
+    const want = golden.logits_pos0_after_bos.all as number[];
+    expect(Math.max(...want.map((w, i) => Math.abs(w - logits[0]![i]!)))).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('generate --json --temperature 0 gives the golden greedy tokens', async () => {
+    const g = golden.prompt_greedy;
+    const n = g.tokens.length - g.prompt_tokens.length;
+    const r = await cli('generate', '--model', dir, '--prompt', g.prompt, '--max-new-tokens', String(n), '--temperature', '0', '--json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout) as { prompt_tokens: number[]; tokens: number[]; text: string };
+    expect(j.prompt_tokens).toEqual(g.prompt_tokens);
+    expect([...j.prompt_tokens, ...j.tokens]).toEqual(g.tokens);
+    expect(g.prompt + j.text).toBe(g.text);
+  });
+
+  it('score and tokenize --json', async () => {
+    const s = JSON.parse((await cli('score', '--model', dir, '--text', golden.prompt_greedy.text, '--json')).stdout) as { tokens: number[]; mean_nll: number };
+    expect(s.tokens[0]).toBe(1);
+    expect(s.mean_nll).toBeGreaterThan(0);
+    expect(s.mean_nll).toBeLessThan(1.5);
+    const t = JSON.parse((await cli('tokenize', '--model', dir, '--text', 'Once upon a time', '--json')).stdout) as { tokens: number[] };
+    expect(t.tokens).toEqual([1, 403, 407, 261, 378]);
   });
 });
 
