@@ -99,7 +99,7 @@ function setup(auto: Parameters<typeof fakeClient>[0] = {}): { store: AppStore; 
     ...auto,
   });
   const store = createAppStore(initialState());
-  patch(store, 'model', { phase: 'ready', summary: { name: 'm', label: 'm', loadMs: 1, arch: 'llama', numParams: 1000, vocabSize: 100, contextLength: 64, hiddenSize: 16, layers: 2, storedDtype: 'F32' } });
+  patch(store, 'model', { phase: 'ready', summary: { name: 'm', label: 'm', loadMs: 1, arch: 'llama', numParams: 1000, vocabSize: 100, contextLength: 64, hiddenSize: 16, layers: 2, storedDtype: 'F32', training: { modes: ['lora'] } } });
   const studio = createStudio({ client: fake.client, store, fetchExamples: async () => [], absoluteUrl: (p) => `http://x${p}`, whenModelReady: async () => undefined });
   return { store, studio, fake };
 }

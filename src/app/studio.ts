@@ -13,7 +13,9 @@ import {
   type DataOptions,
   type ExampleEntry,
 } from '../store/store';
-import { presetConfig, toOverrides, validateConfig, type PresetName } from '../store/training';
+import { presetConfig, toOverrides, type PresetName } from '../store/training';
+import { validateConfig } from '../train/config';
+import { evalPoint, stepPoint } from '../train/metrics';
 import type { StudioActions } from '../ui/context';
 
 export interface StudioDeps {
@@ -142,14 +144,14 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
         if (r.startStep > 0) void loadHistory(r.runId, r.startStep);
       },
       metrics: (m) => {
-        const p: RunMetricPoint = { type: 'step', step: m.step, epoch: m.epoch, loss: m.loss, smoothLoss: m.smoothLoss, lr: m.lr, gradNorm: m.gradNorm, tokens: m.tokens, tokensPerSec: m.tokensPerSec, ...(m.skipped ? { skipped: m.skipped } : {}) };
+        const p = stepPoint(m);
         received.push(p);
         const live = state().live;
         addStep(live.series, p);
         store.setState({ live: { ...live, version: live.version + 1, last: m } });
       },
       eval: (e) => {
-        const p = { type: 'eval' as const, ...e };
+        const p = evalPoint(e);
         received.push(p);
         pushEval(p);
       },
@@ -290,7 +292,7 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
         patch(store, 'train', { phase: 'error', error: { code: 'BAD_REQUEST', message: why } });
         return;
       }
-      const problems = validateConfig(s.train.config);
+      const problems = validateConfig(s.train.config, s.model.summary?.training);
       if (problems.length) {
         patch(store, 'train', { phase: 'error', error: { code: 'BAD_REQUEST', message: problems.join(' '), hint: 'Fix the settings under Advanced.' } });
         return;

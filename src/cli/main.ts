@@ -2,11 +2,11 @@
 // IndexedDB. `npm run cli -- <command> [--flags]`. Errors go to stderr with a non-zero exit.
 import * as tf from '@tensorflow/tfjs-core';
 import { meanNLL, generate } from '../model/generate';
-import { parseArgs, str, optNum, UsageError, type Args } from './args';
+import { parseArgs, str, optNum, UsageError, type Args, type OptionSpec } from './args';
 import { openModel, sourceFor } from './model-args';
 import { convertLlama2cCommand } from './commands/convert-llama2c';
-import { dataInspectCommand } from './commands/data-inspect';
-import { trainCommand, TRAIN_USAGE } from './commands/train';
+import { DATA_INSPECT_OPTIONS, DATA_INSPECT_USAGE, dataInspectCommand } from './commands/data-inspect';
+import { trainCommand, TRAIN_OPTIONS, TRAIN_USAGE } from './commands/train';
 import { directorySource } from '../io/fs-source';
 import { loadPeftAdapter } from '../io/peft';
 import { exportMergedModel, readBaseFiles, readTabtuneRecord, recordStops } from '../io/export';
@@ -32,7 +32,9 @@ function out(args: Args, json: unknown, text: string): void {
   process.stdout.write(args.json ? JSON.stringify(json) + '\n' : text + '\n');
 }
 
-const commands: Record<string, (args: Args) => Promise<void>> = {
+type CommandName = 'forward' | 'generate' | 'score' | 'tokenize' | 'convert-llama2c' | 'data' | 'train' | 'export-merged';
+
+const commands: Record<CommandName, (args: Args) => Promise<void>> = {
   async forward(args) {
     const tokens = str(args, 'tokens', USAGE)
       .split(',')
@@ -94,7 +96,7 @@ const commands: Record<string, (args: Args) => Promise<void>> = {
   'convert-llama2c': (args) => convertLlama2cCommand(args),
   data: (args) => dataInspectCommand(args),
 
-  train: (args) => (args.help ? Promise.resolve(void process.stdout.write(TRAIN_USAGE + '\n')) : trainCommand(args)),
+  train: (args) => trainCommand(args),
 
   async 'export-merged'(args) {
     const outDir = str(args, 'out', USAGE);
@@ -123,16 +125,46 @@ async function attachAdapter(m: LanguageModel, args: Args, required = false) {
   return Object.assign(adapter, { stop: await readTabtuneRecord(src) });
 }
 
+const MODEL_OPTIONS = { model: 'string', backend: 'string', json: 'boolean', help: 'boolean' } as const;
+const ADAPTER_OPTIONS = { adapter: 'string', 'adapter-scale': 'string' } as const;
+
+/** The options each command takes: anything else is an error that lists these. */
+const OPTIONS: Record<CommandName, OptionSpec> = {
+  forward: { ...MODEL_OPTIONS, ...ADAPTER_OPTIONS, tokens: 'string' },
+  generate: {
+    ...MODEL_OPTIONS,
+    ...ADAPTER_OPTIONS,
+    prompt: 'string',
+    'max-new-tokens': 'string',
+    temperature: 'string',
+    'top-k': 'string',
+    'top-p': 'string',
+    seed: 'string',
+    stop: 'string',
+    'stop-token': 'string',
+  },
+  score: { ...MODEL_OPTIONS, text: 'string' },
+  tokenize: { ...MODEL_OPTIONS, text: 'string' },
+  'convert-llama2c': { checkpoint: 'string', tokenizer: 'string', out: 'string', name: 'string', help: 'boolean' },
+  data: DATA_INSPECT_OPTIONS,
+  train: TRAIN_OPTIONS,
+  'export-merged': { ...MODEL_OPTIONS, ...ADAPTER_OPTIONS, out: 'string', dtype: 'string' },
+};
+
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
-  const cmd = args._[0];
-  if (!cmd || cmd === 'help' || args.help) {
+  const [cmd, ...rest] = process.argv.slice(2);
+  if (!cmd || cmd === 'help' || cmd === '--help') {
     process.stdout.write(USAGE + '\n');
     return;
   }
-  const run = commands[cmd];
-  if (!run) throw new UsageError(`unknown command "${cmd}"\n${USAGE}`);
-  await run(args);
+  if (!Object.hasOwn(commands, cmd)) throw new UsageError(`unknown command "${cmd}"\n${USAGE}`);
+  const name = cmd as CommandName;
+  const args = parseArgs(rest, OPTIONS[name], name);
+  if (args.help) {
+    process.stdout.write((name === 'train' ? TRAIN_USAGE : name === 'data' ? DATA_INSPECT_USAGE : USAGE) + '\n');
+    return;
+  }
+  await commands[name](args);
 }
 
 main().catch((e: Error) => {

@@ -7,7 +7,7 @@
 // RNG); the pair format is trained as plain prompt + completion text with the loss on the completion (TRL's
 // prompt-completion, Axolotl's custom format with train_on_inputs false); chats use the tokenizer's chat
 // template; transformers' warmup starts at lr * 0 where tabtune's starts at lr / warmup_steps.
-import { GPT2_TARGETS, type LoraConfig } from '../lora/adapter';
+import { GPT2_TARGETS, type LoraConfig } from '../train/config';
 import type { DataRecord, Message } from '../data/types';
 import type { TrainConfig } from '../train/loop';
 

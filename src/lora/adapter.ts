@@ -6,21 +6,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { CausalLM } from '../model/causal-lm';
 import { seededRandom } from '../model/generate';
 import { mm, type Linear, type LinearAdapter } from '../model/ops';
+import type { LoraConfig } from '../train/config';
 
-export interface LoraConfig {
-  r: number;
-  lora_alpha: number;
-  lora_dropout: number;
-  /** Module name suffixes, as in PEFT: "q_proj" matches "model.layers.0.self_attn.q_proj". */
-  target_modules: string[];
-}
-
-export const LLAMA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
-export const GPT2_TARGETS = ['c_attn', 'c_proj', 'c_fc'];
-
-export function defaultLoraConfig(arch: 'llama' | 'gpt2'): LoraConfig {
-  return { r: 8, lora_alpha: 16, lora_dropout: 0.05, target_modules: arch === 'gpt2' ? ['c_attn'] : ['q_proj', 'v_proj'] };
-}
+export type { LoraConfig } from '../train/config';
 
 /** PEFT's rule: a module is targeted when its name equals a target or ends with "." + target. */
 export function matchesTarget(module: string, targets: string[]): boolean {

@@ -6,18 +6,19 @@ import type { BackendPreference, BackendReport } from '../model/backend';
 import type { ModelInfo } from '../model/load';
 import type { DataReport } from '../data/doctor';
 import type { ColumnMapping, ReadProgress } from '../data/types';
-import type { LoraConfig } from '../lora/adapter';
 import type { CheckpointInfo, RunRecord, StorageReport } from '../storage/index';
 import type { FreeableItem } from '../storage/errors';
-import type { EvalMetrics, StepMetrics, TrainConfig } from '../train/loop';
+import type { EvalMetrics, StepMetrics } from '../train/loop';
+import type { TrainCapabilities, TrainConfig, TrainConfigOverrides } from '../train/config';
+import type { MetricPoint } from '../train/metrics';
 
 export type { BackendName, BackendPreference, BackendReport } from '../model/backend';
 export type { DataReport } from '../data/doctor';
 export type { ColumnMapping } from '../data/types';
 export type { CheckpointInfo, RunRecord, RunStatus, StorageReport } from '../storage/index';
 export type { FreeableItem } from '../storage/errors';
-export type { EvalMetrics, StepMetrics, TrainConfig } from '../train/loop';
-export type { LoraConfig } from '../lora/adapter';
+export type { EvalMetrics, StepMetrics } from '../train/loop';
+export type { LoraConfig, TrainCapabilities, TrainConfig, TrainConfigOverrides } from '../train/config';
 
 /** Where a model's files come from. Files are structured-cloned into the worker. */
 export type ModelLocation =
@@ -38,6 +39,8 @@ export interface ModelSummary extends ModelInfo {
   /** Where it was loaded from, for the user ("http://…/models/stories260K/"). */
   label: string;
   loadMs: number;
+  /** What the worker can train on it (the Train panel offers only these modes). */
+  training: TrainCapabilities;
 }
 
 export interface GenerateParams {
@@ -140,8 +143,6 @@ export interface InspectDataResult {
 // ---------------------------------------------------------------------------------------------------
 // Training
 
-/** Any TrainConfig field may be overridden; `lora` field by field. */
-export type TrainConfigOverrides = Partial<Omit<TrainConfig, 'lora'>> & { lora?: Partial<LoraConfig> };
 
 /** The doctor's options with the stop token it chose frozen in, so a resumed run encodes exactly the same way. */
 export type FrozenInspectOptions = InspectDataOptions & { stop: { stopTokenId: number | null; stopStrings: string[] } };
@@ -228,9 +229,7 @@ export interface TrainOutcome {
 }
 
 /** One stored metric point of a run: an optimizer step or an evaluation. */
-export type RunMetricPoint =
-  | { type: 'step'; step: number; epoch: number; loss: number; smoothLoss: number; lr: number; gradNorm: number; tokens: number; tokensPerSec: number; skipped?: string }
-  | { type: 'eval'; step: number; valLoss: number; valPpl: number; tokens: number };
+export type RunMetricPoint = MetricPoint;
 
 export interface PauseResult {
   /** Whether a training was running (and is now paused). */

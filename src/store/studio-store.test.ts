@@ -5,8 +5,8 @@ import type { DataReport } from '../protocol/messages';
 import { datasetProblem, pageOf } from './data';
 import { addEval, addStep, emptySeries, seriesFromPoints, valPoints } from './series';
 import { cannotStart, createAppStore, initialState, parseSavedSettings, savedSettings } from './store';
-import { defaultTrainConfig } from '../train/defaults';
-import { estimateMemory, plannedSteps, presetConfig, setOption, toOverrides, validateConfig } from './training';
+import { defaultTrainConfig, setOption, totalSteps, validateConfig } from '../train/config';
+import { estimateMemory, presetConfig, toOverrides } from './training';
 
 const step = (s: number, loss = 1, skipped?: string) => ({ step: s, loss, smoothLoss: loss, lr: 0.1, gradNorm: 2, ...(skipped ? { skipped } : {}) });
 
@@ -107,8 +107,8 @@ describe('training settings', () => {
 
   it('plans steps from epochs and estimates memory that grows with batch and rank', () => {
     const c = presetConfig('balanced', 'llama');
-    expect(plannedSteps(c, 36)).toBe(3 * 5);
-    expect(plannedSteps({ ...c, steps: 24 }, 36)).toBe(24);
+    expect(totalSteps(c, 36)).toBe(3 * 5);
+    expect(totalSteps({ ...c, steps: 24 }, 36)).toBe(24);
     const model = { numParams: 447_040, hiddenSize: 64, layers: 4, vocabSize: 4096, arch: 'llama' };
     const m = estimateMemory(model, c, 32);
     expect(m.weights).toBe(447_040 * 4);

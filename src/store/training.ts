@@ -1,14 +1,14 @@
-// Training settings as the studio offers them: presets, every engine option with its explanation and
-// safe bounds, and a memory estimate for a model and settings. Plain data and arithmetic (no TF.js):
-// the store, the controller and the components share it.
+// Training settings as the studio offers them: presets over the run configuration (src/train/config.ts:
+// every setting's default, bounds, help and the one validation), the planned step count, and a memory
+// estimate for a model and settings. Plain data and arithmetic (no TF.js): the store, the controller and
+// the components share it.
 import type { ModelSummary, TrainConfig, TrainConfigOverrides } from '../protocol/messages';
-import { defaultTrainConfig } from '../train/defaults';
+import { defaultTrainConfig } from '../train/config';
 
 export type PresetName = 'quick' | 'balanced' | 'thorough';
 
-export { GPT2_TARGETS, LLAMA_TARGETS, targetsFor } from '../train/defaults';
 
-/** The engine's defaults (src/train/defaults.ts, the same module the worker and the CLI use). */
+/** The engine's defaults (src/train/config.ts, the same module the worker and the CLI use). */
 export function baseTrainConfig(arch: string | null | undefined = 'llama'): TrainConfig {
   return defaultTrainConfig(arch);
 }
@@ -54,71 +54,12 @@ export function presetConfig(name: PresetName, arch: string | null | undefined):
   return PRESETS.find((p) => p.name === name)!.apply(baseTrainConfig(arch));
 }
 
-/** A numeric engine option: label, one-line explanation, safe bounds. */
-export interface NumericOption {
-  key: Exclude<keyof TrainConfig, 'mode' | 'lora' | 'schedule'> | 'lora.r' | 'lora.lora_alpha' | 'lora.lora_dropout';
-  label: string;
-  help: string;
-  min: number;
-  max: number;
-  step: number | 'any';
-  integer: boolean;
-}
-
-export const NUMERIC_OPTIONS: readonly NumericOption[] = [
-  { key: 'lr', label: 'Learning rate', help: 'How far each step moves the weights. Too high: the loss jumps or becomes NaN; too low: nothing is learned.', min: 1e-6, max: 0.1, step: 'any', integer: false },
-  { key: 'steps', label: 'Steps', help: 'Optimizer steps to run. 0 = use Epochs instead.', min: 0, max: 100_000, step: 1, integer: true },
-  { key: 'epochs', label: 'Epochs', help: 'Passes over the training set (used when Steps is 0).', min: 0.1, max: 100, step: 'any', integer: false },
-  { key: 'batchSize', label: 'Batch size', help: 'Examples per micro-batch. Larger: smoother loss, more memory.', min: 1, max: 128, step: 1, integer: true },
-  { key: 'gradAccum', label: 'Gradient accumulation', help: 'Micro-batches summed per step: a larger effective batch without more memory.', min: 1, max: 64, step: 1, integer: true },
-  { key: 'lora.r', label: 'LoRA rank', help: 'Size of the low-rank update. Higher learns more, trains more parameters.', min: 1, max: 256, step: 1, integer: true },
-  { key: 'lora.lora_alpha', label: 'LoRA alpha', help: 'Scale of the update (alpha / rank). Usually twice the rank.', min: 1, max: 512, step: 1, integer: true },
-  { key: 'lora.lora_dropout', label: 'LoRA dropout', help: 'Randomly drops the adapter input during training; 0 to 0.3 helps against overfitting.', min: 0, max: 0.5, step: 0.01, integer: false },
-  { key: 'warmupSteps', label: 'Warmup steps', help: 'Steps over which the learning rate rises from 0 at the start.', min: 0, max: 10_000, step: 1, integer: true },
-  { key: 'minLrRatio', label: 'Final learning-rate ratio', help: 'Where the schedule ends, as a fraction of the learning rate.', min: 0, max: 1, step: 0.05, integer: false },
-  { key: 'weightDecay', label: 'Weight decay', help: 'AdamW decay pulling trained weights toward 0 (0 to 0.1).', min: 0, max: 1, step: 0.01, integer: false },
-  { key: 'maxGradNorm', label: 'Gradient clipping', help: 'Largest gradient norm per step; 1 keeps early steps stable. 0 turns clipping off.', min: 0, max: 100, step: 0.1, integer: false },
-  { key: 'evalEvery', label: 'Validate every', help: 'Steps between validation-loss measurements (0 = only at the end).', min: 0, max: 100_000, step: 1, integer: true },
-  { key: 'saveEvery', label: 'Checkpoint every', help: 'Steps between checkpoints saved in this browser (0 = only at the end).', min: 0, max: 100_000, step: 1, integer: true },
-  { key: 'seed', label: 'Seed', help: 'Fixes every random choice: the same seed and data repeat a run exactly.', min: 0, max: 2 ** 31 - 1, step: 1, integer: true },
-  { key: 'maxBadSteps', label: 'NaN tolerance', help: 'Consecutive NaN/Inf steps skipped before the run stops.', min: 1, max: 100, step: 1, integer: true },
-];
-
-export function getOption(c: TrainConfig, key: NumericOption['key']): number {
-  if (key.startsWith('lora.')) return c.lora[key.slice(5) as 'r' | 'lora_alpha' | 'lora_dropout'];
-  return c[key as Exclude<NumericOption['key'], `lora.${string}`>];
-}
-
-export function setOption(c: TrainConfig, key: NumericOption['key'], value: number): TrainConfig {
-  if (key.startsWith('lora.')) return { ...c, lora: { ...c.lora, [key.slice(5)]: value } };
-  return { ...c, [key]: value };
-}
-
-/** Problems with a config, one message per bad field (empty: the engine accepts it). */
-export function validateConfig(c: TrainConfig): string[] {
-  const out: string[] = [];
-  for (const o of NUMERIC_OPTIONS) {
-    const v = getOption(c, o.key);
-    if (!Number.isFinite(v)) out.push(`${o.label}: enter a number.`);
-    else if (o.integer && !Number.isInteger(v)) out.push(`${o.label}: must be a whole number.`);
-    else if (v < o.min || v > o.max) out.push(`${o.label}: must be between ${o.min} and ${o.max}.`);
-  }
-  if (c.mode === 'lora' && c.lora.target_modules.length === 0) out.push('LoRA targets: pick at least one layer type.');
-  if (c.steps === 0 && !(c.epochs > 0)) out.push('Steps or Epochs must be more than 0.');
-  return out;
-}
-
 /** What the worker's `train` takes: the whole config (explicit beats the engine's defaults). */
 export function toOverrides(c: TrainConfig): TrainConfigOverrides {
   return { ...c, lora: { ...c.lora, target_modules: [...c.lora.target_modules] } };
 }
 
-/** Optimizer steps a config runs on `trainExamples` examples. */
-export function plannedSteps(c: TrainConfig, trainExamples: number): number {
-  if (c.steps > 0) return c.steps;
-  const perEpoch = Math.max(1, Math.ceil(trainExamples / (c.batchSize * c.gradAccum)));
-  return Math.max(1, Math.ceil(perEpoch * c.epochs));
-}
+
 
 export interface MemoryEstimate {
   /** Base weights (float32). */
@@ -170,10 +111,4 @@ export function estimateMemory(
   return { weights, trainable, trainableParams, activations, total: weights + trainable + activations };
 }
 
-export function formatBytes(n: number): string {
-  if (!Number.isFinite(n)) return '–';
-  if (n < 1024) return `${Math.round(n)} B`;
-  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
-  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
-  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
-}
+export { formatBytes } from '../storage/errors';

@@ -9,9 +9,10 @@ import { generateIds } from '../model/generate';
 import type { CausalLM } from '../model/causal-lm';
 import type { LanguageModel } from '../model/load';
 import type { RecipeJob } from '../io/recipes';
-import { Trainer, type Example, type TrainConfig } from './loop';
+import { Trainer, type Example } from './loop';
+import type { TrainConfig } from './config';
 
-export { defaultTrainConfig } from './defaults';
+export { defaultTrainConfig } from './config';
 
 export function toExamples(encoder: RecordEncoder, records: DataRecord[]): Example[] {
   return encodeRecords(encoder, records).examples.map(({ input, target, weight }) => ({ input, target, weight }));

@@ -9,6 +9,7 @@ import { directorySource } from '../io/fs-source';
 import { setupBackend } from '../model/backend';
 import { loadModel } from '../model/load';
 import { ensureReferenceHF, referenceAvailable } from '../testing/reference';
+import { runTraining } from './run-loop';
 import { compareBaseTuned, createTrainer, defaultTrainConfig, disposeTrainer, toExamples } from './job';
 
 const MODELS: { name: string; available: boolean; dir: () => Promise<string> }[] = [
@@ -28,7 +29,10 @@ describe.each(MODELS)('LoRA learns the example tasks with default settings on $n
       const t0 = performance.now();
       let tokens = 0;
       const evals: number[] = [];
-      const out = await trainer.run({ onStep: (m) => void (tokens += m.tokens), onEval: (e) => void evals.push(e.valLoss) });
+      const out = await runTraining(trainer, {}, (e) => {
+        if (e.type === 'step') tokens += e.metrics.tokens;
+        if (e.type === 'eval') evals.push(e.metrics.valLoss);
+      });
       const secs = (performance.now() - t0) / 1000;
       expect(out.reason).toBe('done');
       const { base, tuned } = await compareBaseTuned(model, trainer.adapter!, enc, ins.val);

@@ -9,6 +9,8 @@ import { maskedCrossEntropy } from './loss';
 import { DEFAULT_TRAIN, Trainer, type Example, type TrainConfig } from './loop';
 import { AdamW, clipByGlobalNorm } from './optimizer';
 import { learningRate } from './schedule';
+import { runTraining } from './run-loop';
+import { totalSteps } from './config';
 
 /** A toy task on a tiny vocab: "a b c =" -> "c b a" (reverse), prompt masked out of the loss. */
 function reverseTask(n: number, seed: number, vocab = 40): Example[] {
@@ -112,7 +114,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
       t.trainStep();
       t.evaluate();
       const counts: number[] = [];
-      await t.run({ onStep: () => counts.push(tf.memory().numTensors), onCheckpoint: () => undefined, onEval: () => undefined });
+      await runTraining(t, {}, (e) => void (e.type === 'step' && counts.push(tf.memory().numTensors)));
       expect(counts.length).toBe(49);
       expect(new Set(counts).size).toBe(1);
       disposeTrainer(t);
@@ -125,7 +127,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
       const t = makeTrainer({ arch: 'llama', tied: true }, cfg({ mode: 'full', steps: 12 }), reverseTask(8, 1), reverseTask(4, 2));
       t.trainStep();
       const counts: number[] = [];
-      await t.run({ onStep: () => counts.push(tf.memory().numTensors), onCheckpoint: () => undefined, onEval: () => undefined });
+      await runTraining(t, {}, (e) => void (e.type === 'step' && counts.push(tf.memory().numTensors)));
       expect(new Set(counts).size).toBe(1);
       disposeTrainer(t);
       expect(tf.memory().numTensors).toBe(start);
@@ -198,7 +200,10 @@ describe('guards and control', () => {
     const t = makeTrainer({ arch: 'llama' }, cfg({ steps: 40, lr: 1e30, schedule: 'constant', warmupSteps: 0, maxGradNorm: 0, maxBadSteps: 3 }), reverseTask(8, 1));
     const skipped: string[] = [];
     const saved: number[] = [];
-    const out = await t.run({ onStep: (m) => m.skipped && skipped.push(m.skipped), onCheckpoint: (c) => void saved.push(c.step) });
+    const out = await runTraining(t, {}, (e) => {
+      if (e.type === 'step' && e.metrics.skipped) skipped.push(e.metrics.skipped);
+      if (e.type === 'checkpoint') saved.push(e.checkpoint.step);
+    });
     expect(out.reason).toBe('failed');
     if (out.reason === 'failed') {
       expect(out.error.code).toBe('NON_FINITE_LOSS');
@@ -215,7 +220,10 @@ describe('guards and control', () => {
     let paused = false;
     const ctl = new AbortController();
     let steps = 0;
-    const run = t.run({ isPaused: () => paused, signal: ctl.signal, onStep: () => void steps++ });
+    const beforeStep = async () => {
+      while (paused && !ctl.signal.aborted) await new Promise((r) => setTimeout(r, 10));
+    };
+    const run = runTraining(t, { beforeStep, signal: ctl.signal }, (e) => void (e.type === 'step' && steps++));
     await new Promise((r) => setTimeout(r, 100));
     paused = true;
     await new Promise((r) => setTimeout(r, 100));
@@ -229,6 +237,43 @@ describe('guards and control', () => {
     const out = await run;
     expect(out.reason).toBe('cancelled');
     expect(out.step).toBeLessThan(1000);
+    disposeTrainer(t);
+  });
+
+  it('the loop: fractional epochs run exactly totalSteps(); eval/checkpoint order; extra metrics; a stop rule ends the run with a checkpoint', async () => {
+    // 24 examples, batch 8, 1.1 epochs: 3 steps per epoch x 1.1 = 3.3 -> 4 steps (the count the Train panel shows).
+    const c = cfg({ steps: 0, epochs: 1.1, batchSize: 8, evalEvery: 2, saveEvery: 3 });
+    expect(totalSteps(c, 24)).toBe(4);
+    const t = makeTrainer({ arch: 'llama' }, c, reverseTask(24, 1), reverseTask(4, 2));
+    expect(t.totalSteps).toBe(4);
+    const seen: string[] = [];
+    const out = await runTraining(t, { metrics: [{ name: 'probe', measure: async (tr) => ({ probe_step: tr.step + 0.5 }) }] }, (e) => {
+      seen.push(e.type === 'step' ? `s${e.metrics.step}` : e.type === 'eval' ? `e${e.metrics.step}:${e.metrics.extra?.probe_step}` : `c${e.checkpoint.step}`);
+    });
+    expect(out).toEqual({ reason: 'done', step: 4 });
+    expect(seen).toEqual(['s1', 's2', 'e2:2.5', 's3', 'c3', 's4', 'e4:4.5', 'c4']);
+    disposeTrainer(t);
+
+    // Early stopping: a rule that fires at the second evaluation ends the run there, with a checkpoint.
+    const t2 = makeTrainer({ arch: 'llama' }, cfg({ steps: 20, evalEvery: 2, saveEvery: 100 }), reverseTask(8, 1), reverseTask(4, 2));
+    const ck: number[] = [];
+    const out2 = await runTraining(t2, { stopRules: [(evals) => (evals.length === 2 ? 'no better in 1 evaluation' : null)] }, (e) => void (e.type === 'checkpoint' && ck.push(e.checkpoint.step)));
+    expect(out2).toEqual({ reason: 'done', step: 4, stoppedBy: 'no better in 1 evaluation' });
+    expect(ck).toEqual([4]);
+    disposeTrainer(t2);
+  });
+
+  it('the loop: untilStep and shouldStop stop resumably with a checkpoint at that step', async () => {
+    const t = makeTrainer({ arch: 'llama' }, cfg({ steps: 10, saveEvery: 100 }), reverseTask(8, 1));
+    const ck: number[] = [];
+    const out = await runTraining(t, { untilStep: 3 }, (e) => void (e.type === 'checkpoint' && ck.push(e.checkpoint.step)));
+    expect(out).toEqual({ reason: 'stopped', step: 3 });
+    let n = 0;
+    const out2 = await runTraining(t, { shouldStop: () => ++n >= 2 }, (e) => void (e.type === 'checkpoint' && ck.push(e.checkpoint.step)));
+    expect(out2).toEqual({ reason: 'stopped', step: 5 });
+    const out3 = await runTraining(t, {}, (e) => void (e.type === 'checkpoint' && ck.push(e.checkpoint.step)));
+    expect(out3).toEqual({ reason: 'done', step: 10 });
+    expect(ck).toEqual([3, 5, 10]);
     disposeTrainer(t);
   });
 

@@ -6,12 +6,13 @@
 // A checkpoint therefore needs only the weights, the AdamW moments and a few counters for a
 // resumed run to reproduce an uninterrupted one exactly.
 import * as tf from '@tensorflow/tfjs-core';
-import type { LoraAdapter, LoraConfig } from '../lora/adapter';
+import type { LoraAdapter } from '../lora/adapter';
 import type { CausalLM } from '../model/causal-lm';
 import { shuffle } from '../data/split';
 import { maskedCrossEntropy } from './loss';
 import { AdamW, clipToNorm, DEFAULT_ADAMW, squaredNorm } from './optimizer';
-import { learningRate, type ScheduleKind } from './schedule';
+import { learningRate } from './schedule';
+import { microBatchesPerEpoch, totalSteps, type TrainConfig } from './config';
 
 /** One training sequence: target[t] is the token to predict after input[0..t]; weight[t] 1 = trained. */
 export interface Example {
@@ -20,28 +21,8 @@ export interface Example {
   weight: number[];
 }
 
-export interface TrainConfig {
-  mode: 'lora' | 'full';
-  lora: LoraConfig;
-  lr: number;
-  schedule: ScheduleKind;
-  warmupSteps: number;
-  minLrRatio: number;
-  weightDecay: number;
-  maxGradNorm: number;
-  batchSize: number;
-  gradAccum: number;
-  /** Optimizer steps; when 0, `epochs` decides. */
-  steps: number;
-  epochs: number;
-  evalEvery: number;
-  saveEvery: number;
-  seed: number;
-  /** Consecutive non-finite steps tolerated before the run stops. */
-  maxBadSteps: number;
-}
-
-export { DEFAULT_TRAIN } from './defaults';
+export type { TrainConfig } from './config';
+export { DEFAULT_TRAIN } from './config';
 
 export interface StepMetrics {
   step: number;
@@ -65,6 +46,8 @@ export interface EvalMetrics {
   valLoss: number;
   valPpl: number;
   tokens: number;
+  /** Measurements plugged into the loop (LoopOptions.metrics), by name. */
+  extra?: Record<string, number>;
 }
 
 /** What a checkpoint holds: tensors by name plus JSON state. */
@@ -117,17 +100,36 @@ export function collate(batch: Example[], padId = 0): { ids: number[][]; mask: n
   };
 }
 
-export interface TrainHooks {
-  onStep?: (m: StepMetrics) => void;
-  onEval?: (m: EvalMetrics) => void;
-  /** Called every saveEvery steps and at the end; awaited (storage writes). */
-  onCheckpoint?: (c: TrainerCheckpoint) => Promise<void> | void;
-  signal?: AbortSignal;
-  /** Polled between steps; while it returns true the loop waits. */
-  isPaused?: () => boolean;
+/**
+ * What a step minimises. The default is next-token cross-entropy on masked sequences (pairs with the loss
+ * on the completion, or plain text with the loss everywhere); preference pairs (DPO) or learned prompt
+ * embeddings are other objectives over their own example type, driven by the same Trainer and loop.
+ */
+export interface Objective<E> {
+  name: string;
+  /** Mean loss of a micro-batch: a scalar, computed inside tf.variableGrads / tf.tidy. */
+  loss(lm: CausalLM, batch: E[]): tf.Scalar;
+  /** Tokens a micro-batch feeds (throughput) and the weight of its mean loss (evaluation averages by it). */
+  count(batch: E[]): { tokens: number; weight: number };
 }
 
-export type RunOutcome = { reason: 'done' | 'cancelled'; step: number } | { reason: 'failed'; step: number; error: TrainingError };
+/** Next-token cross-entropy on right-padded, masked sequences. */
+export const causalLmObjective: Objective<Example> = {
+  name: 'causal-lm',
+  loss(lm, batch) {
+    const b = collate(batch);
+    return maskedCrossEntropy(lm.forward(b.ids, { mask: b.mask }), b.target, b.weight);
+  },
+  count(batch) {
+    let tokens = 0;
+    let weight = 0;
+    for (const e of batch) {
+      tokens += e.input.length;
+      for (const w of e.weight) weight += w;
+    }
+    return { tokens, weight };
+  },
+};
 
 /** A step whose GPU work is queued but whose numbers are not read yet. */
 interface PendingStep {
@@ -139,7 +141,7 @@ interface PendingStep {
   normSq: tf.Tensor;
 }
 
-export class Trainer {
+export class Trainer<E = Example> {
   readonly params: tf.Variable[];
   readonly paramNames: string[];
   readonly optimizer: AdamW;
@@ -156,10 +158,11 @@ export class Trainer {
 
   constructor(
     readonly lm: CausalLM,
-    readonly train: Example[],
-    readonly val: Example[],
+    readonly train: E[],
+    readonly val: E[],
     readonly config: TrainConfig,
     readonly adapter: LoraAdapter | null,
+    readonly objective: Objective<E> = causalLmObjective as unknown as Objective<E>,
   ) {
     if (!train.length) throw new TrainingError('BAD_DATA', 'there are no training examples', 'Add valid records to the dataset.');
     if (config.mode === 'lora') {
@@ -172,9 +175,8 @@ export class Trainer {
       this.paramNames = [...lm.exportWeights().keys()];
     }
     this.optimizer = new AdamW(this.params, { ...DEFAULT_ADAMW, weightDecay: config.weightDecay });
-    this.microPerEpoch = Math.ceil(train.length / config.batchSize);
-    const perEpoch = Math.ceil(this.microPerEpoch / config.gradAccum);
-    this.totalSteps = config.steps > 0 ? config.steps : Math.max(1, Math.round(config.epochs * perEpoch));
+    this.microPerEpoch = microBatchesPerEpoch(config, train.length);
+    this.totalSteps = totalSteps(config, train.length);
   }
 
   get epoch(): number {
@@ -187,7 +189,7 @@ export class Trainer {
   }
 
   /** The examples of micro-batch number k (epoch order reshuffled per epoch from the seed). */
-  microBatch(k: number): Example[] {
+  microBatch(k: number): E[] {
     const epoch = Math.floor(k / this.microPerEpoch);
     const i = k % this.microPerEpoch;
     const order = permutation(this.train.length, this.config.seed * 7919 + epoch);
@@ -226,10 +228,10 @@ export class Trainer {
     if (this.adapter) this.adapter.training = true;
     try {
       for (let a = 0; a < c.gradAccum; a++) {
-        const batch = collate(this.microBatch(this.micro++));
-        tokens += batch.mask.flat().reduce((x, y) => x + y, 0);
+        const batch = this.microBatch(this.micro++);
+        tokens += this.objective.count(batch).tokens;
         this.adapter?.setDropoutSeed(c.seed * 1_000_003 + this.step * 97 + a);
-        const { value, grads } = tf.variableGrads(() => maskedCrossEntropy(this.lm.forward(batch.ids, { mask: batch.mask }), batch.target, batch.weight), this.params);
+        const { value, grads } = tf.variableGrads(() => this.objective.loss(this.lm, batch), this.params);
         losses.push(value);
         const g = this.params.map((p) => grads[p.name]!);
         if (!acc) acc = g;
@@ -298,7 +300,7 @@ export class Trainer {
   }
 
   /** Token-weighted mean loss over examples (no dropout, no gradients). */
-  evaluate(examples: Example[] = this.val): EvalMetrics {
+  evaluate(examples: E[] = this.val): EvalMetrics {
     let nll = 0;
     let tokens = 0;
     for (const { batch, n } of this.evalBatches(examples)) {
@@ -314,7 +316,7 @@ export class Trainer {
    * evaluate with asynchronous reads (see trainStepAsync). With `yieldEveryMs` it also lets the event
    * loop run between batches (a validation split can take seconds), so a worker keeps answering.
    */
-  async evaluateAsync(examples: Example[] = this.val, yieldEveryMs = Infinity): Promise<EvalMetrics> {
+  async evaluateAsync(examples: E[] = this.val, yieldEveryMs = Infinity): Promise<EvalMetrics> {
     let nll = 0;
     let tokens = 0;
     let last = performance.now();
@@ -331,16 +333,16 @@ export class Trainer {
     return this.evalResult(nll, tokens);
   }
 
-  private *evalBatches(examples: Example[]): Generator<{ batch: ReturnType<typeof collate>; n: number }> {
+  private *evalBatches(examples: E[]): Generator<{ batch: E[]; n: number }> {
     for (let i = 0; i < examples.length; i += this.config.batchSize) {
-      const batch = collate(examples.slice(i, i + this.config.batchSize));
-      const n = batch.weight.flat().reduce((a, b) => a + b, 0);
+      const batch = examples.slice(i, i + this.config.batchSize);
+      const n = this.objective.count(batch).weight;
       if (n) yield { batch, n };
     }
   }
 
-  private batchLoss(batch: ReturnType<typeof collate>): tf.Scalar {
-    return tf.tidy(() => maskedCrossEntropy(this.lm.forward(batch.ids, { mask: batch.mask }), batch.target, batch.weight));
+  private batchLoss(batch: E[]): tf.Scalar {
+    return tf.tidy(() => this.objective.loss(this.lm, batch));
   }
 
   private evalResult(nll: number, tokens: number): EvalMetrics {
@@ -407,29 +409,6 @@ export class Trainer {
     this.smoothCount = s.smoothCount;
     this.badSteps = s.badSteps;
     this.lastValLoss = s.lastValLoss;
-  }
-
-  /** Runs until totalSteps, cancel, or repeated non-finite steps. Yields to the event loop between steps. */
-  async run(h: TrainHooks = {}): Promise<RunOutcome> {
-    const c = this.config;
-    while (this.step < this.totalSteps) {
-      while (h.isPaused?.() && !h.signal?.aborted) await sleep(50);
-      if (h.signal?.aborted) return { reason: 'cancelled', step: this.step };
-      const m = this.trainStep();
-      h.onStep?.(m);
-      if (this.badSteps >= c.maxBadSteps) {
-        return {
-          reason: 'failed',
-          step: this.step,
-          error: new TrainingError('NON_FINITE_LOSS', `training stopped: ${this.badSteps} steps in a row had a non-finite loss or gradient (${m.skipped})`, 'Lower the learning rate or enable gradient clipping, then resume from the last good checkpoint.'),
-        };
-      }
-      const last = this.step === this.totalSteps;
-      if (this.val.length && (this.step % c.evalEvery === 0 || last)) h.onEval?.(this.evaluate());
-      if (h.onCheckpoint && (this.step % c.saveEvery === 0 || last) && !m.skipped) await h.onCheckpoint(this.checkpoint());
-      await sleep(0);
-    }
-    return { reason: 'done', step: this.step };
   }
 
   dispose(): void {

@@ -1,17 +1,20 @@
 import { useEffect, useId, useRef, useState } from 'react';
 import type { TrainConfig } from '../protocol/messages';
 import { cannotStart, estimateSeqLen, isTraining } from '../store/store';
+import { estimateMemory, formatBytes, PRESETS } from '../store/training';
 import {
-  estimateMemory,
-  formatBytes,
   getOption,
+  MODE_OPTION,
+  modeChoices,
   NUMERIC_OPTIONS,
-  plannedSteps,
-  PRESETS,
+  SCHEDULE_OPTION,
+  SCHEDULES,
   setOption,
+  TARGETS_OPTION,
   targetsFor,
+  totalSteps,
   validateConfig,
-} from '../store/training';
+} from '../train/config';
 import { LossChart, LrChart } from './Charts';
 import { useActions, useAppState, useStoreApi } from './context';
 import { ErrorNotice } from './ErrorNotice';
@@ -112,6 +115,7 @@ function NumberField({ config, o, disabled }: { config: TrainConfig; o: (typeof 
 function Advanced({ disabled, open, onToggle }: { disabled: boolean; open: boolean; onToggle(open: boolean): void }) {
   const config = useAppState((s) => s.train.config);
   const arch = useAppState((s) => s.model.summary?.arch);
+  const caps = useAppState((s) => s.model.summary?.training);
   const actions = useActions();
   const id = useId();
   const set = (c: TrainConfig) => actions.setTrainConfig(c);
@@ -120,31 +124,37 @@ function Advanced({ disabled, open, onToggle }: { disabled: boolean; open: boole
       <summary>Advanced settings</summary>
       <div className="fields">
         <div className="field">
-          <label htmlFor={`${id}-mode`}>What to train</label>
+          <label htmlFor={`${id}-mode`}>{MODE_OPTION.label}</label>
           <select id={`${id}-mode`} value={config.mode} disabled={disabled} onChange={(e) => set({ ...config, mode: e.target.value as TrainConfig['mode'] })} aria-describedby={`${id}-mode-help`}>
-            <option value="lora">LoRA adapter</option>
-            <option value="full">Every weight (full fine-tuning)</option>
+            {modeChoices(caps, config.mode).map((m) => (
+              <option key={m.mode} value={m.mode} disabled={!m.available}>
+                {m.label}
+              </option>
+            ))}
           </select>
           <small id={`${id}-mode-help`} className="help">
-            LoRA trains a small add-on and keeps the base model; full fine-tuning changes every weight and needs far more memory.
+            {MODE_OPTION.help}
+            {caps?.unavailable?.full && !caps.modes.includes('full') ? ` ${caps.unavailable.full}` : ''}
           </small>
         </div>
         <div className="field">
-          <label htmlFor={`${id}-sched`}>Schedule</label>
+          <label htmlFor={`${id}-sched`}>{SCHEDULE_OPTION.label}</label>
           <select id={`${id}-sched`} value={config.schedule} disabled={disabled} onChange={(e) => set({ ...config, schedule: e.target.value as TrainConfig['schedule'] })} aria-describedby={`${id}-sched-help`}>
-            <option value="cosine">cosine</option>
-            <option value="linear">linear</option>
-            <option value="constant">constant</option>
+            {SCHEDULES.map((k) => (
+              <option key={k} value={k}>
+                {k}
+              </option>
+            ))}
           </select>
           <small id={`${id}-sched-help`} className="help">
-            How the learning rate falls after warmup.
+            {SCHEDULE_OPTION.help}
           </small>
         </div>
         {NUMERIC_OPTIONS.map((o) => (
           <NumberField key={o.key} config={config} o={o} disabled={disabled || (config.mode === 'full' && o.key.startsWith('lora.'))} />
         ))}
         <fieldset className="field targets" disabled={disabled || config.mode === 'full'}>
-          <legend>LoRA targets</legend>
+          <legend>{TARGETS_OPTION.label}</legend>
           {targetsFor(arch).map((t) => (
             <label key={t} className="check">
               <input
@@ -163,7 +173,7 @@ function Advanced({ disabled, open, onToggle }: { disabled: boolean; open: boole
               {t}
             </label>
           ))}
-          <small className="help">Layers that get an adapter: attention (q, k, v, o) and MLP (gate, up, down). More layers learn more.</small>
+          <small className="help">{TARGETS_OPTION.help}</small>
         </fieldset>
       </div>
     </details>
@@ -182,9 +192,9 @@ export function TrainPanel() {
   const id = useId();
   const [logScale, setLogScale] = useState(false);
   const [advancedOpen, setAdvancedOpen] = useState(false);
-  const problems = validateConfig(train.config);
+  const problems = validateConfig(train.config, summary?.training);
   const mem = summary ? estimateMemory(summary, train.config, seqLen) : null;
-  const steps = trainExamples !== null ? plannedSteps(train.config, trainExamples) : null;
+  const steps = trainExamples !== null ? totalSteps(train.config, trainExamples) : null;
   const startLabel = train.phase === 'done' || train.phase === 'error' ? 'Train again' : 'Start training';
 
   return (

@@ -27,7 +27,7 @@ import {
 } from '../protocol/messages';
 import { DatasetRegistry } from './datasets';
 import { fail, toProtocolError } from './errors';
-import { TrainingService, type ModelContext } from './training';
+import { TrainingService, WORKER_TRAINING, type ModelContext } from './training';
 import { watchWebGpuDevice } from './webgpu-diagnostics';
 
 export { toProtocolError } from './errors';
@@ -192,7 +192,7 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
           onProgress: (pr) => post({ kind: 'progress', id, payload: pr }),
         });
         modelCtx = { model: loaded, source, location: p.location };
-        return { name: loaded.name, label: source.label, ...loaded.info, loadMs: performance.now() - t0 };
+        return { name: loaded.name, label: source.label, ...loaded.info, loadMs: performance.now() - t0, training: WORKER_TRAINING };
       });
     },
 

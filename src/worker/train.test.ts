@@ -326,7 +326,9 @@ describe('training through the worker (Node, fake IndexedDB)', () => {
     const { client } = await boot(freshIdb());
     const datasetId = await inspect(client);
     const col = collector();
-    const err = await client.request('train', { datasetId, config: { ...CONFIG, lr: 1e30, warmupSteps: 0, maxGradNorm: 1e30, saveEvery: 1, maxBadSteps: 2, steps: 20 } }, col.on).catch((e) => e);
+    // Inside the run configuration's bounds: AdamW's decay at lr 10 x weight decay 1 multiplies the adapter
+    // by -9 every step until it overflows float32.
+    const err = await client.request('train', { datasetId, config: { ...CONFIG, lr: 10, weightDecay: 1, schedule: 'constant', warmupSteps: 0, saveEvery: 1, maxBadSteps: 2, steps: 60 } }, col.on).catch((e) => e);
     expect(err).toBeInstanceOf(RequestError);
     expect(err.code).toBe('NON_FINITE_LOSS');
     expect(err.hint).toMatch(/learning rate/i);

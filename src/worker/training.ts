@@ -18,9 +18,12 @@ import type { ModelSource } from '../io/source';
 import { zipFiles } from '../io/zip';
 import { LoraAdapter } from '../lora/adapter';
 import type { LanguageModel } from '../model/load';
-import { storageEstimate, type CheckpointInfo, type JsonValue, type RunRecord, type TabtuneStore } from '../storage/index';
-import { compareBaseTuned, createTrainer, defaultTrainConfig, recipeJob } from '../train/job';
-import { TrainingError, type EvalMetrics, type StepMetrics, type TrainConfig, type Trainer, type TrainerCheckpoint } from '../train/loop';
+import { storageEstimate, type CheckpointInfo, type RunRecord, type TabtuneStore } from '../storage/index';
+import { compareBaseTuned, createTrainer, recipeJob } from '../train/job';
+import { resolveTrainConfig, type TrainCapabilities, type TrainConfig, type TrainConfigOverrides } from '../train/config';
+import { evalPoint, metricsCsv, stepPoint, type MetricPoint } from '../train/metrics';
+import { runTraining, type LoopOutcome } from '../train/run-loop';
+import type { EvalMetrics, StepMetrics, Trainer, TrainerCheckpoint } from '../train/loop';
 import type {
   AdapterInfo,
   AdapterUse,
@@ -37,10 +40,8 @@ import type {
   PauseResult,
   ResumeRunPayload,
   RunJob,
-  RunMetricPoint,
   RunSummary,
   StorageReport,
-  TrainConfigOverrides,
   TrainOutcome,
   TrainPayload,
 } from '../protocol/messages';
@@ -68,8 +69,6 @@ export interface TrainingDeps {
   heartbeatMs: number;
 }
 
-/** What is stored per step / evaluation (store.appendMetrics). */
-export type MetricPoint = RunMetricPoint;
 
 interface ActiveAdapter {
   runId: string;
@@ -110,8 +109,6 @@ interface Session {
 }
 
 const LOCK_PREFIX = 'tabtune-run:';
-
-type LoopOutcome = { reason: 'done' | 'stopped' | 'cancelled'; step: number } | { reason: 'failed'; step: number; error: TrainingError };
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -170,48 +167,17 @@ async function heldRunLocks(): Promise<Set<string> | null> {
 
 export { parseJob };
 
-const TRAIN_KEYS: ReadonlySet<string> = new Set<keyof TrainConfig>([
-  'mode',
-  'lora',
-  'lr',
-  'schedule',
-  'warmupSteps',
-  'minLrRatio',
-  'weightDecay',
-  'maxGradNorm',
-  'batchSize',
-  'gradAccum',
-  'steps',
-  'epochs',
-  'evalEvery',
-  'saveEvery',
-  'seed',
-  'maxBadSteps',
-]);
+/** What the worker trains: LoRA only (full-parameter training needs the CLI). */
+export const WORKER_TRAINING: TrainCapabilities = {
+  modes: ['lora'],
+  unavailable: { full: 'Full-parameter training is not available in the browser: train a LoRA adapter here, or use the command line (npm run cli -- train --full).' },
+};
 
-/** The model's default config with the request's overrides, checked. */
+/** The model's default config with the request's overrides, checked (src/train/config.ts). */
 export function buildTrainConfig(arch: 'llama' | 'gpt2', over: TrainConfigOverrides = {}): TrainConfig {
-  const unknown = Object.keys(over ?? {}).filter((k) => !TRAIN_KEYS.has(k));
-  if (unknown.length) throw fail('BAD_REQUEST', `Unknown training setting(s): ${unknown.join(', ')}.`, `Known settings: ${[...TRAIN_KEYS].join(', ')}.`);
-  if (over.mode === 'full') {
-    throw fail('BAD_REQUEST', 'Full-parameter training is not available in the browser.', 'Train a LoRA adapter here, or use the command line (npm run cli -- train --full).');
-  }
-  const base = defaultTrainConfig(arch);
-  const cfg: TrainConfig = { ...base, ...over, mode: 'lora', lora: { ...base.lora, ...(over.lora ?? {}) } };
-  if (over.steps && over.epochs === undefined) cfg.epochs = 0;
-  const bad = (what: string) => fail('BAD_REQUEST', `Invalid training setting: ${what}.`);
-  const int = (v: number, min: number) => Number.isInteger(v) && v >= min;
-  if (!int(cfg.batchSize, 1)) throw bad(`batchSize must be a positive integer, got ${cfg.batchSize}`);
-  if (!int(cfg.gradAccum, 1)) throw bad(`gradAccum must be a positive integer, got ${cfg.gradAccum}`);
-  if (!int(cfg.steps, 0)) throw bad(`steps must be a non-negative integer, got ${cfg.steps}`);
-  if (cfg.steps === 0 && !(cfg.epochs > 0)) throw bad('give steps > 0 or epochs > 0');
-  if (!int(cfg.evalEvery, 0) || !int(cfg.saveEvery, 0)) throw bad('evalEvery and saveEvery must be non-negative integers');
-  if (!int(cfg.warmupSteps, 0)) throw bad(`warmupSteps must be a non-negative integer, got ${cfg.warmupSteps}`);
-  if (!int(cfg.maxBadSteps, 1)) throw bad(`maxBadSteps must be a positive integer, got ${cfg.maxBadSteps}`);
-  if (!(cfg.lr > 0 && Number.isFinite(cfg.lr))) throw bad(`lr must be a positive number, got ${cfg.lr}`);
-  if (!Number.isInteger(cfg.seed)) throw bad(`seed must be an integer, got ${cfg.seed}`);
-  if (!['constant', 'linear', 'cosine'].includes(cfg.schedule)) throw bad(`schedule must be constant, linear or cosine, got ${cfg.schedule}`);
-  return cfg;
+  const r = resolveTrainConfig(arch, over, WORKER_TRAINING);
+  if (!r.ok) throw fail('BAD_REQUEST', `Invalid training settings: ${r.problems.join(' ')}`, 'Change the settings in the Train panel and start again.');
+  return r.config;
 }
 
 function checkUntilStep(untilStep: number | undefined): void {
@@ -246,32 +212,7 @@ function adapterWeights(tensors: Record<string, { data: Float32Array }>): Map<st
   return out;
 }
 
-function csvCell(v: unknown): string {
-  if (v === null || v === undefined) return '';
-  const s = String(v);
-  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-/** One row per step (evaluations merged into their step's row). */
-export function metricsCsv(points: JsonValue[]): string {
-  const cols = ['step', 'epoch', 'loss', 'smooth_loss', 'lr', 'grad_norm', 'tokens', 'tokens_per_sec', 'val_loss', 'val_ppl', 'skipped'] as const;
-  const rows = new Map<number, Record<string, unknown>>();
-  const row = (step: number) => {
-    let r = rows.get(step);
-    if (!r) rows.set(step, (r = { step }));
-    return r;
-  };
-  for (const p of points) {
-    const m = p as Partial<MetricPoint> & Record<string, unknown>;
-    if (!m || typeof m !== 'object' || typeof m.step !== 'number') continue;
-    const r = row(m.step);
-    if (m.type === 'eval') Object.assign(r, { val_loss: m.valLoss, val_ppl: m.valPpl });
-    else if (m.type === 'step') Object.assign(r, { epoch: m.epoch, loss: m.loss, smooth_loss: m.smoothLoss, lr: m.lr, grad_norm: m.gradNorm, tokens: m.tokens, tokens_per_sec: m.tokensPerSec, skipped: m.skipped });
-  }
-  const lines = [cols.join(',')];
-  for (const step of [...rows.keys()].sort((a, b) => a - b)) lines.push(cols.map((c) => csvCell(rows.get(step)![c])).join(','));
-  return lines.join('\n') + '\n';
-}
+export { metricsCsv };
 
 export class TrainingService {
   private session: Session | null = null;
@@ -548,10 +489,10 @@ export class TrainingService {
     return { checkpoint };
   }
 
-  async runMetrics(runId: string): Promise<{ points: RunMetricPoint[] }> {
+  async runMetrics(runId: string): Promise<{ points: MetricPoint[] }> {
     const store = await this.deps.store();
     if (!(await store.runs.get(runId))) throw fail('NOT_FOUND', `There is no run ${runId}.`);
-    return { points: (await store.runs.readMetrics(runId)) as unknown as RunMetricPoint[] };
+    return { points: (await store.runs.readMetrics(runId)) as unknown as MetricPoint[] };
   }
 
   async storageReport(): Promise<{ report: StorageReport; estimate: { usage: number; quota: number } | null }> {
@@ -928,45 +869,28 @@ export class TrainingService {
     }
   }
 
-  /** Trainer.run's loop, with every step (plus its evaluation and checkpoint) as one model-queue task. */
-  private async loop(s: Session, id: number): Promise<LoopOutcome> {
-    const t = s.trainer;
-    const c = t.config;
+  /**
+   * The one training loop (src/train/run-loop.ts) with the worker's plug-ins: every step, with its
+   * evaluation and checkpoint, is one model-queue task; pauses (and work that needs the loop to stay
+   * between steps) wait before a step; evaluation lets the worker answer between batches.
+   */
+  private loop(s: Session, id: number): Promise<LoopOutcome> {
     const signal = s.controller.signal;
-    while (t.step < t.totalSteps) {
+    const beforeStep = async () => {
       while ((s.paused || s.holds > 0) && !signal.aborted) {
         this.wakeIdle(s);
         await sleep(50);
       }
-      if (signal.aborted) return { reason: 'cancelled', step: t.step };
-      const r = await this.deps.serialModel(async () => {
-        const useAsync = asyncReads();
-        const m = useAsync ? await t.trainStepAsync() : t.trainStep();
-        const failed = t.badStepCount >= c.maxBadSteps;
-        const last = t.step === t.totalSteps;
-        // Evaluation yields between batches (the same numbers as Trainer.evaluate, checked in train/trainer-async.test.ts).
-        const ev = !failed && t.val.length && (t.step % c.evalEvery === 0 || last) ? await t.evaluateAsync(t.val, 25) : null;
-        const ck = !failed && (t.step % c.saveEvery === 0 || last) && !m.skipped ? await this.takeCheckpoint(t) : null;
-        return { m, failed, ev, ck };
-      });
-      this.onStep(s, id, r.m);
-      if (r.failed) {
-        return {
-          reason: 'failed',
-          step: t.step,
-          error: new TrainingError(
-            'NON_FINITE_LOSS',
-            `training stopped: ${t.badStepCount} steps in a row had a non-finite loss or gradient (${r.m.skipped})`,
-            'Lower the learning rate or enable gradient clipping, then resume from the last good checkpoint.',
-          ),
-        };
-      }
-      if (r.ev) this.onEval(s, id, r.ev);
-      if (r.ck) await this.save(s, r.ck);
-      if (s.untilStep !== null && t.step >= s.untilStep && t.step < t.totalSteps) return { reason: 'stopped', step: t.step };
-      await sleep(0);
-    }
-    return { reason: 'done', step: t.step };
+    };
+    return runTraining(
+      s.trainer,
+      { signal, beforeStep, serialize: (task) => this.deps.serialModel(task), asyncReads: asyncReads(), evalYieldMs: 25, untilStep: s.untilStep },
+      async (e) => {
+        if (e.type === 'step') this.onStep(s, id, e.metrics);
+        else if (e.type === 'eval') this.onEval(s, id, e.metrics);
+        else await this.save(s, e.checkpoint);
+      },
+    );
   }
 
   /** The trainer's checkpoint (inside the model queue, or while no step runs). */
@@ -976,7 +900,7 @@ export class TrainingService {
 
   private onStep(s: Session, id: number, m: StepMetrics): void {
     this.deps.post({ kind: 'metrics', id, payload: m });
-    s.pending.push({ type: 'step', step: m.step, epoch: m.epoch, loss: m.loss, smoothLoss: m.smoothLoss, lr: m.lr, gradNorm: m.gradNorm, tokens: m.tokens, tokensPerSec: m.tokensPerSec, ...(m.skipped ? { skipped: m.skipped } : {}) });
+    s.pending.push(stepPoint(m));
     s.tokens += m.tokens;
     if (!m.skipped) s.lastLoss = m.loss;
     if (this.active?.adapter === s.trainer.adapter) this.active.step = m.step;
@@ -989,7 +913,7 @@ export class TrainingService {
 
   private onEval(s: Session, id: number, e: EvalMetrics): void {
     this.deps.post({ kind: 'eval', id, payload: e });
-    s.pending.push({ type: 'eval', step: e.step, valLoss: e.valLoss, valPpl: e.valPpl, tokens: e.tokens });
+    s.pending.push(evalPoint(e));
     s.lastVal = e.valLoss;
   }
 

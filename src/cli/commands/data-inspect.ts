@@ -4,7 +4,7 @@
 // record starts, 0 = the whole file). Without --json, a summary on stdout and one line per problem on
 // stderr. Exit status: 0 when the file was read (even with bad records), non-zero when it cannot be
 // read or is not a dataset at all.
-import { UsageError } from '../args';
+import { UsageError, type Args, type OptionSpec } from '../args';
 import { openModel } from '../model-args';
 import { inspectDataset, type InspectOptions } from '../../data/doctor';
 import { fileSource } from '../../data/node';
@@ -26,7 +26,25 @@ export const DATA_INSPECT_USAGE = `usage: data inspect FILE [options]
   --stop-token ID | --stop-string S   force the end of text (S may use \\n)
   --json                    machine-readable report on stdout`;
 
-type Args = Record<string, string | boolean> & { _: string[] };
+/** The options `data inspect` takes (see DATA_INSPECT_USAGE). */
+export const DATA_INSPECT_OPTIONS: OptionSpec = {
+  model: 'string',
+  backend: 'string',
+  format: 'string',
+  'max-seq-len': 'string',
+  val: 'string',
+  'val-fraction': 'string',
+  seed: 'string',
+  'prompt-column': 'string',
+  'completion-column': 'string',
+  columns: 'string',
+  loss: 'string',
+  template: 'string',
+  'stop-token': 'string',
+  'stop-string': 'string',
+  json: 'boolean',
+  help: 'boolean',
+};
 
 function opt(args: Args, key: string): string | undefined {
   const v = args[key];

@@ -30,11 +30,14 @@ import { buildCausalLM, loadModel } from '../../model/load';
 import type { WeightMap } from '../../model/types';
 import { FsBackend } from '../../storage/fs-backend';
 import { TabtuneStore } from '../../storage/index';
-import { collate, DEFAULT_TRAIN, Trainer, type Example, type TrainConfig, type TrainerCheckpoint } from '../../train/loop';
+import { collate, Trainer, type Example, type TrainerCheckpoint } from '../../train/loop';
+import { DEFAULT_TRAIN, type TrainConfig } from '../../train/config';
+import { evalPoint, metricRow, stepPoint } from '../../train/metrics';
+import { runTraining } from '../../train/run-loop';
 import { maskedCrossEntropy } from '../../train/loss';
 import type { CausalLM } from '../../model/causal-lm';
 import type { ScheduleKind } from '../../train/schedule';
-import { optNum, str, UsageError, type Args } from '../args';
+import { optNum, str, UsageError, type Args, type OptionSpec } from '../args';
 import { initBackend } from '../model-args';
 
 export const PRETRAIN_USAGE = `usage: npm run pretrain -- --config models/<name>/train.json [options]
@@ -46,6 +49,20 @@ export const PRETRAIN_USAGE = `usage: npm run pretrain -- --config models/<name>
   --threads K        PyTorch threads (torch trainer)
   --final-windows N  evaluate only the first N held-out windows at the end (smoke runs; default all)
   --backend wasm|cpu`;
+
+export const PRETRAIN_OPTIONS: OptionSpec = {
+  config: 'string',
+  resume: 'boolean',
+  steps: 'string',
+  'max-minutes': 'string',
+  'export-only': 'boolean',
+  out: 'string',
+  work: 'string',
+  threads: 'string',
+  'final-windows': 'string',
+  backend: 'string',
+  help: 'boolean',
+};
 
 export interface PretrainConfig {
   name: string;
@@ -425,14 +442,6 @@ export async function pretrainCommand(args: Args, hooks: { modelCard?: ModelCard
     const nParams = trainer.params.reduce((a, x) => a + x.size, 0);
     emit({ event: 'start', name: c.name, params: nParams, total_steps: trainer.totalSteps, tokens_per_step: c.train.batchSize * c.train.gradAccum * T, train_windows: train.length, heldout_windows: heldAll.length, backend: tf.getBackend() });
 
-    const save = async () => {
-      const ck = trainer.checkpoint();
-      meta.steps = trainer.step;
-      const state = { ...ck.state, pretrain: meta };
-      const { info } = await store.checkpoints.save(runId, { ...ck, state } as never);
-      emit({ event: 'checkpoint', step: info.step, bytes: info.sizeBytes });
-    };
-
     if (!args['export-only']) {
       let stop = false;
       const onSig = () => {
@@ -445,34 +454,36 @@ export async function pretrainCommand(args: Args, hooks: { modelCard?: ModelCard
       const maxMs = (optNum(args, 'max-minutes') ?? Infinity) * 60_000;
       const sittingStart = performance.now();
       let lastSave = performance.now();
-      let bad = 0;
-      while (trainer.step < trainer.totalSteps && !stop) {
-        const t0 = performance.now();
-        const m = trainer.trainStep();
-        meta.trainSeconds += (performance.now() - t0) / 1000;
-        meta.tokens += m.tokens;
-        bad = m.skipped ? bad + 1 : 0;
-        if (bad >= 5) throw new Error(`5 steps in a row were non-finite (${m.skipped}); lower the learning rate and --resume`);
-        const line = { step: m.step, loss: +m.loss.toFixed(4), smooth_loss: +m.smoothLoss.toFixed(4), lr: +m.lr.toExponential(3), grad_norm: +m.gradNorm.toFixed(3), tokens_per_s: Math.round(meta.tokens / meta.trainSeconds), train_s: Math.round(meta.trainSeconds), ...(m.skipped ? { skipped: m.skipped } : {}) };
-        appendFileSync(metricsPath, JSON.stringify(line) + '\n');
-        if (m.step % 10 === 0 || m.step === 1) emit(line);
-        const last = trainer.step === trainer.totalSteps;
-        if (m.step % c.evalEvery === 0 || last) {
-          const e = trainer.evaluate(heldSubset);
-          const el = { step: e.step, val_loss: +e.valLoss.toFixed(4), val_ppl: +e.valPpl.toFixed(2), train_s: Math.round(meta.trainSeconds) };
-          appendFileSync(metricsPath, JSON.stringify(el) + '\n');
-          emit(el);
-        }
-        const now = performance.now();
-        if (now - sittingStart > maxMs) stop = true;
-        if (last || stop || now - lastSave > c.saveEveryMinutes * 60_000) {
-          await save();
-          lastSave = performance.now();
-        }
-        await new Promise((r) => setTimeout(r, 0));
-      }
+      // The one training loop; checkpoints are time-based here, and Ctrl-C or --max-minutes stop it with one.
+      const outcome = await runTraining(
+        trainer,
+        {
+          saveAt: (_step, total) => trainer.step === total || performance.now() - lastSave > c.saveEveryMinutes * 60_000,
+          shouldStop: () => stop || performance.now() - sittingStart > maxMs,
+        },
+        async (e) => {
+          if (e.type === 'step') {
+            const m = e.metrics;
+            meta.trainSeconds += m.tokens / m.tokensPerSec; // the step's own time (evaluation excluded)
+            meta.tokens += m.tokens;
+            const line = { ...metricRow(stepPoint(m)), train_s: Math.round(meta.trainSeconds) };
+            appendFileSync(metricsPath, JSON.stringify(line) + '\n');
+            if (m.step % 10 === 0 || m.step === 1) emit(line);
+          } else if (e.type === 'eval') {
+            const line = { ...metricRow(evalPoint(e.metrics)), train_s: Math.round(meta.trainSeconds) };
+            appendFileSync(metricsPath, JSON.stringify(line) + '\n');
+            emit(line);
+          } else {
+            meta.steps = e.checkpoint.step;
+            const { info } = await store.checkpoints.save(runId, { ...e.checkpoint, state: { ...e.checkpoint.state, pretrain: meta } } as never);
+            emit({ event: 'checkpoint', step: info.step, bytes: info.sizeBytes });
+            lastSave = performance.now();
+          }
+        },
+      );
       process.off('SIGINT', onSig);
       process.off('SIGTERM', onSig);
+      if (outcome.reason === 'failed') throw Object.assign(outcome.error, { hint: `${outcome.error.hint ?? ''} (npm run pretrain -- --config ${relative(repoRoot, p.cfgPath)} --resume)` });
       if (trainer.step < trainer.totalSteps) {
         emit({ event: 'paused', step: trainer.step, of: trainer.totalSteps, hint: `continue with: npm run pretrain -- --config ${relative(repoRoot, p.cfgPath)} --resume` });
         return;

@@ -16,21 +16,67 @@ import { recipeFiles } from '../../io/recipes';
 import { loadModel } from '../../model/load';
 import { FsBackend } from '../../storage/fs-backend';
 import { TabtuneStore } from '../../storage/index';
-import { compareBaseTuned, createTrainer, defaultTrainConfig, disposeTrainer, recipeJob, toExamples } from '../../train/job';
-import type { TrainConfig } from '../../train/loop';
-import type { ScheduleKind } from '../../train/schedule';
-import { optNum, str, UsageError, type Args } from '../args';
+import { compareBaseTuned, createTrainer, disposeTrainer, recipeJob, toExamples } from '../../train/job';
+import {
+  DEFAULT_TRAIN,
+  getOption,
+  GPT2_TARGETS,
+  LLAMA_TARGETS,
+  MODE_OPTION,
+  NUMERIC_OPTIONS,
+  parseTrainConfig,
+  resolveTrainConfig,
+  SCHEDULE_OPTION,
+  SCHEDULES,
+  setOption,
+  TARGETS_OPTION,
+  type TrainConfig,
+  type TrainConfigOverrides,
+} from '../../train/config';
+import { evalPoint, metricRow, stepPoint } from '../../train/metrics';
+import { runTraining } from '../../train/run-loop';
+import { optNum, str, UsageError, type Args, type OptionSpec } from '../args';
 import { initBackend } from '../model-args';
 
-export const TRAIN_USAGE = `usage: npm run cli -- train --model DIR --data FILE --out DIR [options]
-  --steps N | --epochs E       length of the run (default: 3 epochs)
-  --lr F --schedule constant|linear|cosine --warmup N --weight-decay F --max-grad-norm F
-  --rank R --alpha A --dropout P --targets q_proj,v_proj,...   (LoRA)
-  --full                       train every weight (writes a whole HF model folder instead of an adapter)
-  --batch-size B --grad-accum K --seq-len T --val FILE | --val-split F
-  --eval-every N --save-every N --seed S --backend wasm|cpu
-  --compare    after training, greedy base vs tuned on the held-out split (exact match, overlap)
-  --resume     continue the run saved in --out`;
+/** The job's own options (what to train on, where to write); the training settings come from src/train/config.ts. */
+const JOB_OPTIONS: [flag: string, type: 'string' | 'boolean', help: string][] = [
+  ['model', 'string', 'DIR  the base model (a Hugging Face folder)'],
+  ['data', 'string', 'FILE  the training data (JSONL, JSON, CSV, TSV)'],
+  ['out', 'string', 'DIR  where the adapter, metrics.jsonl, checkpoints/ and recipe/ go'],
+  ['val', 'string', 'FILE  a separate validation file'],
+  ['val-split', 'string', 'F  share of the data held out for validation when there is no --val (default 0.1)'],
+  ['seq-len', 'string', 'T  longest training sequence in tokens (default: the model\'s context)'],
+  ['compare', 'boolean', 'after training, greedy base vs tuned on the held-out split (exact match, overlap)'],
+  ['resume', 'boolean', 'continue the run saved in --out'],
+  ['backend', 'string', 'wasm|cpu  the TF.js backend (default wasm)'],
+  ['help', 'boolean', 'print this help'],
+];
+
+/** Every option `train` takes: the job's and one per training setting of the run configuration. */
+export const TRAIN_OPTIONS: OptionSpec = Object.fromEntries([
+  ...JOB_OPTIONS.map(([f, t]) => [f, t]),
+  ...NUMERIC_OPTIONS.map((o) => [o.flag, 'string']),
+  [MODE_OPTION.flag, 'boolean'],
+  [SCHEDULE_OPTION.flag, 'string'],
+  [TARGETS_OPTION.flag, 'string'],
+]);
+
+function usage(): string {
+  const d = DEFAULT_TRAIN;
+  const line = (flag: string, help: string) => `  --${flag.padEnd(14)} ${help}`;
+  return [
+    'usage: npm run cli -- train --model DIR --data FILE --out DIR [options]',
+    'the job:',
+    ...JOB_OPTIONS.map(([f, , h]) => line(f, h)),
+    'training settings (default in brackets):',
+    line(MODE_OPTION.flag, `${MODE_OPTION.choices.full}: writes a whole HF model folder instead of an adapter [${MODE_OPTION.choices.lora}]`),
+    ...NUMERIC_OPTIONS.map((o) => line(o.flag, `${o.label}: ${o.help} (${o.min}..${o.max}) [${getOption(d, o.key)}]`)),
+    line(SCHEDULE_OPTION.flag, `${SCHEDULES.join('|')}  ${SCHEDULE_OPTION.help} [${d.schedule}]`),
+    line(TARGETS_OPTION.flag, `a,b,...  ${TARGETS_OPTION.help} [llama: ${LLAMA_TARGETS.join(',')}; gpt2: ${GPT2_TARGETS.join(',')}]`),
+  ].join('\n');
+}
+
+export const TRAIN_USAGE = usage();
 
 interface JobFile {
   model: string;
@@ -45,30 +91,22 @@ function emit(o: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify(o) + '\n');
 }
 
-function configFromArgs(args: Args, arch: 'llama' | 'gpt2'): TrainConfig {
-  const base = defaultTrainConfig(arch);
-  const num = (k: string, d: number) => optNum(args, k, d)!;
-  const schedule = (args.schedule ?? base.schedule) as ScheduleKind;
-  if (!['constant', 'linear', 'cosine'].includes(schedule)) throw new UsageError(`--schedule must be constant, linear or cosine`);
-  const targets = typeof args.targets === 'string' ? args.targets.split(',').map((s) => s.trim()).filter(Boolean) : base.lora.target_modules;
-  const steps = num('steps', 0);
-  return {
-    ...base,
-    mode: args.full ? 'full' : 'lora',
-    lora: { r: num('rank', base.lora.r), lora_alpha: num('alpha', base.lora.lora_alpha), lora_dropout: num('dropout', base.lora.lora_dropout), target_modules: targets },
-    lr: num('lr', base.lr),
-    schedule,
-    warmupSteps: num('warmup', base.warmupSteps),
-    weightDecay: num('weight-decay', base.weightDecay),
-    maxGradNorm: num('max-grad-norm', base.maxGradNorm),
-    batchSize: num('batch-size', base.batchSize),
-    gradAccum: num('grad-accum', base.gradAccum),
-    steps,
-    epochs: steps ? 0 : num('epochs', base.epochs),
-    evalEvery: num('eval-every', base.evalEvery),
-    saveEvery: num('save-every', base.saveEvery),
-    seed: num('seed', base.seed),
-  };
+/** The run configuration from the command line: the table's flags over the model's defaults, checked. */
+export function configFromArgs(args: Args, arch: 'llama' | 'gpt2'): TrainConfig {
+  let over = {} as TrainConfig;
+  for (const o of NUMERIC_OPTIONS) if (args[o.flag] !== undefined) over = setOption(over, o.key, optNum(args, o.flag)!);
+  if (args[MODE_OPTION.flag]) over.mode = 'full';
+  if (args[SCHEDULE_OPTION.flag] !== undefined) over.schedule = args[SCHEDULE_OPTION.flag] as TrainConfig['schedule'];
+  if (typeof args[TARGETS_OPTION.flag] === 'string') {
+    over.lora = { ...over.lora, target_modules: (args[TARGETS_OPTION.flag] as string).split(',').map((s) => s.trim()).filter(Boolean) };
+  }
+  const r = resolveTrainConfig(arch, over as TrainConfigOverrides);
+  if (r.ok) return r.config;
+  const named = r.problems.map((p) => {
+    const o = NUMERIC_OPTIONS.find((x) => p.startsWith(`${x.label}:`));
+    return o ? `--${o.flag} (${p})` : p;
+  });
+  throw new UsageError(`invalid training settings:\n  ${named.join('\n  ')}\n(see: npm run cli -- train --help)`);
 }
 
 export async function trainCommand(args: Args): Promise<void> {
@@ -77,7 +115,11 @@ export async function trainCommand(args: Args): Promise<void> {
   let job: JobFile;
   if (args.resume) {
     if (!exists(jobPath)) throw new UsageError(`--resume: ${jobPath} does not exist (start the run without --resume first)`);
+    const given = Object.keys(args).filter((k) => k !== '_' && !['out', 'resume', 'backend', 'compare'].includes(k));
+    if (given.length) throw new UsageError(`--resume continues the run in ${out} with its saved settings: drop ${given.map((k) => `--${k}`).join(' ')}`);
     job = JSON.parse(await readFile(jobPath, 'utf8')) as JobFile;
+    const saved = parseTrainConfig(job.config);
+    if (!saved.ok) throw new UsageError(`${jobPath} holds invalid training settings: ${saved.problems.join(' ')}`);
   } else {
     if (exists(jobPath)) throw new UsageError(`${out} already holds a run: add --resume to continue it, or pick another --out`);
     const val = typeof args.val === 'string' ? resolve(args.val) : null;
@@ -129,22 +171,19 @@ export async function trainCommand(args: Args): Promise<void> {
     }
     emit({ event: 'start', total_steps: trainer.totalSteps, trainable_params: trainer.params.reduce((a, p) => a + p.size, 0), backend: tf.getBackend() });
     let lastVal: number | null = null;
-    const outcome = await trainer.run({
-      onStep: (m) => {
-        const line = { step: m.step, epoch: +m.epoch.toFixed(4), loss: m.loss, smooth_loss: m.smoothLoss, lr: m.lr, grad_norm: m.gradNorm, tokens_per_s: Math.round(m.tokensPerSec), eta_s: Math.round(m.etaSec), ...(m.skipped ? { skipped: m.skipped } : {}) };
-        emit(line);
-        appendFileSync(metricsPath, JSON.stringify(line) + '\n');
-      },
-      onEval: (e) => {
-        lastVal = e.valLoss;
-        const line = { step: e.step, val_loss: e.valLoss, val_ppl: e.valPpl };
-        emit(line);
-        appendFileSync(metricsPath, JSON.stringify(line) + '\n');
-      },
-      onCheckpoint: async (c) => {
-        const { info } = await store.checkpoints.save(runId, c);
+    const log = (line: Record<string, unknown>) => {
+      emit(line);
+      appendFileSync(metricsPath, JSON.stringify(line) + '\n');
+    };
+    const outcome = await runTraining(trainer, {}, async (e) => {
+      if (e.type === 'step') log({ ...metricRow(stepPoint(e.metrics)), eta_s: Math.round(e.metrics.etaSec) });
+      else if (e.type === 'eval') {
+        lastVal = e.metrics.valLoss;
+        log(metricRow(evalPoint(e.metrics)));
+      } else {
+        const { info } = await store.checkpoints.save(runId, e.checkpoint);
         emit({ event: 'checkpoint', step: info.step, bytes: info.sizeBytes });
-      },
+      }
     });
     if (outcome.reason === 'failed') throw outcome.error;
     const baseFiles = await readBaseFiles(directorySource(job.model));

@@ -1,0 +1,52 @@
+// The command line rejects what it does not know (never a silent no-op), and train's flags and --help
+// come from the run configuration's table.
+import { spawnSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { NUMERIC_OPTIONS } from '../train/config';
+import { parseArgs, UsageError } from './args';
+import { configFromArgs, TRAIN_OPTIONS, TRAIN_USAGE } from './commands/train';
+
+const ROOT = resolve(__dirname, '../..');
+
+function cli(args: string[]) {
+  return spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });
+}
+
+describe('command-line options', () => {
+  it('parses --key value, --key=value, flags and positionals', () => {
+    const a = parseArgs(['inspect', 'f.jsonl', '--lr', '0.01', '--rank=4', '--full'], { lr: 'string', rank: 'string', full: 'boolean' }, 'train');
+    expect(a).toEqual({ _: ['inspect', 'f.jsonl'], lr: '0.01', rank: '4', full: true });
+  });
+
+  it('an unknown option is an error that lists the valid ones and suggests the closest', () => {
+    expect(() => parseArgs(['--lrate', '1'], { lr: 'string', rate: 'string', seed: 'string' }, 'train')).toThrow(UsageError);
+    expect(() => parseArgs(['--sead', '1'], { lr: 'string', seed: 'string' }, 'train')).toThrow('train: unknown option --sead (did you mean --seed?)\nvalid options: --lr --seed');
+    expect(() => parseArgs(['--lr'], { lr: 'string' }, 'train')).toThrow(/argument missing/);
+  });
+
+  it("train's options and --help come from the run configuration's table", () => {
+    for (const o of NUMERIC_OPTIONS) {
+      expect(TRAIN_OPTIONS[o.flag]).toBe('string');
+      expect(TRAIN_USAGE).toContain(`--${o.flag}`);
+      expect(TRAIN_USAGE).toContain(o.help);
+    }
+    const args = parseArgs(['--lr', '0.002', '--rank', '4', '--alpha', '8', '--targets', 'q_proj,v_proj', '--steps', '12', '--schedule', 'linear'], TRAIN_OPTIONS, 'train');
+    const c = configFromArgs(args, 'llama');
+    expect(c).toMatchObject({ lr: 0.002, steps: 12, epochs: 0, schedule: 'linear', lora: { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'], lora_dropout: 0.05 } });
+    expect(() => configFromArgs(parseArgs(['--rank', '0', '--schedule', 'exp'], TRAIN_OPTIONS, 'train'), 'llama')).toThrow(/--rank \(LoRA rank: must be between 1 and 256\.\)[\s\S]*Schedule: must be/);
+  });
+
+  it('`train --no-such-option` (and a method tabtune does not have) exits non-zero naming the valid options', { timeout: 60_000 }, () => {
+    for (const bad of [['--no-such-option'], ['--method', 'prompt-tuning', '--virtual-tokens', '8']]) {
+      const r = cli(['train', '--model', 'models/tabtune-tiny', '--data', 'x.jsonl', '--out', '/tmp/never', ...bad]);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`unknown option ${bad[0]}`));
+      expect(r.stderr).toMatch(/valid options: .*--lr .*--rank .*--targets/);
+      expect(r.stdout).toBe('');
+    }
+    const gen = cli(['generate', '--model', 'models/tabtune-tiny', '--promt', 'hi']);
+    expect(gen.status).toBe(2);
+    expect(gen.stderr).toMatch(/generate: unknown option --promt \(did you mean --prompt\?\)/);
+  });
+});

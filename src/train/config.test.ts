@@ -1,0 +1,70 @@
+// The run configuration: one table, one check, one step count for every host.
+import { describe, expect, it } from 'vitest';
+import { buildTrainConfig, WORKER_TRAINING } from '../worker/training';
+import { DEFAULT_TRAIN, defaultTrainConfig, modeChoices, MODES, NUMERIC_OPTIONS, parseTrainConfig, resolveTrainConfig, TRAIN_KEYS, totalSteps, validateConfig } from './config';
+
+describe('run configuration', () => {
+  it('the defaults pass their own check, on both architectures', () => {
+    expect(validateConfig(defaultTrainConfig('llama'))).toEqual([]);
+    expect(validateConfig(defaultTrainConfig('gpt2'))).toEqual([]);
+    expect(defaultTrainConfig('gpt2').lora.target_modules).toEqual(['c_attn', 'c_proj', 'c_fc']);
+  });
+
+  it('the table covers every numeric setting, each with a distinct flag and its default inside its bounds', () => {
+    const numeric = TRAIN_KEYS.filter((k) => typeof DEFAULT_TRAIN[k as keyof typeof DEFAULT_TRAIN] === 'number');
+    expect(NUMERIC_OPTIONS.filter((o) => !o.key.startsWith('lora.')).map((o) => o.key).sort()).toEqual(numeric.sort());
+    expect(new Set(NUMERIC_OPTIONS.map((o) => o.flag)).size).toBe(NUMERIC_OPTIONS.length);
+  });
+
+  it('an unknown or misspelled setting is an error naming the known ones, not a silent no-op', () => {
+    const r = parseTrainConfig({ ...DEFAULT_TRAIN, learningRate: 1e-3 });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.problems[0]).toMatch(/Unknown setting\(s\): learningRate\. Known settings: mode, lora, schedule, .*lr/);
+    const l = resolveTrainConfig('llama', { lora: { rank: 4 } as never });
+    expect(l.ok).toBe(false);
+    if (!l.ok) expect(l.problems[0]).toMatch(/Unknown setting\(s\): lora\.rank\. Known settings: r, lora_alpha, lora_dropout, target_modules/);
+  });
+
+  it('bounds, whole numbers, schedule and mode are checked with one message per bad field', () => {
+    const r = resolveTrainConfig('llama', { lr: 0, batchSize: 2.5, schedule: 'exponential' as never, lora: { r: 0 } });
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.problems).toContain('Learning rate: must be between 0.000001 and 0.1.');
+      expect(r.problems).toContain('Batch size: must be a whole number.');
+      expect(r.problems).toContain('LoRA rank: must be between 1 and 256.');
+      expect(r.problems.some((p) => p.startsWith('Schedule: must be cosine, linear, constant'))).toBe(true);
+    }
+  });
+
+  it('giving steps without epochs means that many steps', () => {
+    const r = resolveTrainConfig('llama', { steps: 7 });
+    expect(r.ok && r.config.epochs).toBe(0);
+    expect(r.ok && totalSteps(r.config, 1000)).toBe(7);
+  });
+
+  it('one step count: epochs x steps per epoch rounded up (fractional epochs included)', () => {
+    const c = { ...DEFAULT_TRAIN, steps: 0, batchSize: 8, gradAccum: 1 };
+    expect(totalSteps({ ...c, epochs: 1.1 }, 24)).toBe(4);
+    expect(totalSteps({ ...c, epochs: 3 }, 24)).toBe(9);
+    expect(totalSteps({ ...c, epochs: 3 }, 903)).toBe(3 * 113);
+    expect(totalSteps({ ...c, epochs: 0.1 }, 30 * 8)).toBe(3);
+    expect(totalSteps({ ...c, epochs: 1, gradAccum: 2 }, 24)).toBe(2);
+    expect(totalSteps({ ...c, epochs: 0.1 }, 8)).toBe(1);
+  });
+
+  it('the worker refuses full-parameter training, and the Train panel never offers a mode the worker refuses', () => {
+    expect(() => buildTrainConfig('llama', { mode: 'full' })).toThrow(/not available in the browser/);
+    const offered = modeChoices(WORKER_TRAINING, 'lora');
+    expect(offered.map((m) => m.mode)).toEqual(['lora']);
+    for (const m of offered) expect(buildTrainConfig('llama', { mode: m.mode }).mode).toBe(m.mode);
+    // A saved 'full' setting is shown as unavailable (not offered), and the check says why.
+    expect(modeChoices(WORKER_TRAINING, 'full')).toEqual([
+      { mode: 'lora', label: 'LoRA adapter', available: true },
+      { mode: 'full', label: 'Every weight (full fine-tuning) (not available here)', available: false },
+    ]);
+    expect(validateConfig({ ...DEFAULT_TRAIN, mode: 'full' }, WORKER_TRAINING)).toEqual([WORKER_TRAINING.unavailable!.full]);
+    // Where every mode runs (the CLI), every mode is offered and accepted.
+    expect(modeChoices(undefined, 'lora').map((m) => m.mode)).toEqual([...MODES]);
+    expect(validateConfig({ ...DEFAULT_TRAIN, mode: 'full' })).toEqual([]);
+  });
+});

@@ -1,0 +1,276 @@
+// The run configuration: one home for every setting of a training run — its type, default, bounds,
+// one-line help and command-line flag — and the one function that checks a configuration, with the
+// capabilities of the place that runs it (the browser worker trains LoRA only; the CLI also trains every
+// weight). The Train panel, the worker and the CLI all read this table and call parseTrainConfig; the
+// CLI's flags and `train --help` are generated from it. Plain data and zod, no TF.js: the page imports it.
+import { z } from 'zod';
+
+export type TrainMode = 'lora' | 'full';
+export type ScheduleKind = 'constant' | 'linear' | 'cosine';
+export type Arch = 'llama' | 'gpt2';
+
+/** LoRA as PEFT names it (adapter_config.json's fields). */
+export interface LoraConfig {
+  r: number;
+  lora_alpha: number;
+  lora_dropout: number;
+  /** Module name suffixes, as in PEFT: "q_proj" matches "model.layers.0.self_attn.q_proj". */
+  target_modules: string[];
+}
+
+export interface TrainConfig {
+  mode: TrainMode;
+  lora: LoraConfig;
+  lr: number;
+  schedule: ScheduleKind;
+  warmupSteps: number;
+  minLrRatio: number;
+  weightDecay: number;
+  maxGradNorm: number;
+  batchSize: number;
+  gradAccum: number;
+  /** Optimizer steps; when 0, `epochs` decides (see totalSteps). */
+  steps: number;
+  epochs: number;
+  /** Steps between evaluations (0 = only at the end). */
+  evalEvery: number;
+  /** Steps between checkpoints (0 = only at the end). */
+  saveEvery: number;
+  seed: number;
+  /** Consecutive non-finite steps tolerated before the run stops. */
+  maxBadSteps: number;
+}
+
+/** Any setting may be overridden; `lora` field by field. */
+export type TrainConfigOverrides = Partial<Omit<TrainConfig, 'lora'>> & { lora?: Partial<LoraConfig> };
+
+/** "All linear layers", the LoRA targets per architecture (PEFT module-name suffixes). */
+export const LLAMA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
+export const GPT2_TARGETS = ['c_attn', 'c_proj', 'c_fc'];
+
+export function targetsFor(arch: string | null | undefined): string[] {
+  return arch === 'gpt2' ? [...GPT2_TARGETS] : [...LLAMA_TARGETS];
+}
+
+export const SCHEDULES: readonly ScheduleKind[] = ['cosine', 'linear', 'constant'];
+export const MODES: readonly TrainMode[] = ['lora', 'full'];
+
+/** What the place that runs training can do. */
+export interface TrainCapabilities {
+  /** Modes it trains (the browser worker: LoRA only). */
+  modes: readonly TrainMode[];
+  /** Why a mode is missing, for the user. */
+  unavailable?: Partial<Record<TrainMode, string>>;
+}
+
+export const ALL_MODES: TrainCapabilities = { modes: MODES };
+
+/** Defaults chosen on the example datasets (see the learning test): LoRA r=8 on every linear layer. */
+export const DEFAULT_TRAIN: TrainConfig = {
+  mode: 'lora',
+  lora: { r: 8, lora_alpha: 16, lora_dropout: 0.05, target_modules: [...LLAMA_TARGETS] },
+  lr: 5e-3,
+  schedule: 'cosine',
+  warmupSteps: 10,
+  minLrRatio: 0.1,
+  weightDecay: 0,
+  maxGradNorm: 1,
+  batchSize: 8,
+  gradAccum: 1,
+  steps: 0,
+  epochs: 3,
+  evalEvery: 25,
+  saveEvery: 50,
+  seed: 42,
+  maxBadSteps: 5,
+};
+
+export function defaultTrainConfig(arch: string | null | undefined, over: Partial<TrainConfig> = {}): TrainConfig {
+  return { ...DEFAULT_TRAIN, lora: { ...DEFAULT_TRAIN.lora, target_modules: targetsFor(arch) }, ...over };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The table: every setting once.
+
+export type NumericKey = Exclude<keyof TrainConfig, 'mode' | 'lora' | 'schedule'> | 'lora.r' | 'lora.lora_alpha' | 'lora.lora_dropout';
+
+interface OptionBase {
+  label: string;
+  /** One line for the user (the Train panel and `train --help`). */
+  help: string;
+  /** The command-line flag, without `--`. */
+  flag: string;
+}
+
+/** A numeric setting: label, help, safe bounds. */
+export interface NumericOption extends OptionBase {
+  key: NumericKey;
+  min: number;
+  max: number;
+  step: number | 'any';
+  integer: boolean;
+}
+
+export const NUMERIC_OPTIONS: readonly NumericOption[] = [
+  { key: 'lr', flag: 'lr', label: 'Learning rate', help: 'How far each step moves the weights. Too high: the loss jumps or becomes NaN; too low: nothing is learned.', min: 1e-6, max: 10, step: 'any', integer: false },
+  { key: 'steps', flag: 'steps', label: 'Steps', help: 'Optimizer steps to run. 0 = use Epochs instead.', min: 0, max: 100_000, step: 1, integer: true },
+  { key: 'epochs', flag: 'epochs', label: 'Epochs', help: 'Passes over the training set (used when Steps is 0).', min: 0, max: 100, step: 'any', integer: false },
+  { key: 'batchSize', flag: 'batch-size', label: 'Batch size', help: 'Examples per micro-batch. Larger: smoother loss, more memory.', min: 1, max: 128, step: 1, integer: true },
+  { key: 'gradAccum', flag: 'grad-accum', label: 'Gradient accumulation', help: 'Micro-batches summed per step: a larger effective batch without more memory.', min: 1, max: 64, step: 1, integer: true },
+  { key: 'lora.r', flag: 'rank', label: 'LoRA rank', help: 'Size of the low-rank update. Higher learns more, trains more parameters.', min: 1, max: 256, step: 1, integer: true },
+  { key: 'lora.lora_alpha', flag: 'alpha', label: 'LoRA alpha', help: 'Scale of the update (alpha / rank). Usually twice the rank.', min: 1, max: 512, step: 1, integer: true },
+  { key: 'lora.lora_dropout', flag: 'dropout', label: 'LoRA dropout', help: 'Randomly drops the adapter input during training; 0 to 0.3 helps against overfitting.', min: 0, max: 0.5, step: 0.01, integer: false },
+  { key: 'warmupSteps', flag: 'warmup', label: 'Warmup steps', help: 'Steps over which the learning rate rises from 0 at the start.', min: 0, max: 10_000, step: 1, integer: true },
+  { key: 'minLrRatio', flag: 'min-lr-ratio', label: 'Final learning-rate ratio', help: 'Where the schedule ends, as a fraction of the learning rate.', min: 0, max: 1, step: 0.05, integer: false },
+  { key: 'weightDecay', flag: 'weight-decay', label: 'Weight decay', help: 'AdamW decay pulling trained weights toward 0 (0 to 0.1).', min: 0, max: 1, step: 0.01, integer: false },
+  { key: 'maxGradNorm', flag: 'max-grad-norm', label: 'Gradient clipping', help: 'Largest gradient norm per step; 1 keeps early steps stable. 0 turns clipping off.', min: 0, max: 100, step: 0.1, integer: false },
+  { key: 'evalEvery', flag: 'eval-every', label: 'Validate every', help: 'Steps between validation-loss measurements (0 = only at the end).', min: 0, max: 100_000, step: 1, integer: true },
+  { key: 'saveEvery', flag: 'save-every', label: 'Checkpoint every', help: 'Steps between checkpoints (0 = only at the end).', min: 0, max: 100_000, step: 1, integer: true },
+  { key: 'seed', flag: 'seed', label: 'Seed', help: 'Fixes every random choice: the same seed and data repeat a run exactly.', min: 0, max: 2 ** 31 - 1, step: 1, integer: true },
+  { key: 'maxBadSteps', flag: 'max-bad-steps', label: 'NaN tolerance', help: 'Consecutive NaN/Inf steps skipped before the run stops.', min: 1, max: 100, step: 1, integer: true },
+];
+
+/** The settings that are not numbers. */
+export const MODE_OPTION = {
+  label: 'What to train',
+  help: 'LoRA trains a small add-on and keeps the base model; full fine-tuning changes every weight and needs far more memory.',
+  flag: 'full',
+  choices: { lora: 'LoRA adapter', full: 'Every weight (full fine-tuning)' } satisfies Record<TrainMode, string>,
+} as const;
+export const SCHEDULE_OPTION = { label: 'Schedule', help: 'How the learning rate falls after warmup.', flag: 'schedule' } as const;
+export const TARGETS_OPTION = {
+  label: 'LoRA targets',
+  help: 'Layers that get an adapter: attention (q, k, v, o) and MLP (gate, up, down). More layers learn more.',
+  flag: 'targets',
+} as const;
+
+/** The modes a Train panel offers: what `caps` can train, plus the current one marked unavailable if it cannot. */
+export function modeChoices(caps: TrainCapabilities | undefined, current: TrainMode): { mode: TrainMode; label: string; available: boolean }[] {
+  const can = caps?.modes ?? MODES;
+  return MODES.filter((m) => can.includes(m) || m === current).map((m) => ({
+    mode: m,
+    label: can.includes(m) ? MODE_OPTION.choices[m] : `${MODE_OPTION.choices[m]} (not available here)`,
+    available: can.includes(m),
+  }));
+}
+
+export function getOption(c: TrainConfig, key: NumericKey): number {
+  if (key.startsWith('lora.')) return c.lora[key.slice(5) as 'r' | 'lora_alpha' | 'lora_dropout'];
+  return c[key as Exclude<NumericKey, `lora.${string}`>];
+}
+
+export function setOption(c: TrainConfig, key: NumericKey, value: number): TrainConfig {
+  if (key.startsWith('lora.')) return { ...c, lora: { ...c.lora, [key.slice(5)]: value } };
+  return { ...c, [key]: value };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The schema, built from the table.
+
+function numberSchema(o: NumericOption) {
+  let s = z.number({ error: `${o.label}: enter a number.` }).refine(Number.isFinite, `${o.label}: enter a number.`);
+  if (o.integer) s = s.refine(Number.isInteger, `${o.label}: must be a whole number.`);
+  return s.refine((v) => v >= o.min && v <= o.max, `${o.label}: must be between ${o.min} and ${o.max}.`);
+}
+
+const byKey = (k: NumericKey) => numberSchema(NUMERIC_OPTIONS.find((o) => o.key === k)!);
+
+const loraSchema = z.strictObject({
+  r: byKey('lora.r'),
+  lora_alpha: byKey('lora.lora_alpha'),
+  lora_dropout: byKey('lora.lora_dropout'),
+  target_modules: z.array(z.string().min(1), { error: `${TARGETS_OPTION.label}: a list of layer names.` }),
+});
+
+const trainSchema = z.strictObject({
+  mode: z.enum(MODES, { error: `${MODE_OPTION.label}: must be ${MODES.join(' or ')}.` }),
+  lora: loraSchema,
+  schedule: z.enum(SCHEDULES, { error: `${SCHEDULE_OPTION.label}: must be ${SCHEDULES.join(', ')}.` }),
+  ...(Object.fromEntries(NUMERIC_OPTIONS.filter((o) => !o.key.startsWith('lora.')).map((o) => [o.key, numberSchema(o)])) as Record<
+    Exclude<NumericKey, `lora.${string}`>,
+    ReturnType<typeof numberSchema>
+  >),
+});
+
+/** Every key a configuration may hold (for messages about unknown ones). */
+export const TRAIN_KEYS: readonly string[] = Object.keys(trainSchema.shape);
+
+export type ParsedConfig = { ok: true; config: TrainConfig } | { ok: false; problems: string[] };
+
+function problemText(issue: z.core.$ZodIssue, input: unknown): string {
+  if (issue.code === 'unrecognized_keys') {
+    const where = issue.path.length ? `${issue.path.join('.')}.` : '';
+    const known = issue.path[0] === 'lora' ? Object.keys(loraSchema.shape) : TRAIN_KEYS;
+    return `Unknown setting(s): ${issue.keys.map((k) => where + k).join(', ')}. Known settings: ${known.join(', ')}.`;
+  }
+  if (issue.code === 'invalid_type') {
+    let v: unknown = input;
+    for (const k of issue.path) v = v && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined;
+    if (v === undefined) return `Missing setting: ${issue.path.join('.')}.`;
+  }
+  return issue.message;
+}
+
+/**
+ * Checks a whole configuration (an unknown field is an error, not a silent no-op) against the table's
+ * bounds and what `caps` can run. Returns every problem, one message per bad field.
+ */
+export function parseTrainConfig(input: unknown, caps: TrainCapabilities = ALL_MODES): ParsedConfig {
+  const r = trainSchema.safeParse(input);
+  const problems = r.success ? [] : r.error.issues.map((i) => problemText(i, input));
+  if (r.success) {
+    const c = r.data as TrainConfig;
+    if (!caps.modes.includes(c.mode)) problems.push(caps.unavailable?.[c.mode] ?? `${MODE_OPTION.choices[c.mode]} is not available here.`);
+    if (c.mode === 'lora' && c.lora.target_modules.length === 0) problems.push(`${TARGETS_OPTION.label}: pick at least one layer type.`);
+    if (c.steps === 0 && !(c.epochs > 0)) problems.push('Steps or Epochs must be more than 0.');
+    if (!problems.length) return { ok: true, config: c };
+  }
+  return { ok: false, problems };
+}
+
+/** Problems with a config, one message per bad field (empty: it can run with `caps`). */
+export function validateConfig(c: TrainConfig, caps: TrainCapabilities = ALL_MODES): string[] {
+  const r = parseTrainConfig(c, caps);
+  return r.ok ? [] : r.problems;
+}
+
+/**
+ * The defaults for `arch` with `over` applied (lora field by field), checked. Giving steps without epochs
+ * means "run that many steps".
+ */
+export function resolveTrainConfig(arch: string | null | undefined, over: TrainConfigOverrides = {}, caps: TrainCapabilities = ALL_MODES): ParsedConfig {
+  if (!over || typeof over !== 'object') return { ok: false, problems: ['The training settings must be an object.'] };
+  const base = defaultTrainConfig(arch);
+  const lora = over.lora && typeof over.lora === 'object' ? { ...base.lora, ...over.lora } : (over.lora ?? base.lora);
+  const merged = { ...base, ...over, lora };
+  if (over.steps && over.epochs === undefined) merged.epochs = 0;
+  return parseTrainConfig(merged, caps);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Arithmetic every host shares.
+
+/** Micro-batches in one epoch of `trainExamples` examples. */
+export function microBatchesPerEpoch(c: Pick<TrainConfig, 'batchSize'>, trainExamples: number): number {
+  return Math.max(1, Math.ceil(trainExamples / c.batchSize));
+}
+
+/**
+ * Optimizer steps a config runs on `trainExamples` examples: `steps` when given, otherwise epochs x
+ * steps per epoch rounded up (as transformers' Trainer does: 1.1 epochs of 3 steps is 4 steps).
+ */
+export function totalSteps(c: Pick<TrainConfig, 'steps' | 'epochs' | 'batchSize' | 'gradAccum'>, trainExamples: number): number {
+  if (c.steps > 0) return c.steps;
+  const perEpoch = Math.ceil(microBatchesPerEpoch(c, trainExamples) / c.gradAccum);
+  // The epsilon keeps 3 epochs of 113 steps at 339 (3 * 113 in floating point is exact, 0.1 * 30 is not).
+  return Math.max(1, Math.ceil(c.epochs * perEpoch - 1e-9));
+}
+
+/** Whether step `step` (1-based, after the update) evaluates / saves: every N steps and at the last. */
+export function isEvalStep(c: Pick<TrainConfig, 'evalEvery'>, step: number, total: number): boolean {
+  return step === total || (c.evalEvery > 0 && step % c.evalEvery === 0);
+}
+
+export function isSaveStep(c: Pick<TrainConfig, 'saveEvery'>, step: number, total: number): boolean {
+  return step === total || (c.saveEvery > 0 && step % c.saveEvery === 0);
+}
