@@ -111,4 +111,3 @@ export function estimateMemory(
   return { weights, trainable, trainableParams, activations, total: weights + trainable + activations };
 }
 
-export { formatBytes } from '../storage/errors';

@@ -1,7 +1,8 @@
 import { useEffect, useId, useRef, useState } from 'react';
 import type { TrainConfig } from '../protocol/messages';
 import { cannotStart, estimateSeqLen, isTraining } from '../store/store';
-import { estimateMemory, formatBytes, PRESETS } from '../store/training';
+import { formatBytes } from '../storage/errors';
+import { estimateMemory, PRESETS } from '../store/training';
 import {
   getOption,
   MODE_OPTION,
