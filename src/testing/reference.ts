@@ -35,9 +35,17 @@ export const REFERENCE_ABSENT: string | null = referenceAvailable()
   ? null
   : `skipped: reference model absent at ${REFERENCE_DIR} (stories260K.bin, tok512.bin, golden.json)`;
 
-/** The title of a test that needs the reference model: it says why it skips when the model is absent. */
+let noted = false;
+
+/**
+ * The title of a test that needs the reference model: it says why it skips when the model is absent
+ * (and, once per test file, so does a line on stderr, which the default reporter shows).
+ */
 export function referenceTitle(title: string): string {
-  return REFERENCE_ABSENT ? `${title} [${REFERENCE_ABSENT}]` : title;
+  if (!REFERENCE_ABSENT) return title;
+  if (!noted) console.warn(`[reference] checks against the reference model ${REFERENCE_ABSENT}`);
+  noted = true;
+  return `${title} [${REFERENCE_ABSENT}]`;
 }
 
 /**
