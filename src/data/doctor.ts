@@ -7,7 +7,8 @@ import { plainCompletionText, plainPromptText, RecordEncoder, defaultStop, type 
 import type { TableInfo } from './csv';
 import { IssueLog, type IssueSummary } from './issues';
 import { parseDataset, type ParsedDataset, type ParseOptions } from './parse';
-import { shuffle, splitRecords, DEFAULT_VAL_FRACTION } from './split';
+import { shuffle } from '../util/random';
+import { splitRecords, DEFAULT_VAL_FRACTION } from './split';
 import { tokenStats, type TokenStats } from './stats';
 import { detectStopToken, type StopTokenChoice } from './stop-token';
 import { yieldToEventLoop, type DataInput } from './source';

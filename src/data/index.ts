@@ -20,7 +20,7 @@ export {
   type StopSpec,
   type TrainingExample,
 } from './encode';
-export { splitRecords, shuffle, DEFAULT_VAL_FRACTION, type Split, type SplitOptions } from './split';
+export { splitRecords, DEFAULT_VAL_FRACTION, type Split, type SplitOptions } from './split';
 export { histogram, lengthStats, renderExample, tokenStats, type Histogram, type LengthStats, type RenderedToken, type TokenStats } from './stats';
 export { detectStopToken, endProbabilities, newlineTokenId, NATURAL_PROBE_TEXTS, LEARNED_PROBABILITY, type StopTokenChoice, type StopModel } from './stop-token';
 export { inspectDataset, type InspectOptions, type InspectResult, type DataReport, type FileReport } from './doctor';

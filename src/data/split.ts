@@ -1,6 +1,6 @@
 // Seeded train/validation split. Records that share a prompt stay on the same side, so the validation
 // loss never scores a prompt the model trained on (e.g. one prompt with three answers).
-import { seededRandom } from '../model/generate';
+import { shuffle } from '../util/random';
 import { promptKey } from './formats';
 import type { DataRecord } from './types';
 import { hash53 } from './validate';
@@ -19,17 +19,6 @@ export interface Split<T = DataRecord> {
 }
 
 export const DEFAULT_VAL_FRACTION = 0.1;
-
-/** Fisher-Yates with the project's seeded generator (mulberry32). */
-export function shuffle<T>(items: T[], seed: number): T[] {
-  const a = items.slice();
-  const rand = seededRandom(seed);
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [a[i], a[j]] = [a[j]!, a[i]!];
-  }
-  return a;
-}
 
 /**
  * Splits records into train and validation: round(n * valFraction) validation records, at least 1 when

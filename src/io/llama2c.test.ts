@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { seededRandom } from '../model/generate';
+import { seededRandom } from '../util/random';
 import { ensureReferenceHF, itReference, loadGolden, REFERENCE_ABSENT, REFERENCE_CHECKPOINT, REFERENCE_TOKENIZER, type Golden } from '../testing/reference';
 import { TextTokenizer } from '../tokenizer/tokenizer';
 import {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoraAdapter, type LoraConfig } from '../lora/adapter';
 import { setupBackend } from '../model/backend';
 import type { CausalLM } from '../model/causal-lm';
-import { seededRandom } from '../model/generate';
+import { seededRandom } from '../util/random';
 import { buildCausalLM } from '../model/load';
 import type { WeightMap } from '../model/types';
 import { tinyConfig, tinyWeights, type TinySpec } from '../testing/tiny-model';

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend } from '../model/backend';
-import { seededRandom } from '../model/generate';
+import { seededRandom } from '../util/random';
 import { buildCausalLM } from '../model/load';
 import { tinyConfig, tinyModel, type TinySpec } from '../testing/tiny-model';
 import { maskedCrossEntropy } from '../train/loss';

@@ -4,7 +4,7 @@
 // A strength multiplier (0 = base, 1 = tuned) and an on/off switch act at inference without reloading.
 import * as tf from '@tensorflow/tfjs-core';
 import type { CausalLM } from '../model/causal-lm';
-import { seededRandom } from '../model/generate';
+import { seededRandom } from '../util/random';
 import { mm, type Linear, type LinearAdapter } from '../model/ops';
 import type { LoraConfig } from '../train/config';
 

@@ -2,6 +2,7 @@
 // (temperature, top-k, top-p, seeded), stop on EOS ids or stop strings, token streaming and
 // cancellation. Stop strings are never streamed: text that could be the start of one is held back.
 import * as tf from '@tensorflow/tfjs-core';
+import { seededRandom } from '../util/random';
 import type { CausalLM } from './causal-lm';
 import { contextLength } from './config';
 import type { LanguageModel } from './load';
@@ -34,18 +35,6 @@ export interface GenerateResult {
   tokens: number[];
   text: string;
   finishReason: FinishReason;
-}
-
-/** mulberry32: a small, fast, seedable PRNG; returns floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function argmax(v: Float32Array | number[]): number {

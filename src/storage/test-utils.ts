@@ -3,6 +3,7 @@
 import { createStore } from 'idb-keyval';
 import { IdbBackend, type KeyValueBackend, type StoredValue } from './backend';
 import type { CheckpointPayload } from './codec';
+import { seededRandom } from '../util/random';
 
 let dbCounter = 0;
 
@@ -116,11 +117,8 @@ export class SlowBackend extends WrappedBackend {
 /** Deterministic pseudo-random floats, with awkward values mixed in (-0, NaN with a payload, ±Infinity, subnormals). */
 export function floats(n: number, seed: number): Float32Array {
   const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 2 ** 32 - 0.5) * 10 ** ((s % 7) - 3);
-  }
+  const rand = seededRandom(seed);
+  for (let i = 0; i < n; i++) out[i] = (rand() - 0.5) * 10 ** (Math.floor(rand() * 7) - 3);
   const u = new Uint32Array(out.buffer);
   const specials = [0x80000000, 0x7fc00123, 0xffc00001, 0x7f800000, 0xff800000, 0x00000001, 0x807fffff];
   for (let i = 0; i < specials.length && i < n; i++) u[(i * 7919 + seed) % n] = specials[i]!;

@@ -1,7 +1,7 @@
 // Random-weight tiny models built in memory, for fast engine tests (training, gradients, adapters).
 import { buildCausalLM } from '../model/load';
 import type { CausalLM } from '../model/causal-lm';
-import { seededRandom } from '../model/generate';
+import { seededRandom } from '../util/random';
 import type { WeightMap } from '../model/types';
 
 export interface TinySpec {

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { seededRandom } from '../model/generate';
+import { seededRandom } from '../util/random';
 import { TINY_DIR } from '../testing/models';
 import { describeReference, ensureReferenceHF, loadGolden, REFERENCE_DIR, type Golden } from '../testing/reference';
 import { TextTokenizer, TokenizerLoadError } from './tokenizer';

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LoraAdapter } from '../lora/adapter';
 import { setupBackend } from '../model/backend';
-import { seededRandom } from '../model/generate';
+import { seededRandom } from '../util/random';
 import { buildCausalLM } from '../model/load';
 import { tinyConfig, tinyModel, tinyWeights, type TinySpec } from '../testing/tiny-model';
 import { maskedCrossEntropy } from './loss';

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LoraAdapter } from '../lora/adapter';
 import type { CausalLM } from '../model/causal-lm';
-import { shuffle } from '../data/split';
+import { shuffle } from '../util/random';
 import { maskedCrossEntropy } from './loss';
 import { AdamW, clipToNorm, DEFAULT_ADAMW, squaredNorm } from './optimizer';
 import { learningRate } from './schedule';

@@ -6,7 +6,8 @@ import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { directorySource } from '../../io/fs-source';
 import { setupBackend } from '../../model/backend';
-import { generate, meanNLL, seededRandom } from '../../model/generate';
+import { generate, meanNLL } from '../../model/generate';
+import { seededRandom } from '../../util/random';
 import { buildCausalLM, loadModel, type LanguageModel } from '../../model/load';
 import { hfConfig, initWeights, ngramBaselines, windowExamples, type PretrainConfig } from './pretrain';
 
