@@ -8,7 +8,7 @@ import { directorySource } from '../src/io/fs-source';
 import { LoraAdapter } from '../src/lora/adapter';
 import { setupBackend, type BackendName } from '../src/model/backend';
 import { generate } from '../src/model/generate';
-import { loadModel } from '../src/model/load';
+import { loadModel } from '../src/io/load-model';
 import { setFastGradients, setPerEntryAttention } from '../src/model/ops';
 import { ensureReferenceHF } from '../src/testing/reference';
 import { DEFAULT_TRAIN, Trainer, type Example } from '../src/train/loop';

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { directorySource } from '../io/fs-source';
 import { generate } from '../model/generate';
-import { loadModel } from '../model/load';
+import { loadModel } from '../io/load-model';
 import { canGenerate, createAppStore, initialState, noModelAvailable, type AppStore, type CatalogEntry } from '../store/store';
 import { TINY_DIR } from '../testing/models';
 import { connectInProcess, serveFolder, type InProcessWorker } from '../worker/testing';

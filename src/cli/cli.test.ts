@@ -15,7 +15,7 @@ import { writeFolder } from '../io/hf-write';
 import { exportPeftAdapter } from '../io/peft';
 import { setupBackend } from '../model/backend';
 import { generate, meanNLL, type GenerateResult } from '../model/generate';
-import { loadModel } from '../model/load';
+import { loadModel } from '../io/load-model';
 import { BUNDLED_BOS, BUNDLED_EOS, TINY_DIR } from '../testing/models';
 import { describeReference, ensureReferenceHF, loadGolden, type Golden } from '../testing/reference';
 import { trainStopAdapter } from '../testing/stop-adapter';

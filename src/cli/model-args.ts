@@ -3,7 +3,8 @@ import { directorySource } from '../io/fs-source';
 import { urlSource, hubSource } from '../io/sources';
 import type { ModelSource } from '../io/source';
 import { setupBackend, type BackendName } from '../model/backend';
-import { loadModel, type LanguageModel } from '../model/load';
+import { loadModel } from '../io/load-model';
+import type { LanguageModel } from '../model/load';
 import { UsageError, type Args } from './args';
 
 export async function initBackend(args: Args): Promise<BackendName> {

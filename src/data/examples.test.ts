@@ -8,7 +8,8 @@ import { exampleFiles, numberWords, PLANTED_BAD_LINE } from '../../scripts/make-
 import { directorySource } from '../io/fs-source';
 import { setupBackend } from '../model/backend';
 import { generateIds } from '../model/generate';
-import { loadModel, type LanguageModel } from '../model/load';
+import { loadModel } from '../io/load-model';
+import type { LanguageModel } from '../model/load';
 import { BUNDLED_EOS, TINY_DIR } from '../testing/models';
 import { ensureReferenceHF, REFERENCE_ABSENT, referenceTitle, REPO_ROOT } from '../testing/reference';
 import { inspectDataset } from './doctor';

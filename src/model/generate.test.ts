@@ -4,7 +4,8 @@ import { TINY_DIR } from '../testing/models';
 import { setupBackend } from './backend';
 import { seededRandom } from '../util/random';
 import { generate, sampleToken } from './generate';
-import { loadModel, type LanguageModel } from './load';
+import { loadModel } from '../io/load-model';
+import type { LanguageModel } from './load';
 
 describe('sampling', () => {
   const logits = Float32Array.from([2, 1, 0.5, 3, -1]);

@@ -6,7 +6,8 @@ import { directorySource } from '../io/fs-source';
 import { describeReference, ensureReferenceHF, loadGolden, type Golden } from '../testing/reference';
 import { setupBackend, type BackendName } from './backend';
 import { argmax, generate, generateIds, meanNLL } from './generate';
-import { loadModel, type LanguageModel } from './load';
+import { loadModel } from '../io/load-model';
+import type { LanguageModel } from './load';
 
 for (const backend of ['wasm', 'cpu'] as BackendName[]) {
   describeReference(`stories260K through the HF loader on ${backend}`, () => {

@@ -1,7 +1,7 @@
-// From a model source (bundled folder, dropped files, URL, Hub id) to a runnable language model:
-// read the HF folder, build the architecture named by config.json, load the tokenizer.
-import { readHFModelFiles } from '../io/hf-folder';
-import type { ModelSource } from '../io/source';
+// From a model's already-read files (config.json, weights, tokenizer files) to a runnable language
+// model: build the architecture named by config.json, load the tokenizer, settle the stop ids. Reading
+// the files from a source (folder, dropped files, URL, Hub id) is src/io's job (src/io/load-model.ts):
+// this room never imports src/io.
 import { TextTokenizer } from '../tokenizer/tokenizer';
 import type { CausalLM } from './causal-lm';
 import { contextLength, parseConfig, tokenIds } from './config';
@@ -31,8 +31,6 @@ export interface LanguageModel {
   dispose(): void;
 }
 
-export type LoadProgress = (p: { file: string; loaded: number; total: number | null; fraction: number }) => void;
-
 /** Builds the architecture named by config.json from already-read weights. */
 export function buildCausalLM(files: Pick<HFModelFiles, 'config' | 'weights'>, opts: { trainable?: boolean } = {}): CausalLM {
   const cfg = parseConfig(files.config);
@@ -53,10 +51,14 @@ export function modelInfo(lm: CausalLM, files: Pick<HFModelFiles, 'weights'>): M
   };
 }
 
-export async function loadModel(source: ModelSource, opts: { onProgress?: LoadProgress; name?: string; trainable?: boolean } = {}): Promise<LanguageModel> {
-  const files = await readHFModelFiles(source, { onProgress: opts.onProgress, checkConfig: (c) => void parseConfig(c) });
+/**
+ * A language model from its already-read files: the architecture named by config.json over the weights,
+ * the tokenizer (tokenizer.json is required), and the ids that end generation. `name` is what the user
+ * sees (the folder's name, usually); `label` says where the files came from in errors (default: name).
+ */
+export function languageModel(files: HFModelFiles, opts: { name: string; label?: string; trainable?: boolean }): LanguageModel {
   if (!files.tokenizerJson) {
-    throw new ModelLoadError('MISSING_FILE', `${source.label} has no tokenizer.json`, 'tabtune needs the model\'s tokenizer.json (the fast-tokenizer file) next to config.json.');
+    throw new ModelLoadError('MISSING_FILE', `${opts.label ?? opts.name} has no tokenizer.json`, 'tabtune needs the model\'s tokenizer.json (the fast-tokenizer file) next to config.json.');
   }
   let tokenizer: TextTokenizer;
   try {
@@ -74,6 +76,5 @@ export async function loadModel(source: ModelSource, opts: { onProgress?: LoadPr
   let eosIds = tokenIds(gen?.eos_token_id);
   if (!eosIds.length) eosIds = tokenIds(files.config.eos_token_id);
   if (!eosIds.length && tokenizer.eosId !== null) eosIds = [tokenizer.eosId];
-  const name = opts.name ?? source.label.replace(/\/+$/, '').split('/').pop() ?? source.label;
-  return { name, lm, tokenizer, generationConfig: gen, eosIds, info, dispose: () => lm.dispose() };
+  return { name: opts.name, lm, tokenizer, generationConfig: gen, eosIds, info, dispose: () => lm.dispose() };
 }

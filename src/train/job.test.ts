@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { directorySource } from '../io/fs-source';
 import { setupBackend } from '../model/backend';
 import { meanNLL } from '../model/generate';
-import { loadModel } from '../model/load';
+import { loadModel } from '../io/load-model';
 import { exactMatch, exampleLoss, overlapF1, promptAndAnswer } from './job';
 
 describe('held-out scores', () => {

@@ -8,7 +8,7 @@ import { inspectDataset } from '../data/index';
 import { fileSource } from '../data/node';
 import { directorySource } from '../io/fs-source';
 import { setupBackend } from '../model/backend';
-import { loadModel } from '../model/load';
+import { loadModel } from '../io/load-model';
 import { BASE_DIR, REPO_ROOT } from '../testing/models';
 import { ensureReferenceHF, REFERENCE_ABSENT, referenceTitle } from '../testing/reference';
 import { runTraining } from './run-loop';

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { directorySource } from '../io/fs-source';
 import { generate } from '../model/generate';
-import { loadModel } from '../model/load';
+import { loadModel } from '../io/load-model';
 import { RequestError, type WorkerClient } from '../protocol/client';
 import { TINY_DIR } from '../testing/models';
 import { describeReference, ensureReferenceHF, loadGolden, type Golden } from '../testing/reference';

@@ -7,7 +7,7 @@
 // model (get-backend, list-runs, pause, cancel…) at once, those that do (generate…) between two steps.
 import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend, currentBackend, type BackendReport } from '../model/backend';
-import { loadModel } from '../model/load';
+import { loadModel } from '../io/load-model';
 import { generate } from '../model/generate';
 import { filesSource, hubSource, urlSource } from '../io/sources';
 import type { ModelSource } from '../io/source';

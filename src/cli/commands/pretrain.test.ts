@@ -8,7 +8,8 @@ import { directorySource } from '../../io/fs-source';
 import { setupBackend } from '../../model/backend';
 import { generate, meanNLL } from '../../model/generate';
 import { seededRandom } from '../../util/random';
-import { buildCausalLM, loadModel, type LanguageModel } from '../../model/load';
+import { loadModel } from '../../io/load-model';
+import { buildCausalLM, type LanguageModel } from '../../model/load';
 import { hfConfig, initWeights, ngramBaselines, windowExamples, type PretrainConfig } from './pretrain';
 
 const root = resolve(__dirname, '..', '..', '..');

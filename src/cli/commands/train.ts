@@ -13,7 +13,7 @@ import { writeFolder } from '../../io/hf-write';
 import { exportPeftAdapter } from '../../io/peft';
 import { exportMergedModel, readBaseFiles, TABTUNE_JSON, tabtuneJson } from '../../io/export';
 import { recipeFiles } from '../../io/recipes';
-import { loadModel } from '../../model/load';
+import { loadModel } from '../../io/load-model';
 import { FsBackend } from '../../storage/fs-backend';
 import { TabtuneStore } from '../../storage/index';
 import { compareBaseTuned, createTrainer, disposeTrainer, recipeJob, toExamples } from '../../train/job';
