@@ -4,7 +4,7 @@
 // and (full-parameter pretraining of the bundled tabtune-tiny, context 256) attention as batched matMuls
 // vs one (sequence, key/value head) at a time with plain 2-D matMuls.
 import * as tf from '@tensorflow/tfjs-core';
-import { directorySource } from '../src/io/fs-source';
+import { directorySource } from '../src/node/fs-source';
 import { LoraAdapter } from '../src/lora/adapter';
 import { setupBackend, type BackendName } from '../src/model/backend';
 import { generate } from '../src/model/generate';

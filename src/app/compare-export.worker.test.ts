@@ -10,7 +10,7 @@ import type { ModelSummary } from '../protocol/messages';
 import { TabtuneStore } from '../storage/index';
 import { freshIdb } from '../storage/test-utils';
 import { REPO_ROOT, TINY_DIR } from '../testing/models';
-import { connectInProcess, serveFolder, type InProcessWorker } from '../worker/testing';
+import { connectInProcess, serveFolder, type InProcessWorker } from '../testing/worker';
 import { testPage } from './test-helpers';
 
 /** 40 records of the example dataset (36 train, 4 validation). */

@@ -1,12 +1,12 @@
 // The controller (user intents -> protocol -> store) with the real worker handler in-process and
 // the bundled tabtune-tiny model served over HTTP: what the page does, minus React and the DOM.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { directorySource } from '../io/fs-source';
+import { directorySource } from '../node/fs-source';
 import { generate } from '../model/generate';
 import { loadModel } from '../io/load-model';
 import { canGenerate, createAppStore, initialState, noModelAvailable, type AppStore, type CatalogEntry } from '../store/store';
 import { TINY_DIR } from '../testing/models';
-import { connectInProcess, serveFolder, type InProcessWorker } from '../worker/testing';
+import { connectInProcess, serveFolder, type InProcessWorker } from '../testing/worker';
 import { createController, type Controller } from './controller';
 
 describe('controller', () => {

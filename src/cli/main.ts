@@ -7,10 +7,10 @@ import { openModel, sourceFor } from './model-args';
 import { convertLlama2cCommand } from './commands/convert-llama2c';
 import { DATA_INSPECT_OPTIONS, DATA_INSPECT_USAGE, dataInspectCommand } from './commands/data-inspect';
 import { trainCommand, TRAIN_OPTIONS, TRAIN_USAGE } from './commands/train';
-import { directorySource } from '../io/fs-source';
+import { directorySource } from '../node/fs-source';
 import { loadPeftAdapter } from '../io/peft';
 import { exportMergedModel, readBaseFiles, readTabtuneRecord, recordStops } from '../io/export';
-import { writeFolder } from '../io/hf-write';
+import { writeFolder } from '../node/hf-write';
 import type { LanguageModel } from '../model/load';
 
 const USAGE = `usage: npm run cli -- <command> [options]

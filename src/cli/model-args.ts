@@ -1,5 +1,5 @@
 // Shared CLI plumbing: the backend flag and opening a model from a folder or a URL.
-import { directorySource } from '../io/fs-source';
+import { directorySource } from '../node/fs-source';
 import { urlSource, hubSource } from '../io/sources';
 import type { ModelSource } from '../io/source';
 import { setupBackend, type BackendName } from '../model/backend';

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { PLAIN_FORMAT, PLAIN_SEPARATOR, RecordEncoder, type StopSpec, type TrainingExample } from './encode';
 import { renderExample } from './stats';
-import { CHAR, charTokenizer, folderTokenizer } from './test-helpers';
+import { CHAR, charTokenizer, folderTokenizer } from '../testing/tokenizers';
 import type { DataRecord, Message } from './types';
 import { TINY_DIR } from '../testing/models';
 

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleFiles, numberWords, PLANTED_BAD_LINE } from '../../scripts/make-examples';
-import { directorySource } from '../io/fs-source';
+import { directorySource } from '../node/fs-source';
 import { setupBackend } from '../model/backend';
 import { generateIds } from '../model/generate';
 import { loadModel } from '../io/load-model';
@@ -13,7 +13,7 @@ import type { LanguageModel } from '../model/load';
 import { BUNDLED_EOS, TINY_DIR } from '../testing/models';
 import { ensureReferenceHF, REFERENCE_ABSENT, referenceTitle, REPO_ROOT } from '../testing/reference';
 import { inspectDataset } from './doctor';
-import { fileSource } from './node';
+import { fileSource } from '../node/data-file';
 import type { PairRecord } from './types';
 
 const EX = join(REPO_ROOT, 'public', 'examples');

@@ -7,8 +7,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, REFERENCE_ABSENT, ensureReferenceHF } from '../testing/reference';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
 import { inspectDataset } from './doctor';
-import { fileSource } from './node';
-import { folderTokenizer } from './test-helpers';
+import { fileSource } from '../node/data-file';
+import { folderTokenizer } from '../testing/tokenizers';
 import type { ColumnMapping, IssueCode } from './types';
 
 const DIR = resolve(REPO_ROOT, '..', 'shared', 'datasets');

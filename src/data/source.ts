@@ -1,6 +1,6 @@
 // Dataset sources and the byte reader under every parser: chunks from a ReadableStream, with progress
 // (bytes read / total), cancellation, and a yield to the event loop every few milliseconds so a worker
-// stays responsive while it reads a 100 MB file. Node files: see ./node.ts (Node only).
+// stays responsive while it reads a 100 MB file. Node files: see src/node/data-file.ts (Node only).
 import type { DataSource, ProgressCallback } from './types';
 
 /** A dropped File or any Blob. */

@@ -3,13 +3,13 @@
 // learned its EOS; it was pretrained with BOS (id 1) between documents, so BOS must be picked there.
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { directorySource } from '../io/fs-source';
+import { directorySource } from '../node/fs-source';
 import { setupBackend } from '../model/backend';
 import { loadModel } from '../io/load-model';
 import type { LanguageModel } from '../model/load';
 import { BUNDLED_BOS, BUNDLED_EOS, TINY_DIR } from '../testing/models';
 import { describeReference, ensureReferenceHF } from '../testing/reference';
-import { charTokenizer } from './test-helpers';
+import { charTokenizer } from '../testing/tokenizers';
 import { detectStopToken, LEARNED_PROBABILITY, newlineTokenId } from './stop-token';
 
 describe('stop token on tabtune-tiny', () => {

@@ -5,7 +5,7 @@ import { inspectDataset } from './doctor';
 import { IssueLog } from './issues';
 import { describeJsonError, parseDataset } from './parse';
 import { bytesSource, textSource } from './source';
-import { charTokenizer } from './test-helpers';
+import { charTokenizer } from '../testing/tokenizers';
 import { checkOverlap } from './validate';
 
 const parse = (text: string, name = 'd.jsonl') => parseDataset(textSource(text, name));

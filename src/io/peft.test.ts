@@ -12,8 +12,8 @@ import { buildCausalLM } from '../model/load';
 import type { WeightMap } from '../model/types';
 import { tinyConfig, tinyWeights, type TinySpec } from '../testing/tiny-model';
 import { exportMergedModel } from './export';
-import { directorySource } from './fs-source';
-import { writeFolder } from './hf-write';
+import { directorySource } from '../node/fs-source';
+import { writeFolder } from '../node/hf-write';
 import {
   exportPeftAdapter,
   importPeftAdapter,

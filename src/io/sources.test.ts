@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ModelLoadError } from '../model/types';
-import { directorySource } from './fs-source';
+import { directorySource } from '../node/fs-source';
 import { readHFModelFiles } from './hf-folder';
 import { writeSafetensors } from './safetensors';
 import { SourceError } from './source';

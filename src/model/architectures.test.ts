@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { directorySource } from '../io/fs-source';
+import { directorySource } from '../node/fs-source';
 import { readHFModelFiles } from '../io/hf-folder';
 import { setupBackend, type BackendName } from './backend';
 import type { CausalLM } from './causal-lm';

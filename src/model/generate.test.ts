@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { directorySource } from '../io/fs-source';
+import { directorySource } from '../node/fs-source';
 import { TINY_DIR } from '../testing/models';
 import { setupBackend } from './backend';
 import { seededRandom } from '../util/random';

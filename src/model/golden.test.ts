@@ -2,7 +2,7 @@
 // through the generic loader must reproduce the independent numpy reference's golden outputs.
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { directorySource } from '../io/fs-source';
+import { directorySource } from '../node/fs-source';
 import { describeReference, ensureReferenceHF, loadGolden, type Golden } from '../testing/reference';
 import { setupBackend, type BackendName } from './backend';
 import { argmax, generate, generateIds, meanNLL } from './generate';

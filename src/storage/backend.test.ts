@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryBackend, type KeyValueBackend } from './backend';
-import { FsBackend } from './fs-backend';
+import { FsBackend } from '../node/fs-backend';
 import { freshIdb } from './test-utils';
 
 const tmp = mkdtempSync(join(tmpdir(), 'tabtune-kv-'));

@@ -1,5 +1,5 @@
 // The key-value layer under TabtuneStore. In a page or a Web Worker it is IndexedDB through idb-keyval;
-// the Node CLI can use the filesystem (fs-backend.ts) and tests can use fake-indexeddb or memory.
+// the Node CLI can use the filesystem (src/node/fs-backend.ts) and tests can use fake-indexeddb or memory.
 //
 // Contract every backend honours:
 // - keys are strings made of "/"-separated segments (the store encodes ids so they never contain "/");

@@ -1,5 +1,5 @@
 // tabtune storage: runs, metrics, datasets and checkpoints that survive a reload (IndexedDB in the browser).
-// The filesystem backend for Node lives in ./fs-backend and is deliberately not re-exported here.
+// The filesystem backend for Node lives in the Node-only room, src/node/fs-backend.ts.
 
 export { IdbBackend, MemoryBackend, DEFAULT_DB_NAME, DEFAULT_STORE_NAME, type JsonValue, type KeyValueBackend, type StoredValue } from './backend';
 export { crc32 } from './checksum';

@@ -8,7 +8,7 @@ import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { describe, it } from 'vitest';
 import { convertLlama2c, LLAMA2C_CONVERTER_VERSION } from '../io/llama2c';
-import { writeFolder } from '../io/hf-write';
+import { writeFolder } from '../node/hf-write';
 import { REPO_ROOT } from './models';
 
 export { REPO_ROOT };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { directorySource } from '../io/fs-source';
+import { directorySource } from '../node/fs-source';
 import { setupBackend } from '../model/backend';
 import { meanNLL } from '../model/generate';
 import { loadModel } from '../io/load-model';

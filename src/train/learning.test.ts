@@ -5,8 +5,8 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { inspectDataset } from '../data/index';
-import { fileSource } from '../data/node';
-import { directorySource } from '../io/fs-source';
+import { fileSource } from '../node/data-file';
+import { directorySource } from '../node/fs-source';
 import { setupBackend } from '../model/backend';
 import { loadModel } from '../io/load-model';
 import { BASE_DIR, REPO_ROOT } from '../testing/models';

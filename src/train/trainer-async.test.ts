@@ -7,7 +7,7 @@ import { inspectDataset, textSource } from '../data/index';
 import { setupBackend } from '../model/backend';
 import { loadModel } from '../io/load-model';
 import type { LanguageModel } from '../model/load';
-import { directorySource } from '../io/fs-source';
+import { directorySource } from '../node/fs-source';
 import { createTrainer, defaultTrainConfig, disposeTrainer, toExamples } from './job';
 import type { Example, TrainConfig, Trainer } from './loop';
 import { REPO_ROOT, TINY_DIR } from '../testing/models';

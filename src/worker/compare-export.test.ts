@@ -10,7 +10,7 @@ import type { Events } from '../protocol/messages';
 import { TabtuneStore } from '../storage/index';
 import { freshIdb } from '../storage/test-utils';
 import { REPO_ROOT, TINY_DIR } from '../testing/models';
-import { connectInProcess, serveFolder, type InProcessWorker } from './testing';
+import { connectInProcess, serveFolder, type InProcessWorker } from '../testing/worker';
 
 /** 200 records of the example dataset: 180 train, 20 held out (three batches of held-out generation per side). */
 const DATA = readFileSync(join(REPO_ROOT, 'public/examples/number-words.train.jsonl'), 'utf8').split('\n').slice(0, 200).join('\n') + '\n';

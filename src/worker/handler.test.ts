@@ -4,13 +4,13 @@
 // run directly in this process. Where ../shared has the stories260K reference model, the worker's
 // generation and logits are also checked against its golden outputs (an independent numpy forward pass).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { directorySource } from '../io/fs-source';
+import { directorySource } from '../node/fs-source';
 import { generate } from '../model/generate';
 import { loadModel } from '../io/load-model';
 import { RequestError, type WorkerClient } from '../protocol/client';
 import { TINY_DIR } from '../testing/models';
 import { describeReference, ensureReferenceHF, loadGolden, type Golden } from '../testing/reference';
-import { connectInProcess, serveFolder, type InProcessWorker } from './testing';
+import { connectInProcess, serveFolder, type InProcessWorker } from '../testing/worker';
 
 describe('worker protocol (client + handler over a MessageChannel)', () => {
   let http: { base: string; close(): void };

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TabtuneStore } from '../storage/index';
 import { freshIdb } from '../storage/test-utils';
 import { REPO_ROOT, TINY_DIR } from '../testing/models';
-import { connectInProcess, serveFolder, type InProcessWorker } from './testing';
+import { connectInProcess, serveFolder, type InProcessWorker } from '../testing/worker';
 
 const DATA = readFileSync(join(REPO_ROOT, 'e2e/fixtures/planted-bad-line.jsonl'), 'utf8');
 

@@ -12,7 +12,7 @@ import { unzipFiles } from '../io/zip';
 import { TabtuneStore, type KeyValueBackend } from '../storage/index';
 import { freshIdb, QuotaBackend } from '../storage/test-utils';
 import { BUNDLED_EOS, REPO_ROOT, TINY_DIR } from '../testing/models';
-import { connectInProcess, serveFolder, type InProcessWorker } from './testing';
+import { connectInProcess, serveFolder, type InProcessWorker } from '../testing/worker';
 import { maxTensorMapDiff } from '../testing/tensors';
 
 const N = 3;

@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { convertLlama2cDetailed } from '../../io/llama2c';
-import { writeFolder } from '../../io/hf-write';
+import { writeFolder } from '../../node/hf-write';
 
 export const CONVERT_LLAMA2C_USAGE =
   'usage: convert-llama2c --checkpoint MODEL.bin --tokenizer TOKENIZER.bin --out DIR [--name NAME]';

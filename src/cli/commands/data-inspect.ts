@@ -7,7 +7,7 @@
 import { UsageError, type Args, type OptionSpec } from '../args';
 import { openModel } from '../model-args';
 import { inspectDataset, type InspectOptions } from '../../data/doctor';
-import { fileSource } from '../../data/node';
+import { fileSource } from '../../node/data-file';
 import { parseFormatOverride } from '../../data/formats';
 import type { ColumnMapping } from '../../data/types';
 import type { LanguageModel } from '../../model/load';

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { directorySource } from '../../io/fs-source';
+import { directorySource } from '../../node/fs-source';
 import { setupBackend } from '../../model/backend';
 import { generate, meanNLL } from '../../model/generate';
 import { seededRandom } from '../../util/random';

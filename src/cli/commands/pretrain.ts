@@ -22,15 +22,15 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { spawnSync } from 'node:child_process';
 import { dirname, join, relative, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { directorySource } from '../../io/fs-source';
+import { directorySource } from '../../node/fs-source';
 import { exportMergedModel } from '../../io/export';
-import { writeFolder } from '../../io/hf-write';
+import { writeFolder } from '../../node/hf-write';
 import { generate } from '../../model/generate';
 import { seededRandom } from '../../util/random';
 import { loadModel } from '../../io/load-model';
 import { buildCausalLM } from '../../model/load';
 import type { WeightMap } from '../../model/types';
-import { FsBackend } from '../../storage/fs-backend';
+import { FsBackend } from '../../node/fs-backend';
 import { TabtuneStore } from '../../storage/index';
 import { collate, Trainer, type Example, type TrainerCheckpoint } from '../../train/loop';
 import { DEFAULT_TRAIN, type TrainConfig } from '../../train/config';

@@ -7,14 +7,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { join, resolve } from 'node:path';
 import { inspectDataset } from '../../data/index';
 import { PLAIN_FORMAT } from '../../data/encode';
-import { fileSource } from '../../data/node';
-import { directorySource } from '../../io/fs-source';
-import { writeFolder } from '../../io/hf-write';
+import { fileSource } from '../../node/data-file';
+import { directorySource } from '../../node/fs-source';
+import { writeFolder } from '../../node/hf-write';
 import { exportPeftAdapter } from '../../io/peft';
 import { exportMergedModel, readBaseFiles, TABTUNE_JSON, tabtuneJson } from '../../io/export';
 import { recipeFiles } from '../../io/recipes';
 import { loadModel } from '../../io/load-model';
-import { FsBackend } from '../../storage/fs-backend';
+import { FsBackend } from '../../node/fs-backend';
 import { TabtuneStore } from '../../storage/index';
 import { compareBaseTuned, createTrainer, disposeTrainer, recipeJob, toExamples } from '../../train/job';
 import {

@@ -3,11 +3,11 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { StorageFullError } from './errors';
+import { StorageFullError } from '../storage/errors';
+import { storageKeys as keys } from '../storage/keys';
+import { TabtuneStore } from '../storage/store';
+import { fakeClock, KillSwitchBackend, makePayload, QuotaBackend, sameBits } from '../storage/test-utils';
 import { decodeSegment, encodeSegment, FsBackend } from './fs-backend';
-import { storageKeys as keys } from './keys';
-import { TabtuneStore } from './store';
-import { fakeClock, KillSwitchBackend, makePayload, QuotaBackend, sameBits } from './test-utils';
 
 const tmp = mkdtempSync(join(tmpdir(), 'tabtune-fs-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

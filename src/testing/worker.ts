@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
 import { WorkerClient } from '../protocol/client';
 import type { MessageEndpoint } from '../protocol/messages';
-import { createWorkerHandler, type HandlerOptions } from './handler';
+import { createWorkerHandler, type HandlerOptions } from '../worker/handler';
 
 export interface InProcessWorker {
   client: WorkerClient;

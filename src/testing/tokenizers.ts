@@ -1,5 +1,5 @@
-// Test helpers (used by src/data/*.test.ts only): a character-level tokenizer whose every character is
-// one token, so masks and truncation can be checked token by token, and the reference tokenizer.
+// Test helpers (Node only; the data tests use them): a character-level tokenizer whose every character is
+// one token, so masks and truncation can be checked token by token, and a model folder's tokenizer.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TextTokenizer } from '../tokenizer/tokenizer';

@@ -1,10 +1,11 @@
-// Node-only dataset source over a local file (CLI, tests, scripts). Browser code must not import this
-// file: the page and the worker read dropped Files through blobSource (./source).
+// Dataset source over a local file (CLI, tests, scripts). src/node is the Node-only room: the lint rule
+// keeps engine code from importing it; the page and the worker read dropped Files through blobSource
+// (src/data/source.ts).
 import { openAsBlob } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { DataReadError } from './source';
-import type { DataSource } from './types';
+import { DataReadError } from '../data/source';
+import type { DataSource } from '../data/types';
 
 /** A file on disk as a DataSource (streamed, never read whole). Throws DataReadError when it cannot be opened. */
 export async function fileSource(path: string): Promise<DataSource> {

@@ -1,4 +1,5 @@
-// Node-only KeyValueBackend over a folder (CLI, scripts). Browser code must not import this file.
+// KeyValueBackend over a folder (CLI, scripts). src/node is the Node-only room: the lint rule keeps engine
+// code from importing it; the page and the worker store through IdbBackend (src/storage/backend.ts).
 //
 // Layout: a key "a/b/c" is the file <root>/a/b/c.json (JSON values) or <root>/a/b/c.bin (Uint8Array).
 // Every segment is escaped so it is safe on any filesystem, case-insensitive ones included: bytes outside
@@ -13,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import type { Dirent } from 'node:fs';
 import * as nodePath from 'node:path';
-import { compareKeys, type KeyValueBackend, type StoredValue } from './backend';
+import { compareKeys, type KeyValueBackend, type StoredValue } from '../storage/backend';
 
 export interface FsBackendOptions {
   /** fsync files and folders on write (default true). Tests may turn it off for speed. */

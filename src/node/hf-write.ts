@@ -1,4 +1,5 @@
-// Writes a model folder (file name -> bytes) to disk. Node only.
+// Writes a model folder (file name -> bytes) to disk (CLI, tests). src/node is the Node-only room: the lint
+// rule keeps engine code from importing it; the page downloads the same files as a zip (src/io/zip.ts).
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';

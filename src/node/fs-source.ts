@@ -1,9 +1,10 @@
-// Node-only model source over a local folder (CLI, tests, scripts). Browser code must not import this file.
+// Model source over a local folder (CLI, tests, scripts). src/node is the Node-only room: the lint rule
+// keeps engine code from importing it; the page and the worker read models through src/io/sources.ts.
 
 import { readFile, stat } from 'node:fs/promises';
 import * as nodePath from 'node:path';
-import { SourceError, type ProgressFn } from './source';
-import type { ProbingModelSource } from './sources';
+import { SourceError, type ProgressFn } from '../io/source';
+import type { ProbingModelSource } from '../io/sources';
 
 /** Errors that mean "no such file here" rather than "something is wrong". */
 function isMissing(e: unknown): boolean {
