@@ -8,7 +8,7 @@ import type { LanguageModel } from '../model/load';
 import type { TabtuneStore } from '../storage/index';
 import { toExamples } from '../train/job';
 import type { Example } from '../train/loop';
-import type { DatasetInput, FrozenInspectOptions, InspectDataOptions, InspectDataPayload, InspectDataResult, ProtocolError } from '../protocol/messages';
+import type { DatasetInput, EventMessage, FrozenInspectOptions, InspectDataOptions, InspectDataPayload, InspectDataResult, ProtocolError } from '../protocol/messages';
 import { fail, toProtocolError } from './errors';
 import { parseJob } from './jobs';
 
@@ -45,14 +45,23 @@ export interface PreparedData {
   val: Example[];
 }
 
+export interface DatasetRegistryDeps {
+  store(): Promise<TabtuneStore>;
+  /** Runs fn with the base model (the active adapter switched off): the doctor measures the base model. */
+  withBase<T>(fn: () => Promise<T>): Promise<T>;
+  /** Sends the doctor's `data-progress` events to the page. */
+  post(m: EventMessage): void;
+}
+
 export interface DatasetContext {
   /** The model the doctor measures with (tokens, stop token), or null for a parse-only report. */
   model: LanguageModel | null;
-  /** Runs fn with the base model (any active adapter switched off). */
-  withBase<T>(fn: () => Promise<T>): Promise<T>;
-  onProgress?: (p: ReadProgress & { file: 'train' | 'validation' }) => void;
+  /** The request the doctor's reads report `data-progress` to; none when negative. */
+  requestId: number;
   signal?: AbortSignal;
 }
+
+type TaggedProgress = (p: ReadProgress & { file: 'train' | 'validation' }) => void;
 
 function nameFromUrl(url: string): string {
   try {
@@ -119,7 +128,7 @@ function doctorOptions(o: InspectDataOptions): InspectOptions {
 }
 
 /** Tags doctor progress with the file it is about: train is read first, then validation; then both are tokenized in that order. */
-function progressTagger(on: DatasetContext['onProgress'], hasValidation: boolean): ((p: ReadProgress) => void) | undefined {
+function progressTagger(on: TaggedProgress | undefined, hasValidation: boolean): ((p: ReadProgress) => void) | undefined {
   if (!on) return undefined;
   const last: Record<ReadProgress['phase'], { loaded: number; file: 'train' | 'validation' } | null> = { read: null, tokenize: null };
   return (p) => {
@@ -135,7 +144,11 @@ export class DatasetRegistry {
   private readonly entries = new Map<string, DatasetEntry>();
   private memCounter = 0;
 
-  constructor(private readonly store: () => Promise<TabtuneStore>) {}
+  constructor(private readonly deps: DatasetRegistryDeps) {}
+
+  private progress(requestId: number): TaggedProgress | undefined {
+    return requestId >= 0 ? (payload) => this.deps.post({ kind: 'data-progress', id: requestId, payload }) : undefined;
+  }
 
   /** A `stored` source as the blob it was stored from (the doctor reads it again; storing it again finds it by fingerprint). */
   private async fromStorage(d: DatasetInput): Promise<DatasetInput> {
@@ -143,7 +156,7 @@ export class DatasetRegistry {
     if (typeof d.datasetId !== 'string' || !d.datasetId) throw fail('BAD_REQUEST', 'inspect-data: a stored source needs a datasetId.');
     let loaded: Awaited<ReturnType<TabtuneStore['datasets']['load']>>;
     try {
-      loaded = await (await this.store()).datasets.load(d.datasetId);
+      loaded = await (await this.deps.store()).datasets.load(d.datasetId);
     } catch (e) {
       const pe = toProtocolError(e);
       if (pe.code === 'NOT_FOUND') throw fail('BAD_DATASET', `The dataset ${d.datasetId} is no longer stored in this browser.`, 'Add the file again.');
@@ -160,12 +173,12 @@ export class DatasetRegistry {
     const options = cleanOptions(p.options);
     const main = await resolveInput(await this.fromStorage(p.source), ctx.signal);
     const val = p.validation ? await resolveInput(await this.fromStorage(p.validation), ctx.signal) : null;
-    const result = await ctx.withBase(() =>
+    const result = await this.deps.withBase(() =>
       inspectDataset(main.input, {
         ...doctorOptions(options),
         model: ctx.model ?? undefined,
         validation: val?.input,
-        onProgress: progressTagger(ctx.onProgress, !!val),
+        onProgress: progressTagger(this.progress(ctx.requestId), !!val),
         signal: ctx.signal,
       }),
     );
@@ -176,7 +189,7 @@ export class DatasetRegistry {
     let storageError: ProtocolError | null = null;
     if (p.store !== false) {
       try {
-        const store = await this.store();
+        const store = await this.deps.store();
         const rec = await store.datasets.save({ name: main.name, content: await main.bytes(), mimeType: main.mimeType });
         if (val) valId = (await store.datasets.save({ name: val.name, content: await val.bytes(), mimeType: val.mimeType })).id;
         id = rec.id;
@@ -221,12 +234,12 @@ export class DatasetRegistry {
     let result: InspectResult;
     if (entry.inspected && entry.inspected.model === ctx.model && entry.inspected.key === key) result = entry.inspected.result;
     else {
-      result = await ctx.withBase(() =>
+      result = await this.deps.withBase(() =>
         inspectDataset(entry.input, {
           ...doctorOptions(options),
           model: ctx.model,
           validation: entry.validation?.input,
-          onProgress: progressTagger(ctx.onProgress, !!entry.validation),
+          onProgress: progressTagger(this.progress(ctx.requestId), !!entry.validation),
           signal: ctx.signal,
         }),
       );
@@ -273,7 +286,7 @@ export class DatasetRegistry {
     if (datasetId.startsWith('mem-')) {
       throw fail('BAD_DATASET', 'This dataset was not stored and is gone since the page was reloaded.', 'Add the file again (inspect-data) and train on the new id.');
     }
-    const store = await this.store();
+    const store = await this.deps.store();
     let loaded;
     try {
       loaded = await store.datasets.load(datasetId);
@@ -308,7 +321,7 @@ export class DatasetRegistry {
     const known = this.entries.get(id);
     if (known) return { id, name: known.name, input: known.input };
     for (const e of this.entries.values()) if (e.validation?.id === id) return e.validation as { id: string; name: string; input: DataInput };
-    const store = await this.store();
+    const store = await this.deps.store();
     try {
       const loaded = await store.datasets.load(id);
       return { id, name: loaded.info.name, input: sourceOf(loaded.bytes, loaded.info.name) };

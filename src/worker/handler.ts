@@ -25,9 +25,14 @@ import {
   type ResultMessage,
   type ResultOf,
 } from '../protocol/messages';
+import { Adapters } from './adapters';
+import { compareHeldOut } from './compare';
+import { requireModel, type ModelContext, type WorkerContext } from './context';
 import { DatasetRegistry } from './datasets';
 import { fail, toProtocolError } from './errors';
-import { TrainingService, WORKER_TRAINING, type ModelContext } from './training';
+import { exportRun } from './export';
+import { Runs } from './runs';
+import { Training, WORKER_TRAINING } from './training';
 import { watchWebGpuDevice } from './webgpu-diagnostics';
 
 export { toProtocolError } from './errors';
@@ -116,16 +121,12 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
     return storePromise;
   }
 
-  const datasets = new DatasetRegistry(getStore);
-  const training = new TrainingService({
-    post,
-    store: getStore,
-    model: () => modelCtx,
-    serialModel: serial,
-    datasets,
-    staleAfterMs: options.staleAfterMs ?? 60_000,
-    heartbeatMs: options.heartbeatMs ?? 5_000,
-  });
+  // The services (each module says what it owns), each given what it needs.
+  const worker: WorkerContext = { post, store: getStore, model: () => modelCtx, serialModel: serial };
+  const adapters: Adapters = new Adapters(worker, () => training.current);
+  const datasets: DatasetRegistry = new DatasetRegistry({ store: getStore, withBase: (fn) => adapters.withBase(fn), post });
+  const training: Training = new Training(worker, { datasets, adapters, staleAfterMs: options.staleAfterMs ?? 60_000, heartbeatMs: options.heartbeatMs ?? 5_000 });
+  const runs = new Runs(worker, training, adapters);
 
   function stopGenerations(): void {
     for (const c of running.values()) c.abort();
@@ -134,7 +135,7 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
   /** Before the model goes away: stop training, drop the adapter, forget encodings made with it. */
   async function releaseModel(): Promise<void> {
     await training.stop();
-    training.detachActive();
+    adapters.detach();
     datasets.forgetModel();
     modelCtx?.model.dispose();
     modelCtx = null;
@@ -146,11 +147,6 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
       watchWebGpuDevice();
     }
     return backend;
-  }
-
-  function requireModel(): ModelContext {
-    if (!modelCtx) throw fail('NO_MODEL', 'No model is loaded.', 'Load a model first.');
-    return modelCtx;
   }
 
   function status(report: BackendReport): BackendStatus {
@@ -201,8 +197,8 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
       running.set(id, controller);
       return serial(async () => {
         try {
-          const m = requireModel().model;
-          const adapter = training.forGeneration(p);
+          const m = requireModel(worker).model;
+          const adapter = adapters.forGeneration(p);
           try {
             const t0 = performance.now();
             const [out] = await generate(m, [p.prompt], {
@@ -236,7 +232,7 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
 
     forward: (p) =>
       serial(async () => {
-        const m = requireModel().model;
+        const m = requireModel(worker).model;
         if (!p.ids.length) throw fail('BAD_REQUEST', 'forward needs at least one token id.');
         const logits = m.lm.forward([p.ids]);
         try {
@@ -253,7 +249,7 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
       const controller = new AbortController();
       running.set(id, controller);
       try {
-        return await training.inspect(p, id, controller.signal);
+        return await serial(() => datasets.inspect(p, { model: modelCtx?.model ?? null, requestId: id, signal: controller.signal }));
       } finally {
         running.delete(id);
       }
@@ -263,25 +259,25 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
     'resume-run': (p, id) => training.resumeRun(p, id),
     pause: () => training.pause(),
     'resume-train': () => training.resumeTrain(),
-    'list-runs': () => training.listRuns(),
-    'list-checkpoints': (p) => training.listCheckpoints(p.runId),
-    'load-adapter': (p) => training.loadAdapter(p),
+    'list-runs': () => runs.list(),
+    'list-checkpoints': (p) => runs.listCheckpoints(p.runId),
+    'load-adapter': (p) => adapters.load(p),
     'compare-heldout': async (p, id) => {
       const controller = new AbortController();
       running.set(id, controller);
       try {
-        return await training.compare(p, id, controller.signal);
+        return await compareHeldOut({ worker, adapters, datasets }, p, id, controller.signal);
       } finally {
         running.delete(id);
       }
     },
-    export: (p, id) => training.export(p, id),
-    'delete-run': (p) => training.deleteRun(p.runId),
-    'delete-checkpoint': (p) => training.deleteCheckpoint(p.runId, p.step),
-    'storage-report': () => training.storageReport(),
-    'rename-run': (p) => training.renameRun(p.runId, p.name),
-    'pin-checkpoint': (p) => training.pinCheckpoint(p.runId, p.step, p.pinned),
-    'run-metrics': (p) => training.runMetrics(p.runId),
+    export: (p, id) => exportRun({ worker, adapters, datasets }, p, id),
+    'delete-run': (p) => runs.delete(p.runId),
+    'delete-checkpoint': (p) => runs.deleteCheckpoint(p.runId, p.step),
+    'storage-report': () => runs.storageReport(),
+    'rename-run': (p) => runs.rename(p.runId, p.name),
+    'pin-checkpoint': (p) => runs.pinCheckpoint(p.runId, p.step, p.pinned),
+    'run-metrics': (p) => runs.metrics(p.runId),
   };
 
   async function handle(m: RequestMessage): Promise<void> {
@@ -312,7 +308,7 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
       endpoint.removeEventListener?.('message', listener);
       stopGenerations();
       training.dispose();
-      training.detachActive();
+      adapters.detach();
       modelCtx?.model.dispose();
       modelCtx = null;
     },

@@ -1,7 +1,57 @@
-// A run's stored job (RunRecord.config of runs trained in the browser).
+// A run's stored job (RunRecord.config of runs trained in the browser): made from the loaded model, a
+// run configuration and a prepared dataset; read back from the store; checked against the loaded model
+// and the data before a run resumes or its adapter is attached.
+import type { RunRecord } from '../storage/index';
+import type { TrainConfig } from '../train/config';
 import type { RunJob } from '../protocol/messages';
+import type { ModelContext } from './context';
+import type { PreparedData } from './datasets';
+import { fail } from './errors';
 
 export function parseJob(config: unknown): RunJob | null {
   const j = config as Partial<RunJob> | null;
   return j && typeof j === 'object' && j.kind === 'tabtune-run' && j.version === 1 && j.train && j.data && j.model ? (j as RunJob) : null;
+}
+
+function baseModelName(ctx: ModelContext): string {
+  if (ctx.location.kind === 'hub') return ctx.location.id;
+  return ctx.model.name;
+}
+
+export function makeJob(ctx: ModelContext, config: TrainConfig, data: PreparedData): RunJob {
+  const info = ctx.model.info;
+  return {
+    kind: 'tabtune-run',
+    version: 1,
+    train: config,
+    data: { datasetId: data.datasetId, valDatasetId: data.valDatasetId, name: data.name, requested: data.requested, options: data.frozen, trainExamples: data.train.length, valExamples: data.val.length },
+    model: { name: ctx.model.name, label: ctx.source.label, arch: info.arch, numParams: info.numParams, vocabSize: info.vocabSize, baseModel: baseModelName(ctx) },
+  };
+}
+
+/** MODEL_MISMATCH unless the run was trained on the loaded model. */
+export function checkModel(job: RunJob, ctx: ModelContext, run: Pick<RunRecord, 'name'>): void {
+  const info = ctx.model.info;
+  if (job.model.arch !== info.arch || job.model.numParams !== info.numParams || job.model.vocabSize !== info.vocabSize) {
+    throw fail(
+      'MODEL_MISMATCH',
+      `Run "${run.name}" was trained on ${job.model.name} (${job.model.numParams.toLocaleString('en-US')} parameters), not on the loaded ${ctx.model.name}.`,
+      `Load ${job.model.name} (${job.model.label}) first.`,
+    );
+  }
+}
+
+/** BAD_DATASET unless `data` is the file and the split the run was trained on (a resume must see the same data). */
+export function checkData(job: RunJob, run: RunRecord, data: PreparedData): void {
+  const fp = run.dataset?.fingerprint;
+  if (fp?.startsWith('sha256:') && data.fingerprint.startsWith('sha256:') && fp !== data.fingerprint) {
+    throw fail('BAD_DATASET', `This is not the file run "${run.name}" was trained on (${run.dataset?.name}).`, 'Add the same file again to resume, or start a new run.');
+  }
+  if (data.train.length !== job.data.trainExamples || data.val.length !== job.data.valExamples) {
+    throw fail(
+      'BAD_DATASET',
+      `The dataset now gives ${data.train.length} training / ${data.val.length} validation examples, but run "${run.name}" had ${job.data.trainExamples} / ${job.data.valExamples}.`,
+      'A resumed run must see exactly the same data: add the original file again, or start a new run.',
+    );
+  }
 }
