@@ -29,7 +29,7 @@ describe('run configuration', () => {
     const r = resolveTrainConfig('llama', { lr: 0, batchSize: 2.5, schedule: 'exponential' as never, lora: { r: 0 } });
     expect(r.ok).toBe(false);
     if (!r.ok) {
-      expect(r.problems).toContain('Learning rate: must be between 0.000001 and 0.1.');
+      expect(r.problems).toContain('Learning rate: must be between 0.000001 and 10.');
       expect(r.problems).toContain('Batch size: must be a whole number.');
       expect(r.problems).toContain('LoRA rank: must be between 1 and 256.');
       expect(r.problems.some((p) => p.startsWith('Schedule: must be cosine, linear, constant'))).toBe(true);
