@@ -11,7 +11,8 @@ import { generate } from '../src/model/generate';
 import { loadModel } from '../src/io/load-model';
 import { setFastGradients, setPerEntryAttention } from '../src/model/ops';
 import { ensureReferenceHF } from '../src/testing/reference';
-import { DEFAULT_TRAIN, Trainer, type Example } from '../src/train/loop';
+import { Trainer, type Example } from '../src/train/loop';
+import { DEFAULT_TRAIN } from '../src/train/config';
 
 const backend = (process.argv[2] ?? 'wasm') as BackendName;
 const B = 8;

@@ -14,7 +14,7 @@ import {
   type ExampleEntry,
 } from '../store/store';
 import { presetConfig, toOverrides, type PresetName } from '../store/training';
-import { validateConfig } from '../train/config';
+import { BROWSER_TRAINING, validateConfig } from '../train/config';
 import { evalPoint, stepPoint } from '../train/metrics';
 import type { StudioActions } from '../ui/context';
 
@@ -292,7 +292,7 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
         patch(store, 'train', { phase: 'error', error: { code: 'BAD_REQUEST', message: why } });
         return;
       }
-      const problems = validateConfig(s.train.config, s.model.summary?.training);
+      const problems = validateConfig(s.train.config, s.model.summary?.training ?? BROWSER_TRAINING);
       if (problems.length) {
         patch(store, 'train', { phase: 'error', error: { code: 'BAD_REQUEST', message: problems.join(' '), hint: 'Fix the settings under Advanced.' } });
         return;

@@ -25,6 +25,11 @@ describe('command-line options', () => {
     expect(() => parseArgs(['--lr'], { lr: 'string' }, 'train')).toThrow(/argument missing/);
   });
 
+  it('a value that starts with a dash is still the value of the option before it (there are no short flags)', () => {
+    expect(parseArgs(['--prompt', '-5 apples', '--stop', '-', '--lr', '-1'], { prompt: 'string', stop: 'string', lr: 'string' }, 'generate')).toEqual({ _: [], prompt: '-5 apples', stop: '-', lr: '-1' });
+    expect(() => parseArgs(['--full', '-x'], { full: 'boolean' }, 'train')).toThrow(/unknown option -x/);
+  });
+
   it("train's options and --help come from the run configuration's table", () => {
     for (const o of NUMERIC_OPTIONS) {
       expect(TRAIN_OPTIONS[o.flag]).toBe('string');
@@ -34,7 +39,7 @@ describe('command-line options', () => {
     const args = parseArgs(['--lr', '0.002', '--rank', '4', '--alpha', '8', '--targets', 'q_proj,v_proj', '--steps', '12', '--schedule', 'linear'], TRAIN_OPTIONS, 'train');
     const c = configFromArgs(args, 'llama');
     expect(c).toMatchObject({ lr: 0.002, steps: 12, epochs: 0, schedule: 'linear', lora: { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'], lora_dropout: 0.05 } });
-    expect(() => configFromArgs(parseArgs(['--rank', '0', '--schedule', 'exp'], TRAIN_OPTIONS, 'train'), 'llama')).toThrow(/--rank \(LoRA rank: must be between 1 and 256\.\)[\s\S]*Schedule: must be/);
+    expect(() => configFromArgs(parseArgs(['--rank', '0', '--schedule', 'exp'], TRAIN_OPTIONS, 'train'), 'llama')).toThrow(/--rank \(LoRA rank: must be between 1 and 256\.\)[\s\S]*--schedule \(Schedule: must be/);
   });
 
   it('`train --no-such-option` (and a method tabtune does not have) exits non-zero naming the valid options', { timeout: 60_000 }, () => {

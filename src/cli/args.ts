@@ -24,9 +24,20 @@ function distance(a: string, b: string): number {
 /** Parses `argv` against `spec`; `command` names the command in messages. */
 export function parseArgs(argv: string[], spec: OptionSpec, command: string): Args {
   const options = Object.fromEntries(Object.entries(spec).map(([k, type]) => [k, { type }]));
+  // There are no short flags: a value after a string option is its value even when it starts with "-"
+  // (`--prompt "-5 apples"`, `--stop -`), which node:util would call ambiguous.
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    if (a.startsWith('--') && !a.includes('=') && spec[a.slice(2)] === 'string' && next !== undefined && next.startsWith('-') && !next.startsWith('--')) {
+      args.push(`${a}=${next}`);
+      i++;
+    } else args.push(a);
+  }
   let parsed;
   try {
-    parsed = parseNodeArgs({ args: argv, options, allowPositionals: true, strict: true });
+    parsed = parseNodeArgs({ args, options, allowPositionals: true, strict: true });
   } catch (e) {
     const err = e as Error & { code?: string };
     const valid = Object.keys(spec)
@@ -42,7 +53,7 @@ export function parseArgs(argv: string[], spec: OptionSpec, command: string): Ar
       const hint = near && near.d <= Math.max(2, Math.floor(name.length / 3)) ? ` (did you mean --${near.k}?)` : '';
       throw new UsageError(`${command}: unknown option ${bad}${hint}\nvalid options: ${valid}`);
     }
-    throw new UsageError(`${command}: ${err.message.split('\n')[0]}\nvalid options: ${valid}`);
+    throw new UsageError(`${command}: ${err.message}\nvalid options: ${valid}`);
   }
   return Object.assign({ _: parsed.positionals }, parsed.values) as Args;
 }

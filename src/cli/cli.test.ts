@@ -176,7 +176,7 @@ describe('npm run cli -- export-merged on tabtune-tiny', () => {
     // An adapter whose replies end on BOS, saved as `train` saves one (PEFT files + tabtune.json).
     await setupBackend('cpu');
     const model = await loadModel(directorySource(TINY_DIR));
-    const run = trainStopAdapter(model);
+    const run = await trainStopAdapter(model);
     const adapterDir = join(tmp, 'adapter');
     const files = exportPeftAdapter(run.adapter, { baseModel: TINY_DIR });
     files.set('tabtune.json', tabtuneJson({ stop_token_id: run.stopTokenId, stop_strings: [], plain_format: PLAIN_FORMAT }));

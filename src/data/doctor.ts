@@ -11,7 +11,8 @@ import { shuffle } from '../util/random';
 import { splitRecords, DEFAULT_VAL_FRACTION } from './split';
 import { tokenStats, type TokenStats } from './stats';
 import { detectStopToken, type StopTokenChoice } from './stop-token';
-import { yieldToEventLoop, type DataInput } from './source';
+import { yieldToEventLoop } from '../util/async';
+import type { DataInput } from './source';
 import { checkOverlap } from './validate';
 import type { DataRecord } from './types';
 

@@ -57,7 +57,7 @@ export interface ReadOptions {
   yieldEveryMs?: number;
 }
 
-export const yieldToEventLoop = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
+import { yieldToEventLoop } from '../util/async';
 
 /**
  * Calls onChunk for every chunk of the source, in order. onChunk may be async (it is awaited).

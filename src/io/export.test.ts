@@ -4,7 +4,8 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LoraAdapter, type LoraConfig } from '../lora/adapter';
+import { LoraAdapter } from '../lora/adapter';
+import type { LoraConfig } from '../train/config';
 import { readDeltas } from '../lora/merge';
 import { setupBackend } from '../model/backend';
 import type { CausalLM } from '../model/causal-lm';
@@ -250,7 +251,7 @@ describe("merged export of a LoRA-tuned tabtune-tiny: generation stops where bas
     const disposables: { dispose(): void }[] = [model];
     try {
       // The run ends replies with BOS (as stories260K runs do), not the model's EOS.
-      const { adapter, encoder, records, stopTokenId, dispose } = trainStopAdapter(model);
+      const { adapter, encoder, records, stopTokenId, dispose } = await trainStopAdapter(model);
       disposables.push({ dispose });
       expect([model.eosIds, stopTokenId]).toEqual([[BUNDLED_EOS], BUNDLED_BOS]);
 

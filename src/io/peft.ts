@@ -13,7 +13,8 @@
 // The adapter's strength multiplier and on/off switch are inference knobs of tabtune: the export is always
 // the trained adapter at strength 1 (PEFT has no such field; scale an adapter there with
 // model.add_weighted_adapter or by editing lora_alpha).
-import { LoraAdapter, LoraError, matchesTarget, type LoraConfig } from '../lora/adapter';
+import { LoraAdapter, LoraError, matchesTarget } from '../lora/adapter';
+import type { LoraConfig } from '../train/config';
 import type { CausalLM } from '../model/causal-lm';
 import type { Linear } from '../model/ops';
 import { transpose2d } from '../model/weights';

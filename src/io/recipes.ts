@@ -9,7 +9,7 @@
 // template; transformers' warmup starts at lr * 0 where tabtune's starts at lr / warmup_steps.
 import { GPT2_TARGETS, type LoraConfig } from '../train/config';
 import type { DataRecord, Message } from '../data/types';
-import type { TrainConfig } from '../train/loop';
+import type { TrainConfig } from '../train/config';
 
 /** tabtune's training settings as the recipes read them (TrainConfig, with the data settings of the job). */
 export type RecipeTrain = Pick<TrainConfig, 'lr' | 'warmupSteps' | 'weightDecay' | 'maxGradNorm' | 'batchSize' | 'gradAccum' | 'steps' | 'epochs' | 'evalEvery' | 'saveEvery' | 'seed'> & {

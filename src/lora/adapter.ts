@@ -6,9 +6,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { CausalLM } from '../model/causal-lm';
 import { seededRandom } from '../util/random';
 import { mm, type Linear, type LinearAdapter } from '../model/ops';
-import type { LoraConfig } from '../train/config';
+import { loraShapeProblems, type LoraConfig } from '../train/config';
 
-export type { LoraConfig } from '../train/config';
 
 /** PEFT's rule: a module is targeted when its name equals a target or ends with "." + target. */
 export function matchesTarget(module: string, targets: string[]): boolean {
@@ -77,9 +76,8 @@ export class LoraAdapter {
     readonly config: LoraConfig,
     opts: { seed?: number; weights?: Map<string, { A: Float32Array; B: Float32Array }> } = {},
   ) {
-    if (!(config.r >= 1 && Number.isInteger(config.r))) throw new LoraError(`LoRA rank r must be a positive integer, got ${config.r}`);
-    if (!(config.lora_alpha > 0)) throw new LoraError(`lora_alpha must be positive, got ${config.lora_alpha}`);
-    if (!(config.lora_dropout >= 0 && config.lora_dropout < 1)) throw new LoraError(`lora_dropout must be in [0, 1), got ${config.lora_dropout}`);
+    const bad = loraShapeProblems(config);
+    if (bad.length) throw new LoraError(bad.join(' '));
     this.scale = config.lora_alpha / config.r;
     const targets = [...lm.linears.values()].filter((l) => matchesTarget(l.name, config.target_modules));
     if (!targets.length) {

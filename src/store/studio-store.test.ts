@@ -5,7 +5,7 @@ import type { DataReport } from '../protocol/messages';
 import { datasetProblem, pageOf } from './data';
 import { addEval, addStep, emptySeries, seriesFromPoints, valPoints } from './series';
 import { cannotStart, createAppStore, initialState, parseSavedSettings, savedSettings } from './store';
-import { defaultTrainConfig, setOption, totalSteps, validateConfig } from '../train/config';
+import { BROWSER_TRAINING, defaultTrainConfig, setOption, totalSteps, validateConfig } from '../train/config';
 import { estimateMemory, presetConfig, toOverrides } from './training';
 
 const step = (s: number, loss = 1, skipped?: string) => ({ step: s, loss, smoothLoss: loss, lr: 0.1, gradNorm: 2, ...(skipped ? { skipped } : {}) });
@@ -93,16 +93,16 @@ describe('training settings', () => {
     expect(b.lora.target_modules).toHaveLength(7);
     expect(t.lora.target_modules).toEqual(['c_attn', 'c_proj', 'c_fc']);
     expect(t.lora.r).toBe(16);
-    for (const c of [q, b, t]) expect(validateConfig(c)).toEqual([]);
+    for (const c of [q, b, t]) expect(validateConfig(c, BROWSER_TRAINING)).toEqual([]);
     expect(toOverrides(b)).toEqual(b);
   });
 
   it('bounds every option', () => {
     const c = presetConfig('balanced', 'llama');
-    expect(validateConfig(setOption(c, 'lr', 0))).toEqual([expect.stringContaining('Learning rate: must be between')]);
-    expect(validateConfig(setOption(c, 'batchSize', 2.5))).toEqual(['Batch size: must be a whole number.']);
-    expect(validateConfig(setOption(c, 'lora.r', Number.NaN))).toEqual(['LoRA rank: enter a number.']);
-    expect(validateConfig({ ...c, lora: { ...c.lora, target_modules: [] } })).toEqual(['LoRA targets: pick at least one layer type.']);
+    expect(validateConfig(setOption(c, 'lr', 0), BROWSER_TRAINING)).toEqual([expect.stringContaining('Learning rate: must be between')]);
+    expect(validateConfig(setOption(c, 'batchSize', 2.5), BROWSER_TRAINING)).toEqual(['Batch size: must be a whole number.']);
+    expect(validateConfig(setOption(c, 'lora.r', Number.NaN), BROWSER_TRAINING)).toEqual(['LoRA rank: enter a number.']);
+    expect(validateConfig({ ...c, lora: { ...c.lora, target_modules: [] } }, BROWSER_TRAINING)).toEqual(['LoRA targets: pick at least one layer type.']);
   });
 
   it('plans steps from epochs and estimates memory that grows with batch and rank', () => {

@@ -1,12 +1,11 @@
 // Training settings as the studio offers them: presets over the run configuration (src/train/config.ts:
-// every setting's default, bounds, help and the one validation), the planned step count, and a memory
-// estimate for a model and settings. Plain data and arithmetic (no TF.js): the store, the controller and
+// every setting's default, bounds, help, the one validation and the step count) and a memory estimate
+// for a model and settings. Plain data and arithmetic (no TF.js): the store, the controller and
 // the components share it.
 import type { ModelSummary, TrainConfig, TrainConfigOverrides } from '../protocol/messages';
 import { defaultTrainConfig } from '../train/config';
 
 export type PresetName = 'quick' | 'balanced' | 'thorough';
-
 
 /** The engine's defaults (src/train/config.ts, the same module the worker and the CLI use). */
 export function baseTrainConfig(arch: string | null | undefined = 'llama'): TrainConfig {
@@ -110,4 +109,3 @@ export function estimateMemory(
   const activations = (perLayerAct * model.layers + tokens * model.vocabSize * 3) * f;
   return { weights, trainable, trainableParams, activations, total: weights + trainable + activations };
 }
-

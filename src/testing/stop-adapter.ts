@@ -5,7 +5,9 @@ import { RecordEncoder } from '../data/encode';
 import type { PairRecord } from '../data/types';
 import type { LoraAdapter } from '../lora/adapter';
 import type { LanguageModel } from '../model/load';
-import { createTrainer, defaultTrainConfig, disposeTrainer, toExamples } from '../train/job';
+import { createTrainer, disposeTrainer, toExamples } from '../train/job';
+import { defaultTrainConfig } from '../train/config';
+import { runTraining } from '../train/run-loop';
 
 /** The first records of public/examples/number-words.train.jsonl. */
 const RECORDS: PairRecord[] = [
@@ -26,14 +28,15 @@ export interface StopAdapter {
 }
 
 /** LoRA on every linear layer, `steps` steps at lr 2e-2 (8 are enough on tabtune-tiny for the four prompts to end on BOS). */
-export function trainStopAdapter(model: LanguageModel, steps = 8): StopAdapter {
+export async function trainStopAdapter(model: LanguageModel, steps = 8): Promise<StopAdapter> {
   const stopTokenId = model.tokenizer.bosId;
   if (stopTokenId === null || model.eosIds.includes(stopTokenId)) throw new Error('the model needs a BOS token that is not one of its EOS ids');
   const encoder = new RecordEncoder(model.tokenizer, { maxSeqLen: 64, stop: { stopTokenId, stopStrings: [] } });
   const config = defaultTrainConfig(model.lm.config.arch, { steps, lr: 2e-2, warmupSteps: 0, batchSize: RECORDS.length });
   const trainer = createTrainer(model, toExamples(encoder, RECORDS), [], { ...config, lora: { ...config.lora, lora_dropout: 0 } });
   try {
-    for (let i = 0; i < steps; i++) trainer.trainStep();
+    const out = await runTraining(trainer, {}, () => undefined);
+    if (out.reason !== 'done') throw new Error(`training the stop adapter ended: ${out.reason}`);
   } catch (e) {
     disposeTrainer(trainer);
     throw e;

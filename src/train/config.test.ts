@@ -1,12 +1,12 @@
 // The run configuration: one table, one check, one step count for every host.
 import { describe, expect, it } from 'vitest';
-import { buildTrainConfig, WORKER_TRAINING } from '../worker/training';
-import { DEFAULT_TRAIN, defaultTrainConfig, modeChoices, MODES, NUMERIC_OPTIONS, parseTrainConfig, resolveTrainConfig, TRAIN_KEYS, totalSteps, validateConfig } from './config';
+import { buildTrainConfig } from '../worker/training';
+import { BROWSER_TRAINING, CLI_TRAINING, DEFAULT_TRAIN, defaultTrainConfig, modeChoices, MODES, NUMERIC_OPTIONS, parseTrainConfig, resolveTrainConfig, TRAIN_KEYS, totalSteps, validateConfig } from './config';
 
 describe('run configuration', () => {
   it('the defaults pass their own check, on both architectures', () => {
-    expect(validateConfig(defaultTrainConfig('llama'))).toEqual([]);
-    expect(validateConfig(defaultTrainConfig('gpt2'))).toEqual([]);
+    expect(validateConfig(defaultTrainConfig('llama'), BROWSER_TRAINING)).toEqual([]);
+    expect(validateConfig(defaultTrainConfig('gpt2'), BROWSER_TRAINING)).toEqual([]);
     expect(defaultTrainConfig('gpt2').lora.target_modules).toEqual(['c_attn', 'c_proj', 'c_fc']);
   });
 
@@ -17,16 +17,16 @@ describe('run configuration', () => {
   });
 
   it('an unknown or misspelled setting is an error naming the known ones, not a silent no-op', () => {
-    const r = parseTrainConfig({ ...DEFAULT_TRAIN, learningRate: 1e-3 });
+    const r = parseTrainConfig({ ...DEFAULT_TRAIN, learningRate: 1e-3 }, CLI_TRAINING);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.problems[0]).toMatch(/Unknown setting\(s\): learningRate\. Known settings: mode, lora, schedule, .*lr/);
-    const l = resolveTrainConfig('llama', { lora: { rank: 4 } as never });
+    const l = resolveTrainConfig('llama', { lora: { rank: 4 } as never }, CLI_TRAINING);
     expect(l.ok).toBe(false);
     if (!l.ok) expect(l.problems[0]).toMatch(/Unknown setting\(s\): lora\.rank\. Known settings: r, lora_alpha, lora_dropout, target_modules/);
   });
 
   it('bounds, whole numbers, schedule and mode are checked with one message per bad field', () => {
-    const r = resolveTrainConfig('llama', { lr: 0, batchSize: 2.5, schedule: 'exponential' as never, lora: { r: 0 } });
+    const r = resolveTrainConfig('llama', { lr: 0, batchSize: 2.5, schedule: 'exponential' as never, lora: { r: 0 } }, CLI_TRAINING);
     expect(r.ok).toBe(false);
     if (!r.ok) {
       expect(r.problems).toContain('Learning rate: must be between 0.000001 and 10.');
@@ -37,7 +37,7 @@ describe('run configuration', () => {
   });
 
   it('giving steps without epochs means that many steps', () => {
-    const r = resolveTrainConfig('llama', { steps: 7 });
+    const r = resolveTrainConfig('llama', { steps: 7 }, CLI_TRAINING);
     expect(r.ok && r.config.epochs).toBe(0);
     expect(r.ok && totalSteps(r.config, 1000)).toBe(7);
   });
@@ -54,17 +54,17 @@ describe('run configuration', () => {
 
   it('the worker refuses full-parameter training, and the Train panel never offers a mode the worker refuses', () => {
     expect(() => buildTrainConfig('llama', { mode: 'full' })).toThrow(/not available in the browser/);
-    const offered = modeChoices(WORKER_TRAINING, 'lora');
+    const offered = modeChoices(BROWSER_TRAINING, 'lora');
     expect(offered.map((m) => m.mode)).toEqual(['lora']);
     for (const m of offered) expect(buildTrainConfig('llama', { mode: m.mode }).mode).toBe(m.mode);
     // A saved 'full' setting is shown as unavailable (not offered), and the check says why.
-    expect(modeChoices(WORKER_TRAINING, 'full')).toEqual([
+    expect(modeChoices(BROWSER_TRAINING, 'full')).toEqual([
       { mode: 'lora', label: 'LoRA adapter', available: true },
       { mode: 'full', label: 'Every weight (full fine-tuning) (not available here)', available: false },
     ]);
-    expect(validateConfig({ ...DEFAULT_TRAIN, mode: 'full' }, WORKER_TRAINING)).toEqual([WORKER_TRAINING.unavailable!.full]);
+    expect(validateConfig({ ...DEFAULT_TRAIN, mode: 'full' }, BROWSER_TRAINING)).toEqual([BROWSER_TRAINING.unavailable!.full]);
     // Where every mode runs (the CLI), every mode is offered and accepted.
-    expect(modeChoices(undefined, 'lora').map((m) => m.mode)).toEqual([...MODES]);
-    expect(validateConfig({ ...DEFAULT_TRAIN, mode: 'full' })).toEqual([]);
+    expect(modeChoices(CLI_TRAINING, 'lora').map((m) => m.mode)).toEqual([...MODES]);
+    expect(validateConfig({ ...DEFAULT_TRAIN, mode: 'full' }, CLI_TRAINING)).toEqual([]);
   });
 });

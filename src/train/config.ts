@@ -63,7 +63,14 @@ export interface TrainCapabilities {
   unavailable?: Partial<Record<TrainMode, string>>;
 }
 
-export const ALL_MODES: TrainCapabilities = { modes: MODES };
+/** The command line trains every mode. */
+export const CLI_TRAINING: TrainCapabilities = { modes: MODES };
+
+/** The browser's worker trains LoRA only (full-parameter training needs the command line). */
+export const BROWSER_TRAINING: TrainCapabilities = {
+  modes: ['lora'],
+  unavailable: { full: 'Full-parameter training is not available in the browser: train a LoRA adapter here, or use the command line (npm run cli -- train --full).' },
+};
 
 /** Defaults chosen on the example datasets (see the learning test): LoRA r=8 on every linear layer. */
 export const DEFAULT_TRAIN: TrainConfig = {
@@ -145,13 +152,25 @@ export const TARGETS_OPTION = {
 } as const;
 
 /** The modes a Train panel offers: what `caps` can train, plus the current one marked unavailable if it cannot. */
-export function modeChoices(caps: TrainCapabilities | undefined, current: TrainMode): { mode: TrainMode; label: string; available: boolean }[] {
-  const can = caps?.modes ?? MODES;
+export function modeChoices(caps: TrainCapabilities, current: TrainMode): { mode: TrainMode; label: string; available: boolean }[] {
+  const can = caps.modes;
   return MODES.filter((m) => can.includes(m) || m === current).map((m) => ({
     mode: m,
     label: can.includes(m) ? MODE_OPTION.choices[m] : `${MODE_OPTION.choices[m]} (not available here)`,
     available: can.includes(m),
   }));
+}
+
+/**
+ * What any LoRA adapter must be to be built at all (also one loaded from a PEFT folder, which may use a
+ * rank or dropout outside the bounds above: those are what tabtune trains, these are what LoRA is).
+ */
+export function loraShapeProblems(l: LoraConfig): string[] {
+  const out: string[] = [];
+  if (!(Number.isInteger(l.r) && l.r >= 1)) out.push(`LoRA rank r must be a positive integer, got ${l.r}.`);
+  if (!(l.lora_alpha > 0 && Number.isFinite(l.lora_alpha))) out.push(`lora_alpha must be positive, got ${l.lora_alpha}.`);
+  if (!(l.lora_dropout >= 0 && l.lora_dropout < 1)) out.push(`lora_dropout must be in [0, 1), got ${l.lora_dropout}.`);
+  return out;
 }
 
 export function getOption(c: TrainConfig, key: NumericKey): number {
@@ -215,7 +234,7 @@ function problemText(issue: z.core.$ZodIssue, input: unknown): string {
  * Checks a whole configuration (an unknown field is an error, not a silent no-op) against the table's
  * bounds and what `caps` can run. Returns every problem, one message per bad field.
  */
-export function parseTrainConfig(input: unknown, caps: TrainCapabilities = ALL_MODES): ParsedConfig {
+export function parseTrainConfig(input: unknown, caps: TrainCapabilities): ParsedConfig {
   const r = trainSchema.safeParse(input);
   const problems = r.success ? [] : r.error.issues.map((i) => problemText(i, input));
   if (r.success) {
@@ -229,7 +248,7 @@ export function parseTrainConfig(input: unknown, caps: TrainCapabilities = ALL_M
 }
 
 /** Problems with a config, one message per bad field (empty: it can run with `caps`). */
-export function validateConfig(c: TrainConfig, caps: TrainCapabilities = ALL_MODES): string[] {
+export function validateConfig(c: TrainConfig, caps: TrainCapabilities): string[] {
   const r = parseTrainConfig(c, caps);
   return r.ok ? [] : r.problems;
 }
@@ -238,7 +257,7 @@ export function validateConfig(c: TrainConfig, caps: TrainCapabilities = ALL_MOD
  * The defaults for `arch` with `over` applied (lora field by field), checked. Giving steps without epochs
  * means "run that many steps".
  */
-export function resolveTrainConfig(arch: string | null | undefined, over: TrainConfigOverrides = {}, caps: TrainCapabilities = ALL_MODES): ParsedConfig {
+export function resolveTrainConfig(arch: string | null | undefined, over: TrainConfigOverrides, caps: TrainCapabilities): ParsedConfig {
   if (!over || typeof over !== 'object') return { ok: false, problems: ['The training settings must be an object.'] };
   const base = defaultTrainConfig(arch);
   const lora = over.lora && typeof over.lora === 'object' ? { ...base.lora, ...over.lora } : (over.lora ?? base.lora);

@@ -12,7 +12,6 @@ import type { RecipeJob } from '../io/recipes';
 import { Trainer, type Example } from './loop';
 import type { TrainConfig } from './config';
 
-export { defaultTrainConfig } from './config';
 
 export function toExamples(encoder: RecordEncoder, records: DataRecord[]): Example[] {
   return encodeRecords(encoder, records).examples.map(({ input, target, weight }) => ({ input, target, weight }));

@@ -12,7 +12,8 @@ import { loadModel } from '../io/load-model';
 import { BASE_DIR, REPO_ROOT } from '../testing/models';
 import { ensureReferenceHF, REFERENCE_ABSENT, referenceTitle } from '../testing/reference';
 import { runTraining } from './run-loop';
-import { compareBaseTuned, createTrainer, defaultTrainConfig, disposeTrainer, toExamples } from './job';
+import { compareBaseTuned, createTrainer, disposeTrainer, toExamples } from './job';
+import { defaultTrainConfig } from './config';
 
 const MODELS: { name: string; skip: string | null; dir: () => Promise<string> }[] = [
   { name: 'tabtune-base', skip: null, dir: async () => BASE_DIR },

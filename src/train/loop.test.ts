@@ -6,11 +6,11 @@ import { seededRandom } from '../util/random';
 import { buildCausalLM } from '../model/load';
 import { tinyConfig, tinyModel, tinyWeights, type TinySpec } from '../testing/tiny-model';
 import { maskedCrossEntropy } from './loss';
-import { DEFAULT_TRAIN, Trainer, type Example, type TrainConfig } from './loop';
+import { Trainer, type Example } from './loop';
 import { AdamW, clipByGlobalNorm } from './optimizer';
 import { learningRate } from './schedule';
 import { runTraining } from './run-loop';
-import { totalSteps } from './config';
+import { DEFAULT_TRAIN, totalSteps, type TrainConfig } from './config';
 
 /** A toy task on a tiny vocab: "a b c =" -> "c b a" (reverse), prompt masked out of the loss. */
 function reverseTask(n: number, seed: number, vocab = 40): Example[] {
@@ -261,6 +261,22 @@ describe('guards and control', () => {
     expect(out2).toEqual({ reason: 'done', step: 4, stoppedBy: 'no better in 1 evaluation' });
     expect(ck).toEqual([4]);
     disposeTrainer(t2);
+  });
+
+  it('a resumed epoch-based run keeps its planned step count, older checkpoints (rounded to nearest) included', () => {
+    const c = cfg({ steps: 0, epochs: 1.1, batchSize: 8 });
+    const a = makeTrainer({ arch: 'llama' }, c, reverseTask(24, 1));
+    a.trainStep();
+    const ck = a.checkpoint();
+    expect(ck.state.totalSteps).toBe(4);
+    const b = makeTrainer({ arch: 'llama' }, c, reverseTask(24, 1));
+    b.restore(ck);
+    expect(b.totalSteps).toBe(4);
+    // A checkpoint from before the count was recorded: that version ran round(3 x 1.1) = 3 steps.
+    const legacy = makeTrainer({ arch: 'llama' }, c, reverseTask(24, 1));
+    legacy.restore({ ...ck, state: { ...ck.state, totalSteps: undefined } });
+    expect(legacy.totalSteps).toBe(3);
+    for (const t of [a, b, legacy]) disposeTrainer(t);
   });
 
   it('the loop: untilStep and shouldStop stop resumably with a checkpoint at that step', async () => {

@@ -12,6 +12,7 @@ import { shuffle } from '../util/random';
 import { maskedCrossEntropy } from './loss';
 import { AdamW, clipToNorm, DEFAULT_ADAMW, squaredNorm } from './optimizer';
 import { learningRate } from './schedule';
+import { yieldToEventLoop } from '../util/async';
 import { microBatchesPerEpoch, totalSteps, type TrainConfig } from './config';
 
 /** One training sequence: target[t] is the token to predict after input[0..t]; weight[t] 1 = trained. */
@@ -21,8 +22,7 @@ export interface Example {
   weight: number[];
 }
 
-export type { TrainConfig } from './config';
-export { DEFAULT_TRAIN } from './config';
+
 
 export interface StepMetrics {
   step: number;
@@ -70,6 +70,8 @@ export interface TrainerState {
   lastValLoss: number | null;
   /** Names of the trained tensors, in optimizer order. */
   params: string[];
+  /** The run's planned steps (absent in checkpoints made before it was recorded). */
+  totalSteps?: number;
 }
 
 export class TrainingError extends Error {
@@ -145,7 +147,8 @@ export class Trainer<E = Example> {
   readonly params: tf.Variable[];
   readonly paramNames: string[];
   readonly optimizer: AdamW;
-  readonly totalSteps: number;
+  /** The run's planned steps: totalSteps() of the config; a restored checkpoint keeps the plan it was made with. */
+  totalSteps: number;
   readonly microPerEpoch: number;
   step = 0;
   micro = 0;
@@ -294,7 +297,7 @@ export class Trainer<E = Example> {
     };
   }
 
-  /** Consecutive non-finite steps so far (run() stops at config.maxBadSteps). */
+  /** Consecutive non-finite steps so far (the loop stops at config.maxBadSteps). */
   get badStepCount(): number {
     return this.badSteps;
   }
@@ -322,7 +325,7 @@ export class Trainer<E = Example> {
     let last = performance.now();
     for (const { batch, n } of this.evalBatches(examples)) {
       if (performance.now() - last > yieldEveryMs) {
-        await sleep(0);
+        await yieldToEventLoop();
         last = performance.now();
       }
       const l = this.batchLoss(batch);
@@ -379,6 +382,7 @@ export class Trainer<E = Example> {
         optimizerT: opt.t,
         lastValLoss: this.lastValLoss,
         params: this.paramNames,
+        totalSteps: this.totalSteps,
       },
       metrics: { trainLoss: Number.isFinite(this.lastLoss) ? this.lastLoss : undefined, valLoss: this.lastValLoss ?? undefined },
     };
@@ -409,13 +413,15 @@ export class Trainer<E = Example> {
     this.smoothCount = s.smoothCount;
     this.badSteps = s.badSteps;
     this.lastValLoss = s.lastValLoss;
+    // An epoch-based run keeps the step count it was planned with (and so its schedule). Checkpoints made
+    // before the count was recorded come from a version that rounded epochs x steps per epoch to nearest.
+    if (this.config.steps === 0) {
+      const perEpoch = Math.ceil(this.microPerEpoch / this.config.gradAccum);
+      this.totalSteps = s.totalSteps ?? Math.max(1, Math.round(this.config.epochs * perEpoch));
+    }
   }
 
   dispose(): void {
     this.optimizer.dispose();
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

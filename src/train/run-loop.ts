@@ -6,6 +6,7 @@
 // model queue), `asyncReads` reads the backend asynchronously (WebGPU), `saveAt` is the save policy,
 // `metrics` adds measurements to each evaluation, `stopRules` end a run early (early stopping). The
 // objective (what a step's loss is) belongs to the Trainer (see Objective in loop.ts).
+import { yieldToEventLoop } from '../util/async';
 import { isEvalStep, isSaveStep } from './config';
 import { TrainingError, type EvalMetrics, type StepMetrics, type Trainer, type TrainerCheckpoint } from './loop';
 
@@ -48,13 +49,13 @@ export interface LoopOptions {
   metrics?: readonly EvalMetric[];
   /** Early-stopping rules, consulted after every evaluation. */
   stopRules?: readonly StopRule[];
+  /** Evaluations made before this loop started (a resumed run's stored ones), so stop rules see the whole run. */
+  history?: readonly EvalMetrics[];
   /** Stop once this step is reached, with a checkpoint there, resumable (outcome 'stopped'). */
   untilStep?: number | null;
   /** Polled after every step: true stops the run there with a checkpoint (Ctrl-C, a time limit). */
   shouldStop?: () => boolean;
 }
-
-const yieldToEventLoop = () => new Promise<void>((r) => setTimeout(r, 0));
 
 export function nonFiniteError(badSteps: number, why: string | undefined): TrainingError {
   return new TrainingError(
@@ -70,7 +71,7 @@ export async function* trainingLoop(trainer: Trainer, o: LoopOptions = {}): Asyn
   const c = t.config;
   const serialize = o.serialize ?? (<T>(task: () => Promise<T>) => task());
   const saveAt = o.saveAt ?? ((step: number, total: number) => isSaveStep(c, step, total));
-  const evals: EvalMetrics[] = [];
+  const evals: EvalMetrics[] = [...(o.history ?? [])];
   while (t.step < t.totalSteps) {
     await o.beforeStep?.();
     if (o.signal?.aborted) {

@@ -4,8 +4,10 @@ import { cannotStart, estimateSeqLen, isTraining } from '../store/store';
 import { formatBytes } from '../storage/errors';
 import { estimateMemory, PRESETS } from '../store/training';
 import {
+  BROWSER_TRAINING,
   getOption,
   MODE_OPTION,
+  MODES,
   modeChoices,
   NUMERIC_OPTIONS,
   SCHEDULE_OPTION,
@@ -116,7 +118,7 @@ function NumberField({ config, o, disabled }: { config: TrainConfig; o: (typeof 
 function Advanced({ disabled, open, onToggle }: { disabled: boolean; open: boolean; onToggle(open: boolean): void }) {
   const config = useAppState((s) => s.train.config);
   const arch = useAppState((s) => s.model.summary?.arch);
-  const caps = useAppState((s) => s.model.summary?.training);
+  const caps = useAppState((s) => s.model.summary?.training ?? BROWSER_TRAINING);
   const actions = useActions();
   const id = useId();
   const set = (c: TrainConfig) => actions.setTrainConfig(c);
@@ -135,7 +137,7 @@ function Advanced({ disabled, open, onToggle }: { disabled: boolean; open: boole
           </select>
           <small id={`${id}-mode-help`} className="help">
             {MODE_OPTION.help}
-            {caps?.unavailable?.full && !caps.modes.includes('full') ? ` ${caps.unavailable.full}` : ''}
+            {MODES.filter((m) => !caps.modes.includes(m)).map((m) => ` ${caps.unavailable?.[m] ?? ''}`)}
           </small>
         </div>
         <div className="field">
@@ -193,7 +195,7 @@ export function TrainPanel() {
   const id = useId();
   const [logScale, setLogScale] = useState(false);
   const [advancedOpen, setAdvancedOpen] = useState(false);
-  const problems = validateConfig(train.config, summary?.training);
+  const problems = validateConfig(train.config, summary?.training ?? BROWSER_TRAINING);
   const mem = summary ? estimateMemory(summary, train.config, seqLen) : null;
   const steps = trainExamples !== null ? totalSteps(train.config, trainExamples) : null;
   const startLabel = train.phase === 'done' || train.phase === 'error' ? 'Train again' : 'Start training';

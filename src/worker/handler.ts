@@ -32,7 +32,8 @@ import { DatasetRegistry } from './datasets';
 import { fail, toProtocolError } from './errors';
 import { exportRun } from './export';
 import { Runs } from './runs';
-import { Training, WORKER_TRAINING } from './training';
+import { Training } from './training';
+import { BROWSER_TRAINING } from '../train/config';
 import { watchWebGpuDevice } from './webgpu-diagnostics';
 
 export { toProtocolError } from './errors';
@@ -188,7 +189,7 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
           onProgress: (pr) => post({ kind: 'progress', id, payload: pr }),
         });
         modelCtx = { model: loaded, source, location: p.location };
-        return { name: loaded.name, label: source.label, ...loaded.info, loadMs: performance.now() - t0, training: WORKER_TRAINING };
+        return { name: loaded.name, label: source.label, ...loaded.info, loadMs: performance.now() - t0, training: BROWSER_TRAINING };
       });
     },
 

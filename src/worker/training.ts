@@ -12,7 +12,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { CheckpointInfo, RunRecord } from '../storage/index';
 import { createTrainer } from '../train/job';
-import { resolveTrainConfig, type TrainCapabilities, type TrainConfig, type TrainConfigOverrides } from '../train/config';
+import { sleep } from '../util/async';
+import { BROWSER_TRAINING, parseTrainConfig, resolveTrainConfig, type TrainConfig, type TrainConfigOverrides } from '../train/config';
 import { evalPoint, stepPoint, type MetricPoint } from '../train/metrics';
 import { runTraining, type LoopOutcome } from '../train/run-loop';
 import type { EvalMetrics, StepMetrics, Trainer, TrainerCheckpoint } from '../train/loop';
@@ -24,15 +25,9 @@ import { fail, RequestFailure, toProtocolError } from './errors';
 import { checkData, checkModel, makeJob, parseJob } from './jobs';
 import { acquireRunLock, lockedRuns } from './run-lock';
 
-/** What the worker trains: LoRA only (full-parameter training needs the CLI). */
-export const WORKER_TRAINING: TrainCapabilities = {
-  modes: ['lora'],
-  unavailable: { full: 'Full-parameter training is not available in the browser: train a LoRA adapter here, or use the command line (npm run cli -- train --full).' },
-};
-
 /** The model's default config with the request's overrides, checked (src/train/config.ts). */
 export function buildTrainConfig(arch: 'llama' | 'gpt2', over: TrainConfigOverrides = {}): TrainConfig {
-  const r = resolveTrainConfig(arch, over, WORKER_TRAINING);
+  const r = resolveTrainConfig(arch, over, BROWSER_TRAINING);
   if (!r.ok) throw fail('BAD_REQUEST', `Invalid training settings: ${r.problems.join(' ')}`, 'Change the settings in the Train panel and start again.');
   return r.config;
 }
@@ -75,7 +70,6 @@ interface Session {
   finish: () => void;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function checkUntilStep(untilStep: number | undefined): void {
   if (untilStep !== undefined && !(Number.isInteger(untilStep) && untilStep > 0)) throw fail('BAD_REQUEST', `untilStep must be a positive integer, got ${untilStep}.`);
@@ -178,6 +172,8 @@ export class Training {
         const job = parseJob(run.config);
         if (!job) throw fail('BAD_REQUEST', `Run "${run.name}" was not made in the browser and cannot be resumed here.`, 'Resume it with the command line (npm run cli -- train --resume).');
         checkModel(job, ctx, run);
+        const saved = parseTrainConfig(job.train, BROWSER_TRAINING);
+        if (!saved.ok) throw fail('BAD_REQUEST', `Run "${run.name}" holds settings this page cannot train: ${saved.problems.join(' ')}`, 'Start a new run with valid settings.');
 
         // Where to continue from; an older checkpoint than the newest makes a branch.
         let branchAt: number | null = null;

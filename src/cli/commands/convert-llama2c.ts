@@ -10,7 +10,7 @@ export const CONVERT_LLAMA2C_USAGE =
   'usage: convert-llama2c --checkpoint MODEL.bin --tokenizer TOKENIZER.bin --out DIR [--name NAME]';
 
 function arg(args: Record<string, string | boolean>, key: string): string | undefined {
-  const v = args[key] ?? args[`--${key}`];
+  const v = args[key];
   return typeof v === 'string' && v.length > 0 ? v : undefined;
 }
 

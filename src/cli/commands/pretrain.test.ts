@@ -10,7 +10,7 @@ import { generate, meanNLL } from '../../model/generate';
 import { seededRandom } from '../../util/random';
 import { loadModel } from '../../io/load-model';
 import { buildCausalLM, type LanguageModel } from '../../model/load';
-import { hfConfig, initWeights, ngramBaselines, windowExamples, type PretrainConfig } from './pretrain';
+import { hfConfig, initWeights, loadPretrainConfig, ngramBaselines, trainConfig, windowExamples, type PretrainConfig } from './pretrain';
 
 const root = resolve(__dirname, '..', '..', '..');
 const tinyDir = join(root, 'models', 'tabtune-tiny');
@@ -150,6 +150,12 @@ describe('pretraining pieces', () => {
     dtype: 'F32',
     prompts: [],
   };
+
+  it('runs with the one run configuration, checked: the bundled recipe passes, a bad one is refused', () => {
+    const tiny = loadPretrainConfig(resolve(__dirname, '../../../models/tabtune-tiny/train.json'));
+    expect(trainConfig(tiny, tiny.train.steps)).toMatchObject({ mode: 'full', steps: tiny.train.steps, epochs: 0, saveEvery: 0, maxBadSteps: 5 });
+    expect(() => trainConfig({ ...cfg, train: { ...cfg.train, batchSize: 0 } }, 10)).toThrow(/invalid training settings in train\.json: Batch size: must be between 1 and 128/);
+  });
 
   it('initialises a model that loads, with the configured parameter count and near-uniform predictions', async () => {
     await setupBackend('cpu');

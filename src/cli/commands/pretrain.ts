@@ -33,7 +33,7 @@ import type { WeightMap } from '../../model/types';
 import { FsBackend } from '../../node/fs-backend';
 import { TabtuneStore } from '../../storage/index';
 import { collate, Trainer, type Example, type TrainerCheckpoint } from '../../train/loop';
-import { DEFAULT_TRAIN, type TrainConfig } from '../../train/config';
+import { CLI_TRAINING, DEFAULT_TRAIN, parseTrainConfig, type TrainConfig } from '../../train/config';
 import { evalPoint, metricRow, stepPoint } from '../../train/metrics';
 import { runTraining } from '../../train/run-loop';
 import { maskedCrossEntropy } from '../../train/loss';
@@ -275,9 +275,10 @@ export function ngramBaselines(train: Uint16Array, held: Uint16Array, V: number,
   return { unigram: nllU / n, bigram: nllB / n, tokens: n };
 }
 
-function trainConfig(c: PretrainConfig, steps: number): TrainConfig {
+/** The run configuration of a pretraining run (full-parameter), checked like every other run's. */
+export function trainConfig(c: PretrainConfig, steps: number): TrainConfig {
   const t = c.train;
-  return {
+  const r = parseTrainConfig({
     ...DEFAULT_TRAIN,
     mode: 'full',
     lr: t.lr,
@@ -291,9 +292,11 @@ function trainConfig(c: PretrainConfig, steps: number): TrainConfig {
     steps,
     epochs: 0,
     evalEvery: c.evalEvery,
-    saveEvery: Number.MAX_SAFE_INTEGER, // time-based here
+    saveEvery: 0, // time-based here (the loop's saveAt)
     seed: t.seed,
-  };
+  }, CLI_TRAINING);
+  if (!r.ok) throw new UsageError(`${c.name}: invalid training settings in train.json: ${r.problems.join(' ')}`);
+  return r.config;
 }
 
 interface RunMeta {

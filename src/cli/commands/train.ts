@@ -18,6 +18,7 @@ import { FsBackend } from '../../node/fs-backend';
 import { TabtuneStore } from '../../storage/index';
 import { compareBaseTuned, createTrainer, disposeTrainer, recipeJob, toExamples } from '../../train/job';
 import {
+  CLI_TRAINING,
   DEFAULT_TRAIN,
   getOption,
   GPT2_TARGETS,
@@ -100,10 +101,10 @@ export function configFromArgs(args: Args, arch: 'llama' | 'gpt2'): TrainConfig 
   if (typeof args[TARGETS_OPTION.flag] === 'string') {
     over.lora = { ...over.lora, target_modules: (args[TARGETS_OPTION.flag] as string).split(',').map((s) => s.trim()).filter(Boolean) };
   }
-  const r = resolveTrainConfig(arch, over as TrainConfigOverrides);
+  const r = resolveTrainConfig(arch, over as TrainConfigOverrides, CLI_TRAINING);
   if (r.ok) return r.config;
   const named = r.problems.map((p) => {
-    const o = NUMERIC_OPTIONS.find((x) => p.startsWith(`${x.label}:`));
+    const o = [...NUMERIC_OPTIONS, SCHEDULE_OPTION, TARGETS_OPTION].find((x) => p.startsWith(`${x.label}:`));
     return o ? `--${o.flag} (${p})` : p;
   });
   throw new UsageError(`invalid training settings:\n  ${named.join('\n  ')}\n(see: npm run cli -- train --help)`);
@@ -118,7 +119,7 @@ export async function trainCommand(args: Args): Promise<void> {
     const given = Object.keys(args).filter((k) => k !== '_' && !['out', 'resume', 'backend', 'compare'].includes(k));
     if (given.length) throw new UsageError(`--resume continues the run in ${out} with its saved settings: drop ${given.map((k) => `--${k}`).join(' ')}`);
     job = JSON.parse(await readFile(jobPath, 'utf8')) as JobFile;
-    const saved = parseTrainConfig(job.config);
+    const saved = parseTrainConfig(job.config, CLI_TRAINING);
     if (!saved.ok) throw new UsageError(`${jobPath} holds invalid training settings: ${saved.problems.join(' ')}`);
   } else {
     if (exists(jobPath)) throw new UsageError(`${out} already holds a run: add --resume to continue it, or pick another --out`);
