@@ -40,7 +40,7 @@ const ioFromModel = {
 };
 
 /** The page and its store: they run in a tab only. */
-const pageFiles = ['src/ui/**', 'src/app/**', 'src/main.tsx', 'src/store/**'];
+const pageFiles = ['src/ui/**', 'src/app/**', 'src/main.tsx', 'src/store/**', 'src/testing/page.ts'];
 /** Code that may use Node: its own room, the CLI, the test-only room (helpers, fakes) and tests. */
 const nodeOnly = ['src/node/**', 'src/cli/**', 'src/testing/**', 'src/**/*.test.ts'];
 
@@ -99,7 +99,8 @@ export default tseslint.config(
   },
   {
     files: ['src/**/*.{ts,tsx}'],
-    ignores: ['src/ui/**', 'src/app/**', 'src/main.tsx'],
+    // src/testing/page.ts: the page without React for tests (its store and actions on a worker client).
+    ignores: ['src/ui/**', 'src/app/**', 'src/main.tsx', 'src/testing/page.ts'],
     rules: {
       'no-restricted-globals': ['error', ...domOnlyGlobals],
       'no-restricted-syntax': ['error', domTypes],

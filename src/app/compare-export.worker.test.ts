@@ -8,10 +8,10 @@ import { SafetensorsFile } from '../io/safetensors';
 import { unzipFiles } from '../io/zip';
 import type { ModelSummary } from '../protocol/messages';
 import { TabtuneStore } from '../storage/index';
-import { freshIdb } from '../storage/test-utils';
+import { freshIdb } from '../testing/storage';
 import { REPO_ROOT, TINY_DIR } from '../testing/models';
 import { connectInProcess, serveFolder, type InProcessWorker } from '../testing/worker';
-import { testPage } from './test-helpers';
+import { testPage } from '../testing/page';
 
 /** 40 records of the example dataset (36 train, 4 validation). */
 const DATA = readFileSync(join(REPO_ROOT, 'public/examples/number-words.train.jsonl'), 'utf8').split('\n').slice(0, 40).join('\n') + '\n';

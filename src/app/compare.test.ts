@@ -8,7 +8,7 @@ import { patch } from '../store/store';
 import { formatDuration } from '../store/time';
 import { tick, WorkerFailure, type FakeWorker } from '../testing/fake-worker';
 import { checkpoint, COMPARE_RESULT, MODEL, run, workerWithRuns } from '../testing/studio-fixtures';
-import { testPage } from './test-helpers';
+import { testPage } from '../testing/page';
 
 const CKS = { r1: [checkpoint('r1', 3), checkpoint('r1', 6, { isLatest: true, isBest: true })] };
 

@@ -6,7 +6,7 @@ import { describeExportStage, exportBlocker, type ExportProgress } from '../stor
 import type { Selection } from '../store/run-context';
 import { WorkerFailure, tick, type FakeWorker } from '../testing/fake-worker';
 import { checkpoint, MODEL, run, workerWithRuns } from '../testing/studio-fixtures';
-import { testPage } from './test-helpers';
+import { testPage } from '../testing/page';
 
 const CKS = { r1: [checkpoint('r1', 3), checkpoint('r1', 6, { isLatest: true })] };
 

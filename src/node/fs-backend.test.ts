@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { StorageFullError } from '../storage/errors';
 import { storageKeys as keys } from '../storage/keys';
 import { TabtuneStore } from '../storage/store';
-import { fakeClock, KillSwitchBackend, makePayload, QuotaBackend, sameBits } from '../storage/test-utils';
+import { fakeClock, KillSwitchBackend, makePayload, QuotaBackend, sameBits } from '../testing/storage';
 import { decodeSegment, encodeSegment, FsBackend } from './fs-backend';
 
 const tmp = mkdtempSync(join(tmpdir(), 'tabtune-fs-'));

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryBackend, type KeyValueBackend } from './backend';
 import { FsBackend } from '../node/fs-backend';
-import { freshIdb } from './test-utils';
+import { freshIdb } from '../testing/storage';
 
 const tmp = mkdtempSync(join(tmpdir(), 'tabtune-kv-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -7,7 +7,7 @@ import { CheckpointCorruptError, StorageError } from './errors';
 import type { CheckpointManifest } from './checkpoints';
 import { storageKeys as keys } from './keys';
 import { TabtuneStore } from './store';
-import { fakeClock, freshIdb, KillSwitchBackend, makePayload, sameBits, SlowBackend } from './test-utils';
+import { fakeClock, freshIdb, KillSwitchBackend, makePayload, sameBits, SlowBackend } from '../testing/storage';
 
 async function setup(opts: ConstructorParameters<typeof TabtuneStore>[1] = {}) {
   const backend = freshIdb();

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { fingerprintBytes } from './datasets';
 import { storageKeys as keys } from './keys';
 import { TabtuneStore } from './store';
-import { fakeClock, freshIdb, KillSwitchBackend } from './test-utils';
+import { fakeClock, freshIdb, KillSwitchBackend } from '../testing/storage';
 
 describe('datasets', () => {
   it('stores text and gives it back as text, with a sha256 fingerprint', async () => {

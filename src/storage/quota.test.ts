@@ -4,7 +4,7 @@ import { isQuotaError, StorageError, StorageFullError, formatBytes } from './err
 import { requestPersistence, storageEstimate } from './quota';
 import { storageKeys as keys } from './keys';
 import { TabtuneStore } from './store';
-import { freshIdb, makePayload, QuotaBackend, sameBits } from './test-utils';
+import { freshIdb, makePayload, QuotaBackend, sameBits } from '../testing/storage';
 
 async function fullSetup(makeError?: () => unknown) {
   const inner = freshIdb();

@@ -2,7 +2,7 @@ import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
 import { storageKeys as keys } from './keys';
 import { TabtuneStore } from './store';
-import { fakeClock, freshIdb, makePayload, WrappedBackend } from './test-utils';
+import { fakeClock, freshIdb, makePayload, WrappedBackend } from '../testing/storage';
 
 function setup(opts: ConstructorParameters<typeof TabtuneStore>[1] = {}) {
   const backend = new WrappedBackend(freshIdb());

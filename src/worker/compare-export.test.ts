@@ -8,7 +8,7 @@ import { SafetensorsFile } from '../io/safetensors';
 import { unzipFiles } from '../io/zip';
 import type { Events } from '../protocol/messages';
 import { TabtuneStore } from '../storage/index';
-import { freshIdb } from '../storage/test-utils';
+import { freshIdb } from '../testing/storage';
 import { REPO_ROOT, TINY_DIR } from '../testing/models';
 import { connectInProcess, serveFolder, type InProcessWorker } from '../testing/worker';
 

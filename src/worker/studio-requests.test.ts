@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TabtuneStore } from '../storage/index';
-import { freshIdb } from '../storage/test-utils';
+import { freshIdb } from '../testing/storage';
 import { REPO_ROOT, TINY_DIR } from '../testing/models';
 import { connectInProcess, serveFolder, type InProcessWorker } from '../testing/worker';
 

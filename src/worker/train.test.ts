@@ -10,7 +10,7 @@ import type { CheckpointInfo, EvalMetrics, PauseResult, RunJob, RunSummary, Step
 import { SafetensorsFile } from '../io/safetensors';
 import { unzipFiles } from '../io/zip';
 import { TabtuneStore, type KeyValueBackend } from '../storage/index';
-import { freshIdb, QuotaBackend } from '../storage/test-utils';
+import { freshIdb, QuotaBackend } from '../testing/storage';
 import { BUNDLED_EOS, REPO_ROOT, TINY_DIR } from '../testing/models';
 import { connectInProcess, serveFolder, type InProcessWorker } from '../testing/worker';
 import { maxTensorMapDiff } from '../testing/tensors';

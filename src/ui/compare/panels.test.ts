@@ -3,7 +3,7 @@
 import { createElement, type FunctionComponent } from 'react';
 import { renderToStaticMarkup } from 'react-dom/server';
 import { describe, expect, it } from 'vitest';
-import { testPage, type TestPage } from '../../app/test-helpers';
+import { testPage, type TestPage } from '../../testing/page';
 import type { ModelSummary } from '../../protocol/messages';
 import type { Selection } from '../../store/run-context';
 import { createAppStore } from '../../store/store';

@@ -1,11 +1,11 @@
 // Test helper (Node): the page without React: one app store and the controller's actions on a given
 // worker client, with a run selected and a model loaded as the panels would have them. Only tests
 // import this file.
+import { createController, type Controller } from '../app/controller';
 import type { WorkerClient } from '../protocol/client';
 import type { ModelSummary } from '../protocol/messages';
 import type { Selection } from '../store/run-context';
 import { createAppStore, patch, type AppStore } from '../store/store';
-import { createController, type Controller } from './controller';
 
 export interface TestPage {
   store: AppStore;

@@ -1,8 +1,8 @@
 // Helpers shared by the storage tests (fake backends that fail the way browsers and disks do).
 
 import { createStore } from 'idb-keyval';
-import { IdbBackend, type KeyValueBackend, type StoredValue } from './backend';
-import type { CheckpointPayload } from './codec';
+import { IdbBackend, type KeyValueBackend, type StoredValue } from '../storage/backend';
+import type { CheckpointPayload } from '../storage/codec';
 import { seededRandom } from '../util/random';
 
 let dbCounter = 0;
