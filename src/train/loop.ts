@@ -22,8 +22,6 @@ export interface Example {
   weight: number[];
 }
 
-
-
 export interface StepMetrics {
   step: number;
   totalSteps: number;
@@ -165,6 +163,7 @@ export class Trainer<E = Example> {
     readonly val: E[],
     readonly config: TrainConfig,
     readonly adapter: LoraAdapter | null,
+    // The default objective reads Examples: a Trainer over another example type passes its own.
     readonly objective: Objective<E> = causalLmObjective as unknown as Objective<E>,
   ) {
     if (!train.length) throw new TrainingError('BAD_DATA', 'there are no training examples', 'Add valid records to the dataset.');
