@@ -2,18 +2,28 @@
 // A second origin for the URL-loading tests (the page runs on another port, so every request is
 // cross-origin and needs CORS plus Cross-Origin-Resource-Policy, as a real model host would send).
 //   /health                      200
-//   /models/stories260K/<file>   the converted reference model from .cache/ (served, never copied)
-//   /no-cors/stories260K/<file>  the same files without CORS headers (the page must explain the failure)
+//   /models/<name>/<file>        a bundled model folder, models/<name>/ (tabtune-tiny, …), or
+//                                stories260K: the converted reference model from .cache/ when ../shared
+//                                was there to make it (served, never copied)
+//   /no-cors/<name>/<file>       the same files without CORS headers (the page must explain the failure)
 //   /unsupported/<file>          a folder whose config.json names an architecture tabtune lacks
-//                                (with a tiny weights file and the reference tokenizer.json)
+//                                (with a tiny weights file and tabtune-tiny's tokenizer.json)
 //   anything else                404
 import { createServer } from 'node:http';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const reference = join(root, '.cache', 'reference', 'stories260K-hf');
+const bundledRoot = join(root, 'models');
+/** The folders served under /models/<name>/: every bundled model, and the converted reference model. */
+const folders = new Map(
+  readdirSync(bundledRoot, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && existsSync(join(bundledRoot, d.name, 'config.json')))
+    .map((d) => [d.name, join(bundledRoot, d.name)]),
+);
+folders.set('stories260K', join(root, '.cache', 'reference', 'stories260K-hf'));
+const tokenizerDir = join(bundledRoot, 'tabtune-tiny');
 const port = Number(process.argv[2] ?? 4318);
 
 /** A valid one-tensor safetensors file, so loading gets as far as reading config.json's model_type. */
@@ -46,8 +56,8 @@ createServer((req, res) => {
   let body = null;
   let m;
   if (path === '/health') body = Buffer.from('ok');
-  else if ((m = /^\/(?:models|no-cors)\/stories260K\/(.+)$/.exec(path))) body = fileFrom(reference, decodeURIComponent(m[1]));
-  else if ((m = /^\/unsupported\/(.+)$/.exec(path))) body = m[1] === 'tokenizer.json' ? fileFrom(reference, m[1]) : (unsupported[m[1]] ?? null);
+  else if ((m = /^\/(?:models|no-cors)\/([^/]+)\/(.+)$/.exec(path)) && folders.has(m[1])) body = fileFrom(folders.get(m[1]), decodeURIComponent(m[2]));
+  else if ((m = /^\/unsupported\/(.+)$/.exec(path))) body = m[1] === 'tokenizer.json' ? fileFrom(tokenizerDir, m[1]) : (unsupported[m[1]] ?? null);
   if (!body) {
     res.writeHead(404, { 'Content-Type': 'text/plain' });
     res.end('not found');

@@ -1,24 +1,23 @@
 // The model-load form takes a URL. A second local origin (e2e/fixture-server.mjs) plays a model
-// host: a working folder, a 404, one without CORS headers, and an unsupported architecture.
+// host: a working folder (the bundled tabtune-tiny), a 404, one without CORS headers, and an
+// unsupported architecture. Nothing here needs ../shared.
 import { expect, test } from './fixtures';
-import { goldenAvailable, greedyContinuation, loadGolden } from './golden';
-
-test.skip(!goldenAvailable(), 'needs ../shared/reference-models/stories260K beside the repository');
+import { engineGreedy, TINY, TINY_PROMPT } from './engine';
 
 test('loads a model from a URL on another origin', async ({ tabtune, fixtureOrigin }) => {
-  const golden = greedyContinuation(loadGolden());
+  const expected = await engineGreedy(TINY, TINY_PROMPT, 8);
   await tabtune.open();
   await tabtune.whenModelReady();
 
-  const url = `${fixtureOrigin}/models/stories260K/`;
+  const url = `${fixtureOrigin}/models/${TINY}/`;
   await tabtune.model.loadFromUrl(url);
-  await expect(tabtune.model.summary).toContainText('stories260K');
+  await expect(tabtune.model.summary).toContainText(TINY);
   expect((await tabtune.page.evaluate(() => window.__tabtune!.state().model.summary?.label)) ?? '').toBe(url.replace(/\/$/, ''));
   await tabtune.shot('loaded-from-url');
 
-  await tabtune.generate.fill({ prompt: 'Once upon a time', maxNewTokens: 8, temperature: 0 });
+  await tabtune.generate.fill({ prompt: TINY_PROMPT, maxNewTokens: 8, temperature: 0 });
   await tabtune.generate.run();
-  expect(await tabtune.lastTokens()).toEqual(golden.tokens.slice(0, 8));
+  expect(await tabtune.lastTokens()).toEqual(expected.tokens);
 });
 
 test('explains a URL that 404s, one without CORS, an unsupported model and bad input', async ({ tabtune, fixtureOrigin }) => {
@@ -32,7 +31,7 @@ test('explains a URL that 404s, one without CORS, an unsupported model and bad i
   await expect(tabtune.generate.generateButton).toBeDisabled();
   await tabtune.shot('404');
 
-  await tabtune.model.loadFromUrl(`${fixtureOrigin}/no-cors/stories260K/`);
+  await tabtune.model.loadFromUrl(`${fixtureOrigin}/no-cors/${TINY}/`);
   await expect(tabtune.model.error).toContainText('Could not download');
   await expect(tabtune.model.error).toContainText('CORS');
   await tabtune.shot('no-cors');

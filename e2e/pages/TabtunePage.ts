@@ -3,16 +3,11 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, type Page } from '@playwright/test';
+import type { ModelSummary } from '../../src/protocol/messages';
 import { BackendPanel } from './BackendPanel';
 import { GeneratePanel } from './GeneratePanel';
 import { ModelPanel } from './ModelPanel';
 import { TrainingApi } from './TrainingApi';
-
-interface ModelSummary {
-  name: string;
-  label: string;
-  vocabSize: number;
-}
 
 export class TabtunePage {
   readonly backend: BackendPanel;
