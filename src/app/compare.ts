@@ -1,29 +1,22 @@
 // Compare's actions: base vs tuned (the selected checkpoint) on a prompt, streamed side by side with
 // the same decoding settings and seed, and on every held-out example of the run (the worker's
 // `compare-heldout`, cancellable, with progress and ETA). State: the `compare` slice (src/store/compare.ts).
-import type { RequestHandle, WorkerClient } from '../protocol/client';
+import type { RequestHandle } from '../protocol/client';
 import type { AdapterInfo, GenerateParams } from '../protocol/messages';
 import { clampSettings, compareBlocker, emptyStream, idlePrompt, idleSide, promptToSend, type HeldoutState, type PromptState } from '../store/compare';
 import { asProtocolError, pageError } from '../store/errors';
 import { selectedCheckpoint, stepFor, type RunContext, type Selection } from '../store/run-context';
-import { patchPart, watch, type AppStore } from '../store/store';
+import { patchPart, watch } from '../store/store';
 import { etaMeter } from '../store/time';
 import type { CompareActions } from '../ui/context';
-import type { SelectedRun } from './run-context';
+import type { SelectedRunFeatureDeps } from './run-context';
 
-export interface CompareDeps {
-  client: WorkerClient;
-  store: AppStore;
-  selectedRun: SelectedRun;
-  /** Clock for elapsed times and ETAs (default Date.now). */
-  now?: () => number;
-}
 
 export interface Compare extends CompareActions {
   dispose(): void;
 }
 
-export function createCompare({ client, store, selectedRun, now = () => Date.now() }: CompareDeps): Compare {
+export function createCompare({ client, store, selectedRun, now = () => Date.now() }: SelectedRunFeatureDeps): Compare {
   const state = () => store.getState();
   const setPrompt = (update: Partial<PromptState>) => patchPart(store, 'compare', 'prompt', update);
   const setHeldout = (update: Partial<HeldoutState>) => patchPart(store, 'compare', 'heldout', update);

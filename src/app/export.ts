@@ -1,29 +1,21 @@
 // Export's actions: the worker builds the file of one kind (PEFT adapter, merged model, metrics CSV,
 // recipe) for the selected run, with progress and ETA; the page turns the bytes into a download
 // (src/ui/export). State: the `export` slice (src/store/export.ts).
-import type { WorkerClient } from '../protocol/client';
 import type { ExportKind, ExportResult } from '../protocol/messages';
 import { asProtocolError } from '../store/errors';
 import { EXPORT_KINDS, exportBlocker, needsCheckpoint, type ExportItemState } from '../store/export';
 import { sameSelection, selectedCheckpoint, stepFor, type Selection } from '../store/run-context';
-import { patchPart, watch, type AppStore } from '../store/store';
+import { patchPart, watch } from '../store/store';
 import { etaMeter } from '../store/time';
 import type { ExportActions } from '../ui/context';
-import type { SelectedRun } from './run-context';
+import type { SelectedRunFeatureDeps } from './run-context';
 
-export interface ExportDeps {
-  client: WorkerClient;
-  store: AppStore;
-  selectedRun: SelectedRun;
-  /** Clock for elapsed times and ETAs (default Date.now). */
-  now?: () => number;
-}
 
 export interface Exporter extends ExportActions {
   dispose(): void;
 }
 
-export function createExport({ client, store, selectedRun, now = () => Date.now() }: ExportDeps): Exporter {
+export function createExport({ client, store, selectedRun, now = () => Date.now() }: SelectedRunFeatureDeps): Exporter {
   const state = () => store.getState();
   const setItem = (kind: ExportKind, update: Partial<ExportItemState>) => patchPart(store, 'export', kind, update);
   let disposed = false;

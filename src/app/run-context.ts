@@ -26,6 +26,15 @@ export async function fetchRunContext(client: WorkerClient, selection: Selection
   };
 }
 
+/** What a feature that acts on the selected run (Compare, Export) is built from. */
+export interface SelectedRunFeatureDeps {
+  client: WorkerClient;
+  store: AppStore;
+  selectedRun: SelectedRun;
+  /** Clock for elapsed times and ETAs (default Date.now). */
+  now?: () => number;
+}
+
 export interface SelectedRun {
   /**
    * Reads the selected run again. Resolves once the slice holds the newest read: a read overtaken by a
