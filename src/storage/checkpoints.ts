@@ -7,6 +7,7 @@
 // checkpoint untouched. Re-saving a step writes new chunks under a new writeId and only deletes the old ones
 // after the new manifest is committed. A run's manifests change only under its "ckpt:<id>" lock.
 
+import { bestEffort } from '../util/async';
 import type { JsonValue } from './backend';
 import { crc32 } from './checksum';
 import { decodeCheckpointBlob, planCheckpointBlob, type CheckpointPayload } from './codec';
@@ -120,19 +121,19 @@ export class CheckpointsRepository {
         await backend.set(storageKeys.manifest(runId, step), m as unknown as JsonValue); // the commit point
         committed = true;
         if (isManifest(old) && old.writeId !== writeId) {
-          await this.ctx.bestEffort(async () => backend.delMany(await backend.keys(storageKeys.chunkWritePrefix(runId, step, old.writeId))));
+          await bestEffort(async () => backend.delMany(await backend.keys(storageKeys.chunkWritePrefix(runId, step, old.writeId))));
         }
         return m;
       });
     } catch (e) {
-      if (!committed) await this.ctx.bestEffort(async () => backend.delMany(await backend.keys(prefix)));
+      if (!committed) await bestEffort(async () => backend.delMany(await backend.keys(prefix)));
       if (isQuotaError(e)) throw await this.ctx.storageFullError(what, plan.totalBytes, runId, e);
       throw e;
     } finally {
       this.ctx.inflight.delete(writeId);
     }
     // The checkpoint is committed: failing to note its loss on the run record must not fail the save.
-    if (valLoss !== null) await this.ctx.bestEffort(() => this.runs.noteValLoss(runId, step, valLoss));
+    if (valLoss !== null) await bestEffort(() => this.runs.noteValLoss(runId, step, valLoss));
     const deletedSteps = await this.applyRetention(runId, { keepLast: options.keepLast });
     const info = (await this.list(runId, { gc: false })).find((c) => c.step === step) ?? toInfo(manifest!, false, false);
     return { info, deletedSteps };

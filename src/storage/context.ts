@@ -98,14 +98,6 @@ export class StoreContext {
     }
   }
 
-  async bestEffort(fn: () => Promise<unknown>): Promise<void> {
-    try {
-      await fn();
-    } catch {
-      // Cleanup that fails now is retried by collectGarbage later.
-    }
-  }
-
   /** Time-prefixed unique id: "<ms base36>-<random>". The prefix lets GC tell a fresh orphan from an old one. */
   newId(): string {
     const rand = crypto.getRandomValues(new Uint32Array(2));

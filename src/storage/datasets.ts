@@ -1,6 +1,7 @@
 // Stored datasets, so a reload can resume a run without the file: chunks (dchunk/<id>/<index>) first, the
 // record (dataset/<id>) last, which commits them. The same content (by fingerprint) is stored once.
 
+import { bestEffort } from '../util/async';
 import type { JsonValue } from './backend';
 import { crc32 } from './checksum';
 import type { BlobPlan } from './codec';
@@ -79,7 +80,7 @@ export class DatasetsRepository {
       committed = true;
       return rec;
     } catch (e) {
-      if (!committed) await this.ctx.bestEffort(async () => backend.delMany(await backend.keys(storageKeys.datasetChunkPrefix(id))));
+      if (!committed) await bestEffort(async () => backend.delMany(await backend.keys(storageKeys.datasetChunkPrefix(id))));
       if (isQuotaError(e)) throw await this.ctx.storageFullError(`dataset "${name}"`, bytes.byteLength, null, e);
       throw e;
     } finally {

@@ -39,12 +39,3 @@ export function requireModel(ctx: Pick<WorkerContext, 'model'>): ModelContext {
 export function asyncReads(): boolean {
   return tf.getBackend() === 'webgpu';
 }
-
-/** Bookkeeping that may fail (storage full) without hiding the real outcome. */
-export async function bestEffort(fn: () => Promise<unknown>): Promise<void> {
-  try {
-    await fn();
-  } catch {
-    // Ignored on purpose: see above.
-  }
-}

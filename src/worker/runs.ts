@@ -5,7 +5,8 @@ import { storageEstimate, type CheckpointInfo, type RunRecord } from '../storage
 import type { MetricPoint } from '../train/metrics';
 import type { RunSummary, StorageReport } from '../protocol/messages';
 import type { Adapters } from './adapters';
-import { bestEffort, type WorkerContext } from './context';
+import { bestEffort } from '../util/async';
+import type { WorkerContext } from './context';
 import { fail } from './errors';
 import { parseJob } from './jobs';
 import type { Training } from './training';

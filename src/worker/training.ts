@@ -12,14 +12,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { CheckpointInfo, RunRecord } from '../storage/index';
 import { createTrainer } from '../train/job';
-import { sleep } from '../util/async';
+import { bestEffort, sleep } from '../util/async';
 import { BROWSER_TRAINING, parseTrainConfig, resolveTrainConfig, type TrainConfig, type TrainConfigOverrides } from '../train/config';
 import { evalPoint, stepPoint, type MetricPoint } from '../train/metrics';
 import { runTraining, type LoopOutcome } from '../train/run-loop';
 import type { EvalMetrics, StepMetrics, Trainer, TrainerCheckpoint } from '../train/loop';
 import type { ErrorDetails, PauseResult, ResumeRunPayload, RunJob, TrainOutcome, TrainPayload } from '../protocol/messages';
 import { adapterWeights, type Adapters } from './adapters';
-import { asyncReads, bestEffort, requireModel, type WorkerContext } from './context';
+import { asyncReads, requireModel, type WorkerContext } from './context';
 import type { DatasetRegistry } from './datasets';
 import { fail, RequestFailure, toProtocolError } from './errors';
 import { checkData, checkModel, makeJob, parseJob } from './jobs';
