@@ -8,6 +8,8 @@ import { z } from 'zod';
 export type TrainMode = 'lora' | 'full';
 export type ScheduleKind = 'constant' | 'linear' | 'cosine';
 export type Arch = 'llama' | 'gpt2';
+/** What "better" means for the best checkpoint and early stopping. */
+export type BestMetric = 'val_loss' | 'exact_match';
 
 /** LoRA as PEFT names it (adapter_config.json's fields). */
 export interface LoraConfig {
@@ -39,6 +41,22 @@ export interface TrainConfig {
   seed: number;
   /** Consecutive non-finite steps tolerated before the run stops. */
   maxBadSteps: number;
+  // Knowing when to stop (src/train/quality): what each evaluation measures and decides.
+  /** The best checkpoint's criterion (early stopping watches the same one). */
+  bestMetric: BestMetric;
+  /** Evaluations without an improvement (by more than earlyStopMinDelta) before the run stops; 0 = never. */
+  earlyStopPatience: number;
+  earlyStopMinDelta: number;
+  /** Held-out examples generated greedily at each evaluation (exact match, token F1, labels); 0 = none. */
+  genEvalExamples: number;
+  /** Continuations sampled from the base model before training, scored at each evaluation (forgetting); 0 = none. */
+  probeSamples: number;
+  /** Tokens per probe continuation. */
+  probeTokens: number;
+  /** How much the probe NLL may rise (in %) for a checkpoint to be recommended. */
+  forgetBudgetPct: number;
+  /** Share of each epoch made of base-model text (replay against forgetting); 0 = none. */
+  replayFraction: number;
 }
 
 /** Any setting may be overridden; `lora` field by field. */
@@ -90,6 +108,14 @@ export const DEFAULT_TRAIN: TrainConfig = {
   saveEvery: 50,
   seed: 42,
   maxBadSteps: 5,
+  bestMetric: 'val_loss',
+  earlyStopPatience: 0,
+  earlyStopMinDelta: 0,
+  genEvalExamples: 16,
+  probeSamples: 32,
+  probeTokens: 32,
+  forgetBudgetPct: 5,
+  replayFraction: 0,
 };
 
 export function defaultTrainConfig(arch: string | null | undefined, over: Partial<TrainConfig> = {}): TrainConfig {
@@ -99,7 +125,7 @@ export function defaultTrainConfig(arch: string | null | undefined, over: Partia
 // ---------------------------------------------------------------------------------------------------
 // The table: every setting once.
 
-export type NumericKey = Exclude<keyof TrainConfig, 'mode' | 'lora' | 'schedule'> | 'lora.r' | 'lora.lora_alpha' | 'lora.lora_dropout';
+export type NumericKey = Exclude<keyof TrainConfig, 'mode' | 'lora' | 'schedule' | 'bestMetric'> | 'lora.r' | 'lora.lora_alpha' | 'lora.lora_dropout';
 
 interface OptionBase {
   label: string;
@@ -116,6 +142,10 @@ export interface NumericOption extends OptionBase {
   max: number;
   step: number | 'any';
   integer: boolean;
+  /** Added after runs were first stored: a stored configuration without it takes the default. */
+  later?: true;
+  /** Shown under "When to stop" rather than with the optimizer settings. */
+  group?: 'quality';
 }
 
 export const NUMERIC_OPTIONS: readonly NumericOption[] = [
@@ -135,6 +165,13 @@ export const NUMERIC_OPTIONS: readonly NumericOption[] = [
   { key: 'saveEvery', flag: 'save-every', label: 'Checkpoint every', help: 'Steps between checkpoints (0 = only at the end).', min: 0, max: 100_000, step: 1, integer: true },
   { key: 'seed', flag: 'seed', label: 'Seed', help: 'Fixes every random choice: the same seed and data repeat a run exactly.', min: 0, max: 2 ** 31 - 1, step: 1, integer: true },
   { key: 'maxBadSteps', flag: 'max-bad-steps', label: 'NaN tolerance', help: 'Consecutive NaN/Inf steps skipped before the run stops.', min: 1, max: 100, step: 1, integer: true },
+  { key: 'earlyStopPatience', flag: 'early-stop-patience', label: 'Early-stopping patience', help: 'Evaluations in a row without improvement before the run stops (0 = never stop early).', min: 0, max: 100, step: 1, integer: true, later: true, group: 'quality' },
+  { key: 'earlyStopMinDelta', flag: 'early-stop-min-delta', label: 'Smallest improvement', help: 'How much better an evaluation must be to count as an improvement (loss in nats, exact match as a fraction).', min: 0, max: 10, step: 'any', integer: false, later: true, group: 'quality' },
+  { key: 'genEvalExamples', flag: 'gen-eval-examples', label: 'Held-out answers generated', help: 'Held-out examples answered greedily at each evaluation for exact match, token F1 and label accuracy (0 = none).', min: 0, max: 1000, step: 1, integer: true, later: true, group: 'quality' },
+  { key: 'probeSamples', flag: 'probe-samples', label: 'Forgetting probe size', help: 'Texts sampled from the base model before training; their loss at each evaluation shows what the model forgets (0 = off).', min: 0, max: 1024, step: 1, integer: true, later: true, group: 'quality' },
+  { key: 'probeTokens', flag: 'probe-tokens', label: 'Probe text length', help: 'Tokens per probe text.', min: 4, max: 512, step: 1, integer: true, later: true, group: 'quality' },
+  { key: 'forgetBudgetPct', flag: 'forget-budget', label: 'Forgetting budget (%)', help: 'How much the probe loss may rise for a checkpoint to be recommended.', min: 0, max: 1000, step: 'any', integer: false, later: true, group: 'quality' },
+  { key: 'replayFraction', flag: 'replay', label: 'Replay share', help: 'Share of training examples that are base-model text, to keep general skill (0 = none; 0.01 to 0.1 is typical).', min: 0, max: 0.5, step: 0.01, integer: false, later: true, group: 'quality' },
 ];
 
 /** The settings that are not numbers. */
@@ -145,6 +182,13 @@ export const MODE_OPTION = {
   choices: { lora: 'LoRA adapter', full: 'Every weight (full fine-tuning)' } satisfies Record<TrainMode, string>,
 } as const;
 export const SCHEDULE_OPTION = { label: 'Schedule', help: 'How the learning rate falls after warmup.', flag: 'schedule' } as const;
+export const BEST_METRICS: readonly BestMetric[] = ['val_loss', 'exact_match'];
+export const BEST_METRIC_OPTION = {
+  label: 'Best checkpoint by',
+  help: 'What makes a checkpoint the best one (kept in storage; early stopping watches it too). Exact match needs held-out answers generated.',
+  flag: 'best-metric',
+  choices: { val_loss: 'Validation loss (lower)', exact_match: 'Exact match (higher)' } satisfies Record<BestMetric, string>,
+} as const;
 export const TARGETS_OPTION = {
   label: 'LoRA targets',
   help: 'Layers that get an adapter: attention (q, k, v, o) and MLP (gate, up, down). More layers learn more.',
@@ -189,7 +233,8 @@ export function setOption(c: TrainConfig, key: NumericKey, value: number): Train
 function numberSchema(o: NumericOption) {
   let s = z.number({ error: `${o.label}: enter a number.` }).refine(Number.isFinite, `${o.label}: enter a number.`);
   if (o.integer) s = s.refine(Number.isInteger, `${o.label}: must be a whole number.`);
-  return s.refine((v) => v >= o.min && v <= o.max, `${o.label}: must be between ${o.min} and ${o.max}.`);
+  const checked = s.refine((v) => v >= o.min && v <= o.max, `${o.label}: must be between ${o.min} and ${o.max}.`);
+  return o.later ? checked.default(getOption(DEFAULT_TRAIN, o.key)) : checked;
 }
 
 const byKey = (k: NumericKey) => numberSchema(NUMERIC_OPTIONS.find((o) => o.key === k)!);
@@ -205,6 +250,7 @@ const trainSchema = z.strictObject({
   mode: z.enum(MODES, { error: `${MODE_OPTION.label}: must be ${MODES.join(' or ')}.` }),
   lora: loraSchema,
   schedule: z.enum(SCHEDULES, { error: `${SCHEDULE_OPTION.label}: must be ${SCHEDULES.join(', ')}.` }),
+  bestMetric: z.enum(BEST_METRICS, { error: `${BEST_METRIC_OPTION.label}: must be ${BEST_METRICS.join(' or ')}.` }).default(DEFAULT_TRAIN.bestMetric),
   ...(Object.fromEntries(NUMERIC_OPTIONS.filter((o) => !o.key.startsWith('lora.')).map((o) => [o.key, numberSchema(o)])) as Record<
     Exclude<NumericKey, `lora.${string}`>,
     ReturnType<typeof numberSchema>
@@ -242,6 +288,7 @@ export function parseTrainConfig(input: unknown, caps: TrainCapabilities): Parse
     if (!caps.modes.includes(c.mode)) problems.push(caps.unavailable?.[c.mode] ?? `${MODE_OPTION.choices[c.mode]} is not available here.`);
     if (c.mode === 'lora' && c.lora.target_modules.length === 0) problems.push(`${TARGETS_OPTION.label}: pick at least one layer type.`);
     if (c.steps === 0 && !(c.epochs > 0)) problems.push('Steps or Epochs must be more than 0.');
+    if (c.bestMetric === 'exact_match' && c.genEvalExamples === 0) problems.push(`${BEST_METRIC_OPTION.label}: exact match needs held-out answers generated (set "Held-out answers generated" above 0).`);
     if (!problems.length) return { ok: true, config: c };
   }
   return { ok: false, problems };

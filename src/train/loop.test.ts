@@ -247,7 +247,7 @@ describe('guards and control', () => {
     const t = makeTrainer({ arch: 'llama' }, c, reverseTask(24, 1), reverseTask(4, 2));
     expect(t.totalSteps).toBe(4);
     const seen: string[] = [];
-    const out = await runTraining(t, { metrics: [{ name: 'probe', measure: async (tr) => ({ probe_step: tr.step + 0.5 }) }] }, (e) => {
+    const out = await runTraining(t, { metrics: [{ name: 'probe', measure: async (tr) => ({ values: { probe_step: tr.step + 0.5 } }) }] }, (e) => {
       seen.push(e.type === 'step' ? `s${e.metrics.step}` : e.type === 'eval' ? `e${e.metrics.step}:${e.metrics.extra?.probe_step}` : `c${e.checkpoint.step}`);
     });
     expect(out).toEqual({ reason: 'done', step: 4 });

@@ -46,6 +46,8 @@ export interface EvalMetrics {
   tokens: number;
   /** Measurements plugged into the loop (LoopOptions.metrics), by name. */
   extra?: Record<string, number>;
+  /** Their detail (tables, per-layer values, sample answers), by metric name. */
+  details?: Record<string, unknown>;
 }
 
 /** What a checkpoint holds: tensors by name plus JSON state. */

@@ -10,10 +10,18 @@ import { yieldToEventLoop } from '../util/async';
 import { isEvalStep, isSaveStep } from './config';
 import { TrainingError, type EvalMetrics, type StepMetrics, type Trainer, type TrainerCheckpoint } from './loop';
 
+/** What one plugged-in measurement found: numbers (charted, stored, printed) and optional detail (tables). */
+export interface MetricResult {
+  /** snake_case names, e.g. exact_match, probe_nll_delta_pct. */
+  values: Record<string, number>;
+  /** JSON-able detail shown beside the numbers (a confusion table, per-layer values, sample answers). */
+  details?: Record<string, unknown>;
+}
+
 /** A measurement taken at every evaluation, e.g. a generation metric or a forgetting probe. */
 export interface EvalMetric {
   name: string;
-  measure(trainer: Trainer): Promise<Record<string, number>>;
+  measure(trainer: Trainer): Promise<MetricResult>;
 }
 
 /** Consulted after every evaluation: a reason (for the user) ends the run there, as early stopping does. */
@@ -84,7 +92,10 @@ export async function* trainingLoop(trainer: Trainer, o: LoopOptions = {}): Asyn
       let ev: EvalMetrics | null = null;
       if (t.val.length && isEvalStep(c, t.step, t.totalSteps)) {
         ev = o.asyncReads || o.evalYieldMs !== undefined ? await t.evaluateAsync(t.val, o.evalYieldMs) : t.evaluate();
-        for (const metric of o.metrics ?? []) ev = { ...ev, extra: { ...ev.extra, ...(await metric.measure(t)) } };
+        for (const metric of o.metrics ?? []) {
+          const r = await metric.measure(t);
+          ev = { ...ev, extra: { ...ev.extra, ...r.values }, ...(r.details ? { details: { ...ev.details, [metric.name]: r.details } } : {}) };
+        }
         evals.push(ev);
       }
       let stoppedBy: string | null = null;
