@@ -128,12 +128,15 @@ export class LoraAdapter {
   }
 
   setWeights(w: Map<string, { A: Float32Array; B: Float32Array }>): void {
-    for (const [name, m] of this.modules) {
-      const v = w.get(name);
-      if (!v) throw new LoraError(`no weights for ${name}`);
-      m.A.assign(tf.tensor2d(v.A, m.A.shape as [number, number]));
-      m.B.assign(tf.tensor2d(v.B, m.B.shape as [number, number]));
-    }
+    for (const name of this.modules.keys()) if (!w.get(name)) throw new LoraError(`no weights for ${name}`);
+    // tidy frees the new values' tensors; the variables keep their own reference to the data.
+    tf.tidy(() => {
+      for (const [name, m] of this.modules) {
+        const v = w.get(name)!;
+        m.A.assign(tf.tensor2d(v.A, m.A.shape as [number, number]));
+        m.B.assign(tf.tensor2d(v.B, m.B.shape as [number, number]));
+      }
+    });
   }
 
   /** The update s * strength * A B for one module, in math layout [in, out]. */
