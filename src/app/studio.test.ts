@@ -82,7 +82,7 @@ function report(over: Partial<DataReport> = {}): DataReport {
 const inspected = (over: Partial<DataReport> = {}, datasetId = 'ds1'): InspectDataResult => ({ datasetId, report: report(over), stored: true, storageError: null, ms: 5 });
 
 function ckpt(runId: string, step: number, over: Partial<CheckpointInfo> = {}): CheckpointInfo {
-  return { runId, step, createdAt: 0, sizeBytes: 1000, chunkCount: 1, trainLoss: 1, valLoss: 1, pinned: false, isBest: false, isLatest: false, ...over };
+  return { runId, step, createdAt: 0, sizeBytes: 1000, chunkCount: 1, trainLoss: 1, valLoss: 1, extra: null, pinned: false, isBest: false, isLatest: false, ...over };
 }
 
 const run = runSummary;

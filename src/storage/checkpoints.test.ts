@@ -332,10 +332,27 @@ describe('retention', () => {
       chunkCount: 1,
       trainLoss: expect.any(Number),
       valLoss: 1.2,
+      extra: null,
       pinned: false,
       isBest: true,
       isLatest: false,
     });
+  });
+
+  it('keeps the steps a save asks it to keep, and stores the evaluation measurements of a checkpoint', async () => {
+    const { store, run } = await setup({ keepLast: 1 });
+    const payload = (step: number, extra?: Record<string, number>) => ({ ...makePayload(step, { valLoss: 10 - step }), ...(extra ? { metrics: { valLoss: 10 - step, extra } } : {}) });
+    await store.checkpoints.save(run.id, payload(1, { exact_match: 0.5, probe_nll_delta_pct: 1.5, bad: NaN }));
+    await store.checkpoints.save(run.id, payload(2), { keep: [1] });
+    const r = await store.checkpoints.save(run.id, payload(3), { keep: [1] });
+    expect(r.deletedSteps).toEqual([2]);
+    const list = await store.checkpoints.list(run.id);
+    expect(list.map((c) => c.step)).toEqual([1, 3]);
+    // Non-finite measurements are not stored; a checkpoint without an evaluation has none.
+    expect(list[0]!.extra).toEqual({ exact_match: 0.5, probe_nll_delta_pct: 1.5 });
+    expect(list[1]!.extra).toBeNull();
+    // Without the keep, the next save's retention deletes it.
+    expect((await store.checkpoints.save(run.id, payload(4))).deletedSteps).toEqual([1, 3]);
   });
 
   it('a new best takes over and the old best becomes deletable; unpinning exposes a checkpoint to retention', async () => {

@@ -32,6 +32,8 @@ export interface CheckpointManifest {
   tensorCount: number;
   trainLoss: number | null;
   valLoss: number | null;
+  /** The evaluation's other measurements at this step (absent in manifests written before they existed). */
+  extra?: Record<string, number> | null;
   pinned: boolean;
 }
 
@@ -43,6 +45,8 @@ export interface CheckpointInfo {
   chunkCount: number;
   trainLoss: number | null;
   valLoss: number | null;
+  /** The evaluation's other measurements at this step (exact_match, probe_nll_delta_pct…), or null. */
+  extra: Record<string, number> | null;
   pinned: boolean;
   /** Lowest validation loss of the run's checkpoints (the earliest on ties). */
   isBest: boolean;
@@ -59,6 +63,8 @@ export interface SaveCheckpointOptions {
   pinned?: boolean;
   /** Override the store's keepLast for this retention pass. */
   keepLast?: number;
+  /** Steps this retention pass must keep besides the usual ones (the best by the run's criterion, the recommended one, the Pareto front). */
+  keep?: readonly number[];
 }
 
 export interface SaveCheckpointResult {
@@ -84,6 +90,7 @@ export class CheckpointsRepository {
     const plan = planCheckpointBlob(payload); // validates shapes and state before anything is written
     const trainLoss = finiteOrNull(payload.metrics?.trainLoss);
     const valLoss = finiteOrNull(payload.metrics?.valLoss);
+    const extra = finiteExtra(payload.metrics?.extra);
     const what = `checkpoint step ${step} of ${runLabel(run, runId)}`;
     const writeId = this.ctx.newId();
     const prefix = storageKeys.chunkWritePrefix(runId, step, writeId);
@@ -116,6 +123,7 @@ export class CheckpointsRepository {
           tensorCount: Object.keys(payload.tensors).length,
           trainLoss,
           valLoss,
+          extra,
           pinned: options.pinned ?? (isManifest(old) ? old.pinned : false),
         };
         await backend.set(storageKeys.manifest(runId, step), m as unknown as JsonValue); // the commit point
@@ -134,7 +142,7 @@ export class CheckpointsRepository {
     }
     // The checkpoint is committed: failing to note its loss on the run record must not fail the save.
     if (valLoss !== null) await bestEffort(() => this.runs.noteValLoss(runId, step, valLoss));
-    const deletedSteps = await this.applyRetention(runId, { keepLast: options.keepLast });
+    const deletedSteps = await this.applyRetention(runId, { keepLast: options.keepLast, keep: options.keep });
     const info = (await this.list(runId, { gc: false })).find((c) => c.step === step) ?? toInfo(manifest!, false, false);
     return { info, deletedSteps };
   }
@@ -294,10 +302,10 @@ export class CheckpointsRepository {
   }
 
   /**
-   * Deletes checkpoints that are none of: the `keepLast` newest, the best by validation loss, pinned, or a
-   * branch point of another run. Runs after every save; returns the deleted steps.
+   * Deletes checkpoints that are none of: the `keepLast` newest, the best by validation loss, pinned, in
+   * `keep`, or a branch point of another run. Runs after every save; returns the deleted steps.
    */
-  async applyRetention(runId: string, options: { keepLast?: number } = {}): Promise<number[]> {
+  async applyRetention(runId: string, options: { keepLast?: number; keep?: readonly number[] } = {}): Promise<number[]> {
     const keepLast = options.keepLast ?? this.ctx.keepLast;
     if (!Number.isSafeInteger(keepLast) || keepLast < 1) throw new StorageError('INVALID_INPUT', `keepLast must be at least 1, got ${keepLast}`);
     const branchPoints = new Set(
@@ -307,7 +315,8 @@ export class CheckpointsRepository {
       const manifests = await this.manifests(runId);
       const best = bestStep(manifests);
       const recent = new Set(manifests.slice(-keepLast).map((m) => m.step));
-      const doomed = manifests.filter((m) => !recent.has(m.step) && m.step !== best && !m.pinned && !branchPoints.has(m.step));
+      const keep = new Set(options.keep ?? []);
+      const doomed = manifests.filter((m) => !recent.has(m.step) && m.step !== best && !m.pinned && !branchPoints.has(m.step) && !keep.has(m.step));
       await this.deleteManifests(runId, doomed);
       return doomed.map((m) => m.step);
     });
@@ -405,10 +414,19 @@ function toInfo(m: CheckpointManifest, isBest: boolean, isLatest: boolean): Chec
     chunkCount: m.chunks.length,
     trainLoss: m.trainLoss,
     valLoss: m.valLoss,
+    extra: m.extra ?? null,
     pinned: m.pinned,
     isBest,
     isLatest,
   };
+}
+
+/** The finite numbers of an evaluation's extra measurements, or null when there are none. */
+function finiteExtra(extra: Record<string, number> | undefined): Record<string, number> | null {
+  if (!extra || typeof extra !== 'object') return null;
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(extra)) if (typeof v === 'number' && Number.isFinite(v)) out[k] = v;
+  return Object.keys(out).length ? out : null;
 }
 
 function bestStep(manifests: CheckpointManifest[]): number | null {

@@ -19,7 +19,8 @@ export interface CheckpointPayload {
   tensors: Record<string, CheckpointTensor>;
   /** Any JSON: schedule position, RNG state, data-order cursor... (JSON rules: no undefined/NaN/Infinity/BigInt). */
   state: unknown;
-  metrics: { trainLoss?: number; valLoss?: number };
+  /** extra: the measurements of the evaluation at this step (exact_match, probe_nll_delta_pct…), when there was one. */
+  metrics: { trainLoss?: number; valLoss?: number; extra?: Record<string, number> };
 }
 
 export const CHECKPOINT_FORMAT = 'tabtune-checkpoint';

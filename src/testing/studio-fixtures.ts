@@ -17,7 +17,7 @@ export const MODEL: ModelSummary = {
 };
 
 export function checkpoint(runId: string, step: number, extra: Partial<CheckpointInfo> = {}): CheckpointInfo {
-  return { runId, step, createdAt: 1_700_000_000_000 + step, sizeBytes: 4096, chunkCount: 1, trainLoss: 1 / step, valLoss: 2 / step, pinned: false, isBest: false, isLatest: false, ...extra };
+  return { runId, step, createdAt: 1_700_000_000_000 + step, sizeBytes: 4096, chunkCount: 1, trainLoss: 1 / step, valLoss: 2 / step, extra: null, pinned: false, isBest: false, isLatest: false, ...extra };
 }
 
 export function run(id: string, opts: { name?: string; active?: boolean; checkpoints?: CheckpointInfo[]; model?: Partial<RunJob['model']>; stopStrings?: string[]; template?: 'auto' | 'plain' | 'chat-template'; job?: boolean } = {}): RunSummary {

@@ -55,7 +55,7 @@ export interface TrainerCheckpoint {
   step: number;
   tensors: Record<string, { shape: number[]; data: Float32Array }>;
   state: TrainerState;
-  metrics: { trainLoss?: number; valLoss?: number };
+  metrics: { trainLoss?: number; valLoss?: number; extra?: Record<string, number> };
 }
 
 export interface TrainerState {

@@ -104,6 +104,8 @@ export async function* trainingLoop(trainer: Trainer, o: LoopOptions = {}): Asyn
       const halt = !until && t.step < t.totalSteps && (o.shouldStop?.() ?? false);
       const save = !m.skipped && (saveAt(t.step, t.totalSteps) || stoppedBy !== null || until || halt);
       const ck = save ? (o.asyncReads ? await t.checkpointAsync() : t.checkpoint()) : null;
+      // A checkpoint at an evaluated step carries that evaluation's measurements (the trade-off chart's points).
+      if (ck && ev?.extra) ck.metrics = { ...ck.metrics, extra: ev.extra };
       return { m, failed: false as const, ev, ck, stoppedBy, stop: until || halt };
     });
     yield { type: 'step', metrics: r.m };
