@@ -17,7 +17,7 @@ export {
   type GcResult,
   type TabtuneStoreOptions,
 } from './context';
-export { RUN_STATUSES, runLabel, type CreateRunInput, type RunDatasetRef, type RunPatch, type RunRecord, type RunStatus, type RunsRepository } from './runs';
+export { RUN_STATUSES, runLabel, type CreateRunInput, type RunDatasetRef, type RunPatch, type RunQuality, type RunRecord, type RunStatus, type RunsRepository } from './runs';
 export {
   type CheckpointInfo,
   type CheckpointManifest,

@@ -37,6 +37,29 @@ export interface RunRecord {
   /** Set when the run is a branch: it continues from `parentCheckpointStep` of `parentRunId`. */
   parentRunId: string | null;
   parentCheckpointStep: number | null;
+  /** What the run's evaluations decided; absent in records written before it existed, null until a run ends. */
+  quality?: RunQuality | null;
+  /** The forgetting probe sampled from the base model before training (src/train/quality/probe.ts). */
+  probe?: JsonValue | null;
+  /** How this run's checkpoint was derived from another's (path-wise rewinding: scaled or rewound layers). */
+  recipe?: JsonValue | null;
+}
+
+/** The decisions of a run's evaluations (src/train/quality/decisions.ts), stored with the run. */
+export interface RunQuality {
+  criterion: 'val_loss' | 'exact_match';
+  /** The best checkpoint by the criterion, the recommended one (best task metric within the forgetting budget), the last. */
+  bestStep: number | null;
+  recommendedStep: number | null;
+  finalStep: number;
+  stoppedEarly: boolean;
+  /** Why the run stopped before its last step (early stopping's sentence), else null. */
+  stopReason: string | null;
+  /** The recommendation in one sentence ("step 300: exact match 92%, general skill −1.8%; …"). */
+  sentence: string | null;
+  budgetPct: number;
+  /** Points measured along the path from base to tuned (rewinding), with their recipes; null until explored. */
+  path?: JsonValue | null;
 }
 
 export interface CreateRunInput {
@@ -50,7 +73,9 @@ export interface CreateRunInput {
   parentCheckpointStep?: number | null;
 }
 
-export type RunPatch = Partial<Pick<RunRecord, 'name' | 'status' | 'error' | 'bestValLoss' | 'bestValStep'>> & {
+export type RunPatch = Partial<Pick<RunRecord, 'name' | 'status' | 'error' | 'bestValLoss' | 'bestValStep' | 'quality'>> & {
+  probe?: unknown;
+  recipe?: unknown;
   config?: unknown;
   dataset?: CreateRunInput['dataset'];
 };
@@ -128,6 +153,9 @@ export class RunsRepository {
       if (patch.error !== undefined) next.error = patch.error;
       if (patch.bestValLoss !== undefined) next.bestValLoss = finiteOrNull(patch.bestValLoss);
       if (patch.bestValStep !== undefined) next.bestValStep = patch.bestValStep;
+      if (patch.quality !== undefined) next.quality = patch.quality === null ? null : (toJson(patch.quality, 'run quality') as unknown as RunQuality);
+      if (patch.probe !== undefined) next.probe = toJson(patch.probe, 'forgetting probe');
+      if (patch.recipe !== undefined) next.recipe = toJson(patch.recipe, 'recipe');
       if (patch.status !== undefined) {
         checkStatus(patch.status);
         next.status = patch.status;

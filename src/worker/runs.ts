@@ -31,7 +31,8 @@ export class Runs {
         await bestEffort(() => store.runs.setStatus(run.id, 'interrupted'));
       }
       const checkpoints = await store.checkpoints.list(run.id, { gc: false });
-      out.push({ ...run, active, latestCheckpoint: checkpoints[checkpoints.length - 1] ?? null, checkpointCount: checkpoints.length, job: parseJob(run.config) });
+      // The forgetting probe (token ids) stays in storage: the page needs none of it.
+      out.push({ ...run, probe: null, active, latestCheckpoint: checkpoints[checkpoints.length - 1] ?? null, checkpointCount: checkpoints.length, job: parseJob(run.config) });
     }
     return { runs: out };
   }
