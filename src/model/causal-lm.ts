@@ -13,6 +13,12 @@ export interface ForwardOptions {
   mask?: number[][];
   /** Only compute logits for the last position of each row: [B, 1, V]. */
   lastOnly?: boolean;
+  /**
+   * When given, forward pushes the residual stream after each block into it: one [B, T, D] tensor per
+   * layer (all T positions, even with lastOnly), in layer order; the last one is what the final norm
+   * reads. The tensors are kept (outside forward's tidy): the caller disposes them.
+   */
+  hidden?: tf.Tensor[];
 }
 
 export interface CausalLM {

@@ -5,7 +5,7 @@
 // for each block:
 //   q, k, v = split(ln_1(x) Wattn + b)             3 x [B, H, T, hd]
 //   x = x + attention(q, k, v) Wproj + b           [B, T, D]
-//   x = x + gelu(ln_2(x) Wfc + b) Wproj2 + b       [B, T, D]
+//   x = x + gelu(ln_2(x) Wfc + b) Wproj2 + b       [B, T, D]   (opts.hidden collects this x per block)
 // logits = ln_f(x) wte^T                           [B, T, V]
 import * as tf from '@tensorflow/tfjs-core';
 import type { ForwardOptions } from './causal-lm';
@@ -77,6 +77,7 @@ export class GPT2Model extends BaseCausalLM {
     const H = c.n_head;
     const D = c.n_embd;
 
+    const states: tf.Tensor[] = []; // the residual stream per layer, when opts.hidden asks for it
     const out = tf.tidy(() => {
       const am = attentionMask(keyMask, past, T); // [B, 1, 1, T, S]
       const tr = this.reader.trainable;
@@ -96,13 +97,16 @@ export class GPT2Model extends BaseCausalLM {
         x = tf.add(x, linear(attention(q, kT, v, am), L.proj));
         const h2 = layerNorm(x, L.ln2[0], L.ln2[1], c.layer_norm_epsilon);
         x = tf.add(x, linear(geluTanh(linear(h2, L.fc)), L.mlpProj));
+        if (opts.hidden) states.push(x); // residual stream after block l: [B, T, D]
       });
       if (opts.lastOnly) x = tf.slice(x, [0, T - 1, 0], [B, 1, -1]);
       const logits = linear(layerNorm(x, this.lnf[0], this.lnf[1], c.layer_norm_epsilon), headFor(this.head, this.wte)); // [B, T, V]
-      return [logits, ...kept];
+      return [logits, ...kept, ...states];
     });
 
-    if (cache) commitStep(cache, plan, out.slice(1));
+    const nKept = out.length - 1 - states.length;
+    if (cache) commitStep(cache, plan, out.slice(1, 1 + nKept));
+    opts.hidden?.push(...out.slice(1 + nKept));
     return out[0] as tf.Tensor3D;
   }
 }

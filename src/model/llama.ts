@@ -8,7 +8,7 @@
 //   q, k, v = rope(h Wq), rope(h Wk), h Wv         [B, H, T, hd], [B, KV, T, hd], [B, KV, T, hd]
 //   x = x + Wo attention(q, k, v)                  [B, T, D]
 //   h = rmsnorm(x)
-//   x = x + Wdown(silu(h Wgate) * (h Wup))         [B, T, D]
+//   x = x + Wdown(silu(h Wgate) * (h Wup))         [B, T, D]   (opts.hidden collects this x per layer)
 // logits = rmsnorm(x) Whead                        [B, T, V]
 import * as tf from '@tensorflow/tfjs-core';
 import type { ForwardOptions } from './causal-lm';
@@ -141,6 +141,7 @@ export class LlamaModel extends BaseCausalLM {
     const H = c.num_attention_heads;
     const KV = c.num_key_value_heads;
 
+    const states: tf.Tensor[] = []; // the residual stream per layer, when opts.hidden asks for it
     const out = tf.tidy(() => {
       const [cos, sin] = this.ropeTables(pos);
       const am = attentionMask(keyMask, past, T); // [B, 1, 1, T, S]
@@ -161,13 +162,16 @@ export class LlamaModel extends BaseCausalLM {
         x = tf.add(x, linear(attention(q, kT, v, am), L.o)); // [B, T, D]
         const h2 = rmsNorm(x, L.postNorm, c.rms_norm_eps);
         x = tf.add(x, linear(tf.mul(silu(linear(h2, L.gate)), linear(h2, L.up)), L.down)); // [B, T, D]
+        if (opts.hidden) states.push(x); // residual stream after block l: [B, T, D]
       });
       if (opts.lastOnly) x = tf.slice(x, [0, T - 1, 0], [B, 1, -1]); // [B, 1, D]
       const logits = linear(rmsNorm(x, this.norm, c.rms_norm_eps), headFor(this.head, this.embed)); // [B, T, V]
-      return [logits, ...kept];
+      return [logits, ...kept, ...states];
     });
 
-    if (cache) commitStep(cache, plan, out.slice(1));
+    const nKept = out.length - 1 - states.length;
+    if (cache) commitStep(cache, plan, out.slice(1, 1 + nKept));
+    opts.hidden?.push(...out.slice(1 + nKept));
     return out[0] as tf.Tensor3D;
   }
 }
