@@ -6,7 +6,7 @@ import type { BackendPreference, BackendReport } from '../model/backend';
 import type { ModelInfo } from '../model/load';
 import type { DataReport } from '../data/doctor';
 import type { ColumnMapping, ReadProgress } from '../data/types';
-import type { CheckpointInfo, RunRecord, StorageReport } from '../storage/index';
+import type { CheckpointInfo, RunQuality, RunRecord, StorageReport } from '../storage/index';
 import type { FreeableItem } from '../storage/errors';
 import type { EvalMetrics, StepMetrics } from '../train/loop';
 import type { TrainCapabilities, TrainConfig, TrainConfigOverrides } from '../train/config';
@@ -15,7 +15,7 @@ import type { MetricPoint } from '../train/metrics';
 export type { BackendName, BackendPreference, BackendReport } from '../model/backend';
 export type { DataReport } from '../data/doctor';
 export type { ColumnMapping } from '../data/types';
-export type { CheckpointInfo, RunRecord, RunStatus, StorageReport } from '../storage/index';
+export type { CheckpointInfo, RunQuality, RunRecord, RunStatus, StorageReport } from '../storage/index';
 export type { FreeableItem } from '../storage/errors';
 export type { EvalMetrics, StepMetrics } from '../train/loop';
 export type { LoraConfig, TrainCapabilities, TrainConfig, TrainConfigOverrides } from '../train/config';
@@ -223,6 +223,10 @@ export interface TrainOutcome {
   /** The run's newest checkpoint when it ended. */
   checkpoint: CheckpointInfo | null;
   resumedFrom: { runId: string; step: number } | null;
+  /** Why the run ended before its last step (early stopping), else null. */
+  stoppedBy: string | null;
+  /** What the run's evaluations decided (best, recommended, final step), also stored with the run. */
+  quality: RunQuality | null;
   /** Wall time of the request, and training tokens per second over the steps it ran. */
   ms: number;
   tokensPerSecond: number;

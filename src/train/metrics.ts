@@ -5,7 +5,7 @@ import type { EvalMetrics, StepMetrics } from './loop';
 /** What is stored per step and per evaluation (camelCase, as the page reads it). */
 export type MetricPoint =
   | { type: 'step'; step: number; epoch: number; loss: number; smoothLoss: number; lr: number; gradNorm: number; tokens: number; tokensPerSec: number; skipped?: string }
-  | { type: 'eval'; step: number; valLoss: number; valPpl: number; tokens: number; extra?: Record<string, number> };
+  | { type: 'eval'; step: number; valLoss: number; valPpl: number; tokens: number; extra?: Record<string, number>; details?: Record<string, unknown> };
 
 export type StepPoint = Extract<MetricPoint, { type: 'step' }>;
 export type EvalPoint = Extract<MetricPoint, { type: 'eval' }>;
@@ -15,7 +15,7 @@ export function stepPoint(m: StepMetrics): StepPoint {
 }
 
 export function evalPoint(e: EvalMetrics): EvalPoint {
-  return { type: 'eval', step: e.step, valLoss: e.valLoss, valPpl: e.valPpl, tokens: e.tokens, ...(e.extra ? { extra: e.extra } : {}) };
+  return { type: 'eval', step: e.step, valLoss: e.valLoss, valPpl: e.valPpl, tokens: e.tokens, ...(e.extra ? { extra: e.extra } : {}), ...(e.details ? { details: e.details } : {}) };
 }
 
 /** The columns of a printed record (CLI lines, CSV), snake_case as in transformers' logs. */

@@ -10,12 +10,15 @@
 // steps read the backend asynchronously (Trainer.trainStepAsync): its synchronous reads destroy the
 // device after a few steps. The run's adapter is the active one while it trains (adapters.ts).
 import * as tf from '@tensorflow/tfjs-core';
-import type { CheckpointInfo, RunRecord } from '../storage/index';
+import type { CheckpointInfo, RunQuality, RunRecord } from '../storage/index';
 import { createTrainer } from '../train/job';
 import { bestEffort, sleep } from '../util/async';
 import { BROWSER_TRAINING, parseTrainConfig, resolveTrainConfig, type TrainConfig, type TrainConfigOverrides } from '../train/config';
 import { evalPoint, stepPoint, type MetricPoint } from '../train/metrics';
 import { runTraining, type LoopOutcome } from '../train/run-loop';
+import { decideRun, keepSteps, qualityPlugins, withReplay, type QualityPlugins } from '../train/quality/index';
+import type { ProbeSet } from '../train/quality/probe';
+import type { PreparedData } from './datasets';
 import type { EvalMetrics, StepMetrics, Trainer, TrainerCheckpoint } from '../train/loop';
 import type { ErrorDetails, PauseResult, ResumeRunPayload, RunJob, TrainOutcome, TrainPayload } from '../protocol/messages';
 import { adapterWeights, type Adapters } from './adapters';
@@ -62,6 +65,10 @@ interface Session {
   lastVal: number | null;
   tokens: number;
   lastBeat: number;
+  /** What each evaluation measures besides the validation loss, and early stopping. */
+  quality: QualityPlugins;
+  /** Every evaluation of the run (a resumed run's stored ones first): early stopping and the decisions read them. */
+  evals: EvalMetrics[];
   /** Checkpoint saves in order (loop and pause share it). */
   saveChain: Promise<unknown>;
   idleWaiters: (() => void)[];
@@ -73,6 +80,18 @@ interface Session {
 
 function checkUntilStep(untilStep: number | undefined): void {
   if (untilStep !== undefined && !(Number.isInteger(untilStep) && untilStep > 0)) throw fail('BAD_REQUEST', `untilStep must be a positive integer, got ${untilStep}.`);
+}
+
+/** A stored evaluation point read back as the loop's EvalMetrics (a resumed run's history). */
+function storedEvals(points: readonly unknown[]): EvalMetrics[] {
+  const out: EvalMetrics[] = [];
+  for (const p of points) {
+    const m = p as Partial<MetricPoint> | null;
+    if (m?.type === 'eval' && typeof m.step === 'number' && typeof m.valLoss === 'number') {
+      out.push({ step: m.step, valLoss: m.valLoss, valPpl: m.valPpl ?? Math.exp(m.valLoss), tokens: m.tokens ?? 0, ...(m.extra ? { extra: m.extra } : {}) });
+    }
+  }
+  return out;
 }
 
 function takeUpTo(points: MetricPoint[], step: number): MetricPoint[] {
@@ -133,17 +152,20 @@ export class Training {
         const job = makeJob(ctx, config, data);
         const store = await this.worker.store();
         this.deps.adapters.detach();
-        const trainer = createTrainer(ctx.model, data.train, data.val, config);
+        const trainer = createTrainer(ctx.model, await withReplay(ctx.model, null, config, data.train), data.val, config);
         let run: RunRecord;
+        let quality: QualityPlugins;
         try {
+          quality = await this.quality(trainer, data, null, []);
           const name = p.name?.trim() || `${data.name} ${new Date().toISOString().slice(0, 16).replace('T', ' ')}`;
           run = await store.runs.create({ name, config: job, dataset: { fingerprint: data.fingerprint, name: data.name, datasetId: data.datasetId }, status: 'running' });
+          if (quality.probe) await store.runs.update(run.id, { probe: quality.probe });
         } catch (e) {
           trainer.dispose();
           trainer.adapter?.dispose();
           throw e;
         }
-        return this.begin(run, job, trainer, id, p.untilStep, null, await acquireRunLock(run.id));
+        return this.begin(run, job, trainer, id, p.untilStep, null, await acquireRunLock(run.id), quality, []);
       });
     } finally {
       this.starting = false;
@@ -193,7 +215,7 @@ export class Training {
         const data = await this.deps.datasets.prepare(p.datasetId ?? job.data.datasetId, { model: ctx.model, requestId: id }, { frozen: job.data.options, valDatasetId: job.data.valDatasetId });
         checkData(job, run, data);
         this.deps.adapters.detach();
-        const trainer = createTrainer(ctx.model, data.train, data.val, job.train);
+        const trainer = createTrainer(ctx.model, await withReplay(ctx.model, null, saved.config, data.train), data.val, saved.config);
         try {
           if (from) {
             const ck =
@@ -217,13 +239,18 @@ export class Training {
             target = await store.runs.setStatus(target.id, 'running');
           }
           resumedFrom = from;
+          const history = from ? storedEvals(await store.runs.readMetrics(target.id)).filter((e) => e.step <= from!.step) : [];
+          const quality = await this.quality(trainer, data, (run.probe as ProbeSet | null | undefined) ?? null, history);
+          if (quality.probe && target.probe == null) await store.runs.update(target.id, { probe: quality.probe });
           if (target.id !== run.id) {
             // A branch is a run of its own: it gets its own lock.
             const branchLock = await acquireRunLock(target.id);
             lock();
             releaseLock = branchLock;
           }
-          return this.begin(target, parseJob(target.config) ?? job, trainer, id, p.untilStep, from, releaseLock!);
+          // The stored settings with the defaults of settings added since (parseTrainConfig filled them in).
+          const resumedJob = parseJob(target.config) ?? job;
+          return this.begin(target, { ...resumedJob, train: saved.config }, trainer, id, p.untilStep, from, releaseLock!, quality, history);
         } catch (e) {
           trainer.dispose();
           trainer.adapter?.dispose();
@@ -238,6 +265,23 @@ export class Training {
       this.cancelledEarly.delete(id);
     }
     return this.runLoop(session, id, t0, resumedFrom);
+  }
+
+  /**
+   * The run's measurements and stop rules (src/train/quality): samples the forgetting probe from the base
+   * model unless the run has one stored. Inside the model queue, before the first step.
+   */
+  private quality(trainer: Trainer, data: PreparedData, probe: ProbeSet | null, history: EvalMetrics[]): Promise<QualityPlugins> {
+    return qualityPlugins({
+      model: requireModel(this.worker).model,
+      adapter: trainer.adapter,
+      config: trainer.config,
+      encoder: data.encoder,
+      trainRecords: data.result.train,
+      valRecords: data.result.val,
+      probe,
+      history,
+    });
   }
 
   /** Pauses between two steps and saves a checkpoint there (unless the newest one is already there). */
@@ -314,6 +358,8 @@ export class Training {
     untilStep: number | undefined,
     from: { runId: string; step: number } | null,
     releaseLock: () => void,
+    quality: QualityPlugins,
+    history: EvalMetrics[],
   ): Session {
     let finish!: () => void;
     const done = new Promise<void>((r) => (finish = r));
@@ -335,6 +381,8 @@ export class Training {
       lastVal: null,
       tokens: 0,
       lastBeat: Date.now(),
+      quality,
+      evals: [...history],
       saveChain: Promise.resolve(),
       idleWaiters: [],
       done,
@@ -405,6 +453,13 @@ export class Training {
         throw new RequestFailure(toProtocolError(error, details));
       }
       const reason: TrainOutcome['reason'] = outcome.reason;
+      const stoppedBy = outcome.reason === 'done' ? (outcome.stoppedBy ?? null) : null;
+      let quality: RunQuality | null = null;
+      await bestEffort(async () => {
+        const steps = (await store.checkpoints.list(s.runId, { gc: false })).map((c) => c.step);
+        quality = decideRun(s.evals, trainer.config, steps, trainer.step, stoppedBy);
+        await store.runs.update(s.runId, { quality });
+      });
       await bestEffort(() => store.runs.setStatus(s.runId, reason === 'done' ? 'finished' : 'paused'));
       const ran = trainer.step - startStep;
       return {
@@ -417,6 +472,8 @@ export class Training {
         finalValLoss: s.lastVal,
         checkpoint: s.latest,
         resumedFrom,
+        stoppedBy,
+        quality,
         ms: performance.now() - t0,
         tokensPerSecond: ran > 0 && loopSec > 0 ? s.tokens / loopSec : 0,
       };
@@ -446,7 +503,17 @@ export class Training {
     };
     return runTraining(
       s.trainer,
-      { signal, beforeStep, serialize: (task) => this.worker.serialModel(task), asyncReads: asyncReads(), evalYieldMs: 25, untilStep: s.untilStep },
+      {
+        signal,
+        beforeStep,
+        serialize: (task) => this.worker.serialModel(task),
+        asyncReads: asyncReads(),
+        evalYieldMs: 25,
+        untilStep: s.untilStep,
+        metrics: s.quality.metrics,
+        stopRules: s.quality.stopRules,
+        history: s.evals,
+      },
       async (e) => {
         if (e.type === 'step') this.onStep(s, id, e.metrics);
         else if (e.type === 'eval') this.onEval(s, id, e.metrics);
@@ -476,6 +543,7 @@ export class Training {
   private onEval(s: Session, id: number, e: EvalMetrics): void {
     this.worker.post({ kind: 'eval', id, payload: e });
     s.pending.push(evalPoint(e));
+    s.evals.push(e);
     s.lastVal = e.valLoss;
   }
 
@@ -484,7 +552,10 @@ export class Training {
     const run = async () => {
       const t0 = performance.now();
       const store = await this.worker.store();
-      const { info, deletedSteps } = await store.checkpoints.save(s.runId, c);
+      // Retention keeps the best, the recommended and the Pareto front of the run's checkpoints.
+      const steps = (await store.checkpoints.list(s.runId, { gc: false })).map((x) => x.step);
+      const keep = keepSteps(s.evals, s.trainer.config, [...steps, c.step], s.trainer.totalSteps);
+      const { info, deletedSteps } = await store.checkpoints.save(s.runId, c, { keep });
       if (c.step >= s.lastSavedStep) {
         s.lastSavedStep = c.step;
         s.latest = info;

@@ -18,6 +18,8 @@ import { FsBackend } from '../../node/fs-backend';
 import { TabtuneStore } from '../../storage/index';
 import { compareBaseTuned, createTrainer, disposeTrainer, recipeJob, toExamples } from '../../train/job';
 import {
+  BEST_METRIC_OPTION,
+  BEST_METRICS,
   CLI_TRAINING,
   DEFAULT_TRAIN,
   getOption,
@@ -36,6 +38,9 @@ import {
 } from '../../train/config';
 import { evalPoint, metricRow, stepPoint } from '../../train/metrics';
 import { runTraining } from '../../train/run-loop';
+import type { EvalMetrics } from '../../train/loop';
+import { decideRun, keepSteps, qualityPlugins, withReplay } from '../../train/quality/index';
+import type { ProbeSet } from '../../train/quality/probe';
 import { optNum, str, UsageError, type Args, type OptionSpec } from '../args';
 import { initBackend } from '../model-args';
 
@@ -47,6 +52,7 @@ const JOB_OPTIONS: [flag: string, type: 'string' | 'boolean', help: string][] = 
   ['val', 'string', 'FILE  a separate validation file'],
   ['val-split', 'string', 'F  share of the data held out for validation when there is no --val (default 0.1)'],
   ['seq-len', 'string', 'T  longest training sequence in tokens (default: the model\'s context)'],
+  ['probe-text', 'string', 'FILE  general text added to the forgetting probe (plain text)'],
   ['compare', 'boolean', 'after training, greedy base vs tuned on the held-out split (exact match, overlap)'],
   ['resume', 'boolean', 'continue the run saved in --out'],
   ['backend', 'string', 'wasm|cpu  the TF.js backend (default wasm)'],
@@ -60,6 +66,7 @@ export const TRAIN_OPTIONS: OptionSpec = Object.fromEntries([
   [MODE_OPTION.flag, 'boolean'],
   [SCHEDULE_OPTION.flag, 'string'],
   [TARGETS_OPTION.flag, 'string'],
+  [BEST_METRIC_OPTION.flag, 'string'],
 ]);
 
 function usage(): string {
@@ -74,6 +81,7 @@ function usage(): string {
     ...NUMERIC_OPTIONS.map((o) => line(o.flag, `${o.label}: ${o.help} (${o.min}..${o.max}) [${getOption(d, o.key)}]`)),
     line(SCHEDULE_OPTION.flag, `${SCHEDULES.join('|')}  ${SCHEDULE_OPTION.help} [${d.schedule}]`),
     line(TARGETS_OPTION.flag, `a,b,...  ${TARGETS_OPTION.help} [llama: ${LLAMA_TARGETS.join(',')}; gpt2: ${GPT2_TARGETS.join(',')}]`),
+    line(BEST_METRIC_OPTION.flag, `${BEST_METRICS.join('|')}  ${BEST_METRIC_OPTION.help} [${d.bestMetric}]`),
   ].join('\n');
 }
 
@@ -85,7 +93,17 @@ interface JobFile {
   val: string | null;
   valSplit: number;
   seqLen: number | null;
+  /** General text added to the forgetting probe (absent in runs started before it existed). */
+  probeText?: string | null;
   config: TrainConfig;
+}
+
+/** A metrics.jsonl evaluation line read back as the loop's EvalMetrics (a resumed run's history). */
+function evalFromRow(row: Record<string, unknown>): EvalMetrics | null {
+  if (typeof row.val_loss !== 'number' || typeof row.step !== 'number') return null;
+  const extra: Record<string, number> = {};
+  for (const [k, v] of Object.entries(row)) if (!['step', 'val_loss', 'val_ppl'].includes(k) && typeof v === 'number') extra[k] = v;
+  return { step: row.step, valLoss: row.val_loss, valPpl: typeof row.val_ppl === 'number' ? row.val_ppl : Math.exp(row.val_loss), tokens: 0, extra };
 }
 
 function emit(o: Record<string, unknown>): void {
@@ -98,13 +116,14 @@ export function configFromArgs(args: Args, arch: 'llama' | 'gpt2'): TrainConfig 
   for (const o of NUMERIC_OPTIONS) if (args[o.flag] !== undefined) over = setOption(over, o.key, optNum(args, o.flag)!);
   if (args[MODE_OPTION.flag]) over.mode = 'full';
   if (args[SCHEDULE_OPTION.flag] !== undefined) over.schedule = args[SCHEDULE_OPTION.flag] as TrainConfig['schedule'];
+  if (args[BEST_METRIC_OPTION.flag] !== undefined) over.bestMetric = args[BEST_METRIC_OPTION.flag] as TrainConfig['bestMetric'];
   if (typeof args[TARGETS_OPTION.flag] === 'string') {
     over.lora = { ...over.lora, target_modules: (args[TARGETS_OPTION.flag] as string).split(',').map((s) => s.trim()).filter(Boolean) };
   }
   const r = resolveTrainConfig(arch, over as TrainConfigOverrides, CLI_TRAINING);
   if (r.ok) return r.config;
   const named = r.problems.map((p) => {
-    const o = [...NUMERIC_OPTIONS, SCHEDULE_OPTION, TARGETS_OPTION].find((x) => p.startsWith(`${x.label}:`));
+    const o = [...NUMERIC_OPTIONS, SCHEDULE_OPTION, TARGETS_OPTION, BEST_METRIC_OPTION].find((x) => p.startsWith(`${x.label}:`));
     return o ? `--${o.flag} (${p})` : p;
   });
   throw new UsageError(`invalid training settings:\n  ${named.join('\n  ')}\n(see: npm run cli -- train --help)`);
@@ -124,7 +143,8 @@ export async function trainCommand(args: Args): Promise<void> {
   } else {
     if (exists(jobPath)) throw new UsageError(`${out} already holds a run: add --resume to continue it, or pick another --out`);
     const val = typeof args.val === 'string' ? resolve(args.val) : null;
-    job = { model: resolve(str(args, 'model', TRAIN_USAGE)), data: resolve(str(args, 'data', TRAIN_USAGE)), val, valSplit: optNum(args, 'val-split', 0.1)!, seqLen: optNum(args, 'seq-len') ?? null, config: null as unknown as TrainConfig };
+    const probeText = typeof args['probe-text'] === 'string' ? resolve(args['probe-text']) : null;
+    job = { model: resolve(str(args, 'model', TRAIN_USAGE)), data: resolve(str(args, 'data', TRAIN_USAGE)), val, valSplit: optNum(args, 'val-split', 0.1)!, seqLen: optNum(args, 'seq-len') ?? null, probeText, config: null as unknown as TrainConfig };
   }
 
   await initBackend(args);
@@ -145,7 +165,8 @@ export async function trainCommand(args: Args): Promise<void> {
   for (const e of r.errors.slice(0, 20)) process.stderr.write(`${job.data}:${e.line}: ${e.message}\n`);
   if (r.errorCount) process.stderr.write(`${r.errorCount} bad record(s) skipped; training on the ${r.records} valid ones\n`);
   if (!ins.encoder) throw new Error('no tokenizer: cannot encode the dataset');
-  const train = toExamples(ins.encoder, ins.train);
+  // Replay (base-model text against forgetting) is sampled before the adapter exists: from the base model.
+  const train = await withReplay(model, null, config, toExamples(ins.encoder, ins.train));
   const val = toExamples(ins.encoder, ins.val);
   emit({ event: 'data', format: r.format, total: r.total, records: r.records, errors: r.errorCount, train: train.length, val: val.length, stop: r.stop ? { token: r.stop.stopTokenId, strings: r.stop.stopStrings, reason: r.stop.reason } : null });
 
@@ -155,7 +176,9 @@ export async function trainCommand(args: Args): Promise<void> {
   const runId = 'cli';
   const trainer = createTrainer(model, train, val, config);
   const metricsPath = join(out, 'metrics.jsonl');
+  const probePath = join(out, 'probe.json');
   try {
+    const history: EvalMetrics[] = [];
     if (args.resume) {
       const latest = await store.checkpoints.loadLatest(runId);
       if (!latest) throw new Error(`no checkpoint found in ${join(out, 'checkpoints')} to resume from`);
@@ -164,29 +187,46 @@ export async function trainCommand(args: Args): Promise<void> {
       if (exists(metricsPath)) {
         const kept = (await readFile(metricsPath, 'utf8')).split('\n').filter((l) => l && (JSON.parse(l) as { step: number }).step <= trainer.step);
         await writeFile(metricsPath, kept.map((l) => l + '\n').join(''));
+        for (const l of kept) {
+          const e = evalFromRow(JSON.parse(l) as Record<string, unknown>);
+          if (e) history.push(e);
+        }
       }
       emit({ event: 'resume', step: trainer.step });
     } else {
       await writeFile(metricsPath, '');
       if (!(await store.runs.get(runId))) await store.runs.create({ id: runId, name: out, config: config as unknown as Record<string, never> });
     }
+    // What each evaluation measures besides the validation loss, and early stopping. The probe is sampled
+    // from the base model once and kept in --out, so a resumed run measures the same texts.
+    const storedProbe = args.resume && exists(probePath) ? (JSON.parse(await readFile(probePath, 'utf8')) as ProbeSet) : null;
+    const probeText = job.probeText ? await readFile(job.probeText, 'utf8') : undefined;
+    const quality = await qualityPlugins({ model, adapter: trainer.adapter, config, encoder: ins.encoder, trainRecords: ins.train, valRecords: ins.val, probe: storedProbe, probeText, history });
+    if (quality.probe && !storedProbe) await writeFile(probePath, JSON.stringify(quality.probe));
+    if (quality.probe) emit({ event: 'probe', samples: quality.probe.samples.length, tokens: quality.probe.tokens, base_nll: quality.probe.baseNll });
+    const evals: EvalMetrics[] = [...history];
     emit({ event: 'start', total_steps: trainer.totalSteps, trainable_params: trainer.params.reduce((a, p) => a + p.size, 0), backend: tf.getBackend() });
     let lastVal: number | null = null;
     const log = (line: Record<string, unknown>) => {
       emit(line);
       appendFileSync(metricsPath, JSON.stringify(line) + '\n');
     };
-    const outcome = await runTraining(trainer, {}, async (e) => {
+    const savedSteps = async () => (await store.checkpoints.list(runId, { gc: false })).map((c) => c.step);
+    const outcome = await runTraining(trainer, { metrics: quality.metrics, stopRules: quality.stopRules, history }, async (e) => {
       if (e.type === 'step') log({ ...metricRow(stepPoint(e.metrics)), eta_s: Math.round(e.metrics.etaSec) });
       else if (e.type === 'eval') {
         lastVal = e.metrics.valLoss;
+        evals.push(e.metrics);
         log(metricRow(evalPoint(e.metrics)));
       } else {
-        const { info } = await store.checkpoints.save(runId, e.checkpoint);
+        const keep = keepSteps(evals, config, [...(await savedSteps()), e.checkpoint.step], trainer.totalSteps);
+        const { info } = await store.checkpoints.save(runId, e.checkpoint, { keep });
         emit({ event: 'checkpoint', step: info.step, bytes: info.sizeBytes });
       }
     });
     if (outcome.reason === 'failed') throw outcome.error;
+    const stoppedBy = outcome.reason === 'done' ? (outcome.stoppedBy ?? null) : null;
+    const decision = decideRun(evals, config, await savedSteps(), trainer.step, stoppedBy);
     const baseFiles = await readBaseFiles(directorySource(job.model));
     // LoRA: the PEFT adapter; full-parameter: the whole model as an HF folder.
     // How tuned outputs end and how prompts were formatted (tabtune.json): read back by `generate`; a
@@ -197,7 +237,18 @@ export async function trainCommand(args: Args): Promise<void> {
     await writeFolder(out, files);
     const recipe = recipeFiles(recipeJob(config, { baseModel: job.model, seqLen: ins.encoder.maxSeqLen, valSplit: job.val ? 0 : job.valSplit, arch }), ins.records);
     await writeFolder(join(out, 'recipe'), recipe);
-    emit({ event: 'done', step: trainer.step, val_loss: lastVal, files: [...files.keys()].map((f) => join(out, f)) });
+    emit({
+      event: 'done',
+      step: trainer.step,
+      val_loss: lastVal,
+      best_step: decision.bestStep,
+      recommended_step: decision.recommendedStep,
+      final_step: decision.finalStep,
+      stopped_early: decision.stoppedEarly,
+      stop_reason: decision.stopReason,
+      recommendation: decision.sentence,
+      files: [...files.keys()].map((f) => join(out, f)),
+    });
     if (args.compare && ins.val.length && trainer.adapter) {
       const { base, tuned } = await compareBaseTuned(model, trainer.adapter!, ins.encoder, ins.val);
       emit({ event: 'compare', n: tuned.rows.length, exact_base: base.exact, exact_tuned: tuned.exact, overlap_base: base.overlap, overlap_tuned: tuned.overlap });

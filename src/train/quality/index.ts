@@ -1,0 +1,137 @@
+// Knowing when to stop, assembled once for every host (the CLI, the browser worker): the measurements
+// plugged into each evaluation of the one training loop (generated held-out answers, the forgetting probe,
+// activation similarity, cost), the stop rule (early stopping), replay examples mixed into training, and
+// the decisions made from the evaluations (best, recommended, which checkpoints retention keeps).
+import type { DataRecord } from '../../data/types';
+import type { RecordEncoder } from '../../data/encode';
+import type { LoraAdapter } from '../../lora/adapter';
+import type { LanguageModel } from '../../model/load';
+import type { TrainConfig } from '../config';
+import type { EvalMetrics, Example, Trainer } from '../loop';
+import type { EvalMetric, StopRule } from '../run-loop';
+import { baseLayerStates, ckaMetric } from './cka';
+import { bestEval, criterionValue, earlyStopping, forgetPctOf, paretoFront, summariseRun, type TradeoffPoint } from './decisions';
+import { generationMetric } from './generation';
+import { forgettingMetric, replayCount, replayExamples, sampleProbeSet, type ProbeSet } from './probe';
+
+export interface QualityInput {
+  model: LanguageModel;
+  /** The run's adapter (switched off while the probe is sampled from the base model). */
+  adapter: LoraAdapter | null;
+  config: TrainConfig;
+  encoder: RecordEncoder;
+  trainRecords: readonly DataRecord[];
+  valRecords: readonly DataRecord[];
+  /** The probe stored with the run (a resumed run measures the same texts), else one is sampled. */
+  probe?: ProbeSet | null;
+  /** General text the user added to the probe. */
+  probeText?: string;
+  /** Evaluations made before (a resumed run): the cost metric continues their clock. */
+  history?: readonly EvalMetrics[];
+  signal?: AbortSignal;
+}
+
+export interface QualityPlugins {
+  metrics: EvalMetric[];
+  stopRules: StopRule[];
+  /** The probe to store with the run (null when the probe is off). */
+  probe: ProbeSet | null;
+}
+
+/**
+ * Time and tokens spent so far: `elapsed_s` (wall time of training, across resumes) and `train_tokens`
+ * (tokens of the micro-batches trained on).
+ */
+export function costMetric(history: readonly EvalMetrics[] = []): EvalMetric {
+  const prior = [...history].reverse().find((e) => e.extra?.elapsed_s !== undefined)?.extra?.elapsed_s ?? 0;
+  const start = performance.now();
+  let counted = 0;
+  let tokens = 0;
+  return {
+    name: 'cost',
+    async measure(t: Trainer) {
+      // Micro-batches are a pure function of (seed, index): count the ones trained since the last call.
+      for (; counted < t.micro; counted++) tokens += t.objective.count(t.microBatch(counted)).tokens;
+      return { values: { elapsed_s: prior + (performance.now() - start) / 1000, train_tokens: tokens } };
+    },
+  };
+}
+
+/** The measurements and stop rules a run's configuration asks for. Samples the probe (base model) when needed. */
+export async function qualityPlugins(o: QualityInput): Promise<QualityPlugins> {
+  const c = o.config;
+  const metrics: EvalMetric[] = [];
+  if (c.genEvalExamples > 0 && o.valRecords.length) {
+    metrics.push(generationMetric({ model: o.model, encoder: o.encoder, val: [...o.valRecords], train: [...o.trainRecords], maxExamples: c.genEvalExamples, signal: o.signal }));
+  }
+  let probe: ProbeSet | null = null;
+  if (c.probeSamples > 0) {
+    probe = o.probe ?? (await sampleProbeSet(o.model, o.adapter, { n: c.probeSamples, tokens: c.probeTokens, seed: c.seed, text: o.probeText }));
+    metrics.push(forgettingMetric(o.model.lm, probe));
+    metrics.push(ckaMetric(o.model.lm, probe, await baseLayerStates(o.model.lm, o.adapter, probe)));
+  }
+  metrics.push(costMetric(o.history));
+  const stopRules = c.earlyStopPatience > 0 ? [earlyStopping({ patience: c.earlyStopPatience, minDelta: c.earlyStopMinDelta, criterion: c.bestMetric })] : [];
+  return { metrics, stopRules, probe };
+}
+
+/**
+ * The training examples with replay mixed in: `replayFraction` of the result is base-model text (sampled
+ * with a seed the probe never uses, so the probe measures text the run did not train on).
+ */
+export async function withReplay(model: LanguageModel, adapter: LoraAdapter | null, config: TrainConfig, train: Example[]): Promise<Example[]> {
+  const n = replayCount(train.length, config.replayFraction);
+  if (!n) return train;
+  return [...train, ...(await replayExamples(model, adapter, { n, tokens: config.probeTokens, seed: config.seed }))];
+}
+
+/** Every evaluated step with a checkpoint as a point of the task-vs-forgetting chart. */
+export function checkpointPoints(evals: readonly EvalMetrics[], config: Pick<TrainConfig, 'bestMetric'>, checkpointSteps: readonly number[]): TradeoffPoint[] {
+  const saved = new Set(checkpointSteps);
+  const byStep = new Map<number, EvalMetrics>();
+  for (const e of evals) if (saved.has(e.step)) byStep.set(e.step, e);
+  const out: TradeoffPoint[] = [];
+  for (const e of [...byStep.values()].sort((a, b) => a.step - b.step)) {
+    const task = criterionValue(e, config.bestMetric);
+    if (task !== null) out.push({ id: `step-${e.step}`, step: e.step, label: `step ${e.step}`, task, forgetPct: forgetPctOf(e) });
+  }
+  return out;
+}
+
+/**
+ * The steps retention must keep while a run trains: the best by the run's criterion, the recommended one
+ * and the Pareto front of the checkpoints so far (`checkpointSteps`, the one being saved included).
+ */
+export function keepSteps(evals: readonly EvalMetrics[], config: Pick<TrainConfig, 'bestMetric' | 'forgetBudgetPct'>, checkpointSteps: readonly number[], finalStep: number): number[] {
+  const saved = evals.filter((e) => checkpointSteps.includes(e.step));
+  const best = bestEval(saved, config.bestMetric)?.step;
+  const front = paretoFront(checkpointPoints(evals, config, checkpointSteps), config.bestMetric).map((p) => p.step);
+  const rec = summariseRun(evals, { criterion: config.bestMetric, budgetPct: config.forgetBudgetPct, finalStep, checkpointSteps }).recommendedStep;
+  return [...new Set([...(best !== undefined ? [best] : []), ...front, ...(rec !== null ? [rec] : [])])].sort((a, b) => a - b);
+}
+
+/** What a run's evaluations decided, stored with the run (RunQuality) and printed by the CLI. */
+export interface RunDecision {
+  criterion: TrainConfig['bestMetric'];
+  bestStep: number | null;
+  recommendedStep: number | null;
+  finalStep: number;
+  stoppedEarly: boolean;
+  stopReason: string | null;
+  sentence: string | null;
+  budgetPct: number;
+}
+
+export function decideRun(evals: readonly EvalMetrics[], config: Pick<TrainConfig, 'bestMetric' | 'forgetBudgetPct'>, checkpointSteps: readonly number[], finalStep: number, stoppedBy: string | null): RunDecision {
+  const s = summariseRun(evals, { criterion: config.bestMetric, budgetPct: config.forgetBudgetPct, finalStep, checkpointSteps });
+  return {
+    criterion: config.bestMetric,
+    bestStep: s.bestStep,
+    recommendedStep: s.recommendedStep,
+    finalStep,
+    stoppedEarly: stoppedBy !== null,
+    stopReason: stoppedBy,
+    sentence: evals.length ? s.sentence : null,
+    budgetPct: config.forgetBudgetPct,
+  };
+}
