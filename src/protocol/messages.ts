@@ -11,6 +11,7 @@ import type { FreeableItem } from '../storage/errors';
 import type { EvalMetrics, StepMetrics } from '../train/loop';
 import type { TrainCapabilities, TrainConfig, TrainConfigOverrides } from '../train/config';
 import type { MetricPoint } from '../train/metrics';
+import type { TradeoffPoint, TradeoffRecipe } from '../train/quality/decisions';
 
 export type { BackendName, BackendPreference, BackendReport } from '../model/backend';
 export type { DataReport } from '../data/doctor';
@@ -299,6 +300,37 @@ export interface CompareResult {
   ms: number;
 }
 
+/** A candidate on the task-vs-forgetting chart: a checkpoint, or weights derived from one (its recipe). */
+export type { TradeoffPoint, TradeoffRecipe } from '../train/quality/decisions';
+
+export interface ExplorePathPayload {
+  runId: string;
+  /** Checkpoints to explore from (default: the run's final and best). */
+  steps?: number[];
+}
+
+export interface ExplorePathResult {
+  runId: string;
+  /** The run's checkpoints (plain points) and the points measured along the path from base to them. */
+  points: TradeoffPoint[];
+  /** The point recommend() picks among all of them, with its sentence. */
+  recommendation: { pointId: string; sentence: string } | null;
+  ms: number;
+}
+
+export interface ApplyRecipePayload {
+  runId: string;
+  recipe: TradeoffRecipe;
+  /** Name of the run that holds the result (default: the parent's name and the recipe). */
+  name?: string;
+}
+
+export interface ApplyRecipeResult {
+  /** A branch of the run at recipe.fromStep whose one checkpoint holds the derived weights (its recipe stored). */
+  run: RunRecord;
+  checkpoint: CheckpointInfo;
+}
+
 export type ExportKind = 'peft' | 'merged' | 'metrics-csv' | 'recipe';
 
 export interface ExportPayload {
@@ -364,6 +396,10 @@ export interface Requests {
   'pin-checkpoint': { payload: { runId: string; step: number; pinned: boolean }; result: { checkpoint: CheckpointInfo } };
   /** Every stored metric point of a run (a branch starts with its parent's points up to the branch step). */
   'run-metrics': { payload: { runId: string }; result: { points: RunMetricPoint[] } };
+  /** Path-wise rewinding: measures the task metric and forgetting at scaled updates and rewound layer halves (progress events). */
+  'explore-path': { payload: ExplorePathPayload; result: ExplorePathResult };
+  /** Stores a point of explore-path as a checkpoint of its own (a branch run with the recipe). */
+  'apply-recipe': { payload: ApplyRecipePayload; result: ApplyRecipeResult };
 }
 
 export interface Events {
@@ -486,6 +522,8 @@ const requestKinds: ReadonlySet<string> = new Set<RequestKind>([
   'rename-run',
   'pin-checkpoint',
   'run-metrics',
+  'explore-path',
+  'apply-recipe',
 ]);
 const eventKinds: ReadonlySet<string> = new Set<EventKind>(['progress', 'token', 'data-progress', 'run', 'metrics', 'eval', 'checkpoint']);
 

@@ -133,6 +133,36 @@ export const causalLmObjective: Objective<Example> = {
   },
 };
 
+function* evalBatches<E>(objective: Objective<E>, examples: E[], batchSize: number): Generator<{ batch: E[]; n: number }> {
+  for (let i = 0; i < examples.length; i += batchSize) {
+    const batch = examples.slice(i, i + batchSize);
+    const n = objective.count(batch).weight;
+    if (n) yield { batch, n };
+  }
+}
+
+/**
+ * The summed loss of `examples` under `lm` as it is now (weighted by each batch's count) and the weight:
+ * what an evaluation measures, read asynchronously (also outside a Trainer: measuring points along the
+ * path from base to tuned). With `yieldEveryMs` the event loop runs between batches.
+ */
+export async function evaluateLoss<E>(lm: CausalLM, objective: Objective<E>, examples: E[], batchSize: number, yieldEveryMs = Infinity): Promise<{ nll: number; tokens: number }> {
+  let nll = 0;
+  let tokens = 0;
+  let last = performance.now();
+  for (const { batch, n } of evalBatches(objective, examples, batchSize)) {
+    if (performance.now() - last > yieldEveryMs) {
+      await yieldToEventLoop();
+      last = performance.now();
+    }
+    const l = tf.tidy(() => objective.loss(lm, batch));
+    nll += (await l.data())[0]! * n;
+    l.dispose();
+    tokens += n;
+  }
+  return { nll, tokens };
+}
+
 /** A step whose GPU work is queued but whose numbers are not read yet. */
 interface PendingStep {
   t0: number;
@@ -307,8 +337,8 @@ export class Trainer<E = Example> {
   evaluate(examples: E[] = this.val): EvalMetrics {
     let nll = 0;
     let tokens = 0;
-    for (const { batch, n } of this.evalBatches(examples)) {
-      const l = this.batchLoss(batch);
+    for (const { batch, n } of evalBatches(this.objective, examples, this.config.batchSize)) {
+      const l = tf.tidy(() => this.objective.loss(this.lm, batch));
       nll += l.dataSync()[0]! * n;
       l.dispose();
       tokens += n;
@@ -321,32 +351,8 @@ export class Trainer<E = Example> {
    * loop run between batches (a validation split can take seconds), so a worker keeps answering.
    */
   async evaluateAsync(examples: E[] = this.val, yieldEveryMs = Infinity): Promise<EvalMetrics> {
-    let nll = 0;
-    let tokens = 0;
-    let last = performance.now();
-    for (const { batch, n } of this.evalBatches(examples)) {
-      if (performance.now() - last > yieldEveryMs) {
-        await yieldToEventLoop();
-        last = performance.now();
-      }
-      const l = this.batchLoss(batch);
-      nll += (await l.data())[0]! * n;
-      l.dispose();
-      tokens += n;
-    }
+    const { nll, tokens } = await evaluateLoss(this.lm, this.objective, examples, this.config.batchSize, yieldEveryMs);
     return this.evalResult(nll, tokens);
-  }
-
-  private *evalBatches(examples: E[]): Generator<{ batch: E[]; n: number }> {
-    for (let i = 0; i < examples.length; i += this.config.batchSize) {
-      const batch = examples.slice(i, i + this.config.batchSize);
-      const n = this.objective.count(batch).weight;
-      if (n) yield { batch, n };
-    }
-  }
-
-  private batchLoss(batch: E[]): tf.Scalar {
-    return tf.tidy(() => this.objective.loss(this.lm, batch));
   }
 
   private evalResult(nll: number, tokens: number): EvalMetrics {

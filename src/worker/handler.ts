@@ -27,6 +27,7 @@ import {
 } from '../protocol/messages';
 import { Adapters } from './adapters';
 import { compareHeldOut } from './compare';
+import { applyRecipeRequest, explorePathRequest } from './path';
 import { requireModel, type ModelContext, type WorkerContext } from './context';
 import { DatasetRegistry } from './datasets';
 import { fail, toProtocolError } from './errors';
@@ -162,6 +163,7 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
     return { ...report, reasons, tfBackend: currentBackend(), crossOriginIsolated: isolated };
   }
 
+  const pathDeps = { worker, adapters, datasets, isTraining: (runId: string) => training.isTraining(runId) };
   const handlers: { [K in RequestKind]: (payload: PayloadOf<K>, id: number) => Promise<ResultOf<K>> } = {
     'init-backend': (p) => {
       stopGenerations();
@@ -279,6 +281,16 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
     'rename-run': (p) => runs.rename(p.runId, p.name),
     'pin-checkpoint': (p) => runs.pinCheckpoint(p.runId, p.step, p.pinned),
     'run-metrics': (p) => runs.metrics(p.runId),
+    'explore-path': async (p, id) => {
+      const controller = new AbortController();
+      running.set(id, controller);
+      try {
+        return await explorePathRequest(pathDeps, p, id, controller.signal);
+      } finally {
+        running.delete(id);
+      }
+    },
+    'apply-recipe': (p) => applyRecipeRequest(pathDeps, p),
   };
 
   async function handle(m: RequestMessage): Promise<void> {

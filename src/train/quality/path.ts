@@ -102,6 +102,8 @@ export interface ExploreOptions {
   /** Measures the adapter as it is now set (the task metric and the probe's NLL increase in %). */
   measure: (recipe: TradeoffRecipe) => Promise<{ task: number; forgetPct: number | null }>;
   signal?: AbortSignal;
+  /** Called after each point is measured (done of total), e.g. for a progress bar. */
+  onProgress?: (done: number, total: number, label: string) => void;
 }
 
 /**
@@ -147,6 +149,7 @@ export async function explorePath(o: ExploreOptions): Promise<TradeoffPoint[]> {
       adapter.setWeights(applyRecipe(byStep, c.recipe, numLayers));
       const m = await o.measure(c.recipe);
       points.push({ ...c, task: m.task, forgetPct: m.forgetPct });
+      o.onProgress?.(points.length, candidates.length, c.label);
     }
     throwIfAborted(o.signal);
   } finally {

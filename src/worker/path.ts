@@ -1,0 +1,177 @@
+// Path-wise rewinding of a stored run (explore-path, apply-recipe): measure the task metric and the
+// forgetting probe at points along the path from the base model to the run's final and best checkpoints
+// (the update scaled by alpha, half of the layers rewound), recommend one, and store a chosen point as a
+// checkpoint of its own (a branch run that keeps its recipe), which Compare and Export then use like any
+// other. The measuring runs in the model queue with the run's adapter (src/train/quality/path.ts puts its
+// weights back afterwards).
+import type { ApplyRecipePayload, ApplyRecipeResult, ExplorePathPayload, ExplorePathResult, TradeoffPoint } from '../protocol/messages';
+import type { CheckpointInfo } from '../storage/index';
+import { BROWSER_TRAINING, parseTrainConfig, type TrainConfig } from '../train/config';
+import { causalLmObjective, evaluateLoss } from '../train/loop';
+import { criterionValue, recommend, type TradeoffRecipe } from '../train/quality/decisions';
+import { generationScores } from '../train/quality/generation';
+import { applyRecipe, explorePath, type LoraWeights } from '../train/quality/path';
+import { probeNll, type ProbeSet } from '../train/quality/probe';
+import type { RunJob } from '../protocol/messages';
+import type { RunRecord } from '../storage/index';
+import { adapterWeights, type Adapters } from './adapters';
+import { requireModel, type WorkerContext } from './context';
+import type { DatasetRegistry } from './datasets';
+import { fail } from './errors';
+import { parseJob } from './jobs';
+
+export interface PathDeps {
+  worker: Pick<WorkerContext, 'post' | 'model' | 'serialModel' | 'store'>;
+  adapters: Adapters;
+  datasets: DatasetRegistry;
+  /** Whether the run is being trained now (its weights change under the measurement). */
+  isTraining(runId: string): boolean;
+}
+
+/** The run, its job and its settings (stored settings with the defaults of settings added since). */
+async function runAndConfig(deps: PathDeps, runId: string): Promise<{ run: RunRecord; job: RunJob; config: TrainConfig }> {
+  if (typeof runId !== 'string' || !runId) throw fail('BAD_REQUEST', 'A runId is required.');
+  if (deps.isTraining(runId)) throw fail('BUSY', 'This run is training.', 'Wait for it to finish (or pause and cancel it), then explore its path.');
+  const store = await deps.worker.store();
+  const run = await store.runs.get(runId);
+  if (!run) throw fail('NOT_FOUND', `There is no run ${runId}.`, 'Pick a run from the list of runs.');
+  const job = parseJob(run.config);
+  if (!job) throw fail('BAD_REQUEST', `Run "${run.name}" was not made in the browser.`);
+  const parsed = parseTrainConfig(job.train, BROWSER_TRAINING);
+  if (!parsed.ok) throw fail('BAD_REQUEST', `Run "${run.name}" holds settings this page cannot use: ${parsed.problems.join(' ')}`);
+  return { run, job, config: parsed.config };
+}
+
+/** A stored checkpoint as a point of the chart (its evaluation's measurements), or null when it has none. */
+function storedPoint(c: CheckpointInfo, config: TrainConfig): TradeoffPoint | null {
+  const task = criterionValue({ step: c.step, valLoss: c.valLoss ?? NaN, valPpl: NaN, tokens: 0, extra: c.extra ?? undefined }, config.bestMetric);
+  if (task === null) return null;
+  const f = c.extra?.probe_nll_delta_pct;
+  return { id: `step-${c.step}`, step: c.step, label: `step ${c.step}`, task, forgetPct: typeof f === 'number' ? f : null };
+}
+
+/**
+ * explore-path: for the run's final and best checkpoints (or `steps`), the update at alpha 0…1 and each
+ * half of the layers rewound (to base and to the earlier checkpoint), each measured on the run's held-out
+ * split (the run's criterion) and its forgetting probe. The result, with the recommendation over these and
+ * the run's stored checkpoints, is also stored with the run.
+ */
+export function explorePathRequest(deps: PathDeps, p: ExplorePathPayload, id: number, signal?: AbortSignal): Promise<ExplorePathResult> {
+  const { worker, adapters, datasets } = deps;
+  return worker.serialModel(async () => {
+    const t0 = performance.now();
+    const { run, job, config } = await runAndConfig(deps, p?.runId);
+    const model = requireModel(worker).model;
+    const store = await worker.store();
+    const list = await store.checkpoints.list(run.id, { gc: false });
+    if (!list.length) throw fail('NOT_FOUND', `Run "${run.name}" has no checkpoint yet.`, 'Train it until its first checkpoint.');
+    const final = list[list.length - 1]!;
+    const bestStep = run.quality?.bestStep ?? list.find((c) => c.isBest)?.step ?? null;
+    const wanted = p?.steps?.length ? p.steps : [final.step, ...(bestStep !== null ? [bestStep] : [])];
+    const steps = [...new Set(wanted)].sort((a, b) => a - b);
+    for (const s of steps) {
+      if (!list.some((c) => c.step === s)) throw fail('NOT_FOUND', `Run "${run.name}" has no checkpoint at step ${s}.`, `Its checkpoints: ${list.map((c) => c.step).join(', ')}.`);
+    }
+    const a = await adapters.ensure(run.id, final.step);
+    const data = await datasets.prepare(job.data.datasetId, { model, requestId: id, signal }, { frozen: job.data.options, valDatasetId: job.data.valDatasetId });
+    if (!data.val.length) throw fail('BAD_DATASET', 'The run has no held-out records to measure on.', 'Train with a validation split or a validation file.');
+    const probe = (run.probe as ProbeSet | null | undefined) ?? null;
+    const checkpoints: { step: number; weights: LoraWeights }[] = [];
+    for (const s of steps) checkpoints.push({ step: s, weights: adapterWeights((await store.checkpoints.load(run.id, s)).tensors) });
+
+    const measure = async () => {
+      let task: number;
+      if (config.bestMetric === 'exact_match') task = (await generationScores({ model, encoder: data.encoder, val: data.result.val, train: data.result.train, maxExamples: config.genEvalExamples, signal })).exact_match;
+      else {
+        const { nll, tokens } = await evaluateLoss(model.lm, causalLmObjective, data.val, config.batchSize, 25);
+        task = tokens ? nll / tokens : NaN;
+      }
+      const forgetPct = probe ? (100 * ((await probeNll(model.lm, probe)) - probe.baseNll)) / probe.baseNll : null;
+      return { task, forgetPct };
+    };
+    let measured: TradeoffPoint[];
+    try {
+      measured = await explorePath({
+        adapter: a.adapter,
+        checkpoints,
+        numLayers: model.info.layers,
+        measure,
+        signal,
+        onProgress: (done, total, label) => worker.post({ kind: 'progress', id, payload: { file: label, loaded: done, total, fraction: done / total } }),
+      });
+    } catch (e) {
+      if (signal?.aborted) throw fail('CANCELLED', 'Exploring the path was cancelled.');
+      throw e;
+    }
+    // The run's other checkpoints, as measured while it trained.
+    const explored = new Set(measured.map((m) => m.id));
+    const points = [...measured, ...list.map((c) => storedPoint(c, config)).filter((x): x is TradeoffPoint => x !== null && !explored.has(x.id))];
+    const r = recommend(points, { criterion: config.bestMetric, budgetPct: config.forgetBudgetPct, finalStep: final.step });
+    const recommendation = r ? { pointId: r.point.id, sentence: r.sentence } : null;
+    const path = { points, recommendation, measuredAt: Date.now() };
+    if (run.quality) await store.runs.update(run.id, { quality: { ...run.quality, path: path as never } });
+    return { runId: run.id, points, recommendation, ms: performance.now() - t0 };
+  });
+}
+
+function recipeName(r: TradeoffRecipe): string {
+  const parts = [`step ${r.fromStep}`];
+  if (r.layers) parts.push(`${r.layers} rewound to ${r.rewindTo === undefined || r.rewindTo === 'base' ? 'base' : `step ${r.rewindTo}`}`);
+  if (r.alpha !== 1) parts.push(`× ${r.alpha}`);
+  return parts.join(', ');
+}
+
+function checkRecipe(r: unknown): TradeoffRecipe {
+  const x = r as Partial<TradeoffRecipe> | null;
+  const ok =
+    !!x &&
+    Number.isSafeInteger(x.fromStep) &&
+    typeof x.alpha === 'number' &&
+    x.alpha >= 0 &&
+    x.alpha <= 1 &&
+    (x.layers === undefined || ['all', 'first-half', 'last-half'].includes(x.layers)) &&
+    (x.rewindTo === undefined || x.rewindTo === 'base' || Number.isSafeInteger(x.rewindTo));
+  if (!ok) throw fail('BAD_REQUEST', `Not a recipe: ${JSON.stringify(r)?.slice(0, 200)}.`, 'Pick a point of the explored path.');
+  return x as TradeoffRecipe;
+}
+
+/**
+ * apply-recipe: the weights of a path point, stored as a checkpoint of a branch of the run at the step it
+ * derives from (the branch keeps the parent's optimizer state, its metric history up to that step and the
+ * recipe), so it can be compared, exported, pinned or trained on like any checkpoint.
+ */
+export function applyRecipeRequest(deps: PathDeps, p: ApplyRecipePayload): Promise<ApplyRecipeResult> {
+  return deps.worker.serialModel(async () => {
+    const { run, config } = await runAndConfig(deps, p?.runId);
+    const recipe = checkRecipe(p?.recipe);
+    const model = requireModel(deps.worker).model;
+    const store = await deps.worker.store();
+    const from = await store.checkpoints.load(run.id, recipe.fromStep).catch(() => {
+      throw fail('NOT_FOUND', `Run "${run.name}" has no checkpoint at step ${recipe.fromStep}.`, 'Explore the path again: retention may have deleted it.');
+    });
+    const byStep = new Map<number, LoraWeights>([[recipe.fromStep, adapterWeights(from.tensors)]]);
+    if (typeof recipe.rewindTo === 'number') byStep.set(recipe.rewindTo, adapterWeights((await store.checkpoints.load(run.id, recipe.rewindTo)).tensors));
+    const weights = applyRecipe(byStep, recipe, model.info.layers);
+    const tensors = { ...from.tensors };
+    for (const [name, w] of weights) {
+      tensors[`${name}.lora_A`] = { ...tensors[`${name}.lora_A`]!, data: w.A };
+      tensors[`${name}.lora_B`] = { ...tensors[`${name}.lora_B`]!, data: w.B };
+    }
+    // The measurements explore-path made of this point, when it did.
+    const path = run.quality?.path as { points?: TradeoffPoint[] } | null | undefined;
+    const same = (q: TradeoffRecipe | undefined) => !!q && q.fromStep === recipe.fromStep && q.alpha === recipe.alpha && q.layers === recipe.layers && (q.rewindTo ?? 'base') === (recipe.rewindTo ?? 'base');
+    const point = path?.points?.find((q) => same(q.recipe));
+    const metrics: { valLoss?: number; extra?: Record<string, number> } = {};
+    if (point) {
+      if (config.bestMetric === 'val_loss') metrics.valLoss = point.task;
+      else metrics.extra = { exact_match: point.task };
+      if (point.forgetPct !== null) metrics.extra = { ...metrics.extra, probe_nll_delta_pct: point.forgetPct };
+    }
+    const branch = await store.checkpoints.branch(run.id, recipe.fromStep, { name: p.name?.trim() || `${run.name} (${recipeName(recipe)})`, status: 'finished' });
+    const parentPoints = (await store.runs.readMetrics(run.id)).filter((m) => typeof (m as { step?: unknown })?.step === 'number' && (m as { step: number }).step <= recipe.fromStep);
+    if (parentPoints.length) await store.runs.appendMetrics(branch.id, parentPoints);
+    const { info } = await store.checkpoints.save(branch.id, { step: recipe.fromStep, tensors, state: from.state, metrics }, { pinned: true });
+    const updated = await store.runs.update(branch.id, { recipe });
+    return { run: updated, checkpoint: info };
+  });
+}
