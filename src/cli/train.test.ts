@@ -85,6 +85,37 @@ describe('npm run cli -- train', () => {
     expect(diff(base, withAdapter)).toBeGreaterThan(1e-2);
   });
 
+  it('knows when to stop: each evaluation line carries the task and forgetting measurements, the last line the decision', { timeout: 300_000 }, async () => {
+    const out = join(tmp, 'q');
+    const r = await cli([
+      'train', '--model', model, '--data', 'public/examples/story-sentiment.train.jsonl', '--val', 'public/examples/story-sentiment.val.jsonl', '--batch-size', '4', '--seed', '3',
+      '--steps', '12', '--eval-every', '2', '--save-every', '2', '--lr', '0.05',
+      '--early-stop-patience', '2', '--forget-budget', '5', '--replay', '0.1', '--gen-eval-examples', '4', '--probe-samples', '8', '--probe-tokens', '16', '--best-metric', 'exact_match',
+      '--out', out,
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const data = r.lines.find((l) => l.event === 'data')!;
+    // 10% of the mix is base-model text: round(0.1 * n / 0.9) sequences.
+    expect(data.replay).toBe(Math.round((0.1 * (data.train as number)) / 0.9));
+    expect(r.lines.find((l) => l.event === 'probe')).toMatchObject({ samples: 8, tokens: 16 });
+    const evals = r.lines.filter((l) => typeof l.val_loss === 'number' && !l.event);
+    expect(evals.length).toBeGreaterThan(0);
+    for (const e of evals) {
+      expect(typeof e.exact_match).toBe('number');
+      expect(typeof e.probe_nll_delta_pct).toBe('number');
+      expect(typeof e.elapsed_s).toBe('number');
+    }
+    const done = r.lines.find((l) => l.event === 'done')!;
+    expect(done).toMatchObject({ final_step: done.step, stopped_early: expect.any(Boolean) });
+    expect(typeof done.best_step).toBe('number');
+    expect(typeof done.recommended_step).toBe('number');
+    expect(typeof done.recommendation).toBe('string');
+    if (done.stopped_early) expect(done.stop_reason).toMatch(/early stopping: exact match did not improve/);
+    else expect(done.stop_reason).toBeNull();
+    expect(existsSync(join(out, 'probe.json'))).toBe(true);
+  });
+
   it('refuses to overwrite a run and explains --resume', async () => {
     const r = await cli([...common(), '--out', join(tmp, 'a')]);
     expect(r.code).toBe(2);

@@ -166,9 +166,10 @@ export async function trainCommand(args: Args): Promise<void> {
   if (r.errorCount) process.stderr.write(`${r.errorCount} bad record(s) skipped; training on the ${r.records} valid ones\n`);
   if (!ins.encoder) throw new Error('no tokenizer: cannot encode the dataset');
   // Replay (base-model text against forgetting) is sampled before the adapter exists: from the base model.
-  const train = await withReplay(model, null, config, toExamples(ins.encoder, ins.train));
+  const own = toExamples(ins.encoder, ins.train);
+  const train = await withReplay(model, null, config, own);
   const val = toExamples(ins.encoder, ins.val);
-  emit({ event: 'data', format: r.format, total: r.total, records: r.records, errors: r.errorCount, train: train.length, val: val.length, stop: r.stop ? { token: r.stop.stopTokenId, strings: r.stop.stopStrings, reason: r.stop.reason } : null });
+  emit({ event: 'data', format: r.format, total: r.total, records: r.records, errors: r.errorCount, train: own.length, replay: train.length - own.length, val: val.length, stop: r.stop ? { token: r.stop.stopTokenId, strings: r.stop.stopStrings, reason: r.stop.reason } : null });
 
   await mkdir(out, { recursive: true });
   if (!args.resume) await writeFile(jobPath, JSON.stringify(job, null, 2));
