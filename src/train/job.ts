@@ -130,7 +130,14 @@ export async function heldOutEval(
   model: LanguageModel,
   encoder: RecordEncoder,
   records: DataRecord[],
-  opts: { maxNewTokens?: number; batchSize?: number; signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {},
+  opts: {
+    maxNewTokens?: number;
+    batchSize?: number;
+    signal?: AbortSignal;
+    onProgress?: (done: number, total: number) => void;
+    /** Score each expected answer's loss (one more forward per record; default true). false: every loss is null. */
+    scoreLoss?: boolean;
+  } = {},
 ): Promise<HeldOutResult> {
   const items = records.map((r) => ({ r, pa: promptAndAnswer(r) })).filter((x): x is { r: DataRecord; pa: NonNullable<ReturnType<typeof promptAndAnswer>> } => x.pa !== null);
   const stop = encoder.stop;
@@ -155,8 +162,8 @@ export async function heldOutEval(
     );
     for (const [k, res] of results.entries()) {
       const { r, pa } = chunk[k]!;
-      const enc = encoder.encode(r);
-      const loss = enc.ok ? await exampleLoss(model.lm, enc.example) : null;
+      const enc = opts.scoreLoss !== false ? encoder.encode(r) : null;
+      const loss = enc?.ok ? await exampleLoss(model.lm, enc.example) : null;
       rows.push({ line: r.line, prompt: pa.shown, expected: pa.expected, output: res.text.trim(), exact: exactMatch(res.text, pa.expected), overlap: overlapF1(res.text, pa.expected), finishReason: res.finishReason, loss });
     }
     opts.onProgress?.(rows.length, items.length);
