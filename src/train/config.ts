@@ -20,6 +20,21 @@ export interface LoraConfig {
   target_modules: string[];
 }
 
+/**
+ * OFT as PEFT names it (adapter_config.json's fields, PEFT >= 0.14): each targeted layer's input is rotated
+ * by a block-diagonal orthogonal matrix, blocks of oft_block_size (PEFT's r, the number of blocks, is then
+ * in_features / oft_block_size per layer). See src/oft/adapter.ts.
+ */
+export interface OftConfig {
+  oft_block_size: number;
+  /** Share of a layer's blocks set to the identity at each training forward (PEFT's multiplicative dropout). */
+  module_dropout: number;
+  target_modules: string[];
+  /** Constrained OFT: each block's skew-symmetric parameter kept within a ball of radius eps / sqrt(blocks). */
+  coft: boolean;
+  eps: number;
+}
+
 export interface TrainConfig {
   mode: TrainMode;
   lora: LoraConfig;
@@ -214,6 +229,15 @@ export function loraShapeProblems(l: LoraConfig): string[] {
   if (!(Number.isInteger(l.r) && l.r >= 1)) out.push(`LoRA rank r must be a positive integer, got ${l.r}.`);
   if (!(l.lora_alpha > 0 && Number.isFinite(l.lora_alpha))) out.push(`lora_alpha must be positive, got ${l.lora_alpha}.`);
   if (!(l.lora_dropout >= 0 && l.lora_dropout < 1)) out.push(`lora_dropout must be in [0, 1), got ${l.lora_dropout}.`);
+  return out;
+}
+
+/** What any OFT adapter must be to be built at all (one loaded from PEFT files included). */
+export function oftShapeProblems(o: Pick<OftConfig, 'oft_block_size' | 'module_dropout' | 'eps'>): string[] {
+  const out: string[] = [];
+  if (!(Number.isInteger(o.oft_block_size) && o.oft_block_size >= 2)) out.push(`OFT block size must be a whole number of at least 2, got ${o.oft_block_size}.`);
+  if (!(o.module_dropout >= 0 && o.module_dropout < 1)) out.push(`OFT module_dropout must be in [0, 1), got ${o.module_dropout}.`);
+  if (!(o.eps > 0 && Number.isFinite(o.eps))) out.push(`OFT eps must be positive, got ${o.eps}.`);
   return out;
 }
 
