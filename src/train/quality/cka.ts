@@ -6,7 +6,9 @@
 //   X [n, dx], Y [n, dy], columns centred:  CKA = ||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F)
 //
 // The rows are the probe's scored positions (promptLen-1 .. len-2, those that predict its continuation
-// tokens; padding is never read), in sample order, at most maxTokens of them.
+// tokens; padding is never read), in sample order, at most maxTokens of them. In float64 JavaScript: about
+// n D^2 (1.5 with the base side centred once) multiply-adds per layer and evaluation, ~0.6 s for the default
+// probe on tabtune-base (6 layers, D = 192).
 import * as tf from '@tensorflow/tfjs-core';
 import type { LoraAdapter } from '../../lora/adapter';
 import type { CausalLM } from '../../model/causal-lm';
@@ -52,9 +54,29 @@ interface Centred {
   self: number;
 }
 
+/** ||A^T A||_F^2 for A [n, d]: crossNormSq(A, A) from the upper triangle of the symmetric A^T A (half the work). */
+function selfNormSq(A: Float64Array, n: number, d: number): number {
+  const M = new Float64Array(d * d);
+  for (let i = 0; i < n; i++) {
+    const a = i * d;
+    for (let p = 0; p < d; p++) {
+      const x = A[a + p]!;
+      if (x === 0) continue;
+      const row = p * d;
+      for (let q = p; q < d; q++) M[row + q]! += x * A[a + q]!;
+    }
+  }
+  let s = 0;
+  for (let p = 0; p < d; p++) {
+    s += M[p * d + p]! * M[p * d + p]!;
+    for (let q = p + 1; q < d; q++) s += 2 * M[p * d + q]! * M[p * d + q]!;
+  }
+  return s;
+}
+
 function prepare(X: Float32Array, n: number, d: number): Centred {
   const c = centred(X, n, d);
-  return { c, d, self: Math.sqrt(crossNormSq(c, c, n, d, d)) };
+  return { c, d, self: Math.sqrt(selfNormSq(c, n, d)) };
 }
 
 function ckaOf(x: Centred, y: Centred, n: number): number {
