@@ -123,7 +123,10 @@ describe('training through the worker (Node, fake IndexedDB)', () => {
     const csv = await client.request('export', { kind: 'metrics-csv', runId: out.runId });
     expect(csv.mimeType).toBe('text/csv');
     const lines = new TextDecoder().decode(csv.bytes).trim().split('\n');
-    expect(lines[0]).toBe('step,epoch,loss,smooth_loss,lr,grad_norm,tokens,tokens_per_sec,val_loss,val_ppl,skipped');
+    const header = lines[0]!.split(',');
+    expect(header.slice(0, 11).join(',')).toBe('step,epoch,loss,smooth_loss,lr,grad_norm,tokens,tokens_per_sec,val_loss,val_ppl,skipped');
+    // Then what each evaluation measured besides the loss (generated answers, forgetting probe, cost), sorted.
+    expect(header.slice(11)).toEqual(expect.arrayContaining(['exact_match', 'token_f1', 'probe_nll', 'probe_nll_delta_pct', 'cka_mean', 'elapsed_s', 'train_tokens']));
     expect(lines).toHaveLength(2 * N + 1);
     expect(Number(lines[N]!.split(',')[8])).toBeCloseTo(c.evals[0]!.valLoss, 6);
   });
