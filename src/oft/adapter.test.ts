@@ -333,9 +333,14 @@ describe('OFT adapter', () => {
     const dropped = [1, 6, 2, 5];
     const part = tf.tidy(() => m.rotation(1, dropped).dataSync());
     for (let p = 0; p < 8; p++) {
-      const blk = (a: Float32Array) => Array.from(a.subarray(p * 4, p * 4 + 4));
+      const blk = (a: ArrayLike<number>) => Array.from(a).slice(p * 4, p * 4 + 4);
       expect(blk(part)).toEqual(dropped.includes(p) ? [1, 0, 0, 1] : blk(full));
     }
+    ad.setDropoutSeed(3);
+    const drawn = m.dropBlocks();
+    expect(drawn.length).toBe(4);
+    expect(new Set(drawn).size).toBe(4);
+    expect(drawn.every((p) => p >= 0 && p < 8)).toBe(true);
     ad.training = false;
     expect(maxAbs(lm.forward(ids).dataSync(), evalA)).toBe(0);
     ad.dispose();
@@ -368,7 +373,7 @@ describe('OFT adapter', () => {
     const ad = new OftAdapter(lm, oft({ coft: true, eps, target_modules: ['q_proj'] }));
     randomize(ad, 4, 0.5);
     const m = ad.modules.get('model.layers.0.self_attn.q_proj')!; // 4 blocks: radius 0.15
-    const before = m.weight.dataSync().slice();
+    const before = m.weight.dataSync().slice() as Float32Array;
     const small = 0.01;
     const w = before.slice();
     for (let j = 0; j < skewSize(4); j++) w[j] = small * (j % 2 ? 1 : -1); // block 0 inside the ball

@@ -287,13 +287,13 @@ export class OftModule implements LinearAdapter {
   apply(x: tf.Tensor2D): tf.Tensor2D | null {
     const o = this.owner;
     if (!o.enabled || o.strength === 0) return null;
-    const r = this.rotation(o.strength, o.training ? this.dropped() : []);
+    const r = this.rotation(o.strength, o.training ? this.dropBlocks() : []);
     const d = this.rotateMinusX(x, r);
     return (this.linear.trainable ? mm(d, this.linear.w) : frozenMatMul(d, this.linear.w)) as tf.Tensor2D;
   }
 
-  /** Blocks dropped in this training forward: int(p * blocks) of them, none for a single block (as PEFT). */
-  private dropped(): number[] {
+  /** Blocks to drop in a training forward: int(p * blocks) of them, none for a single block (as PEFT). */
+  dropBlocks(): number[] {
     const p = this.owner.config.module_dropout;
     const k = Math.floor(p * this.blocks);
     if (p <= 0 || this.blocks === 1 || k === 0) return [];
