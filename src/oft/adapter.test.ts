@@ -379,7 +379,7 @@ describe('OFT adapter', () => {
     for (let j = 0; j < skewSize(4); j++) w[j] = small * (j % 2 ? 1 : -1); // block 0 inside the ball
     ad.setWeights(new Map([...ad.getWeights()].map(([k, v]) => [k, k === m.linear.name ? w : v])));
     tf.dispose(lm.forward(ids));
-    const after = m.weight.dataSync();
+    const after = m.weight.dataSync() as Float32Array;
     const n = skewSize(4);
     const radius = eps / Math.sqrt(m.blocks);
     for (let p = 0; p < m.blocks; p++) {
