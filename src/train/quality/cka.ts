@@ -7,7 +7,7 @@
 //
 // The rows are the probe's scored positions (promptLen-1 .. len-2, those that predict its continuation
 // tokens; padding is never read), in sample order, at most maxTokens of them. In float64 JavaScript: about
-// n D^2 (1.5 with the base side centred once) multiply-adds per layer and evaluation, ~0.6 s for the default
+// 1.5 n D^2 multiply-adds per layer and evaluation (the base side is prepared once), ~0.6 s for the default
 // probe on tabtune-base (6 layers, D = 192).
 import * as tf from '@tensorflow/tfjs-core';
 import type { LoraAdapter } from '../../lora/adapter';
