@@ -10,8 +10,7 @@
 // Where the run's replies end travels with the weights: its stop token joins generation_config.json's
 // eos_token_id (Hugging Face generate and tabtune's loadModel stop on any id of that list), and tabtune's
 // record of the run (tabtune.json: stop token, stop strings, prompt format) is written beside them.
-import type { LoraAdapter } from '../lora/adapter';
-import { mergeLora } from '../lora/merge';
+import { mergeLora, type MergeableAdapter } from '../lora/merge';
 import type { CausalLM } from '../model/causal-lm';
 import { tokenIds, type ModelConfig } from '../model/config';
 import type { WeightMap } from '../model/types';
@@ -104,7 +103,7 @@ export interface MergeBase {
 export interface MergedExportOptions {
   /** dtype of the written weights (default F32: exact; F16/BF16 halve the size and round the weights). */
   dtype?: FloatDType;
-  /** LoRA strength folded in (default 1, the trained adapter). */
+  /** Adapter strength folded in (default 1, the trained adapter). */
   strength?: number;
   /** Above this many weight bytes the weights are split into model-0000i-of-0000n.safetensors + index (default 2 GiB). */
   maxShardBytes?: number;
@@ -210,7 +209,7 @@ export function generationConfigWithStop(genBytes: Uint8Array | undefined, confi
 }
 
 /** The merged (or, with adapter null, current) weights in checkpoint names and layouts. */
-export function mergedWeights(lm: CausalLM, adapter: LoraAdapter | null, strength = 1, onModule?: (done: number, total: number, weights: number) => void, deltas?: ReadonlyMap<string, Float32Array>): WeightMap {
+export function mergedWeights(lm: CausalLM, adapter: MergeableAdapter | null, strength = 1, onModule?: (done: number, total: number, weights: number) => void, deltas?: ReadonlyMap<string, Float32Array>): WeightMap {
   if (!adapter) return lm.exportWeights();
   if (adapter.lm !== lm) throw new ExportError('the adapter is attached to another model than the one being exported');
   if (!adapter.modules.size) throw new ExportError('the adapter has no modules (was it disposed?)');
@@ -227,7 +226,7 @@ export function mergedWeights(lm: CausalLM, adapter: LoraAdapter | null, strengt
  * The merged model folder: config.json (the base's, with torch_dtype set to the written dtype),
  * model.safetensors (or shards + model.safetensors.index.json), and the base's other files copied as they are.
  */
-export function exportMergedModel(base: MergeBase, adapter: LoraAdapter | null, opts: MergedExportOptions = {}): Map<string, Uint8Array> {
+export function exportMergedModel(base: MergeBase, adapter: MergeableAdapter | null, opts: MergedExportOptions = {}): Map<string, Uint8Array> {
   const dtype = opts.dtype ?? 'F32';
   const report = opts.onProgress;
   // Units, one per tensor: every weight read once, every adapted weight merged once, every weight written once.

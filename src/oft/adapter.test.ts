@@ -4,8 +4,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend } from '../model/backend';
+import { buildCausalLM } from '../model/load';
 import { linear } from '../model/ops';
-import { tinyModel, type TinySpec } from '../testing/tiny-model';
+import { mergeLora, readDeltas } from '../lora/merge';
+import { tinyConfig, tinyModel, type TinySpec } from '../testing/tiny-model';
 import { maskedCrossEntropy } from '../train/loss';
 import { seededRandom } from '../util/random';
 import { cayley, cayleyNeumann, invertNoPivot, nearestDivisor, OftAdapter, OftError, oftBlocks, skewSize, skewSymmetric, type OftAdapterConfig } from './adapter';
@@ -306,6 +308,42 @@ describe('OFT adapter', () => {
       console.log(`[gradcheck] ${spec.arch}: worst per-entry rel err ${worst.toExponential(2)}`);
       expect(worst).toBeLessThanOrEqual(1e-3);
       tf.dispose(Object.values(grads));
+      ad.dispose();
+      lm.dispose();
+    });
+  }
+
+  for (const arch of ['llama', 'gpt2'] as const) {
+    it(`${arch}: merged weights (W <- R W) reproduce base + adapter logits, at strength 1 and 0.5, read synchronously or not`, async () => {
+      const spec: TinySpec = { arch, tied: false };
+      const lm = tinyModel(spec);
+      const ad = new OftAdapter(lm, oft({ oft_block_size: 8, target_modules: arch === 'gpt2' ? GPT2_ALL : ['q_proj', 'v_proj', 'down_proj'] }));
+      randomize(ad, 8, 0.4);
+      for (const s of [1, 0.5]) {
+        ad.strength = s;
+        const tuned = lm.forward(ids).dataSync();
+        const deltas = await readDeltas(ad, s);
+        for (const w of [mergeLora(lm, ad), mergeLora(lm, ad, undefined, deltas)]) {
+          const merged = buildCausalLM({ config: tinyConfig(spec), weights: w });
+          const err = maxAbs(merged.forward(ids).dataSync(), tuned);
+          console.log(`[merge] ${arch} strength ${s}: max |merged - tuned| = ${err.toExponential(2)}`);
+          expect(err).toBeLessThanOrEqual(1e-4);
+          merged.dispose();
+        }
+        // The merged weight is the rotated one: W' = R W, for one module checked densely.
+        const m = ad.modules.get(arch === 'gpt2' ? 'transformer.h.0.attn.c_attn' : 'model.layers.0.self_attn.q_proj')!;
+        const blocks = tf.tidy(() => m.rotation(s).dataSync());
+        const W = m.linear.w.dataSync();
+        const d = ad.delta(m.linear.name);
+        const b = m.blockSize;
+        let worst = 0;
+        for (let p = 0; p < m.blocks; p++) {
+          const Rp = blocks.subarray(p * b * b, (p + 1) * b * b);
+          const rw = matmul(Rp, W.subarray(p * b * m.outDim, (p + 1) * b * m.outDim), b, b, m.outDim);
+          for (let i = 0; i < rw.length; i++) worst = Math.max(worst, Math.abs(W[p * b * m.outDim + i]! + d[p * b * m.outDim + i]! - rw[i]!));
+        }
+        expect(worst).toBeLessThanOrEqual(1e-6);
+      }
       ad.dispose();
       lm.dispose();
     });
