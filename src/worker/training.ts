@@ -16,7 +16,7 @@ import { bestEffort, sleep } from '../util/async';
 import { BROWSER_TRAINING, parseTrainConfig, resolveTrainConfig, type TrainConfig, type TrainConfigOverrides } from '../train/config';
 import { evalPoint, stepPoint, type MetricPoint } from '../train/metrics';
 import { runTraining, type LoopOutcome } from '../train/run-loop';
-import { decideRun, keepSteps, qualityPlugins, withReplay, type QualityPlugins } from '../train/quality/index';
+import { decideRun, keepSteps, qualityPlugins, runProbe, withReplay, type QualityPlugins } from '../train/quality/index';
 import type { ProbeSet } from '../train/quality/probe';
 import type { PreparedData } from './datasets';
 import type { EvalMetrics, StepMetrics, Trainer, TrainerCheckpoint } from '../train/loop';
@@ -152,14 +152,16 @@ export class Training {
         const job = makeJob(ctx, config, data);
         const store = await this.worker.store();
         this.deps.adapters.detach();
-        const trainer = createTrainer(ctx.model, await withReplay(ctx.model, null, config, data.train), data.val, config);
+        // The forgetting probe and replay text come from the base model, before the run's adapter exists.
+        const probe = await runProbe(ctx.model, null, config);
+        const trainer = createTrainer(ctx.model, await withReplay(ctx.model, null, config, data.train, probe), data.val, config);
         let run: RunRecord;
         let quality: QualityPlugins;
         try {
-          quality = await this.quality(trainer, data, null, []);
+          quality = await this.quality(trainer, data, probe, []);
           const name = p.name?.trim() || `${data.name} ${new Date().toISOString().slice(0, 16).replace('T', ' ')}`;
           run = await store.runs.create({ name, config: job, dataset: { fingerprint: data.fingerprint, name: data.name, datasetId: data.datasetId }, status: 'running' });
-          if (quality.probe) await store.runs.update(run.id, { probe: quality.probe });
+          if (probe) await store.runs.update(run.id, { probe });
         } catch (e) {
           trainer.dispose();
           trainer.adapter?.dispose();
@@ -215,7 +217,8 @@ export class Training {
         const data = await this.deps.datasets.prepare(p.datasetId ?? job.data.datasetId, { model: ctx.model, requestId: id }, { frozen: job.data.options, valDatasetId: job.data.valDatasetId });
         checkData(job, run, data);
         this.deps.adapters.detach();
-        const trainer = createTrainer(ctx.model, await withReplay(ctx.model, null, saved.config, data.train), data.val, saved.config);
+        const probe = await runProbe(ctx.model, null, saved.config, { stored: (run.probe as ProbeSet | null | undefined) ?? null });
+        const trainer = createTrainer(ctx.model, await withReplay(ctx.model, null, saved.config, data.train, probe), data.val, saved.config);
         try {
           if (from) {
             const ck =
@@ -240,8 +243,8 @@ export class Training {
           }
           resumedFrom = from;
           const history = from ? storedEvals(await store.runs.readMetrics(target.id)).filter((e) => e.step <= from!.step) : [];
-          const quality = await this.quality(trainer, data, (run.probe as ProbeSet | null | undefined) ?? null, history);
-          if (quality.probe && target.probe == null) await store.runs.update(target.id, { probe: quality.probe });
+          const quality = await this.quality(trainer, data, probe, history);
+          if (probe && target.probe == null) await store.runs.update(target.id, { probe });
           if (target.id !== run.id) {
             // A branch is a run of its own: it gets its own lock.
             const branchLock = await acquireRunLock(target.id);
@@ -268,8 +271,7 @@ export class Training {
   }
 
   /**
-   * The run's measurements and stop rules (src/train/quality): samples the forgetting probe from the base
-   * model unless the run has one stored. Inside the model queue, before the first step.
+   * The run's measurements and stop rules (src/train/quality). Inside the model queue, before the first step.
    */
   private quality(trainer: Trainer, data: PreparedData, probe: ProbeSet | null, history: EvalMetrics[]): Promise<QualityPlugins> {
     return qualityPlugins({

@@ -39,7 +39,7 @@ import {
 import { evalPoint, metricRow, stepPoint } from '../../train/metrics';
 import { runTraining } from '../../train/run-loop';
 import type { EvalMetrics } from '../../train/loop';
-import { decideRun, keepSteps, qualityPlugins, withReplay } from '../../train/quality/index';
+import { decideRun, keepSteps, qualityPlugins, runProbe, withReplay } from '../../train/quality/index';
 import type { ProbeSet } from '../../train/quality/probe';
 import { optNum, str, UsageError, type Args, type OptionSpec } from '../args';
 import { initBackend } from '../model-args';
@@ -166,8 +166,13 @@ export async function trainCommand(args: Args): Promise<void> {
   if (r.errorCount) process.stderr.write(`${r.errorCount} bad record(s) skipped; training on the ${r.records} valid ones\n`);
   if (!ins.encoder) throw new Error('no tokenizer: cannot encode the dataset');
   // Replay (base-model text against forgetting) is sampled before the adapter exists: from the base model.
+  // The forgetting probe (sampled from the base model once and kept in --out, so a resumed run measures the
+  // same texts), then replay text (base-model text against forgetting, never one of the probe's texts).
+  const probePath = join(out, 'probe.json');
+  const storedProbe = args.resume && exists(probePath) ? (JSON.parse(await readFile(probePath, 'utf8')) as ProbeSet) : null;
+  const probe = await runProbe(model, null, config, { stored: storedProbe, text: job.probeText ? await readFile(job.probeText, 'utf8') : undefined });
   const own = toExamples(ins.encoder, ins.train);
-  const train = await withReplay(model, null, config, own);
+  const train = await withReplay(model, null, config, own, probe);
   const val = toExamples(ins.encoder, ins.val);
   emit({ event: 'data', format: r.format, total: r.total, records: r.records, errors: r.errorCount, train: own.length, replay: train.length - own.length, val: val.length, stop: r.stop ? { token: r.stop.stopTokenId, strings: r.stop.stopStrings, reason: r.stop.reason } : null });
 
@@ -177,7 +182,6 @@ export async function trainCommand(args: Args): Promise<void> {
   const runId = 'cli';
   const trainer = createTrainer(model, train, val, config);
   const metricsPath = join(out, 'metrics.jsonl');
-  const probePath = join(out, 'probe.json');
   try {
     const history: EvalMetrics[] = [];
     if (args.resume) {
@@ -198,13 +202,10 @@ export async function trainCommand(args: Args): Promise<void> {
       await writeFile(metricsPath, '');
       if (!(await store.runs.get(runId))) await store.runs.create({ id: runId, name: out, config: config as unknown as Record<string, never> });
     }
-    // What each evaluation measures besides the validation loss, and early stopping. The probe is sampled
-    // from the base model once and kept in --out, so a resumed run measures the same texts.
-    const storedProbe = args.resume && exists(probePath) ? (JSON.parse(await readFile(probePath, 'utf8')) as ProbeSet) : null;
-    const probeText = job.probeText ? await readFile(job.probeText, 'utf8') : undefined;
-    const quality = await qualityPlugins({ model, adapter: trainer.adapter, config, encoder: ins.encoder, trainRecords: ins.train, valRecords: ins.val, probe: storedProbe, probeText, history });
-    if (quality.probe && !storedProbe) await writeFile(probePath, JSON.stringify(quality.probe));
-    if (quality.probe) emit({ event: 'probe', samples: quality.probe.samples.length, tokens: quality.probe.tokens, base_nll: quality.probe.baseNll });
+    // What each evaluation measures besides the validation loss, and early stopping.
+    const quality = await qualityPlugins({ model, adapter: trainer.adapter, config, encoder: ins.encoder, trainRecords: ins.train, valRecords: ins.val, probe, history });
+    if (probe && !storedProbe) await writeFile(probePath, JSON.stringify(probe));
+    if (probe) emit({ event: 'probe', samples: probe.samples.length, tokens: probe.tokens, base_nll: probe.baseNll });
     const evals: EvalMetrics[] = [...history];
     emit({ event: 'start', total_steps: trainer.totalSteps, trainable_params: trainer.params.reduce((a, p) => a + p.size, 0), backend: tf.getBackend() });
     let lastVal: number | null = null;

@@ -16,16 +16,14 @@ import { forgettingMetric, replayCount, replayExamples, sampleProbeSet, type Pro
 
 export interface QualityInput {
   model: LanguageModel;
-  /** The run's adapter (switched off while the probe is sampled from the base model). */
+  /** The run's adapter (switched off while the base model's activations are read). */
   adapter: LoraAdapter | null;
   config: TrainConfig;
   encoder: RecordEncoder;
   trainRecords: readonly DataRecord[];
   valRecords: readonly DataRecord[];
-  /** The probe stored with the run (a resumed run measures the same texts), else one is sampled. */
-  probe?: ProbeSet | null;
-  /** General text the user added to the probe. */
-  probeText?: string;
+  /** The run's forgetting probe (runProbe), or null when the probe is off. */
+  probe: ProbeSet | null;
   /** Evaluations made before (a resumed run): the cost metric continues their clock. */
   history?: readonly EvalMetrics[];
   signal?: AbortSignal;
@@ -34,8 +32,16 @@ export interface QualityInput {
 export interface QualityPlugins {
   metrics: EvalMetric[];
   stopRules: StopRule[];
-  /** The probe to store with the run (null when the probe is off). */
-  probe: ProbeSet | null;
+}
+
+/**
+ * The run's forgetting probe: the one stored with it (a resumed run measures the same texts), else texts
+ * sampled from the base model (`adapter` is switched off meanwhile) plus chunks of the user's general
+ * text; null when the configuration turns the probe off. Sampled before the replay text, which avoids it.
+ */
+export async function runProbe(model: LanguageModel, adapter: LoraAdapter | null, config: TrainConfig, o: { stored?: ProbeSet | null; text?: string } = {}): Promise<ProbeSet | null> {
+  if (config.probeSamples <= 0) return null;
+  return o.stored ?? sampleProbeSet(model, adapter, { n: config.probeSamples, tokens: config.probeTokens, seed: config.seed, text: o.text });
 }
 
 /**
@@ -57,32 +63,32 @@ export function costMetric(history: readonly EvalMetrics[] = []): EvalMetric {
   };
 }
 
-/** The measurements and stop rules a run's configuration asks for. Samples the probe (base model) when needed. */
+/** The measurements and stop rules a run's configuration asks for. */
 export async function qualityPlugins(o: QualityInput): Promise<QualityPlugins> {
   const c = o.config;
   const metrics: EvalMetric[] = [];
   if (c.genEvalExamples > 0 && o.valRecords.length) {
     metrics.push(generationMetric({ model: o.model, encoder: o.encoder, val: [...o.valRecords], train: [...o.trainRecords], maxExamples: c.genEvalExamples, signal: o.signal }));
   }
-  let probe: ProbeSet | null = null;
-  if (c.probeSamples > 0) {
-    probe = o.probe ?? (await sampleProbeSet(o.model, o.adapter, { n: c.probeSamples, tokens: c.probeTokens, seed: c.seed, text: o.probeText }));
+  const probe = o.probe;
+  if (probe) {
     metrics.push(forgettingMetric(o.model.lm, probe));
     metrics.push(ckaMetric(o.model.lm, probe, await baseLayerStates(o.model.lm, o.adapter, probe)));
   }
   metrics.push(costMetric(o.history));
   const stopRules = c.earlyStopPatience > 0 ? [earlyStopping({ patience: c.earlyStopPatience, minDelta: c.earlyStopMinDelta, criterion: c.bestMetric })] : [];
-  return { metrics, stopRules, probe };
+  return { metrics, stopRules };
 }
 
 /**
  * The training examples with replay mixed in: `replayFraction` of the result is base-model text (sampled
- * with a seed the probe never uses, so the probe measures text the run did not train on).
+ * from a stream the probe does not use, never one of the probe's texts, so the probe measures text the
+ * run did not train on).
  */
-export async function withReplay(model: LanguageModel, adapter: LoraAdapter | null, config: TrainConfig, train: Example[]): Promise<Example[]> {
+export async function withReplay(model: LanguageModel, adapter: LoraAdapter | null, config: TrainConfig, train: Example[], probe: ProbeSet | null): Promise<Example[]> {
   const n = replayCount(train.length, config.replayFraction);
   if (!n) return train;
-  return [...train, ...(await replayExamples(model, adapter, { n, tokens: config.probeTokens, seed: config.seed }))];
+  return [...train, ...(await replayExamples(model, adapter, { n, tokens: config.probeTokens, seed: config.seed, exclude: probe ?? undefined }))];
 }
 
 /** Every evaluated step with a checkpoint as a point of the task-vs-forgetting chart. */

@@ -21,7 +21,7 @@ import { resolveTrainConfig, CLI_TRAINING } from '../config';
 import { createTrainer, disposeTrainer, toExamples } from '../job';
 import type { EvalMetrics } from '../loop';
 import { runTraining } from '../run-loop';
-import { decideRun, keepSteps, qualityPlugins } from './index';
+import { decideRun, keepSteps, qualityPlugins, runProbe } from './index';
 
 const WORDS = ['apple', 'river', 'stone', 'cloud', 'tiger', 'lemon', 'piano', 'candle', 'forest', 'rocket', 'garden', 'window', 'bottle', 'mirror', 'castle', 'pencil', 'island', 'ladder', 'button', 'jacket', 'kettle', 'meadow', 'planet', 'saddle', 'violin', 'wallet', 'anchor', 'basket', 'copper', 'dragon', 'engine', 'falcon'];
 
@@ -62,8 +62,9 @@ describe('knowing when to stop (tiny model, forced overshoot)', () => {
     const trainer = createTrainer(model, toExamples(enc, ins.train), toExamples(enc, ins.val), config);
     const store = new TabtuneStore(new MemoryBackend(), { keepLast: 1 });
     const run = await store.runs.create({ name: 'overshoot', config });
-    const quality = await qualityPlugins({ model, adapter: trainer.adapter, config, encoder: enc, trainRecords: ins.train, valRecords: ins.val });
-    expect(quality.probe!.samples.length).toBe(16);
+    const probe = await runProbe(model, trainer.adapter, config);
+    expect(probe!.samples.length).toBe(16);
+    const quality = await qualityPlugins({ model, adapter: trainer.adapter, config, encoder: enc, trainRecords: ins.train, valRecords: ins.val, probe });
 
     // The logits of a fixed input at every checkpoint, to check rewinding against.
     const probeIds = enc.promptIds({ prompt: 'Word: apple. Label?' });
