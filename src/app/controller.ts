@@ -1,6 +1,7 @@
 // Wiring: user intents -> protocol requests -> store updates. The page's actions, one module per
 // feature: backend, model and generation here; data, training, checkpoints and runs in ./studio;
-// Compare and Export in ./compare and ./export, on the selected run read by ./run-context. Components
+// Compare and Export in ./compare and ./export, on the selected run read by ./run-context; the
+// trade-off chart (task vs forgetting, the path from base, what to keep) in ./tradeoff. Components
 // call these actions and read the one store (src/store).
 import { resolveModelLocation } from '../io/sources';
 import { RequestError, type WorkerClient } from '../protocol/client';
@@ -13,6 +14,7 @@ import { createCompare } from './compare';
 import { createExport } from './export';
 import { createSelectedRun } from './run-context';
 import { createStudio } from './studio';
+import { createTradeoff } from './tradeoff';
 
 export interface ControllerDeps {
   client: WorkerClient;
@@ -135,14 +137,18 @@ export function createController({ client, store, fetchCatalog, absoluteUrl, onP
   const selectedRun = createSelectedRun({ client, store });
   const compare = createCompare({ client, store, selectedRun, now });
   const exporter = createExport({ client, store, selectedRun, now });
+  // The selected run's trade-off chart; rewinding and applying select through the studio.
+  const tradeoff = createTradeoff({ client, store, studio, now });
 
   const controller: Controller = {
     ...studio,
     ...compare,
     ...exporter,
+    ...tradeoff,
     dispose() {
       compare.dispose();
       exporter.dispose();
+      tradeoff.dispose();
       selectedRun.dispose();
     },
     async start(opts = {}) {

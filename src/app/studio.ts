@@ -1,7 +1,7 @@
 // The studio's wiring: datasets (the doctor), training (start / pause / resume / cancel and the live
 // series), checkpoints, runs and the selection. User intents -> protocol requests -> store updates.
 import type { WorkerClient } from '../protocol/client';
-import type { DatasetInput, InspectDataOptions, ResumeRunPayload, RunMetricPoint, TrainPayload } from '../protocol/messages';
+import type { DatasetInput, InspectDataOptions, ResumeRunPayload, RunMetricPoint, RunSummary, TrainPayload } from '../protocol/messages';
 import { asProtocolError } from '../store/errors';
 import { addEval, addStep, seriesFromPoints } from '../store/series';
 import {
@@ -57,8 +57,9 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
 
   function pushEval(p: Extract<RunMetricPoint, { type: 'eval' }>): void {
     const live = state().live;
-    addEval(live.series, p.step, p.valLoss);
-    store.setState({ live: { ...live, version: live.version + 1, lastEval: { step: p.step, valLoss: p.valLoss, valPpl: p.valPpl, tokens: p.tokens } } });
+    addEval(live.series, p.step, p.valLoss, p.extra);
+    const lastEval = { step: p.step, valLoss: p.valLoss, valPpl: p.valPpl, tokens: p.tokens, ...(p.extra ? { extra: p.extra } : {}), ...(p.details ? { details: p.details } : {}) };
+    store.setState({ live: { ...live, version: live.version + 1, lastEval } });
   }
 
   async function loadHistory(runId: string, upTo: number | null): Promise<void> {
@@ -88,6 +89,7 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
       ]);
       runs.sort((a, b) => b.updatedAt - a.updatedAt);
       patch(store, 'runs', { phase: 'ready', list: runs, error: null, ...(storage ? { storage } : {}) });
+      void readFigures(runs);
       // A run still marked 'running' that no worker trains: its tab was just reloaded or closed. The worker
       // calls it interrupted once the old tab's lock is released (a moment later): look again then.
       const orphan = runs.some((r) => r.status === 'running' && !r.active);
@@ -98,6 +100,23 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
     } catch (e) {
       patch(store, 'runs', { phase: 'error', error: asProtocolError(e) });
     }
+  }
+
+  /** The checkpoints of each decided run's best and recommended steps (their figures in the runs list). */
+  async function readFigures(runs: readonly RunSummary[]): Promise<void> {
+    const wanted = runs.filter((r) => !r.active && r.quality && (r.quality.bestStep !== null || r.quality.recommendedStep !== null) && state().runs.figures[r.id]?.updatedAt !== r.updatedAt);
+    await Promise.all(
+      wanted.map(async (r) => {
+        try {
+          const { checkpoints } = await client.request('list-checkpoints', { runId: r.id });
+          const steps = new Set([r.quality!.bestStep, r.quality!.recommendedStep]);
+          const figures = { ...state().runs.figures, [r.id]: { updatedAt: r.updatedAt, checkpoints: checkpoints.filter((c) => steps.has(c.step)) } };
+          patch(store, 'runs', { figures });
+        } catch {
+          // The list shows the steps without their figures.
+        }
+      }),
+    );
   }
 
   async function refreshCheckpoints(runId: string | null = state().checkpoints.runId): Promise<void> {

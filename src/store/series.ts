@@ -1,5 +1,6 @@
 // The chart's data: one column per series over optimizer steps, appended in place (the store bumps a
-// version number instead of copying arrays on every step). Validation loss is null between evaluations.
+// version number instead of copying arrays on every step). Validation loss and the evaluation's other
+// measurements (EvalMetrics.extra: the forgetting probe, generated answers) are null between evaluations.
 import type { RunMetricPoint } from '../protocol/messages';
 
 export interface Series {
@@ -9,10 +10,21 @@ export interface Series {
   val: (number | null)[];
   lr: (number | null)[];
   grad: (number | null)[];
+  /** extra.probe_nll_delta_pct: how much the forgetting probe's loss rose, in %. */
+  probe: (number | null)[];
+  /** extra.exact_match, token_f1, label_accuracy: generated held-out answers, fractions in [0, 1]. */
+  exact: (number | null)[];
+  f1: (number | null)[];
+  label: (number | null)[];
 }
 
+/** Which column holds which EvalMetrics.extra measurement. */
+export const EXTRA_COLUMNS = { probe: 'probe_nll_delta_pct', exact: 'exact_match', f1: 'token_f1', label: 'label_accuracy' } as const;
+type ExtraColumn = keyof typeof EXTRA_COLUMNS;
+const EXTRA_KEYS = Object.keys(EXTRA_COLUMNS) as ExtraColumn[];
+
 export function emptySeries(): Series {
-  return { step: [], loss: [], smooth: [], val: [], lr: [], grad: [] };
+  return { step: [], loss: [], smooth: [], val: [], lr: [], grad: [], probe: [], exact: [], f1: [], label: [] };
 }
 
 function finite(x: number | undefined): number | null {
@@ -44,12 +56,14 @@ export function addStep(s: Series, m: { step: number; loss: number; smoothLoss: 
   s.val.push(null);
   s.lr.push(finite(m.lr));
   s.grad.push(m.skipped ? null : finite(m.gradNorm));
+  for (const k of EXTRA_KEYS) s[k].push(null);
 }
 
-export function addEval(s: Series, step: number, valLoss: number): void {
+export function addEval(s: Series, step: number, valLoss: number, extra?: Record<string, number>): void {
   const i = indexOf(s, step);
   if (i >= 0) {
     s.val[i] = finite(valLoss);
+    for (const k of EXTRA_KEYS) s[k][i] = finite(extra?.[EXTRA_COLUMNS[k]]);
     return;
   }
   // An evaluation with no step point (e.g. before the first step): its own x.
@@ -60,18 +74,24 @@ export function addEval(s: Series, step: number, valLoss: number): void {
   s.val.push(finite(valLoss));
   s.lr.push(null);
   s.grad.push(null);
+  for (const k of EXTRA_KEYS) s[k].push(finite(extra?.[EXTRA_COLUMNS[k]]));
 }
 
 export function seriesFromPoints(points: readonly RunMetricPoint[]): Series {
   const s = emptySeries();
   for (const p of points) {
     if (p.type === 'step') addStep(s, p);
-    else if (p.type === 'eval') addEval(s, p.step, p.valLoss);
+    else if (p.type === 'eval') addEval(s, p.step, p.valLoss, p.extra);
   }
   return s;
 }
 
 /** Points with a validation loss. */
 export function valPoints(s: Series): number {
-  return s.val.reduce<number>((n, v) => n + (v === null ? 0 : 1), 0);
+  return count(s.val);
+}
+
+/** Points with a value in `col`. */
+export function count(col: readonly (number | null)[]): number {
+  return col.reduce<number>((n, v) => n + (v === null ? 0 : 1), 0);
 }

@@ -24,6 +24,7 @@ import { initialCompare, type CompareSlice } from './compare';
 import { initialExport, type ExportSlice } from './export';
 import type { SelectedRunSlice } from './run-context';
 import { emptySeries, type Series } from './series';
+import { initialTradeoff, type TradeoffSlice } from './tradeoff';
 import { presetConfig, type PresetName } from './training';
 
 export type Phase = 'idle' | 'busy' | 'ready' | 'error';
@@ -145,6 +146,7 @@ export interface LiveSlice {
   /** Bumped on every change of `series` (its arrays are appended in place). */
   version: number;
   last: StepMetrics | null;
+  /** The latest evaluation, its measurements (extra) and their detail (details) included. */
   lastEval: EvalMetrics | null;
 }
 
@@ -164,6 +166,11 @@ export interface RunsSlice {
   bannerDismissed: boolean;
   /** A run or checkpoint action the user asked for failed (rename, delete, pin…). */
   actionError: ProtocolError | null;
+  /**
+   * The checkpoints of a run's best and recommended steps (RunQuality), for their figures in the list;
+   * read again when the run's updatedAt changes.
+   */
+  figures: Record<string, { updatedAt: number; checkpoints: CheckpointInfo[] }>;
 }
 
 /** The run and checkpoint the user picked (Checkpoints, Runs); step null = the run's newest. Compare and Export use it. */
@@ -187,6 +194,8 @@ export interface AppState {
   selectedRun: SelectedRunSlice;
   compare: CompareSlice;
   export: ExportSlice;
+  /** The selected run's checkpoints as task vs forgetting, its explored path and what to keep. */
+  tradeoff: TradeoffSlice;
 }
 
 export type AppStore = StoreApi<AppState>;
@@ -221,15 +230,16 @@ export function initialState(
       error: null,
       requestId: null,
     },
-    // Balanced = the engine's defaults, the settings the learning test holds to the bar on tabtune-base.
+    // Balanced = the engine's defaults (the settings the learning test holds to the bar on tabtune-base) with early stopping.
     train: { preset: saved?.preset ?? 'balanced', config: saved?.config ?? presetConfig(saved?.preset && saved.preset !== 'custom' ? saved.preset : 'balanced', 'llama'), phase: 'idle', requestId: null, run: null, outcome: null, error: null },
     live: emptyLive(),
     checkpoints: { runId: null, phase: 'idle', list: [], error: null },
-    runs: { phase: 'idle', list: [], error: null, storage: null, bannerDismissed: false, actionError: null },
+    runs: { phase: 'idle', list: [], error: null, storage: null, bannerDismissed: false, actionError: null, figures: {} },
     selection: { runId: null, step: null },
     selectedRun: { phase: 'idle', run: null, error: null },
     compare: initialCompare(),
     export: initialExport(),
+    tradeoff: initialTradeoff(),
   };
 }
 

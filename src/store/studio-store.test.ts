@@ -136,9 +136,16 @@ describe('training settings', () => {
 });
 
 describe('default training settings', () => {
-  it('a first visit starts on Balanced, which is exactly the engine default the learning test checks', () => {
+  it('a first visit starts on Balanced: the engine default the learning test checks, with early stopping on', () => {
     const s = initialState();
     expect(s.train.preset).toBe('balanced');
-    expect(s.train.config).toEqual(defaultTrainConfig('llama'));
+    expect(s.train.config).toEqual({ ...defaultTrainConfig('llama'), earlyStopPatience: 3 });
+  });
+
+  it('every preset stops early; Quick after 2 evaluations without improvement, the others after 3', () => {
+    expect(defaultTrainConfig('llama').earlyStopPatience).toBe(0);
+    expect(presetConfig('quick', 'llama').earlyStopPatience).toBe(2);
+    expect(presetConfig('balanced', 'llama').earlyStopPatience).toBe(3);
+    expect(presetConfig('thorough', 'gpt2').earlyStopPatience).toBe(3);
   });
 });

@@ -24,7 +24,7 @@ export const PRESETS: readonly Preset[] = [
   {
     name: 'quick',
     label: 'Quick',
-    summary: '60 steps, rank 4 on the attention layers: a first look at whether the data teaches anything (about a minute on small models).',
+    summary: '60 steps, rank 4 on the attention layers, stops after 2 evaluations without improvement: a first look at whether the data teaches anything (about a minute on small models).',
     apply: (b) => ({
       ...b,
       lora: { ...b.lora, r: 4, lora_alpha: 8, target_modules: b.lora.target_modules.filter((t) => ['q_proj', 'v_proj', 'c_attn'].includes(t)) },
@@ -33,19 +33,20 @@ export const PRESETS: readonly Preset[] = [
       warmupSteps: 5,
       evalEvery: 10,
       saveEvery: 20,
+      earlyStopPatience: 2,
     }),
   },
   {
     name: 'balanced',
     label: 'Balanced',
-    summary: '3 epochs, rank 8 on every linear layer: the engine defaults, which learn both example tasks.',
-    apply: (b) => ({ ...b, steps: 0, epochs: 3, evalEvery: 25, saveEvery: 50 }),
+    summary: '3 epochs, rank 8 on every linear layer, stops after 3 evaluations without improvement: the engine defaults (which learn both example tasks) with early stopping.',
+    apply: (b) => ({ ...b, steps: 0, epochs: 3, evalEvery: 25, saveEvery: 50, earlyStopPatience: 3 }),
   },
   {
     name: 'thorough',
     label: 'Thorough',
-    summary: '6 epochs, rank 16, a lower learning rate: slower, for larger or harder datasets.',
-    apply: (b) => ({ ...b, lora: { ...b.lora, r: 16, lora_alpha: 32 }, lr: 3e-3, steps: 0, epochs: 6, warmupSteps: 20, evalEvery: 50, saveEvery: 100 }),
+    summary: '6 epochs, rank 16, a lower learning rate, stops after 3 evaluations without improvement: slower, for larger or harder datasets.',
+    apply: (b) => ({ ...b, lora: { ...b.lora, r: 16, lora_alpha: 32 }, lr: 3e-3, steps: 0, epochs: 6, warmupSteps: 20, evalEvery: 50, saveEvery: 100, earlyStopPatience: 3 }),
   },
 ];
 

@@ -67,7 +67,18 @@ export interface ExportActions {
   exportFile(kind: ExportKind): Promise<ExportResult | null>;
 }
 
-export interface AllActions extends UiActions, StudioActions, CompareActions, ExportActions {}
+/** Trade-off: the selected run's checkpoints as task vs forgetting, the path from base, what to keep. */
+export interface TradeoffActions {
+  /** Measures points along the path from the base model to the run's final and best checkpoints (progress, cancellable). */
+  explorePath(): Promise<void>;
+  cancelExplore(): Promise<void>;
+  /** Stores a point of the explored path as a checkpoint of its own (a branch run), lists it and selects it. */
+  applyPoint(pointId: string): Promise<void>;
+  /** Selects the recommended checkpoint for Compare and Export (storing it first when it is a path point). */
+  rewindToRecommended(): Promise<void>;
+}
+
+export interface AllActions extends UiActions, StudioActions, CompareActions, ExportActions, TradeoffActions {}
 
 export interface UiContextValue {
   store: AppStore;
