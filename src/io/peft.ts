@@ -13,7 +13,16 @@
 // The adapter's strength multiplier and on/off switch are inference knobs of tabtune: the export is always
 // the trained adapter at strength 1 (PEFT has no such field; scale an adapter there with
 // model.add_weighted_adapter or by editing lora_alpha).
+//
+// OFT adapters (PEFT >= 0.14's format, fields as PEFT 0.20's OFTConfig writes them; see src/oft/adapter.ts):
+//   adapter_config.json        peft_type "OFT", oft_block_size b and r 0 (PEFT wants exactly one of the two
+//                              non-zero: r would be the block count), module_dropout, coft, eps, block_share,
+//                              use_cayley_neumann, num_cayley_neumann_terms, target_modules, ...
+//   adapter_model.safetensors  base_model.model.<module>.oft_R.weight [blocks, b(b-1)/2]: the packed upper
+//                              triangles, the layout tabtune trains (nothing transposed)
+// PEFT wraps nn.Linear only (not GPT-2's Conv1D), so OFT adapters on GPT-2 are not exported in this format.
 import { LoraAdapter, LoraError, matchesTarget } from '../lora/adapter';
+import { OftAdapter, OftError, oftBlocks, type OftAdapterConfig } from '../oft/adapter';
 import type { LoraConfig } from '../train/config';
 import type { CausalLM } from '../model/causal-lm';
 import type { Linear } from '../model/ops';
@@ -103,11 +112,12 @@ export function peftAdapterConfig(config: LoraConfig, opts: PeftExportOptions & 
 }
 
 /**
- * The two files of a PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors), for the
- * trained adapter at strength 1 whatever its current strength/enabled state.
+ * The two files of a PEFT adapter folder (adapter_config.json, adapter_model.safetensors), LoRA or OFT, for
+ * the trained adapter at strength 1 whatever its current strength/enabled state.
  */
-export function exportPeftAdapter(adapter: LoraAdapter, opts: PeftExportOptions): Map<string, Uint8Array> {
+export function exportPeftAdapter(adapter: LoraAdapter | OftAdapter, opts: PeftExportOptions): Map<string, Uint8Array> {
   if (!adapter.modules.size) throw new PeftError('the adapter has no modules (was it disposed?)');
+  if (adapter instanceof OftAdapter) return exportOft(adapter, opts);
   const arch = opts.arch ?? adapter.lm.config.arch;
   const dtype = opts.dtype ?? 'F32';
   const r = adapter.config.r;
@@ -123,6 +133,57 @@ export function exportPeftAdapter(adapter: LoraAdapter, opts: PeftExportOptions)
   const config = peftAdapterConfig(adapter.config, { ...opts, arch });
   return new Map([
     [PEFT_CONFIG_FILE, new TextEncoder().encode(JSON.stringify(config, null, 2))],
+    [PEFT_WEIGHTS_FILE, writeSafetensors(tensors, { format: 'pt' })],
+  ]);
+}
+
+/** adapter_config.json as PEFT 0.20's OFTConfig.save_pretrained writes it (sorted keys, every field). */
+export function peftOftConfig(config: OftAdapterConfig, opts: PeftExportOptions): Record<string, unknown> {
+  const byR = !!config.r && !config.oft_block_size;
+  const cfg: Record<string, unknown> = {
+    auto_mapping: null,
+    base_model_name_or_path: opts.baseModel,
+    bias: 'none',
+    block_share: false,
+    coft: config.coft,
+    eps: config.eps,
+    exclude_modules: null,
+    fan_in_fan_out: false,
+    inference_mode: true,
+    init_weights: true,
+    layers_pattern: null,
+    layers_to_transform: null,
+    module_dropout: config.module_dropout,
+    modules_to_save: null,
+    num_cayley_neumann_terms: config.num_cayley_neumann_terms ?? 5,
+    oft_block_size: byR ? 0 : config.oft_block_size,
+    peft_type: 'OFT',
+    r: byR ? config.r : 0,
+    revision: opts.revision ?? null,
+    target_modules: [...config.target_modules],
+    task_type: 'CAUSAL_LM',
+    // tabtune trains with the exact Cayley transform; an imported series adapter keeps its series.
+    use_cayley_neumann: config.use_cayley_neumann === true,
+  };
+  return Object.fromEntries(Object.entries(cfg).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+function exportOft(adapter: OftAdapter, opts: PeftExportOptions): Map<string, Uint8Array> {
+  const arch = opts.arch ?? adapter.lm.config.arch;
+  const conv = [...adapter.modules.values()].filter((m) => m.linear.stored === 'in_out').map((m) => m.linear.name);
+  if (conv.length) {
+    throw new PeftError(`PEFT's OFT wraps nn.Linear layers only, not GPT-2's Conv1D (${conv.slice(0, 2).join(', ')}${conv.length > 2 ? ', ...' : ''}): PEFT could not load this adapter; export the merged model instead`);
+  }
+  const dtype = opts.dtype ?? 'F32';
+  const weights = adapter.getWeights();
+  const tensors: TensorToWrite[] = [...adapter.modules].map(([name, m]) => ({
+    name: `${PEFT_PREFIX}${peftModulePath(name, arch)}.oft_R.weight`,
+    dtype,
+    shape: [...m.weight.shape],
+    data: weights.get(name)!,
+  }));
+  return new Map([
+    [PEFT_CONFIG_FILE, new TextEncoder().encode(JSON.stringify(peftOftConfig(adapter.config, opts), null, 2))],
     [PEFT_WEIGHTS_FILE, writeSafetensors(tensors, { format: 'pt' })],
   ]);
 }
@@ -169,7 +230,8 @@ export function parsePeftConfig(json: Record<string, unknown>): ParsedPeftConfig
   if (!json || typeof json !== 'object' || Array.isArray(json)) fail('should contain a JSON object');
   const type = json.peft_type;
   if (typeof type !== 'string') fail('has no "peft_type" (is this a PEFT adapter folder?)');
-  if ((type as string).toUpperCase() !== 'LORA') fail(`peft_type is "${String(type)}"; tabtune imports LoRA adapters only`);
+  if ((type as string).toUpperCase() === 'OFT') fail('peft_type is "OFT": an OFT adapter (importOftAdapter or loadPeftAdapter read it)');
+  if ((type as string).toUpperCase() !== 'LORA') fail(`peft_type is "${String(type)}"; tabtune imports LoRA and OFT adapters only`);
   if (json.task_type != null && json.task_type !== 'CAUSAL_LM') warnings.push(`task_type is "${String(json.task_type)}", not CAUSAL_LM: the adapter was trained for another task`);
 
   if (json.use_dora === true) fail('use_dora is true: DoRA adapters are not supported (only plain LoRA)');
@@ -241,6 +303,25 @@ function resolveModule(lm: CausalLM, path: string): Linear | undefined {
     if (l) return l;
   }
   return undefined;
+}
+
+/**
+ * Targets that select exactly the modules the file has weights for: the config's list when it does (the
+ * usual case), else the modules' last names or full names (PEFT's suffix match accepts those too).
+ */
+function targetsSelecting(lm: CausalLM, names: ReadonlySet<string>, listed: string[], written: string[] | string | null, config: Record<string, unknown>, warn: (m: string) => void): string[] {
+  const all = [...lm.linears.keys()];
+  const selects = (targets: string[]) => {
+    const sel = all.filter((n) => matchesTarget(n, targets));
+    return sel.length === names.size && sel.every((n) => names.has(n));
+  };
+  if (listed.length && selects(listed)) return listed;
+  const short = [...new Set([...names].map((n) => n.split('.').pop()!))];
+  const narrowed = !isEmpty(config.layers_to_transform) || !isEmpty(config.exclude_modules);
+  if (Array.isArray(written) && written.length && !narrowed) {
+    warn(`target_modules [${written.join(', ')}] does not match the modules the file has weights for; using those ${names.size} modules`);
+  }
+  return selects(short) ? short : [...names];
 }
 
 /**
@@ -318,23 +399,7 @@ export function importPeftAdapter(lm: CausalLM, files: PeftFiles, opts: PeftImpo
     weights.set(name, { A: e.A, B: e.B });
   }
 
-  // Targets that select exactly the modules in the file: the config's list when it does (the usual case),
-  // else the modules' full names (PEFT's suffix match accepts those too).
-  const names = new Set(weights.keys());
-  const all = [...lm.linears.keys()];
-  const selects = (targets: string[]) => {
-    const sel = all.filter((n) => matchesTarget(n, targets));
-    return sel.length === names.size && sel.every((n) => names.has(n));
-  };
-  let targets = parsed.lora.target_modules;
-  if (!targets.length || !selects(targets)) {
-    const short = [...new Set([...names].map((n) => n.split('.').pop()!))];
-    targets = selects(short) ? short : [...names];
-    const narrowed = !isEmpty(files.config.layers_to_transform) || !isEmpty(files.config.exclude_modules);
-    if (Array.isArray(parsed.targetModules) && parsed.targetModules.length && !narrowed) {
-      warn(`target_modules [${parsed.targetModules.join(', ')}] does not match the modules the file has weights for; using those ${names.size} modules`);
-    }
-  }
+  const targets = targetsSelecting(lm, new Set(weights.keys()), parsed.lora.target_modules, parsed.targetModules, files.config, warn);
   try {
     return new LoraAdapter(lm, { ...parsed.lora, target_modules: targets }, { weights });
   } catch (e) {
@@ -343,8 +408,144 @@ export function importPeftAdapter(lm: CausalLM, files: PeftFiles, opts: PeftImpo
   }
 }
 
-/** Reads adapter_config.json + adapter_model.safetensors from a source (folder, dropped files, zip) and imports them. */
-export async function loadPeftAdapter(lm: CausalLM, source: ModelSource, opts: PeftImportOptions = {}): Promise<LoraAdapter> {
+export interface ParsedOftConfig {
+  oft: OftAdapterConfig;
+  baseModel: string | null;
+  /** target_modules as written (a list, or a regex string PEFT matches with re.fullmatch). */
+  targetModules: string[] | string | null;
+  warnings: string[];
+}
+
+/**
+ * Checks an OFT adapter_config.json (PEFT >= 0.14) and turns it into tabtune's OFT settings. What tabtune
+ * cannot compute the same way (shared blocks, trained biases, extra saved modules) is refused by name.
+ * Absent fields take PEFT's defaults, use_cayley_neumann true included.
+ */
+export function parseOftConfig(json: Record<string, unknown>): ParsedOftConfig {
+  const warnings: string[] = [];
+  const fail = (msg: string): never => {
+    throw new PeftError(`adapter_config.json: ${msg}`);
+  };
+  if (!json || typeof json !== 'object' || Array.isArray(json)) fail('should contain a JSON object');
+  if (typeof json.peft_type !== 'string' || json.peft_type.toUpperCase() !== 'OFT') fail(`peft_type is ${JSON.stringify(json.peft_type)}, not "OFT"`);
+  if (json.task_type != null && json.task_type !== 'CAUSAL_LM') warnings.push(`task_type is "${String(json.task_type)}", not CAUSAL_LM: the adapter was trained for another task`);
+  if (!('oft_block_size' in json)) fail('has no oft_block_size: an OFT adapter from PEFT < 0.14, whose format PEFT itself no longer loads (retrain it with a newer PEFT)');
+  const r = json.r ?? 0;
+  const size = json.oft_block_size;
+  const whole = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+  if (!whole(r) || !whole(size)) fail(`r and oft_block_size should be whole numbers, got ${JSON.stringify(r)} and ${JSON.stringify(size)}`);
+  if ((r === 0) === (size === 0)) fail(`exactly one of r (${String(r)}) and oft_block_size (${String(size)}) should be non-zero, as PEFT requires`);
+  if (json.block_share === true) fail('block_share is true: OFT with one block shared across a layer is not supported');
+  const bias = json.bias ?? 'none';
+  if (bias !== 'none') fail(`bias is "${String(bias)}": adapters that train biases are not supported (only bias "none")`);
+  if (!isEmpty(json.modules_to_save)) fail(`modules_to_save ${JSON.stringify(json.modules_to_save)}: adapters that also save full modules are not supported`);
+  let dropout = json.module_dropout ?? 0;
+  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) {
+    warnings.push(`module_dropout ${JSON.stringify(dropout)} is not in [0, 1): using 0 (dropout only matters for further training)`);
+    dropout = 0;
+  }
+  const eps = json.eps ?? 6e-5;
+  if (typeof eps !== 'number' || !(eps > 0)) fail(`eps should be a positive number, got ${JSON.stringify(eps)}`);
+  const terms = json.num_cayley_neumann_terms ?? 5;
+  if (!whole(terms) || (terms as number) < 1) fail(`num_cayley_neumann_terms should be a positive whole number, got ${JSON.stringify(terms)}`);
+  const tm = json.target_modules;
+  let targetModules: string[] | string | null = null;
+  if (typeof tm === 'string') targetModules = tm;
+  else if (Array.isArray(tm) && tm.every((t) => typeof t === 'string')) targetModules = tm as string[];
+  else if (tm != null) fail(`target_modules should be a list of names or a regex string, got ${JSON.stringify(tm)}`);
+  const base = typeof json.base_model_name_or_path === 'string' && json.base_model_name_or_path ? json.base_model_name_or_path : null;
+  return {
+    oft: {
+      oft_block_size: size as number,
+      ...(r ? { r: r as number } : {}),
+      module_dropout: dropout as number,
+      target_modules: Array.isArray(targetModules) ? [...targetModules] : [],
+      coft: json.coft === true,
+      eps: eps as number,
+      use_cayley_neumann: json.use_cayley_neumann !== false, // PEFT's default is true
+      num_cayley_neumann_terms: terms as number,
+    },
+    baseModel: base,
+    targetModules,
+    warnings,
+  };
+}
+
+const OFT_KEY_RE = /^(.+)\.oft_R(?:\.([^.]+))?\.weight$/;
+
+/**
+ * An OFT adapter from PEFT files (made by tabtune or by PEFT >= 0.14), attached to `lm`: names with or
+ * without "base_model.model." and an adapter name, shapes checked against PEFT's per-layer block sizes, the
+ * adapter covering exactly the modules the file has weights for. Gives the logits PEFT's model gives.
+ */
+export function importOftAdapter(lm: CausalLM, files: PeftFiles, opts: PeftImportOptions = {}): OftAdapter {
+  const parsed = parseOftConfig(files.config);
+  const warn = (m: string) => opts.onWarning?.(m);
+  parsed.warnings.forEach(warn);
+  if (opts.expectedBaseModel && parsed.baseModel && !sameBaseModel(parsed.baseModel, opts.expectedBaseModel)) {
+    warn(`the adapter was trained on "${parsed.baseModel}" but the loaded model is "${opts.expectedBaseModel}" (its shapes fit, so it is loaded anyway)`);
+  }
+  let st: SafetensorsFile;
+  try {
+    st = new SafetensorsFile(files.safetensors, PEFT_WEIGHTS_FILE);
+  } catch (e) {
+    throw new PeftError((e as Error).message);
+  }
+  const weights = new Map<string, Float32Array>();
+  const adapterNames = new Set<string>();
+  const unknown: string[] = [];
+  for (const key of st.names()) {
+    const m = OFT_KEY_RE.exec(key);
+    if (!m) {
+      unknown.push(key);
+      continue;
+    }
+    const [, rawPath, adapterName] = m as unknown as [string, string, string | undefined];
+    if (adapterName) adapterNames.add(adapterName);
+    const path = rawPath.startsWith(PEFT_PREFIX) ? rawPath.slice(PEFT_PREFIX.length) : rawPath;
+    const linear = resolveModule(lm, path);
+    if (!linear) {
+      const some = [...lm.linears.keys()].slice(0, 3).join(', ');
+      throw new PeftError(`${PEFT_WEIGHTS_FILE}: "${key}" targets "${path}", which this model does not have (its layers are named like ${some}): the adapter belongs to another architecture`);
+    }
+    const inDim = linear.w.shape[0];
+    const { blocks, blockSize } = oftBlocks(inDim, parsed.oft);
+    const want = [blocks, (blockSize * (blockSize - 1)) / 2];
+    const { shape } = st.entry(key);
+    if (shape.length !== 2 || shape[0] !== want[0] || shape[1] !== want[1]) {
+      const how = parsed.oft.r ? `r=${parsed.oft.r}` : `oft_block_size=${parsed.oft.oft_block_size}`;
+      throw new PeftError(`${PEFT_WEIGHTS_FILE}: "${key}" has shape [${shape.join(', ')}] but ${how} on ${linear.name} (${inDim} inputs: ${blocks} blocks of ${blockSize}) needs [${want.join(', ')}]: the adapter does not fit this model`);
+    }
+    if (weights.has(linear.name)) throw new PeftError(`${PEFT_WEIGHTS_FILE}: two oft_R tensors for ${linear.name}`);
+    try {
+      weights.set(linear.name, st.getFloat32(key));
+    } catch (e) {
+      throw new PeftError((e as Error).message);
+    }
+  }
+  if (unknown.length) {
+    const hint = unknown.some((k) => /\.oft_r\./.test(k)) ? ' (oft_r: the OFT format of PEFT <= 0.13, which PEFT itself no longer loads)' : unknown.some((k) => k.includes('oft_embedding_R')) ? ' (OFT on embeddings)' : '';
+    throw new PeftError(`${PEFT_WEIGHTS_FILE} holds tensors tabtune cannot apply${hint}: ${unknown.slice(0, 3).join(', ')}${unknown.length > 3 ? `, and ${unknown.length - 3} more` : ''}`);
+  }
+  if (adapterNames.size > 1) throw new PeftError(`${PEFT_WEIGHTS_FILE} holds several adapters (${[...adapterNames].join(', ')}); export one adapter at a time`);
+  if (!weights.size) throw new PeftError(`${PEFT_WEIGHTS_FILE} has no oft_R tensors`);
+  const targets = targetsSelecting(lm, new Set(weights.keys()), parsed.oft.target_modules, parsed.targetModules, files.config, warn);
+  try {
+    return new OftAdapter(lm, { ...parsed.oft, target_modules: targets }, { weights });
+  } catch (e) {
+    if (e instanceof OftError) throw new PeftError(e.message);
+    throw e;
+  }
+}
+
+/** A LoRA or an OFT adapter from PEFT files, by the config's peft_type. */
+export function importAnyPeftAdapter(lm: CausalLM, files: PeftFiles, opts: PeftImportOptions = {}): LoraAdapter | OftAdapter {
+  const type = files.config?.peft_type;
+  return typeof type === 'string' && type.toUpperCase() === 'OFT' ? importOftAdapter(lm, files, opts) : importPeftAdapter(lm, files, opts);
+}
+
+/** Reads adapter_config.json + adapter_model.safetensors from a source (folder, dropped files, zip) and imports them (LoRA or OFT). */
+export async function loadPeftAdapter(lm: CausalLM, source: ModelSource, opts: PeftImportOptions = {}): Promise<LoraAdapter | OftAdapter> {
   const cfgBytes = await source.read(PEFT_CONFIG_FILE);
   if (!cfgBytes) throw new PeftError(`${PEFT_CONFIG_FILE} not found in ${source.label}: a PEFT adapter folder has ${PEFT_CONFIG_FILE} and ${PEFT_WEIGHTS_FILE}`);
   let config: Record<string, unknown>;
@@ -362,5 +563,5 @@ export async function loadPeftAdapter(lm: CausalLM, source: ModelSource, opts: P
         : `${PEFT_WEIGHTS_FILE} not found in ${source.label}`,
     );
   }
-  return importPeftAdapter(lm, { config, safetensors }, opts);
+  return importAnyPeftAdapter(lm, { config, safetensors }, opts);
 }
