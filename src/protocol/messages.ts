@@ -178,6 +178,11 @@ export interface TrainPayload {
    * had stopped it. The schedule still spans the whole run.
    */
   untilStep?: number;
+  /**
+   * General text the user adds to the forgetting probe (plain text: its chunks of probeTokens tokens are
+   * scored at every evaluation beside the base model's own texts); stored with the run's probe.
+   */
+  probeText?: { name: string; text: string };
 }
 
 export interface ResumeRunPayload {

@@ -153,7 +153,10 @@ export class Training {
         const store = await this.worker.store();
         this.deps.adapters.detach();
         // The forgetting probe and replay text come from the base model, before the run's adapter exists.
-        const probe = await runProbe(ctx.model, null, config);
+        if (p.probeText !== undefined && (typeof p.probeText?.text !== 'string' || !p.probeText.text.trim())) {
+          throw fail('BAD_REQUEST', `The general-text file${typeof p.probeText?.name === 'string' ? ` "${p.probeText.name}"` : ''} for the forgetting probe is empty or not text.`, 'Pick a plain-text file with some paragraphs of general text, or remove it.');
+        }
+        const probe = await runProbe(ctx.model, null, config, { text: p.probeText?.text });
         const trainer = createTrainer(ctx.model, await withReplay(ctx.model, null, config, data.train, probe), data.val, config);
         let run: RunRecord;
         let quality: QualityPlugins;

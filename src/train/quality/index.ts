@@ -7,7 +7,7 @@ import type { RecordEncoder } from '../../data/encode';
 import type { LoraAdapter } from '../../lora/adapter';
 import type { LanguageModel } from '../../model/load';
 import type { TrainConfig } from '../config';
-import type { EvalMetrics, Example, Trainer } from '../loop';
+import { TrainingError, type EvalMetrics, type Example, type Trainer } from '../loop';
 import type { EvalMetric, StopRule } from '../run-loop';
 import { baseLayerStates, ckaMetric } from './cka';
 import { bestEval, criterionValue, earlyStopping, forgetPctOf, paretoFront, summariseRun, type TradeoffPoint } from './decisions';
@@ -40,8 +40,16 @@ export interface QualityPlugins {
  * text; null when the configuration turns the probe off. Sampled before the replay text, which avoids it.
  */
 export async function runProbe(model: LanguageModel, adapter: LoraAdapter | null, config: TrainConfig, o: { stored?: ProbeSet | null; text?: string } = {}): Promise<ProbeSet | null> {
+  if (o.text !== undefined && config.probeSamples <= 0) {
+    throw new TrainingError('BAD_DATA', 'a general text was given for the forgetting probe, but the probe is off (probe size 0)', 'Set the forgetting probe size above 0, or leave the text out.');
+  }
   if (config.probeSamples <= 0) return null;
-  return o.stored ?? sampleProbeSet(model, adapter, { n: config.probeSamples, tokens: config.probeTokens, seed: config.seed, text: o.text });
+  if (o.stored) return o.stored;
+  const probe = await sampleProbeSet(model, adapter, { n: config.probeSamples, tokens: config.probeTokens, seed: config.seed, text: o.text });
+  if (o.text !== undefined && !probe.samples.some((s) => s.source === 'text')) {
+    throw new TrainingError('BAD_DATA', `the general text for the forgetting probe is shorter than one probe text (${probe.tokens} tokens)`, 'Use a longer text (a few paragraphs), or a shorter probe text length.');
+  }
+  return probe;
 }
 
 /**

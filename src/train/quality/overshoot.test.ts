@@ -70,8 +70,10 @@ describe('knowing when to stop (tiny model, forced overshoot)', () => {
     const probeIds = enc.promptIds({ prompt: 'Word: apple. Label?' });
     const logitsAt = new Map<number, Float32Array>();
     const evals: EvalMetrics[] = [];
+    const tokensTo = new Map<number, number>();
     const savedSteps = async () => (await store.checkpoints.list(run.id, { gc: false })).map((c) => c.step);
     const outcome = await runTraining(trainer, { metrics: quality.metrics, stopRules: quality.stopRules }, async (e) => {
+      if (e.type === 'step') tokensTo.set(e.metrics.step, (tokensTo.get(e.metrics.step - 1) ?? 0) + e.metrics.tokens);
       if (e.type === 'eval') evals.push(e.metrics);
       if (e.type === 'checkpoint') {
         const l = model.lm.forward([probeIds]);
@@ -100,7 +102,8 @@ describe('knowing when to stop (tiny model, forced overshoot)', () => {
     // Every evaluation also measured generated answers and the cost so far.
     for (const e of evals) {
       expect(e.extra!.exact_match).toBeGreaterThanOrEqual(0);
-      expect(e.extra!.train_tokens).toBeGreaterThan(0);
+      expect(e.extra!.train_tokens).toBe(tokensTo.get(e.step));
+      expect(e.extra!.elapsed_s).toBeGreaterThan(0);
     }
 
     const steps = await savedSteps();
