@@ -41,6 +41,7 @@ import { runTraining } from '../../train/run-loop';
 import type { EvalMetrics } from '../../train/loop';
 import { decideRun, keepSteps, qualityPlugins, runProbe, withReplay } from '../../train/quality/index';
 import type { ProbeSet } from '../../train/quality/probe';
+import { memorisationSentence, type GenerationDetails } from '../../train/quality/generation';
 import { optNum, str, UsageError, type Args, type OptionSpec } from '../args';
 import { initBackend } from '../model-args';
 
@@ -220,6 +221,10 @@ export async function trainCommand(args: Args): Promise<void> {
         lastVal = e.metrics.valLoss;
         evals.push(e.metrics);
         log(metricRow(evalPoint(e.metrics)));
+        // Held-out answers copied from the training set: say so, with the share.
+        const memorised = (e.metrics.details?.generation as GenerationDetails | undefined)?.memorised;
+        const warning = memorised ? memorisationSentence(memorised) : null;
+        if (warning) emit({ event: 'warning', step: e.metrics.step, message: warning });
       } else {
         const keep = keepSteps(evals, config, [...(await savedSteps()), e.checkpoint.step], trainer.totalSteps);
         const { info } = await store.checkpoints.save(runId, e.checkpoint, { keep });
