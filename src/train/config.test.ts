@@ -12,14 +12,14 @@ describe('run configuration', () => {
 
   it('the table covers every numeric setting, each with a distinct flag and its default inside its bounds', () => {
     const numeric = TRAIN_KEYS.filter((k) => typeof DEFAULT_TRAIN[k as keyof typeof DEFAULT_TRAIN] === 'number');
-    expect(NUMERIC_OPTIONS.filter((o) => !o.key.startsWith('lora.')).map((o) => o.key).sort()).toEqual(numeric.sort());
+    expect(NUMERIC_OPTIONS.filter((o) => !o.key.includes('.')).map((o) => o.key).sort()).toEqual(numeric.sort());
     expect(new Set(NUMERIC_OPTIONS.map((o) => o.flag)).size).toBe(NUMERIC_OPTIONS.length);
   });
 
   it('an unknown or misspelled setting is an error naming the known ones, not a silent no-op', () => {
     const r = parseTrainConfig({ ...DEFAULT_TRAIN, learningRate: 1e-3 }, CLI_TRAINING);
     expect(r.ok).toBe(false);
-    if (!r.ok) expect(r.problems[0]).toMatch(/Unknown setting\(s\): learningRate\. Known settings: mode, lora, schedule, .*lr/);
+    if (!r.ok) expect(r.problems[0]).toMatch(/Unknown setting\(s\): learningRate\. Known settings: mode, lora, oft, schedule, .*lr/);
     const l = resolveTrainConfig('llama', { lora: { rank: 4 } as never }, CLI_TRAINING);
     expect(l.ok).toBe(false);
     if (!l.ok) expect(l.problems[0]).toMatch(/Unknown setting\(s\): lora\.rank\. Known settings: r, lora_alpha, lora_dropout, target_modules/);
@@ -66,5 +66,30 @@ describe('run configuration', () => {
     // Where every mode runs (the CLI), every mode is offered and accepted.
     expect(modeChoices(CLI_TRAINING, 'lora').map((m) => m.mode)).toEqual([...MODES]);
     expect(validateConfig({ ...DEFAULT_TRAIN, mode: 'full' }, CLI_TRAINING)).toEqual([]);
+  });
+
+  it('OFT: its settings field by field, the defaults for stored configurations without them, refused where it cannot run', () => {
+    const r = resolveTrainConfig('gpt2', { mode: 'oft', oft: { oft_block_size: 16 } }, CLI_TRAINING);
+    expect(r.ok && r.config.oft).toEqual({ oft_block_size: 16, module_dropout: 0, target_modules: ['c_attn', 'c_proj', 'c_fc'], coft: false, eps: 6e-5 });
+    expect(MODES).toContain('oft');
+    expect(modeChoices(CLI_TRAINING, 'oft').find((m) => m.mode === 'oft')).toEqual({ mode: 'oft', label: 'OFT adapter (orthogonal)', available: true });
+    // A configuration stored before OFT existed (no `oft`) still parses, with the defaults.
+    const { oft: _, ...stored } = DEFAULT_TRAIN;
+    const old = parseTrainConfig(stored, BROWSER_TRAINING);
+    expect(old.ok && old.config.oft).toEqual(DEFAULT_TRAIN.oft);
+    // The browser's worker does not train OFT (yet): refused with the reason, not offered.
+    expect(validateConfig({ ...DEFAULT_TRAIN, mode: 'oft' }, BROWSER_TRAINING)).toEqual([BROWSER_TRAINING.unavailable!.oft]);
+    expect(modeChoices(BROWSER_TRAINING, 'lora').map((m) => m.mode)).toEqual(['lora']);
+    const bad = resolveTrainConfig('llama', { mode: 'oft', oft: { oft_block_size: 1, module_dropout: 1, target_modules: [], eps: 0 } }, CLI_TRAINING);
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) {
+      expect(bad.problems).toContain('OFT block size: must be between 2 and 256.');
+      expect(bad.problems).toContain('OFT module dropout: must be at least 0 and below 1.');
+      expect(bad.problems).toContain('OFT eps: must be positive.');
+    }
+    const empty = resolveTrainConfig('llama', { mode: 'oft', oft: { target_modules: [] } }, CLI_TRAINING);
+    expect(!empty.ok && empty.problems).toEqual(['OFT targets: pick at least one layer type.']);
+    const unknown = resolveTrainConfig('llama', { oft: { block: 4 } as never }, CLI_TRAINING);
+    expect(!unknown.ok && unknown.problems[0]).toMatch(/Unknown setting\(s\): oft\.block\. Known settings: oft_block_size, module_dropout, target_modules, coft, eps/);
   });
 });

@@ -1,11 +1,11 @@
 // The run configuration: one home for every setting of a training run — its type, default, bounds,
 // one-line help and command-line flag — and the one function that checks a configuration, with the
-// capabilities of the place that runs it (the browser worker trains LoRA only; the CLI also trains every
-// weight). The Train panel, the worker and the CLI all read this table and call parseTrainConfig; the
+// capabilities of the place that runs it (the browser worker trains LoRA only; the CLI also trains OFT
+// adapters and every weight). The Train panel, the worker and the CLI all read this table and call parseTrainConfig; the
 // CLI's flags and `train --help` are generated from it. Plain data and zod, no TF.js: the page imports it.
 import { z } from 'zod';
 
-export type TrainMode = 'lora' | 'full';
+export type TrainMode = 'lora' | 'oft' | 'full';
 export type ScheduleKind = 'constant' | 'linear' | 'cosine';
 export type Arch = 'llama' | 'gpt2';
 /** What "better" means for the best checkpoint and early stopping. */
@@ -38,6 +38,8 @@ export interface OftConfig {
 export interface TrainConfig {
   mode: TrainMode;
   lora: LoraConfig;
+  /** OFT's settings (mode 'oft'); stored configurations from before OFT take the defaults. */
+  oft: OftConfig;
   lr: number;
   schedule: ScheduleKind;
   warmupSteps: number;
@@ -74,8 +76,8 @@ export interface TrainConfig {
   replayFraction: number;
 }
 
-/** Any setting may be overridden; `lora` field by field. */
-export type TrainConfigOverrides = Partial<Omit<TrainConfig, 'lora'>> & { lora?: Partial<LoraConfig> };
+/** Any setting may be overridden; `lora` and `oft` field by field. */
+export type TrainConfigOverrides = Partial<Omit<TrainConfig, 'lora' | 'oft'>> & { lora?: Partial<LoraConfig>; oft?: Partial<OftConfig> };
 
 /** "All linear layers", the LoRA targets per architecture (PEFT module-name suffixes). */
 export const LLAMA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
@@ -86,7 +88,7 @@ export function targetsFor(arch: string | null | undefined): string[] {
 }
 
 export const SCHEDULES: readonly ScheduleKind[] = ['cosine', 'linear', 'constant'];
-export const MODES: readonly TrainMode[] = ['lora', 'full'];
+export const MODES: readonly TrainMode[] = ['lora', 'oft', 'full'];
 
 /** What the place that runs training can do. */
 export interface TrainCapabilities {
@@ -102,13 +104,20 @@ export const CLI_TRAINING: TrainCapabilities = { modes: MODES };
 /** The browser's worker trains LoRA only (full-parameter training needs the command line). */
 export const BROWSER_TRAINING: TrainCapabilities = {
   modes: ['lora'],
-  unavailable: { full: 'Full-parameter training is not available in the browser: train a LoRA adapter here, or use the command line (npm run cli -- train --full).' },
+  unavailable: {
+    oft: 'OFT training is not available in the browser yet: use the command line (npm run cli -- train --oft).',
+    full: 'Full-parameter training is not available in the browser: train a LoRA adapter here, or use the command line (npm run cli -- train --full).',
+  },
 };
 
-/** Defaults chosen on the example datasets (see the learning test): LoRA r=8 on every linear layer. */
+/**
+ * Defaults chosen on the example datasets (see the learning test): LoRA r=8 on every linear layer. OFT's
+ * are PEFT's (blocks of 32, no module dropout, COFT off with its eps) on every linear layer.
+ */
 export const DEFAULT_TRAIN: TrainConfig = {
   mode: 'lora',
   lora: { r: 8, lora_alpha: 16, lora_dropout: 0.05, target_modules: [...LLAMA_TARGETS] },
+  oft: { oft_block_size: 32, module_dropout: 0, target_modules: [...LLAMA_TARGETS], coft: false, eps: 6e-5 },
   lr: 5e-3,
   schedule: 'cosine',
   warmupSteps: 10,
@@ -134,13 +143,13 @@ export const DEFAULT_TRAIN: TrainConfig = {
 };
 
 export function defaultTrainConfig(arch: string | null | undefined, over: Partial<TrainConfig> = {}): TrainConfig {
-  return { ...DEFAULT_TRAIN, lora: { ...DEFAULT_TRAIN.lora, target_modules: targetsFor(arch) }, ...over };
+  return { ...DEFAULT_TRAIN, lora: { ...DEFAULT_TRAIN.lora, target_modules: targetsFor(arch) }, oft: { ...DEFAULT_TRAIN.oft, target_modules: targetsFor(arch) }, ...over };
 }
 
 // ---------------------------------------------------------------------------------------------------
 // The table: every setting once.
 
-export type NumericKey = Exclude<keyof TrainConfig, 'mode' | 'lora' | 'schedule' | 'bestMetric'> | 'lora.r' | 'lora.lora_alpha' | 'lora.lora_dropout';
+export type NumericKey = Exclude<keyof TrainConfig, 'mode' | 'lora' | 'oft' | 'schedule' | 'bestMetric'> | 'lora.r' | 'lora.lora_alpha' | 'lora.lora_dropout' | 'oft.oft_block_size';
 
 interface OptionBase {
   label: string;
@@ -172,6 +181,7 @@ export const NUMERIC_OPTIONS: readonly NumericOption[] = [
   { key: 'lora.r', flag: 'rank', label: 'LoRA rank', help: 'Size of the low-rank update. Higher learns more, trains more parameters.', min: 1, max: 256, step: 1, integer: true },
   { key: 'lora.lora_alpha', flag: 'alpha', label: 'LoRA alpha', help: 'Scale of the update (alpha / rank). Usually twice the rank.', min: 1, max: 512, step: 1, integer: true },
   { key: 'lora.lora_dropout', flag: 'dropout', label: 'LoRA dropout', help: 'Randomly drops the adapter input during training; 0 to 0.3 helps against overfitting.', min: 0, max: 0.5, step: 0.01, integer: false },
+  { key: 'oft.oft_block_size', flag: 'oft-block-size', label: 'OFT block size', help: 'Inputs each OFT rotation block mixes (a layer whose width it does not divide uses the nearest divisor). Larger learns more, trains more parameters.', min: 2, max: 256, step: 1, integer: true },
   { key: 'warmupSteps', flag: 'warmup', label: 'Warmup steps', help: 'Steps over which the learning rate rises from 0 at the start.', min: 0, max: 10_000, step: 1, integer: true },
   { key: 'minLrRatio', flag: 'min-lr-ratio', label: 'Final learning-rate ratio', help: 'Where the schedule ends, as a fraction of the learning rate.', min: 0, max: 1, step: 0.05, integer: false },
   { key: 'weightDecay', flag: 'weight-decay', label: 'Weight decay', help: 'AdamW decay pulling trained weights toward 0 (0 to 0.1).', min: 0, max: 1, step: 0.01, integer: false },
@@ -192,9 +202,11 @@ export const NUMERIC_OPTIONS: readonly NumericOption[] = [
 /** The settings that are not numbers. */
 export const MODE_OPTION = {
   label: 'What to train',
-  help: 'LoRA trains a small add-on and keeps the base model; full fine-tuning changes every weight and needs far more memory.',
+  help: 'LoRA trains a small add-on and keeps the base model; OFT trains a small rotation of each layer\'s inputs instead (also an add-on); full fine-tuning changes every weight and needs far more memory.',
   flag: 'full',
-  choices: { lora: 'LoRA adapter', full: 'Every weight (full fine-tuning)' } satisfies Record<TrainMode, string>,
+  /** The command-line flag that picks OFT. */
+  oftFlag: 'oft',
+  choices: { lora: 'LoRA adapter', oft: 'OFT adapter (orthogonal)', full: 'Every weight (full fine-tuning)' } satisfies Record<TrainMode, string>,
 } as const;
 export const SCHEDULE_OPTION = { label: 'Schedule', help: 'How the learning rate falls after warmup.', flag: 'schedule' } as const;
 export const BEST_METRICS: readonly BestMetric[] = ['val_loss', 'exact_match'];
@@ -243,11 +255,13 @@ export function oftShapeProblems(o: Pick<OftConfig, 'oft_block_size' | 'module_d
 
 export function getOption(c: TrainConfig, key: NumericKey): number {
   if (key.startsWith('lora.')) return c.lora[key.slice(5) as 'r' | 'lora_alpha' | 'lora_dropout'];
-  return c[key as Exclude<NumericKey, `lora.${string}`>];
+  if (key.startsWith('oft.')) return c.oft[key.slice(4) as 'oft_block_size'];
+  return c[key as Exclude<NumericKey, `lora.${string}` | `oft.${string}`>];
 }
 
 export function setOption(c: TrainConfig, key: NumericKey, value: number): TrainConfig {
   if (key.startsWith('lora.')) return { ...c, lora: { ...c.lora, [key.slice(5)]: value } };
+  if (key.startsWith('oft.')) return { ...c, oft: { ...c.oft, [key.slice(4)]: value } };
   return { ...c, [key]: value };
 }
 
@@ -270,13 +284,23 @@ const loraSchema = z.strictObject({
   target_modules: z.array(z.string().min(1), { error: `${TARGETS_OPTION.label}: a list of layer names.` }),
 });
 
+const oftSchema = z.strictObject({
+  oft_block_size: byKey('oft.oft_block_size'),
+  module_dropout: z.number({ error: 'OFT module dropout: enter a number.' }).refine((v) => v >= 0 && v < 1, 'OFT module dropout: must be at least 0 and below 1.'),
+  target_modules: z.array(z.string().min(1), { error: `${TARGETS_OPTION.label}: a list of layer names.` }),
+  coft: z.boolean({ error: 'OFT coft: true or false.' }),
+  eps: z.number({ error: 'OFT eps: enter a number.' }).refine((v) => v > 0 && Number.isFinite(v), 'OFT eps: must be positive.'),
+});
+
 const trainSchema = z.strictObject({
-  mode: z.enum(MODES, { error: `${MODE_OPTION.label}: must be ${MODES.join(' or ')}.` }),
+  mode: z.enum(MODES, { error: `${MODE_OPTION.label}: must be ${MODES.slice(0, -1).join(', ')} or ${MODES[MODES.length - 1]}.` }),
   lora: loraSchema,
+  // Stored configurations from before OFT have no `oft`: they take the defaults.
+  oft: oftSchema.default(() => ({ ...DEFAULT_TRAIN.oft, target_modules: [...DEFAULT_TRAIN.oft.target_modules] })),
   schedule: z.enum(SCHEDULES, { error: `${SCHEDULE_OPTION.label}: must be ${SCHEDULES.join(', ')}.` }),
   bestMetric: z.enum(BEST_METRICS, { error: `${BEST_METRIC_OPTION.label}: must be ${BEST_METRICS.join(' or ')}.` }).default(DEFAULT_TRAIN.bestMetric),
-  ...(Object.fromEntries(NUMERIC_OPTIONS.filter((o) => !o.key.startsWith('lora.')).map((o) => [o.key, numberSchema(o)])) as Record<
-    Exclude<NumericKey, `lora.${string}`>,
+  ...(Object.fromEntries(NUMERIC_OPTIONS.filter((o) => !o.key.includes('.')).map((o) => [o.key, numberSchema(o)])) as Record<
+    Exclude<NumericKey, `lora.${string}` | `oft.${string}`>,
     ReturnType<typeof numberSchema>
   >),
 });
@@ -289,7 +313,7 @@ export type ParsedConfig = { ok: true; config: TrainConfig } | { ok: false; prob
 function problemText(issue: z.core.$ZodIssue, input: unknown): string {
   if (issue.code === 'unrecognized_keys') {
     const where = issue.path.length ? `${issue.path.join('.')}.` : '';
-    const known = issue.path[0] === 'lora' ? Object.keys(loraSchema.shape) : TRAIN_KEYS;
+    const known = issue.path[0] === 'lora' ? Object.keys(loraSchema.shape) : issue.path[0] === 'oft' ? Object.keys(oftSchema.shape) : TRAIN_KEYS;
     return `Unknown setting(s): ${issue.keys.map((k) => where + k).join(', ')}. Known settings: ${known.join(', ')}.`;
   }
   if (issue.code === 'invalid_type') {
@@ -311,6 +335,7 @@ export function parseTrainConfig(input: unknown, caps: TrainCapabilities): Parse
     const c = r.data as TrainConfig;
     if (!caps.modes.includes(c.mode)) problems.push(caps.unavailable?.[c.mode] ?? `${MODE_OPTION.choices[c.mode]} is not available here.`);
     if (c.mode === 'lora' && c.lora.target_modules.length === 0) problems.push(`${TARGETS_OPTION.label}: pick at least one layer type.`);
+    if (c.mode === 'oft' && c.oft.target_modules.length === 0) problems.push('OFT targets: pick at least one layer type.');
     if (c.steps === 0 && !(c.epochs > 0)) problems.push('Steps or Epochs must be more than 0.');
     if (c.bestMetric === 'exact_match' && c.genEvalExamples === 0) problems.push(`${BEST_METRIC_OPTION.label}: exact match needs held-out answers generated (set "Held-out answers generated" above 0).`);
     if (!problems.length) return { ok: true, config: c };
@@ -325,14 +350,15 @@ export function validateConfig(c: TrainConfig, caps: TrainCapabilities): string[
 }
 
 /**
- * The defaults for `arch` with `over` applied (lora field by field), checked. Giving steps without epochs
- * means "run that many steps".
+ * The defaults for `arch` with `over` applied (lora and oft field by field), checked. Giving steps without
+ * epochs means "run that many steps".
  */
 export function resolveTrainConfig(arch: string | null | undefined, over: TrainConfigOverrides, caps: TrainCapabilities): ParsedConfig {
   if (!over || typeof over !== 'object') return { ok: false, problems: ['The training settings must be an object.'] };
   const base = defaultTrainConfig(arch);
   const lora = over.lora && typeof over.lora === 'object' ? { ...base.lora, ...over.lora } : (over.lora ?? base.lora);
-  const merged = { ...base, ...over, lora };
+  const oft = over.oft && typeof over.oft === 'object' ? { ...base.oft, ...over.oft } : (over.oft ?? base.oft);
+  const merged = { ...base, ...over, lora, oft };
   if (over.steps && over.epochs === undefined) merged.epochs = 0;
   return parseTrainConfig(merged, caps);
 }
