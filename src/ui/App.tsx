@@ -4,6 +4,7 @@ import { DataPanel } from './DataPanel';
 import { GeneratePanel } from './GeneratePanel';
 import { ModelPanel } from './ModelPanel';
 import { ResumeBanner, RunsPanel } from './RunsPanel';
+import { TradeoffPanel } from './TradeoffPanel';
 import { TrainPanel } from './TrainPanel';
 import { ComparePanel } from './compare/ComparePanel';
 import { ExportPanel } from './export/ExportPanel';
@@ -18,7 +19,7 @@ export function App() {
       <ResumeBanner />
       <div className="studio">
         {/* The journey reads top to bottom: the model (and a try of it) on the left, then Data → Train →
-            Checkpoints → Compare → Export → Runs on the right. */}
+            Checkpoints → Trade-off → Compare → Export → Runs on the right. */}
         <aside className="side" aria-label="Model">
           <ModelPanel />
           <BackendPanel />
@@ -28,6 +29,7 @@ export function App() {
           <DataPanel />
           <TrainPanel />
           <CheckpointsPanel />
+          <TradeoffPanel />
           <ComparePanel />
           <ExportPanel />
           <RunsPanel />

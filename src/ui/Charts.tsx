@@ -14,6 +14,10 @@ interface ChartSpec {
   series: { label: string; color: string; width?: number; dash?: number[]; points?: boolean; scale?: string; fmt?: (v: number) => string }[];
   columns(s: Series): (number | null)[][];
   scales?: string[];
+  /** The y axis's title (first scale). */
+  yLabel?: string;
+  /** A fixed y range (first scale), e.g. [0, 100] for percentages. */
+  yRange?: [number, number];
 }
 
 function cssColor(el: Element, name: string, fallback: string): string {
@@ -41,6 +45,7 @@ function useUplot(spec: ChartSpec, select: (s: AppState) => Series) {
     const axis = (scale: string, side = 3): uPlot.Axis => ({
       scale,
       side,
+      ...(side === 3 && spec.yLabel ? { label: spec.yLabel, labelSize: 18 } : {}),
       stroke: fg,
       grid: { stroke: grid, width: 1, show: side === 3 },
       ticks: { stroke: grid, width: 1 },
@@ -50,6 +55,7 @@ function useUplot(spec: ChartSpec, select: (s: AppState) => Series) {
     const scaleNames = spec.scales ?? ['y'];
     const scales: uPlot.Scales = { x: { time: false } };
     for (const n of scaleNames) scales[n] = spec.logScale ? { distr: 3, log: 10 } : {};
+    if (spec.yRange) scales[scaleNames[0]!] = { range: spec.yRange };
     const opts: uPlot.Options = {
       width: Math.max(200, el.clientWidth),
       height: spec.height,
@@ -130,6 +136,32 @@ const lrSpec = (dark: boolean): ChartSpec => ({
   columns: (s) => [s.lr, s.grad],
 });
 
+/** General skill = the negative of the forgetting probe's loss rise (decisions.ts formatSkillChange's sign): 0 = as the base model, below 0 = forgetting. */
+const skillSpec = (dark: boolean): ChartSpec => ({
+  title: 'General skill',
+  height: 150,
+  logScale: false,
+  yLabel: 'general skill change, %',
+  series: [{ label: 'general skill change (−probe loss rise)', color: dark ? '#8fd18f' : '#2e7d32', width: 2, points: true, fmt: (v) => `${v > 0 ? '+' : ''}${v.toFixed(2)}%` }],
+  columns: (s) => [s.probe.map((v) => (v === null ? null : -v))],
+});
+
+const pct = (v: number) => `${v.toFixed(1)}%`;
+
+const taskSpec = (dark: boolean): ChartSpec => ({
+  title: 'Task',
+  height: 150,
+  logScale: false,
+  yLabel: 'held-out answers, %',
+  yRange: [0, 100],
+  series: [
+    { label: 'exact match', color: dark ? '#ffb454' : '#c05a00', width: 2, points: true, fmt: pct },
+    { label: 'token F1', color: dark ? '#7aa2ff' : '#2458c9', width: 1.5, points: true, fmt: pct },
+    { label: 'label accuracy', color: dark ? '#e09ae0' : '#8e24aa', width: 1.5, points: true, dash: [4, 3], fmt: pct },
+  ],
+  columns: (s) => [s.exact, s.f1, s.label].map((c) => c.map((v) => (v === null ? null : v * 100))),
+});
+
 const prefersDark = () => typeof matchMedia === 'function' && matchMedia('(prefers-color-scheme: dark)').matches;
 
 export function LossChart({ logScale }: { logScale: boolean }) {
@@ -140,4 +172,16 @@ export function LossChart({ logScale }: { logScale: boolean }) {
 export function LrChart() {
   const box = useUplot(lrSpec(prefersDark()), (s) => s.live.series);
   return <div ref={box} className="chart small" role="img" aria-label="Learning rate and gradient norm over steps" data-testid="lr-chart" />;
+}
+
+/** The forgetting probe over steps (same step axis as the loss). */
+export function SkillChart() {
+  const box = useUplot(skillSpec(prefersDark()), (s) => s.live.series);
+  return <div ref={box} className="chart small" role="img" aria-label="General skill change in percent over steps: the negative of the forgetting probe's loss rise" data-testid="skill-chart" />;
+}
+
+/** Generated held-out answers over steps: exact match, token F1, label accuracy (when the answers are labels). */
+export function TaskChart() {
+  const box = useUplot(taskSpec(prefersDark()), (s) => s.live.series);
+  return <div ref={box} className="chart small" role="img" aria-label="Exact match, token F1 and label accuracy of generated held-out answers in percent over steps" data-testid="task-chart" />;
 }

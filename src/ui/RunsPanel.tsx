@@ -1,6 +1,7 @@
 import { useId, useMemo, useState } from 'react';
-import type { RunSummary } from '../protocol/messages';
+import type { CheckpointInfo, RunSummary } from '../protocol/messages';
 import { interruptedRuns, isTraining } from '../store/store';
+import { checkpointText } from '../store/tradeoff';
 import { formatBytes } from '../storage/errors';
 import { useActions, useAppState } from './context';
 import { ErrorNotice } from './ErrorNotice';
@@ -27,7 +28,28 @@ function resumable(r: RunSummary): boolean {
   return !r.active && r.latestCheckpoint !== null && (r.status === 'interrupted' || r.status === 'paused' || r.status === 'failed');
 }
 
+/** "best step 30 (val loss 0.800, general skill −7%) · recommended step 20 (…)" from the run's decision and those checkpoints' measurements. */
+function Decision({ r, figures }: { r: RunSummary; figures: CheckpointInfo[] | undefined }) {
+  const q = r.quality;
+  if (!q || (q.bestStep === null && q.recommendedStep === null)) return null;
+  const part = (name: string, step: number | null) => {
+    if (step === null) return null;
+    const c = figures?.find((x) => x.step === step);
+    const text = c ? checkpointText(c, q.criterion) : null;
+    return `${name} step ${step}${text ? ` (${text})` : figures && !c ? ' (checkpoint deleted)' : ''}`;
+  };
+  const parts = [part('best', q.bestStep), q.recommendedStep === q.bestStep ? null : part('recommended', q.recommendedStep)].filter(Boolean);
+  return (
+    <p className="run-decision" data-testid="run-decision">
+      {parts.join(' · ')}
+      {q.recommendedStep !== null && q.recommendedStep === q.bestStep ? ' · also the recommended one' : ''}
+      {q.stoppedEarly ? ' · stopped early' : ''}
+    </p>
+  );
+}
+
 function RunRow({ r, selected, training }: { r: RunSummary; selected: boolean; training: boolean }) {
+  const figures = useAppState((s) => s.runs.figures[r.id]?.checkpoints);
   const actions = useActions();
   const [renaming, setRenaming] = useState(false);
   const [name, setName] = useState(r.name);
@@ -66,7 +88,9 @@ function RunRow({ r, selected, training }: { r: RunSummary; selected: boolean; t
         {r.bestValLoss !== null ? `${r.bestValLoss.toFixed(4)} at step ${r.bestValStep}` : '–'} · {r.checkpointCount} checkpoint{r.checkpointCount === 1 ? '' : 's'}
         {r.latestCheckpoint ? ` (newest at step ${r.latestCheckpoint.step})` : ''} · {date.format(r.updatedAt)}
         {r.parentRunId ? ` · branch from step ${r.parentCheckpointStep}` : ''}
+        {r.recipe ? ' (a point of its trade-off path)' : ''}
       </p>
+      <Decision r={r} figures={figures} />
       {r.error && <p className="help">Failed: {r.error}</p>}
       <div className="row run-actions" role="group" aria-label={`Actions for ${r.name}`}>
         <button type="button" className="secondary" onClick={() => void actions.openRun(r.id)} aria-label={`Open ${r.name}`} aria-pressed={selected}>

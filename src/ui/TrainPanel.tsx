@@ -4,6 +4,8 @@ import { cannotStart, estimateSeqLen, isTraining } from '../store/store';
 import { formatBytes } from '../storage/errors';
 import { estimateMemory, PRESETS } from '../store/training';
 import {
+  BEST_METRIC_OPTION,
+  BEST_METRICS,
   BROWSER_TRAINING,
   getOption,
   MODE_OPTION,
@@ -18,9 +20,10 @@ import {
   totalSteps,
   validateConfig,
 } from '../train/config';
-import { LossChart, LrChart } from './Charts';
+import { LossChart, LrChart, SkillChart, TaskChart } from './Charts';
 import { useActions, useAppState, useStoreApi } from './context';
 import { ErrorNotice } from './ErrorNotice';
+import { EvalDetails } from './EvalDetails';
 
 const nf = new Intl.NumberFormat('en-US');
 
@@ -153,7 +156,7 @@ function Advanced({ disabled, open, onToggle }: { disabled: boolean; open: boole
             {SCHEDULE_OPTION.help}
           </small>
         </div>
-        {NUMERIC_OPTIONS.map((o) => (
+        {NUMERIC_OPTIONS.filter((o) => o.group !== 'quality').map((o) => (
           <NumberField key={o.key} config={config} o={o} disabled={disabled || (config.mode === 'full' && o.key.startsWith('lora.'))} />
         ))}
         <fieldset className="field targets" disabled={disabled || config.mode === 'full'}>
@@ -183,6 +186,66 @@ function Advanced({ disabled, open, onToggle }: { disabled: boolean; open: boole
   );
 }
 
+/** What "When to stop" is set to, in one line (shown while it is folded). */
+function stopSummary(c: TrainConfig): string {
+  const parts = [c.earlyStopPatience > 0 ? `stops after ${c.earlyStopPatience} evaluation${c.earlyStopPatience === 1 ? '' : 's'} without improvement` : 'never stops early'];
+  parts.push(`best by ${c.bestMetric === 'exact_match' ? 'exact match' : 'validation loss'}`);
+  parts.push(c.probeSamples > 0 ? `forgetting probe of ${c.probeSamples} texts, budget ${c.forgetBudgetPct}%` : 'no forgetting probe');
+  if (c.genEvalExamples > 0) parts.push(`${c.genEvalExamples} answers generated per evaluation`);
+  return parts.join(' · ');
+}
+
+/** The settings that decide when a run stops and which checkpoint to keep (NumericOption.group 'quality'). */
+function WhenToStop({ disabled, open, onToggle }: { disabled: boolean; open: boolean; onToggle(open: boolean): void }) {
+  const config = useAppState((s) => s.train.config);
+  const actions = useActions();
+  const id = useId();
+  const needsAnswers = config.bestMetric === 'exact_match' && config.genEvalExamples === 0;
+  return (
+    <details className="advanced when-to-stop" open={open} onToggle={(e) => onToggle(e.currentTarget.open)}>
+      <summary>
+        When to stop <span className="help inline">{stopSummary(config)}</span>
+      </summary>
+      <fieldset className="stop-fields" disabled={disabled}>
+        <legend>When to stop</legend>
+        <p className="help">
+          Every evaluation measures the validation loss, generated held-out answers and, with the forgetting probe, how much general skill the model
+          loses. Early stopping ends the run when the criterion stops improving; the run then recommends the best checkpoint within the forgetting budget.
+        </p>
+        <div className="fields">
+          <div className="field">
+            <label htmlFor={`${id}-best`}>{BEST_METRIC_OPTION.label}</label>
+            <select
+              id={`${id}-best`}
+              value={config.bestMetric}
+              aria-describedby={`${id}-best-help`}
+              aria-invalid={needsAnswers}
+              onChange={(e) => actions.setTrainConfig({ ...config, bestMetric: e.target.value as TrainConfig['bestMetric'] })}
+            >
+              {BEST_METRICS.map((m) => (
+                <option key={m} value={m}>
+                  {BEST_METRIC_OPTION.choices[m]}
+                </option>
+              ))}
+            </select>
+            <small id={`${id}-best-help`} className="help">
+              {BEST_METRIC_OPTION.help}
+            </small>
+          </div>
+          {NUMERIC_OPTIONS.filter((o) => o.group === 'quality').map((o) => (
+            <NumberField key={o.key} config={config} o={o} disabled={disabled || (o.key === 'probeTokens' && config.probeSamples === 0)} />
+          ))}
+        </div>
+      </fieldset>
+    </details>
+  );
+}
+
+/** "Stopped early: validation loss did not improve …" from TrainOutcome.stoppedBy (early stopping's sentence). */
+function stoppedEarly(stoppedBy: string): string {
+  return `Stopped early: ${stoppedBy.replace(/^early stopping:\s*/, '')}.`;
+}
+
 export function TrainPanel() {
   const train = useAppState((s) => s.train);
   const why = useAppState(cannotStart);
@@ -195,6 +258,9 @@ export function TrainPanel() {
   const id = useId();
   const [logScale, setLogScale] = useState(false);
   const [advancedOpen, setAdvancedOpen] = useState(false);
+  const [stopOpen, setStopOpen] = useState(false);
+  const hasProbe = useAppState((s) => typeof s.live.lastEval?.extra?.probe_nll_delta_pct === 'number');
+  const hasAnswers = useAppState((s) => ['exact_match', 'token_f1', 'label_accuracy'].some((k) => typeof s.live.lastEval?.extra?.[k] === 'number'));
   const problems = validateConfig(train.config, summary?.training ?? BROWSER_TRAINING);
   const mem = summary ? estimateMemory(summary, train.config, seqLen) : null;
   const steps = trainExamples !== null ? totalSteps(train.config, trainExamples) : null;
@@ -221,6 +287,7 @@ export function TrainPanel() {
           : ''}
       </p>
 
+      <WhenToStop disabled={training} open={stopOpen} onToggle={setStopOpen} />
       <Advanced disabled={training} open={advancedOpen} onToggle={setAdvancedOpen} />
 
       <div className="row controls" role="group" aria-label="Training controls">
@@ -229,6 +296,7 @@ export function TrainPanel() {
           onClick={() => {
             // The settings fold away so the chart is in view while it trains.
             setAdvancedOpen(false);
+            setStopOpen(false);
             void actions.startTraining();
           }}
           disabled={!!why || problems.length > 0} aria-describedby={`${id}-why`}>
@@ -257,12 +325,24 @@ export function TrainPanel() {
       <LiveStats />
 
       {train.phase === 'done' && train.outcome && (
-        <p className="notice ok" role="status" data-testid="train-outcome">
-          {train.outcome.reason === 'cancelled' ? 'Cancelled' : train.outcome.reason === 'stopped' ? 'Stopped' : 'Finished'} at step {train.outcome.step} of {train.outcome.totalSteps}
-          {train.outcome.finalTrainLoss !== null ? `: training loss ${train.outcome.finalTrainLoss.toFixed(4)}` : ''}
-          {train.outcome.finalValLoss !== null ? `, validation loss ${train.outcome.finalValLoss.toFixed(4)}` : ''}, {nf.format(Math.round(train.outcome.tokensPerSecond))} tokens/s
-          over {(train.outcome.ms / 1000).toFixed(1)} s. A checkpoint was saved{train.outcome.checkpoint ? ` at step ${train.outcome.checkpoint.step}` : ''}.
-        </p>
+        <div className="notice ok" role="status" data-testid="train-outcome">
+          {train.outcome.stoppedBy && (
+            <p className="stopped-by" data-testid="train-stopped-by">
+              <strong>{stoppedEarly(train.outcome.stoppedBy)}</strong>
+            </p>
+          )}
+          <p>
+            {train.outcome.stoppedBy ? 'Ended' : train.outcome.reason === 'cancelled' ? 'Cancelled' : train.outcome.reason === 'stopped' ? 'Stopped' : 'Finished'} at step {train.outcome.step} of {train.outcome.totalSteps}
+            {train.outcome.finalTrainLoss !== null ? `: training loss ${train.outcome.finalTrainLoss.toFixed(4)}` : ''}
+            {train.outcome.finalValLoss !== null ? `, validation loss ${train.outcome.finalValLoss.toFixed(4)}` : ''}, {nf.format(Math.round(train.outcome.tokensPerSecond))} tokens/s
+            over {(train.outcome.ms / 1000).toFixed(1)} s. A checkpoint was saved{train.outcome.checkpoint ? ` at step ${train.outcome.checkpoint.step}` : ''}.
+          </p>
+          {train.outcome.quality?.sentence && (
+            <p data-testid="train-recommendation">
+              Recommended: {train.outcome.quality.sentence} <span className="help inline">(see Trade-off below)</span>
+            </p>
+          )}
+        </div>
       )}
       {train.phase === 'error' && train.error && <ErrorNotice title="Training stopped" error={train.error} />}
 
@@ -274,6 +354,25 @@ export function TrainPanel() {
       </div>
       {!hasSeries && <p className="help">The loss appears here step by step once training starts: it should fall. Hover the chart for values.</p>}
       <LossChart logScale={logScale} />
+      <h3>General skill</h3>
+      {hasProbe ? (
+        <SkillChart />
+      ) : (
+        <p className="help" data-testid="skill-empty">
+          How much general skill the model keeps (the forgetting probe: base-model texts whose loss should not rise) appears here at each evaluation when
+          “Forgetting probe size” under When to stop is above 0.
+        </p>
+      )}
+      <h3>Task: generated held-out answers</h3>
+      {hasAnswers ? (
+        <TaskChart />
+      ) : (
+        <p className="help" data-testid="task-empty">
+          Exact match, token F1 and (for label answers) label accuracy of generated held-out answers appear here at each evaluation when “Held-out answers
+          generated” under When to stop is above 0.
+        </p>
+      )}
+      <EvalDetails />
       <h3>Learning rate and gradient norm</h3>
       <LrChart />
     </section>
