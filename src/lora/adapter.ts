@@ -7,6 +7,7 @@ import type { CausalLM } from '../model/causal-lm';
 import { seededRandom } from '../util/random';
 import { mm, type Linear, type LinearAdapter } from '../model/ops';
 import { loraShapeProblems, type LoraConfig } from '../train/config';
+import type { TrainableAdapter } from '../train/loop';
 
 
 /** PEFT's rule: a module is targeted when its name equals a target or ends with "." + target. */
@@ -60,7 +61,7 @@ export class LoraModule implements LinearAdapter {
   }
 }
 
-export class LoraAdapter {
+export class LoraAdapter implements TrainableAdapter {
   readonly modules = new Map<string, LoraModule>();
   readonly scale: number;
   /** 0 = base model, 1 = tuned; values between interpolate the update. */
@@ -116,6 +117,11 @@ export class LoraAdapter {
     return [...this.modules.values()].flatMap((m) => [m.A, m.B]);
   }
 
+  /** Checkpoint names of variables(), in order: `<module>.lora_A` [in, r], `<module>.lora_B` [r, out]. */
+  get paramNames(): string[] {
+    return [...this.modules.keys()].flatMap((n) => [`${n}.lora_A`, `${n}.lora_B`]);
+  }
+
   numParams(): number {
     return this.variables().reduce((a, v) => a + v.size, 0);
   }
@@ -137,6 +143,28 @@ export class LoraAdapter {
         m.B.assign(tf.tensor2d(v.B, m.B.shape as [number, number]));
       }
     });
+  }
+
+  /** The trained tensors by checkpoint name (paramNames), as a checkpoint holds them. */
+  getTensors(): Record<string, { shape: number[]; data: Float32Array }> {
+    const out: Record<string, { shape: number[]; data: Float32Array }> = {};
+    for (const [name, m] of this.modules) {
+      out[`${name}.lora_A`] = { shape: [...m.A.shape], data: m.A.dataSync() as Float32Array };
+      out[`${name}.lora_B`] = { shape: [...m.B.shape], data: m.B.dataSync() as Float32Array };
+    }
+    return out;
+  }
+
+  /** Sets the trained tensors from tensors by checkpoint name (a checkpoint's `tensors` will do). */
+  setTensors(t: Readonly<Record<string, { data: Float32Array }>>): void {
+    const w = new Map<string, { A: Float32Array; B: Float32Array }>();
+    for (const name of this.modules.keys()) {
+      const A = t[`${name}.lora_A`];
+      const B = t[`${name}.lora_B`];
+      if (!A || !B) throw new LoraError(`no tensor ${name}.lora_${A ? 'B' : 'A'}`);
+      w.set(name, { A: A.data, B: B.data });
+    }
+    this.setWeights(w);
   }
 
   /** The update s * strength * A B for one module, in math layout [in, out]. */

@@ -2,8 +2,19 @@
 // dense x R W, exact base logits at zero init, gradients against central finite differences, PEFT's block
 // sizes, module dropout and COFT's projection.
 import * as tf from '@tensorflow/tfjs-core';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { inspectDataset, textSource } from '../data/index';
+import { loadModel } from '../io/load-model';
+import { LoraAdapter } from '../lora/adapter';
 import { setupBackend } from '../model/backend';
+import type { LanguageModel } from '../model/load';
+import { directorySource } from '../node/fs-source';
+import { REPO_ROOT, TINY_DIR } from '../testing/models';
+import { defaultTrainConfig } from '../train/config';
+import { createTrainer, disposeTrainer, toExamples } from '../train/job';
+import type { Example } from '../train/loop';
 import { buildCausalLM } from '../model/load';
 import { linear } from '../model/ops';
 import { mergeLora, readDeltas } from '../lora/merge';
@@ -433,5 +444,64 @@ describe('OFT adapter', () => {
     }
     ad.dispose();
     lm.dispose();
+  });
+});
+
+describe('OFT training on tabtune-tiny (createTrainer, the Trainer)', () => {
+  let model: LanguageModel;
+  let train: Example[];
+  const DATA = readFileSync(join(REPO_ROOT, 'public/examples/number-words.train.jsonl'), 'utf8').split('\n').slice(0, 24).join('\n') + '\n';
+
+  beforeAll(async () => {
+    await setupBackend('cpu');
+    model = await loadModel(directorySource(TINY_DIR));
+    const ins = await inspectDataset(textSource(DATA), { model, valFraction: 0 });
+    train = toExamples(ins.encoder!, ins.train);
+  });
+
+  it('lowers the loss, numTensors flat across steps, checkpoints <module>.oft_R, resumes exactly', () => {
+    const config = defaultTrainConfig('llama', { mode: 'oft', steps: 8, batchSize: 4, seed: 3, warmupSteps: 1, lr: 1e-2, oft: { ...defaultTrainConfig('llama').oft, module_dropout: 0.1 } });
+    const t = createTrainer(model, train, [], config);
+    const ad = t.adapter as OftAdapter;
+    expect(ad).toBeInstanceOf(OftAdapter);
+    // PEFT's block size 32: hidden 64 -> 2 blocks; down_proj's 176 inputs -> blocks of 22 (PEFT's adjustment).
+    expect(ad.modules.get('model.layers.0.self_attn.q_proj')!.weight.shape).toEqual([2, 496]);
+    expect(ad.modules.get('model.layers.0.mlp.down_proj')!.weight.shape).toEqual([8, 231]);
+    expect(t.paramNames).toEqual([...ad.modules.keys()].map((n) => `${n}.oft_R`));
+    const before = t.evaluate(train).valLoss;
+    const steps = [];
+    for (let i = 0; i < 4; i++) steps.push(t.trainStep());
+    const ck = t.checkpoint();
+    for (let i = 0; i < 4; i++) steps.push(t.trainStep());
+    const after = t.evaluate(train).valLoss;
+    console.log(`[oft train] loss on the training examples ${before.toFixed(4)} -> ${after.toFixed(4)}; step losses ${steps.map((m) => m.loss.toFixed(3)).join(' ')}`);
+    expect(after).toBeLessThan(before - 0.05);
+    expect(new Set(steps.slice(1).map((m) => m.memory.numTensors)).size).toBe(1);
+    expect(Object.keys(ck.tensors).filter((k) => !k.endsWith('.adam_m') && !k.endsWith('.adam_v'))).toEqual(t.paramNames);
+    expect(ck.tensors['model.layers.0.self_attn.q_proj.oft_R']!.shape).toEqual([2, 496]);
+    const tuned = ad.getTensors();
+    disposeTrainer(t);
+    expect([...model.lm.linears.values()].every((l) => !l.adapter)).toBe(true);
+    // A fresh trainer restored from the step-4 checkpoint repeats steps 5-8 exactly.
+    const r = createTrainer(model, train, [], config);
+    r.restore(ck);
+    const again = [];
+    for (let i = 0; i < 4; i++) again.push(r.trainStep().loss);
+    expect(again).toEqual(steps.slice(4).map((m) => m.loss));
+    const back = (r.adapter as OftAdapter).getTensors();
+    for (const k of Object.keys(tuned)) expect(Array.from(back[k]!.data)).toEqual(Array.from(tuned[k]!.data));
+    // setTensors from a checkpoint's tensors (the worker's way back to the last good weights).
+    r.adapter!.setTensors(ck.tensors);
+    expect(Array.from(r.adapter!.getTensors()['model.layers.1.mlp.up_proj.oft_R']!.data)).toEqual(Array.from(ck.tensors['model.layers.1.mlp.up_proj.oft_R']!.data));
+    disposeTrainer(r);
+  });
+
+  it("LoRA's checkpoint names are unchanged by the adapter interface", () => {
+    const t = createTrainer(model, train, [], defaultTrainConfig('llama', { steps: 1 }));
+    const ad = t.adapter as LoraAdapter;
+    expect(ad).toBeInstanceOf(LoraAdapter);
+    expect(t.paramNames).toEqual([...ad.modules.keys()].flatMap((n) => [`${n}.lora_A`, `${n}.lora_B`]));
+    expect(Object.keys(ad.getTensors())).toEqual(t.paramNames);
+    disposeTrainer(t);
   });
 });

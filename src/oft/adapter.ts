@@ -38,6 +38,7 @@ import type { CausalLM } from '../model/causal-lm';
 import { frozenMatMul, mm, swapLast, type Linear, type LinearAdapter } from '../model/ops';
 import { matchesTarget } from '../lora/adapter';
 import { oftShapeProblems, type OftConfig } from '../train/config';
+import type { TrainableAdapter } from '../train/loop';
 import { shuffle } from '../util/random';
 
 export class OftError extends Error {
@@ -315,7 +316,7 @@ export class OftModule implements LinearAdapter {
   }
 }
 
-export class OftAdapter {
+export class OftAdapter implements TrainableAdapter {
   readonly kind = 'oft' as const;
   readonly modules = new Map<string, OftModule>();
   /** 0 = base model, 1 = tuned: scales Q before the Cayley transform (a rotation at every strength). */

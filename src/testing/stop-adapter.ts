@@ -3,7 +3,7 @@
 // merged-export tests check that the merged folder stops where base + this adapter stops.
 import { RecordEncoder } from '../data/encode';
 import type { PairRecord } from '../data/types';
-import type { LoraAdapter } from '../lora/adapter';
+import { LoraAdapter } from '../lora/adapter';
 import type { LanguageModel } from '../model/load';
 import { createTrainer, disposeTrainer, toExamples } from '../train/job';
 import { defaultTrainConfig } from '../train/config';
@@ -41,5 +41,7 @@ export async function trainStopAdapter(model: LanguageModel, steps = 8): Promise
     disposeTrainer(trainer);
     throw e;
   }
-  return { adapter: trainer.adapter!, encoder, records: RECORDS, stopTokenId, dispose: () => disposeTrainer(trainer) };
+  const adapter = trainer.adapter;
+  if (!(adapter instanceof LoraAdapter)) throw new Error('the stop adapter is a LoRA adapter');
+  return { adapter, encoder, records: RECORDS, stopTokenId, dispose: () => disposeTrainer(trainer) };
 }

@@ -1,15 +1,16 @@
 // A fine-tuning job end to end, shared by the CLI and the browser worker: records from the dataset
-// doctor -> training sequences -> LoRA (or full-parameter) trainer -> held-out comparison of base and
+// doctor -> training sequences -> LoRA, OFT (or full-parameter) trainer -> held-out comparison of base and
 // tuned generations (exact match and token overlap). Nothing here touches the filesystem or the DOM.
 import { encodeRecords, type RecordEncoder } from '../data/encode';
 import type { DataRecord, Message } from '../data/types';
 import { LoraAdapter } from '../lora/adapter';
+import { OftAdapter } from '../oft/adapter';
 import * as tf from '@tensorflow/tfjs-core';
 import { generateIds } from '../model/generate';
 import type { CausalLM } from '../model/causal-lm';
 import type { LanguageModel } from '../model/load';
 import type { RecipeJob } from '../io/recipes';
-import { Trainer, type Example } from './loop';
+import { Trainer, type Example, type TrainableAdapter } from './loop';
 import type { TrainConfig } from './config';
 
 
@@ -17,9 +18,12 @@ export function toExamples(encoder: RecordEncoder, records: DataRecord[]): Examp
   return encodeRecords(encoder, records).examples.map(({ input, target, weight }) => ({ input, target, weight }));
 }
 
-/** Builds the adapter (LoRA mode) and the trainer for a model and encoded data. */
-export function createTrainer(model: LanguageModel, train: Example[], val: Example[], config: TrainConfig): Trainer {
-  const adapter = config.mode === 'lora' ? new LoraAdapter(model.lm, config.lora, { seed: config.seed }) : null;
+/** The adapters a job trains (mode 'lora', 'oft'); tell them apart with instanceof. */
+export type TuningAdapter = LoraAdapter | OftAdapter;
+
+/** Builds the adapter (LoRA or OFT mode) and the trainer for a model and encoded data. */
+export function createTrainer(model: LanguageModel, train: Example[], val: Example[], config: TrainConfig): Trainer<Example, TuningAdapter> {
+  const adapter = config.mode === 'lora' ? new LoraAdapter(model.lm, config.lora, { seed: config.seed }) : config.mode === 'oft' ? new OftAdapter(model.lm, config.oft) : null;
   try {
     return new Trainer(model.lm, train, val, config, adapter);
   } catch (e) {
@@ -174,7 +178,7 @@ export async function heldOutEval(
 }
 
 /** Base vs tuned on the same held-out records: the adapter is switched off, then on (strength 1). */
-export async function compareBaseTuned(model: LanguageModel, adapter: LoraAdapter, encoder: RecordEncoder, records: DataRecord[], opts: Parameters<typeof heldOutEval>[3] = {}): Promise<{ base: HeldOutResult; tuned: HeldOutResult }> {
+export async function compareBaseTuned(model: LanguageModel, adapter: Pick<TrainableAdapter, 'enabled' | 'strength'>, encoder: RecordEncoder, records: DataRecord[], opts: Parameters<typeof heldOutEval>[3] = {}): Promise<{ base: HeldOutResult; tuned: HeldOutResult }> {
   const was = { enabled: adapter.enabled, strength: adapter.strength };
   try {
     adapter.enabled = false;

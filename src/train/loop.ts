@@ -1,4 +1,4 @@
-// The training loop: LoRA (adapter variables only) or full-parameter (every weight), AdamW,
+// The training loop: an adapter's variables only (LoRA, OFT) or full-parameter (every weight), AdamW,
 // warmup + schedule, global-norm clipping, micro-batches with gradient accumulation, right padding
 // with attention masks, periodic validation and checkpoints, a NaN/Inf guard, pause/resume/cancel.
 //
@@ -6,7 +6,6 @@
 // A checkpoint therefore needs only the weights, the AdamW moments and a few counters for a
 // resumed run to reproduce an uninterrupted one exactly.
 import * as tf from '@tensorflow/tfjs-core';
-import type { LoraAdapter } from '../lora/adapter';
 import type { CausalLM } from '../model/causal-lm';
 import { shuffle } from '../util/random';
 import { maskedCrossEntropy } from './loss';
@@ -14,6 +13,31 @@ import { AdamW, clipToNorm, DEFAULT_ADAMW, squaredNorm } from './optimizer';
 import { learningRate } from './schedule';
 import { yieldToEventLoop } from '../util/async';
 import { microBatchesPerEpoch, totalSteps, type TrainConfig } from './config';
+
+/**
+ * What the Trainer and its hosts need of an adapter (LoraAdapter, OftAdapter): the trained variables with
+ * their checkpoint names, the training switch (dropout) and its seed, and the inference knobs.
+ */
+export interface TrainableAdapter {
+  /** Checkpoint names of variables(), in order (LoRA: `<module>.lora_A`, `<module>.lora_B`; OFT: `<module>.oft_R`). */
+  readonly paramNames: readonly string[];
+  variables(): tf.Variable[];
+  numParams(): number;
+  /** Dropout is active only while training. */
+  training: boolean;
+  /** Seeds dropout reproducibly: each micro-batch sets a base. */
+  setDropoutSeed(base: number): void;
+  /** Off: the base model. */
+  enabled: boolean;
+  /** 0 = base model, 1 = tuned. */
+  strength: number;
+  /** The trained tensors by checkpoint name, as a checkpoint holds them. */
+  getTensors(): Record<string, { shape: number[]; data: Float32Array }>;
+  /** Sets them from tensors by checkpoint name (a checkpoint's `tensors` will do). */
+  setTensors(t: Readonly<Record<string, { data: Float32Array }>>): void;
+  /** Detaches from the model and frees the variables. */
+  dispose(): void;
+}
 
 /** One training sequence: target[t] is the token to predict after input[0..t]; weight[t] 1 = trained. */
 export interface Example {
@@ -173,7 +197,7 @@ interface PendingStep {
   normSq: tf.Tensor;
 }
 
-export class Trainer<E = Example> {
+export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter> {
   readonly params: tf.Variable[];
   readonly paramNames: string[];
   readonly optimizer: AdamW;
@@ -194,15 +218,15 @@ export class Trainer<E = Example> {
     readonly train: E[],
     readonly val: E[],
     readonly config: TrainConfig,
-    readonly adapter: LoraAdapter | null,
+    readonly adapter: A | null,
     // The default objective reads Examples: a Trainer over another example type passes its own.
     readonly objective: Objective<E> = causalLmObjective as unknown as Objective<E>,
   ) {
     if (!train.length) throw new TrainingError('BAD_DATA', 'there are no training examples', 'Add valid records to the dataset.');
-    if (config.mode === 'lora') {
-      if (!adapter) throw new Error('LoRA mode needs an adapter');
+    if (config.mode !== 'full') {
+      if (!adapter) throw new Error(`${config.mode} mode needs an adapter`);
       this.params = adapter.variables();
-      this.paramNames = [...adapter.modules.keys()].flatMap((n) => [`${n}.lora_A`, `${n}.lora_B`]);
+      this.paramNames = [...adapter.paramNames];
     } else {
       this.params = lm.trainableVariables();
       if (!this.params.length) throw new Error('full-parameter mode needs a model built with { trainable: true }');

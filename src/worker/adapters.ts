@@ -3,6 +3,7 @@
 // loaded from a stored checkpoint (load-adapter, compare, export), or none. Generation uses it (or the
 // base model), and the dataset doctor measures with it switched off.
 import { LoraAdapter } from '../lora/adapter';
+import type { TrainableAdapter } from '../train/loop';
 import type { AdapterInfo, AdapterUse, GenerateParams, RunJob } from '../protocol/messages';
 import { fail } from './errors';
 import { checkModel, parseJob } from './jobs';
@@ -96,12 +97,12 @@ export class Adapters {
   }
 
   /** `adapter` (if attached) now holds the weights of `step`. */
-  trainedTo(adapter: LoraAdapter | null, step: number): void {
+  trainedTo(adapter: TrainableAdapter | null, step: number): void {
     if (this.active && this.active.adapter === adapter) this.active.step = step;
   }
 
   /** The training that owned `adapter` ended: it stays attached, now disposable. */
-  trainingEnded(adapter: LoraAdapter | null): void {
+  trainingEnded(adapter: TrainableAdapter | null): void {
     if (this.active && this.active.adapter === adapter) this.active.training = false;
   }
 

@@ -11,6 +11,7 @@
 // device after a few steps. The run's adapter is the active one while it trains (adapters.ts).
 import * as tf from '@tensorflow/tfjs-core';
 import type { CheckpointInfo, RunQuality, RunRecord } from '../storage/index';
+import { LoraAdapter } from '../lora/adapter';
 import { createTrainer } from '../train/job';
 import { bestEffort, sleep } from '../util/async';
 import { BROWSER_TRAINING, parseTrainConfig, resolveTrainConfig, type TrainConfig, type TrainConfigOverrides } from '../train/config';
@@ -21,7 +22,7 @@ import type { ProbeSet } from '../train/quality/probe';
 import type { PreparedData } from './datasets';
 import type { EvalMetrics, StepMetrics, Trainer, TrainerCheckpoint } from '../train/loop';
 import type { ErrorDetails, PauseResult, ResumeRunPayload, RunJob, TrainOutcome, TrainPayload } from '../protocol/messages';
-import { adapterWeights, type Adapters } from './adapters';
+import type { Adapters } from './adapters';
 import { asyncReads, requireModel, type WorkerContext } from './context';
 import type { DatasetRegistry } from './datasets';
 import { fail, RequestFailure, toProtocolError } from './errors';
@@ -395,7 +396,10 @@ export class Training {
     };
     if (this.cancelledEarly.delete(requestId)) s.controller.abort();
     this.session = s;
-    this.deps.adapters.attachTraining({ runId: run.id, runName: run.name, step: trainer.step, adapter: trainer.adapter!, job });
+    // The browser trains LoRA only (BROWSER_TRAINING), so the run's adapter is a LoraAdapter.
+    const adapter = trainer.adapter;
+    if (!(adapter instanceof LoraAdapter)) throw new Error('the browser trains LoRA adapters only');
+    this.deps.adapters.attachTraining({ runId: run.id, runName: run.name, step: trainer.step, adapter, job });
     return s;
   }
 
@@ -451,7 +455,7 @@ export class Training {
         if (s.lastSavedStep >= 0) {
           await bestEffort(async () => {
             const ck = await store.checkpoints.load(s.runId, s.lastSavedStep);
-            trainer.adapter?.setWeights(adapterWeights(ck.tensors));
+            trainer.adapter?.setTensors(ck.tensors);
             this.deps.adapters.trainedTo(trainer.adapter, ck.step);
           });
         }

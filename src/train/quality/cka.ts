@@ -10,8 +10,8 @@
 // 1.5 n D^2 multiply-adds per layer and evaluation (the base side is prepared once), ~0.6 s for the default
 // probe on tabtune-base (6 layers, D = 192).
 import * as tf from '@tensorflow/tfjs-core';
-import type { LoraAdapter } from '../../lora/adapter';
 import type { CausalLM } from '../../model/causal-lm';
+import type { TrainableAdapter } from '../loop';
 import type { EvalMetric } from '../run-loop';
 import { inEvalMode, probeBatches, withBaseModel, type ProbeSet } from './probe';
 
@@ -133,7 +133,7 @@ export async function layerStates(lm: CausalLM, probe: Pick<ProbeSet, 'samples'>
 }
 
 /** layerStates of the base model: the adapter switched off while they are computed (restored after). */
-export function baseLayerStates(lm: CausalLM, adapter: LoraAdapter | null, probe: Pick<ProbeSet, 'samples'>, maxTokens = CKA_MAX_TOKENS): Promise<Float32Array[]> {
+export function baseLayerStates(lm: CausalLM, adapter: TrainableAdapter | null, probe: Pick<ProbeSet, 'samples'>, maxTokens = CKA_MAX_TOKENS): Promise<Float32Array[]> {
   return withBaseModel(adapter, () => layerStates(lm, probe, maxTokens));
 }
 

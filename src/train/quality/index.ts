@@ -4,10 +4,9 @@
 // the decisions made from the evaluations (best, recommended, which checkpoints retention keeps).
 import type { DataRecord } from '../../data/types';
 import type { RecordEncoder } from '../../data/encode';
-import type { LoraAdapter } from '../../lora/adapter';
 import type { LanguageModel } from '../../model/load';
 import type { TrainConfig } from '../config';
-import { TrainingError, type EvalMetrics, type Example, type Trainer } from '../loop';
+import { TrainingError, type EvalMetrics, type Example, type TrainableAdapter, type Trainer } from '../loop';
 import type { EvalMetric, StopRule } from '../run-loop';
 import { baseLayerStates, ckaMetric } from './cka';
 import { bestEval, criterionValue, earlyStopping, forgetPctOf, paretoFront, summariseRun, type TradeoffPoint } from './decisions';
@@ -17,7 +16,7 @@ import { forgettingMetric, replayCount, replayExamples, sampleProbeSet, type Pro
 export interface QualityInput {
   model: LanguageModel;
   /** The run's adapter (switched off while the base model's activations are read). */
-  adapter: LoraAdapter | null;
+  adapter: TrainableAdapter | null;
   config: TrainConfig;
   encoder: RecordEncoder;
   trainRecords: readonly DataRecord[];
@@ -39,7 +38,7 @@ export interface QualityPlugins {
  * sampled from the base model (`adapter` is switched off meanwhile) plus chunks of the user's general
  * text; null when the configuration turns the probe off. Sampled before the replay text, which avoids it.
  */
-export async function runProbe(model: LanguageModel, adapter: LoraAdapter | null, config: TrainConfig, o: { stored?: ProbeSet | null; text?: string } = {}): Promise<ProbeSet | null> {
+export async function runProbe(model: LanguageModel, adapter: TrainableAdapter | null, config: TrainConfig, o: { stored?: ProbeSet | null; text?: string } = {}): Promise<ProbeSet | null> {
   if (o.text !== undefined && config.probeSamples <= 0) {
     throw new TrainingError('BAD_DATA', 'a general text was given for the forgetting probe, but the probe is off (probe size 0)', 'Set the forgetting probe size above 0, or leave the text out.');
   }
@@ -93,7 +92,7 @@ export async function qualityPlugins(o: QualityInput): Promise<QualityPlugins> {
  * from a stream the probe does not use, never one of the probe's texts, so the probe measures text the
  * run did not train on).
  */
-export async function withReplay(model: LanguageModel, adapter: LoraAdapter | null, config: TrainConfig, train: Example[], probe: ProbeSet | null): Promise<Example[]> {
+export async function withReplay(model: LanguageModel, adapter: TrainableAdapter | null, config: TrainConfig, train: Example[], probe: ProbeSet | null): Promise<Example[]> {
   const n = replayCount(train.length, config.replayFraction);
   if (!n) return train;
   return [...train, ...(await replayExamples(model, adapter, { n, tokens: config.probeTokens, seed: config.seed, exclude: probe ?? undefined }))];

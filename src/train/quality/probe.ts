@@ -9,14 +9,13 @@
 // A probe sample is [prompt ids..., continuation ids...]; only the continuation is scored: the positions
 // promptLen-1 .. len-2 predict it (the same positions cka.ts reads hidden states at).
 import * as tf from '@tensorflow/tfjs-core';
-import type { LoraAdapter } from '../../lora/adapter';
 import type { CausalLM } from '../../model/causal-lm';
 import { contextLength } from '../../model/config';
 import { generateIds } from '../../model/generate';
 import type { LanguageModel } from '../../model/load';
 import { seededRandom } from '../../util/random';
 import { maskedCrossEntropy } from '../loss';
-import { collate, type Example } from '../loop';
+import { collate, type Example, type TrainableAdapter } from '../loop';
 import type { EvalMetric } from '../run-loop';
 
 export interface ProbeSample {
@@ -51,7 +50,7 @@ function batchSeed(seed: number, stream: number, k: number): number {
 }
 
 /** Runs fn with the adapter's training flag off (no dropout), restoring it after. */
-export async function inEvalMode<T>(adapter: LoraAdapter | null, fn: () => Promise<T>): Promise<T> {
+export async function inEvalMode<T>(adapter: TrainableAdapter | null, fn: () => Promise<T>): Promise<T> {
   const was = adapter?.training;
   if (adapter) adapter.training = false;
   try {
@@ -62,7 +61,7 @@ export async function inEvalMode<T>(adapter: LoraAdapter | null, fn: () => Promi
 }
 
 /** Runs fn on the base model (the adapter switched off, no dropout), restoring the adapter's switches after. */
-export async function withBaseModel<T>(adapter: LoraAdapter | null, fn: () => Promise<T>): Promise<T> {
+export async function withBaseModel<T>(adapter: TrainableAdapter | null, fn: () => Promise<T>): Promise<T> {
   const was = adapter?.enabled;
   if (adapter) adapter.enabled = false;
   try {
@@ -130,7 +129,7 @@ export function textChunks(model: LanguageModel, text: string, n: number, tokens
  * after): n base-model continuations of PROBE_OPENINGS (BOS as the tokenizer adds it), plus up to n chunks
  * of `text` when given, and their mean NLL under the base model. Same seed, same ids.
  */
-export async function sampleProbeSet(model: LanguageModel, adapter: LoraAdapter | null, o: { n: number; tokens: number; seed: number; text?: string }): Promise<ProbeSet> {
+export async function sampleProbeSet(model: LanguageModel, adapter: TrainableAdapter | null, o: { n: number; tokens: number; seed: number; text?: string }): Promise<ProbeSet> {
   const tokens = fittingTokens(model, o.tokens);
   return withBaseModel(adapter, async () => {
     const samples = await sampleContinuations(model, o.n, tokens, o.seed, STREAM.probe);
@@ -181,7 +180,7 @@ export function forgettingMetric(lm: CausalLM, probe: ProbeSet): EvalMetric {
  * makes a repeat of a probe sequence unlikely; `exclude` (the run's probe) makes it impossible: such a
  * sequence is drawn again (a few rounds; a base model that keeps writing the probe's texts gives fewer).
  */
-export async function replayExamples(model: LanguageModel, adapter: LoraAdapter | null, o: { n: number; tokens: number; seed: number; exclude?: ProbeSet }): Promise<Example[]> {
+export async function replayExamples(model: LanguageModel, adapter: TrainableAdapter | null, o: { n: number; tokens: number; seed: number; exclude?: ProbeSet }): Promise<Example[]> {
   const tokens = fittingTokens(model, o.tokens);
   const banned = new Set((o.exclude?.samples ?? []).map((s) => s.ids.join(',')));
   const out: ProbeSample[] = [];
