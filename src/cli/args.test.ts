@@ -42,6 +42,18 @@ describe('command-line options', () => {
     expect(() => configFromArgs(parseArgs(['--rank', '0', '--schedule', 'exp'], TRAIN_OPTIONS, 'train'), 'llama')).toThrow(/--rank \(LoRA rank: must be between 1 and 256\.\)[\s\S]*--schedule \(Schedule: must be/);
   });
 
+  it('--oft picks OFT (its block size and targets from --oft-block-size and --targets); refused with --full and on GPT-2', () => {
+    const c = configFromArgs(parseArgs(['--oft', '--oft-block-size', '16', '--targets', 'q_proj,v_proj', '--steps', '3'], TRAIN_OPTIONS, 'train'), 'llama');
+    expect(c.mode).toBe('oft');
+    expect(c.oft).toEqual({ oft_block_size: 16, module_dropout: 0, target_modules: ['q_proj', 'v_proj'], coft: false, eps: 6e-5 });
+    expect(c.lora.target_modules).toHaveLength(7); // LoRA's targets untouched
+    expect(TRAIN_USAGE).toMatch(/--oft .*OFT adapter \(orthogonal\)/);
+    expect(TRAIN_USAGE).toContain('--oft-block-size');
+    expect(() => configFromArgs(parseArgs(['--oft', '--oft-block-size', '1'], TRAIN_OPTIONS, 'train'), 'llama')).toThrow(/--oft-block-size \(OFT block size: must be between 2 and 256\.\)/);
+    expect(() => configFromArgs(parseArgs(['--oft', '--full'], TRAIN_OPTIONS, 'train'), 'llama')).toThrow(/pick one/);
+    expect(() => configFromArgs(parseArgs(['--oft'], TRAIN_OPTIONS, 'train'), 'gpt2')).toThrow(/Conv1D/);
+  });
+
   it('`train --no-such-option` (and a method tabtune does not have) exits non-zero naming the valid options', { timeout: 60_000 }, () => {
     for (const bad of [['--no-such-option'], ['--method', 'prompt-tuning', '--virtual-tokens', '8']]) {
       const r = cli(['train', '--model', 'models/tabtune-tiny', '--data', 'x.jsonl', '--out', '/tmp/never', ...bad]);

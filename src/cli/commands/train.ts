@@ -1,6 +1,7 @@
 // `npm run cli -- train`: the same job as the browser worker, with the filesystem instead of
 // IndexedDB. Streams one JSON object per line (steps, evals, checkpoints), writes the PEFT adapter
-// and metrics.jsonl (plus recipe/: a TRL script and an Axolotl config of the same job) into --out, keeps checkpoints in --out/checkpoints, and --resume continues there.
+// and metrics.jsonl (plus recipe/: a TRL script and an Axolotl config of the same job, for LoRA runs) into --out, keeps checkpoints in --out/checkpoints, and --resume continues there.
+// --oft trains an OFT adapter instead (PEFT's OFT format), --full every weight (a whole model folder).
 import { appendFileSync, existsSync as exists } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
@@ -65,6 +66,7 @@ export const TRAIN_OPTIONS: OptionSpec = Object.fromEntries([
   ...JOB_OPTIONS.map(([f, t]) => [f, t]),
   ...NUMERIC_OPTIONS.map((o) => [o.flag, 'string']),
   [MODE_OPTION.flag, 'boolean'],
+  [MODE_OPTION.oftFlag, 'boolean'],
   [SCHEDULE_OPTION.flag, 'string'],
   [TARGETS_OPTION.flag, 'string'],
   [BEST_METRIC_OPTION.flag, 'string'],
@@ -79,6 +81,7 @@ function usage(): string {
     ...JOB_OPTIONS.map(([f, , h]) => line(f, h)),
     'training settings (default in brackets):',
     line(MODE_OPTION.flag, `${MODE_OPTION.choices.full}: writes a whole HF model folder instead of an adapter [${MODE_OPTION.choices.lora}]`),
+    line(MODE_OPTION.oftFlag, `${MODE_OPTION.choices.oft}: rotates each targeted layer's inputs (PEFT's OFT, Llama-family models) instead of LoRA [${MODE_OPTION.choices.lora}]`),
     ...NUMERIC_OPTIONS.map((o) => line(o.flag, `${o.label}: ${o.help} (${o.min}..${o.max}) [${getOption(d, o.key)}]`)),
     line(SCHEDULE_OPTION.flag, `${SCHEDULES.join('|')}  ${SCHEDULE_OPTION.help} [${d.schedule}]`),
     line(TARGETS_OPTION.flag, `a,b,...  ${TARGETS_OPTION.help} [llama: ${LLAMA_TARGETS.join(',')}; gpt2: ${GPT2_TARGETS.join(',')}]`),
@@ -115,11 +118,19 @@ function emit(o: Record<string, unknown>): void {
 export function configFromArgs(args: Args, arch: 'llama' | 'gpt2'): TrainConfig {
   let over = {} as TrainConfig;
   for (const o of NUMERIC_OPTIONS) if (args[o.flag] !== undefined) over = setOption(over, o.key, optNum(args, o.flag)!);
+  if (args[MODE_OPTION.flag] && args[MODE_OPTION.oftFlag]) throw new UsageError(`--${MODE_OPTION.flag} and --${MODE_OPTION.oftFlag}: pick one`);
   if (args[MODE_OPTION.flag]) over.mode = 'full';
+  if (args[MODE_OPTION.oftFlag]) {
+    // PEFT's OFT wraps nn.Linear only: GPT-2's Conv1D layers would give an adapter PEFT cannot load.
+    if (arch === 'gpt2') throw new UsageError(`--${MODE_OPTION.oftFlag}: PEFT's OFT does not wrap GPT-2's Conv1D layers, so the adapter could not be exported in PEFT's format; train LoRA on this model`);
+    over.mode = 'oft';
+  }
   if (args[SCHEDULE_OPTION.flag] !== undefined) over.schedule = args[SCHEDULE_OPTION.flag] as TrainConfig['schedule'];
   if (args[BEST_METRIC_OPTION.flag] !== undefined) over.bestMetric = args[BEST_METRIC_OPTION.flag] as TrainConfig['bestMetric'];
   if (typeof args[TARGETS_OPTION.flag] === 'string') {
-    over.lora = { ...over.lora, target_modules: (args[TARGETS_OPTION.flag] as string).split(',').map((s) => s.trim()).filter(Boolean) };
+    const target_modules = (args[TARGETS_OPTION.flag] as string).split(',').map((s) => s.trim()).filter(Boolean);
+    if (over.mode === 'oft') over.oft = { ...over.oft, target_modules };
+    else over.lora = { ...over.lora, target_modules };
   }
   const r = resolveTrainConfig(arch, over as TrainConfigOverrides, CLI_TRAINING);
   if (r.ok) return r.config;
@@ -242,8 +253,11 @@ export async function trainCommand(args: Args): Promise<void> {
     const files = trainer.adapter ? exportPeftAdapter(trainer.adapter, { baseModel: job.model, arch }) : exportMergedModel({ lm: model.lm, baseFiles }, null, { tabtune });
     files.set(TABTUNE_JSON, tabtuneJson(tabtune));
     await writeFolder(out, files);
-    const recipe = recipeFiles(recipeJob(config, { baseModel: job.model, seqLen: ins.encoder.maxSeqLen, valSplit: job.val ? 0 : job.valSplit, arch }), ins.records);
-    await writeFolder(join(out, 'recipe'), recipe);
+    // The recipes describe a LoRA job (TRL's and Axolotl's LoRA settings): none for an OFT run.
+    if (config.mode !== 'oft') {
+      const recipe = recipeFiles(recipeJob(config, { baseModel: job.model, seqLen: ins.encoder.maxSeqLen, valSplit: job.val ? 0 : job.valSplit, arch }), ins.records);
+      await writeFolder(join(out, 'recipe'), recipe);
+    }
     emit({
       event: 'done',
       step: trainer.step,
