@@ -1,7 +1,7 @@
 // The run configuration: one table, one check, one step count for every host.
 import { describe, expect, it } from 'vitest';
 import { buildTrainConfig } from '../worker/training';
-import { BROWSER_TRAINING, CLI_TRAINING, DEFAULT_TRAIN, defaultTrainConfig, modeChoices, MODES, NUMERIC_OPTIONS, parseTrainConfig, resolveTrainConfig, TRAIN_KEYS, totalSteps, validateConfig } from './config';
+import { BROWSER_TRAINING, browserTraining, CLI_TRAINING, DEFAULT_TRAIN, defaultTrainConfig, modeChoices, MODES, NUMERIC_OPTIONS, parseTrainConfig, resolveTrainConfig, TRAIN_KEYS, totalSteps, validateConfig } from './config';
 
 describe('run configuration', () => {
   it('the defaults pass their own check, on both architectures', () => {
@@ -55,11 +55,12 @@ describe('run configuration', () => {
   it('the worker refuses full-parameter training, and the Train panel never offers a mode the worker refuses', () => {
     expect(() => buildTrainConfig('llama', { mode: 'full' })).toThrow(/not available in the browser/);
     const offered = modeChoices(BROWSER_TRAINING, 'lora');
-    expect(offered.map((m) => m.mode)).toEqual(['lora']);
+    expect(offered.map((m) => m.mode)).toEqual(['lora', 'oft']);
     for (const m of offered) expect(buildTrainConfig('llama', { mode: m.mode }).mode).toBe(m.mode);
     // A saved 'full' setting is shown as unavailable (not offered), and the check says why.
     expect(modeChoices(BROWSER_TRAINING, 'full')).toEqual([
       { mode: 'lora', label: 'LoRA adapter', available: true },
+      { mode: 'oft', label: 'OFT adapter (orthogonal)', available: true },
       { mode: 'full', label: 'Every weight (full fine-tuning) (not available here)', available: false },
     ]);
     expect(validateConfig({ ...DEFAULT_TRAIN, mode: 'full' }, BROWSER_TRAINING)).toEqual([BROWSER_TRAINING.unavailable!.full]);
@@ -77,9 +78,14 @@ describe('run configuration', () => {
     const { oft: _, ...stored } = DEFAULT_TRAIN;
     const old = parseTrainConfig(stored, BROWSER_TRAINING);
     expect(old.ok && old.config.oft).toEqual(DEFAULT_TRAIN.oft);
-    // The browser's worker does not train OFT (yet): refused with the reason, not offered.
-    expect(validateConfig({ ...DEFAULT_TRAIN, mode: 'oft' }, BROWSER_TRAINING)).toEqual([BROWSER_TRAINING.unavailable!.oft]);
-    expect(modeChoices(BROWSER_TRAINING, 'lora').map((m) => m.mode)).toEqual(['lora']);
+    // The browser's worker trains OFT, except on GPT-2 (PEFT's OFT does not wrap its Conv1D layers): there it
+    // is refused with the reason and not offered.
+    expect(validateConfig({ ...DEFAULT_TRAIN, mode: 'oft' }, BROWSER_TRAINING)).toEqual([]);
+    expect(browserTraining('llama')).toBe(BROWSER_TRAINING);
+    expect(validateConfig({ ...DEFAULT_TRAIN, mode: 'oft' }, browserTraining('gpt2'))).toEqual([expect.stringMatching(/not available for GPT-2 models.*Conv1D/)]);
+    expect(modeChoices(browserTraining('gpt2'), 'lora').map((m) => m.mode)).toEqual(['lora']);
+    expect(() => buildTrainConfig('gpt2', { mode: 'oft' })).toThrow(/GPT-2/);
+    expect(buildTrainConfig('llama', { mode: 'oft' }).mode).toBe('oft');
     const bad = resolveTrainConfig('llama', { mode: 'oft', oft: { oft_block_size: 1, module_dropout: 1, target_modules: [], eps: 0 } }, CLI_TRAINING);
     expect(bad.ok).toBe(false);
     if (!bad.ok) {

@@ -1,7 +1,7 @@
 // The run configuration: one home for every setting of a training run — its type, default, bounds,
 // one-line help and command-line flag — and the one function that checks a configuration, with the
-// capabilities of the place that runs it (the browser worker trains LoRA only; the CLI also trains OFT
-// adapters and every weight). The Train panel, the worker and the CLI all read this table and call parseTrainConfig; the
+// capabilities of the place that runs it (the browser worker trains LoRA and OFT adapters; the CLI also
+// trains every weight). The Train panel, the worker and the CLI all read this table and call parseTrainConfig; the
 // CLI's flags and `train --help` are generated from it. Plain data and zod, no TF.js: the page imports it.
 import { z } from 'zod';
 
@@ -92,7 +92,7 @@ export const MODES: readonly TrainMode[] = ['lora', 'oft', 'full'];
 
 /** What the place that runs training can do. */
 export interface TrainCapabilities {
-  /** Modes it trains (the browser worker: LoRA only). */
+  /** Modes it trains (the browser worker: the adapters). */
   modes: readonly TrainMode[];
   /** Why a mode is missing, for the user. */
   unavailable?: Partial<Record<TrainMode, string>>;
@@ -101,14 +101,20 @@ export interface TrainCapabilities {
 /** The command line trains every mode. */
 export const CLI_TRAINING: TrainCapabilities = { modes: MODES };
 
-/** The browser's worker trains LoRA only (full-parameter training needs the command line). */
+/** The browser's worker trains adapters, LoRA and OFT (full-parameter training needs the command line). */
 export const BROWSER_TRAINING: TrainCapabilities = {
-  modes: ['lora'],
-  unavailable: {
-    oft: 'OFT training is not available in the browser yet: use the command line (npm run cli -- train --oft).',
-    full: 'Full-parameter training is not available in the browser: train a LoRA adapter here, or use the command line (npm run cli -- train --full).',
-  },
+  modes: ['lora', 'oft'],
+  unavailable: { full: 'Full-parameter training is not available in the browser: train a LoRA adapter here, or use the command line (npm run cli -- train --full).' },
 };
+
+/** Why OFT is not trained on GPT-2: PEFT's OFT wraps nn.Linear only, so its Conv1D layers give an adapter PEFT cannot load. */
+export const OFT_GPT2 = "OFT is not available for GPT-2 models: PEFT's OFT does not wrap GPT-2's Conv1D layers, so the adapter could not be exported in PEFT's format. Train a LoRA adapter.";
+
+/** What the browser's worker trains on a model of `arch` (no OFT on GPT-2). */
+export function browserTraining(arch: string | null | undefined): TrainCapabilities {
+  if (arch !== 'gpt2') return BROWSER_TRAINING;
+  return { modes: BROWSER_TRAINING.modes.filter((m) => m !== 'oft'), unavailable: { ...BROWSER_TRAINING.unavailable, oft: OFT_GPT2 } };
+}
 
 /**
  * Defaults chosen on the example datasets (see the learning test): LoRA r=8 on every linear layer. OFT's

@@ -1,8 +1,10 @@
-// The active adapter: the one owner of which LoRA adapter is attached to the loaded model. While a run
+// The active adapter: the one owner of which adapter (LoRA or OFT) is attached to the loaded model. While a run
 // trains it is that run's adapter (owned by the training, never disposed from here); otherwise one
 // loaded from a stored checkpoint (load-adapter, compare, export), or none. Generation uses it (or the
 // base model), and the dataset doctor measures with it switched off.
 import { LoraAdapter } from '../lora/adapter';
+import { OftAdapter } from '../oft/adapter';
+import type { TuningAdapter } from '../train/job';
 import type { TrainableAdapter } from '../train/loop';
 import type { AdapterInfo, AdapterUse, GenerateParams, RunJob } from '../protocol/messages';
 import { fail } from './errors';
@@ -13,7 +15,7 @@ export interface ActiveAdapter {
   runId: string;
   runName: string;
   step: number;
-  adapter: LoraAdapter;
+  adapter: TuningAdapter;
   job: RunJob;
   /** Owned by the training in progress (never disposed from outside it). */
   training: boolean;
@@ -32,6 +34,18 @@ export function adapterWeights(tensors: Record<string, { data: Float32Array }>):
     if (b) out.set(m[1]!, { A: t.data, B: b.data });
   }
   return out;
+}
+
+/** An OFT adapter with a checkpoint's `<module>.oft_R` tensors. */
+function oftFromCheckpoint(lm: ConstructorParameters<typeof OftAdapter>[0], config: ConstructorParameters<typeof OftAdapter>[1], tensors: Record<string, { data: Float32Array }>): OftAdapter {
+  const adapter = new OftAdapter(lm, config);
+  try {
+    adapter.setTensors(tensors);
+  } catch (e) {
+    adapter.dispose();
+    throw e;
+  }
+  return adapter;
 }
 
 export class Adapters {
@@ -86,7 +100,7 @@ export class Adapters {
       ck = await store.checkpoints.load(info.runId, info.step);
     } else ck = await store.checkpoints.load(runId, step);
     this.detach();
-    const adapter = new LoraAdapter(ctx.model.lm, job.train.lora, { seed: job.train.seed, weights: adapterWeights(ck.tensors) });
+    const adapter = job.train.mode === 'oft' ? oftFromCheckpoint(ctx.model.lm, job.train.oft, ck.tensors) : new LoraAdapter(ctx.model.lm, job.train.lora, { seed: job.train.seed, weights: adapterWeights(ck.tensors) });
     this.active = { runId, runName: run.name, step: ck.step, adapter, job, training: false };
     return this.active;
   }

@@ -6,6 +6,7 @@ import { exportPeftAdapter } from '../io/peft';
 import { recipeFiles } from '../io/recipes';
 import { zipFiles } from '../io/zip';
 import { readDeltas } from '../lora/merge';
+import { OftAdapter } from '../oft/adapter';
 import { recipeJob } from '../train/job';
 import { metricsCsv } from '../train/metrics';
 import type { ExportPayload, ExportResult } from '../protocol/messages';
@@ -52,6 +53,8 @@ export async function exportRun(deps: ExportDeps, p: ExportPayload, id = -1): Pr
       const run = await (await worker.store()).runs.get(runId);
       const job = run && parseJob(run.config);
       if (!run || !job) throw fail('NOT_FOUND', `There is no browser run ${runId}.`);
+      // The recipes write TRL's and Axolotl's LoRA settings (src/io/recipes.ts).
+      if (job.train.mode === 'oft') throw fail('BAD_REQUEST', `Run "${run.name}" trained an OFT adapter: the TRL and Axolotl recipes describe LoRA jobs.`, 'Export the PEFT adapter or the merged model.');
       const data = await datasets.prepare(job.data.datasetId, { model: ctx.model, requestId: -1 }, { frozen: job.data.options, valDatasetId: job.data.valDatasetId });
       const files = recipeFiles(
         recipeJob(job.train, { baseModel: job.model.baseModel, seqLen: data.encoder.maxSeqLen, valSplit: job.data.valDatasetId ? 0 : (job.data.options.valFraction ?? 0.1), arch: job.model.arch === 'gpt2' ? 'gpt2' : 'llama', datasetFile: 'data.jsonl' }),
@@ -94,6 +97,7 @@ export async function exportRun(deps: ExportDeps, p: ExportPayload, id = -1): Pr
         Object.assign(a.adapter, was);
       }
     }
-    return zipResult(kind, `${slug(a.runName)}-step${a.step}-${kind === 'peft' ? 'lora' : 'merged'}.zip`, files, a.runId, a.step);
+    const what = kind === 'peft' ? (a.adapter instanceof OftAdapter ? 'oft' : 'lora') : 'merged';
+    return zipResult(kind, `${slug(a.runName)}-step${a.step}-${what}.zip`, files, a.runId, a.step);
   });
 }

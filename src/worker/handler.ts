@@ -34,7 +34,7 @@ import { fail, toProtocolError } from './errors';
 import { exportRun } from './export';
 import { Runs } from './runs';
 import { Training } from './training';
-import { BROWSER_TRAINING } from '../train/config';
+import { browserTraining } from '../train/config';
 import { watchWebGpuDevice } from './webgpu-diagnostics';
 
 export { toProtocolError } from './errors';
@@ -191,7 +191,7 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
           onProgress: (pr) => post({ kind: 'progress', id, payload: pr }),
         });
         modelCtx = { model: loaded, source, location: p.location };
-        return { name: loaded.name, label: source.label, ...loaded.info, loadMs: performance.now() - t0, training: BROWSER_TRAINING };
+        return { name: loaded.name, label: source.label, ...loaded.info, loadMs: performance.now() - t0, training: browserTraining(loaded.info.arch) };
       });
     },
 

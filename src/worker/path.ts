@@ -4,6 +4,7 @@
 // checkpoint of its own (a branch run that keeps its recipe), which Compare and Export then use like any
 // other. The measuring runs in the model queue with the run's adapter (src/train/quality/path.ts puts its
 // weights back afterwards).
+import { LoraAdapter } from '../lora/adapter';
 import type { ApplyRecipePayload, ApplyRecipeResult, ExplorePathPayload, ExplorePathResult, TradeoffPoint } from '../protocol/messages';
 import type { CheckpointInfo } from '../storage/index';
 import { BROWSER_TRAINING, parseTrainConfig, type TrainConfig } from '../train/config';
@@ -39,6 +40,8 @@ async function runAndConfig(deps: PathDeps, runId: string): Promise<{ run: RunRe
   if (!job) throw fail('BAD_REQUEST', `Run "${run.name}" was not made in the browser.`);
   const parsed = parseTrainConfig(job.train, BROWSER_TRAINING);
   if (!parsed.ok) throw fail('BAD_REQUEST', `Run "${run.name}" holds settings this page cannot use: ${parsed.problems.join(' ')}`);
+  // The path scales and rewinds LoRA updates (A and B): an OFT run's rotations are not such updates.
+  if (parsed.config.mode !== 'lora') throw fail('BAD_REQUEST', `Run "${run.name}" trained an OFT adapter: exploring the path from the base model works on LoRA runs.`, 'Compare the run\'s checkpoints, or set the adapter strength in Compare.');
   return { run, job, config: parsed.config };
 }
 
@@ -73,6 +76,8 @@ export function explorePathRequest(deps: PathDeps, p: ExplorePathPayload, id: nu
       if (!list.some((c) => c.step === s)) throw fail('NOT_FOUND', `Run "${run.name}" has no checkpoint at step ${s}.`, `Its checkpoints: ${list.map((c) => c.step).join(', ')}.`);
     }
     const a = await adapters.ensure(run.id, final.step);
+    const lora = a.adapter;
+    if (!(lora instanceof LoraAdapter)) throw fail('BAD_REQUEST', `Run "${run.name}" has no LoRA adapter to explore.`);
     const data = await datasets.prepare(job.data.datasetId, { model, requestId: id, signal }, { frozen: job.data.options, valDatasetId: job.data.valDatasetId });
     if (!data.val.length) throw fail('BAD_DATASET', 'The run has no held-out records to measure on.', 'Train with a validation split or a validation file.');
     const probe = (run.probe as ProbeSet | null | undefined) ?? null;
@@ -92,7 +97,7 @@ export function explorePathRequest(deps: PathDeps, p: ExplorePathPayload, id: nu
     let measured: TradeoffPoint[];
     try {
       measured = await explorePath({
-        adapter: a.adapter,
+        adapter: lora,
         checkpoints,
         numLayers: model.info.layers,
         measure,

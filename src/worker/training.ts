@@ -11,16 +11,15 @@
 // device after a few steps. The run's adapter is the active one while it trains (adapters.ts).
 import * as tf from '@tensorflow/tfjs-core';
 import type { CheckpointInfo, RunQuality, RunRecord } from '../storage/index';
-import { LoraAdapter } from '../lora/adapter';
-import { createTrainer } from '../train/job';
+import { createTrainer, type TuningAdapter } from '../train/job';
 import { bestEffort, sleep } from '../util/async';
-import { BROWSER_TRAINING, parseTrainConfig, resolveTrainConfig, type TrainConfig, type TrainConfigOverrides } from '../train/config';
+import { BROWSER_TRAINING, browserTraining, parseTrainConfig, resolveTrainConfig, type TrainConfig, type TrainConfigOverrides } from '../train/config';
 import { evalPoint, stepPoint, type MetricPoint } from '../train/metrics';
 import { runTraining, type LoopOutcome } from '../train/run-loop';
 import { decideRun, keepSteps, qualityPlugins, runProbe, withReplay, type QualityPlugins } from '../train/quality/index';
 import type { ProbeSet } from '../train/quality/probe';
 import type { PreparedData } from './datasets';
-import type { EvalMetrics, StepMetrics, Trainer, TrainerCheckpoint } from '../train/loop';
+import type { EvalMetrics, Example, StepMetrics, Trainer, TrainerCheckpoint } from '../train/loop';
 import type { ErrorDetails, PauseResult, ResumeRunPayload, RunJob, TrainOutcome, TrainPayload } from '../protocol/messages';
 import type { Adapters } from './adapters';
 import { asyncReads, requireModel, type WorkerContext } from './context';
@@ -31,7 +30,7 @@ import { acquireRunLock, lockedRuns } from './run-lock';
 
 /** The model's default config with the request's overrides, checked (src/train/config.ts). */
 export function buildTrainConfig(arch: 'llama' | 'gpt2', over: TrainConfigOverrides = {}): TrainConfig {
-  const r = resolveTrainConfig(arch, over, BROWSER_TRAINING);
+  const r = resolveTrainConfig(arch, over, browserTraining(arch));
   if (!r.ok) throw fail('BAD_REQUEST', `Invalid training settings: ${r.problems.join(' ')}`, 'Change the settings in the Train panel and start again.');
   return r.config;
 }
@@ -50,7 +49,7 @@ interface Session {
   runId: string;
   name: string;
   requestId: number;
-  trainer: Trainer;
+  trainer: Trainer<Example, TuningAdapter>;
   job: RunJob;
   controller: AbortController;
   paused: boolean;
@@ -359,7 +358,7 @@ export class Training {
   private begin(
     run: RunRecord,
     job: RunJob,
-    trainer: Trainer,
+    trainer: Trainer<Example, TuningAdapter>,
     requestId: number,
     untilStep: number | undefined,
     from: { runId: string; step: number } | null,
@@ -396,10 +395,7 @@ export class Training {
     };
     if (this.cancelledEarly.delete(requestId)) s.controller.abort();
     this.session = s;
-    // The browser trains LoRA only (BROWSER_TRAINING), so the run's adapter is a LoraAdapter.
-    const adapter = trainer.adapter;
-    if (!(adapter instanceof LoraAdapter)) throw new Error('the browser trains LoRA adapters only');
-    this.deps.adapters.attachTraining({ runId: run.id, runName: run.name, step: trainer.step, adapter, job });
+    this.deps.adapters.attachTraining({ runId: run.id, runName: run.name, step: trainer.step, adapter: trainer.adapter!, job });
     return s;
   }
 
