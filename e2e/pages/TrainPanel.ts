@@ -25,6 +25,13 @@ export class TrainPanel {
   readonly lrChart: Locator;
   readonly logScale: Locator;
   readonly error: Locator;
+  /** General skill (the forgetting probe) and generated answers over steps, and the latest evaluation's detail. */
+  readonly skillChart: Locator;
+  readonly taskChart: Locator;
+  readonly evalDetails: Locator;
+  /** "Stopped early: …" in the end-of-run notice, and its recommendation. */
+  readonly stoppedBy: Locator;
+  readonly recommendation: Locator;
 
   constructor(private readonly page: Page) {
     this.region = page.getByRole('region', { name: 'Train' });
@@ -40,6 +47,11 @@ export class TrainPanel {
     this.lrChart = this.region.getByTestId('lr-chart');
     this.logScale = this.region.getByLabel('Log scale');
     this.error = this.region.getByRole('alert');
+    this.skillChart = this.region.getByTestId('skill-chart');
+    this.taskChart = this.region.getByTestId('task-chart');
+    this.evalDetails = this.region.getByTestId('eval-details');
+    this.stoppedBy = this.region.getByTestId('train-stopped-by');
+    this.recommendation = this.region.getByTestId('train-recommendation');
   }
 
   async preset(label: 'Quick' | 'Balanced' | 'Thorough'): Promise<void> {
@@ -50,6 +62,14 @@ export class TrainPanel {
   async advanced(values: Record<string, number>): Promise<void> {
     const details = this.region.locator('details.advanced');
     if (!(await details.evaluate((d) => (d as HTMLDetailsElement).open))) await this.region.getByText('Advanced settings').click();
+    for (const [label, v] of Object.entries(values)) await this.region.getByLabel(label, { exact: true }).fill(String(v));
+  }
+
+  /** Opens "When to stop" and fills its settings by their labels ("Early-stopping patience", …); `bestBy` picks the criterion. */
+  async whenToStop(values: Record<string, number>, bestBy?: 'Validation loss (lower)' | 'Exact match (higher)'): Promise<void> {
+    const details = this.region.locator('details.when-to-stop');
+    if (!(await details.evaluate((d) => (d as HTMLDetailsElement).open))) await details.locator('summary').click();
+    if (bestBy) await this.region.getByLabel('Best checkpoint by').selectOption({ label: bestBy });
     for (const [label, v] of Object.entries(values)) await this.region.getByLabel(label, { exact: true }).fill(String(v));
   }
 

@@ -252,6 +252,18 @@ describe('trade-off actions (src/app/tradeoff.ts)', () => {
     expect(tradeoffRunId(s)).toBe('r1');
     expect(tradeoffCheckpoints(s)).toMatchObject({ phase: 'ready' });
     expect(tradeoffCheckpoints(s).list.map((c) => c.step)).toEqual([10, 20, 30, 40]);
+
+    // The same point again (after picking another checkpoint): its branch holds it already, nothing is stored twice.
+    await p.actions.openRun('r1');
+    p.actions.selectCheckpoint('r1', 10);
+    await p.actions.applyPoint('step-40-x0.5');
+    await tick(5);
+    expect(p.worker.callsOf('apply-recipe')).toHaveLength(1);
+    expect(selectedCheckpoint(p.store.getState())).toEqual({ runId: 'r1b', step: 40 });
+    // A checkpoint point is selected, never applied.
+    await p.actions.applyPoint('step-10');
+    expect(selectedCheckpoint(p.store.getState())).toEqual({ runId: 'r1', step: 10 });
+    expect(p.worker.callsOf('apply-recipe')).toHaveLength(1);
   });
 
   it('reports the measured progress with an ETA, and Cancel stops the worker and keeps nothing', async () => {

@@ -8,7 +8,7 @@ import type { RequestHandle } from '../protocol/client';
 import { asProtocolError, pageError } from '../store/errors';
 import { patch, patchPart, watch, type AppStore } from '../store/store';
 import { etaMeter } from '../store/time';
-import { exploredFor, rewindTarget, tradeoffRunId, tradeoffView, type ApplyState, type ExploreState, type TradeoffView } from '../store/tradeoff';
+import { appliedBranch, exploredFor, rewindTarget, tradeoffRunId, tradeoffView, type ApplyState, type ExploreState, type TradeoffView } from '../store/tradeoff';
 import type { WorkerClient } from '../protocol/client';
 import type { StudioActions, TradeoffActions } from '../ui/context';
 
@@ -129,6 +129,13 @@ export function createTradeoff({ client, store, studio, now = () => Date.now() }
     if (point.kind === 'checkpoint' || !point.recipe) {
       // A stored checkpoint needs no recipe applied: select it.
       await select(v.runId, point.step);
+      return;
+    }
+    // Applied before: its branch holds it already.
+    const made = appliedBranch(state().runs.list, v.runId, point);
+    if (made) {
+      await select(made.id, made.latestCheckpoint!.step);
+      setApply({ phase: 'ready', pointId, error: null, made: { runId: made.id, runName: made.name, step: made.latestCheckpoint!.step } });
       return;
     }
     setApply({ phase: 'busy', pointId, error: null });

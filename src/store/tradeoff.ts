@@ -238,6 +238,12 @@ export function exploredFor(s: Pick<AppState, 'tradeoff'>, run: RunSummary): Pic
   return storedPath(run.quality);
 }
 
+/** The branch run that already holds a path point (made by apply-recipe from `runId` with the same recipe), if any. */
+export function appliedBranch(runs: readonly RunSummary[], runId: string, p: Pick<TradeoffPoint, 'recipe'>): RunSummary | null {
+  if (!p.recipe) return null;
+  return runs.find((r) => r.parentRunId === runId && isRecipeBranch(r) && sameRecipe(p.recipe, r.recipe as unknown as TradeoffRecipe) && r.latestCheckpoint !== null) ?? null;
+}
+
 /** What "Rewind to recommended" does: select a stored checkpoint, or first store a path point (apply-recipe). */
 export type RewindTarget = { kind: 'select'; step: number } | { kind: 'apply'; point: ChartPoint };
 

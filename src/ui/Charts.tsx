@@ -16,8 +16,8 @@ interface ChartSpec {
   scales?: string[];
   /** The y axis's title (first scale). */
   yLabel?: string;
-  /** A fixed y range (first scale), e.g. [0, 100] for percentages. */
-  yRange?: [number, number];
+  /** The y range (first scale): fixed, e.g. [0, 100] for percentages, or from the data's min and max. */
+  yRange?: [number, number] | ((min: number, max: number) => [number, number]);
 }
 
 function cssColor(el: Element, name: string, fallback: string): string {
@@ -55,7 +55,8 @@ function useUplot(spec: ChartSpec, select: (s: AppState) => Series) {
     const scaleNames = spec.scales ?? ['y'];
     const scales: uPlot.Scales = { x: { time: false } };
     for (const n of scaleNames) scales[n] = spec.logScale ? { distr: 3, log: 10 } : {};
-    if (spec.yRange) scales[scaleNames[0]!] = { range: spec.yRange };
+    const yRange = spec.yRange;
+    if (yRange) scales[scaleNames[0]!] = { range: typeof yRange === 'function' ? (_u, min, max) => yRange(min, max) : yRange };
     const opts: uPlot.Options = {
       width: Math.max(200, el.clientWidth),
       height: spec.height,
@@ -141,7 +142,14 @@ const skillSpec = (dark: boolean): ChartSpec => ({
   title: 'General skill',
   height: 150,
   logScale: false,
-  yLabel: 'general skill change, %',
+  yLabel: 'skill change, %',
+  // Always with 0 (the base model's skill) in view, so a small change does not fill the chart.
+  yRange: (min, max) => {
+    const lo = Math.min(0, Number.isFinite(min) ? min : 0);
+    const hi = Math.max(0, Number.isFinite(max) ? max : 0);
+    const pad = Math.max(0.5, (hi - lo) * 0.15);
+    return [lo - pad, hi + pad];
+  },
   series: [{ label: 'general skill change (−probe loss rise)', color: dark ? '#8fd18f' : '#2e7d32', width: 2, points: true, fmt: (v) => `${v > 0 ? '+' : ''}${v.toFixed(2)}%` }],
   columns: (s) => [s.probe.map((v) => (v === null ? null : -v))],
 });
@@ -152,7 +160,7 @@ const taskSpec = (dark: boolean): ChartSpec => ({
   title: 'Task',
   height: 150,
   logScale: false,
-  yLabel: 'held-out answers, %',
+  yLabel: 'score, %',
   yRange: [0, 100],
   series: [
     { label: 'exact match', color: dark ? '#ffb454' : '#c05a00', width: 2, points: true, fmt: pct },

@@ -1,7 +1,7 @@
 import { useId, useMemo, useState } from 'react';
 import type { CheckpointInfo, RunSummary } from '../protocol/messages';
 import { interruptedRuns, isTraining } from '../store/store';
-import { checkpointText } from '../store/tradeoff';
+import { checkpointText, isRecipeBranch, runCriterion } from '../store/tradeoff';
 import { formatBytes } from '../storage/errors';
 import { useActions, useAppState } from './context';
 import { ErrorNotice } from './ErrorNotice';
@@ -31,6 +31,15 @@ function resumable(r: RunSummary): boolean {
 /** "best step 30 (val loss 0.800, general skill −7%) · recommended step 20 (…)" from the run's decision and those checkpoints' measurements. */
 function Decision({ r, figures }: { r: RunSummary; figures: CheckpointInfo[] | undefined }) {
   const q = r.quality;
+  if (isRecipeBranch(r) && r.latestCheckpoint) {
+    // A point of its parent's trade-off path, stored: its checkpoint holds the measurements made when it was explored.
+    const text = checkpointText(r.latestCheckpoint, runCriterion(r).criterion);
+    return text ? (
+      <p className="run-decision" data-testid="run-decision">
+        trade-off point at step {r.latestCheckpoint.step}: {text}
+      </p>
+    ) : null;
+  }
   if (!q || (q.bestStep === null && q.recommendedStep === null)) return null;
   const part = (name: string, step: number | null) => {
     if (step === null) return null;

@@ -8,6 +8,7 @@ import { useId, useMemo, useState } from 'react';
 import { isTraining, type AppState } from '../store/store';
 import { formatDuration } from '../store/time';
 import {
+  appliedBranch,
   byCriterion,
   chartY,
   criterionAxis,
@@ -32,18 +33,21 @@ const W = 640;
 const H = 300;
 const M = { l: 64, r: 20, t: 18, b: 46 };
 
-function flags(p: ChartPoint): string[] {
+/** Path points already stored as a branch run (Apply), by point id: the run's name. */
+type Stored = ReadonlyMap<string, string>;
+
+function flags(p: ChartPoint, stored: Stored): string[] {
   const out: string[] = [];
   if (p.recommended) out.push('recommended');
   if (p.best) out.push('best');
   if (p.final) out.push('final');
   if (p.onFront) out.push('on the Pareto front');
-  if (p.kind === 'path') out.push('path point, not stored yet');
+  if (p.kind === 'path') out.push(stored.has(p.id) ? `path point, stored as run “${stored.get(p.id)}”` : 'path point, not stored yet');
   return out;
 }
 
-function describe(p: ChartPoint, v: TradeoffView, selected: boolean): string {
-  const f = flags(p);
+function describe(p: ChartPoint, v: TradeoffView, selected: boolean, stored: Stored): string {
+  const f = flags(p, stored);
   if (selected) f.push('selected for Compare and Export');
   return `${pointText(p, v.criterion)}${f.length ? ` (${f.join(', ')})` : ''}`;
 }
@@ -64,7 +68,7 @@ function pad([a, b]: [number, number], f = 0.08): [number, number] {
 
 const tick = (v: number) => String(Number(v.toPrecision(3)));
 
-function Chart({ v, selectedId, chosenId, onChoose }: { v: TradeoffView; selectedId: string | null; chosenId: string | null; onChoose(id: string): void }) {
+function Chart({ v, selectedId, chosenId, onChoose, stored }: { v: TradeoffView; selectedId: string | null; chosenId: string | null; onChoose(id: string): void; stored: Stored }) {
   const pts = v.points.filter((p) => p.forgetPct !== null);
   const xs = pts.map((p) => p.forgetPct!);
   const ys = pts.map((p) => chartY(v.criterion, p.task));
@@ -114,13 +118,13 @@ function Chart({ v, selectedId, chosenId, onChoose }: { v: TradeoffView; selecte
             </text>
           </g>
         )}
-        {front.length > 1 && <polyline className="front" points={front.map((p) => `${at(p).x},${at(p).y}`).join(' ')} />}
+        {front.length > 1 && <polyline className="front-line" points={front.map((p) => `${at(p).x},${at(p).y}`).join(' ')} />}
       </g>
       {order.map((p) => {
         const { x, y } = at(p);
         const names = [p.best && 'best', p.final && 'final', p.recommended && 'recommended'].filter(Boolean).join(', ');
         const selected = p.id === selectedId;
-        const label = describe(p, v, selected);
+        const label = describe(p, v, selected, stored);
         const choose = () => onChoose(p.id);
         return (
           <g
@@ -147,7 +151,8 @@ function Chart({ v, selectedId, chosenId, onChoose }: { v: TradeoffView; selecte
             {/* A larger invisible target for the pointer. */}
             <circle cx={x} cy={y} r={12} className="hit" />
             {names && (
-              <text x={x + 10} y={y - 9} className="pt-label">
+              // Right of the point, or left of it near the right edge.
+              <text x={x > W * 0.7 ? x - 10 : x + 10} y={y - 9} textAnchor={x > W * 0.7 ? 'end' : 'start'} className="pt-label">
                 {names}
               </text>
             )}
@@ -159,7 +164,7 @@ function Chart({ v, selectedId, chosenId, onChoose }: { v: TradeoffView; selecte
 }
 
 /** The point under the chart the user picked: its figures and what can be done with it. */
-function PointCard({ p, v, selected, busy }: { p: ChartPoint; v: TradeoffView; selected: boolean; busy: boolean }) {
+function PointCard({ p, v, selected, busy, stored }: { p: ChartPoint; v: TradeoffView; selected: boolean; busy: boolean; stored: Stored }) {
   const actions = useActions();
   const applying = useAppState((s) => s.tradeoff.apply.phase === 'busy' && s.tradeoff.apply.pointId === p.id);
   const helpId = useId();
@@ -167,12 +172,12 @@ function PointCard({ p, v, selected, busy }: { p: ChartPoint; v: TradeoffView; s
     <div className="point-card" data-testid="tradeoff-point-card" aria-live="polite">
       <p>
         <strong>{pointText(p, v.criterion)}</strong>
-        {flags(p).length ? ` — ${flags(p).join(', ')}` : ''}
+        {flags(p, stored).length ? ` — ${flags(p, stored).join(', ')}` : ''}
         {selected ? ' — selected for Compare and Export' : ''}
       </p>
-      {p.kind === 'checkpoint' ? (
+      {p.kind === 'checkpoint' || stored.has(p.id) ? (
         <button type="button" className="secondary" disabled={selected} onClick={() => void actions.applyPoint(p.id)}>
-          Use step {p.step} for Compare and Export
+          {p.kind === 'checkpoint' ? `Use step ${p.step} for Compare and Export` : 'Use it for Compare and Export'}
         </button>
       ) : (
         <>
@@ -188,7 +193,7 @@ function PointCard({ p, v, selected, busy }: { p: ChartPoint; v: TradeoffView; s
   );
 }
 
-function PointsTable({ v, selectedId }: { v: TradeoffView; selectedId: string | null }) {
+function PointsTable({ v, selectedId, stored }: { v: TradeoffView; selectedId: string | null; stored: Stored }) {
   const actions = useActions();
   const rows = [...v.points].sort(byCriterion(v.criterion));
   return (
@@ -212,10 +217,16 @@ function PointsTable({ v, selectedId }: { v: TradeoffView; selectedId: string | 
               <th scope="row">{p.label}</th>
               <td>{criterionText(v.criterion, p.task).replace(/^(val loss|exact match) /, '')}</td>
               <td>{p.forgetPct !== null ? formatSkillChange(p.forgetPct) : '–'}</td>
-              <td>{[...flags(p), ...(p.id === selectedId ? ['selected'] : [])].join(', ')}</td>
+              <td>{[...flags(p, stored), ...(p.id === selectedId ? ['selected'] : [])].join(', ')}</td>
               <td>
-                <button type="button" className="link" disabled={p.id === selectedId} onClick={() => void actions.applyPoint(p.id)} aria-label={p.kind === 'path' ? `Apply ${p.label}` : `Use ${p.label} for Compare and Export`}>
-                  {p.kind === 'path' ? 'Apply' : 'Use'}
+                <button
+                  type="button"
+                  className="link"
+                  disabled={p.id === selectedId}
+                  onClick={() => void actions.applyPoint(p.id)}
+                  aria-label={p.kind === 'path' && !stored.has(p.id) ? `Apply ${p.label}` : `Use ${p.label} for Compare and Export`}
+                >
+                  {p.kind === 'path' && !stored.has(p.id) ? 'Apply' : 'Use'}
                 </button>
               </td>
             </tr>
@@ -278,6 +289,14 @@ export function TradeoffPanel() {
   const cps = tradeoffCheckpoints(now);
   const v = useMemo(() => (run ? tradeoffView(run, cps.list, exploredFor(now, run)) : null), [run, cps.list, now]);
   const selectedId = selectedPointId(now, v);
+  const stored: Stored = useMemo(() => {
+    const m = new Map<string, string>();
+    for (const p of v?.points ?? []) {
+      const b = p.kind === 'path' && v ? appliedBranch(runs.list, v.runId, p) : null;
+      if (b) m.set(p.id, b.name);
+    }
+    return m;
+  }, [v, runs.list]);
   const chosenPoint = v?.points.find((p) => p.id === chosen) ?? null;
   const explore = tradeoff.explore;
   const apply = tradeoff.apply;
@@ -308,7 +327,7 @@ export function TradeoffPanel() {
       <>
         {v.hasProbe ? (
           <>
-            <Chart v={v} selectedId={selectedId} chosenId={chosen} onChoose={(pid) => setChosen(pid === chosen ? null : pid)} />
+            <Chart v={v} selectedId={selectedId} chosenId={chosen} onChoose={(pid) => setChosen(pid === chosen ? null : pid)} stored={stored} />
             <p className="legend help" aria-hidden="true">
               <span className="key ckpt">●</span> checkpoint <span className="key path">◆</span> path point (not stored until applied) <span className="key front">—</span> Pareto
               front (nothing else is better on both) <span className="key rec">◎</span> recommended <span className="key sel">□</span> selected for Compare and Export. Click or
@@ -321,8 +340,8 @@ export function TradeoffPanel() {
             lists them by {v.criterion === 'exact_match' ? 'exact match' : 'validation loss'}. Train with “Forgetting probe size” above 0 (When to stop) to see the trade-off.
           </p>
         )}
-        {chosenPoint && <PointCard p={chosenPoint} v={v} selected={chosenPoint.id === selectedId} busy={training && busyRun} />}
-        <PointsTable v={v} selectedId={selectedId} />
+        {chosenPoint && <PointCard p={chosenPoint} v={v} selected={chosenPoint.id === selectedId} busy={training && busyRun} stored={stored} />}
+        <PointsTable v={v} selectedId={selectedId} stored={stored} />
       </>
     );
 
@@ -344,7 +363,7 @@ export function TradeoffPanel() {
       )}
       {v && (
         <div className="row controls" role="group" aria-label="Trade-off actions">
-          <button type="button" onClick={() => void actions.rewindToRecommended()} disabled={!v.recommended || applying || v.recommended.id === selectedId} aria-describedby={`${id}-rewind`}>
+          <button type="button" onClick={() => void actions.rewindToRecommended()} disabled={!v.recommended || applying} aria-describedby={`${id}-rewind`}>
             Rewind to recommended
           </button>
           <button type="button" className="secondary" onClick={() => void actions.explorePath()} disabled={exploring || explore.phase === 'busy' || busyRun || !modelReady || v.measuredCount === 0} aria-describedby={`${id}-explore`}>

@@ -202,7 +202,7 @@ function WhenToStop({ disabled, open, onToggle }: { disabled: boolean; open: boo
   const id = useId();
   const needsAnswers = config.bestMetric === 'exact_match' && config.genEvalExamples === 0;
   return (
-    <details className="advanced when-to-stop" open={open} onToggle={(e) => onToggle(e.currentTarget.open)}>
+    <details className="when-to-stop" open={open} onToggle={(e) => onToggle(e.currentTarget.open)}>
       <summary>
         When to stop <span className="help inline">{stopSummary(config)}</span>
       </summary>
@@ -277,7 +277,7 @@ export function TrainPanel() {
             <span className="help">{p.summary}</span>
           </label>
         ))}
-        {train.preset === 'custom' && <p className="help">Custom settings (changed under Advanced). Pick a preset to go back to it.</p>}
+        {train.preset === 'custom' && <p className="help">Custom settings (changed under When to stop or Advanced). Pick a preset to go back to it.</p>}
       </div>
 
       <p className="plan" data-testid="train-plan">

@@ -57,17 +57,17 @@ describe('Trade-off panel', () => {
     // The newest checkpoint is what Compare and Export use until another is picked.
     expect(out).toContain('aria-label="step 40: val loss 0.850, general skill −9% (final, selected for Compare and Export)"');
     expect(out).toContain('Recommended</strong> (the run’s decision when it ended): step 20: validation loss 0.900, general skill −2%.');
-    expect(out).toMatch(/<polyline class="front" points="[^"]+"/);
+    expect(out).toMatch(/<polyline class="front-line" points="[^"]+"/);
     expect(out).toContain('probe loss change, % (right: more forgetting)');
     expect(out).toContain('Validation loss (lower is better)');
     expect(out).toMatch(/<button type="button" aria-describedby="[^"]+">Rewind to recommended<\/button>/);
     expect(out).toMatch(/<button type="button" class="secondary" aria-describedby="[^"]+">Explore path<\/button>/);
-    // After rewinding, the recommended point is the selected one and Rewind has nothing left to do.
+    // After rewinding, the recommended point is the selected one.
     await p.actions.rewindToRecommended();
     await tick(5);
     const after = html(TradeoffPanel, p);
     expect(after).toContain('(recommended, on the Pareto front, selected for Compare and Export)');
-    expect(after).toMatch(/<button type="button" disabled="" aria-describedby="[^"]+">Rewind to recommended<\/button>/);
+    expect(after).toContain('(final)"');
   });
 });
 
