@@ -193,7 +193,7 @@ function PointCard({ p, v, selected, busy, stored }: { p: ChartPoint; v: Tradeof
   );
 }
 
-function PointsTable({ v, selectedId, stored }: { v: TradeoffView; selectedId: string | null; stored: Stored }) {
+function PointsTable({ v, selectedId, stored, busy }: { v: TradeoffView; selectedId: string | null; stored: Stored; busy: boolean }) {
   const actions = useActions();
   const rows = [...v.points].sort(byCriterion(v.criterion));
   return (
@@ -222,7 +222,7 @@ function PointsTable({ v, selectedId, stored }: { v: TradeoffView; selectedId: s
                 <button
                   type="button"
                   className="link"
-                  disabled={p.id === selectedId}
+                  disabled={p.id === selectedId || (busy && p.kind === 'path' && !stored.has(p.id))}
                   onClick={() => void actions.applyPoint(p.id)}
                   aria-label={p.kind === 'path' && !stored.has(p.id) ? `Apply ${p.label}` : `Use ${p.label} for Compare and Export`}
                 >
@@ -302,7 +302,8 @@ export function TradeoffPanel() {
   const apply = tradeoff.apply;
   const exploring = explore.phase === 'busy' && explore.runId === runId;
   const applying = apply.phase === 'busy';
-  const busyRun = !!run?.active;
+  // Measuring a path swaps the worker's adapter: not while any run trains.
+  const busyRun = !!run?.active || training;
 
   let body: React.ReactNode;
   if (!runId) body = <p className="help" data-testid="tradeoff-empty">Train a run or open one under Runs: its checkpoints appear here, each placed by how well it does the task against how much general skill it costs.</p>;
@@ -340,8 +341,8 @@ export function TradeoffPanel() {
             lists them by {v.criterion === 'exact_match' ? 'exact match' : 'validation loss'}. Train with “Forgetting probe size” above 0 (When to stop) to see the trade-off.
           </p>
         )}
-        {chosenPoint && <PointCard p={chosenPoint} v={v} selected={chosenPoint.id === selectedId} busy={training && busyRun} stored={stored} />}
-        <PointsTable v={v} selectedId={selectedId} stored={stored} />
+        {chosenPoint && <PointCard p={chosenPoint} v={v} selected={chosenPoint.id === selectedId} busy={busyRun} stored={stored} />}
+        <PointsTable v={v} selectedId={selectedId} stored={stored} busy={busyRun} />
       </>
     );
 
@@ -363,7 +364,7 @@ export function TradeoffPanel() {
       )}
       {v && (
         <div className="row controls" role="group" aria-label="Trade-off actions">
-          <button type="button" onClick={() => void actions.rewindToRecommended()} disabled={!v.recommended || applying} aria-describedby={`${id}-rewind`}>
+          <button type="button" onClick={() => void actions.rewindToRecommended()} disabled={!v.recommended || applying || (v.recommended.kind === 'path' && !stored.has(v.recommended.id) && busyRun)} aria-describedby={`${id}-rewind`}>
             Rewind to recommended
           </button>
           <button type="button" className="secondary" onClick={() => void actions.explorePath()} disabled={exploring || explore.phase === 'busy' || busyRun || !modelReady || v.measuredCount === 0} aria-describedby={`${id}-explore`}>
@@ -377,7 +378,7 @@ export function TradeoffPanel() {
           </small>
           <small id={`${id}-explore`} className="help inline">
             {busyRun
-              ? 'The path can be explored once the run stops training.'
+              ? 'The path can be explored, and its points applied, once training stops.'
               : 'Explore measures the update scaled down and half of the layers rewound, between the base model and the final and best checkpoints.'}
           </small>
         </div>
