@@ -163,7 +163,7 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
     return { ...report, reasons, tfBackend: currentBackend(), crossOriginIsolated: isolated };
   }
 
-  const pathDeps = { worker, adapters, datasets, isTraining: (runId: string) => training.isTraining(runId) };
+  const pathDeps = { worker, adapters, datasets, training: () => training.current };
   const handlers: { [K in RequestKind]: (payload: PayloadOf<K>, id: number) => Promise<ResultOf<K>> } = {
     'init-backend': (p) => {
       stopGenerations();

@@ -25,14 +25,15 @@ export interface PathDeps {
   worker: Pick<WorkerContext, 'post' | 'model' | 'serialModel' | 'store'>;
   adapters: Adapters;
   datasets: DatasetRegistry;
-  /** Whether the run is being trained now (its weights change under the measurement). */
-  isTraining(runId: string): boolean;
+  /** The run being trained now, if any: its adapter is attached and changes step by step. */
+  training(): { runId: string; name: string } | null;
 }
 
 /** The run, its job and its settings (stored settings with the defaults of settings added since). */
 async function runAndConfig(deps: PathDeps, runId: string): Promise<{ run: RunRecord; job: RunJob; config: TrainConfig }> {
   if (typeof runId !== 'string' || !runId) throw fail('BAD_REQUEST', 'A runId is required.');
-  if (deps.isTraining(runId)) throw fail('BUSY', 'This run is training.', 'Wait for it to finish (or pause and cancel it), then explore its path.');
+  const t = deps.training();
+  if (t) throw fail('BUSY', `Run "${t.name}" is training with its adapter attached.`, 'Wait for it to finish (or pause and cancel it), then explore or apply a path point.', { runId: t.runId });
   const store = await deps.worker.store();
   const run = await store.runs.get(runId);
   if (!run) throw fail('NOT_FOUND', `There is no run ${runId}.`, 'Pick a run from the list of runs.');
@@ -108,9 +109,9 @@ export function explorePathRequest(deps: PathDeps, p: ExplorePathPayload, id: nu
       if (signal?.aborted) throw fail('CANCELLED', 'Exploring the path was cancelled.');
       throw e;
     }
-    // The run's other checkpoints, as measured while it trained.
-    const explored = new Set(measured.map((m) => m.id));
-    const points = [...measured, ...list.map((c) => storedPoint(c, config)).filter((x): x is TradeoffPoint => x !== null && !explored.has(x.id))];
+    // The run's other checkpoints, as measured while it trained (a checkpoint measured here at alpha 1 is not repeated).
+    const explored = new Set(measured.filter((m) => m.recipe && m.recipe.alpha === 1 && !m.recipe.layers).map((m) => m.step));
+    const points = [...measured, ...list.map((c) => storedPoint(c, config)).filter((x): x is TradeoffPoint => x !== null && !explored.has(x.step))];
     const r = recommend(points, { criterion: config.bestMetric, budgetPct: config.forgetBudgetPct, finalStep: final.step });
     const recommendation = r ? { pointId: r.point.id, sentence: r.sentence } : null;
     const path = { points, recommendation, measuredAt: Date.now() };
@@ -176,7 +177,8 @@ export function applyRecipeRequest(deps: PathDeps, p: ApplyRecipePayload): Promi
     const parentPoints = (await store.runs.readMetrics(run.id)).filter((m) => typeof (m as { step?: unknown })?.step === 'number' && (m as { step: number }).step <= recipe.fromStep);
     if (parentPoints.length) await store.runs.appendMetrics(branch.id, parentPoints);
     const { info } = await store.checkpoints.save(branch.id, { step: recipe.fromStep, tensors, state: from.state, metrics }, { pinned: true });
-    const updated = await store.runs.update(branch.id, { recipe });
+    // Its best validation loss is its own checkpoint's (the copied history is the parent's), or unknown.
+    const updated = await store.runs.update(branch.id, { recipe, bestValLoss: metrics.valLoss ?? null, bestValStep: metrics.valLoss !== undefined ? recipe.fromStep : null });
     return { run: updated, checkpoint: info };
   });
 }

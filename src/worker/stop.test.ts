@@ -78,11 +78,15 @@ describe('knowing when to stop in the worker (tabtune-tiny)', () => {
     const final = r.points.find((p) => p.id === `step-${out.step}-x1`)!;
     expect(final.task).toBeCloseTo(evals[evals.length - 1]!.valLoss, 4);
     expect(r.recommendation).not.toBeNull();
+    // Each checkpoint appears once: measured here, or as stored while it trained.
+    const plain = r.points.filter((p) => !p.recipe || (p.recipe.alpha === 1 && !p.recipe.layers));
+    expect(new Set(plain.map((p) => p.step)).size).toBe(plain.length);
 
     const half = r.points.find((p) => p.id === `step-${out.step}-x0.5`)!;
     const applied = await w.client.request('apply-recipe', { runId: out.runId, recipe: half.recipe! });
     expect(applied.run.parentRunId).toBe(out.runId);
     expect(applied.run.recipe).toEqual(half.recipe);
+    expect(applied.run.bestValLoss).toBe(half.task);
     expect(applied.checkpoint).toMatchObject({ step: out.step, pinned: true, valLoss: half.task });
     // The branch's checkpoint is usable like any other: Compare runs on it.
     const cmp = await w.client.request('compare-heldout', { runId: applied.run.id, step: out.step, maxExamples: 4, maxNewTokens: 2 });

@@ -84,7 +84,7 @@ describe('scores of answered rows', () => {
     const rows = [row('the cat sat', 'the cat sat', 1), row('the cat', 'the dog', 0.5), row('one two three four', 'one', 0.4)];
     const free = scoreAnswers(rows, null, ['the dog', 'x']);
     expect(free.values).toEqual({ gen_examples: 3, exact_match: 1 / 3, token_f1: (1 + 0.5 + 0.4) / 3, memorised_share: 1 / 3, memorised_count: 1 });
-    expect(free.details.memorised).toEqual({ count: 1, of: 3, examples: [{ prompt: 'q the cat', expected: 'the cat', output: 'the dog' }] });
+    expect(free.details.memorised).toEqual({ count: 1, of: 3, sentence: null, examples: [{ prompt: 'q the cat', expected: 'the cat', output: 'the dog' }] });
     expect(free.details.samples.length).toBe(3);
     expect(free.details.confusion).toBeUndefined();
     const labelled = scoreAnswers([row('happy', 'Happy', 1), row('sad', 'happy', 0), row('sad', 'sad', 1)], ['happy', 'sad'], ['happy', 'sad']);

@@ -114,7 +114,8 @@ export function memorisationSentence(m: Pick<Memorisation, 'count' | 'of'>): str
 
 export interface GenerationDetails {
   confusion?: ConfusionTable;
-  memorised?: { count: number; of: number; examples: { prompt: string; expected: string; output: string }[] };
+  /** sentence: what to tell the user (memorisationSentence), null below its thresholds. */
+  memorised?: { count: number; of: number; sentence: string | null; examples: { prompt: string; expected: string; output: string }[] };
   samples: { prompt: string; expected: string; output: string; exact: boolean }[];
 }
 
@@ -149,7 +150,7 @@ export function scoreAnswers(rows: readonly HeldOutRow[], labels: readonly strin
     const m = memorisation(outputs, expected, trainAnswers);
     values.memorised_share = m.share;
     values.memorised_count = m.count;
-    details.memorised = { count: m.count, of: m.of, examples: m.indices.slice(0, SHOWN).map((i) => ({ prompt: rows[i]!.prompt, expected: rows[i]!.expected, output: rows[i]!.output })) };
+    details.memorised = { count: m.count, of: m.of, sentence: memorisationSentence(m), examples: m.indices.slice(0, SHOWN).map((i) => ({ prompt: rows[i]!.prompt, expected: rows[i]!.expected, output: rows[i]!.output })) };
   }
   return { values, details };
 }
