@@ -2,20 +2,20 @@
 // forgetting probe at points along the path from the base model to the run's final and best checkpoints
 // (the update scaled by alpha, half of the layers rewound), recommend one, and store a chosen point as a
 // checkpoint of its own (a branch run that keeps its recipe), which Compare and Export then use like any
-// other. The measuring runs in the model queue with the run's adapter (src/train/quality/path.ts puts its
-// weights back afterwards).
-import { LoraAdapter } from '../lora/adapter';
+// other. The measuring runs in the model queue with the run's adapter, LoRA or OFT (src/train/quality/path.ts
+// puts its weights back afterwards); for an OFT run the path scales the rotation's generator Q (as the
+// adapter strength does), not the weight update.
 import type { ApplyRecipePayload, ApplyRecipeResult, ExplorePathPayload, ExplorePathResult, TradeoffPoint } from '../protocol/messages';
 import type { CheckpointInfo } from '../storage/index';
 import { BROWSER_TRAINING, parseTrainConfig, type TrainConfig } from '../train/config';
 import { causalLmObjective, evaluateLoss } from '../train/loop';
 import { criterionValue, recommend, type TradeoffRecipe } from '../train/quality/decisions';
 import { generationScores } from '../train/quality/generation';
-import { applyRecipe, explorePath, type LoraWeights } from '../train/quality/path';
+import { adapterTensors, applyRecipe, explorePath, type AdapterTensors } from '../train/quality/path';
 import { probeNll, type ProbeSet } from '../train/quality/probe';
 import type { RunJob } from '../protocol/messages';
 import type { RunRecord } from '../storage/index';
-import { adapterWeights, type Adapters } from './adapters';
+import type { Adapters } from './adapters';
 import { requireModel, type WorkerContext } from './context';
 import type { DatasetRegistry } from './datasets';
 import { fail } from './errors';
@@ -41,8 +41,6 @@ async function runAndConfig(deps: PathDeps, runId: string): Promise<{ run: RunRe
   if (!job) throw fail('BAD_REQUEST', `Run "${run.name}" was not made in the browser.`);
   const parsed = parseTrainConfig(job.train, BROWSER_TRAINING);
   if (!parsed.ok) throw fail('BAD_REQUEST', `Run "${run.name}" holds settings this page cannot use: ${parsed.problems.join(' ')}`);
-  // The path scales and rewinds LoRA updates (A and B): an OFT run's rotations are not such updates.
-  if (parsed.config.mode !== 'lora') throw fail('BAD_REQUEST', `Run "${run.name}" trained an OFT adapter: exploring the path from the base model works on LoRA runs.`, 'Compare the run\'s checkpoints, or set the adapter strength in Compare.');
   return { run, job, config: parsed.config };
 }
 
@@ -76,14 +74,13 @@ export function explorePathRequest(deps: PathDeps, p: ExplorePathPayload, id: nu
     for (const s of steps) {
       if (!list.some((c) => c.step === s)) throw fail('NOT_FOUND', `Run "${run.name}" has no checkpoint at step ${s}.`, `Its checkpoints: ${list.map((c) => c.step).join(', ')}.`);
     }
-    const a = await adapters.ensure(run.id, final.step);
-    const lora = a.adapter;
-    if (!(lora instanceof LoraAdapter)) throw fail('BAD_REQUEST', `Run "${run.name}" has no LoRA adapter to explore.`);
+    // The run's own adapter (LoRA or OFT, as it trained), attached to the model that is measured.
+    const adapter = (await adapters.ensure(run.id, final.step)).adapter;
     const data = await datasets.prepare(job.data.datasetId, { model, requestId: id, signal }, { frozen: job.data.options, valDatasetId: job.data.valDatasetId });
     if (!data.val.length) throw fail('BAD_DATASET', 'The run has no held-out records to measure on.', 'Train with a validation split or a validation file.');
     const probe = (run.probe as ProbeSet | null | undefined) ?? null;
-    const checkpoints: { step: number; weights: LoraWeights }[] = [];
-    for (const s of steps) checkpoints.push({ step: s, weights: adapterWeights((await store.checkpoints.load(run.id, s)).tensors) });
+    const checkpoints: { step: number; weights: AdapterTensors }[] = [];
+    for (const s of steps) checkpoints.push({ step: s, weights: adapterTensors((await store.checkpoints.load(run.id, s)).tensors) });
 
     const measure = async () => {
       let task: number;
@@ -98,7 +95,7 @@ export function explorePathRequest(deps: PathDeps, p: ExplorePathPayload, id: nu
     let measured: TradeoffPoint[];
     try {
       measured = await explorePath({
-        adapter: lora,
+        adapter,
         checkpoints,
         numLayers: model.info.layers,
         measure,
@@ -155,14 +152,16 @@ export function applyRecipeRequest(deps: PathDeps, p: ApplyRecipePayload): Promi
     const from = await store.checkpoints.load(run.id, recipe.fromStep).catch(() => {
       throw fail('NOT_FOUND', `Run "${run.name}" has no checkpoint at step ${recipe.fromStep}.`, 'Explore the path again: retention may have deleted it.');
     });
-    const byStep = new Map<number, LoraWeights>([[recipe.fromStep, adapterWeights(from.tensors)]]);
-    if (typeof recipe.rewindTo === 'number') byStep.set(recipe.rewindTo, adapterWeights((await store.checkpoints.load(run.id, recipe.rewindTo)).tensors));
-    const weights = applyRecipe(byStep, recipe, model.info.layers);
-    const tensors = { ...from.tensors };
-    for (const [name, w] of weights) {
-      tensors[`${name}.lora_A`] = { ...tensors[`${name}.lora_A`]!, data: w.A };
-      tensors[`${name}.lora_B`] = { ...tensors[`${name}.lora_B`]!, data: w.B };
+    const byStep = new Map<number, AdapterTensors>([[recipe.fromStep, adapterTensors(from.tensors)]]);
+    if (typeof recipe.rewindTo === 'number' && recipe.rewindTo !== recipe.fromStep) {
+      const to = await store.checkpoints.load(run.id, recipe.rewindTo).catch(() => {
+        throw fail('NOT_FOUND', `Run "${run.name}" has no checkpoint at step ${recipe.rewindTo}.`, 'Explore the path again: retention may have deleted it.');
+      });
+      byStep.set(recipe.rewindTo, adapterTensors(to.tensors));
     }
+    // The point's adapter tensors (LoRA's A and B, OFT's Q) by name over the checkpoint's; the optimizer's moments stay the parent's.
+    const tensors = { ...from.tensors };
+    for (const [name, data] of applyRecipe(byStep, recipe, model.info.layers)) tensors[name] = { ...tensors[name]!, data };
     // The measurements explore-path made of this point, when it did.
     const path = run.quality?.path as { points?: TradeoffPoint[] } | null | undefined;
     const same = (q: TradeoffRecipe | undefined) => !!q && q.fromStep === recipe.fromStep && q.alpha === recipe.alpha && q.layers === recipe.layers && (q.rewindTo ?? 'base') === (recipe.rewindTo ?? 'base');

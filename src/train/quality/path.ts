@@ -1,15 +1,57 @@
 // Path-wise rewinding (issue 13): weights between the base model and a checkpoint, measured for the
-// task-vs-forgetting chart. LoRA's update of a module is ΔW = s·A·B (A [in, r], B [r, out], math layout),
-// so alpha·ΔW is exactly B scaled by alpha with A unchanged, and rewinding a layer is taking another
-// checkpoint's A and B for its modules (or B = 0: the base model). The data functions are pure (new
-// maps, inputs never changed); explorePath drives an adapter through the candidates and puts its
-// weights back; applyRecipe rebuilds a candidate's weights from its recipe (to store it as a checkpoint).
-import type { LoraAdapter } from '../../lora/adapter';
+// task-vs-forgetting chart. It works on an adapter's trained tensors by checkpoint name, as
+// TrainableAdapter.getTensors/setTensors and checkpoints hold them, for any adapter whose tensors are
+// `<module>.<kind>`; each module has one "update" tensor whose zero is the base model:
+// - LoRA (`.lora_A`, `.lora_B`): ΔW = s·A·B (A [in, r], B [r, out], math layout), so alpha·ΔW is exactly
+//   B scaled by alpha with A unchanged, and B = 0 is the base model.
+// - OFT (`.oft_R`, the packed skew-symmetric Q): scaling gives alpha·Q, so the rotation is cayley(alpha·Q),
+//   the same path the adapter's strength follows (strength alpha with Q is alpha·Q at strength 1), and
+//   Q = 0 (R = I) is the base model. For OFT the path is in rotation-generator space: (R(alpha) - I)·W is
+//   not alpha·ΔW.
+// Rewinding a layer's modules to the base model zeroes their update tensors (keeping the others, e.g.
+// LoRA's A); rewinding them to another checkpoint takes all their tensors from it. The data functions are
+// pure (new maps, inputs never changed); explorePath drives an adapter through the candidates and puts its
+// weights back; applyRecipe rebuilds a candidate's tensors from its recipe (to store it as a checkpoint).
+import type { TrainableAdapter } from '../loop';
 import type { TradeoffPoint, TradeoffRecipe } from './decisions';
 
-/** A LoRA adapter's weights by module name, math layout: A [in, r], B [r, out]. */
-export type LoraWeights = Map<string, { A: Float32Array; B: Float32Array }>;
-type WeightsIn = ReadonlyMap<string, { readonly A: Float32Array; readonly B: Float32Array }>;
+/** An adapter's trained tensors by checkpoint name (`<module>.lora_A`, `<module>.lora_B`, `<module>.oft_R`). */
+export type AdapterTensors = Map<string, Float32Array>;
+type TensorsIn = ReadonlyMap<string, Float32Array>;
+
+/** The kinds of trained tensor the path knows, and whether each is its module's update (zero = base model). */
+const KINDS: Readonly<Record<string, { update: boolean }>> = { lora_A: { update: false }, lora_B: { update: true }, oft_R: { update: true } };
+const TENSOR = /^(.+)\.([^.]+)$/;
+
+function kindOf(name: string): { module: string; update: boolean } {
+  const m = TENSOR.exec(name);
+  const k = m && Object.hasOwn(KINDS, m[2]!) ? KINDS[m[2]!]! : null;
+  if (!k) throw new Error(`${name} is not an adapter tensor (<module>.${Object.keys(KINDS).join(' | ')})`);
+  return { module: m![1]!, update: k.update };
+}
+
+/** The module a trained tensor belongs to (`<module>.lora_B` -> `<module>`); throws for other names. */
+export function moduleOf(tensor: string): string {
+  return kindOf(tensor).module;
+}
+
+/** Whether the tensor is its module's update (LoRA's B, OFT's Q), which alpha scales and the base model zeroes. */
+export function isUpdateTensor(tensor: string): boolean {
+  return kindOf(tensor).update;
+}
+
+/**
+ * The adapter's trained tensors from a checkpoint's tensors by name (leaving out the optimizer's moments,
+ * `<param>.adam_m` / `.adam_v`). The arrays are the checkpoint's own (not copied).
+ */
+export function adapterTensors(tensors: Readonly<Record<string, { data: Float32Array }>>): AdapterTensors {
+  const out: AdapterTensors = new Map();
+  for (const [name, t] of Object.entries(tensors)) {
+    const m = TENSOR.exec(name);
+    if (m && Object.hasOwn(KINDS, m[2]!)) out.set(name, t.data);
+  }
+  return out;
+}
 
 export type LayerHalf = 'first-half' | 'last-half';
 
@@ -29,47 +71,55 @@ export function inHalf(module: string, which: LayerHalf, numLayers: number): boo
   return which === 'first-half' ? layer < numLayers / 2 : layer >= numLayers / 2;
 }
 
-/** The weights of alpha·ΔW: every B scaled by alpha, A unchanged (copies). */
-export function scaleUpdate(w: WeightsIn, alpha: number): LoraWeights {
-  const out: LoraWeights = new Map();
-  for (const [name, { A, B }] of w) out.set(name, { A: A.slice(), B: alpha === 1 ? B.slice() : B.map((x) => x * alpha) });
+/**
+ * The tensors of the update scaled by alpha: every update tensor (LoRA's B, OFT's Q) times alpha (alpha 0:
+ * zeros, as rewinding to the base model gives, no -0), the others unchanged (copies).
+ */
+export function scaleUpdate(w: TensorsIn, alpha: number): AdapterTensors {
+  const out: AdapterTensors = new Map();
+  for (const [name, t] of w) {
+    if (alpha === 1 || !isUpdateTensor(name)) out.set(name, t.slice());
+    else out.set(name, alpha === 0 ? new Float32Array(t.length) : t.map((x) => x * alpha));
+  }
   return out;
 }
 
-function rewindWhere(w: WeightsIn, to: WeightsIn | null, rewound: (module: string) => boolean): LoraWeights {
-  const out: LoraWeights = new Map();
-  for (const [name, { A, B }] of w) {
-    if (!rewound(name)) out.set(name, { A: A.slice(), B: B.slice() });
-    else if (to === null) out.set(name, { A: A.slice(), B: new Float32Array(B.length) });
+function rewindWhere(w: TensorsIn, to: TensorsIn | null, rewound: (module: string) => boolean): AdapterTensors {
+  const out: AdapterTensors = new Map();
+  for (const [name, t] of w) {
+    const { module, update } = kindOf(name);
+    if (!rewound(module)) out.set(name, t.slice());
+    else if (to === null) out.set(name, update ? new Float32Array(t.length) : t.slice());
     else {
-      const t = to.get(name);
-      if (!t) throw new Error(`the checkpoint rewound to has no weights for ${name}`);
-      out.set(name, { A: t.A.slice(), B: t.B.slice() });
+      const x = to.get(name);
+      if (!x) throw new Error(`the checkpoint rewound to has no weights for ${name}`);
+      out.set(name, x.slice());
     }
   }
   return out;
 }
 
 /**
- * `w` with the modules of one half of the layers rewound: they take `to`'s A and B, or B = 0 (the base
- * model) when `to` is null. Modules outside that half, and those in no numbered layer, keep w's.
+ * `w` with the modules of one half of the layers rewound: all their tensors taken from `to`, or, when `to`
+ * is null, their update tensors zeroed (the base model: LoRA's B = 0, OFT's Q = 0). Modules outside that
+ * half, and those in no numbered layer, keep w's.
  */
-export function rewindLayers(w: WeightsIn, to: WeightsIn | null, which: LayerHalf, numLayers: number): LoraWeights {
-  return rewindWhere(w, to, (name) => inHalf(name, which, numLayers));
+export function rewindLayers(w: TensorsIn, to: TensorsIn | null, which: LayerHalf, numLayers: number): AdapterTensors {
+  return rewindWhere(w, to, (module) => inHalf(module, which, numLayers));
 }
 
 /**
- * A trade-off point's weights from its recipe: the checkpoint at fromStep, with its rewound layers
+ * A trade-off point's tensors from its recipe: the checkpoint at fromStep, with its rewound layers
  * taken from rewindTo (default the base model), then its update scaled by alpha.
  */
-export function applyRecipe(checkpointsByStep: ReadonlyMap<number, WeightsIn>, recipe: TradeoffRecipe, numLayers: number): LoraWeights {
+export function applyRecipe(checkpointsByStep: ReadonlyMap<number, TensorsIn>, recipe: TradeoffRecipe, numLayers: number): AdapterTensors {
   const at = (step: number) => {
     const w = checkpointsByStep.get(step);
     if (!w) throw new Error(`no checkpoint at step ${step}`);
     return w;
   };
   const from = at(recipe.fromStep);
-  let w: WeightsIn = from;
+  let w: TensorsIn = from;
   if (recipe.layers) {
     const rewindTo = recipe.rewindTo ?? 'base';
     const to = rewindTo === 'base' ? null : at(rewindTo);
@@ -79,11 +129,27 @@ export function applyRecipe(checkpointsByStep: ReadonlyMap<number, WeightsIn>, r
   return scaleUpdate(w, recipe.alpha);
 }
 
-/** The adapter's weights, read asynchronously (synchronous reads are unsafe on WebGPU). */
-async function readWeights(adapter: LoraAdapter): Promise<LoraWeights> {
-  const out: LoraWeights = new Map();
-  for (const [name, m] of adapter.modules) out.set(name, { A: (await m.A.data()) as Float32Array, B: (await m.B.data()) as Float32Array });
-  return out;
+/** The adapter's trained tensors by checkpoint name, read asynchronously (synchronous reads are unsafe on WebGPU). */
+async function readTensors(adapter: TrainableAdapter): Promise<AdapterTensors> {
+  const vars = adapter.variables();
+  const names = adapter.paramNames;
+  if (vars.length !== names.length) throw new Error(`the adapter has ${vars.length} variables but ${names.length} tensor names`);
+  const data = await Promise.all(vars.map((v) => v.data()));
+  return new Map(names.map((n, i) => [n, data[i] as Float32Array]));
+}
+
+function setTensors(adapter: TrainableAdapter, w: TensorsIn): void {
+  adapter.setTensors(Object.fromEntries([...w].map(([name, data]) => [name, { data }])));
+}
+
+/** Refuses a checkpoint whose tensors are not exactly the adapter's (by name and size). */
+function checkTensors(step: number, w: TensorsIn, like: TensorsIn): void {
+  for (const [name, t] of like) {
+    const x = w.get(name);
+    if (!x) throw new Error(`the checkpoint at step ${step} has no weights for ${name}`);
+    if (x.length !== t.length) throw new Error(`the checkpoint at step ${step} holds ${x.length} values for ${name}, the adapter ${t.length}`);
+  }
+  for (const name of w.keys()) if (!like.has(name)) throw new Error(`the checkpoint at step ${step} holds ${name}, which the adapter does not have`);
 }
 
 function throwIfAborted(signal?: AbortSignal): void {
@@ -93,9 +159,10 @@ function throwIfAborted(signal?: AbortSignal): void {
 const HALF_NAME: Record<LayerHalf, string> = { 'first-half': 'first', 'last-half': 'last' };
 
 export interface ExploreOptions {
-  adapter: LoraAdapter;
-  /** The checkpoints to explore from (the final and the best), any order. */
-  checkpoints: readonly { step: number; weights: WeightsIn }[];
+  /** The adapter attached to the model that measure uses (LoRA or OFT). */
+  adapter: TrainableAdapter;
+  /** The checkpoints to explore from (the final and the best), any order: the adapter's tensors by name. */
+  checkpoints: readonly { step: number; weights: TensorsIn }[];
   /** Scales of each checkpoint's update; default DEFAULT_ALPHAS. 0 (the base model) is measured once. */
   alphas?: readonly number[];
   numLayers: number;
@@ -111,12 +178,15 @@ export interface ExploreOptions {
  * the base model and to every earlier checkpoint given, with the adapter at full strength and enabled;
  * then puts the adapter's weights, strength and switch back (also on an error or an abort, which
  * rethrows the signal's reason). Points come in the order measured, each with its recipe and label.
+ * A checkpoint whose tensors are not the adapter's is refused before anything is measured.
  */
 export async function explorePath(o: ExploreOptions): Promise<TradeoffPoint[]> {
   const { adapter, numLayers } = o;
   const cks = [...o.checkpoints].sort((a, b) => a.step - b.step);
   const byStep = new Map(cks.map((c) => [c.step, c.weights]));
-  const modules = [...adapter.modules.keys()];
+  const original = await readTensors(adapter);
+  for (const ck of cks) checkTensors(ck.step, ck.weights, original);
+  const modules = [...new Set([...original.keys()].map(moduleOf))];
   const candidates: { id: string; step: number; label: string; recipe: TradeoffRecipe }[] = [];
   let base = false;
   for (const ck of cks) {
@@ -138,7 +208,6 @@ export async function explorePath(o: ExploreOptions): Promise<TradeoffPoint[]> {
       }
     }
   }
-  const original = await readWeights(adapter);
   const saved = { strength: adapter.strength, enabled: adapter.enabled };
   const points: TradeoffPoint[] = [];
   try {
@@ -146,14 +215,14 @@ export async function explorePath(o: ExploreOptions): Promise<TradeoffPoint[]> {
     adapter.enabled = true;
     for (const c of candidates) {
       throwIfAborted(o.signal);
-      adapter.setWeights(applyRecipe(byStep, c.recipe, numLayers));
+      setTensors(adapter, applyRecipe(byStep, c.recipe, numLayers));
       const m = await o.measure(c.recipe);
       points.push({ ...c, task: m.task, forgetPct: m.forgetPct });
       o.onProgress?.(points.length, candidates.length, c.label);
     }
     throwIfAborted(o.signal);
   } finally {
-    adapter.setWeights(original);
+    setTensors(adapter, original);
     adapter.strength = saved.strength;
     adapter.enabled = saved.enabled;
   }
