@@ -3,7 +3,7 @@
 // for a model and settings. Plain data and arithmetic (no TF.js): the store, the controller and
 // the components share it.
 import type { ModelSummary, TrainConfig, TrainConfigOverrides } from '../protocol/messages';
-import { defaultTrainConfig } from '../train/config';
+import { DEFAULT_TRAIN, defaultTrainConfig } from '../train/config';
 
 export type PresetName = 'quick' | 'balanced' | 'thorough';
 
@@ -56,10 +56,52 @@ export function presetConfig(name: PresetName, arch: string | null | undefined):
 
 /** What the worker's `train` takes: the whole config (explicit beats the engine's defaults). */
 export function toOverrides(c: TrainConfig): TrainConfigOverrides {
-  return { ...c, lora: { ...c.lora, target_modules: [...c.lora.target_modules] } };
+  return { ...c, lora: { ...c.lora, target_modules: [...c.lora.target_modules] }, oft: { ...c.oft, target_modules: [...c.oft.target_modules] } };
 }
 
+/** The layer types the trained adapter targets: OFT's for OFT, LoRA's otherwise (what the Train panel's targets edit). */
+export function adapterTargets(c: Pick<TrainConfig, 'mode' | 'lora' | 'oft'>): string[] {
+  return c.mode === 'oft' ? c.oft.target_modules : c.lora.target_modules;
+}
 
+/** `c` with layer type `module` targeted (`on`) or not by the trained adapter (OFT's targets for OFT, LoRA's otherwise). */
+export function withTarget(c: TrainConfig, module: string, on: boolean): TrainConfig {
+  const now = adapterTargets(c);
+  const next = on ? (now.includes(module) ? [...now] : [...now, module]) : now.filter((x) => x !== module);
+  return c.mode === 'oft' ? { ...c, oft: { ...c.oft, target_modules: next } } : { ...c, lora: { ...c.lora, target_modules: next } };
+}
+
+/**
+ * A run's method in a few characters: "LoRA r8", "OFT b32" (its block size), "full". A configuration
+ * stored before OFT existed has no `oft` (its block size is the default's).
+ */
+export function methodLabel(t: Pick<TrainConfig, 'mode'> & { lora?: Pick<TrainConfig['lora'], 'r'>; oft?: Partial<Pick<TrainConfig['oft'], 'oft_block_size'>> }): string {
+  if (t.mode === 'lora') return `LoRA r${t.lora?.r ?? DEFAULT_TRAIN.lora.r}`;
+  if (t.mode === 'oft') return `OFT b${t.oft?.oft_block_size ?? DEFAULT_TRAIN.oft.oft_block_size}`;
+  return 'full';
+}
+
+/**
+ * The OFT block size a layer with `inFeatures` inputs gets for a wanted `blockSize`: the wanted one when
+ * it divides the width, else the nearest divisor (the smaller on a tie), the whole width when it is
+ * wider: PEFT's adjust_oft_parameters, as src/oft/adapter.ts oftBlocks does it (that module needs TF.js,
+ * the page does not load it; a test checks the two agree).
+ */
+export function oftBlockSize(inFeatures: number, blockSize: number): number {
+  if (blockSize >= inFeatures) return inFeatures;
+  if (inFeatures % blockSize === 0) return blockSize;
+  let hi = blockSize;
+  while (hi <= inFeatures && inFeatures % hi !== 0) hi++;
+  let lo = blockSize;
+  while (lo > 1 && inFeatures % lo !== 0) lo--;
+  return blockSize - lo <= hi - blockSize ? lo : hi;
+}
+
+/** OFT's parameters on one linear layer of `inFeatures` inputs: (in / b) blocks of b(b-1)/2 each. */
+export function oftLayerParams(inFeatures: number, blockSize: number): number {
+  const b = oftBlockSize(inFeatures, blockSize);
+  return (inFeatures / b) * ((b * (b - 1)) / 2);
+}
 
 export interface MemoryEstimate {
   /** Base weights (float32). */
@@ -91,16 +133,18 @@ export function estimateMemory(
   let trainableParams: number;
   if (c.mode === 'full') trainableParams = model.numParams;
   else {
-    // Per layer, each targeted linear gets r * (in + out) parameters.
+    // Per layer, each targeted linear [in, out] gets r * (in + out) parameters (LoRA) or
+    // (in / b) * b(b-1)/2 (OFT's blocks of b, the nearest divisor of in).
     const shapes: Record<string, [number, number]> = {
       q_proj: [h, h], k_proj: [h, h], v_proj: [h, h], o_proj: [h, h],
       gate_proj: [h, inter], up_proj: [h, inter], down_proj: [inter, h],
       c_attn: [h, 3 * h], c_proj: [h, h], c_fc: [h, 4 * h],
     };
     let perLayer = 0;
-    for (const t of c.lora.target_modules) {
+    const oft = c.mode === 'oft';
+    for (const t of oft ? c.oft.target_modules : c.lora.target_modules) {
       const s = shapes[t];
-      if (s) perLayer += c.lora.r * (s[0] + s[1]);
+      if (s) perLayer += oft ? oftLayerParams(s[0], c.oft.oft_block_size) : c.lora.r * (s[0] + s[1]);
     }
     trainableParams = perLayer * model.layers;
   }

@@ -2,6 +2,7 @@ import { useId, useMemo, useState } from 'react';
 import type { CheckpointInfo, RunSummary } from '../protocol/messages';
 import { interruptedRuns, isTraining } from '../store/store';
 import { checkpointText, isRecipeBranch, runCriterion } from '../store/tradeoff';
+import { methodLabel } from '../store/training';
 import { formatBytes } from '../storage/errors';
 import { useActions, useAppState } from './context';
 import { ErrorNotice } from './ErrorNotice';
@@ -12,8 +13,7 @@ function settings(r: RunSummary): string {
   const t = r.job?.train;
   if (!t) return 'made outside the page';
   const length = t.steps > 0 ? `${t.steps} steps` : `${t.epochs} epoch${t.epochs === 1 ? '' : 's'}`;
-  const mode = t.mode === 'lora' ? `LoRA r${t.lora.r}` : 'full';
-  return `${mode}, lr ${t.lr}, ${length}, batch ${t.batchSize}`;
+  return `${methodLabel(t)}, lr ${t.lr}, ${length}, batch ${t.batchSize}`;
 }
 
 const STATUS: Record<string, string> = {

@@ -2,7 +2,7 @@ import { useEffect, useId, useRef, useState } from 'react';
 import type { TrainConfig } from '../protocol/messages';
 import { cannotStart, estimateSeqLen, isTraining } from '../store/store';
 import { formatBytes } from '../storage/errors';
-import { estimateMemory, PRESETS } from '../store/training';
+import { adapterTargets, estimateMemory, methodLabel, PRESETS, withTarget } from '../store/training';
 import {
   BEST_METRIC_OPTION,
   BEST_METRICS,
@@ -118,6 +118,19 @@ function NumberField({ config, o, disabled }: { config: TrainConfig; o: (typeof 
   );
 }
 
+/** OFT's targets, as the configuration's check names them ("OFT targets: pick at least one layer type."). */
+const OFT_TARGETS = {
+  label: 'OFT targets',
+  help: 'Layers whose inputs get a trained rotation: attention (q, k, v, o) and MLP (gate, up, down). More layers learn more.',
+} as const;
+
+/** A numeric setting of one adapter is shown only while that adapter is trained (LoRA's also for full, disabled). */
+function shownFor(key: string, mode: TrainConfig['mode']): boolean {
+  if (key.startsWith('oft.')) return mode === 'oft';
+  if (key.startsWith('lora.')) return mode !== 'oft';
+  return true;
+}
+
 function Advanced({ disabled, open, onToggle }: { disabled: boolean; open: boolean; onToggle(open: boolean): void }) {
   const config = useAppState((s) => s.train.config);
   const arch = useAppState((s) => s.model.summary?.arch);
@@ -125,6 +138,9 @@ function Advanced({ disabled, open, onToggle }: { disabled: boolean; open: boole
   const actions = useActions();
   const id = useId();
   const set = (c: TrainConfig) => actions.setTrainConfig(c);
+  // The targets fieldset edits the adapter being trained: OFT's targets for OFT, LoRA's otherwise.
+  const oft = config.mode === 'oft';
+  const targets = adapterTargets(config);
   return (
     <details className="advanced" open={open} onToggle={(e) => onToggle(e.currentTarget.open)}>
       <summary>Advanced settings</summary>
@@ -156,30 +172,22 @@ function Advanced({ disabled, open, onToggle }: { disabled: boolean; open: boole
             {SCHEDULE_OPTION.help}
           </small>
         </div>
-        {NUMERIC_OPTIONS.filter((o) => o.group !== 'quality').map((o) => (
+        {NUMERIC_OPTIONS.filter((o) => o.group !== 'quality' && shownFor(o.key, config.mode)).map((o) => (
           <NumberField key={o.key} config={config} o={o} disabled={disabled || (config.mode === 'full' && o.key.startsWith('lora.'))} />
         ))}
         <fieldset className="field targets" disabled={disabled || config.mode === 'full'}>
-          <legend>{TARGETS_OPTION.label}</legend>
+          <legend>{oft ? OFT_TARGETS.label : TARGETS_OPTION.label}</legend>
           {targetsFor(arch).map((t) => (
             <label key={t} className="check">
               <input
                 type="checkbox"
-                checked={config.lora.target_modules.includes(t)}
-                onChange={(e) =>
-                  set({
-                    ...config,
-                    lora: {
-                      ...config.lora,
-                      target_modules: e.target.checked ? [...config.lora.target_modules, t] : config.lora.target_modules.filter((x) => x !== t),
-                    },
-                  })
-                }
+                checked={targets.includes(t)}
+                onChange={(e) => set(withTarget(config, t, e.target.checked))}
               />
               {t}
             </label>
           ))}
-          <small className="help">{TARGETS_OPTION.help}</small>
+          <small className="help">{oft ? OFT_TARGETS.help : TARGETS_OPTION.help}</small>
         </fieldset>
       </div>
     </details>
@@ -283,7 +291,7 @@ export function TrainPanel() {
       <p className="plan" data-testid="train-plan">
         {steps !== null && trainExamples ? `${nf.format(steps)} steps on ${nf.format(trainExamples!)} examples (batch ${train.config.batchSize}${train.config.gradAccum > 1 ? ` × ${train.config.gradAccum}` : ''}, learning rate ${train.config.lr}). ` : ''}
         {mem
-          ? `${train.config.mode === 'lora' ? `${nf.format(mem.trainableParams)} trainable parameters. ` : 'Every parameter trained. '}Estimated memory ${formatBytes(mem.total)} (sequences of ${seqLen} tokens).`
+          ? `${train.config.mode !== 'full' ? `${nf.format(mem.trainableParams)} trainable parameters (${methodLabel(train.config)}). ` : 'Every parameter trained. '}Estimated memory ${formatBytes(mem.total)} (sequences of ${seqLen} tokens).`
           : ''}
       </p>
 
