@@ -3,12 +3,13 @@
 // the run's checkpoints (explore-path, with progress, ETA and cancel), stores a path point as a checkpoint
 // of its own (apply-recipe) and selects it, and rewinds to the recommended point: selects that checkpoint
 // for Compare and Export (the one selection, src/store/run-context.ts), after storing it first when it is
-// a path point.
+// a path point. Other runs trained on the same data can share the chart (setOverlayRun): their
+// checkpoints are read when ticked and again when their listing changes.
 import type { RequestHandle } from '../protocol/client';
 import { asProtocolError, pageError } from '../store/errors';
 import { patch, patchPart, watch, type AppStore } from '../store/store';
 import { etaMeter } from '../store/time';
-import { appliedBranch, exploredFor, rewindTarget, tradeoffRunId, tradeoffView, type ApplyState, type ExploreState, type TradeoffView } from '../store/tradeoff';
+import { appliedBranch, exploredFor, overlayKey, rewindTarget, tradeoffRunId, tradeoffView, type ApplyState, type ExploreState, type OverlayRead, type TradeoffView } from '../store/tradeoff';
 import type { WorkerClient } from '../protocol/client';
 import type { StudioActions, TradeoffActions } from '../ui/context';
 
@@ -161,6 +162,60 @@ export function createTradeoff({ client, store, studio, now = () => Date.now() }
     await select(v.runId, target.step);
   }
 
+  // ---- other runs on the same chart: their checkpoints, read when ticked and again when they change
+  const overlayReads = new Map<string, { key: string; done: Promise<void> }>();
+  const setRead = (runId: string, read: OverlayRead) => patchPart(store, 'tradeoff', 'overlay', { reads: { ...state().tradeoff.overlay.reads, [runId]: read } });
+
+  /** Reads a ticked run's checkpoints unless the read held is of its current listing (`retry`: also after an error). */
+  function readOverlay(runId: string, retry = false): Promise<void> {
+    const s = state();
+    const run = s.runs.list.find((r) => r.id === runId);
+    if (!run || !s.tradeoff.overlay.runIds.includes(runId)) return Promise.resolve();
+    const key = overlayKey(run);
+    const pending = overlayReads.get(runId);
+    if (pending?.key === key) return pending.done;
+    const held = s.tradeoff.overlay.reads[runId];
+    if (held?.key === key && (held.phase === 'ready' || (held.phase === 'error' && !retry))) return Promise.resolve();
+    // Until the new listing arrives the chart keeps the points it has.
+    setRead(runId, { phase: 'busy', list: held?.list ?? [], error: null, key });
+    const done = (async () => {
+      try {
+        const { checkpoints } = await client.request('list-checkpoints', { runId });
+        if (overlayReads.get(runId)?.key === key) setRead(runId, { phase: 'ready', list: [...checkpoints].sort((a, b) => a.step - b.step), error: null, key });
+      } catch (e) {
+        if (overlayReads.get(runId)?.key === key) setRead(runId, { phase: 'error', list: [], error: asProtocolError(e), key });
+      } finally {
+        if (overlayReads.get(runId)?.key === key) overlayReads.delete(runId);
+      }
+    })();
+    overlayReads.set(runId, { key, done });
+    return done;
+  }
+
+  const unwatchOverlay = watch(
+    store,
+    (s) =>
+      s.tradeoff.overlay.runIds
+        .map((id) => {
+          const r = s.runs.list.find((x) => x.id === id);
+          return `${id}=${r ? overlayKey(r) : ''}`;
+        })
+        .join(','),
+    () => {
+      for (const id of state().tradeoff.overlay.runIds) void readOverlay(id);
+    },
+  );
+
+  async function setOverlayRun(runId: string, shown: boolean): Promise<void> {
+    const ids = state().tradeoff.overlay.runIds;
+    if (!shown) {
+      if (ids.includes(runId)) patchPart(store, 'tradeoff', 'overlay', { runIds: ids.filter((x) => x !== runId) });
+      return;
+    }
+    if (!ids.includes(runId)) patchPart(store, 'tradeoff', 'overlay', { runIds: [...ids, runId] });
+    await readOverlay(runId, true);
+  }
+
   if (tradeoffRunId(state())) void readCheckpoints();
 
   return {
@@ -168,8 +223,10 @@ export function createTradeoff({ client, store, studio, now = () => Date.now() }
     cancelExplore,
     applyPoint,
     rewindToRecommended,
+    setOverlayRun,
     dispose() {
       unwatch();
+      unwatchOverlay();
       void cancelExplore();
     },
   };

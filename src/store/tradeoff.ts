@@ -6,6 +6,7 @@
 // page. Actions: src/app/tradeoff.ts.
 import type { CheckpointInfo, EvalMetrics, ExplorePathResult, ProtocolError, RunQuality, RunSummary, TradeoffPoint, TradeoffRecipe, TrainConfig } from '../protocol/messages';
 import { DEFAULT_TRAIN, type BestMetric } from '../train/config';
+import { methodLabel } from './training';
 import { bestEval, criterionValue, forgetPctOf, formatCriterion, formatSkillChange, higherIsBetter, paretoFront, recommend } from '../train/quality/decisions';
 import type { AppState, Phase } from './store';
 
@@ -39,6 +40,21 @@ export interface ApplyState {
   error: ProtocolError | null;
 }
 
+/** One overlaid run's checkpoints as list-checkpoints gave them; `key` says which listing of the run they are (overlayKey). */
+export interface OverlayRead {
+  phase: Phase;
+  list: CheckpointInfo[];
+  error: ProtocolError | null;
+  key: string;
+}
+
+/** Other runs on the same data shown on the chart with the shown run (their checkpoints, read on demand). */
+export interface OverlayState {
+  /** The runs the user ticked (shown while they are comparable with the shown run). */
+  runIds: string[];
+  reads: Record<string, OverlayRead>;
+}
+
 export interface TradeoffSlice {
   /** The run whose checkpoints `checkpoints` holds (read here only when the Checkpoints panel shows another run). */
   runId: string | null;
@@ -47,6 +63,7 @@ export interface TradeoffSlice {
   error: ProtocolError | null;
   explore: ExploreState;
   apply: ApplyState;
+  overlay: OverlayState;
 }
 
 export function initialTradeoff(): TradeoffSlice {
@@ -57,6 +74,7 @@ export function initialTradeoff(): TradeoffSlice {
     error: null,
     explore: { phase: 'idle', runId: null, startedAt: null, progress: null, result: null, error: null, cancelled: null },
     apply: { phase: 'idle', pointId: null, made: null, error: null },
+    overlay: { runIds: [], reads: {} },
   };
 }
 
@@ -156,6 +174,17 @@ export function sameRecipe(a: TradeoffRecipe | undefined, b: TradeoffRecipe | un
   return !!a && !!b && a.fromStep === b.fromStep && a.alpha === b.alpha && a.layers === b.layers && (a.rewindTo ?? 'base') === (b.rewindTo ?? 'base');
 }
 
+/** The checkpoints (sorted by step) whose evaluation measured `criterion`, as trade-off points `step-<step>`. */
+export function checkpointPoints(sorted: readonly CheckpointInfo[], criterion: BestMetric): TradeoffPoint[] {
+  const out: TradeoffPoint[] = [];
+  for (const c of sorted) {
+    const e = checkpointEval(c);
+    const task = criterionValue(e, criterion);
+    if (task !== null) out.push({ id: `step-${c.step}`, step: c.step, label: `step ${c.step}`, task, forgetPct: forgetPctOf(e) });
+  }
+  return out;
+}
+
 /**
  * The chart of a run: its checkpoints with the criterion measured, the explored path's points (a point
  * that is a checkpoint's own weights is that checkpoint), the Pareto front over all of them, and the
@@ -167,12 +196,7 @@ export function tradeoffView(run: RunSummary, checkpoints: readonly CheckpointIn
   const q = run.quality ?? null;
   const finalStep = q?.finalStep ?? sorted.at(-1)?.step ?? null;
   const bestStep = q?.bestStep ?? bestEval(sorted.map(checkpointEval), criterion)?.step ?? null;
-  const base: TradeoffPoint[] = [];
-  for (const c of sorted) {
-    const e = checkpointEval(c);
-    const task = criterionValue(e, criterion);
-    if (task !== null) base.push({ id: `step-${c.step}`, step: c.step, label: `step ${c.step}`, task, forgetPct: forgetPctOf(e) });
-  }
+  const base = checkpointPoints(sorted, criterion);
   const byStep = new Map(base.map((p) => [p.step, p]));
   // Explored ids -> the point shown for them (a measured checkpoint's own weights: that checkpoint).
   const alias = new Map<string, string>();
@@ -304,4 +328,147 @@ export function niceTicks(lo: number, hi: number, n = 5): number[] {
   const out: number[] = [];
   for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : Number(v.toPrecision(12)));
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Other runs on the same chart: LoRA against OFT, with and without replay, on the same data
+
+/** Colours of the other runs' series (colour-blind-safe, none the shown run's blue nor the path's purple). */
+export const OVERLAY_COLOURS: readonly string[] = ['#d55e00', '#009e73', '#cc79a7', '#e69f00', '#56b4e9', '#7a7a00'];
+export type MarkerShape = 'square' | 'triangle' | 'triangle-down' | 'cross' | 'star';
+/** Their marker shapes (the shown run keeps circles for checkpoints and diamonds for path points). */
+export const OVERLAY_MARKERS: readonly MarkerShape[] = ['square', 'triangle', 'triangle-down', 'cross', 'star'];
+
+/** The colour and marker of the `i`th comparable run (comparableRuns order). */
+export function overlayStyle(i: number): { colour: string; marker: MarkerShape } {
+  return { colour: OVERLAY_COLOURS[i % OVERLAY_COLOURS.length]!, marker: OVERLAY_MARKERS[i % OVERLAY_MARKERS.length]! };
+}
+
+/** "10%", "2.5%": a replay share for a legend. */
+function sharePct(f: number): string {
+  return `${Math.round(f * 1000) / 10}%`;
+}
+
+/**
+ * A run as a chart legend names it: its name, how it was trained and its replay share ("run A · LoRA r8",
+ * "run B · OFT b32 · replay 10%"); its model too when it is not `shown`'s.
+ */
+export function runSeriesLabel(r: RunSummary, shown?: RunSummary | null): string {
+  const t = r.job?.train as Partial<TrainConfig> | undefined;
+  const parts = [r.name];
+  parts.push(t?.mode ? methodLabel({ mode: t.mode, lora: t.lora, oft: t.oft }) : 'made outside the page');
+  if (t?.replayFraction && t.replayFraction > 0) parts.push(`replay ${sharePct(t.replayFraction)}`);
+  const model = r.job?.model?.name;
+  if (shown && model && shown.job?.model?.name && model !== shown.job.model.name) parts.push(model);
+  return parts.join(' · ');
+}
+
+/**
+ * The runs whose checkpoints can share `shown`'s chart: trained on the same data (the same
+ * RunSummary.dataset.fingerprint) and judged by the same criterion; not `shown` itself nor a branch that
+ * holds a point of a path (its parent's chart has it). Oldest first: the order fixes each one's colour
+ * and marker, whichever are ticked.
+ */
+export function comparableRuns(runs: readonly RunSummary[], shown: RunSummary): RunSummary[] {
+  const fp = shown.dataset?.fingerprint;
+  if (!fp) return [];
+  const { criterion } = runCriterion(shown);
+  return runs
+    .filter((r) => r.id !== shown.id && r.dataset?.fingerprint === fp && !isRecipeBranch(r) && runCriterion(r).criterion === criterion)
+    .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+}
+
+/** Which listing of a run a read holds: a new checkpoint (or one deleted) makes the read stale. */
+export function overlayKey(r: Pick<RunSummary, 'checkpointCount' | 'latestCheckpoint'>): string {
+  return `${r.checkpointCount}:${r.latestCheckpoint?.step ?? '-'}`;
+}
+
+export interface OverlayPoint extends TradeoffPoint {
+  /** Unique over the chart: `<runId>:<point id>`. */
+  key: string;
+  runId: string;
+  /** On the Pareto front of every point shown (all runs). */
+  onFront: boolean;
+}
+
+export interface OverlaySeries {
+  runId: string;
+  name: string;
+  /** "run B · OFT b32 · replay 10%". */
+  label: string;
+  colour: string;
+  marker: MarkerShape;
+  phase: Phase;
+  error: ProtocolError | null;
+  /** Its checkpoints that measured the criterion and the forgetting probe (the chart's x and y). */
+  points: OverlayPoint[];
+  checkpointCount: number;
+  /** Checkpoints measured by the criterion but without the probe: not placed. */
+  unplaced: number;
+  onFront: number;
+}
+
+export interface ComparisonView {
+  /** The shown run in a legend. */
+  mainLabel: string;
+  /** The ticked runs that are comparable, in comparableRuns order. */
+  series: OverlaySeries[];
+  /** Ids of the shown run's points on the front of all shown points. */
+  mainFront: Set<string>;
+  /** What the front says: how many of its points each run holds, the best task value and the least forgetting. */
+  sentence: string | null;
+}
+
+const CRITERION_WORDS: Record<BestMetric, string> = { val_loss: 'validation loss', exact_match: 'exact match' };
+
+/**
+ * The shown run's chart with the ticked comparable runs' checkpoints: each run a series, and the Pareto
+ * front (paretoFront, decisions.ts) recomputed over every placed point of every run, so the method or
+ * recipe that dominates is the one whose points make the front. Points without the forgetting probe are
+ * not placed (the chart has no x for them).
+ */
+export function comparisonView(v: TradeoffView, shown: RunSummary, runs: readonly RunSummary[], overlay: OverlayState): ComparisonView {
+  const c = v.criterion;
+  const mainLabel = runSeriesLabel(shown);
+  const series: OverlaySeries[] = [];
+  comparableRuns(runs, shown).forEach((r, i) => {
+    if (!overlay.runIds.includes(r.id)) return;
+    const read = overlay.reads[r.id];
+    const measured = checkpointPoints([...(read?.list ?? [])].sort((a, b) => a.step - b.step), c);
+    const placed = measured.filter((p) => p.forgetPct !== null);
+    series.push({
+      runId: r.id,
+      name: r.name,
+      label: runSeriesLabel(r, shown),
+      ...overlayStyle(i),
+      phase: read?.phase ?? 'busy',
+      error: read?.error ?? null,
+      points: placed.map((p) => ({ ...p, key: `${r.id}:${p.id}`, runId: r.id, onFront: false })),
+      checkpointCount: read?.list.length ?? 0,
+      unplaced: measured.length - placed.length,
+      onFront: 0,
+    });
+  });
+  const mainPlaced = v.points.filter((p) => p.forgetPct !== null);
+  const all = [...mainPlaced.map((p) => ({ ...p, id: `${v.runId}:${p.id}` })), ...series.flatMap((s) => s.points.map((p) => ({ ...p, id: p.key })))];
+  const front = new Set(paretoFront(all, c).map((p) => p.id));
+  const mainFront = new Set(mainPlaced.filter((p) => front.has(`${v.runId}:${p.id}`)).map((p) => p.id));
+  for (const s of series) {
+    for (const p of s.points) p.onFront = front.has(p.key);
+    s.onFront = s.points.filter((p) => p.onFront).length;
+  }
+  let sentence: string | null = null;
+  const withPoints = series.filter((s) => s.points.length);
+  if (withPoints.length && mainPlaced.length) {
+    const counts = [{ label: mainLabel, n: mainFront.size }, ...withPoints.map((s) => ({ label: s.label, n: s.onFront }))].sort((a, b) => b.n - a.n);
+    const part = (x: { label: string; n: number }) => `${x.label}: ${x.n ? `${x.n} point${x.n === 1 ? '' : 's'}` : 'none'}`;
+    const labelled = [...mainPlaced.map((p) => ({ p, label: mainLabel })), ...withPoints.flatMap((s) => s.points.map((p) => ({ p, label: s.label })))];
+    const best = [...labelled].sort((a, b) => byCriterion(c)(a.p, b.p))[0]!;
+    const least = [...labelled].sort((a, b) => a.p.forgetPct! - b.p.forgetPct! || byCriterion(c)(a.p, b.p))[0]!;
+    sentence =
+      `Pareto front of the ${withPoints.length + 1} runs: ${counts.map(part).join('; ')}. ` +
+      `Best ${CRITERION_WORDS[c]}: ${formatCriterion(c, best.p.task)} (${best.label}, ${best.p.label}); ` +
+      `least forgetting: general skill ${formatSkillChange(least.p.forgetPct!)} (${least.label}, ${least.p.label}).`;
+  }
+  return { mainLabel, series, mainFront, sentence };
 }

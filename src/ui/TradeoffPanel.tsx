@@ -3,6 +3,9 @@
 // highlighted, best and final labelled, and the recommendation's sentence. "Rewind to recommended" selects
 // that checkpoint for Compare and Export; "Explore path" measures points between the base model and the
 // run's checkpoints, each of which can be applied (stored as a checkpoint of a branch run) and selected.
+// Other runs trained on the same data and judged by the same criterion can join the chart (a checkbox
+// each): each its own colour and marker, the Pareto front then over every run's points, and a sentence
+// saying whose points make it (LoRA against OFT, with and without replay).
 // An SVG chart: every point is a focusable button; the table below lists the same points.
 import { useId, useMemo, useState } from 'react';
 import { isTraining, type AppState } from '../store/store';
@@ -11,18 +14,27 @@ import {
   appliedBranch,
   byCriterion,
   chartY,
+  comparableRuns,
+  comparisonView,
   criterionAxis,
   criterionText,
   exploredFor,
   niceTicks,
+  overlayStyle,
   pointText,
+  runSeriesLabel,
   sameRecipe,
   tradeoffCheckpoints,
   tradeoffRunId,
   tradeoffView,
   type ChartPoint,
+  type ComparisonView,
+  type MarkerShape,
+  type OverlayPoint,
+  type OverlaySeries,
   type TradeoffView,
 } from '../store/tradeoff';
+import type { RunSummary } from '../protocol/messages';
 import { formatSkillChange } from '../train/quality/decisions';
 import { useNow } from './compare/hooks';
 import { useActions, useAppState } from './context';
@@ -68,16 +80,48 @@ function pad([a, b]: [number, number], f = 0.08): [number, number] {
 
 const tick = (v: number) => String(Number(v.toPrecision(3)));
 
-function Chart({ v, selectedId, chosenId, onChoose, stored }: { v: TradeoffView; selectedId: string | null; chosenId: string | null; onChoose(id: string): void; stored: Stored }) {
+/** An other run's marker centred on (x, y): its shape tells the runs apart without their colours. */
+function Marker({ shape, x, y, className }: { shape: MarkerShape; x: number; y: number; className?: string }) {
+  if (shape === 'square') return <rect x={x - 4.5} y={y - 4.5} width={9} height={9} className={className} />;
+  const poly = (pts: [number, number][]) => <polygon points={pts.map(([dx, dy]) => `${x + dx},${y + dy}`).join(' ')} className={className} />;
+  if (shape === 'triangle') return poly([[0, -6.5], [6, 4.5], [-6, 4.5]]);
+  if (shape === 'triangle-down') return poly([[0, 6.5], [6, -4.5], [-6, -4.5]]);
+  if (shape === 'cross') return poly([[-2, -6], [2, -6], [2, -2], [6, -2], [6, 2], [2, 2], [2, 6], [-2, 6], [-2, 2], [-6, 2], [-6, -2], [-2, -2]]);
+  const star: [number, number][] = [];
+  for (let i = 0; i < 10; i++) {
+    const r = i % 2 ? 3 : 7;
+    const a = (Math.PI / 5) * i - Math.PI / 2;
+    star.push([r * Math.cos(a), r * Math.sin(a)]);
+  }
+  return poly(star);
+}
+
+/** A legend's sample of a series: the marker in its colour. */
+function Swatch({ shape, colour }: { shape: MarkerShape | 'circle'; colour: string }) {
+  return (
+    <svg className="swatch" width={16} height={16} viewBox="0 0 16 16" aria-hidden="true" style={{ color: colour }}>
+      {shape === 'circle' ? <circle cx={8} cy={8} r={5} className="dot" /> : <Marker shape={shape} x={8} y={8} className="dot" />}
+    </svg>
+  );
+}
+
+/** The other runs' points: the label a screen reader reads. */
+function overlayText(p: OverlayPoint, s: OverlaySeries, v: TradeoffView): string {
+  return `${s.label}, ${pointText(p, v.criterion)}${p.onFront ? ' (on the Pareto front of the runs shown)' : ''}`;
+}
+
+function Chart({ v, selectedId, chosenId, onChoose, stored, others = [] }: { v: TradeoffView; selectedId: string | null; chosenId: string | null; onChoose(id: string): void; stored: Stored; others?: OverlaySeries[] }) {
   const pts = v.points.filter((p) => p.forgetPct !== null);
-  const xs = pts.map((p) => p.forgetPct!);
-  const ys = pts.map((p) => chartY(v.criterion, p.task));
+  const more = others.flatMap((s) => s.points);
+  const xs = [...pts, ...more].map((p) => p.forgetPct!);
+  const ys = [...pts, ...more].map((p) => chartY(v.criterion, p.task));
   const [x0, x1] = pad([Math.min(0, ...xs), Math.max(...xs)]);
   const [y0, y1] = pad([Math.min(...ys), Math.max(...ys)], 0.12);
   const sx = scale(x0, x1, M.l, W - M.r);
   const sy = scale(y0, y1, H - M.b, M.t);
-  const front = pts.filter((p) => p.onFront).sort((a, b) => a.forgetPct! - b.forgetPct! || chartY(v.criterion, a.task) - chartY(v.criterion, b.task));
-  const at = (p: ChartPoint) => ({ x: sx(p.forgetPct!), y: sy(chartY(v.criterion, p.task)) });
+  // With other runs shown, the front is the one over every run's points (onFront says so for all of them).
+  const front = [...pts, ...more].filter((p) => p.onFront).sort((a, b) => a.forgetPct! - b.forgetPct! || chartY(v.criterion, a.task) - chartY(v.criterion, b.task));
+  const at = (p: Pick<ChartPoint, 'forgetPct' | 'task'>) => ({ x: sx(p.forgetPct!), y: sy(chartY(v.criterion, p.task)) });
   // Drawn last: the points that matter (chosen, selected, recommended) stay on top.
   const order = [...pts].sort((a, b) => rank(a) - rank(b));
   function rank(p: ChartPoint): number {
@@ -120,6 +164,40 @@ function Chart({ v, selectedId, chosenId, onChoose, stored }: { v: TradeoffView;
         )}
         {front.length > 1 && <polyline className="front-line" points={front.map((p) => `${at(p).x},${at(p).y}`).join(' ')} />}
       </g>
+      {/* The other runs' points first: the shown run's stay on top. */}
+      {others.map((s) => (
+        <g key={s.runId} className="series" style={{ color: s.colour }} data-run-id={s.runId}>
+          {s.points.map((p) => {
+            const { x, y } = at(p);
+            const label = overlayText(p, s, v);
+            const choose = () => onChoose(p.key);
+            return (
+              <g
+                key={p.key}
+                className={`pt other${p.onFront ? ' front' : ''}${p.key === chosenId ? ' chosen' : ''}`}
+                role="button"
+                tabIndex={0}
+                aria-label={label}
+                aria-pressed={p.key === chosenId}
+                data-testid="tradeoff-overlay-point"
+                data-run-id={s.runId}
+                data-point-id={p.id}
+                onClick={choose}
+                onKeyDown={(e) => {
+                  if (e.key === 'Enter' || e.key === ' ') {
+                    e.preventDefault();
+                    choose();
+                  }
+                }}
+              >
+                <title>{label}</title>
+                <Marker shape={s.marker} x={x} y={y} className="dot" />
+                <circle cx={x} cy={y} r={12} className="hit" />
+              </g>
+            );
+          })}
+        </g>
+      ))}
       {order.map((p) => {
         const { x, y } = at(p);
         const names = [p.best && 'best', p.final && 'final', p.recommended && 'recommended'].filter(Boolean).join(', ');
@@ -237,6 +315,87 @@ function PointsTable({ v, selectedId, stored, busy }: { v: TradeoffView; selecte
   );
 }
 
+/** A point of another run: its figures, and opening that run (its own chart, checkpoints and actions). */
+function OverlayCard({ p, s, v }: { p: OverlayPoint; s: OverlaySeries; v: TradeoffView }) {
+  const actions = useActions();
+  return (
+    <div className="point-card" data-testid="tradeoff-point-card" aria-live="polite">
+      <p>
+        <strong>
+          {s.label}, {pointText(p, v.criterion)}
+        </strong>
+        {p.onFront ? ' — on the Pareto front of the runs shown' : ''}
+      </p>
+      <button type="button" className="secondary" onClick={() => void actions.openRun(s.runId)}>
+        Open run {s.name}
+      </button>
+    </div>
+  );
+}
+
+function overlayStatus(s: OverlaySeries | undefined): string {
+  if (!s) return '';
+  if (s.phase === 'error') return '';
+  if (s.phase === 'busy' && !s.points.length) return 'reading its checkpoints…';
+  if (!s.checkpointCount) return 'no checkpoint yet';
+  const parts = [`${s.points.length} of ${s.checkpointCount} checkpoint${s.checkpointCount === 1 ? '' : 's'} placed`];
+  if (s.unplaced) parts.push(`${s.unplaced} without the forgetting probe`);
+  if (s.points.length) parts.push(s.onFront ? `${s.onFront} on the front` : 'none on the front');
+  return parts.join(', ');
+}
+
+/** The runs trained on the same data that can share the chart: a checkbox each, with its colour and marker. */
+function CompareRuns({ run, candidates, cmp, criterion }: { run: RunSummary; candidates: RunSummary[]; cmp: ComparisonView | null; criterion: string }) {
+  const actions = useActions();
+  const ticked = useAppState((s) => s.tradeoff.overlay.runIds);
+  const id = useId();
+  return (
+    <fieldset className="compare-runs" data-testid="tradeoff-compare">
+      <legend>Compare with other runs on this data</legend>
+      {candidates.length === 0 ? (
+        <p className="help" data-testid="tradeoff-compare-empty">
+          No other run was trained on {run.dataset?.name ? <strong>{run.dataset.name}</strong> : 'this dataset'} and judged by {criterion}. Train another one on it (for
+          example an OFT adapter, under Advanced, or with a replay share, under When to stop) to place its checkpoints on this chart with these.
+        </p>
+      ) : (
+        <>
+          <p className="help">
+            Each ticked run’s checkpoints join the chart with their own colour and marker; the Pareto front is then the one over every run’s points, so the
+            method or recipe whose points make it is the one to prefer.
+          </p>
+          <ul className="compare-list">
+            <li>
+              <Swatch shape="circle" colour="var(--accent)" /> {runSeriesLabel(run)} <span className="help inline">(the run shown)</span>
+            </li>
+            {candidates.map((r, i) => {
+              const on = ticked.includes(r.id);
+              const s = cmp?.series.find((x) => x.runId === r.id);
+              const style = overlayStyle(i);
+              return (
+                <li key={r.id} data-testid="tradeoff-compare-run" data-run-id={r.id}>
+                  <label className="check">
+                    <input type="checkbox" checked={on} onChange={(e) => void actions.setOverlayRun(r.id, e.target.checked)} aria-describedby={`${id}-${i}`} />
+                    <Swatch shape={style.marker} colour={style.colour} /> {runSeriesLabel(r, run)}
+                  </label>{' '}
+                  <small id={`${id}-${i}`} className="help inline">
+                    {on ? overlayStatus(s) : `${r.checkpointCount} checkpoint${r.checkpointCount === 1 ? '' : 's'}`}
+                  </small>
+                  {on && s?.phase === 'error' && s.error && <ErrorNotice title={`The checkpoints of ${r.name} could not be listed`} error={s.error} />}
+                </li>
+              );
+            })}
+          </ul>
+        </>
+      )}
+      {cmp?.sentence && (
+        <p className="notice ok" role="status" data-testid="tradeoff-compare-summary">
+          {cmp.sentence}
+        </p>
+      )}
+    </fieldset>
+  );
+}
+
 function ExploreProgress() {
   const e = useAppState((s) => s.tradeoff.explore);
   const now = useNow(e.phase === 'busy');
@@ -297,7 +456,16 @@ export function TradeoffPanel() {
     }
     return m;
   }, [v, runs.list]);
-  const chosenPoint = v?.points.find((p) => p.id === chosen) ?? null;
+  const candidates = useMemo(() => (run ? comparableRuns(runs.list, run) : []), [run, runs.list]);
+  const cmp = useMemo(() => (v && run && candidates.length ? comparisonView(v, run, runs.list, tradeoff.overlay) : null), [v, run, candidates, runs.list, tradeoff.overlay]);
+  const others = cmp?.series ?? [];
+  // With other runs on the chart, "on the Pareto front" is over every run's points.
+  const shownV = useMemo(
+    () => (v && cmp && others.some((s) => s.points.length) ? { ...v, points: v.points.map((p) => (p.forgetPct !== null ? { ...p, onFront: cmp.mainFront.has(p.id) } : p)) } : v),
+    [v, cmp, others],
+  );
+  const chosenPoint = shownV?.points.find((p) => p.id === chosen) ?? null;
+  const chosenOther = chosenPoint ? null : (others.flatMap((s) => s.points.map((p) => ({ p, s }))).find((x) => x.p.key === chosen) ?? null);
   const explore = tradeoff.explore;
   const apply = tradeoff.apply;
   const exploring = explore.phase === 'busy' && explore.runId === runId;
@@ -328,12 +496,14 @@ export function TradeoffPanel() {
       <>
         {v.hasProbe ? (
           <>
-            <Chart v={v} selectedId={selectedId} chosenId={chosen} onChoose={(pid) => setChosen(pid === chosen ? null : pid)} stored={stored} />
+            <Chart v={shownV!} selectedId={selectedId} chosenId={chosen} onChoose={(pid) => setChosen(pid === chosen ? null : pid)} stored={stored} others={others} />
             <p className="legend help" aria-hidden="true">
               <span className="key ckpt">●</span> checkpoint <span className="key path">◆</span> path point (not stored until applied) <span className="key front">—</span> Pareto
               front (nothing else is better on both) <span className="key rec">◎</span> recommended <span className="key sel">□</span> selected for Compare and Export. Click or
-              press Enter on a point for its figures and actions.
+              press Enter on a point for its figures and actions.{others.length ? ' Other runs: their markers below; filled ones are on the front.' : ''}
             </p>
+            <CompareRuns run={run} candidates={candidates} cmp={cmp} criterion={v.criterion === 'exact_match' ? 'exact match' : 'validation loss'} />
+            {chosenOther && <OverlayCard p={chosenOther.p} s={chosenOther.s} v={v} />}
           </>
         ) : (
           <p className="notice empty" data-testid="tradeoff-no-probe">
@@ -341,8 +511,8 @@ export function TradeoffPanel() {
             lists them by {v.criterion === 'exact_match' ? 'exact match' : 'validation loss'}. Train with “Forgetting probe size” above 0 (When to stop) to see the trade-off.
           </p>
         )}
-        {chosenPoint && <PointCard p={chosenPoint} v={v} selected={chosenPoint.id === selectedId} busy={busyRun} stored={stored} />}
-        <PointsTable v={v} selectedId={selectedId} stored={stored} busy={busyRun} />
+        {chosenPoint && <PointCard p={chosenPoint} v={shownV!} selected={chosenPoint.id === selectedId} busy={busyRun} stored={stored} />}
+        <PointsTable v={shownV!} selectedId={selectedId} stored={stored} busy={busyRun} />
       </>
     );
 

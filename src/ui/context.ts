@@ -76,6 +76,8 @@ export interface TradeoffActions {
   applyPoint(pointId: string): Promise<void>;
   /** Selects the recommended checkpoint for Compare and Export (storing it first when it is a path point). */
   rewindToRecommended(): Promise<void>;
+  /** Shows (or hides) another run trained on the same data on the chart; its checkpoints are read when it is shown. */
+  setOverlayRun(runId: string, shown: boolean): Promise<void>;
 }
 
 export interface AllActions extends UiActions, StudioActions, CompareActions, ExportActions, TradeoffActions {}
