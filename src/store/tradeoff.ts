@@ -351,11 +351,13 @@ function sharePct(f: number): string {
 
 /**
  * A run as a chart legend names it: its name, how it was trained and its replay share ("run A · LoRA r8",
- * "run B · OFT b32 · replay 10%"); its model too when it is not `shown`'s.
+ * "run B · OFT b32 · replay 10%"); its model too when it is not `shown`'s. Runs of one name (a run is
+ * named after its dataset) are told apart by their order among `runs` of that name: "numbers #2".
  */
-export function runSeriesLabel(r: RunSummary, shown?: RunSummary | null): string {
+export function runSeriesLabel(r: RunSummary, shown?: RunSummary | null, runs?: readonly RunSummary[]): string {
   const t = r.job?.train as Partial<TrainConfig> | undefined;
-  const parts = [r.name];
+  const same = (runs ?? []).filter((x) => x.name === r.name).sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+  const parts = [same.length > 1 && same.some((x) => x.id === r.id) ? `${r.name} #${same.findIndex((x) => x.id === r.id) + 1}` : r.name];
   parts.push(t?.mode ? methodLabel({ mode: t.mode, lora: t.lora, oft: t.oft }) : 'made outside the page');
   if (t?.replayFraction && t.replayFraction > 0) parts.push(`replay ${sharePct(t.replayFraction)}`);
   const model = r.job?.model?.name;
@@ -429,7 +431,7 @@ const CRITERION_WORDS: Record<BestMetric, string> = { val_loss: 'validation loss
  */
 export function comparisonView(v: TradeoffView, shown: RunSummary, runs: readonly RunSummary[], overlay: OverlayState): ComparisonView {
   const c = v.criterion;
-  const mainLabel = runSeriesLabel(shown);
+  const mainLabel = runSeriesLabel(shown, null, runs);
   const series: OverlaySeries[] = [];
   comparableRuns(runs, shown).forEach((r, i) => {
     if (!overlay.runIds.includes(r.id)) return;
@@ -439,7 +441,7 @@ export function comparisonView(v: TradeoffView, shown: RunSummary, runs: readonl
     series.push({
       runId: r.id,
       name: r.name,
-      label: runSeriesLabel(r, shown),
+      label: runSeriesLabel(r, shown, runs),
       ...overlayStyle(i),
       phase: read?.phase ?? 'busy',
       error: read?.error ?? null,

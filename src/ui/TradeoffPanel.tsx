@@ -345,7 +345,7 @@ function overlayStatus(s: OverlaySeries | undefined): string {
 }
 
 /** The runs trained on the same data that can share the chart: a checkbox each, with its colour and marker. */
-function CompareRuns({ run, candidates, cmp, criterion }: { run: RunSummary; candidates: RunSummary[]; cmp: ComparisonView | null; criterion: string }) {
+function CompareRuns({ run, runs, candidates, cmp, criterion }: { run: RunSummary; runs: readonly RunSummary[]; candidates: RunSummary[]; cmp: ComparisonView | null; criterion: string }) {
   const actions = useActions();
   const ticked = useAppState((s) => s.tradeoff.overlay.runIds);
   const id = useId();
@@ -365,7 +365,7 @@ function CompareRuns({ run, candidates, cmp, criterion }: { run: RunSummary; can
           </p>
           <ul className="compare-list">
             <li>
-              <Swatch shape="circle" colour="var(--accent)" /> {runSeriesLabel(run)} <span className="help inline">(the run shown)</span>
+              <Swatch shape="circle" colour="var(--accent)" /> {runSeriesLabel(run, null, runs)} <span className="help inline">(the run shown)</span>
             </li>
             {candidates.map((r, i) => {
               const on = ticked.includes(r.id);
@@ -375,7 +375,7 @@ function CompareRuns({ run, candidates, cmp, criterion }: { run: RunSummary; can
                 <li key={r.id} data-testid="tradeoff-compare-run" data-run-id={r.id}>
                   <label className="check">
                     <input type="checkbox" checked={on} onChange={(e) => void actions.setOverlayRun(r.id, e.target.checked)} aria-describedby={`${id}-${i}`} />
-                    <Swatch shape={style.marker} colour={style.colour} /> {runSeriesLabel(r, run)}
+                    <Swatch shape={style.marker} colour={style.colour} /> {runSeriesLabel(r, run, runs)}
                   </label>{' '}
                   <small id={`${id}-${i}`} className="help inline">
                     {on ? overlayStatus(s) : `${r.checkpointCount} checkpoint${r.checkpointCount === 1 ? '' : 's'}`}
@@ -502,7 +502,7 @@ export function TradeoffPanel() {
               front (nothing else is better on both) <span className="key rec">◎</span> recommended <span className="key sel">□</span> selected for Compare and Export. Click or
               press Enter on a point for its figures and actions.{others.length ? ' Other runs: their markers below; filled ones are on the front.' : ''}
             </p>
-            <CompareRuns run={run} candidates={candidates} cmp={cmp} criterion={v.criterion === 'exact_match' ? 'exact match' : 'validation loss'} />
+            <CompareRuns run={run} runs={runs.list} candidates={candidates} cmp={cmp} criterion={v.criterion === 'exact_match' ? 'exact match' : 'validation loss'} />
             {chosenOther && <OverlayCard p={chosenOther.p} s={chosenOther.s} v={v} />}
           </>
         ) : (

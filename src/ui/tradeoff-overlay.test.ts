@@ -74,6 +74,11 @@ describe('comparable runs', () => {
     const elsewhere = { ...list[1]!, job: { ...list[1]!.job!, model: { ...list[1]!.job!.model, name: 'tabtune-base' } } };
     expect(runSeriesLabel(elsewhere, shown)).toBe('run B · OFT b32 · tabtune-base');
     expect(overlayStyle(0)).not.toEqual(overlayStyle(1));
+    // Runs of one name (named after their dataset) by their order.
+    const twins = [list[1]!, { ...list[2]!, name: 'run B' }, list[0]!];
+    expect(runSeriesLabel(twins[1]!, shown, twins)).toBe('run B #2 · LoRA r8 · replay 10%');
+    expect(runSeriesLabel(twins[0]!, shown, twins)).toBe('run B #1 · OFT b32');
+    expect(runSeriesLabel(shown, null, twins)).toBe('run A · LoRA r8');
   });
 
   it('the front over every shown run: whose points make it, the best loss and the least forgetting', () => {
