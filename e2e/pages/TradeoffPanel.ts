@@ -15,6 +15,11 @@ export class TradeoffPanel {
   readonly applied: Locator;
   readonly empty: Locator;
   readonly errors: Locator;
+  /** Other runs on the same data: their checkboxes, their points on the chart, the sentence about the front. */
+  readonly compare: Locator;
+  readonly compareEmpty: Locator;
+  readonly otherPoints: Locator;
+  readonly compareSummary: Locator;
 
   constructor(page: Page) {
     this.region = page.getByRole('region', { name: 'Trade-off', exact: true });
@@ -30,6 +35,10 @@ export class TradeoffPanel {
     this.applied = r.getByTestId('apply-made');
     this.empty = r.getByTestId('tradeoff-empty');
     this.errors = r.getByRole('alert');
+    this.compare = r.getByTestId('tradeoff-compare');
+    this.compareEmpty = r.getByTestId('tradeoff-compare-empty');
+    this.otherPoints = r.getByTestId('tradeoff-overlay-point');
+    this.compareSummary = r.getByTestId('tradeoff-compare-summary');
   }
 
   /** Points by kind: checkpoints (stored) or path points (explored, stored once applied). */
