@@ -211,6 +211,17 @@ describe('studio: data', () => {
 });
 
 describe('studio: training', () => {
+  it('sends the general text the user added to the forgetting probe, until it is removed', async () => {
+    const { store, studio, fake } = setup();
+    patch(store, 'data', { phase: 'ready', result: inspected() });
+    studio.setProbeText({ name: 'wiki.txt', text: 'Some general text.' });
+    void studio.startTraining();
+    await flush();
+    expect(fake.last('train').payload.probeText).toEqual({ name: 'wiki.txt', text: 'Some general text.' });
+    studio.setProbeText(null);
+    expect(store.getState().train.probeText).toBeNull();
+  });
+
   it('will not start without data, or with out-of-bounds settings', async () => {
     const { store, studio, fake } = setup();
     await studio.startTraining();
@@ -230,6 +241,7 @@ describe('studio: training', () => {
     await flush();
     const req = fake.last('train');
     expect(req.payload).toMatchObject({ datasetId: 'ds1', name: 'd.jsonl', config: { steps: 60, lora: { r: 4 } } });
+    expect(req.payload.probeText).toBeUndefined();
     expect(store.getState().train.phase).toBe('starting');
     req.on.run!({ runId: 'r1', name: 'd.jsonl', startStep: 0, totalSteps: 10 } as TrainStart);
     expect(store.getState().selection).toEqual({ runId: 'r1', step: null });

@@ -304,6 +304,10 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
       patch(store, 'train', { preset: 'custom', config });
     },
 
+    setProbeText(file) {
+      patch(store, 'train', { probeText: file });
+    },
+
     async startTraining() {
       const s = state();
       const why = cannotStart(s);
@@ -317,7 +321,8 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
         return;
       }
       const report = s.data.result!.report;
-      await runTraining('train', { datasetId: s.data.result!.datasetId, name: report.name, config: toOverrides(s.train.config) });
+      const probeText = s.train.probeText;
+      await runTraining('train', { datasetId: s.data.result!.datasetId, name: report.name, config: toOverrides(s.train.config), ...(probeText ? { probeText } : {}) });
     },
 
     async pauseTraining() {

@@ -133,6 +133,8 @@ export interface TrainSlice {
   run: TrainStart | null;
   outcome: TrainOutcome | null;
   error: ProtocolError | null;
+  /** General text the user added to the forgetting probe (sent with the next run), or null. */
+  probeText: { name: string; text: string } | null;
 }
 
 /**
@@ -231,7 +233,7 @@ export function initialState(
       requestId: null,
     },
     // Balanced = the engine's defaults (the settings the learning test holds to the bar on tabtune-base) with early stopping.
-    train: { preset: saved?.preset ?? 'balanced', config: saved?.config ?? presetConfig(saved?.preset && saved.preset !== 'custom' ? saved.preset : 'balanced', 'llama'), phase: 'idle', requestId: null, run: null, outcome: null, error: null },
+    train: { preset: saved?.preset ?? 'balanced', config: saved?.config ?? presetConfig(saved?.preset && saved.preset !== 'custom' ? saved.preset : 'balanced', 'llama'), phase: 'idle', requestId: null, run: null, outcome: null, error: null, probeText: null },
     live: emptyLive(),
     checkpoints: { runId: null, phase: 'idle', list: [], error: null },
     runs: { phase: 'idle', list: [], error: null, storage: null, bannerDismissed: false, actionError: null, figures: {} },

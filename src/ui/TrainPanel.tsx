@@ -243,9 +243,59 @@ function WhenToStop({ disabled, open, onToggle }: { disabled: boolean; open: boo
           {NUMERIC_OPTIONS.filter((o) => o.group === 'quality').map((o) => (
             <NumberField key={o.key} config={config} o={o} disabled={disabled || (o.key === 'probeTokens' && config.probeSamples === 0)} />
           ))}
+          <ProbeTextField disabled={disabled || config.probeSamples === 0} />
         </div>
       </fieldset>
     </details>
+  );
+}
+
+/** A general-text file added to the forgetting probe (its chunks are scored beside the base model's own texts). */
+function ProbeTextField({ disabled }: { disabled: boolean }) {
+  const probeText = useAppState((s) => s.train.probeText);
+  const actions = useActions();
+  const id = useId();
+  const [error, setError] = useState<string | null>(null);
+  return (
+    <div className="field probe-text">
+      <label htmlFor={`${id}-file`}>General text for the probe</label>
+      <input
+        id={`${id}-file`}
+        type="file"
+        accept=".txt,.md,text/plain"
+        disabled={disabled}
+        aria-describedby={`${id}-help`}
+        onChange={async (e) => {
+          const f = e.currentTarget.files?.[0];
+          e.currentTarget.value = '';
+          if (!f) return;
+          try {
+            const text = await f.text();
+            if (!text.trim()) throw new Error(`"${f.name}" is empty.`);
+            setError(null);
+            actions.setProbeText({ name: f.name, text });
+          } catch (err) {
+            setError(`${(err as Error).message} Pick a plain-text file with a few paragraphs of general text.`);
+          }
+        }}
+      />
+      {probeText && (
+        <span className="row">
+          <span data-testid="probe-text-name">{probeText.name}</span>
+          <button type="button" disabled={disabled} onClick={() => actions.setProbeText(null)}>
+            Remove
+          </button>
+        </span>
+      )}
+      {error && (
+        <small role="alert" className="error">
+          {error}
+        </small>
+      )}
+      <small id={`${id}-help`} className="help">
+        Optional: plain text of the kind the model should stay good at; its passages are scored at every evaluation beside the base model's own texts.
+      </small>
+    </div>
   );
 }
 

@@ -30,6 +30,8 @@ export interface StudioActions {
   setDataOptions(update: Partial<DataOptions>): Promise<void>;
   choosePreset(name: PresetName): void;
   setTrainConfig(config: TrainConfig): void;
+  /** General text for the forgetting probe (read from a file the user picked), or null to remove it. */
+  setProbeText(file: { name: string; text: string } | null): void;
   startTraining(): Promise<void>;
   pauseTraining(): Promise<void>;
   resumeTraining(): Promise<void>;
