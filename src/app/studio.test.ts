@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { EventHandlers, WorkerClient } from '../protocol/client';
 import { RequestError } from '../protocol/client';
-import type { CheckpointInfo, DataReport, InspectDataResult, RequestKind, RunSummary, StepMetrics, TrainStart } from '../protocol/messages';
+import type { CheckpointInfo, DataReport, InspectDataResult, RequestKind, RunSummary, StepMetrics, TrainPayload, TrainStart } from '../protocol/messages';
 import { cannotStart, createAppStore, initialState, interruptedRuns, isTraining, patch, type AppStore } from '../store/store';
 import { createStudio, type Studio } from './studio';
 import { runSummary } from '../testing/studio-fixtures';
@@ -217,7 +217,7 @@ describe('studio: training', () => {
     studio.setProbeText({ name: 'wiki.txt', text: 'Some general text.' });
     void studio.startTraining();
     await flush();
-    expect(fake.last('train').payload.probeText).toEqual({ name: 'wiki.txt', text: 'Some general text.' });
+    expect((fake.last('train').payload as TrainPayload).probeText).toEqual({ name: 'wiki.txt', text: 'Some general text.' });
     studio.setProbeText(null);
     expect(store.getState().train.probeText).toBeNull();
   });
@@ -241,7 +241,7 @@ describe('studio: training', () => {
     await flush();
     const req = fake.last('train');
     expect(req.payload).toMatchObject({ datasetId: 'ds1', name: 'd.jsonl', config: { steps: 60, lora: { r: 4 } } });
-    expect(req.payload.probeText).toBeUndefined();
+    expect((req.payload as TrainPayload).probeText).toBeUndefined();
     expect(store.getState().train.phase).toBe('starting');
     req.on.run!({ runId: 'r1', name: 'd.jsonl', startStep: 0, totalSteps: 10 } as TrainStart);
     expect(store.getState().selection).toEqual({ runId: 'r1', step: null });
