@@ -184,8 +184,13 @@ test('the journey: drop a dataset, read the doctor, train, pick a checkpoint, re
   await expect(runs.run('first run')).toBeVisible();
   const longSteps = gpu ? 8 : 60;
   await train.advanced({ Steps: longSteps, 'Checkpoint every': gpu ? 2 : 6 });
+  const firstRunId = await page.evaluate(() => window.__tabtune!.state().selection.runId);
   await train.start.click();
-  await expect.poll(async () => (await checkpoints.steps()).length, { timeout: 600_000 }).toBeGreaterThan(0);
+  // The new run's first checkpoint (before it starts, the timeline still shows the first run's; the run
+  // itself starts once its forgetting probe is sampled from the base model).
+  await expect
+    .poll(async () => page.evaluate((first) => { const c = window.__tabtune!.state().checkpoints; return c.runId !== first && c.list.length > 0; }, firstRunId), { timeout: 600_000 })
+    .toBe(true);
   const beforeReload = await train.series();
   expect(beforeReload.runId).not.toBeNull();
   await tabtune.shot('second-run-before-reload');
