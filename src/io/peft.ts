@@ -324,6 +324,20 @@ function targetsSelecting(lm: CausalLM, names: ReadonlySet<string>, listed: stri
   return selects(short) ? short : [...names];
 }
 
+/** What every PEFT import does first: pass on the config's warnings, check the base model, read the weights file. */
+function openPeftFiles(files: PeftFiles, parsed: { warnings: string[]; baseModel: string | null }, opts: PeftImportOptions): { warn: (m: string) => void; st: SafetensorsFile } {
+  const warn = (m: string) => opts.onWarning?.(m);
+  parsed.warnings.forEach(warn);
+  if (opts.expectedBaseModel && parsed.baseModel && !sameBaseModel(parsed.baseModel, opts.expectedBaseModel)) {
+    warn(`the adapter was trained on "${parsed.baseModel}" but the loaded model is "${opts.expectedBaseModel}" (its shapes fit, so it is loaded anyway)`);
+  }
+  try {
+    return { warn, st: new SafetensorsFile(files.safetensors, PEFT_WEIGHTS_FILE) };
+  } catch (e) {
+    throw new PeftError((e as Error).message);
+  }
+}
+
 /**
  * A LoRA adapter from PEFT files (made by tabtune or by PEFT itself), attached to `lm`. Tensor names are
  * accepted with or without the "base_model.model." prefix and with or without an adapter name
@@ -332,18 +346,7 @@ function targetsSelecting(lm: CausalLM, names: ReadonlySet<string>, listed: stri
  */
 export function importPeftAdapter(lm: CausalLM, files: PeftFiles, opts: PeftImportOptions = {}): LoraAdapter {
   const parsed = parsePeftConfig(files.config);
-  const warn = (m: string) => opts.onWarning?.(m);
-  parsed.warnings.forEach(warn);
-  if (opts.expectedBaseModel && parsed.baseModel && !sameBaseModel(parsed.baseModel, opts.expectedBaseModel)) {
-    warn(`the adapter was trained on "${parsed.baseModel}" but the loaded model is "${opts.expectedBaseModel}" (its shapes fit, so it is loaded anyway)`);
-  }
-
-  let st: SafetensorsFile;
-  try {
-    st = new SafetensorsFile(files.safetensors, PEFT_WEIGHTS_FILE);
-  } catch (e) {
-    throw new PeftError((e as Error).message);
-  }
+  const { warn, st } = openPeftFiles(files, parsed, opts);
   const { r } = parsed.lora;
   const found = new Map<string, { linear: Linear; A?: Float32Array; B?: Float32Array }>();
   const adapterNames = new Set<string>();
@@ -480,17 +483,7 @@ const OFT_KEY_RE = /^(.+)\.oft_R(?:\.([^.]+))?\.weight$/;
  */
 export function importOftAdapter(lm: CausalLM, files: PeftFiles, opts: PeftImportOptions = {}): OftAdapter {
   const parsed = parseOftConfig(files.config);
-  const warn = (m: string) => opts.onWarning?.(m);
-  parsed.warnings.forEach(warn);
-  if (opts.expectedBaseModel && parsed.baseModel && !sameBaseModel(parsed.baseModel, opts.expectedBaseModel)) {
-    warn(`the adapter was trained on "${parsed.baseModel}" but the loaded model is "${opts.expectedBaseModel}" (its shapes fit, so it is loaded anyway)`);
-  }
-  let st: SafetensorsFile;
-  try {
-    st = new SafetensorsFile(files.safetensors, PEFT_WEIGHTS_FILE);
-  } catch (e) {
-    throw new PeftError((e as Error).message);
-  }
+  const { warn, st } = openPeftFiles(files, parsed, opts);
   const weights = new Map<string, Float32Array>();
   const adapterNames = new Set<string>();
   const unknown: string[] = [];

@@ -5,6 +5,7 @@
 import type { DataRecord } from '../../data/types';
 import type { RecordEncoder } from '../../data/encode';
 import type { LanguageModel } from '../../model/load';
+import type { RunQuality } from '../../storage/runs';
 import type { TrainConfig } from '../config';
 import { TrainingError, type EvalMetrics, type Example, type TrainableAdapter, type Trainer } from '../loop';
 import type { EvalMetric, StopRule } from '../run-loop';
@@ -123,17 +124,8 @@ export function keepSteps(evals: readonly EvalMetrics[], config: Pick<TrainConfi
   return [...new Set([...(best !== undefined ? [best] : []), ...front, ...(rec !== null ? [rec] : [])])].sort((a, b) => a - b);
 }
 
-/** What a run's evaluations decided, stored with the run (RunQuality) and printed by the CLI. */
-export interface RunDecision {
-  criterion: TrainConfig['bestMetric'];
-  bestStep: number | null;
-  recommendedStep: number | null;
-  finalStep: number;
-  stoppedEarly: boolean;
-  stopReason: string | null;
-  sentence: string | null;
-  budgetPct: number;
-}
+/** What a run's evaluations decided, stored with the run and printed by the CLI (the path is explored later). */
+export type RunDecision = Omit<RunQuality, 'path'>;
 
 export function decideRun(evals: readonly EvalMetrics[], config: Pick<TrainConfig, 'bestMetric' | 'forgetBudgetPct'>, checkpointSteps: readonly number[], finalStep: number, stoppedBy: string | null): RunDecision {
   const s = summariseRun(evals, { criterion: config.bestMetric, budgetPct: config.forgetBudgetPct, finalStep, checkpointSteps });
