@@ -52,6 +52,9 @@ describe('command-line options', () => {
     expect(() => configFromArgs(parseArgs(['--oft', '--oft-block-size', '1'], TRAIN_OPTIONS, 'train'), 'llama')).toThrow(/--oft-block-size \(OFT block size: must be between 2 and 256\.\)/);
     expect(() => configFromArgs(parseArgs(['--oft', '--full'], TRAIN_OPTIONS, 'train'), 'llama')).toThrow(/pick one/);
     expect(() => configFromArgs(parseArgs(['--oft'], TRAIN_OPTIONS, 'train'), 'gpt2')).toThrow(/Conv1D/);
+    // A setting of the other adapter kind is refused, not ignored.
+    expect(() => configFromArgs(parseArgs(['--oft', '--rank', '4'], TRAIN_OPTIONS, 'train'), 'llama')).toThrow(/--rank: LoRA settings, but --oft trains an OFT adapter/);
+    expect(() => configFromArgs(parseArgs(['--oft-block-size', '16'], TRAIN_OPTIONS, 'train'), 'llama')).toThrow(/--oft-block-size: an OFT setting; add --oft/);
   });
 
   it('`train --no-such-option` (and a method tabtune does not have) exits non-zero naming the valid options', { timeout: 60_000 }, () => {

@@ -1,7 +1,7 @@
 // `npm run cli -- train`: JSON lines, PEFT output, an interrupted run resumed exactly, and the
 // adapter used by generate / forward / export-merged.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -55,6 +55,11 @@ describe('npm run cli -- train', () => {
     const b1 = await cli([...common(), '--out', join(tmp, 'b')], (l) => l.includes('"event":"checkpoint","step":4'));
     expect(b1.code).not.toBe(0);
     expect(existsSync(join(tmp, 'b', 'adapter_model.safetensors'))).toBe(false);
+    // A run started before settings were added resumes with their defaults: job.json without them.
+    const jobPath = join(tmp, 'b', 'job.json');
+    const job = JSON.parse(readFileSync(jobPath, 'utf8')) as { config: Record<string, unknown> };
+    for (const k of ['bestMetric', 'earlyStopPatience', 'earlyStopMinDelta', 'genEvalExamples', 'probeSamples', 'probeTokens', 'forgetBudgetPct', 'replayFraction', 'oft']) delete job.config[k];
+    writeFileSync(jobPath, JSON.stringify(job));
     const b2 = await cli(['train', '--out', join(tmp, 'b'), '--resume']);
     expect(b2.stderr).toBe('');
     expect(b2.code).toBe(0);

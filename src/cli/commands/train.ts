@@ -120,6 +120,12 @@ export function configFromArgs(args: Args, arch: 'llama' | 'gpt2'): TrainConfig 
   for (const o of NUMERIC_OPTIONS) if (args[o.flag] !== undefined) over = setOption(over, o.key, optNum(args, o.flag)!);
   if (args[MODE_OPTION.flag] && args[MODE_OPTION.oftFlag]) throw new UsageError(`--${MODE_OPTION.flag} and --${MODE_OPTION.oftFlag}: pick one`);
   if (args[MODE_OPTION.flag]) over.mode = 'full';
+  // A setting of the other adapter kind would be silently ignored: refuse it.
+  const given = (keys: string[]) => NUMERIC_OPTIONS.filter((o) => keys.some((k) => o.key.startsWith(k)) && args[o.flag] !== undefined).map((o) => `--${o.flag}`);
+  const loraOnly = given(['lora.']);
+  const oftOnly = given(['oft.']);
+  if (args[MODE_OPTION.oftFlag] && loraOnly.length) throw new UsageError(`${loraOnly.join(' ')}: LoRA settings, but --${MODE_OPTION.oftFlag} trains an OFT adapter; drop them (or drop --${MODE_OPTION.oftFlag})`);
+  if (!args[MODE_OPTION.oftFlag] && oftOnly.length) throw new UsageError(`${oftOnly.join(' ')}: an OFT setting; add --${MODE_OPTION.oftFlag} to train an OFT adapter, or drop it`);
   if (args[MODE_OPTION.oftFlag]) {
     // PEFT's OFT wraps nn.Linear only: GPT-2's Conv1D layers would give an adapter PEFT cannot load.
     if (arch === 'gpt2') throw new UsageError(`--${MODE_OPTION.oftFlag}: PEFT's OFT does not wrap GPT-2's Conv1D layers, so the adapter could not be exported in PEFT's format; train LoRA on this model`);
@@ -152,6 +158,8 @@ export async function trainCommand(args: Args): Promise<void> {
     job = JSON.parse(await readFile(jobPath, 'utf8')) as JobFile;
     const saved = parseTrainConfig(job.config, CLI_TRAINING);
     if (!saved.ok) throw new UsageError(`${jobPath} holds invalid training settings: ${saved.problems.join(' ')}`);
+    // Settings added since the run started take their defaults (the parse filled them in).
+    job.config = saved.config;
   } else {
     if (exists(jobPath)) throw new UsageError(`${out} already holds a run: add --resume to continue it, or pick another --out`);
     const val = typeof args.val === 'string' ? resolve(args.val) : null;

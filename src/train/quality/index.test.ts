@@ -34,6 +34,9 @@ describe('knowing when to stop, assembled', () => {
     const c = { bestMetric: 'val_loss' as const, forgetBudgetPct: 5 };
     const evals = [ev(10, 2.0, 1), ev(20, 1.5, 4), ev(30, 1.2, 9), ev(40, 1.3, 12), ev(50, 1.4, 15)];
     // 20: best within the 5% budget; 30: best overall; 10: least forgetting (front); 40, 50: dominated by 30.
+    // A front of every checkpoint (loss falling while forgetting rises) keeps only its two ends and the recommended one.
+    const rising = Array.from({ length: 10 }, (_, i) => ev(10 * (i + 1), 3 - 0.2 * i, 0.5 + i));
+    expect(keepSteps(rising, c, rising.map((e) => e.step), 100)).toEqual([10, 50, 100]);
     expect(keepSteps(evals, c, [10, 20, 30, 40, 50], 50)).toEqual([10, 20, 30]);
     // Only checkpointed steps count.
     expect(keepSteps(evals, c, [10, 40, 50], 50)).toEqual([10, 40]);

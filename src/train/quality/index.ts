@@ -10,7 +10,7 @@ import type { TrainConfig } from '../config';
 import { TrainingError, type EvalMetrics, type Example, type TrainableAdapter, type Trainer } from '../loop';
 import type { EvalMetric, StopRule } from '../run-loop';
 import { baseLayerStates, ckaMetric } from './cka';
-import { bestEval, criterionValue, earlyStopping, forgetPctOf, paretoFront, summariseRun, type TradeoffPoint } from './decisions';
+import { criterionValue, earlyStopping, forgetPctOf, paretoFront, summariseRun, type TradeoffPoint } from './decisions';
 import { generationMetric } from './generation';
 import { forgettingMetric, replayCount, replayExamples, sampleProbeSet, type ProbeSet } from './probe';
 
@@ -113,15 +113,16 @@ export function checkpointPoints(evals: readonly EvalMetrics[], config: Pick<Tra
 }
 
 /**
- * The steps retention must keep while a run trains: the best by the run's criterion, the recommended one
- * and the Pareto front of the checkpoints so far (`checkpointSteps`, the one being saved included).
+ * The steps retention must keep while a run trains besides the newest ones: the best by the run's
+ * criterion, the recommended one, and the end of the Pareto front that forgets least (the other end is the
+ * best). Not the whole front: while the loss falls and forgetting rises every checkpoint is on it, and
+ * keeping them all would fill the browser's storage.
  */
 export function keepSteps(evals: readonly EvalMetrics[], config: Pick<TrainConfig, 'bestMetric' | 'forgetBudgetPct'>, checkpointSteps: readonly number[], finalStep: number): number[] {
-  const saved = evals.filter((e) => checkpointSteps.includes(e.step));
-  const best = bestEval(saved, config.bestMetric)?.step;
-  const front = paretoFront(checkpointPoints(evals, config, checkpointSteps), config.bestMetric).map((p) => p.step);
-  const rec = summariseRun(evals, { criterion: config.bestMetric, budgetPct: config.forgetBudgetPct, finalStep, checkpointSteps }).recommendedStep;
-  return [...new Set([...(best !== undefined ? [best] : []), ...front, ...(rec !== null ? [rec] : [])])].sort((a, b) => a - b);
+  const s = summariseRun(evals, { criterion: config.bestMetric, budgetPct: config.forgetBudgetPct, finalStep, checkpointSteps });
+  const front = paretoFront(checkpointPoints(evals, config, checkpointSteps), config.bestMetric).filter((p) => p.forgetPct !== null);
+  const leastForgetting = front.length ? front.reduce((a, b) => (b.forgetPct! < a.forgetPct! ? b : a)).step : null;
+  return [...new Set([s.bestStep, s.recommendedStep, leastForgetting].filter((x): x is number => x !== null))].sort((a, b) => a - b);
 }
 
 /** What a run's evaluations decided, stored with the run and printed by the CLI (the path is explored later). */
