@@ -213,6 +213,8 @@ export interface TrainStart {
   config: TrainConfig;
   /** The run and checkpoint step it continues from (a branch names its parent), or null. */
   resumedFrom: { runId: string; step: number } | null;
+  /** What the settings ask for that this run cannot do (e.g. early stopping without held-out examples). */
+  warnings?: string[];
 }
 
 export interface TrainOutcome {

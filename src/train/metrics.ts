@@ -18,6 +18,18 @@ export function evalPoint(e: EvalMetrics): EvalPoint {
   return { type: 'eval', step: e.step, valLoss: e.valLoss, valPpl: e.valPpl, tokens: e.tokens, ...(e.extra ? { extra: e.extra } : {}), ...(e.details ? { details: e.details } : {}) };
 }
 
+/** Stored metric points read back as the loop's EvalMetrics (a resumed run's history, a run's decisions). */
+export function evalsFromPoints(points: readonly unknown[]): EvalMetrics[] {
+  const out: EvalMetrics[] = [];
+  for (const p of points) {
+    const m = p as Partial<EvalPoint> | null;
+    if (m?.type === 'eval' && typeof m.step === 'number' && typeof m.valLoss === 'number') {
+      out.push({ step: m.step, valLoss: m.valLoss, valPpl: m.valPpl ?? Math.exp(m.valLoss), tokens: m.tokens ?? 0, ...(m.extra ? { extra: m.extra } : {}) });
+    }
+  }
+  return out;
+}
+
 /** The columns of a printed record (CLI lines, CSV), snake_case as in transformers' logs. */
 export const METRIC_COLUMNS = ['step', 'epoch', 'loss', 'smooth_loss', 'lr', 'grad_norm', 'tokens', 'tokens_per_sec', 'val_loss', 'val_ppl', 'skipped'] as const;
 

@@ -243,7 +243,7 @@ function WhenToStop({ disabled, open, onToggle }: { disabled: boolean; open: boo
           {NUMERIC_OPTIONS.filter((o) => o.group === 'quality').map((o) => (
             <NumberField key={o.key} config={config} o={o} disabled={disabled || (o.key === 'probeTokens' && config.probeSamples === 0)} />
           ))}
-          <ProbeTextField disabled={disabled || config.probeSamples === 0} />
+          <ProbeTextField disabled={disabled} probeOff={config.probeSamples === 0} />
         </div>
       </fieldset>
     </details>
@@ -251,7 +251,7 @@ function WhenToStop({ disabled, open, onToggle }: { disabled: boolean; open: boo
 }
 
 /** A general-text file added to the forgetting probe (its chunks are scored beside the base model's own texts). */
-function ProbeTextField({ disabled }: { disabled: boolean }) {
+function ProbeTextField({ disabled, probeOff }: { disabled: boolean; probeOff: boolean }) {
   const probeText = useAppState((s) => s.train.probeText);
   const actions = useActions();
   const id = useId();
@@ -263,7 +263,7 @@ function ProbeTextField({ disabled }: { disabled: boolean }) {
         id={`${id}-file`}
         type="file"
         accept=".txt,.md,text/plain"
-        disabled={disabled}
+        disabled={disabled || probeOff}
         aria-describedby={`${id}-help`}
         onChange={async (e) => {
           const f = e.currentTarget.files?.[0];
@@ -286,6 +286,11 @@ function ProbeTextField({ disabled }: { disabled: boolean }) {
             Remove
           </button>
         </span>
+      )}
+      {probeText && probeOff && (
+        <small role="alert" className="error">
+          The forgetting probe is off, so this text cannot be used: set the probe size above 0, or remove the text.
+        </small>
       )}
       {error && (
         <small role="alert" className="error">
@@ -369,6 +374,11 @@ export function TrainPanel() {
         <button type="button" className="secondary danger" onClick={() => void actions.cancelTraining()} disabled={!training || train.phase === 'stopping' || train.requestId === null}>
           Cancel
         </button>
+        {train.run?.warnings?.map((w) => (
+          <p key={w} role="status" className="notice warn" data-testid="run-warning">
+            {w}
+          </p>
+        ))}
         <span id={`${id}-why`} className="help inline" data-testid="train-phase">
           {train.phase === 'starting' && 'Starting…'}
           {train.phase === 'running' && `Training ${train.run?.name ?? ''}`}

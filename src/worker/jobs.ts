@@ -1,7 +1,7 @@
 // A run's stored job (RunRecord.config of runs trained in the browser): made from the loaded model, a
 // run configuration and a prepared dataset; read back from the store; checked against the loaded model
 // and the data before a run resumes or its adapter is attached.
-import type { RunRecord } from '../storage/index';
+import type { RunRecord, TabtuneStore } from '../storage/index';
 import type { TrainConfig } from '../train/config';
 import type { RunJob } from '../protocol/messages';
 import type { ModelContext } from './context';
@@ -27,6 +27,12 @@ export function makeJob(ctx: ModelContext, config: TrainConfig, data: PreparedDa
     data: { datasetId: data.datasetId, valDatasetId: data.valDatasetId, name: data.name, requested: data.requested, options: data.frozen, trainExamples: data.train.length, valExamples: data.val.length },
     model: { name: ctx.model.name, label: ctx.source.label, arch: info.arch, numParams: info.numParams, vocabSize: info.vocabSize, baseModel: baseModelName(ctx) },
   };
+}
+
+/** A branch starts with its parent's metric points up to the step it continues from (its charts show the whole path). */
+export async function copyParentMetrics(store: TabtuneStore, parentId: string, branchId: string, upTo: number): Promise<void> {
+  const points = (await store.runs.readMetrics(parentId)).filter((m) => typeof (m as { step?: unknown })?.step === 'number' && (m as { step: number }).step <= upTo);
+  if (points.length) await store.runs.appendMetrics(branchId, points);
 }
 
 /** MODEL_MISMATCH unless the run was trained on the loaded model. */

@@ -12,14 +12,17 @@ import { causalLmObjective, evaluateLoss } from '../train/loop';
 import { criterionValue, recommend, type TradeoffRecipe } from '../train/quality/decisions';
 import { generationScores } from '../train/quality/generation';
 import { adapterTensors, applyRecipe, explorePath, type AdapterTensors } from '../train/quality/path';
-import { probeNll, type ProbeSet } from '../train/quality/probe';
+import { forgetPct, probeNll, type ProbeSet } from '../train/quality/probe';
 import type { RunJob } from '../protocol/messages';
 import type { RunRecord } from '../storage/index';
 import type { Adapters } from './adapters';
 import { requireModel, type WorkerContext } from './context';
 import type { DatasetRegistry } from './datasets';
 import { fail } from './errors';
-import { parseJob } from './jobs';
+import { checkModel, copyParentMetrics, parseJob } from './jobs';
+import { bestEffort } from '../util/async';
+import { evalsFromPoints } from '../train/metrics';
+import { decideRun } from '../train/quality/index';
 
 export interface PathDeps {
   worker: Pick<WorkerContext, 'post' | 'model' | 'serialModel' | 'store'>;
@@ -68,52 +71,61 @@ export function explorePathRequest(deps: PathDeps, p: ExplorePathPayload, id: nu
     const list = await store.checkpoints.list(run.id, { gc: false });
     if (!list.length) throw fail('NOT_FOUND', `Run "${run.name}" has no checkpoint yet.`, 'Train it until its first checkpoint.');
     const final = list[list.length - 1]!;
-    const bestStep = run.quality?.bestStep ?? list.find((c) => c.isBest)?.step ?? null;
+    // By default the final and the best checkpoint (when the best is still stored: the user may have deleted it).
+    const bestStep = [run.quality?.bestStep, list.find((c) => c.isBest)?.step].find((s) => s != null && list.some((c) => c.step === s)) ?? null;
     const wanted = p?.steps?.length ? p.steps : [final.step, ...(bestStep !== null ? [bestStep] : [])];
     const steps = [...new Set(wanted)].sort((a, b) => a - b);
     for (const s of steps) {
       if (!list.some((c) => c.step === s)) throw fail('NOT_FOUND', `Run "${run.name}" has no checkpoint at step ${s}.`, `Its checkpoints: ${list.map((c) => c.step).join(', ')}.`);
     }
-    // The run's own adapter (LoRA or OFT, as it trained), attached to the model that is measured.
+    // The run's own adapter (LoRA or OFT, as it trained), attached to the model that is measured; the one
+    // attached before (what the page generates with) comes back afterwards.
+    const before = adapters.current ? { runId: adapters.current.runId, step: adapters.current.step } : null;
     const adapter = (await adapters.ensure(run.id, final.step)).adapter;
-    const data = await datasets.prepare(job.data.datasetId, { model, requestId: id, signal }, { frozen: job.data.options, valDatasetId: job.data.valDatasetId });
-    if (!data.val.length) throw fail('BAD_DATASET', 'The run has no held-out records to measure on.', 'Train with a validation split or a validation file.');
-    const probe = (run.probe as ProbeSet | null | undefined) ?? null;
-    const checkpoints: { step: number; weights: AdapterTensors }[] = [];
-    for (const s of steps) checkpoints.push({ step: s, weights: adapterTensors((await store.checkpoints.load(run.id, s)).tensors) });
-
-    const measure = async () => {
-      let task: number;
-      if (config.bestMetric === 'exact_match') task = (await generationScores({ model, encoder: data.encoder, val: data.result.val, train: data.result.train, maxExamples: config.genEvalExamples, signal })).exact_match;
-      else {
-        const { nll, tokens } = await evaluateLoss(model.lm, causalLmObjective, data.val, config.batchSize, 25);
-        task = tokens ? nll / tokens : NaN;
-      }
-      const forgetPct = probe ? (100 * ((await probeNll(model.lm, probe)) - probe.baseNll)) / probe.baseNll : null;
-      return { task, forgetPct };
-    };
-    let measured: TradeoffPoint[];
     try {
-      measured = await explorePath({
-        adapter,
-        checkpoints,
-        numLayers: model.info.layers,
-        measure,
-        signal,
-        onProgress: (done, total, label) => worker.post({ kind: 'progress', id, payload: { file: label, loaded: done, total, fraction: done / total } }),
-      });
-    } catch (e) {
-      if (signal?.aborted) throw fail('CANCELLED', 'Exploring the path was cancelled.');
-      throw e;
+      const data = await datasets.prepare(job.data.datasetId, { model, requestId: id, signal }, { frozen: job.data.options, valDatasetId: job.data.valDatasetId });
+      if (!data.val.length) throw fail('BAD_DATASET', 'The run has no held-out records to measure on.', 'Train with a validation split or a validation file.');
+      const probe = (run.probe as ProbeSet | null | undefined) ?? null;
+      const checkpoints: { step: number; weights: AdapterTensors }[] = [];
+      for (const s of steps) checkpoints.push({ step: s, weights: adapterTensors((await store.checkpoints.load(run.id, s)).tensors) });
+
+      const measure = async () => {
+        let task: number;
+        if (config.bestMetric === 'exact_match') task = (await generationScores({ model, encoder: data.encoder, val: data.result.val, train: data.result.train, maxExamples: config.genEvalExamples, signal })).exact_match;
+        else {
+          const { nll, tokens } = await evaluateLoss(model.lm, causalLmObjective, data.val, config.batchSize, 25);
+          task = tokens ? nll / tokens : NaN;
+        }
+        return { task, forgetPct: probe ? forgetPct(await probeNll(model.lm, probe), probe.baseNll) : null };
+      };
+      let measured: TradeoffPoint[];
+      try {
+        measured = await explorePath({
+          adapter,
+          checkpoints,
+          numLayers: model.info.layers,
+          measure,
+          signal,
+          onProgress: (done, total, label) => worker.post({ kind: 'progress', id, payload: { file: label, loaded: done, total, fraction: done / total } }),
+        });
+      } catch (e) {
+        if (signal?.aborted) throw fail('CANCELLED', 'Exploring the path was cancelled.');
+        throw e;
+      }
+      // The run's other checkpoints, as measured while it trained (a checkpoint measured here at alpha 1 is not repeated).
+      const explored = new Set(measured.filter((m) => m.recipe && m.recipe.alpha === 1 && !m.recipe.layers).map((m) => m.step));
+      const points = [...measured, ...list.map((c) => storedPoint(c, config)).filter((x): x is TradeoffPoint => x !== null && !explored.has(x.step))];
+      const r = recommend(points, { criterion: config.bestMetric, budgetPct: config.forgetBudgetPct, finalStep: final.step });
+      const recommendation = r ? { pointId: r.point.id, sentence: r.sentence } : null;
+      const path = { points, recommendation, measuredAt: Date.now() };
+      // A run without a stored decision (interrupted, or from before decisions were stored) gets one from its evaluations.
+      const quality = run.quality ?? decideRun(evalsFromPoints(await store.runs.readMetrics(run.id)), config, list.map((c) => c.step), final.step, null);
+      await store.runs.update(run.id, { quality: { ...quality, path: path as never } });
+      return { runId: run.id, points, recommendation, ms: performance.now() - t0 };
+    } finally {
+      if (!before) adapters.detach();
+      else if (before.runId !== run.id || before.step !== final.step) await bestEffort(() => adapters.ensure(before.runId, before.step));
     }
-    // The run's other checkpoints, as measured while it trained (a checkpoint measured here at alpha 1 is not repeated).
-    const explored = new Set(measured.filter((m) => m.recipe && m.recipe.alpha === 1 && !m.recipe.layers).map((m) => m.step));
-    const points = [...measured, ...list.map((c) => storedPoint(c, config)).filter((x): x is TradeoffPoint => x !== null && !explored.has(x.step))];
-    const r = recommend(points, { criterion: config.bestMetric, budgetPct: config.forgetBudgetPct, finalStep: final.step });
-    const recommendation = r ? { pointId: r.point.id, sentence: r.sentence } : null;
-    const path = { points, recommendation, measuredAt: Date.now() };
-    if (run.quality) await store.runs.update(run.id, { quality: { ...run.quality, path: path as never } });
-    return { runId: run.id, points, recommendation, ms: performance.now() - t0 };
   });
 }
 
@@ -145,9 +157,12 @@ function checkRecipe(r: unknown): TradeoffRecipe {
  */
 export function applyRecipeRequest(deps: PathDeps, p: ApplyRecipePayload): Promise<ApplyRecipeResult> {
   return deps.worker.serialModel(async () => {
-    const { run, config } = await runAndConfig(deps, p?.runId);
+    const { run, job, config } = await runAndConfig(deps, p?.runId);
     const recipe = checkRecipe(p?.recipe);
-    const model = requireModel(deps.worker).model;
+    const ctx = requireModel(deps.worker);
+    // The layer halves are the run's model's: another model loaded would split them elsewhere.
+    checkModel(job, ctx, run);
+    const model = ctx.model;
     const store = await deps.worker.store();
     const from = await store.checkpoints.load(run.id, recipe.fromStep).catch(() => {
       throw fail('NOT_FOUND', `Run "${run.name}" has no checkpoint at step ${recipe.fromStep}.`, 'Explore the path again: retention may have deleted it.');
@@ -173,11 +188,16 @@ export function applyRecipeRequest(deps: PathDeps, p: ApplyRecipePayload): Promi
       if (point.forgetPct !== null) metrics.extra = { ...metrics.extra, probe_nll_delta_pct: point.forgetPct };
     }
     const branch = await store.checkpoints.branch(run.id, recipe.fromStep, { name: p.name?.trim() || `${run.name} (${recipeName(recipe)})`, status: 'finished' });
-    const parentPoints = (await store.runs.readMetrics(run.id)).filter((m) => typeof (m as { step?: unknown })?.step === 'number' && (m as { step: number }).step <= recipe.fromStep);
-    if (parentPoints.length) await store.runs.appendMetrics(branch.id, parentPoints);
-    const { info } = await store.checkpoints.save(branch.id, { step: recipe.fromStep, tensors, state: from.state, metrics }, { pinned: true });
-    // Its best validation loss is its own checkpoint's (the copied history is the parent's), or unknown.
-    const updated = await store.runs.update(branch.id, { recipe, bestValLoss: metrics.valLoss ?? null, bestValStep: metrics.valLoss !== undefined ? recipe.fromStep : null });
-    return { run: updated, checkpoint: info };
+    try {
+      await copyParentMetrics(store, run.id, branch.id, recipe.fromStep);
+      const { info } = await store.checkpoints.save(branch.id, { step: recipe.fromStep, tensors, state: from.state, metrics }, { pinned: true });
+      // Its best validation loss is its own checkpoint's (the copied history is the parent's), or unknown.
+      const updated = await store.runs.update(branch.id, { recipe, bestValLoss: metrics.valLoss ?? null, bestValStep: metrics.valLoss !== undefined ? recipe.fromStep : null });
+      return { run: updated, checkpoint: info };
+    } catch (e) {
+      // Without its checkpoint the branch would stand for the parent's: remove it (storage full, …).
+      await bestEffort(() => store.deleteRun(branch.id));
+      throw e;
+    }
   });
 }

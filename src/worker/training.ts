@@ -14,7 +14,7 @@ import type { CheckpointInfo, RunQuality, RunRecord } from '../storage/index';
 import { createTrainer, type TuningAdapter } from '../train/job';
 import { bestEffort, sleep } from '../util/async';
 import { BROWSER_TRAINING, browserTraining, parseTrainConfig, resolveTrainConfig, type TrainConfig, type TrainConfigOverrides } from '../train/config';
-import { evalPoint, stepPoint, type MetricPoint } from '../train/metrics';
+import { evalPoint, evalsFromPoints, stepPoint, type MetricPoint } from '../train/metrics';
 import { runTraining, type LoopOutcome } from '../train/run-loop';
 import { decideRun, keepSteps, qualityPlugins, runProbe, withReplay, type QualityPlugins } from '../train/quality/index';
 import type { ProbeSet } from '../train/quality/probe';
@@ -25,7 +25,7 @@ import type { Adapters } from './adapters';
 import { asyncReads, requireModel, type WorkerContext } from './context';
 import type { DatasetRegistry } from './datasets';
 import { fail, RequestFailure, toProtocolError } from './errors';
-import { checkData, checkModel, makeJob, parseJob } from './jobs';
+import { checkData, checkModel, copyParentMetrics, makeJob, parseJob } from './jobs';
 import { acquireRunLock, lockedRuns } from './run-lock';
 
 /** The model's default config with the request's overrides, checked (src/train/config.ts). */
@@ -80,18 +80,6 @@ interface Session {
 
 function checkUntilStep(untilStep: number | undefined): void {
   if (untilStep !== undefined && !(Number.isInteger(untilStep) && untilStep > 0)) throw fail('BAD_REQUEST', `untilStep must be a positive integer, got ${untilStep}.`);
-}
-
-/** A stored evaluation point read back as the loop's EvalMetrics (a resumed run's history). */
-function storedEvals(points: readonly unknown[]): EvalMetrics[] {
-  const out: EvalMetrics[] = [];
-  for (const p of points) {
-    const m = p as Partial<MetricPoint> | null;
-    if (m?.type === 'eval' && typeof m.step === 'number' && typeof m.valLoss === 'number') {
-      out.push({ step: m.step, valLoss: m.valLoss, valPpl: m.valPpl ?? Math.exp(m.valLoss), tokens: m.tokens ?? 0, ...(m.extra ? { extra: m.extra } : {}) });
-    }
-  }
-  return out;
 }
 
 function takeUpTo(points: MetricPoint[], step: number): MetricPoint[] {
@@ -235,8 +223,7 @@ export class Training {
           let target = run;
           if (branchAt !== null) {
             target = await store.checkpoints.branch(run.id, branchAt, { name: p.name?.trim() || undefined, status: 'running' });
-            const parentPoints = (await store.runs.readMetrics(run.id)).filter((m) => typeof (m as { step?: unknown })?.step === 'number' && (m as { step: number }).step <= branchAt!);
-            if (parentPoints.length) await store.runs.appendMetrics(target.id, parentPoints);
+            await copyParentMetrics(store, run.id, target.id, branchAt);
           } else {
             if (p.datasetId && p.datasetId !== job.data.datasetId) {
               const moved: RunJob = { ...job, data: { ...job.data, datasetId: p.datasetId } };
@@ -245,7 +232,10 @@ export class Training {
             target = await store.runs.setStatus(target.id, 'running');
           }
           resumedFrom = from;
-          const history = from ? storedEvals(await store.runs.readMetrics(target.id)).filter((e) => e.step <= from!.step) : [];
+          // The evaluations before the checkpoint it continues from. A run made by apply-recipe holds its
+          // parent's history, whose evaluation at the recipe's step measured other weights than its own.
+          const recipeStep = (target.recipe as { fromStep?: number } | null | undefined)?.fromStep;
+          const history = from ? evalsFromPoints(await store.runs.readMetrics(target.id)).filter((e) => e.step <= from!.step && (recipeStep === undefined || e.step < recipeStep)) : [];
           const quality = await this.quality(trainer, data, probe, history);
           if (probe && target.probe == null) await store.runs.update(target.id, { probe });
           if (target.id !== run.id) {
@@ -420,6 +410,7 @@ export class Training {
           backend: tf.getBackend(),
           config: s.job.train,
           resumedFrom,
+          warnings: s.quality.warnings,
         },
       });
       const loopStart = performance.now();
@@ -429,7 +420,8 @@ export class Training {
         // Stopped or cancelled between two checkpoints: keep what was trained.
         // No step is running now, and the model queue may be held by a model change waiting for this run
         // to end: read the weights directly.
-        if ((outcome.reason === 'cancelled' || outcome.reason === 'stopped') && trainer.step > 0 && s.lastSavedStep < trainer.step) {
+        // (Also a run that ended on a skipped step, e.g. early stopping right after a non-finite one.)
+        if (outcome.reason !== 'failed' && trainer.step > 0 && s.lastSavedStep < trainer.step) {
           await this.save(s, await this.takeCheckpoint(trainer));
         }
         await s.saveChain;

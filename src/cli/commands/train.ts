@@ -224,6 +224,7 @@ export async function trainCommand(args: Args): Promise<void> {
     }
     // What each evaluation measures besides the validation loss, and early stopping.
     const quality = await qualityPlugins({ model, adapter: trainer.adapter, config, encoder: ins.encoder, trainRecords: ins.train, valRecords: ins.val, probe, history });
+    for (const message of quality.warnings) emit({ event: 'warning', message });
     if (probe && !storedProbe) await writeFile(probePath, JSON.stringify(probe));
     if (probe) emit({ event: 'probe', samples: probe.samples.length, tokens: probe.tokens, base_nll: probe.baseNll });
     const evals: EvalMetrics[] = [...history];
@@ -251,6 +252,12 @@ export async function trainCommand(args: Args): Promise<void> {
       }
     });
     if (outcome.reason === 'failed') throw outcome.error;
+    // A run that ended on a skipped step (early stopping right after a non-finite one) saves where it ended.
+    if (!(await savedSteps()).includes(trainer.step)) {
+      const ck = trainer.checkpoint();
+      await store.checkpoints.save(runId, ck, { keep: keepSteps(evals, config, [...(await savedSteps()), ck.step], trainer.totalSteps) });
+      emit({ event: 'checkpoint', step: ck.step });
+    }
     const stoppedBy = outcome.reason === 'done' ? (outcome.stoppedBy ?? null) : null;
     const decision = decideRun(evals, config, await savedSteps(), trainer.step, stoppedBy);
     const baseFiles = await readBaseFiles(directorySource(job.model));

@@ -7,7 +7,8 @@ import { directorySource } from '../../node/fs-source';
 import { TINY_DIR } from '../../testing/models';
 import { defaultTrainConfig } from '../config';
 import type { EvalMetrics } from '../loop';
-import { decideRun, keepSteps, runProbe } from './index';
+import { inspectDataset, textSource } from '../../data/index';
+import { decideRun, keepSteps, qualityPlugins, runProbe } from './index';
 
 const TEXT = 'The old lighthouse keeper climbed the stairs every evening to light the lamp. Ships passed in the night and the sea was calm. '.repeat(12);
 
@@ -27,6 +28,14 @@ describe('knowing when to stop, assembled', () => {
     expect(await runProbe(model, null, c, { stored: probe })).toBe(probe);
     await expect(runProbe(model, null, c, { text: 'Too short.' })).rejects.toThrow(/shorter than one probe text \(12 tokens\)/);
     await expect(runProbe(model, null, { ...c, probeSamples: 0 }, { text: TEXT })).rejects.toThrow(/the probe is off/);
+
+    // What the settings ask for but the data cannot give is said, not ignored.
+    const ins = await inspectDataset(textSource('{"prompt": "a", "completion": "b"}\n{"prompt": "c", "completion": "d"}\n'), { model, valFraction: 0 });
+    const base = { model, adapter: null, encoder: ins.encoder!, trainRecords: ins.train, valRecords: [], probe: null };
+    const q = await qualityPlugins({ ...base, config: { ...c, earlyStopPatience: 3 } });
+    expect(q.warnings).toEqual([expect.stringMatching(/no held-out examples, so it is never evaluated: it cannot stop early/)]);
+    await expect(qualityPlugins({ ...base, config: { ...c, bestMetric: 'exact_match' } })).rejects.toThrow(/judged by exact match, but the held-out split has no example/);
+    expect((await qualityPlugins({ ...base, valRecords: ins.train, config: c })).warnings).toEqual([]);
     model.dispose();
   });
 

@@ -12,6 +12,7 @@ import type { EvalMetric, StopRule } from '../run-loop';
 import { baseLayerStates, ckaMetric } from './cka';
 import { criterionValue, earlyStopping, forgetPctOf, paretoFront, summariseRun, type TradeoffPoint } from './decisions';
 import { generationMetric } from './generation';
+import { promptAndAnswer } from '../job';
 import { forgettingMetric, replayCount, replayExamples, sampleProbeSet, type ProbeSet } from './probe';
 
 export interface QualityInput {
@@ -32,6 +33,8 @@ export interface QualityInput {
 export interface QualityPlugins {
   metrics: EvalMetric[];
   stopRules: StopRule[];
+  /** What the settings ask for that this run cannot do, for the user (e.g. early stopping without held-out examples). */
+  warnings: string[];
 }
 
 /**
@@ -74,6 +77,18 @@ export function costMetric(history: readonly EvalMetrics[] = []): EvalMetric {
 /** The measurements and stop rules a run's configuration asks for. */
 export async function qualityPlugins(o: QualityInput): Promise<QualityPlugins> {
   const c = o.config;
+  const answerable = o.valRecords.filter((r) => promptAndAnswer(r) !== null).length;
+  if (c.bestMetric === 'exact_match' && !answerable) {
+    throw new TrainingError(
+      'BAD_DATA',
+      'the best checkpoint is to be judged by exact match, but the held-out split has no example with an expected answer to generate',
+      'Keep a validation share above 0 (or add a validation file) with prompt/answer examples, or judge the best checkpoint by validation loss.',
+    );
+  }
+  const warnings: string[] = [];
+  if (!o.valRecords.length && (c.earlyStopPatience > 0 || c.probeSamples > 0 || c.genEvalExamples > 0)) {
+    warnings.push('This run has no held-out examples, so it is never evaluated: it cannot stop early, measure forgetting or generated answers, or pick a best checkpoint. Keep a validation share above 0 or add a validation file.');
+  }
   const metrics: EvalMetric[] = [];
   if (c.genEvalExamples > 0 && o.valRecords.length) {
     metrics.push(generationMetric({ model: o.model, encoder: o.encoder, val: [...o.valRecords], train: [...o.trainRecords], maxExamples: c.genEvalExamples, signal: o.signal }));
@@ -85,7 +100,7 @@ export async function qualityPlugins(o: QualityInput): Promise<QualityPlugins> {
   }
   metrics.push(costMetric(o.history));
   const stopRules = c.earlyStopPatience > 0 ? [earlyStopping({ patience: c.earlyStopPatience, minDelta: c.earlyStopMinDelta, criterion: c.bestMetric })] : [];
-  return { metrics, stopRules };
+  return { metrics, stopRules, warnings };
 }
 
 /**

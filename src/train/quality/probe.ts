@@ -162,13 +162,18 @@ export async function probeNll(lm: CausalLM, probe: Pick<ProbeSet, 'samples'>): 
  * Forgetting at each evaluation: probe_nll (the model now), probe_nll_delta (nats, now - base) and
  * probe_nll_delta_pct (100 * delta / base). Dropout is off while it measures.
  */
+/** The probe's loss rise in % of the base model's: what "forgetting" is everywhere in tabtune. */
+export function forgetPct(nll: number, baseNll: number): number {
+  return (100 * (nll - baseNll)) / baseNll;
+}
+
 export function forgettingMetric(lm: CausalLM, probe: ProbeSet): EvalMetric {
   return {
     name: 'forgetting',
     async measure(trainer) {
       const nll = await inEvalMode(trainer.adapter, () => probeNll(lm, probe));
       const delta = nll - probe.baseNll;
-      return { values: { probe_nll: nll, probe_nll_delta: delta, probe_nll_delta_pct: (100 * delta) / probe.baseNll } };
+      return { values: { probe_nll: nll, probe_nll_delta: delta, probe_nll_delta_pct: forgetPct(nll, probe.baseNll) } };
     },
   };
 }
