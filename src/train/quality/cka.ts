@@ -14,6 +14,7 @@ import type { CausalLM } from '../../model/causal-lm';
 import type { TrainableAdapter } from '../loop';
 import type { EvalMetric } from '../run-loop';
 import { inEvalMode, probeBatches, withBaseModel, type ProbeSet } from './probe';
+import { yieldToEventLoop } from '../../util/async';
 
 /** Rows (probe positions) CKA compares by default: the default probe (32 texts of 32 tokens) entirely. */
 export const CKA_MAX_TOKENS = 1024;
@@ -132,8 +133,17 @@ export async function layerStates(lm: CausalLM, probe: Pick<ProbeSet, 'samples'>
   });
 }
 
+/**
+ * Rows CKA compares on a model: CKA_MAX_TOKENS, fewer on wide models so one layer stays near 4e8
+ * multiply-adds (about half a second of JavaScript): 1024 up to D = 625, 95 at D = 2048.
+ */
+export function ckaTokens(lm: CausalLM): number {
+  const D = hiddenSize(lm);
+  return Math.max(16, Math.min(CKA_MAX_TOKENS, Math.floor(4e8 / (D * D))));
+}
+
 /** layerStates of the base model: the adapter switched off while they are computed (restored after). */
-export function baseLayerStates(lm: CausalLM, adapter: TrainableAdapter | null, probe: Pick<ProbeSet, 'samples'>, maxTokens = CKA_MAX_TOKENS): Promise<Float32Array[]> {
+export function baseLayerStates(lm: CausalLM, adapter: TrainableAdapter | null, probe: Pick<ProbeSet, 'samples'>, maxTokens = ckaTokens(lm)): Promise<Float32Array[]> {
   return withBaseModel(adapter, () => layerStates(lm, probe, maxTokens));
 }
 
@@ -157,7 +167,11 @@ export function ckaMetric(lm: CausalLM, probe: Pick<ProbeSet, 'samples'>, base: 
     async measure(trainer) {
       const now = await inEvalMode(trainer.adapter, () => layerStates(lm, probe, n));
       if (now.length !== ref.length || now.some((Y) => Y.length !== n * D)) throw new Error('the model no longer matches the base states it is compared with');
-      const layers = now.map((Y, l) => ckaOf(ref[l]!, prepare(Y, n, D), n));
+      const layers: number[] = [];
+      for (const [l, Y] of now.entries()) {
+        layers.push(ckaOf(ref[l]!, prepare(Y, n, D), n));
+        await yieldToEventLoop(); // a worker keeps answering (pause, cancel) between layers
+      }
       return { values: { cka_min: Math.min(...layers), cka_mean: layers.reduce((a, b) => a + b, 0) / layers.length }, details: { layers } };
     },
   };

@@ -131,6 +131,13 @@ export interface GenerationValues {
   memorised_count?: number;
 }
 
+/** Texts in the detail are cut to this many characters: every evaluation stores its detail with the run. */
+const SHOWN_CHARS = 300;
+
+function clip(s: string): string {
+  return s.length > SHOWN_CHARS ? `${s.slice(0, SHOWN_CHARS - 1)}…` : s;
+}
+
 /** The values and details of answered rows. */
 export function scoreAnswers(rows: readonly HeldOutRow[], labels: readonly string[] | null, trainAnswers: readonly string[]): { values: GenerationValues; details: GenerationDetails } {
   const n = rows.length;
@@ -139,7 +146,7 @@ export function scoreAnswers(rows: readonly HeldOutRow[], labels: readonly strin
     exact_match: n ? rows.filter((r) => r.exact).length / n : NaN,
     token_f1: n ? rows.reduce((a, r) => a + r.overlap, 0) / n : NaN,
   };
-  const details: GenerationDetails = { samples: rows.slice(0, SHOWN).map((r) => ({ prompt: r.prompt, expected: r.expected, output: r.output, exact: r.exact })) };
+  const details: GenerationDetails = { samples: rows.slice(0, SHOWN).map((r) => ({ prompt: clip(r.prompt), expected: clip(r.expected), output: clip(r.output), exact: r.exact })) };
   if (!n) return { values, details };
   const outputs = rows.map((r) => r.output);
   const expected = rows.map((r) => r.expected);
@@ -150,7 +157,7 @@ export function scoreAnswers(rows: readonly HeldOutRow[], labels: readonly strin
     const m = memorisation(outputs, expected, trainAnswers);
     values.memorised_share = m.share;
     values.memorised_count = m.count;
-    details.memorised = { count: m.count, of: m.of, sentence: memorisationSentence(m), examples: m.indices.slice(0, SHOWN).map((i) => ({ prompt: rows[i]!.prompt, expected: rows[i]!.expected, output: rows[i]!.output })) };
+    details.memorised = { count: m.count, of: m.of, sentence: memorisationSentence(m), examples: m.indices.slice(0, SHOWN).map((i) => ({ prompt: clip(rows[i]!.prompt), expected: clip(rows[i]!.expected), output: clip(rows[i]!.output) })) };
   }
   return { values, details };
 }
