@@ -7,7 +7,7 @@
 import type { CheckpointInfo, EvalMetrics, ExplorePathResult, ProtocolError, RunQuality, RunSummary, TradeoffPoint, TradeoffRecipe, TrainConfig } from '../protocol/messages';
 import { DEFAULT_TRAIN, type BestMetric } from '../train/config';
 import { methodLabel } from './training';
-import { bestEval, criterionValue, forgetPctOf, formatCriterion, formatSkillChange, higherIsBetter, paretoFront, recommend } from '../train/quality/decisions';
+import { bestEval, criterionValue, forgetPctOf, formatCriterion, formatSkillChange, higherIsBetter, paretoFront, plainRecipe, recommend, sameRecipe } from '../train/quality/decisions';
 import type { AppState, Phase } from './store';
 
 export interface ExploreProgress {
@@ -165,14 +165,7 @@ export function storedPath(q: RunQuality | null | undefined): Pick<ExplorePathRe
   return { points, recommendation };
 }
 
-/** The recipe's weights are its checkpoint's own (no scaling, no rewound layers). */
-export function plainRecipe(r: TradeoffRecipe | undefined): boolean {
-  return !r || (r.alpha === 1 && !r.layers);
-}
-
-export function sameRecipe(a: TradeoffRecipe | undefined, b: TradeoffRecipe | undefined | null): boolean {
-  return !!a && !!b && a.fromStep === b.fromStep && a.alpha === b.alpha && a.layers === b.layers && (a.rewindTo ?? 'base') === (b.rewindTo ?? 'base');
-}
+export { plainRecipe, sameRecipe };
 
 /** The checkpoints (sorted by step) whose evaluation measured `criterion`, as trade-off points `step-<step>`. */
 export function checkpointPoints(sorted: readonly CheckpointInfo[], criterion: BestMetric): TradeoffPoint[] {

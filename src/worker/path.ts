@@ -9,7 +9,7 @@ import type { ApplyRecipePayload, ApplyRecipeResult, ExplorePathPayload, Explore
 import type { CheckpointInfo } from '../storage/index';
 import { BROWSER_TRAINING, parseTrainConfig, type TrainConfig } from '../train/config';
 import { causalLmObjective, evaluateLoss } from '../train/loop';
-import { criterionValue, recommend, type TradeoffRecipe } from '../train/quality/decisions';
+import { criterionValue, recommend, sameRecipe, type TradeoffRecipe } from '../train/quality/decisions';
 import { generationScores } from '../train/quality/generation';
 import { adapterTensors, applyRecipe, explorePath, type AdapterTensors } from '../train/quality/path';
 import { forgetPct, probeNll, type ProbeSet } from '../train/quality/probe';
@@ -179,8 +179,7 @@ export function applyRecipeRequest(deps: PathDeps, p: ApplyRecipePayload): Promi
     for (const [name, data] of applyRecipe(byStep, recipe, model.info.layers)) tensors[name] = { ...tensors[name]!, data };
     // The measurements explore-path made of this point, when it did.
     const path = run.quality?.path as { points?: TradeoffPoint[] } | null | undefined;
-    const same = (q: TradeoffRecipe | undefined) => !!q && q.fromStep === recipe.fromStep && q.alpha === recipe.alpha && q.layers === recipe.layers && (q.rewindTo ?? 'base') === (recipe.rewindTo ?? 'base');
-    const point = path?.points?.find((q) => same(q.recipe));
+    const point = path?.points?.find((q) => sameRecipe(q.recipe, recipe));
     const metrics: { valLoss?: number; extra?: Record<string, number> } = {};
     if (point) {
       if (config.bestMetric === 'val_loss') metrics.valLoss = point.task;

@@ -150,9 +150,18 @@ function byTask(c: BestMetric) {
   };
 }
 
-/** A point's weights are its checkpoint's own (no scaling, no rewind). */
+/** The recipe's weights are its checkpoint's own (no scaling, no rewound layers); no recipe is a checkpoint. */
+export function plainRecipe(r: TradeoffRecipe | undefined): boolean {
+  return !r || (r.alpha === 1 && !r.layers);
+}
+
+/** Two recipes make the same weights. */
+export function sameRecipe(a: TradeoffRecipe | undefined | null, b: TradeoffRecipe | undefined | null): boolean {
+  return !!a && !!b && a.fromStep === b.fromStep && a.alpha === b.alpha && a.layers === b.layers && (a.rewindTo ?? 'base') === (b.rewindTo ?? 'base');
+}
+
 function isPlain(p: TradeoffPoint): boolean {
-  return !p.recipe || (p.recipe.alpha === 1 && !p.recipe.layers);
+  return plainRecipe(p.recipe);
 }
 
 function describe(p: TradeoffPoint, c: BestMetric): string {
