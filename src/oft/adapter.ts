@@ -37,7 +37,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { CausalLM } from '../model/causal-lm';
 import { frozenMatMul, mm, swapLast, type Linear, type LinearAdapter } from '../model/ops';
 import { matchesTarget } from '../lora/adapter';
-import { oftShapeProblems, type OftConfig } from '../train/config';
+import { nearestDivisor, oftShapeProblems, type OftConfig } from '../train/config';
 import type { TrainableAdapter } from '../train/loop';
 import { shuffle } from '../util/random';
 
@@ -55,15 +55,7 @@ export interface OftAdapterConfig extends OftConfig {
   num_cayley_neumann_terms?: number;
 }
 
-/** PEFT's adjust_oft_parameters: the divisor of n nearest to want (the smaller on a tie); n when want >= n. */
-export function nearestDivisor(n: number, want: number): number {
-  if (want >= n) return n;
-  let hi = want;
-  while (hi <= n && n % hi !== 0) hi++;
-  let lo = want;
-  while (lo > 1 && n % lo !== 0) lo--;
-  return want - lo <= hi - want ? lo : hi;
-}
+export { nearestDivisor };
 
 /** Blocks and block size of a layer with `inFeatures` inputs, as PEFT's update_layer picks them. */
 export function oftBlocks(inFeatures: number, c: Pick<OftAdapterConfig, 'r' | 'oft_block_size'>): { blocks: number; blockSize: number; adjustedFrom: number | null } {

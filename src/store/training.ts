@@ -3,7 +3,7 @@
 // for a model and settings. Plain data and arithmetic (no TF.js): the store, the controller and
 // the components share it.
 import type { ModelSummary, TrainConfig, TrainConfigOverrides } from '../protocol/messages';
-import { DEFAULT_TRAIN, defaultTrainConfig } from '../train/config';
+import { DEFAULT_TRAIN, defaultTrainConfig, nearestDivisor } from '../train/config';
 
 export type PresetName = 'quick' | 'balanced' | 'thorough';
 
@@ -81,20 +81,9 @@ export function methodLabel(t: Pick<TrainConfig, 'mode'> & { lora?: Pick<TrainCo
   return 'full';
 }
 
-/**
- * The OFT block size a layer with `inFeatures` inputs gets for a wanted `blockSize`: the wanted one when
- * it divides the width, else the nearest divisor (the smaller on a tie), the whole width when it is
- * wider: PEFT's adjust_oft_parameters, as src/oft/adapter.ts oftBlocks does it (that module needs TF.js,
- * the page does not load it; a test checks the two agree).
- */
+/** The OFT block size a layer with `inFeatures` inputs gets for a wanted `blockSize` (PEFT's rule, shared with src/oft/adapter.ts oftBlocks). */
 export function oftBlockSize(inFeatures: number, blockSize: number): number {
-  if (blockSize >= inFeatures) return inFeatures;
-  if (inFeatures % blockSize === 0) return blockSize;
-  let hi = blockSize;
-  while (hi <= inFeatures && inFeatures % hi !== 0) hi++;
-  let lo = blockSize;
-  while (lo > 1 && inFeatures % lo !== 0) lo--;
-  return blockSize - lo <= hi - blockSize ? lo : hi;
+  return nearestDivisor(inFeatures, blockSize);
 }
 
 /** OFT's parameters on one linear layer of `inFeatures` inputs: (in / b) blocks of b(b-1)/2 each. */

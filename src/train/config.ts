@@ -259,6 +259,16 @@ export function oftShapeProblems(o: Pick<OftConfig, 'oft_block_size' | 'module_d
   return out;
 }
 
+/** PEFT's adjust_oft_parameters: the divisor of n nearest to want (the smaller on a tie); n when want >= n. (Here, TF.js-free: the page's estimate uses it too.) */
+export function nearestDivisor(n: number, want: number): number {
+  if (want >= n) return n;
+  let hi = want;
+  while (hi <= n && n % hi !== 0) hi++;
+  let lo = want;
+  while (lo > 1 && n % lo !== 0) lo--;
+  return want - lo <= hi - want ? lo : hi;
+}
+
 export function getOption(c: TrainConfig, key: NumericKey): number {
   if (key.startsWith('lora.')) return c.lora[key.slice(5) as 'r' | 'lora_alpha' | 'lora_dropout'];
   if (key.startsWith('oft.')) return c.oft[key.slice(4) as 'oft_block_size'];
