@@ -218,6 +218,30 @@ const isEmpty = (v: unknown): boolean =>
   v === undefined || v === null || v === false || (Array.isArray(v) && v.length === 0) || (typeof v === 'object' && Object.keys(v as object).length === 0);
 
 /**
+ * The fields LoRA's and OFT's adapter_config.json share: the dropout (out of [0, 1): 0, with a warning;
+ * it only matters for further training), target_modules (names or a regex string) and the base model.
+ */
+function sharedFields(
+  json: Record<string, unknown>,
+  dropoutKey: 'lora_dropout' | 'module_dropout',
+  warnings: string[],
+  fail: (msg: string) => never,
+): { dropout: number; targetModules: string[] | string | null; base: string | null } {
+  let dropout = json[dropoutKey] ?? 0;
+  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) {
+    warnings.push(`${dropoutKey} ${JSON.stringify(dropout)} is not in [0, 1): using 0 (dropout only matters for further training)`);
+    dropout = 0;
+  }
+  const tm = json.target_modules;
+  let targetModules: string[] | string | null = null;
+  if (typeof tm === 'string') targetModules = tm;
+  else if (Array.isArray(tm) && tm.every((t) => typeof t === 'string')) targetModules = tm as string[];
+  else if (tm != null) fail(`target_modules should be a list of names or a regex string, got ${JSON.stringify(tm)}`);
+  const base = typeof json.base_model_name_or_path === 'string' && json.base_model_name_or_path ? json.base_model_name_or_path : null;
+  return { dropout: dropout as number, targetModules, base };
+}
+
+/**
  * Checks an adapter_config.json and turns it into tabtune's LoraConfig. Features tabtune cannot reproduce
  * exactly (DoRA, per-module ranks/alphas, trained biases, extra saved modules, ...) are refused with a
  * message that names the field, rather than loading an adapter that computes something else.
@@ -258,17 +282,7 @@ export function parsePeftConfig(json: Record<string, unknown>): ParsedPeftConfig
     alpha = alpha * Math.sqrt(r as number);
     warnings.push(`use_rslora: scale lora_alpha/sqrt(r) kept by using lora_alpha ${alpha} (an export from tabtune writes use_rslora false with this lora_alpha: the same adapter)`);
   }
-  let dropout = json.lora_dropout ?? 0;
-  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) {
-    warnings.push(`lora_dropout ${JSON.stringify(dropout)} is not in [0, 1): using 0 (dropout only matters for further training)`);
-    dropout = 0;
-  }
-  const tm = json.target_modules;
-  let targetModules: string[] | string | null = null;
-  if (typeof tm === 'string') targetModules = tm;
-  else if (Array.isArray(tm) && tm.every((t) => typeof t === 'string')) targetModules = tm as string[];
-  else if (tm != null) fail(`target_modules should be a list of names or a regex string, got ${JSON.stringify(tm)}`);
-  const base = typeof json.base_model_name_or_path === 'string' && json.base_model_name_or_path ? json.base_model_name_or_path : null;
+  const { dropout, targetModules, base } = sharedFields(json, 'lora_dropout', warnings, fail);
   return {
     lora: { r: r as number, lora_alpha: alpha, lora_dropout: dropout as number, target_modules: Array.isArray(targetModules) ? [...targetModules] : [] },
     baseModel: base,
@@ -442,21 +456,11 @@ export function parseOftConfig(json: Record<string, unknown>): ParsedOftConfig {
   const bias = json.bias ?? 'none';
   if (bias !== 'none') fail(`bias is "${String(bias)}": adapters that train biases are not supported (only bias "none")`);
   if (!isEmpty(json.modules_to_save)) fail(`modules_to_save ${JSON.stringify(json.modules_to_save)}: adapters that also save full modules are not supported`);
-  let dropout = json.module_dropout ?? 0;
-  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) {
-    warnings.push(`module_dropout ${JSON.stringify(dropout)} is not in [0, 1): using 0 (dropout only matters for further training)`);
-    dropout = 0;
-  }
+  const { dropout, targetModules, base } = sharedFields(json, 'module_dropout', warnings, fail);
   const eps = json.eps ?? 6e-5;
   if (typeof eps !== 'number' || !(eps > 0)) fail(`eps should be a positive number, got ${JSON.stringify(eps)}`);
   const terms = json.num_cayley_neumann_terms ?? 5;
   if (!whole(terms) || (terms as number) < 1) fail(`num_cayley_neumann_terms should be a positive whole number, got ${JSON.stringify(terms)}`);
-  const tm = json.target_modules;
-  let targetModules: string[] | string | null = null;
-  if (typeof tm === 'string') targetModules = tm;
-  else if (Array.isArray(tm) && tm.every((t) => typeof t === 'string')) targetModules = tm as string[];
-  else if (tm != null) fail(`target_modules should be a list of names or a regex string, got ${JSON.stringify(tm)}`);
-  const base = typeof json.base_model_name_or_path === 'string' && json.base_model_name_or_path ? json.base_model_name_or_path : null;
   return {
     oft: {
       oft_block_size: size as number,
