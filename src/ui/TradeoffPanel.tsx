@@ -7,7 +7,7 @@
 // each): each its own colour and marker, the Pareto front then over every run's points, and a sentence
 // saying whose points make it (LoRA against OFT, with and without replay).
 // An SVG chart: every point is a focusable button; the table below lists the same points.
-import { useId, useMemo, useState } from 'react';
+import { useId, useMemo, useState, type ReactNode } from 'react';
 import { isTraining, type AppState } from '../store/store';
 import { formatDuration } from '../store/time';
 import {
@@ -106,6 +106,33 @@ function Swatch({ shape, colour }: { shape: MarkerShape | 'circle'; colour: stri
 }
 
 /** The other runs' points: the label a screen reader reads. */
+/** A point of the chart the keyboard reaches: Tab focuses it, Enter or Space picks it (as a click does); its label is also its tooltip. */
+function PointButton(props: { className: string; label: string; pressed: boolean; testId: string; pointId: string; runId?: string; onChoose(): void; children: ReactNode }) {
+  const { className, label, pressed, testId, pointId, runId, onChoose, children } = props;
+  return (
+    <g
+      className={className}
+      role="button"
+      tabIndex={0}
+      aria-label={label}
+      aria-pressed={pressed}
+      data-testid={testId}
+      data-run-id={runId}
+      data-point-id={pointId}
+      onClick={onChoose}
+      onKeyDown={(e) => {
+        if (e.key === 'Enter' || e.key === ' ') {
+          e.preventDefault();
+          onChoose();
+        }
+      }}
+    >
+      <title>{label}</title>
+      {children}
+    </g>
+  );
+}
+
 function overlayText(p: OverlayPoint, s: OverlaySeries, v: TradeoffView): string {
   return `${s.label}, ${pointText(p, v.criterion)}${p.onFront ? ' (on the Pareto front of the runs shown)' : ''}`;
 }
@@ -172,28 +199,19 @@ function Chart({ v, selectedId, chosenId, onChoose, stored, others = [] }: { v: 
             const label = overlayText(p, s, v);
             const choose = () => onChoose(p.key);
             return (
-              <g
+              <PointButton
                 key={p.key}
                 className={`pt other${p.onFront ? ' front' : ''}${p.key === chosenId ? ' chosen' : ''}`}
-                role="button"
-                tabIndex={0}
-                aria-label={label}
-                aria-pressed={p.key === chosenId}
-                data-testid="tradeoff-overlay-point"
-                data-run-id={s.runId}
-                data-point-id={p.id}
-                onClick={choose}
-                onKeyDown={(e) => {
-                  if (e.key === 'Enter' || e.key === ' ') {
-                    e.preventDefault();
-                    choose();
-                  }
-                }}
+                label={label}
+                pressed={p.key === chosenId}
+                testId="tradeoff-overlay-point"
+                pointId={p.id}
+                runId={s.runId}
+                onChoose={choose}
               >
-                <title>{label}</title>
                 <Marker shape={s.marker} x={x} y={y} className="dot" />
                 <circle cx={x} cy={y} r={12} className="hit" />
-              </g>
+              </PointButton>
             );
           })}
         </g>
@@ -205,24 +223,15 @@ function Chart({ v, selectedId, chosenId, onChoose, stored, others = [] }: { v: 
         const label = describe(p, v, selected, stored);
         const choose = () => onChoose(p.id);
         return (
-          <g
+          <PointButton
             key={p.id}
             className={`pt ${p.kind}${p.onFront ? ' front' : ''}${p.recommended ? ' rec' : ''}${selected ? ' selected' : ''}${p.id === chosenId ? ' chosen' : ''}`}
-            role="button"
-            tabIndex={0}
-            aria-label={label}
-            aria-pressed={p.id === chosenId}
-            data-testid="tradeoff-point"
-            data-point-id={p.id}
-            onClick={choose}
-            onKeyDown={(e) => {
-              if (e.key === 'Enter' || e.key === ' ') {
-                e.preventDefault();
-                choose();
-              }
-            }}
+            label={label}
+            pressed={p.id === chosenId}
+            testId="tradeoff-point"
+            pointId={p.id}
+            onChoose={choose}
           >
-            <title>{label}</title>
             {p.recommended && <circle cx={x} cy={y} r={11} className="halo" />}
             {selected && <rect x={x - 9} y={y - 9} width={18} height={18} className="sel" />}
             {p.kind === 'checkpoint' ? <circle cx={x} cy={y} r={5.5} className="dot" /> : <rect x={x - 5} y={y - 5} width={10} height={10} transform={`rotate(45 ${x} ${y})`} className="dot" />}
@@ -234,7 +243,7 @@ function Chart({ v, selectedId, chosenId, onChoose, stored, others = [] }: { v: 
                 {names}
               </text>
             )}
-          </g>
+          </PointButton>
         );
       })}
     </svg>
