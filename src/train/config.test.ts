@@ -19,7 +19,7 @@ describe('run configuration', () => {
   it('an unknown or misspelled setting is an error naming the known ones, not a silent no-op', () => {
     const r = parseTrainConfig({ ...DEFAULT_TRAIN, learningRate: 1e-3 }, CLI_TRAINING);
     expect(r.ok).toBe(false);
-    if (!r.ok) expect(r.problems[0]).toMatch(/Unknown setting\(s\): learningRate\. Known settings: mode, lora, oft, schedule, .*lr/);
+    if (!r.ok) expect(r.problems[0]).toMatch(/Unknown setting\(s\): learningRate\. Known settings: mode, objective, lora, oft, prompt, schedule, .*lr/);
     const l = resolveTrainConfig('llama', { lora: { rank: 4 } as never }, CLI_TRAINING);
     expect(l.ok).toBe(false);
     if (!l.ok) expect(l.problems[0]).toMatch(/Unknown setting\(s\): lora\.rank\. Known settings: r, lora_alpha, lora_dropout, target_modules/);

@@ -5,7 +5,11 @@
 // CLI's flags and `train --help` are generated from it. Plain data and zod, no TF.js: the page imports it.
 import { z } from 'zod';
 
-export type TrainMode = 'lora' | 'oft' | 'full';
+export type TrainMode = 'lora' | 'oft' | 'prompt' | 'full';
+/** What a step minimises: supervised next-token loss (SFT) or Direct Preference Optimization on preference pairs. */
+export type TrainObjective = 'sft' | 'dpo';
+/** How prompt tuning's virtual tokens start, as PEFT's PromptTuningInit names it. */
+export type PromptTuningInit = 'TEXT' | 'SAMPLE_VOCAB' | 'RANDOM';
 export type ScheduleKind = 'constant' | 'linear' | 'cosine';
 export type Arch = 'llama' | 'gpt2';
 /** What "better" means for the best checkpoint and early stopping. */
@@ -35,11 +39,30 @@ export interface OftConfig {
   eps: number;
 }
 
+/**
+ * Prompt tuning as PEFT names it (adapter_config.json's fields, peft_type PROMPT_TUNING): num_virtual_tokens
+ * learned input embeddings prepended to every input; only they train. See src/prompt/adapter.ts.
+ */
+export interface PromptTuningConfig {
+  num_virtual_tokens: number;
+  /** TEXT: the embeddings of prompt_tuning_init_text's tokens (cut or repeated to the count); SAMPLE_VOCAB: of random vocabulary tokens; RANDOM: small random values. */
+  prompt_tuning_init: PromptTuningInit;
+  prompt_tuning_init_text: string;
+}
+
 export interface TrainConfig {
   mode: TrainMode;
+  /** SFT (pairs, chats, text) or DPO (preference pairs); stored configurations from before DPO are SFT. */
+  objective: TrainObjective;
   lora: LoraConfig;
   /** OFT's settings (mode 'oft'); stored configurations from before OFT take the defaults. */
   oft: OftConfig;
+  /** Prompt tuning's settings (mode 'prompt'); stored configurations from before it take the defaults. */
+  prompt: PromptTuningConfig;
+  /** DPO's beta: how far the tuned model may move from the reference (higher: closer to it). */
+  dpoBeta: number;
+  /** Weight of an SFT loss on the chosen replies added to the DPO loss (RPO); 0 = pure DPO. */
+  rpoAlpha: number;
   lr: number;
   schedule: ScheduleKind;
   warmupSteps: number;
@@ -76,8 +99,8 @@ export interface TrainConfig {
   replayFraction: number;
 }
 
-/** Any setting may be overridden; `lora` and `oft` field by field. */
-export type TrainConfigOverrides = Partial<Omit<TrainConfig, 'lora' | 'oft'>> & { lora?: Partial<LoraConfig>; oft?: Partial<OftConfig> };
+/** Any setting may be overridden; `lora`, `oft` and `prompt` field by field. */
+export type TrainConfigOverrides = Partial<Omit<TrainConfig, 'lora' | 'oft' | 'prompt'>> & { lora?: Partial<LoraConfig>; oft?: Partial<OftConfig>; prompt?: Partial<PromptTuningConfig> };
 
 /** "All linear layers", the LoRA targets per architecture (PEFT module-name suffixes). */
 export const LLAMA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
@@ -88,7 +111,9 @@ export function targetsFor(arch: string | null | undefined): string[] {
 }
 
 export const SCHEDULES: readonly ScheduleKind[] = ['cosine', 'linear', 'constant'];
-export const MODES: readonly TrainMode[] = ['lora', 'oft', 'full'];
+export const MODES: readonly TrainMode[] = ['lora', 'oft', 'prompt', 'full'];
+export const OBJECTIVES: readonly TrainObjective[] = ['sft', 'dpo'];
+export const PROMPT_INITS: readonly PromptTuningInit[] = ['TEXT', 'SAMPLE_VOCAB', 'RANDOM'];
 
 /** What the place that runs training can do. */
 export interface TrainCapabilities {
@@ -122,8 +147,12 @@ export function browserTraining(arch: string | null | undefined): TrainCapabilit
  */
 export const DEFAULT_TRAIN: TrainConfig = {
   mode: 'lora',
+  objective: 'sft',
   lora: { r: 8, lora_alpha: 16, lora_dropout: 0.05, target_modules: [...LLAMA_TARGETS] },
   oft: { oft_block_size: 32, module_dropout: 0, target_modules: [...LLAMA_TARGETS], coft: false, eps: 6e-5 },
+  prompt: { num_virtual_tokens: 16, prompt_tuning_init: 'SAMPLE_VOCAB', prompt_tuning_init_text: '' },
+  dpoBeta: 0.1,
+  rpoAlpha: 0,
   lr: 5e-3,
   schedule: 'cosine',
   warmupSteps: 10,
@@ -149,13 +178,19 @@ export const DEFAULT_TRAIN: TrainConfig = {
 };
 
 export function defaultTrainConfig(arch: string | null | undefined, over: Partial<TrainConfig> = {}): TrainConfig {
-  return { ...DEFAULT_TRAIN, lora: { ...DEFAULT_TRAIN.lora, target_modules: targetsFor(arch) }, oft: { ...DEFAULT_TRAIN.oft, target_modules: targetsFor(arch) }, ...over };
+  return { ...DEFAULT_TRAIN, lora: { ...DEFAULT_TRAIN.lora, target_modules: targetsFor(arch) }, oft: { ...DEFAULT_TRAIN.oft, target_modules: targetsFor(arch) }, prompt: { ...DEFAULT_TRAIN.prompt }, ...over };
 }
 
 // ---------------------------------------------------------------------------------------------------
 // The table: every setting once.
 
-export type NumericKey = Exclude<keyof TrainConfig, 'mode' | 'lora' | 'oft' | 'schedule' | 'bestMetric'> | 'lora.r' | 'lora.lora_alpha' | 'lora.lora_dropout' | 'oft.oft_block_size';
+export type NumericKey =
+  | Exclude<keyof TrainConfig, 'mode' | 'objective' | 'lora' | 'oft' | 'prompt' | 'schedule' | 'bestMetric'>
+  | 'lora.r'
+  | 'lora.lora_alpha'
+  | 'lora.lora_dropout'
+  | 'oft.oft_block_size'
+  | 'prompt.num_virtual_tokens';
 
 interface OptionBase {
   label: string;
@@ -174,8 +209,8 @@ export interface NumericOption extends OptionBase {
   integer: boolean;
   /** Added after runs were first stored: a stored configuration without it takes the default. */
   later?: true;
-  /** Shown under "When to stop" rather than with the optimizer settings. */
-  group?: 'quality';
+  /** Shown under "When to stop" (quality) or with DPO's settings (dpo) rather than with the optimizer settings. */
+  group?: 'quality' | 'dpo';
 }
 
 export const NUMERIC_OPTIONS: readonly NumericOption[] = [
@@ -188,6 +223,7 @@ export const NUMERIC_OPTIONS: readonly NumericOption[] = [
   { key: 'lora.lora_alpha', flag: 'alpha', label: 'LoRA alpha', help: 'Scale of the update (alpha / rank). Usually twice the rank.', min: 1, max: 512, step: 1, integer: true },
   { key: 'lora.lora_dropout', flag: 'dropout', label: 'LoRA dropout', help: 'Randomly drops the adapter input during training; 0 to 0.3 helps against overfitting.', min: 0, max: 0.5, step: 0.01, integer: false },
   { key: 'oft.oft_block_size', flag: 'oft-block-size', label: 'OFT block size', help: 'Inputs each OFT rotation block mixes (a layer whose width it does not divide uses the nearest divisor). Larger learns more, trains more parameters.', min: 2, max: 256, step: 1, integer: true },
+  { key: 'prompt.num_virtual_tokens', flag: 'virtual-tokens', label: 'Virtual tokens', help: 'Learned embeddings put before every input (prompt tuning). More can learn more; each costs one position of the context.', min: 1, max: 256, step: 1, integer: true, later: true },
   { key: 'warmupSteps', flag: 'warmup', label: 'Warmup steps', help: 'Steps over which the learning rate rises from 0 at the start.', min: 0, max: 10_000, step: 1, integer: true },
   { key: 'minLrRatio', flag: 'min-lr-ratio', label: 'Final learning-rate ratio', help: 'Where the schedule ends, as a fraction of the learning rate.', min: 0, max: 1, step: 0.05, integer: false },
   { key: 'weightDecay', flag: 'weight-decay', label: 'Weight decay', help: 'AdamW decay pulling trained weights toward 0 (0 to 0.1).', min: 0, max: 1, step: 0.01, integer: false },
@@ -202,17 +238,40 @@ export const NUMERIC_OPTIONS: readonly NumericOption[] = [
   { key: 'probeSamples', flag: 'probe-samples', label: 'Forgetting probe size', help: 'Texts sampled from the base model before training; their loss at each evaluation shows what the model forgets (0 = off).', min: 0, max: 1024, step: 1, integer: true, later: true, group: 'quality' },
   { key: 'probeTokens', flag: 'probe-tokens', label: 'Probe text length', help: 'Tokens per probe text.', min: 4, max: 512, step: 1, integer: true, later: true, group: 'quality' },
   { key: 'forgetBudgetPct', flag: 'forget-budget', label: 'Forgetting budget (%)', help: 'How much the probe loss may rise for a checkpoint to be recommended.', min: 0, max: 1000, step: 'any', integer: false, later: true, group: 'quality' },
+  { key: 'dpoBeta', flag: 'beta', label: 'DPO beta', help: 'How strongly DPO keeps the model near the reference (the model it started from): higher stays closer. 0.1 is usual.', min: 0.001, max: 10, step: 'any', integer: false, later: true, group: 'dpo' },
+  { key: 'rpoAlpha', flag: 'rpo-alpha', label: 'SFT weight on chosen', help: 'Adds the chosen replies\' supervised loss, times this weight, to the DPO loss (RPO); it keeps the chosen replies likely. 0 = pure DPO.', min: 0, max: 10, step: 'any', integer: false, later: true, group: 'dpo' },
   { key: 'replayFraction', flag: 'replay', label: 'Replay share', help: 'Share of training examples that are base-model text, to keep general skill (0 = none; 0.01 to 0.1 is typical).', min: 0, max: 0.5, step: 0.01, integer: false, later: true, group: 'quality' },
 ];
 
 /** The settings that are not numbers. */
 export const MODE_OPTION = {
   label: 'What to train',
-  help: 'LoRA trains a small add-on and keeps the base model; OFT trains a small rotation of each layer\'s inputs instead (also an add-on); full fine-tuning changes every weight and needs far more memory.',
+  help: 'LoRA trains a small add-on and keeps the base model; OFT trains a small rotation of each layer\'s inputs instead (also an add-on); prompt tuning trains only a few input embeddings (the smallest add-on, learns less); full fine-tuning changes every weight and needs far more memory.',
   flag: 'full',
   /** The command-line flag that picks OFT. */
   oftFlag: 'oft',
-  choices: { lora: 'LoRA adapter', oft: 'OFT adapter (orthogonal)', full: 'Every weight (full fine-tuning)' } satisfies Record<TrainMode, string>,
+  choices: { lora: 'LoRA adapter', oft: 'OFT adapter (orthogonal)', prompt: 'Prompt tuning (learned virtual tokens)', full: 'Every weight (full fine-tuning)' } satisfies Record<TrainMode, string>,
+  /** One line on each method's trade-off, for the method picker. */
+  tradeoffs: {
+    lora: 'Low-rank updates to the chosen layers: learns most tasks well, a few MB to store.',
+    oft: 'Rotates each layer\'s inputs: keeps more of what the base model knows, learns a little less.',
+    prompt: 'Only a few learned input vectors (kilobytes): the base model is untouched; learns formats and labels, less new knowledge.',
+    full: 'Every weight changes: learns the most, forgets the most, needs memory for the whole model several times.',
+  } satisfies Record<TrainMode, string>,
+} as const;
+/** The training objective; the CLI's --method also picks prompt tuning (mode 'prompt'). */
+export const OBJECTIVE_OPTION = {
+  label: 'Objective',
+  help: 'SFT learns to reproduce the answers in the data; DPO learns to prefer the chosen reply over the rejected one of each preference pair, starting from the base model or a tuned run.',
+  flag: 'method',
+  choices: { sft: 'Supervised fine-tuning (SFT)', dpo: 'Preference tuning (DPO)' } satisfies Record<TrainObjective, string>,
+} as const;
+export const PROMPT_INIT_OPTION = {
+  label: 'Virtual tokens start from',
+  help: 'TEXT: the embeddings of a text you give (e.g. a task description), cut or repeated to the count; SAMPLE_VOCAB: embeddings of random vocabulary tokens; RANDOM: small random values.',
+  flag: 'prompt-init',
+  textFlag: 'prompt-init-text',
+  choices: { TEXT: 'A text you give', SAMPLE_VOCAB: 'Random vocabulary tokens', RANDOM: 'Random values' } satisfies Record<PromptTuningInit, string>,
 } as const;
 export const SCHEDULE_OPTION = { label: 'Schedule', help: 'How the learning rate falls after warmup.', flag: 'schedule' } as const;
 export const BEST_METRICS: readonly BestMetric[] = ['val_loss', 'exact_match'];
@@ -269,15 +328,19 @@ export function nearestDivisor(n: number, want: number): number {
   return want - lo <= hi - want ? lo : hi;
 }
 
+type TopNumericKey = Exclude<NumericKey, `lora.${string}` | `oft.${string}` | `prompt.${string}`>;
+
 export function getOption(c: TrainConfig, key: NumericKey): number {
   if (key.startsWith('lora.')) return c.lora[key.slice(5) as 'r' | 'lora_alpha' | 'lora_dropout'];
   if (key.startsWith('oft.')) return c.oft[key.slice(4) as 'oft_block_size'];
-  return c[key as Exclude<NumericKey, `lora.${string}` | `oft.${string}`>];
+  if (key.startsWith('prompt.')) return c.prompt[key.slice(7) as 'num_virtual_tokens'];
+  return c[key as TopNumericKey];
 }
 
 export function setOption(c: TrainConfig, key: NumericKey, value: number): TrainConfig {
   if (key.startsWith('lora.')) return { ...c, lora: { ...c.lora, [key.slice(5)]: value } };
   if (key.startsWith('oft.')) return { ...c, oft: { ...c.oft, [key.slice(4)]: value } };
+  if (key.startsWith('prompt.')) return { ...c, prompt: { ...c.prompt, [key.slice(7)]: value } };
   return { ...c, [key]: value };
 }
 
@@ -308,17 +371,22 @@ const oftSchema = z.strictObject({
   eps: z.number({ error: 'OFT eps: enter a number.' }).refine((v) => v > 0 && Number.isFinite(v), 'OFT eps: must be positive.'),
 });
 
+const promptSchema = z.strictObject({
+  num_virtual_tokens: byKey('prompt.num_virtual_tokens'),
+  prompt_tuning_init: z.enum(PROMPT_INITS, { error: `${PROMPT_INIT_OPTION.label}: must be ${PROMPT_INITS.join(', ')}.` }),
+  prompt_tuning_init_text: z.string({ error: 'Prompt tuning init text: must be text.' }),
+});
+
 const trainSchema = z.strictObject({
   mode: z.enum(MODES, { error: `${MODE_OPTION.label}: must be ${MODES.slice(0, -1).join(', ')} or ${MODES[MODES.length - 1]}.` }),
+  objective: z.enum(OBJECTIVES, { error: `${OBJECTIVE_OPTION.label}: must be ${OBJECTIVES.join(' or ')}.` }).default(DEFAULT_TRAIN.objective),
   lora: loraSchema,
   // Stored configurations from before OFT have no `oft`: they take the defaults.
   oft: oftSchema.default(() => ({ ...DEFAULT_TRAIN.oft, target_modules: [...DEFAULT_TRAIN.oft.target_modules] })),
+  prompt: promptSchema.default(() => ({ ...DEFAULT_TRAIN.prompt })),
   schedule: z.enum(SCHEDULES, { error: `${SCHEDULE_OPTION.label}: must be ${SCHEDULES.join(', ')}.` }),
   bestMetric: z.enum(BEST_METRICS, { error: `${BEST_METRIC_OPTION.label}: must be ${BEST_METRICS.join(' or ')}.` }).default(DEFAULT_TRAIN.bestMetric),
-  ...(Object.fromEntries(NUMERIC_OPTIONS.filter((o) => !o.key.includes('.')).map((o) => [o.key, numberSchema(o)])) as Record<
-    Exclude<NumericKey, `lora.${string}` | `oft.${string}`>,
-    ReturnType<typeof numberSchema>
-  >),
+  ...(Object.fromEntries(NUMERIC_OPTIONS.filter((o) => !o.key.includes('.')).map((o) => [o.key, numberSchema(o)])) as Record<TopNumericKey, ReturnType<typeof numberSchema>>),
 });
 
 /** Every key a configuration may hold (for messages about unknown ones). */
@@ -329,7 +397,7 @@ export type ParsedConfig = { ok: true; config: TrainConfig } | { ok: false; prob
 function problemText(issue: z.core.$ZodIssue, input: unknown): string {
   if (issue.code === 'unrecognized_keys') {
     const where = issue.path.length ? `${issue.path.join('.')}.` : '';
-    const known = issue.path[0] === 'lora' ? Object.keys(loraSchema.shape) : issue.path[0] === 'oft' ? Object.keys(oftSchema.shape) : TRAIN_KEYS;
+    const known = issue.path[0] === 'lora' ? Object.keys(loraSchema.shape) : issue.path[0] === 'oft' ? Object.keys(oftSchema.shape) : issue.path[0] === 'prompt' ? Object.keys(promptSchema.shape) : TRAIN_KEYS;
     return `Unknown setting(s): ${issue.keys.map((k) => where + k).join(', ')}. Known settings: ${known.join(', ')}.`;
   }
   if (issue.code === 'invalid_type') {
@@ -352,6 +420,9 @@ export function parseTrainConfig(input: unknown, caps: TrainCapabilities): Parse
     if (!caps.modes.includes(c.mode)) problems.push(caps.unavailable?.[c.mode] ?? `${MODE_OPTION.choices[c.mode]} is not available here.`);
     if (c.mode === 'lora' && c.lora.target_modules.length === 0) problems.push(`${TARGETS_OPTION.label}: pick at least one layer type.`);
     if (c.mode === 'oft' && c.oft.target_modules.length === 0) problems.push('OFT targets: pick at least one layer type.');
+    if (c.mode === 'prompt' && c.prompt.prompt_tuning_init === 'TEXT' && !c.prompt.prompt_tuning_init_text.trim()) {
+      problems.push(`${PROMPT_INIT_OPTION.label}: a text is needed to start from a text (or start from random vocabulary tokens).`);
+    }
     if (c.steps === 0 && !(c.epochs > 0)) problems.push('Steps or Epochs must be more than 0.');
     if (c.bestMetric === 'exact_match' && c.genEvalExamples === 0) problems.push(`${BEST_METRIC_OPTION.label}: exact match needs held-out answers generated (set "Held-out answers generated" above 0).`);
     if (!problems.length) return { ok: true, config: c };
@@ -374,7 +445,8 @@ export function resolveTrainConfig(arch: string | null | undefined, over: TrainC
   const base = defaultTrainConfig(arch);
   const lora = over.lora && typeof over.lora === 'object' ? { ...base.lora, ...over.lora } : (over.lora ?? base.lora);
   const oft = over.oft && typeof over.oft === 'object' ? { ...base.oft, ...over.oft } : (over.oft ?? base.oft);
-  const merged = { ...base, ...over, lora, oft };
+  const prompt = over.prompt && typeof over.prompt === 'object' ? { ...base.prompt, ...over.prompt } : (over.prompt ?? base.prompt);
+  const merged = { ...base, ...over, lora, oft, prompt };
   if (over.steps && over.epochs === undefined) merged.epochs = 0;
   return parseTrainConfig(merged, caps);
 }
