@@ -183,6 +183,11 @@ export interface TrainPayload {
    * scored at every evaluation beside the base model's own texts); stored with the run's probe.
    */
   probeText?: { name: string; text: string };
+  /**
+   * Start the new run's adapter from a stored checkpoint (e.g. DPO after SFT): the adapter's kind and shape
+   * come from that run's settings, and for DPO that checkpoint, frozen, is the reference model.
+   */
+  startFrom?: { runId: string; step: number };
 }
 
 export interface ResumeRunPayload {

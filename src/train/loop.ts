@@ -61,6 +61,8 @@ export interface StepMetrics {
   backend: string;
   /** Set when this step was skipped by the NaN/Inf guard, with the reason. */
   skipped?: string;
+  /** The objective's own statistics of this step (DPO: rewards/chosen, rewards/margins, …), means over its micro-batches. */
+  extra?: Record<string, number>;
 }
 
 export interface EvalMetrics {
@@ -127,16 +129,61 @@ export function collate(batch: Example[], padId = 0): { ids: number[][]; mask: n
 }
 
 /**
+ * Where an objective reports statistics of a micro-batch besides its loss (DPO's rewards): scalars made
+ * inside the loss computation, kept by the sink (tf.keep) and read with the loss. Steps report them in
+ * StepMetrics.extra under `name`, evaluations in EvalMetrics.extra under `eval_${name}` (as TRL logs them),
+ * both averaged with the batches' weights.
+ */
+export type StatSink = (name: string, value: tf.Scalar) => void;
+
+/**
  * What a step minimises. The default is next-token cross-entropy on masked sequences (pairs with the loss
- * on the completion, or plain text with the loss everywhere); preference pairs (DPO) or learned prompt
- * embeddings are other objectives over their own example type, driven by the same Trainer and loop.
+ * on the completion, or plain text with the loss everywhere); preference pairs (DPO) are another objective
+ * over their own example type, driven by the same Trainer and loop.
  */
 export interface Objective<E> {
   name: string;
-  /** Mean loss of a micro-batch: a scalar, computed inside tf.variableGrads / tf.tidy. */
-  loss(lm: CausalLM, batch: E[]): tf.Scalar;
+  /** Mean loss of a micro-batch: a scalar, computed inside tf.variableGrads / tf.tidy; statistics go to `stat`. */
+  loss(lm: CausalLM, batch: E[], stat?: StatSink): tf.Scalar;
   /** Tokens a micro-batch feeds (throughput) and the weight of its mean loss (evaluation averages by it). */
   count(batch: E[]): { tokens: number; weight: number };
+}
+
+/** Statistics collected from micro-batches (kept tensors until read), averaged by weight. */
+export class Stats {
+  private pending: { name: string; t: tf.Scalar; w: number }[] = [];
+  private sums = new Map<string, { v: number; w: number }>();
+  sink(weight: number): StatSink {
+    return (name, value) => this.pending.push({ name, t: tf.keep(value), w: weight });
+  }
+  get size(): number {
+    return this.pending.length;
+  }
+  private take(values: number[]): void {
+    this.pending.forEach((p, i) => {
+      const s = this.sums.get(p.name) ?? { v: 0, w: 0 };
+      this.sums.set(p.name, { v: s.v + values[i]! * p.w, w: s.w + p.w });
+    });
+    tf.dispose(this.pending.map((p) => p.t));
+    this.pending = [];
+  }
+  readSync(): void {
+    this.take(this.pending.map((p) => p.t.dataSync()[0]!));
+  }
+  async read(): Promise<void> {
+    const values: number[] = [];
+    for (const p of this.pending) values.push((await p.t.data())[0]!);
+    this.take(values);
+  }
+  /** Frees what was never read (a step that threw). */
+  dispose(): void {
+    tf.dispose(this.pending.map((p) => p.t));
+    this.pending = [];
+  }
+  means(prefix = ''): Record<string, number> | undefined {
+    if (!this.sums.size) return undefined;
+    return Object.fromEntries([...this.sums].map(([k, s]) => [prefix + k, s.w ? s.v / s.w : NaN]));
+  }
 }
 
 /** Next-token cross-entropy on right-padded, masked sequences. */
@@ -170,21 +217,28 @@ function* evalBatches<E>(objective: Objective<E>, examples: E[], batchSize: numb
  * what an evaluation measures, read asynchronously (also outside a Trainer: measuring points along the
  * path from base to tuned). With `yieldEveryMs` the event loop runs between batches.
  */
-export async function evaluateLoss<E>(lm: CausalLM, objective: Objective<E>, examples: E[], batchSize: number, yieldEveryMs = Infinity): Promise<{ nll: number; tokens: number }> {
+export async function evaluateLoss<E>(lm: CausalLM, objective: Objective<E>, examples: E[], batchSize: number, yieldEveryMs = Infinity): Promise<{ nll: number; tokens: number; extra?: Record<string, number> }> {
   let nll = 0;
   let tokens = 0;
   let last = performance.now();
-  for (const { batch, n } of evalBatches(objective, examples, batchSize)) {
-    if (performance.now() - last > yieldEveryMs) {
-      await yieldToEventLoop();
-      last = performance.now();
+  const stats = new Stats();
+  try {
+    for (const { batch, n } of evalBatches(objective, examples, batchSize)) {
+      if (performance.now() - last > yieldEveryMs) {
+        await yieldToEventLoop();
+        last = performance.now();
+      }
+      const l = tf.tidy(() => objective.loss(lm, batch, stats.sink(n)));
+      nll += (await l.data())[0]! * n;
+      l.dispose();
+      await stats.read();
+      tokens += n;
     }
-    const l = tf.tidy(() => objective.loss(lm, batch));
-    nll += (await l.data())[0]! * n;
-    l.dispose();
-    tokens += n;
+  } finally {
+    stats.dispose();
   }
-  return { nll, tokens };
+  const extra = stats.means('eval_');
+  return { nll, tokens, ...(extra ? { extra } : {}) };
 }
 
 /** A step whose GPU work is queued but whose numbers are not read yet. */
@@ -195,6 +249,8 @@ interface PendingStep {
   losses: tf.Tensor[];
   grads: tf.Tensor[];
   normSq: tf.Tensor;
+  /** The objective's statistics of the step's micro-batches. */
+  stats: Stats;
 }
 
 export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter> {
@@ -260,6 +316,7 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
    */
   trainStep(): StepMetrics {
     const p = this.beginStep();
+    p.stats.readSync();
     return this.endStep(p, p.losses.map((l) => l.dataSync()[0]!), p.normSq.dataSync()[0]!);
   }
 
@@ -272,6 +329,7 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
     const p = this.beginStep();
     const losses: number[] = [];
     for (const l of p.losses) losses.push((await l.data())[0]!);
+    await p.stats.read();
     return this.endStep(p, losses, (await p.normSq.data())[0]!);
   }
 
@@ -282,6 +340,7 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
     const lr = this.lrAt(this.step);
     let tokens = 0;
     const losses: tf.Tensor[] = [];
+    const stats = new Stats();
     let acc: tf.Tensor[] | null = null;
     if (this.adapter) this.adapter.training = true;
     try {
@@ -289,7 +348,8 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
         const batch = this.microBatch(this.micro++);
         tokens += this.objective.count(batch).tokens;
         this.adapter?.setDropoutSeed(c.seed * 1_000_003 + this.step * 97 + a);
-        const { value, grads } = tf.variableGrads(() => this.objective.loss(this.lm, batch), this.params);
+        const sink = stats.sink(1);
+        const { value, grads } = tf.variableGrads(() => this.objective.loss(this.lm, batch, sink), this.params);
         losses.push(value);
         const g = this.params.map((p) => grads[p.name]!);
         if (!acc) acc = g;
@@ -299,6 +359,9 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
           acc = sum;
         }
       }
+    } catch (e) {
+      stats.dispose();
+      throw e;
     } finally {
       if (this.adapter) this.adapter.training = false;
     }
@@ -308,7 +371,7 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
       tf.dispose(grads);
       grads = avg;
     }
-    return { t0, lr, tokens, losses, grads, normSq: squaredNorm(grads) };
+    return { t0, lr, tokens, losses, grads, normSq: squaredNorm(grads), stats };
   }
 
   /** The rest of a step, once its losses and squared gradient norm have been read: clip, update, count. */
@@ -335,6 +398,7 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
     // Zero-initialised EMA with bias correction (as Adam's moments): early values are not dragged to 0.
     const smooth = this.smoothLoss === null ? NaN : this.smoothLoss / (1 - 0.9 ** this.smoothCount);
     const mem = tf.memory();
+    const extra = p.stats.means();
     return {
       step: this.step,
       totalSteps: this.totalSteps,
@@ -349,6 +413,7 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
       memory: { numTensors: mem.numTensors, numBytes: mem.numBytes },
       backend: tf.getBackend(),
       skipped,
+      ...(extra ? { extra } : {}),
     };
   }
 
@@ -361,13 +426,19 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
   evaluate(examples: E[] = this.val): EvalMetrics {
     let nll = 0;
     let tokens = 0;
-    for (const { batch, n } of evalBatches(this.objective, examples, this.config.batchSize)) {
-      const l = tf.tidy(() => this.objective.loss(this.lm, batch));
-      nll += l.dataSync()[0]! * n;
-      l.dispose();
-      tokens += n;
+    const stats = new Stats();
+    try {
+      for (const { batch, n } of evalBatches(this.objective, examples, this.config.batchSize)) {
+        const l = tf.tidy(() => this.objective.loss(this.lm, batch, stats.sink(n)));
+        nll += l.dataSync()[0]! * n;
+        l.dispose();
+        stats.readSync();
+        tokens += n;
+      }
+    } finally {
+      stats.dispose();
     }
-    return this.evalResult(nll, tokens);
+    return this.evalResult(nll, tokens, stats.means('eval_'));
   }
 
   /**
@@ -375,14 +446,14 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
    * loop run between batches (a validation split can take seconds), so a worker keeps answering.
    */
   async evaluateAsync(examples: E[] = this.val, yieldEveryMs = Infinity): Promise<EvalMetrics> {
-    const { nll, tokens } = await evaluateLoss(this.lm, this.objective, examples, this.config.batchSize, yieldEveryMs);
-    return this.evalResult(nll, tokens);
+    const { nll, tokens, extra } = await evaluateLoss(this.lm, this.objective, examples, this.config.batchSize, yieldEveryMs);
+    return this.evalResult(nll, tokens, extra);
   }
 
-  private evalResult(nll: number, tokens: number): EvalMetrics {
+  private evalResult(nll: number, tokens: number, extra?: Record<string, number>): EvalMetrics {
     const valLoss = tokens ? nll / tokens : NaN;
     this.lastValLoss = valLoss;
-    return { step: this.step, valLoss, valPpl: Math.exp(valLoss), tokens };
+    return { step: this.step, valLoss, valPpl: Math.exp(valLoss), tokens, ...(extra ? { extra } : {}) };
   }
 
   /** checkpoint() with the weights and optimizer moments downloaded asynchronously first (WebGPU). */

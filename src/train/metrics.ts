@@ -4,14 +4,14 @@ import type { EvalMetrics, StepMetrics } from './loop';
 
 /** What is stored per step and per evaluation (camelCase, as the page reads it). */
 export type MetricPoint =
-  | { type: 'step'; step: number; epoch: number; loss: number; smoothLoss: number; lr: number; gradNorm: number; tokens: number; tokensPerSec: number; skipped?: string }
+  | { type: 'step'; step: number; epoch: number; loss: number; smoothLoss: number; lr: number; gradNorm: number; tokens: number; tokensPerSec: number; skipped?: string; extra?: Record<string, number> }
   | { type: 'eval'; step: number; valLoss: number; valPpl: number; tokens: number; extra?: Record<string, number>; details?: Record<string, unknown> };
 
 export type StepPoint = Extract<MetricPoint, { type: 'step' }>;
 export type EvalPoint = Extract<MetricPoint, { type: 'eval' }>;
 
 export function stepPoint(m: StepMetrics): StepPoint {
-  return { type: 'step', step: m.step, epoch: m.epoch, loss: m.loss, smoothLoss: m.smoothLoss, lr: m.lr, gradNorm: m.gradNorm, tokens: m.tokens, tokensPerSec: m.tokensPerSec, ...(m.skipped ? { skipped: m.skipped } : {}) };
+  return { type: 'step', step: m.step, epoch: m.epoch, loss: m.loss, smoothLoss: m.smoothLoss, lr: m.lr, gradNorm: m.gradNorm, tokens: m.tokens, tokensPerSec: m.tokensPerSec, ...(m.skipped ? { skipped: m.skipped } : {}), ...(m.extra ? { extra: m.extra } : {}) };
 }
 
 export function evalPoint(e: EvalMetrics): EvalPoint {
@@ -46,6 +46,7 @@ export function metricRow(p: MetricPoint): Record<string, number | string> {
     tokens: p.tokens,
     tokens_per_sec: p.tokensPerSec,
     ...(p.skipped ? { skipped: p.skipped } : {}),
+    ...(p.extra ?? {}),
   };
 }
 
