@@ -27,4 +27,15 @@ export {
   type SaveCheckpointResult,
 } from './checkpoints';
 export { fingerprintBytes, type DatasetRecord, type DatasetsRepository, type LoadedDataset, type SaveDatasetInput } from './datasets';
+export {
+  PREFERENCE_SOURCES,
+  preferenceJsonLine,
+  preferencesToJsonl,
+  type NewPreference,
+  type PreferencePair,
+  type PreferencePatch,
+  type PreferencePrompt,
+  type PreferenceSource,
+  type PreferencesRepository,
+} from './preferences';
 export { TabtuneStore, type StorageReport } from './store';

@@ -9,6 +9,7 @@
 //   chunk/<runId>/<step:12>/<writeId>/<index:6>  Uint8Array: bytes of the checkpoint blob (safetensors)
 //   dataset/<datasetId>                          DatasetRecord (JSON): the commit point of a dataset
 //   dchunk/<datasetId>/<index:6>                 Uint8Array: the dataset's bytes
+//   pref/<runId>/<preferenceId>                  PreferencePair (JSON): a preference collected in the compare view
 
 import type { JsonValue } from './backend';
 import { StorageError } from './errors';
@@ -33,6 +34,9 @@ export const storageKeys = {
   datasetChunk: (datasetId: string, index: number) => `dchunk/${datasetId}/${pad(index, 6)}`,
   allDatasetChunksPrefix: 'dchunk/',
   allMetricsPrefix: 'metrics/',
+  preference: (runId: string, id: string) => `pref/${runId}/${id}`,
+  preferencePrefix: (runId: string) => `pref/${runId}/`,
+  allPreferencesPrefix: 'pref/',
 };
 
 /** The id segment of a key (`run/<id>`, `ckpt/<id>/…`, `dchunk/<id>/…`). */

@@ -4,6 +4,7 @@
 //   store.runs         run records, status, heartbeat, metrics (runs.ts)
 //   store.checkpoints  chunked checkpoints, retention, pins, branches and resume (checkpoints.ts)
 //   store.datasets     stored dataset files (datasets.ts)
+//   store.preferences  preference pairs collected in the compare view, per run (preferences.ts)
 // The store itself holds only what spans them: deleting a run, garbage collection, recovery at startup and
 // the storage report. Key layout: keys.ts; what the repositories share (locks, quota errors): context.ts.
 
@@ -12,6 +13,7 @@ import { IdbBackend, type KeyValueBackend } from './backend';
 import { CheckpointsRepository, type CheckpointInfo } from './checkpoints';
 import { StoreContext, type GcResult, type TabtuneStoreOptions } from './context';
 import { DatasetsRepository } from './datasets';
+import { PreferencesRepository } from './preferences';
 import type { FreeableItem } from './errors';
 import { RunsRepository, type RunRecord } from './runs';
 
@@ -28,6 +30,7 @@ export class TabtuneStore {
   readonly runs: RunsRepository;
   readonly checkpoints: CheckpointsRepository;
   readonly datasets: DatasetsRepository;
+  readonly preferences: PreferencesRepository;
   private readonly ctx: StoreContext;
 
   /**
@@ -40,6 +43,7 @@ export class TabtuneStore {
     this.runs = new RunsRepository(this.ctx);
     this.checkpoints = new CheckpointsRepository(this.ctx, this.runs);
     this.datasets = new DatasetsRepository(this.ctx);
+    this.preferences = new PreferencesRepository(this.ctx, this.runs);
   }
 
   /**
@@ -52,20 +56,21 @@ export class TabtuneStore {
     return { interrupted, garbage };
   }
 
-  /** Deletes a run with its metrics and checkpoints (the record first). Branches of it keep their own data. */
+  /** Deletes a run with its metrics, checkpoints and preference pairs (the record first). Branches of it keep their own data. */
   async deleteRun(runId: string): Promise<void> {
     await this.runs.deleteRecordAndMetrics(runId);
     await this.checkpoints.deleteAllOf(runId);
+    await this.preferences.deleteAllOf(runId);
   }
 
   /**
    * Removes what crashed or interrupted writes left behind: chunks no manifest refers to, dataset chunks
    * without a record, checkpoints and metrics of deleted runs. Chunks of writes in flight in this store, and
-   * orphans younger than `graceMs` (another tab may be writing them), are kept.
+   * orphans younger than `graceMs` (another tab may be writing them), are kept. Preference pairs of deleted runs go too.
    */
   async collectGarbage(options: { graceMs?: number } = {}): Promise<GcResult> {
     const graceMs = options.graceMs ?? this.ctx.orphanGraceMs;
-    const parts = [await this.checkpoints.collectGarbage(graceMs), await this.runs.collectGarbage(), await this.datasets.collectGarbage(graceMs)];
+    const parts = [await this.checkpoints.collectGarbage(graceMs), await this.runs.collectGarbage(), await this.datasets.collectGarbage(graceMs), await this.preferences.collectGarbage()];
     return { removedKeys: parts.reduce((a, p) => a + p.removedKeys, 0) };
   }
 
