@@ -166,6 +166,8 @@ export interface RunJob {
   };
   /** The base model the run was trained on (checked on resume). */
   model: { name: string; label: string; arch: string; numParams: number; vocabSize: number; baseModel: string };
+  /** The run and checkpoint the adapter started from (TrainPayload.startFrom, e.g. DPO after SFT): its lineage, shown in the runs list. */
+  startFrom?: { runId: string; step: number };
 }
 
 export interface TrainPayload {
