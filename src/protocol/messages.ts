@@ -6,7 +6,7 @@ import type { BackendPreference, BackendReport } from '../model/backend';
 import type { ModelInfo } from '../model/load';
 import type { DataReport } from '../data/doctor';
 import type { ColumnMapping, ReadProgress } from '../data/types';
-import type { CheckpointInfo, RunQuality, RunRecord, StorageReport } from '../storage/index';
+import type { CheckpointInfo, NewPreference, PreferencePair, PreferencePatch, RunQuality, RunRecord, StorageReport } from '../storage/index';
 import type { FreeableItem } from '../storage/errors';
 import type { EvalMetrics, StepMetrics } from '../train/loop';
 import type { TrainCapabilities, TrainConfig, TrainConfigOverrides } from '../train/config';
@@ -17,6 +17,7 @@ export type { BackendName, BackendPreference, BackendReport } from '../model/bac
 export type { DataReport } from '../data/doctor';
 export type { ColumnMapping } from '../data/types';
 export type { CheckpointInfo, RunQuality, RunRecord, RunStatus, StorageReport } from '../storage/index';
+export type { NewPreference, PreferencePair, PreferencePatch, PreferencePrompt, PreferenceSource } from '../storage/index';
 export type { FreeableItem } from '../storage/errors';
 export type { EvalMetrics, StepMetrics } from '../train/loop';
 export type { LoraConfig, TrainCapabilities, TrainConfig, TrainConfigOverrides } from '../train/config';
@@ -414,6 +415,13 @@ export interface Requests {
   'explore-path': { payload: ExplorePathPayload; result: ExplorePathResult };
   /** Stores a point of explore-path as a checkpoint of its own (a branch run with the recipe). */
   'apply-recipe': { payload: ApplyRecipePayload; result: ApplyRecipeResult };
+  /** The preference pairs collected for a run in the compare view, oldest first. */
+  'list-preferences': { payload: { runId: string }; result: { preferences: PreferencePair[] } };
+  /** Stores a new preference pair with its run. */
+  'save-preference': { payload: NewPreference; result: { preference: PreferencePair } };
+  /** Edits a stored pair's prompt or replies. */
+  'update-preference': { payload: { runId: string; id: string; patch: PreferencePatch }; result: { preference: PreferencePair } };
+  'delete-preference': { payload: { runId: string; id: string }; result: { deleted: boolean } };
 }
 
 export interface Events {
@@ -538,6 +546,10 @@ const requestKinds: ReadonlySet<string> = new Set<RequestKind>([
   'run-metrics',
   'explore-path',
   'apply-recipe',
+  'list-preferences',
+  'save-preference',
+  'update-preference',
+  'delete-preference',
 ]);
 const eventKinds: ReadonlySet<string> = new Set<EventKind>(['progress', 'token', 'data-progress', 'run', 'metrics', 'eval', 'checkpoint']);
 

@@ -48,6 +48,14 @@ describe('preferences', () => {
     await expect(again.preferences.update(run.id, a.id, { chosen: 'x' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
+  it('pairs added within the same millisecond list in the order they were added', async () => {
+    const store = new TabtuneStore(freshIdb(), { now: fakeClock().now });
+    const run = await store.runs.create({ name: 'sft' });
+    const added = [];
+    for (let i = 0; i < 8; i++) added.push((await store.preferences.add(pair(run.id, { chosen: `c${i}` }))).id);
+    expect((await store.preferences.list(run.id)).map((p) => p.id)).toEqual(added);
+  });
+
   it('refuses what teaches nothing or is not a pair: identical replies, an empty prompt, a prompt without a user turn, unknown runs and sources', async () => {
     const store = new TabtuneStore(freshIdb());
     const run = await store.runs.create({ name: 'sft' });

@@ -79,6 +79,9 @@ function checkReplies(chosen: unknown, rejected: unknown): { chosen: string; rej
 }
 
 export class PreferencesRepository {
+  /** createdAt of the last pair this store added: pairs added within one millisecond still list in the order they were made. */
+  private lastCreatedAt = 0;
+
   constructor(
     private readonly ctx: StoreContext,
     private readonly runs: RunsRepository,
@@ -94,7 +97,8 @@ export class PreferencesRepository {
     const run = await this.runs.get(runId);
     if (!run) throw new StorageError('NOT_FOUND', `no run ${runId}`);
     return this.ctx.withLock(`prefs:${runId}`, async () => {
-      const now = this.ctx.now();
+      const now = Math.max(this.ctx.now(), this.lastCreatedAt + 1);
+      this.lastCreatedAt = now;
       const pair: PreferencePair = { id: this.ctx.newId(), runId, step, prompt, chosen, rejected, source: input.source, createdAt: now, updatedAt: now };
       await this.ctx.guardWrite(`a preference of run "${run.name}"`, 0, runId, () => this.ctx.backend.set(storageKeys.preference(runId, pair.id), pair as unknown as JsonValue));
       return pair;
@@ -105,7 +109,7 @@ export class PreferencesRepository {
     return ((await this.ctx.backend.get(storageKeys.preference(checkId(runId, 'run'), checkId(id, 'preference')))) as unknown as PreferencePair | undefined) ?? null;
   }
 
-  /** The run's pairs, oldest first. */
+  /** The run's pairs, oldest first (by createdAt, which this store keeps increasing). */
   async list(runId: string): Promise<PreferencePair[]> {
     const { backend } = this.ctx;
     const ks = await backend.keys(storageKeys.preferencePrefix(checkId(runId, 'run')));

@@ -32,6 +32,7 @@ import { requireModel, type ModelContext, type WorkerContext } from './context';
 import { DatasetRegistry } from './datasets';
 import { fail, toProtocolError } from './errors';
 import { exportRun } from './export';
+import { Preferences } from './preferences';
 import { Runs } from './runs';
 import { Training } from './training';
 import { browserTraining } from '../train/config';
@@ -129,6 +130,7 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
   const datasets: DatasetRegistry = new DatasetRegistry({ store: getStore, withBase: (fn) => adapters.withBase(fn), post });
   const training: Training = new Training(worker, { datasets, adapters, staleAfterMs: options.staleAfterMs ?? 60_000, heartbeatMs: options.heartbeatMs ?? 5_000 });
   const runs = new Runs(worker, training, adapters);
+  const preferences = new Preferences(worker);
 
   function stopGenerations(): void {
     for (const c of running.values()) c.abort();
@@ -291,6 +293,10 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
       }
     },
     'apply-recipe': (p) => applyRecipeRequest(pathDeps, p),
+    'list-preferences': (p) => preferences.list(p.runId),
+    'save-preference': (p) => preferences.save(p),
+    'update-preference': (p) => preferences.update(p.runId, p.id, p.patch),
+    'delete-preference': (p) => preferences.delete(p.runId, p.id),
   };
 
   async function handle(m: RequestMessage): Promise<void> {
