@@ -5,8 +5,26 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend } from '../model/backend';
 import { OftAdapter, oftBlocks } from '../oft/adapter';
 import { tinyModel } from '../testing/tiny-model';
-import { defaultTrainConfig } from '../train/config';
-import { adapterTargets, estimateMemory, methodLabel, oftBlockSize, oftLayerParams, toOverrides, withTarget } from './training';
+import { checkpoint, MODEL, run, runSummary } from '../testing/studio-fixtures';
+import { BROWSER_TRAINING, browserTraining, CLI_TRAINING, defaultTrainConfig, MODE_OPTION, OFT_GPT2 } from '../train/config';
+import {
+  adapterTargets,
+  dataKinds,
+  dpoOffer,
+  estimateMemory,
+  lineageText,
+  methodChoices,
+  methodLabel,
+  objectiveDataProblem,
+  objectiveLabel,
+  oftBlockSize,
+  oftLayerParams,
+  runMethodLabel,
+  startFromRuns,
+  toOverrides,
+  withStartAdapter,
+  withTarget,
+} from './training';
 
 describe('OFT in the memory estimate', () => {
   beforeAll(async () => {
@@ -56,12 +74,105 @@ describe('OFT in the memory estimate', () => {
 });
 
 describe('method labels', () => {
-  it('LoRA with its rank, OFT with its block size (the default for configurations stored before OFT), full', () => {
+  it('LoRA with its rank, OFT with its block size (the default for configurations stored before OFT), prompt tuning with its tokens, full', () => {
     const c = defaultTrainConfig('llama');
     expect(methodLabel(c)).toBe('LoRA r8');
     expect(methodLabel({ ...c, mode: 'oft', oft: { ...c.oft, oft_block_size: 16 } })).toBe('OFT b16');
     expect(methodLabel({ mode: 'oft', lora: c.lora })).toBe('OFT b32');
+    expect(methodLabel({ ...c, mode: 'prompt', prompt: { ...c.prompt, num_virtual_tokens: 8 } })).toBe('Prompt 8 tokens');
+    expect(methodLabel({ ...c, mode: 'prompt', prompt: { ...c.prompt, num_virtual_tokens: 1 } })).toBe('Prompt 1 token');
+    expect(methodLabel({ mode: 'prompt' })).toBe('Prompt 16 tokens');
     expect(methodLabel({ ...c, mode: 'full' })).toBe('full');
+  });
+
+  it('the objective: SFT (also for configurations stored before DPO) or DPO, before the adapter', () => {
+    const c = defaultTrainConfig('llama');
+    expect(runMethodLabel(c)).toBe('SFT · LoRA r8');
+    expect(runMethodLabel({ mode: 'lora', lora: { r: 4 } })).toBe('SFT · LoRA r4');
+    expect(runMethodLabel({ ...c, objective: 'dpo', mode: 'oft' })).toBe('DPO · OFT b32');
+    expect(runMethodLabel({ ...c, objective: 'dpo', mode: 'prompt' })).toBe('DPO · Prompt 16 tokens');
+    expect(objectiveLabel({})).toBe('SFT');
+  });
+});
+
+describe('the method picker', () => {
+  it('offers LoRA, OFT and prompt tuning with their trade-offs; what the worker cannot train carries its reason; full only where it runs', () => {
+    const browser = methodChoices(BROWSER_TRAINING);
+    expect(browser.map((m) => m.mode)).toEqual(['lora', 'oft', 'prompt']);
+    expect(browser.map((m) => m.tradeoff)).toEqual([MODE_OPTION.tradeoffs.lora, MODE_OPTION.tradeoffs.oft, MODE_OPTION.tradeoffs.prompt]);
+    for (const m of browser) expect(m.unavailable === null, m.mode).toBe(BROWSER_TRAINING.modes.includes(m.mode));
+    const gpt2 = methodChoices(browserTraining('gpt2'));
+    expect(gpt2.find((m) => m.mode === 'oft')!.unavailable).toBe(OFT_GPT2);
+    expect(gpt2.find((m) => m.mode === 'lora')!.unavailable).toBeNull();
+    expect(methodChoices({ modes: ['lora'] }).find((m) => m.mode === 'prompt')!.unavailable).toBe('Prompt tuning (learned virtual tokens) is not available here.');
+    expect(methodChoices(CLI_TRAINING).map((m) => [m.mode, m.unavailable])).toEqual([['lora', null], ['oft', null], ['prompt', null], ['full', null]]);
+  });
+});
+
+describe('prompt tuning and DPO in the memory estimate', () => {
+  const model = { numParams: 100_000, hiddenSize: 48, intermediateSize: 100, layers: 3, vocabSize: 40, arch: 'llama' };
+  it("counts PEFT's prompt_embeddings (virtual tokens x hidden), not LoRA's targets, and their positions in the activations", () => {
+    const c = { ...defaultTrainConfig('llama'), mode: 'prompt' as const, prompt: { ...defaultTrainConfig('llama').prompt, num_virtual_tokens: 20 } };
+    const m = estimateMemory(model, c, 16);
+    expect(m.trainableParams).toBe(20 * 48);
+    // The same activations as a LoRA run on sequences 20 tokens longer.
+    expect(m.activations).toBe(estimateMemory(model, { ...c, mode: 'lora' }, 36).activations);
+  });
+  it('DPO holds both replies of each pair: the activations of twice the batch', () => {
+    const c = defaultTrainConfig('llama');
+    expect(estimateMemory(model, { ...c, objective: 'dpo' }, 16).activations).toBe(estimateMemory(model, { ...c, batchSize: 2 * c.batchSize }, 16).activations);
+    expect(estimateMemory(model, { ...c, objective: 'dpo' }, 16).trainableParams).toBe(estimateMemory(model, c, 16).trainableParams);
+  });
+});
+
+describe("DPO's data and starting point", () => {
+  const kinds = (pair: number, chat: number, preference: number) => ({ kinds: { pair, chat, preference } });
+  it('offers DPO for a dataset of preference pairs only, and says what each objective lacks', () => {
+    expect(dpoOffer(kinds(0, 0, 12))).toBe(
+      'This dataset holds 12 preference pairs (prompt, chosen and rejected replies) and no prompt/completion examples: it trains with DPO, which learns to prefer the chosen reply.',
+    );
+    expect(dpoOffer(kinds(3, 0, 12))).toBeNull();
+    expect(dpoOffer(kinds(3, 2, 0))).toBeNull();
+    expect(dpoOffer(null)).toBeNull();
+    expect(objectiveDataProblem('dpo', kinds(5, 1, 0))).toMatch(/^DPO needs preference pairs, and this dataset has none: add a JSONL file whose lines have "prompt", "chosen" and "rejected"/);
+    expect(objectiveDataProblem('dpo', kinds(5, 0, 1))).toBeNull();
+    expect(objectiveDataProblem('sft', kinds(0, 0, 4))).toBe('SFT needs prompt/completion or chat examples, and this dataset holds only preference pairs: pick DPO as the objective.');
+    expect(objectiveDataProblem('sft', kinds(1, 0, 4))).toBeNull();
+    expect(objectiveDataProblem('dpo', null)).toBeNull();
+    expect(dataKinds(kinds(2, 3, 4))).toEqual({ preference: 4, sft: 5 });
+  });
+
+  it('starts from runs made on the page, with a checkpoint, not training, on the loaded model', () => {
+    const ck = checkpoint('a', 10);
+    const runs = [
+      run('a', { checkpoints: [ck] }),
+      run('none'),
+      run('busy', { checkpoints: [ck], active: true }),
+      run('cli', { checkpoints: [ck], job: false }),
+      run('other', { checkpoints: [ck], model: { numParams: 1 } }),
+    ];
+    expect(startFromRuns(runs, MODEL).map((r) => r.id)).toEqual(['a']);
+    expect(startFromRuns(runs, null).map((r) => r.id)).toEqual(['a', 'other']);
+  });
+
+  it("takes the adapter (method, shape, targets) of the run it starts from, keeps the rest", () => {
+    const c = { ...defaultTrainConfig('llama'), objective: 'dpo' as const, lr: 1e-4 };
+    const parent = { ...defaultTrainConfig('llama'), mode: 'oft' as const, oft: { ...defaultTrainConfig('llama').oft, oft_block_size: 16, target_modules: ['q_proj'] } };
+    const next = withStartAdapter(c, parent);
+    expect([next.mode, next.oft.oft_block_size, next.oft.target_modules, next.lr, next.objective]).toEqual(['oft', 16, ['q_proj'], 1e-4, 'dpo']);
+    expect(next.oft.target_modules).not.toBe(parent.oft.target_modules);
+    // A configuration stored before OFT and prompt tuning: theirs stay as they were.
+    const old = withStartAdapter(c, { mode: 'lora', lora: { ...c.lora, r: 4 } } as never);
+    expect([old.mode, old.lora.r, old.oft, old.prompt]).toEqual(['lora', 4, c.oft, c.prompt]);
+  });
+
+  it('names the run and step a run started from (lineage)', () => {
+    const parent = runSummary('p', { name: 'sft numbers' });
+    const child = run('c');
+    expect(lineageText(child, [parent])).toBeNull();
+    const started = { ...child, job: { ...child.job!, startFrom: { runId: 'p', step: 30 } } };
+    expect(lineageText(started, [parent, child])).toBe('started from sft numbers at step 30');
+    expect(lineageText(started, [child])).toBe('started from a deleted run at step 30');
   });
 });
 

@@ -1,9 +1,10 @@
 // Training settings as the studio offers them: presets over the run configuration (src/train/config.ts:
 // every setting's default, bounds, help, the one validation and the step count) and a memory estimate
-// for a model and settings. Plain data and arithmetic (no TF.js): the store, the controller and
+// for a model and settings; the method labels (LoRA r8, OFT b32, Prompt 16 tokens; SFT or DPO), the method
+// picker's choices, and what DPO needs (preference data, where it starts). Plain data and arithmetic (no TF.js): the store, the controller and
 // the components share it.
-import type { ModelSummary, TrainConfig, TrainConfigOverrides } from '../protocol/messages';
-import { DEFAULT_TRAIN, defaultTrainConfig, nearestDivisor } from '../train/config';
+import type { DataReport, ModelSummary, RunSummary, TrainConfig, TrainConfigOverrides } from '../protocol/messages';
+import { DEFAULT_TRAIN, defaultTrainConfig, MODE_OPTION, nearestDivisor, type TrainCapabilities, type TrainMode, type TrainObjective } from '../train/config';
 
 export type PresetName = 'quick' | 'balanced' | 'thorough';
 
@@ -56,7 +57,7 @@ export function presetConfig(name: PresetName, arch: string | null | undefined):
 
 /** What the worker's `train` takes: the whole config (explicit beats the engine's defaults). */
 export function toOverrides(c: TrainConfig): TrainConfigOverrides {
-  return { ...c, lora: { ...c.lora, target_modules: [...c.lora.target_modules] }, oft: { ...c.oft, target_modules: [...c.oft.target_modules] } };
+  return { ...c, lora: { ...c.lora, target_modules: [...c.lora.target_modules] }, oft: { ...c.oft, target_modules: [...c.oft.target_modules] }, prompt: { ...c.prompt } };
 }
 
 /** The layer types the trained adapter targets: OFT's for OFT, LoRA's otherwise (what the Train panel's targets edit). */
@@ -71,14 +72,120 @@ export function withTarget(c: TrainConfig, module: string, on: boolean): TrainCo
   return c.mode === 'oft' ? { ...c, oft: { ...c.oft, target_modules: next } } : { ...c, lora: { ...c.lora, target_modules: next } };
 }
 
+/** What methodLabel reads of a configuration (stored ones may predate OFT, prompt tuning or DPO). */
+export type MethodFields = Pick<TrainConfig, 'mode'> & {
+  lora?: Pick<TrainConfig['lora'], 'r'>;
+  oft?: Partial<Pick<TrainConfig['oft'], 'oft_block_size'>>;
+  prompt?: Partial<Pick<TrainConfig['prompt'], 'num_virtual_tokens'>>;
+  objective?: TrainObjective;
+};
+
 /**
- * A run's method in a few characters: "LoRA r8", "OFT b32" (its block size), "full". A configuration
- * stored before OFT existed has no `oft` (its block size is the default's).
+ * A run's adapter in a few characters: "LoRA r8", "OFT b32" (its block size), "Prompt 16 tokens" (its
+ * virtual tokens), "full". A configuration stored before OFT or prompt tuning existed takes their defaults.
  */
-export function methodLabel(t: Pick<TrainConfig, 'mode'> & { lora?: Pick<TrainConfig['lora'], 'r'>; oft?: Partial<Pick<TrainConfig['oft'], 'oft_block_size'>> }): string {
+export function methodLabel(t: MethodFields): string {
   if (t.mode === 'lora') return `LoRA r${t.lora?.r ?? DEFAULT_TRAIN.lora.r}`;
   if (t.mode === 'oft') return `OFT b${t.oft?.oft_block_size ?? DEFAULT_TRAIN.oft.oft_block_size}`;
+  if (t.mode === 'prompt') {
+    const n = t.prompt?.num_virtual_tokens ?? DEFAULT_TRAIN.prompt.num_virtual_tokens;
+    return `Prompt ${n} token${n === 1 ? '' : 's'}`;
+  }
   return 'full';
+}
+
+/** "SFT" or "DPO" (a configuration stored before DPO existed is SFT). */
+export function objectiveLabel(t: { objective?: TrainObjective }): 'SFT' | 'DPO' {
+  return t.objective === 'dpo' ? 'DPO' : 'SFT';
+}
+
+/** The whole method of a run: "SFT · LoRA r8", "DPO · Prompt 16 tokens" (runs list, compare view). */
+export function runMethodLabel(t: MethodFields): string {
+  return `${objectiveLabel(t)} · ${methodLabel(t)}`;
+}
+
+/** The adapters the Train panel's method picker offers: LoRA, OFT, prompt tuning (full fine-tuning only where it can run). */
+export const PICKED_METHODS: readonly TrainMode[] = ['lora', 'oft', 'prompt'];
+
+/** One choice of the method picker: its name, its trade-off, and why it cannot be trained here (null: it can). */
+export interface MethodChoice {
+  mode: TrainMode;
+  label: string;
+  tradeoff: string;
+  unavailable: string | null;
+}
+
+/** The method picker's choices for what `caps` can train: LoRA, OFT and prompt tuning always (the ones it cannot train with the reason), full only when it can. */
+export function methodChoices(caps: TrainCapabilities): MethodChoice[] {
+  const modes = caps.modes.includes('full') ? [...PICKED_METHODS, 'full' as const] : PICKED_METHODS;
+  return modes.map((mode) => ({
+    mode,
+    label: MODE_OPTION.choices[mode],
+    tradeoff: MODE_OPTION.tradeoffs[mode],
+    unavailable: caps.modes.includes(mode) ? null : (caps.unavailable?.[mode] ?? `${MODE_OPTION.choices[mode]} is not available here.`),
+  }));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// DPO: its data and where it starts.
+
+/** Preference pairs ({prompt, chosen, rejected}) and SFT examples (pairs, chats) in the dataset the doctor read. */
+export function dataKinds(report: Pick<DataReport, 'kinds'> | null | undefined): { preference: number; sft: number } {
+  const k = report?.kinds;
+  return { preference: k?.preference ?? 0, sft: (k?.pair ?? 0) + (k?.chat ?? 0) };
+}
+
+/** When the dataset holds preference pairs and no SFT examples: the sentence offering DPO (null otherwise). */
+export function dpoOffer(report: Pick<DataReport, 'kinds'> | null | undefined): string | null {
+  const { preference, sft } = dataKinds(report);
+  if (preference === 0 || sft > 0) return null;
+  return `This dataset holds ${preference} preference pair${preference === 1 ? '' : 's'} (prompt, chosen and rejected replies) and no prompt/completion examples: it trains with DPO, which learns to prefer the chosen reply.`;
+}
+
+/** Why the objective cannot train on this dataset (null: it can, or no dataset is loaded yet). */
+export function objectiveDataProblem(objective: TrainObjective, report: Pick<DataReport, 'kinds'> | null | undefined): string | null {
+  if (!report) return null;
+  const { preference, sft } = dataKinds(report);
+  if (objective === 'dpo' && preference === 0) {
+    return 'DPO needs preference pairs, and this dataset has none: add a JSONL file whose lines have "prompt", "chosen" and "rejected" (Data, above; pairs marked in Compare can be exported as one), or pick SFT.';
+  }
+  if (objective === 'sft' && sft === 0 && preference > 0) {
+    return 'SFT needs prompt/completion or chat examples, and this dataset holds only preference pairs: pick DPO as the objective.';
+  }
+  return null;
+}
+
+/** Where a DPO run starts: the base model (null) or a stored run's checkpoint (TrainPayload.startFrom). */
+export interface StartFrom {
+  runId: string;
+  step: number;
+}
+
+/** Runs a new run may start from: made on the page, with a checkpoint, not training now, on the loaded model. */
+export function startFromRuns(runs: readonly RunSummary[], model: Pick<ModelSummary, 'numParams' | 'arch'> | null): RunSummary[] {
+  return runs.filter((r) => r.job && !r.active && r.latestCheckpoint && (!model || (r.job.model.numParams === model.numParams && r.job.model.arch === model.arch)));
+}
+
+/**
+ * `c` with the adapter of the run it starts from (the worker builds the adapter from that run's settings, so
+ * the method, its shape and the targets are that run's; the plan and labels then say what will train).
+ */
+export function withStartAdapter(c: TrainConfig, parent: Pick<TrainConfig, 'mode' | 'lora' | 'oft'> & { prompt?: TrainConfig['prompt'] }): TrainConfig {
+  return {
+    ...c,
+    mode: parent.mode,
+    lora: { ...parent.lora, target_modules: [...parent.lora.target_modules] },
+    oft: parent.oft ? { ...parent.oft, target_modules: [...parent.oft.target_modules] } : c.oft,
+    prompt: parent.prompt ? { ...parent.prompt } : c.prompt,
+  };
+}
+
+/** "started from sft-run at step 30" for a run whose adapter started from another run's checkpoint (null otherwise). */
+export function lineageText(r: Pick<RunSummary, 'job'>, runs: readonly Pick<RunSummary, 'id' | 'name'>[]): string | null {
+  const from = r.job?.startFrom;
+  if (!from) return null;
+  const parent = runs.find((x) => x.id === from.runId);
+  return `started from ${parent ? parent.name : 'a deleted run'} at step ${from.step}`;
 }
 
 /** The OFT block size a layer with `inFeatures` inputs gets for a wanted `blockSize` (PEFT's rule, shared with src/oft/adapter.ts oftBlocks). */
@@ -121,6 +228,8 @@ export function estimateMemory(
   const weights = model.numParams * f;
   let trainableParams: number;
   if (c.mode === 'full') trainableParams = model.numParams;
+  // PEFT's prompt_embeddings: num_virtual_tokens x hidden (one transformer submodule for a causal LM).
+  else if (c.mode === 'prompt') trainableParams = c.prompt.num_virtual_tokens * h;
   else {
     // Per layer, each targeted linear [in, out] gets r * (in + out) parameters (LoRA) or
     // (in / b) * b(b-1)/2 (OFT's blocks of b, the nearest divisor of in).
@@ -138,8 +247,11 @@ export function estimateMemory(
     trainableParams = perLayer * model.layers;
   }
   const trainable = trainableParams * f * 4;
-  const tokens = c.batchSize * seqLen;
-  const perLayerAct = tokens * (12 * h + 3 * inter) + c.batchSize * heads * seqLen * seqLen * 2;
+  // DPO runs both replies of each pair in one forward (2 rows per pair); prompt tuning prepends its virtual tokens.
+  const rows = c.batchSize * (c.objective === 'dpo' ? 2 : 1);
+  const len = seqLen + (c.mode === 'prompt' ? c.prompt.num_virtual_tokens : 0);
+  const tokens = rows * len;
+  const perLayerAct = tokens * (12 * h + 3 * inter) + rows * heads * len * len * 2;
   const activations = (perLayerAct * model.layers + tokens * model.vocabSize * 3) * f;
   return { weights, trainable, trainableParams, activations, total: weights + trainable + activations };
 }
