@@ -3,7 +3,7 @@
 // `tabtune data inspect`. The report is plain JSON; the records and the split come with it.
 import type { LanguageModel } from '../model/load';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
-import { plainCompletionText, plainPromptText, RecordEncoder, defaultStop, type StopSpec, type TrainingExample } from './encode';
+import { plainCompletionText, plainPromptText, preferenceSides, RecordEncoder, defaultStop, type EncodeResult, type StopSpec, type TrainingExample } from './encode';
 import type { TableInfo } from './csv';
 import { IssueLog, type IssueSummary } from './issues';
 import { parseDataset, type ParsedDataset, type ParseOptions } from './parse';
@@ -100,7 +100,7 @@ function probeTexts(records: DataRecord[], n = 8): string[] {
 async function measure(records: DataRecord[], encoder: RecordEncoder, log: IssueLog, opts: InspectOptions): Promise<{ examples: TrainingExample[]; dropped: Set<number>; population: number }> {
   const sampleN = opts.statsSample ?? 5000;
   const inSample = new Set<number>();
-  const trainable = records.map((r, i) => [r, i] as const).filter(([r]) => r.kind !== 'preference');
+  const trainable = records.map((r, i) => [r, i] as const);
   if (trainable.length <= sampleN) trainable.forEach(([, i]) => inSample.add(i));
   else shuffle(trainable, opts.seed ?? 0).slice(0, sampleN).forEach(([, i]) => inSample.add(i));
   const examples: TrainingExample[] = [];
@@ -109,29 +109,32 @@ async function measure(records: DataRecord[], encoder: RecordEncoder, log: Issue
   let last = performance.now();
   const total = records.length;
   for (let i = 0; i < records.length; i++) {
-    const r0 = records[i]!;
-    // Preference records are not trained yet: measure the chosen side as a conversation.
-    const r: DataRecord = r0.kind === 'preference' ? { kind: 'chat', messages: [...r0.prompt, { role: 'assistant', content: r0.chosen }], line: r0.line } : r0;
-    if (!inSample.has(i) && encoder.lengthBound(r) <= limit) continue;
-    const res = encoder.encode(r);
+    const r = records[i]!;
+    // A preference pair trains both replies (DPO): both must fit; the statistics measure the chosen side.
+    const sides = r.kind === 'preference' ? preferenceSides(r) : [r];
+    if (!inSample.has(i) && sides.every((x) => encoder.lengthBound(x) <= limit)) continue;
+    let res: EncodeResult;
+    if (r.kind === 'preference') {
+      const p = encoder.encodePreference(r);
+      res = p.ok ? { ok: true, example: p.chosen.truncated >= p.rejected.truncated ? p.chosen : p.rejected } : p;
+    } else res = encoder.encode(r);
     if (performance.now() - last > 25) {
       opts.onProgress?.({ phase: 'tokenize', loaded: i, total, fraction: i / total });
       await yieldToEventLoop();
       last = performance.now();
     }
-    const severity = r0.kind === 'preference' ? 'warning' : 'error';
     if (!res.ok) {
-      if (severity === 'error') dropped.add(i);
-      log.add({ line: r.line, severity, code: res.code === 'too-long' ? 'too-long' : 'template-error', message: res.message });
+      dropped.add(i);
+      log.add({ line: r.line, severity: 'error', code: res.code === 'too-long' ? 'too-long' : 'template-error', message: res.message });
       continue;
     }
     const ex = res.example;
     if (ex.truncated > 0)
       log.warn(r.line, 'truncated', `the example is ${ex.fullLength} tokens, more than the max sequence length ${encoder.maxSeqLen} (+1): ${ex.truncated} token${ex.truncated > 1 ? 's' : ''} cut from the left of the prompt`);
-    if (inSample.has(i) && r0.kind !== 'preference') examples.push(ex);
+    if (inSample.has(i)) examples.push(ex);
   }
   opts.onProgress?.({ phase: 'tokenize', loaded: total, total, fraction: 1 });
-  return { examples, dropped, population: trainable.length - [...dropped].length };
+  return { examples, dropped, population: trainable.length - dropped.size };
 }
 
 /** Runs the whole doctor on a dataset file (and an optional validation file). */

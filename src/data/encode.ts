@@ -34,7 +34,7 @@
 // longest common prefix of the encodings of the prefix and of the whole, so training tokens are exactly
 // what the tokenizer produces for the whole text and the prompt tokens match the inference prompt.
 import type { TextTokenizer } from '../tokenizer/tokenizer';
-import type { DataRecord, Message } from './types';
+import type { ChatRecord, DataRecord, Message, PairRecord, PreferenceRecord } from './types';
 
 export const PLAIN_SEPARATOR = '\nAnswer:';
 /** The plain pair format, for display and documentation ({prompt} / {completion} are placeholders). */
@@ -89,6 +89,22 @@ export interface TrainingExample {
 export type EncodeResult =
   | { ok: true; example: TrainingExample }
   | { ok: false; code: 'too-long' | 'template-error' | 'unsupported'; message: string; fullLength?: number };
+
+/** A preference pair encoded: both sides as SFT would train them (same prompt tokens, the reply's weighted). */
+export type PreferenceEncodeResult =
+  | { ok: true; chosen: TrainingExample; rejected: TrainingExample }
+  | { ok: false; code: 'too-long' | 'template-error' | 'unsupported'; message: string };
+
+/**
+ * The two sides of a preference pair as the records SFT trains: a single user turn becomes a pair (the
+ * format SFT on pairs uses, so DPO after SFT sees the prompts it was tuned on), anything else a chat.
+ */
+export function preferenceSides(r: PreferenceRecord): [PairRecord | ChatRecord, PairRecord | ChatRecord] {
+  const one = r.prompt.length === 1 && r.prompt[0]!.role === 'user';
+  const side = (reply: string): PairRecord | ChatRecord =>
+    one ? { kind: 'pair', prompt: r.prompt[0]!.content, completion: reply, line: r.line } : { kind: 'chat', messages: [...r.prompt, { role: 'assistant', content: reply }], line: r.line };
+  return [side(r.chosen), side(r.rejected)];
+}
 
 /** One piece of a sequence: text, or a token id placed as is (the stop token). */
 type Part = ({ text: string } | { id: number }) & {
@@ -300,8 +316,16 @@ export class RecordEncoder {
     return { tok: this.tokenize(this.plainParts(r), false), format: 'plain' };
   }
 
+  /** Both sides of a preference pair; fails when either side cannot be encoded (named in the message). */
+  encodePreference(r: PreferenceRecord): PreferenceEncodeResult {
+    const [c, j] = preferenceSides(r).map((x) => this.encode(x));
+    if (!c!.ok) return { ok: false, code: c!.code, message: `chosen reply: ${c!.message}` };
+    if (!j!.ok) return { ok: false, code: j!.code, message: `rejected reply: ${j!.message}` };
+    return { ok: true, chosen: c!.example, rejected: j!.example };
+  }
+
   encode(r: DataRecord): EncodeResult {
-    if (r.kind === 'preference') return { ok: false, code: 'unsupported', message: 'preference (DPO) records are not trained yet' };
+    if (r.kind === 'preference') return { ok: false, code: 'unsupported', message: 'a preference pair trains with DPO (encodePreference), not as one sequence' };
     let seq: { tok: Tokenized; format: 'chat-template' | 'plain' };
     try {
       seq = this.sequence(r);

@@ -1,7 +1,7 @@
 // A fine-tuning job end to end, shared by the CLI and the browser worker: records from the dataset
 // doctor -> training sequences -> LoRA, OFT (or full-parameter) trainer -> held-out comparison of base and
 // tuned generations (exact match and token overlap). Nothing here touches the filesystem or the DOM.
-import { encodeRecords, type RecordEncoder } from '../data/encode';
+import { encodeRecords, preferenceSides, type RecordEncoder } from '../data/encode';
 import type { DataRecord, Message } from '../data/types';
 import { LoraAdapter } from '../lora/adapter';
 import { OftAdapter } from '../oft/adapter';
@@ -10,31 +10,68 @@ import { generateIds } from '../model/generate';
 import type { CausalLM } from '../model/causal-lm';
 import type { LanguageModel } from '../model/load';
 import type { RecipeJob } from '../io/recipes';
-import { Trainer, type Example, type TrainableAdapter } from './loop';
+import { Trainer, type Example, type Objective, type TrainableAdapter } from './loop';
 import type { TrainConfig } from './config';
+import { dpoObjective, type PreferenceExample } from './dpo';
 
 
 export function toExamples(encoder: RecordEncoder, records: DataRecord[]): Example[] {
-  return encodeRecords(encoder, records).examples.map(({ input, target, weight }) => ({ input, target, weight }));
+  return encodeRecords(encoder, records.filter((r) => r.kind !== 'preference')).examples.map(({ input, target, weight }) => ({ input, target, weight }));
+}
+
+/** The preference pairs among `records`, encoded for DPO (a pair that cannot be encoded is left out: the doctor reported it). */
+export function toPreferenceExamples(encoder: RecordEncoder, records: readonly DataRecord[]): PreferenceExample[] {
+  const out: PreferenceExample[] = [];
+  for (const r of records) {
+    if (r.kind !== 'preference') continue;
+    const e = encoder.encodePreference(r);
+    if (e.ok) out.push({ chosen: pick(e.chosen), rejected: pick(e.rejected) });
+  }
+  return out;
+}
+
+const pick = ({ input, target, weight }: Example): Example => ({ input, target, weight });
+
+/**
+ * What a run's objective trains on, from the doctor's records: SFT the pairs and chats, DPO the preference
+ * pairs. Records of the other kind are counted in `left` (the host tells the user); none at all is an error.
+ */
+export function recordsFor(config: Pick<TrainConfig, 'objective'>, records: readonly DataRecord[]): { use: DataRecord[]; left: number } {
+  const dpo = config.objective === 'dpo';
+  const use = records.filter((r) => (r.kind === 'preference') === dpo);
+  return { use, left: records.length - use.length };
+}
+
+/** The objective a configuration trains with: DPO (beta, RPO weight) or, by default, the causal-LM loss. */
+export function objectiveFor(config: TrainConfig): Objective<PreferenceExample> | null {
+  return config.objective === 'dpo' ? dpoObjective({ beta: config.dpoBeta, rpoAlpha: config.rpoAlpha }) : null;
 }
 
 /** The adapters a job trains (mode 'lora', 'oft'); tell them apart with instanceof. */
 export type TuningAdapter = LoraAdapter | OftAdapter;
 
-/** Builds the adapter (LoRA or OFT mode) and the trainer for a model and encoded data. */
-export function createTrainer(model: LanguageModel, train: Example[], val: Example[], config: TrainConfig): Trainer<Example, TuningAdapter> {
-  const adapter = config.mode === 'lora' ? new LoraAdapter(model.lm, config.lora, { seed: config.seed }) : config.mode === 'oft' ? new OftAdapter(model.lm, config.oft) : null;
+/**
+ * Builds the adapter (LoRA or OFT mode; or takes `o.adapter`, e.g. an SFT adapter DPO continues) and the
+ * trainer for a model and encoded data, with `o.objective` (default: the causal-LM loss on Examples).
+ */
+export function createTrainer<E = Example>(model: LanguageModel, train: E[], val: E[], config: TrainConfig, o: { objective?: Objective<E> | null; adapter?: TuningAdapter } = {}): Trainer<E, TuningAdapter> {
+  const adapter = o.adapter ?? (config.mode === 'lora' ? new LoraAdapter(model.lm, config.lora, { seed: config.seed }) : config.mode === 'oft' ? new OftAdapter(model.lm, config.oft) : null);
   try {
-    return new Trainer(model.lm, train, val, config, adapter);
+    return new Trainer<E, TuningAdapter>(model.lm, train, val, config, adapter, o.objective ?? undefined);
   } catch (e) {
     adapter?.dispose();
     throw e;
   }
 }
 
-/** The prompt a record's expected answer follows, and that answer. Preference records are not evaluated. */
+/** The prompt a record's expected answer follows, and that answer (a preference pair's: its chosen reply). */
 export function promptAndAnswer(r: DataRecord): { prompt: { prompt: string } | { messages: Message[] }; expected: string; shown: string } | null {
   if (r.kind === 'pair') return { prompt: { prompt: r.prompt }, expected: r.completion, shown: r.prompt };
+  if (r.kind === 'preference') {
+    // Prompted as DPO trains it (preferenceSides): one user turn as a pair's prompt.
+    const [side] = preferenceSides(r);
+    return promptAndAnswer(side!);
+  }
   if (r.kind === 'chat') {
     let last = r.messages.length - 1;
     while (last >= 0 && r.messages[last]!.role !== 'assistant') last--;

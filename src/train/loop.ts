@@ -147,6 +147,10 @@ export interface Objective<E> {
   loss(lm: CausalLM, batch: E[], stat?: StatSink): tf.Scalar;
   /** Tokens a micro-batch feeds (throughput) and the weight of its mean loss (evaluation averages by it). */
   count(batch: E[]): { tokens: number; weight: number };
+  /** State the objective keeps with every checkpoint (DPO: its cached reference log-probabilities). */
+  checkpointTensors?(train: readonly E[], val: readonly E[]): Record<string, { shape: number[]; data: Float32Array }>;
+  /** Restores it from a checkpoint's tensors (Trainer.restore). */
+  restoreTensors?(tensors: Readonly<Record<string, { data: Float32Array }>>, train: readonly E[], val: readonly E[]): void;
 }
 
 /** Statistics collected from micro-batches (kept tensors until read), averaged by weight. */
@@ -471,6 +475,7 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
       tensors[`${name}.adam_m`] = { shape: [...p.shape], data: opt.m[i]! };
       tensors[`${name}.adam_v`] = { shape: [...p.shape], data: opt.v[i]! };
     });
+    Object.assign(tensors, this.objective.checkpointTensors?.(this.train, this.val));
     return {
       step: this.step,
       tensors,
@@ -495,6 +500,7 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
     if (s.params.join('\n') !== this.paramNames.join('\n')) {
       throw new Error('the checkpoint was made for different trainable tensors (another model, mode or target_modules)');
     }
+    this.objective.restoreTensors?.(c.tensors, this.train, this.val);
     const m: Float32Array[] = [];
     const v: Float32Array[] = [];
     this.params.forEach((p, i) => {
