@@ -1,8 +1,8 @@
 // What every architecture shares: its weights live in a WeightReader (checkpoint names, layouts,
 // trainable or not), its Linear layers are listed by HF module name, and a KV cache has one slot
 // per layer. Each architecture file adds only its own math.
-import type * as tf from '@tensorflow/tfjs-core';
-import type { CausalLM, ForwardOptions } from './causal-lm';
+import * as tf from '@tensorflow/tfjs-core';
+import type { CausalLM, ForwardOptions, InputPrefix } from './causal-lm';
 import type { ModelConfig } from './config';
 import { KVCache } from './kv-cache';
 import type { Linear } from './ops';
@@ -11,6 +11,7 @@ import { WeightReader } from './weights';
 
 export abstract class BaseCausalLM implements CausalLM {
   readonly linears = new Map<string, Linear>();
+  prefix: InputPrefix | null = null;
   protected readonly reader: WeightReader;
 
   protected constructor(
@@ -27,6 +28,31 @@ export abstract class BaseCausalLM implements CausalLM {
   }
 
   abstract forward(ids: number[][], opts?: ForwardOptions): tf.Tensor3D;
+
+  /** The token embedding table [V, D]. */
+  protected abstract get tokenTable(): tf.Tensor2D;
+
+  embedTokens(ids: number[]): tf.Tensor2D {
+    return tf.tidy(() => tf.gather(this.tokenTable, tf.tensor1d(ids, 'int32')));
+  }
+
+  /**
+   * x [B, T, D] with the prefix's `virtual` vectors put before it: [B, virtual + T, D] (x itself when 0).
+   * Call inside forward's tidy.
+   */
+  protected withPrefix(x: tf.Tensor, virtual: number): tf.Tensor {
+    if (!virtual) return x;
+    const p = this.prefix!.embeddings(); // [n, D]
+    const B = x.shape[0]!;
+    return tf.concat([tf.tile(tf.expandDims(p, 0), [B, 1, 1]), x], 1); // [B, n + T, D]
+  }
+
+  /** Drops the virtual positions of h [B, n + T, …]: [B, T, …] (h itself when virtual is 0). */
+  protected withoutPrefix(h: tf.Tensor, virtual: number): tf.Tensor {
+    if (!virtual) return h;
+    const begin = h.shape.map((_, i) => (i === 1 ? virtual : 0));
+    return tf.slice(h, begin, h.shape.map(() => -1));
+  }
 
   createCache(batch: number): KVCache {
     return new KVCache(batch, this.nLayers);

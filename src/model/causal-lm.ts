@@ -1,7 +1,7 @@
 // What every architecture offers the rest of tabtune: a forward pass to logits, a KV cache, and its
 // Linear layers by Hugging Face module name (where adapters attach).
 import type * as tf from '@tensorflow/tfjs-core';
-import type { ModelConfig } from './config';
+import { contextLength, type ModelConfig } from './config';
 import type { KVCache } from './kv-cache';
 import type { Linear } from './ops';
 import type { WeightMap } from './types';
@@ -21,8 +21,22 @@ export interface ForwardOptions {
   hidden?: tf.Tensor[];
 }
 
+/**
+ * Learned input vectors prepended to every sequence (prompt tuning, src/prompt/adapter.ts). Forward puts
+ * them before the ids' embeddings: they take positions 0..n-1, attend as real tokens, and their logits are
+ * dropped (callers still get [B, T, V]). With a KV cache they are fed once, by the call that starts it.
+ */
+export interface InputPrefix {
+  /** Virtual tokens prepended now: 0 when off (the base model). */
+  readonly length: number;
+  /** Their embeddings [length, D], read inside forward's tidy (the trained variable). */
+  embeddings(): tf.Tensor2D;
+}
+
 export interface CausalLM {
   readonly config: ModelConfig;
+  /** Virtual tokens before every input (prompt tuning), or null. Set by the adapter that owns them. */
+  prefix: InputPrefix | null;
   /** Distinct parameters (tied embeddings counted once). */
   readonly numParams: number;
   /** Every Linear by HF module name, e.g. "model.layers.0.self_attn.q_proj". */
@@ -30,6 +44,8 @@ export interface CausalLM {
   /** ids: [B][T] (rows of equal length) -> logits [B, T, V] (or [B, 1, V] with lastOnly). */
   forward(ids: number[][], opts?: ForwardOptions): tf.Tensor3D;
   createCache(batch: number): KVCache;
+  /** The input embeddings of ids (token embeddings only, no positions): [N, D], a new tensor. */
+  embedTokens(ids: number[]): tf.Tensor2D;
   /** Every weight as a trainable variable when built with { trainable: true }, else []. */
   trainableVariables(): tf.Variable[];
   /** Current weights with checkpoint names and layouts (a tied head is not repeated). */
@@ -37,4 +53,15 @@ export interface CausalLM {
   /** The backend tensors exportWeights reads (to download them asynchronously first on WebGPU). */
   weightTensors(): tf.Tensor[];
   dispose(): void;
+}
+
+/** Virtual tokens a forward call prepends: the prefix's, unless the cache it continues already holds them. */
+export function prefixLength(lm: Pick<CausalLM, 'prefix'>, cache?: KVCache): number {
+  if (cache && cache.length > 0) return 0;
+  return lm.prefix?.length ?? 0;
+}
+
+/** The model's context left for real tokens once the virtual tokens (prompt tuning) take theirs. */
+export function tokenContext(lm: Pick<CausalLM, 'prefix' | 'config'>): number {
+  return contextLength(lm.config) - (lm.prefix?.length ?? 0);
 }

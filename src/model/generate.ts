@@ -3,8 +3,7 @@
 // cancellation. Stop strings are never streamed: text that could be the start of one is held back.
 import * as tf from '@tensorflow/tfjs-core';
 import { seededRandom } from '../util/random';
-import type { CausalLM } from './causal-lm';
-import { contextLength } from './config';
+import { tokenContext, type CausalLM } from './causal-lm';
 import type { LanguageModel } from './load';
 
 export interface SamplingOptions {
@@ -92,7 +91,7 @@ export async function generateIds(lm: CausalLM, prompts: number[][], eosIds: num
   const B = prompts.length;
   if (!B) return [];
   if (prompts.some((p) => !p.length)) throw new Error('every prompt needs at least one token (the model has no BOS token to start from)');
-  const ctx = contextLength(lm.config);
+  const ctx = tokenContext(lm); // what prompt tuning's virtual tokens leave of the context
   const maxLen = Math.max(...prompts.map((p) => p.length));
   if (maxLen >= ctx) throw new Error(`the prompt is ${maxLen} tokens but the model's context is ${ctx}: shorten it`);
   const budget = Math.max(0, Math.min(opts.maxNewTokens, ctx - maxLen));

@@ -2,15 +2,17 @@
 // pre-LayerNorm blocks, fused qkv Conv1D (weights stored [in, out]), tanh GELU, tied lm_head.
 //
 // x = wte(ids) + wpe(pos)                          [B, T, D]
+//   (prompt tuning: x = [prefix; wte(ids)] + wpe(pos), [B, n + T, D], the prefix at positions 0..n-1; its
+//    n positions are dropped again before ln_f, so logits stay [B, T, V])
 // for each block:
 //   q, k, v = split(ln_1(x) Wattn + b)             3 x [B, H, T, hd]
 //   x = x + attention(q, k, v) Wproj + b           [B, T, D]
 //   x = x + gelu(ln_2(x) Wfc + b) Wproj2 + b       [B, T, D]   (opts.hidden collects this x per block)
 // logits = ln_f(x) wte^T                           [B, T, V]
 import * as tf from '@tensorflow/tfjs-core';
-import type { ForwardOptions } from './causal-lm';
 import type { GPT2Config } from './config';
 import { commitStep, planStep } from './kv-cache';
+import { prefixLength, type ForwardOptions } from './causal-lm';
 import { BaseCausalLM } from './base';
 import { attention, attentionMask, embedding, geluTanh, layerNorm, linear, splitHeads, type Linear } from './ops';
 import type { WeightMap } from './types';
@@ -69,11 +71,15 @@ export class GPT2Model extends BaseCausalLM {
     }
   }
 
+  protected get tokenTable(): tf.Tensor2D {
+    return this.wte;
+  }
+
   forward(ids: number[][], opts: ForwardOptions = {}): tf.Tensor3D {
     const c = this.config;
     const cache = opts.cache;
-    const plan = planStep(ids, opts, c.vocab_size, c.n_positions);
-    const { B, T, past, keyMask, pos } = plan;
+    const plan = planStep(ids, opts, c.vocab_size, c.n_positions, prefixLength(this, cache));
+    const { B, T, past, keyMask, pos, virtual } = plan; // T counts the virtual tokens first
     const H = c.n_head;
     const D = c.n_embd;
 
@@ -81,7 +87,7 @@ export class GPT2Model extends BaseCausalLM {
     const out = tf.tidy(() => {
       const am = attentionMask(keyMask, past, T); // [B, 1, 1, T, S]
       const tr = this.reader.trainable;
-      let x: tf.Tensor = tf.add(embedding(this.wte, ids, tr), embedding(this.wpe, pos, tr)); // [B, T, D]
+      let x: tf.Tensor = tf.add(this.withPrefix(embedding(this.wte, ids, tr), virtual), embedding(this.wpe, pos, tr)); // [B, T, D]
       const kept: tf.Tensor[] = [];
       this.blocks.forEach((L, l) => {
         const h = layerNorm(x, L.ln1[0], L.ln1[1], c.layer_norm_epsilon);
@@ -97,9 +103,10 @@ export class GPT2Model extends BaseCausalLM {
         x = tf.add(x, linear(attention(q, kT, v, am), L.proj));
         const h2 = layerNorm(x, L.ln2[0], L.ln2[1], c.layer_norm_epsilon);
         x = tf.add(x, linear(geluTanh(linear(h2, L.fc)), L.mlpProj));
-        if (opts.hidden) states.push(x); // residual stream after block l: [B, T, D]
+        if (opts.hidden) states.push(this.withoutPrefix(x, virtual)); // residual stream after block l: [B, T - virtual, D]
       });
       if (opts.lastOnly) x = tf.slice(x, [0, T - 1, 0], [B, 1, -1]);
+      else x = this.withoutPrefix(x, virtual); // [B, T - virtual, D]
       const logits = linear(layerNorm(x, this.lnf[0], this.lnf[1], c.layer_norm_epsilon), headFor(this.head, this.wte)); // [B, T, V]
       return [logits, ...kept, ...states];
     });

@@ -65,10 +65,13 @@ export class KVCache {
 /** What one forward call needs to know about masks, positions and the cache. */
 export interface StepPlan {
   B: number;
+  /** positions fed in this call: the virtual tokens, then the ids */
   T: number;
+  /** virtual tokens (prompt tuning) fed before the ids, the first `virtual` of the T positions */
+  virtual: number;
   /** cached positions before this call */
   past: number;
-  /** [B][T] mask of the new tokens */
+  /** [B][T] mask of the new positions (ones for the virtual tokens) */
   mask: number[][];
   /** [B][past + T] mask over all keys */
   keyMask: number[][];
@@ -76,26 +79,36 @@ export interface StepPlan {
   pos: number[][];
 }
 
-export function planStep(ids: number[][], opts: { cache?: KVCache; mask?: number[][] }, vocab: number, context: number): StepPlan {
+/**
+ * Checks the ids and plans one forward call. `virtual` virtual tokens (prompt tuning) go before the ids:
+ * mask ones, positions 0..virtual-1 (so the real tokens start at position `virtual`, as in HF with PEFT),
+ * counted against the context.
+ */
+export function planStep(ids: number[][], opts: { cache?: KVCache; mask?: number[][] }, vocab: number, context: number, virtual = 0): StepPlan {
   const B = ids.length;
-  const T = ids[0]?.length ?? 0;
-  if (!B || !T) throw new Error('forward needs at least one token');
+  const n = ids[0]?.length ?? 0;
+  if (!B || !n) throw new Error('forward needs at least one token');
   for (const row of ids) {
-    if (row.length !== T) throw new Error('all rows of a batch must have the same length (pad them and pass a mask)');
+    if (row.length !== n) throw new Error('all rows of a batch must have the same length (pad them and pass a mask)');
     for (const id of row) if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new Error(`token id ${id} is outside the vocabulary (0..${vocab - 1})`);
   }
-  const mask = opts.mask ?? ids.map((row) => row.map(() => 1));
+  const ones = new Array<number>(virtual).fill(1);
+  const mask = (opts.mask ?? ids.map((row) => row.map(() => 1))).map((row) => (virtual ? [...ones, ...row] : row));
+  const T = virtual + n;
   const cache = opts.cache;
   if (cache && cache.batch !== B) throw new Error(`cache holds ${cache.batch} rows but ${B} were given`);
   const past = cache?.length ?? 0;
-  if (past + T > context) throw new Error(`sequence of ${past + T} tokens is longer than the model's context (${context})`);
+  if (past + T > context) {
+    const v = virtual ? ` (${virtual} of them virtual tokens of prompt tuning)` : '';
+    throw new Error(`sequence of ${past + T} tokens${v} is longer than the model's context (${context})`);
+  }
   const keyMask = cache ? cache.keyMask.map((r, b) => [...r, ...mask[b]!]) : mask;
   // Each row continues from its own next position; pad tokens (mask 0) do not advance it.
   const pos = mask.map((row, b) => {
     let p = cache?.nextPos[b] ?? 0;
     return row.map((m) => (m ? p++ : Math.max(p - 1, 0)));
   });
-  return { B, T, past, mask, keyMask, pos };
+  return { B, T, virtual, past, mask, keyMask, pos };
 }
 
 /** Stores the layers' new keys/values ([kT0, v0, kT1, v1, …]) and advances masks and positions. */

@@ -3,6 +3,8 @@
 // SwiGLU MLP, tied or untied lm_head, optional q/k/v biases (qwen2).
 //
 // x = embed(ids)                                   [B, T, D]
+//   (prompt tuning: x = [prefix; embed(ids)]        [B, n + T, D], positions 0..n-1 for the prefix; its
+//    n positions are dropped again before the final norm, so logits stay [B, T, V])
 // for each layer:
 //   h = rmsnorm(x)
 //   q, k, v = rope(h Wq), rope(h Wk), h Wv         [B, H, T, hd], [B, KV, T, hd], [B, KV, T, hd]
@@ -11,9 +13,9 @@
 //   x = x + Wdown(silu(h Wgate) * (h Wup))         [B, T, D]   (opts.hidden collects this x per layer)
 // logits = rmsnorm(x) Whead                        [B, T, V]
 import * as tf from '@tensorflow/tfjs-core';
-import type { ForwardOptions } from './causal-lm';
 import type { LlamaConfig } from './config';
 import { commitStep, planStep } from './kv-cache';
+import { prefixLength, type ForwardOptions } from './causal-lm';
 import { BaseCausalLM } from './base';
 import { attention, attentionMask, embedding, linear, rmsNorm, silu, splitHeads, type Linear } from './ops';
 import type { WeightMap } from './types';
@@ -116,6 +118,10 @@ export class LlamaModel extends BaseCausalLM {
     this.invFreq = ropeInvFreq(c);
   }
 
+  protected get tokenTable(): tf.Tensor2D {
+    return this.embed;
+  }
+
   /** cos/sin tables [B, 1, T, hd/2] for per-row position ids. */
   private ropeTables(pos: number[][]): [tf.Tensor, tf.Tensor] {
     const B = pos.length;
@@ -136,8 +142,8 @@ export class LlamaModel extends BaseCausalLM {
   forward(ids: number[][], opts: ForwardOptions = {}): tf.Tensor3D {
     const c = this.config;
     const cache = opts.cache;
-    const plan = planStep(ids, opts, c.vocab_size, c.max_position_embeddings);
-    const { B, T, past, keyMask, pos } = plan;
+    const plan = planStep(ids, opts, c.vocab_size, c.max_position_embeddings, prefixLength(this, cache));
+    const { B, T, past, keyMask, pos, virtual } = plan; // T counts the virtual tokens first
     const H = c.num_attention_heads;
     const KV = c.num_key_value_heads;
 
@@ -145,7 +151,7 @@ export class LlamaModel extends BaseCausalLM {
     const out = tf.tidy(() => {
       const [cos, sin] = this.ropeTables(pos);
       const am = attentionMask(keyMask, past, T); // [B, 1, 1, T, S]
-      let x: tf.Tensor = embedding(this.embed, ids, this.reader.trainable); // [B, T, D]
+      let x: tf.Tensor = this.withPrefix(embedding(this.embed, ids, this.reader.trainable), virtual); // [B, T, D]
       const kept: tf.Tensor[] = [];
       this.layers.forEach((L, l) => {
         const h = rmsNorm(x, L.inputNorm, c.rms_norm_eps);
@@ -162,9 +168,10 @@ export class LlamaModel extends BaseCausalLM {
         x = tf.add(x, linear(attention(q, kT, v, am), L.o)); // [B, T, D]
         const h2 = rmsNorm(x, L.postNorm, c.rms_norm_eps);
         x = tf.add(x, linear(tf.mul(silu(linear(h2, L.gate)), linear(h2, L.up)), L.down)); // [B, T, D]
-        if (opts.hidden) states.push(x); // residual stream after block l: [B, T, D]
+        if (opts.hidden) states.push(this.withoutPrefix(x, virtual)); // residual stream after block l: [B, T - virtual, D]
       });
       if (opts.lastOnly) x = tf.slice(x, [0, T - 1, 0], [B, 1, -1]); // [B, 1, D]
+      else x = this.withoutPrefix(x, virtual); // [B, T - virtual, D]
       const logits = linear(rmsNorm(x, this.norm, c.rms_norm_eps), headFor(this.head, this.embed)); // [B, T, V]
       return [logits, ...kept, ...states];
     });

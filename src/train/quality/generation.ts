@@ -12,8 +12,7 @@
 //   gen_examples    how many records were answered
 import type { RecordEncoder } from '../../data/encode';
 import type { DataRecord } from '../../data/types';
-import type { CausalLM } from '../../model/causal-lm';
-import { contextLength } from '../../model/config';
+import { tokenContext, type CausalLM } from '../../model/causal-lm';
 import type { LanguageModel } from '../../model/load';
 import { shuffle } from '../../util/random';
 import { heldOutEval, promptAndAnswer, type HeldOutRow } from '../job';
@@ -182,7 +181,7 @@ function plan(o: GenerationOptions) {
   const answersOf = (rs: DataRecord[]) => rs.map((r) => promptAndAnswer(r)?.expected).filter((a): a is string => a !== undefined);
   const trainAnswers = answersOf(o.train);
   const labels = labelLike([...trainAnswers, ...answersOf(o.val)]);
-  const ctx = contextLength(o.model.lm.config);
+  const ctx = tokenContext(o.model.lm); // less prompt tuning's virtual tokens
   const candidates = o.val.filter((r) => {
     const pa = promptAndAnswer(r);
     return pa !== null && o.encoder.promptIds(pa.prompt).length < ctx;
