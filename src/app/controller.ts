@@ -12,6 +12,7 @@ import type { AllActions } from '../ui/context';
 import type { PresetName } from '../store/training';
 import { createCompare } from './compare';
 import { createExport } from './export';
+import { createPreferences } from './preferences';
 import { createSelectedRun } from './run-context';
 import { createStudio } from './studio';
 import { createTradeoff } from './tradeoff';
@@ -137,6 +138,7 @@ export function createController({ client, store, fetchCatalog, absoluteUrl, onP
   const selectedRun = createSelectedRun({ client, store });
   const compare = createCompare({ client, store, selectedRun, now });
   const exporter = createExport({ client, store, selectedRun, now });
+  const preferences = createPreferences({ client, store, selectedRun, now, train: (payload) => studio.train(payload) });
   // The selected run's trade-off chart; rewinding and applying select through the studio.
   const tradeoff = createTradeoff({ client, store, studio, now });
 
@@ -145,8 +147,10 @@ export function createController({ client, store, fetchCatalog, absoluteUrl, onP
     ...compare,
     ...exporter,
     ...tradeoff,
+    ...preferences,
     dispose() {
       compare.dispose();
+      preferences.dispose();
       exporter.dispose();
       tradeoff.dispose();
       selectedRun.dispose();

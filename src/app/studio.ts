@@ -39,6 +39,8 @@ export function inspectOptions(o: DataOptions): InspectDataOptions {
 export interface Studio extends StudioActions {
   /** After the model is ready: the runs list (and the interrupted-run banner), the newest run opened. */
   afterModelReady(): Promise<void>;
+  /** Starts a training made elsewhere (DPO on the compare view's preferences) as Start does: chart, checkpoints, runs and selection follow it. */
+  train(payload: TrainPayload): Promise<void>;
 }
 
 export function createStudio({ client, store, fetchExamples, absoluteUrl, whenModelReady }: StudioDeps): Studio {
@@ -356,6 +358,11 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
     },
 
     refreshRuns,
+
+    async train(payload) {
+      if (isTraining(state())) return;
+      await runTraining('train', payload);
+    },
 
     async openRun(runId) {
       if (isTraining(state()) && state().train.run?.runId === runId) {

@@ -2,7 +2,7 @@
 // every held-out example of the run. Actions: src/app/compare.ts. Streamed text goes into `stream`,
 // which the panel reads through `subscribe` (no React render per token).
 import { PLAIN_SEPARATOR } from '../data/encode';
-import type { AdapterInfo, CompareResult, CompareRow, GenerateOutcome, ProtocolError } from '../protocol/messages';
+import type { AdapterInfo, CompareResult, CompareRow, GenerateOutcome, PreferencePair, PreferencePrompt, PreferenceSource, ProtocolError } from '../protocol/messages';
 import { pageError } from './errors';
 import { selectedCheckpoint, unusable, type BlockerInput, type RunContext } from './run-context';
 import type { Phase } from './store';
@@ -85,11 +85,63 @@ export interface HeldoutState {
   cancelled: string | null;
 }
 
+/** Which reply the user preferred for one shown prompt (or that they edited one into a better reply). */
+export type PreferenceChoice = 'base' | 'tuned' | 'edited' | 'sample-1' | 'sample-2';
+
+/**
+ * One prompt shown with two replies, as the marking buttons offer it: the prompt box's latest comparison
+ * (key "prompt:<runs>") or a held-out row (key "heldout:<runId>:<step>:<line>").
+ */
+export interface PreferenceItem {
+  key: string;
+  runId: string;
+  /** The checkpoint the tuned replies came from. */
+  step: number;
+  /** The prompt as the user typed it (or the held-out record's prompt): the pair is encoded as its run was trained. */
+  prompt: PreferencePrompt;
+  base: string;
+  tuned: string;
+}
+
+/** A stored pair made from a shown item, and what the user chose. */
+export interface PreferenceMark {
+  pairId: string;
+  choice: PreferenceChoice;
+  /** The reply as the user edited it (choice 'edited'). */
+  edited?: string;
+}
+
+/** Two samples of the tuned model on the prompt box's prompt, at two seeds (temperature > 0). */
+export interface TwoSamplesState {
+  phase: Phase;
+  /** The prompt-box comparison they belong to (PromptState.runs). */
+  forRun: number;
+  seeds: [number, number] | null;
+  temperature: number | null;
+  texts: [string, string] | null;
+  error: ProtocolError | null;
+}
+
+export interface PreferencesState {
+  /** The run whose stored pairs `list` holds (the selected run). */
+  runId: string | null;
+  phase: Phase;
+  list: PreferencePair[];
+  /** The last marking / editing / deleting that failed (the list is unchanged). */
+  error: ProtocolError | null;
+  /** What the user marked on the items shown, by item key (a pair per item; marking again replaces it). */
+  marks: Record<string, PreferenceMark>;
+  samples: TwoSamplesState;
+  /** "Train with DPO on these preferences": building the dataset, then the run starts in the Train panel. */
+  dpo: { phase: Phase; step: 'dataset' | 'training' | null; error: ProtocolError | null };
+}
+
 export interface CompareSlice {
   settings: CompareSettings;
   prompt: PromptState;
   stream: StreamState;
   heldout: HeldoutState;
+  preferences: PreferencesState;
 }
 
 export const DEFAULT_COMPARE_SETTINGS: CompareSettings = {
@@ -117,8 +169,61 @@ export function initialCompare(): CompareSlice {
     prompt: idlePrompt(),
     stream: emptyStream(),
     heldout: { phase: 'idle', startedAt: null, progress: null, result: null, resultRunName: null, error: null, cancelled: null },
+    preferences: initialPreferences(),
   };
 }
+
+export const idleSamples = (forRun = 0): TwoSamplesState => ({ phase: 'idle', forRun, seeds: null, temperature: null, texts: null, error: null });
+
+export function initialPreferences(): PreferencesState {
+  return { runId: null, phase: 'idle', list: [], error: null, marks: {}, samples: idleSamples(), dpo: { phase: 'idle', step: null, error: null } };
+}
+
+/** Temperature of the two tuned samples: the prompt box's when it samples, else this (greedy decoding gives one reply twice). */
+export const TWO_SAMPLES_TEMPERATURE = 0.8;
+
+/** The stored pair a choice makes of an item: the preferred reply is chosen, the other rejected; an edit is chosen over the tuned reply it started from. */
+export function pairFor(
+  item: Pick<PreferenceItem, 'base' | 'tuned'>,
+  choice: PreferenceChoice,
+  extra: { edited?: string; samples?: [string, string] | null } = {},
+): { chosen: string; rejected: string; source: PreferenceSource } {
+  switch (choice) {
+    case 'base':
+      return { chosen: item.base, rejected: item.tuned, source: 'base-vs-tuned' };
+    case 'tuned':
+      return { chosen: item.tuned, rejected: item.base, source: 'base-vs-tuned' };
+    case 'edited':
+      return { chosen: extra.edited ?? '', rejected: item.tuned, source: 'edited' };
+    case 'sample-1':
+    case 'sample-2': {
+      const s = extra.samples;
+      if (!s) throw new Error('no samples to choose from');
+      return choice === 'sample-1' ? { chosen: s[0], rejected: s[1], source: 'two-samples' } : { chosen: s[1], rejected: s[0], source: 'two-samples' };
+    }
+  }
+}
+
+/** A prompt as one line of the Preferences list ("system: …  user: …" for messages). */
+export function promptText(prompt: PreferencePrompt): string {
+  return typeof prompt === 'string' ? prompt : prompt.map((m) => `${m.role}: ${m.content}`).join('\n');
+}
+
+/** The prompt as the user typed it, from what the prompt box sent (the training separator taken off: the pair is encoded as its run was trained). */
+export function typedPrompt(sentPrompt: string): string {
+  return sentPrompt.endsWith(PLAIN_SEPARATOR) ? sentPrompt.slice(0, -PLAIN_SEPARATOR.length) : sentPrompt;
+}
+
+/** The item key of a held-out row of a comparison (one pair per row, checkpoint and run). */
+export function heldoutKey(runId: string, step: number, line: number): string {
+  return `heldout:${runId}:${step}:${line}`;
+}
+
+export const SOURCE_LABELS: Record<PreferenceSource, string> = {
+  'base-vs-tuned': 'base vs tuned',
+  'two-samples': 'two tuned samples',
+  edited: 'edited reply',
+};
 
 function clamp(x: number, lo: number, hi: number, fallback: number): number {
   return Number.isFinite(x) ? Math.min(hi, Math.max(lo, x)) : fallback;

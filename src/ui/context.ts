@@ -1,8 +1,8 @@
 // What components get from the app: the store (read with selectors) and the actions they may call.
 import { createContext, useContext } from 'react';
 import { useStore } from 'zustand';
-import type { BackendPreference, ExportKind, ExportResult, TrainConfig } from '../protocol/messages';
-import type { CompareSettings } from '../store/compare';
+import type { BackendPreference, ExportKind, ExportResult, PreferencePatch, TrainConfig } from '../protocol/messages';
+import type { CompareSettings, PreferenceChoice, PreferenceItem } from '../store/compare';
 import type { AppState, AppStore, DataOptions, SettingsSlice } from '../store/store';
 import type { PresetName } from '../store/training';
 
@@ -82,7 +82,26 @@ export interface TradeoffActions {
   setOverlayRun(runId: string, shown: boolean): Promise<void>;
 }
 
-export interface AllActions extends UiActions, StudioActions, CompareActions, ExportActions, TradeoffActions {}
+/** Preferences from the compare view: marked pairs stored with the run, listed, exported, trained on with DPO. */
+export interface PreferenceActions {
+  /** Reads the selected run's stored pairs. */
+  refreshPreferences(): Promise<void>;
+  /** Stores the pair a choice makes of a shown prompt (replacing the item's earlier pair); `edited`: the improved reply. */
+  markPreference(item: PreferenceItem, choice: PreferenceChoice, edited?: string): Promise<void>;
+  /** Deletes the pair marked on a shown prompt. */
+  unmarkPreference(key: string): Promise<void>;
+  /** Edits a stored pair of the listed run; resolves false when it was refused (the error is in the store). */
+  updatePreference(id: string, patch: PreferencePatch): Promise<boolean>;
+  deletePreference(id: string): Promise<void>;
+  /** Two samples of the tuned model on the prompt box's last prompt, at its seed and the next (temperature > 0). */
+  sampleTwo(): Promise<void>;
+  /** The listed pairs as preference JSONL (null when there are none). */
+  preferencesJsonl(): { filename: string; text: string; count: number } | null;
+  /** Builds a dataset of the pairs and starts a DPO run from the selected checkpoint. */
+  trainDpoOnPreferences(): Promise<void>;
+}
+
+export interface AllActions extends UiActions, StudioActions, CompareActions, ExportActions, TradeoffActions, PreferenceActions {}
 
 export interface UiContextValue {
   store: AppStore;

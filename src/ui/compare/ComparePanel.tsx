@@ -3,13 +3,14 @@
 // is in src/app/compare.ts.
 import { useEffect, useId, useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import type { ProtocolError } from '../../protocol/messages';
-import { compareBlocker, formatTotals, type HeldoutRow, type SideState } from '../../store/compare';
+import { compareBlocker, formatTotals, heldoutKey, typedPrompt, type HeldoutRow, type PreferenceItem, type SideState } from '../../store/compare';
 import { describeCheckpoint, selectedCheckpoint } from '../../store/run-context';
 import { formatDuration } from '../../store/time';
 import { useActions, useAppState, useStoreApi } from '../context';
 import { ErrorNotice } from '../ErrorNotice';
 import { DiffText } from './DiffText';
 import { useNow } from './hooks';
+import { MarkBar, PreferencesList, TwoSamples } from './Preferences';
 import './compare.css';
 
 /** Why nothing can be compared yet, as an empty state (or an error notice when something failed). */
@@ -89,6 +90,11 @@ function PromptCompare({ blocked }: { blocked: boolean }) {
     }
   };
   const num = (v: string, fallback: number) => (v.trim() === '' || !Number.isFinite(Number(v)) ? fallback : Number(v));
+  // Both replies finished: the user can say which is better (a preference pair stored with the run).
+  const promptItem: PreferenceItem | null =
+    prompt.phase === 'ready' && prompt.adapter && prompt.base.outcome && prompt.tuned.outcome && !prompt.stopped
+      ? { key: `prompt:${prompt.runs}`, runId: prompt.adapter.runId, step: prompt.adapter.step, prompt: typedPrompt(prompt.sentPrompt), base: prompt.base.outcome.text, tuned: prompt.tuned.outcome.text }
+      : null;
   const tunedTitle = prompt.adapter ? `Tuned: ${prompt.adapter.runName}, step ${prompt.adapter.step}${prompt.strength < 1 ? `, strength ${prompt.strength.toFixed(2)}` : ''}` : 'Tuned';
 
   return (
@@ -205,13 +211,19 @@ function PromptCompare({ blocked }: { blocked: boolean }) {
           {prompt.stopped ? ' Stopped.' : ''}
         </p>
       )}
+      {promptItem && (
+        <>
+          <MarkBar item={promptItem} label="Which reply to this prompt is better?" />
+          <TwoSamples item={promptItem} />
+        </>
+      )}
     </div>
   );
 }
 
 const PAGE = 200;
 
-function HeldoutRows({ rows, onlyMismatches }: { rows: HeldoutRow[]; onlyMismatches: boolean }) {
+function HeldoutRows({ rows, onlyMismatches, runId, step }: { rows: HeldoutRow[]; onlyMismatches: boolean; runId: string; step: number }) {
   const [limit, setLimit] = useState(PAGE);
   const shown = useMemo(() => (onlyMismatches ? rows.filter((r) => !r.tunedExact) : rows), [rows, onlyMismatches]);
   const fmtLoss = (x: number | null | undefined) => (typeof x === 'number' ? x.toFixed(3) : '–');
@@ -236,6 +248,7 @@ function HeldoutRows({ rows, onlyMismatches }: { rows: HeldoutRow[]; onlyMismatc
               <th scope="col" aria-label="Overlap (base → tuned)">
                 Overlap<small>base → tuned</small>
               </th>
+              <th scope="col">Preference</th>
             </tr>
           </thead>
           <tbody>
@@ -255,6 +268,9 @@ function HeldoutRows({ rows, onlyMismatches }: { rows: HeldoutRow[]; onlyMismatc
                   {r.baseExact ? 'yes' : 'no'} → <strong>{r.tunedExact ? 'yes' : 'no'}</strong>
                 </td>
                 <td className="num">{`${r.baseOverlap.toFixed(2)} → ${r.tunedOverlap.toFixed(2)}`}</td>
+                <td>
+                  <MarkBar compact item={{ key: heldoutKey(runId, step, r.line), runId, step, prompt: r.prompt, base: r.base, tuned: r.tuned }} label={`Which reply is better on line ${r.line}?`} />
+                </td>
               </tr>
             ))}
           </tbody>
@@ -332,7 +348,7 @@ function HeldoutCompare({ blocked }: { blocked: boolean }) {
             <input id={`${id}-only`} type="checkbox" checked={onlyMismatches} onChange={(e) => setOnlyMismatches(e.target.checked)} />
             <label htmlFor={`${id}-only`}>Only rows where the tuned output is not an exact match</label>
           </div>
-          <HeldoutRows rows={h.result.rows} onlyMismatches={onlyMismatches} />
+          <HeldoutRows rows={h.result.rows} onlyMismatches={onlyMismatches} runId={h.result.runId} step={h.result.step} />
         </>
       )}
     </div>
@@ -366,6 +382,7 @@ export function ComparePanel() {
       )}
       <PromptCompare blocked={blocked} />
       <HeldoutCompare blocked={blocked} />
+      <PreferencesList />
     </section>
   );
 }
