@@ -13,7 +13,7 @@ import {
   type DataOptions,
   type ExampleEntry,
 } from '../store/store';
-import { presetConfig, toOverrides, type PresetName } from '../store/training';
+import { defaultStartStep, keepMethod, objectiveDataProblem, presetConfig, toOverrides, withStartAdapter, type PresetName } from '../store/training';
 import { BROWSER_TRAINING, validateConfig } from '../train/config';
 import { evalPoint, stepPoint } from '../train/metrics';
 import type { StudioActions } from '../ui/context';
@@ -299,7 +299,7 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
     },
 
     choosePreset(name: PresetName) {
-      patch(store, 'train', { preset: name, config: presetConfig(name, state().model.summary?.arch) });
+      patch(store, 'train', { preset: name, config: keepMethod(presetConfig(name, state().model.summary?.arch), state().train.config) });
     },
 
     setTrainConfig(config) {
@@ -308,6 +308,34 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
 
     setProbeText(file) {
       patch(store, 'train', { probeText: file });
+    },
+
+    async setStartFrom(runId, step) {
+      if (runId === null) {
+        patch(store, 'train', { startFrom: null, startCheckpoints: null });
+        return;
+      }
+      const parent = state().runs.list.find((r) => r.id === runId);
+      // The run's adapter (method, shape, targets) is what the new run trains: the plan and labels show it.
+      const adopt = (s: number) => patch(store, 'train', { startFrom: { runId, step: s }, config: parent?.job ? withStartAdapter(state().train.config, parent.job.train) : state().train.config });
+      const known = state().train.startCheckpoints;
+      if (known?.runId === runId && known.phase === 'ready' && step !== undefined) {
+        adopt(step);
+        return;
+      }
+      patch(store, 'train', { startCheckpoints: { runId, phase: 'busy', steps: [], error: null } });
+      try {
+        const { checkpoints } = await client.request('list-checkpoints', { runId });
+        if (state().train.startCheckpoints?.runId !== runId) return;
+        const steps = checkpoints.map((c) => c.step).sort((a, b) => a - b);
+        patch(store, 'train', { startCheckpoints: { runId, phase: 'ready', steps, error: null } });
+        const pick = step !== undefined && steps.includes(step) ? step : parent ? defaultStartStep(parent, steps) : (steps.at(-1) ?? null);
+        if (pick === null) patch(store, 'train', { startFrom: null });
+        else adopt(pick);
+      } catch (e) {
+        if (state().train.startCheckpoints?.runId !== runId) return;
+        patch(store, 'train', { startFrom: null, startCheckpoints: { runId, phase: 'error', steps: [], error: asProtocolError(e) } });
+      }
     },
 
     async startTraining() {
@@ -323,8 +351,15 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
         return;
       }
       const report = s.data.result!.report;
+      const dataProblem = objectiveDataProblem(s.train.config.objective, report);
+      if (dataProblem) {
+        patch(store, 'train', { phase: 'error', error: { code: 'BAD_REQUEST', message: dataProblem } });
+        return;
+      }
       const probeText = s.train.probeText;
-      await runTraining('train', { datasetId: s.data.result!.datasetId, name: report.name, config: toOverrides(s.train.config), ...(probeText ? { probeText } : {}) });
+      // Only DPO starts from another run's checkpoint (SFT continues a run by rewinding it).
+      const startFrom = s.train.config.objective === 'dpo' ? s.train.startFrom : null;
+      await runTraining('train', { datasetId: s.data.result!.datasetId, name: report.name, config: toOverrides(s.train.config), ...(probeText ? { probeText } : {}), ...(startFrom ? { startFrom } : {}) });
     },
 
     async pauseTraining() {

@@ -25,7 +25,7 @@ import { initialExport, type ExportSlice } from './export';
 import type { SelectedRunSlice } from './run-context';
 import { emptySeries, type Series } from './series';
 import { initialTradeoff, type TradeoffSlice } from './tradeoff';
-import { presetConfig, type PresetName } from './training';
+import { presetConfig, type PresetName, type StartFrom } from './training';
 
 export type Phase = 'idle' | 'busy' | 'ready' | 'error';
 
@@ -135,6 +135,10 @@ export interface TrainSlice {
   error: ProtocolError | null;
   /** General text the user added to the forgetting probe (sent with the next run), or null. */
   probeText: { name: string; text: string } | null;
+  /** Where the next DPO run starts: null = the base model, else a stored run's checkpoint (TrainPayload.startFrom). */
+  startFrom: StartFrom | null;
+  /** The checkpoint steps of the run picked to start from (list-checkpoints), for the step picker; null when none is picked. */
+  startCheckpoints: { runId: string; phase: Phase; steps: number[]; error: ProtocolError | null } | null;
 }
 
 /**
@@ -233,7 +237,7 @@ export function initialState(
       requestId: null,
     },
     // Balanced = the engine's defaults (the settings the learning test holds to the bar on tabtune-base) with early stopping.
-    train: { preset: saved?.preset ?? 'balanced', config: saved?.config ?? presetConfig(saved?.preset && saved.preset !== 'custom' ? saved.preset : 'balanced', 'llama'), phase: 'idle', requestId: null, run: null, outcome: null, error: null, probeText: null },
+    train: { preset: saved?.preset ?? 'balanced', config: saved?.config ?? presetConfig(saved?.preset && saved.preset !== 'custom' ? saved.preset : 'balanced', 'llama'), phase: 'idle', requestId: null, run: null, outcome: null, error: null, probeText: null, startFrom: null, startCheckpoints: null },
     live: emptyLive(),
     checkpoints: { runId: null, phase: 'idle', list: [], error: null },
     runs: { phase: 'idle', list: [], error: null, storage: null, bannerDismissed: false, actionError: null, figures: {} },

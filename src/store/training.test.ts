@@ -10,8 +10,10 @@ import { BROWSER_TRAINING, browserTraining, CLI_TRAINING, defaultTrainConfig, MO
 import {
   adapterTargets,
   dataKinds,
+  defaultStartStep,
   dpoOffer,
   estimateMemory,
+  keepMethod,
   lineageText,
   methodChoices,
   methodLabel,
@@ -19,6 +21,7 @@ import {
   objectiveLabel,
   oftBlockSize,
   oftLayerParams,
+  presetConfig,
   runMethodLabel,
   startFromRuns,
   toOverrides,
@@ -106,6 +109,8 @@ describe('the method picker', () => {
     expect(gpt2.find((m) => m.mode === 'lora')!.unavailable).toBeNull();
     expect(methodChoices({ modes: ['lora'] }).find((m) => m.mode === 'prompt')!.unavailable).toBe('Prompt tuning (learned virtual tokens) is not available here.');
     expect(methodChoices(CLI_TRAINING).map((m) => [m.mode, m.unavailable])).toEqual([['lora', null], ['oft', null], ['prompt', null], ['full', null]]);
+    // Full, picked elsewhere, is shown (unavailable, with the reason) rather than silently dropped.
+    expect(methodChoices(BROWSER_TRAINING, 'full').at(-1)).toMatchObject({ mode: 'full', unavailable: BROWSER_TRAINING.unavailable!.full });
   });
 });
 
@@ -164,6 +169,17 @@ describe("DPO's data and starting point", () => {
     // A configuration stored before OFT and prompt tuning: theirs stay as they were.
     const old = withStartAdapter(c, { mode: 'lora', lora: { ...c.lora, r: 4 } } as never);
     expect([old.mode, old.lora.r, old.oft, old.prompt]).toEqual(['lora', 4, c.oft, c.prompt]);
+  });
+
+  it("picks the run's recommended checkpoint to start from, else its best, else its newest; presets keep the picked method", () => {
+    const q = (recommendedStep: number | null, bestStep: number | null) => ({ quality: { recommendedStep, bestStep } });
+    expect(defaultStartStep(q(20, 30), [10, 20, 30])).toBe(20);
+    expect(defaultStartStep(q(15, 30), [10, 20, 30])).toBe(30);
+    expect(defaultStartStep(q(15, 25), [10, 30, 20])).toBe(30);
+    expect(defaultStartStep({}, [])).toBeNull();
+    const picked = { ...defaultTrainConfig('llama'), mode: 'prompt' as const, objective: 'dpo' as const, dpoBeta: 0.3, rpoAlpha: 1, prompt: { ...defaultTrainConfig('llama').prompt, num_virtual_tokens: 4 } };
+    const quick = keepMethod(presetConfig('quick', 'llama'), picked);
+    expect([quick.mode, quick.objective, quick.dpoBeta, quick.rpoAlpha, quick.prompt.num_virtual_tokens, quick.steps, quick.lora.r]).toEqual(['prompt', 'dpo', 0.3, 1, 4, 60, 4]);
   });
 
   it('names the run and step a run started from (lineage)', () => {

@@ -115,9 +115,12 @@ export interface MethodChoice {
   unavailable: string | null;
 }
 
-/** The method picker's choices for what `caps` can train: LoRA, OFT and prompt tuning always (the ones it cannot train with the reason), full only when it can. */
-export function methodChoices(caps: TrainCapabilities): MethodChoice[] {
-  const modes = caps.modes.includes('full') ? [...PICKED_METHODS, 'full' as const] : PICKED_METHODS;
+/**
+ * The method picker's choices for what `caps` can train: LoRA, OFT and prompt tuning always (the ones it
+ * cannot train with the reason), full only when it can or when it is `current` (e.g. a setting kept from elsewhere).
+ */
+export function methodChoices(caps: TrainCapabilities, current?: TrainMode): MethodChoice[] {
+  const modes = caps.modes.includes('full') || current === 'full' ? [...PICKED_METHODS, 'full' as const] : PICKED_METHODS;
   return modes.map((mode) => ({
     mode,
     label: MODE_OPTION.choices[mode],
@@ -178,6 +181,17 @@ export function withStartAdapter(c: TrainConfig, parent: Pick<TrainConfig, 'mode
     oft: parent.oft ? { ...parent.oft, target_modules: [...parent.oft.target_modules] } : c.oft,
     prompt: parent.prompt ? { ...parent.prompt } : c.prompt,
   };
+}
+
+/** The checkpoint a run picked to start from offers first: its recommended one, else its best, else its newest (null: it has none). */
+export function defaultStartStep(r: { quality?: { recommendedStep: number | null; bestStep: number | null } | null }, steps: readonly number[]): number | null {
+  for (const s of [r.quality?.recommendedStep, r.quality?.bestStep]) if (s != null && steps.includes(s)) return s;
+  return steps.length ? Math.max(...steps) : null;
+}
+
+/** A preset's settings with the method the user picked kept: the adapter kind and prompt tuning's settings, the objective and DPO's settings. */
+export function keepMethod(preset: TrainConfig, current: TrainConfig): TrainConfig {
+  return { ...preset, mode: current.mode, objective: current.objective, dpoBeta: current.dpoBeta, rpoAlpha: current.rpoAlpha, prompt: { ...current.prompt } };
 }
 
 /** "started from sft-run at step 30" for a run whose adapter started from another run's checkpoint (null otherwise). */

@@ -3,7 +3,7 @@
 import { useEffect, useRef, useState } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import type { Series } from '../store/series';
+import { extraColumn, type Series } from '../store/series';
 import type { AppState } from '../store/store';
 import { useStoreApi } from './context';
 
@@ -108,21 +108,68 @@ function useUplot(spec: ChartSpec, select: (s: AppState) => Series) {
       if (frame) cancelAnimationFrame(frame);
       u.destroy();
     };
-    // Rebuilt when the log scale or the colour scheme changes; new data comes through `subscribe`.
-  }, [spec.logScale, dark]);
+    // Rebuilt when the log scale, the title (e.g. the loss chart of a DPO run) or the colour scheme changes; new data comes through `subscribe`.
+  }, [spec.logScale, spec.title, dark]);
   return box;
 }
 
-const lossSpec = (logScale: boolean, dark: boolean): ChartSpec => ({
-  title: 'Loss',
+/** The run's loss: next-token loss (SFT) or DPO's loss (a DPO run's loss is the DPO loss, held-out pairs' as validation). */
+const lossSpec = (logScale: boolean, dark: boolean, dpo = false): ChartSpec => ({
+  title: dpo ? 'DPO loss' : 'Loss',
   height: 260,
   logScale,
   series: [
-    { label: 'train loss', color: dark ? 'rgba(122,162,255,0.45)' : 'rgba(36,88,201,0.35)', width: 1 },
+    { label: dpo ? 'DPO loss' : 'train loss', color: dark ? 'rgba(122,162,255,0.45)' : 'rgba(36,88,201,0.35)', width: 1 },
     { label: 'smoothed', color: dark ? '#7aa2ff' : '#2458c9', width: 2 },
-    { label: 'validation loss', color: dark ? '#ffb454' : '#c05a00', width: 2, points: true },
+    { label: dpo ? 'eval DPO loss' : 'validation loss', color: dark ? '#ffb454' : '#c05a00', width: 2, points: true },
   ],
   columns: (s) => [s.loss, s.smooth, s.val],
+});
+
+// DPO's statistics, named as TRL logs them (src/train/dpo-stats.ts): thin lines per step, points per evaluation.
+const step = (s: Series, name: string) => extraColumn(s, 'stepExtra', name);
+const evaluated = (s: Series, name: string) => extraColumn(s, 'evalExtra', name);
+const fmt3 = (v: number) => v.toPrecision(3);
+
+const dpoRewardsSpec = (dark: boolean): ChartSpec => ({
+  title: 'DPO rewards',
+  height: 170,
+  logScale: false,
+  yLabel: 'reward',
+  series: [
+    { label: 'rewards/chosen', color: dark ? '#8fd18f' : '#2e7d32', width: 1, fmt: fmt3 },
+    { label: 'rewards/rejected', color: dark ? '#ff8a80' : '#c62828', width: 1, fmt: fmt3 },
+    { label: 'rewards/margins', color: dark ? '#7aa2ff' : '#2458c9', width: 2, fmt: fmt3 },
+    { label: 'eval_rewards/margins', color: dark ? '#ffb454' : '#c05a00', width: 2, points: true, fmt: fmt3 },
+  ],
+  columns: (s) => [step(s, 'rewards/chosen'), step(s, 'rewards/rejected'), step(s, 'rewards/margins'), evaluated(s, 'eval_rewards/margins')],
+});
+
+const dpoAccuracySpec = (dark: boolean): ChartSpec => ({
+  title: 'DPO preference accuracy',
+  height: 150,
+  logScale: false,
+  yLabel: 'accuracy, %',
+  yRange: [0, 100],
+  series: [
+    { label: 'rewards/accuracies', color: dark ? '#7aa2ff' : '#2458c9', width: 1.5, fmt: pct },
+    { label: 'eval_rewards/accuracies', color: dark ? '#ffb454' : '#c05a00', width: 2, points: true, fmt: pct },
+  ],
+  columns: (s) => [step(s, 'rewards/accuracies'), evaluated(s, 'eval_rewards/accuracies')].map((c) => c.map((v) => (v === null ? null : v * 100))),
+});
+
+const dpoLogpsSpec = (dark: boolean): ChartSpec => ({
+  title: 'DPO log-probabilities',
+  height: 170,
+  logScale: false,
+  yLabel: 'log-probability',
+  series: [
+    { label: 'logps/chosen', color: dark ? '#8fd18f' : '#2e7d32', width: 1.5, fmt: fmt3 },
+    { label: 'logps/rejected', color: dark ? '#ff8a80' : '#c62828', width: 1.5, fmt: fmt3 },
+    { label: 'eval_logps/chosen', color: dark ? '#8fd18f' : '#2e7d32', width: 2, points: true, dash: [4, 3], fmt: fmt3 },
+    { label: 'eval_logps/rejected', color: dark ? '#ff8a80' : '#c62828', width: 2, points: true, dash: [4, 3], fmt: fmt3 },
+  ],
+  columns: (s) => [step(s, 'logps/chosen'), step(s, 'logps/rejected'), evaluated(s, 'eval_logps/chosen'), evaluated(s, 'eval_logps/rejected')],
 });
 
 const lrSpec = (dark: boolean): ChartSpec => ({
@@ -138,6 +185,8 @@ const lrSpec = (dark: boolean): ChartSpec => ({
 });
 
 /** General skill = the negative of the forgetting probe's loss rise (decisions.ts formatSkillChange's sign): 0 = as the base model, below 0 = forgetting. */
+const pct = (v: number) => `${v.toFixed(1)}%`;
+
 const skillSpec = (dark: boolean): ChartSpec => ({
   title: 'General skill',
   height: 150,
@@ -154,7 +203,6 @@ const skillSpec = (dark: boolean): ChartSpec => ({
   columns: (s) => [s.probe.map((v) => (v === null ? null : -v))],
 });
 
-const pct = (v: number) => `${v.toFixed(1)}%`;
 
 const taskSpec = (dark: boolean): ChartSpec => ({
   title: 'Task',
@@ -172,9 +220,27 @@ const taskSpec = (dark: boolean): ChartSpec => ({
 
 const prefersDark = () => typeof matchMedia === 'function' && matchMedia('(prefers-color-scheme: dark)').matches;
 
-export function LossChart({ logScale }: { logScale: boolean }) {
-  const box = useUplot(lossSpec(logScale, prefersDark()), (s) => s.live.series);
-  return <div ref={box} className="chart" role="img" aria-label={`Training and validation loss over steps${logScale ? ' (log scale)' : ''}`} data-testid="loss-chart" />;
+export function LossChart({ logScale, dpo = false }: { logScale: boolean; dpo?: boolean }) {
+  const box = useUplot(lossSpec(logScale, prefersDark(), dpo), (s) => s.live.series);
+  return <div ref={box} className="chart" role="img" aria-label={`${dpo ? 'DPO loss on training and held-out pairs' : 'Training and validation loss'} over steps${logScale ? ' (log scale)' : ''}`} data-testid="loss-chart" />;
+}
+
+/** DPO's rewards over steps: rewards/chosen, rewards/rejected, rewards/margins and the held-out eval_rewards/margins. */
+export function DpoRewardsChart() {
+  const box = useUplot(dpoRewardsSpec(prefersDark()), (s) => s.live.series);
+  return <div ref={box} className="chart small" role="img" aria-label="DPO rewards over steps: rewards/chosen, rewards/rejected, rewards/margins and eval_rewards/margins" data-testid="dpo-rewards-chart" />;
+}
+
+/** The share of pairs whose chosen reply gets the higher reward: rewards/accuracies and eval_rewards/accuracies, in percent. */
+export function DpoAccuracyChart() {
+  const box = useUplot(dpoAccuracySpec(prefersDark()), (s) => s.live.series);
+  return <div ref={box} className="chart small" role="img" aria-label="DPO preference accuracy in percent over steps: rewards/accuracies and eval_rewards/accuracies" data-testid="dpo-accuracy-chart" />;
+}
+
+/** The tuned model's summed log-probabilities of the chosen and rejected replies (training and held-out pairs). */
+export function DpoLogpsChart() {
+  const box = useUplot(dpoLogpsSpec(prefersDark()), (s) => s.live.series);
+  return <div ref={box} className="chart small" role="img" aria-label="Log-probabilities of the chosen and rejected replies over steps: logps/chosen, logps/rejected and their eval_ values" data-testid="dpo-logps-chart" />;
 }
 
 export function LrChart() {

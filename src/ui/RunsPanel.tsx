@@ -2,7 +2,7 @@ import { useId, useMemo, useState } from 'react';
 import type { CheckpointInfo, RunSummary } from '../protocol/messages';
 import { interruptedRuns, isTraining } from '../store/store';
 import { checkpointText, isRecipeBranch, runCriterion } from '../store/tradeoff';
-import { methodLabel } from '../store/training';
+import { lineageText, runMethodLabel } from '../store/training';
 import { formatBytes } from '../storage/errors';
 import { useActions, useAppState } from './context';
 import { ErrorNotice } from './ErrorNotice';
@@ -13,7 +13,7 @@ function settings(r: RunSummary): string {
   const t = r.job?.train;
   if (!t) return 'made outside the page';
   const length = t.steps > 0 ? `${t.steps} steps` : `${t.epochs} epoch${t.epochs === 1 ? '' : 's'}`;
-  return `${methodLabel(t)}, lr ${t.lr}, ${length}, batch ${t.batchSize}`;
+  return `${runMethodLabel(t)}, lr ${t.lr}, ${length}, batch ${t.batchSize}`;
 }
 
 const STATUS: Record<string, string> = {
@@ -59,6 +59,7 @@ function Decision({ r, figures }: { r: RunSummary; figures: CheckpointInfo[] | u
 
 function RunRow({ r, selected, training }: { r: RunSummary; selected: boolean; training: boolean }) {
   const figures = useAppState((s) => s.runs.figures[r.id]?.checkpoints);
+  const lineage = useAppState((s) => lineageText(r, s.runs.list));
   const actions = useActions();
   const [renaming, setRenaming] = useState(false);
   const [name, setName] = useState(r.name);
@@ -98,6 +99,7 @@ function RunRow({ r, selected, training }: { r: RunSummary; selected: boolean; t
         {r.latestCheckpoint ? ` (newest at step ${r.latestCheckpoint.step})` : ''} · {date.format(r.updatedAt)}
         {r.parentRunId ? ` · branch from step ${r.parentCheckpointStep}` : ''}
         {r.recipe ? ' (a point of its trade-off path)' : ''}
+        {lineage ? <span data-testid="run-lineage"> · {lineage}</span> : null}
       </p>
       <Decision r={r} figures={figures} />
       {r.error && <p className="help">Failed: {r.error}</p>}

@@ -1,17 +1,30 @@
-import { useEffect, useId, useRef, useState } from 'react';
+import { useEffect, useId, useMemo, useRef, useState } from 'react';
 import type { TrainConfig } from '../protocol/messages';
 import { cannotStart, estimateSeqLen, isTraining } from '../store/store';
 import { formatBytes } from '../storage/errors';
-import { adapterTargets, estimateMemory, methodLabel, PRESETS, withTarget } from '../store/training';
+import {
+  adapterTargets,
+  dpoOffer,
+  estimateMemory,
+  methodChoices,
+  methodLabel,
+  objectiveDataProblem,
+  PRESETS,
+  runMethodLabel,
+  startFromRuns,
+  withTarget,
+} from '../store/training';
 import {
   BEST_METRIC_OPTION,
   BEST_METRICS,
   BROWSER_TRAINING,
   getOption,
   MODE_OPTION,
-  MODES,
-  modeChoices,
   NUMERIC_OPTIONS,
+  OBJECTIVE_OPTION,
+  OBJECTIVES,
+  PROMPT_INIT_OPTION,
+  PROMPT_INITS,
   SCHEDULE_OPTION,
   SCHEDULES,
   setOption,
@@ -19,8 +32,10 @@ import {
   targetsFor,
   totalSteps,
   validateConfig,
+  type PromptTuningInit,
 } from '../train/config';
-import { LossChart, LrChart, SkillChart, TaskChart } from './Charts';
+import { chosenLogpsTrend, logpsWarning } from '../train/dpo-stats';
+import { DpoAccuracyChart, DpoLogpsChart, DpoRewardsChart, LossChart, LrChart, SkillChart, TaskChart } from './Charts';
 import { useActions, useAppState, useStoreApi } from './context';
 import { ErrorNotice } from './ErrorNotice';
 import { EvalDetails } from './EvalDetails';
@@ -127,38 +142,220 @@ const OFT_TARGETS = {
 /** A numeric setting of one adapter is shown only while that adapter is trained (LoRA's also for full, disabled). */
 function shownFor(key: string, mode: TrainConfig['mode']): boolean {
   if (key.startsWith('oft.')) return mode === 'oft';
-  if (key.startsWith('lora.')) return mode !== 'oft';
+  if (key.startsWith('lora.')) return mode === 'lora' || mode === 'full';
+  if (key.startsWith('prompt.')) return mode === 'prompt';
   return true;
+}
+
+/** Under Advanced: the optimizer's and the adapter's numbers (prompt tuning's and DPO's sit with their pickers, When to stop's under it). */
+function inAdvanced(o: (typeof NUMERIC_OPTIONS)[number]): boolean {
+  return o.group === undefined && !o.key.startsWith('prompt.');
+}
+
+/**
+ * What to train (LoRA / OFT / prompt tuning; full where it runs) with the picked one's trade-off and why the
+ * others cannot train here; prompt tuning's settings when it is picked. A DPO run that starts from another
+ * run trains that run's adapter: the picker then says so and is locked.
+ */
+function MethodPicker({ disabled }: { disabled: boolean }) {
+  const config = useAppState((s) => s.train.config);
+  const caps = useAppState((s) => s.model.summary?.training ?? BROWSER_TRAINING);
+  const fromRun = useAppState((s) => (s.train.config.objective === 'dpo' && s.train.startFrom ? s.runs.list.find((r) => r.id === s.train.startFrom!.runId) : undefined));
+  const actions = useActions();
+  const id = useId();
+  const set = (c: TrainConfig) => actions.setTrainConfig(c);
+  const choices = methodChoices(caps, config.mode);
+  const reasons = choices.filter((m) => m.unavailable).map((m) => m.unavailable!);
+  const picked = choices.find((m) => m.mode === config.mode);
+  const locked = !!fromRun;
+  const textOption = config.prompt.prompt_tuning_init === 'TEXT';
+  return (
+    <div className="method">
+      <div className="field">
+        <label htmlFor={`${id}-mode`}>{MODE_OPTION.label}</label>
+        <select
+          id={`${id}-mode`}
+          value={config.mode}
+          disabled={disabled || locked}
+          aria-describedby={`${id}-tradeoff ${id}-mode-help`}
+          onChange={(e) => set({ ...config, mode: e.target.value as TrainConfig['mode'] })}
+        >
+          {choices.map((m) => (
+            <option key={m.mode} value={m.mode} disabled={!!m.unavailable}>
+              {m.unavailable ? `${m.label} (not available here)` : m.label}
+            </option>
+          ))}
+        </select>
+        <small id={`${id}-tradeoff`} className="help" data-testid="method-tradeoff">
+          {locked ? `Continues the adapter of ${fromRun.name} (${fromRun.job ? methodLabel(fromRun.job.train) : 'its method'}). ` : ''}
+          {picked?.tradeoff}
+        </small>
+        {reasons.length > 0 && (
+          <small id={`${id}-mode-help`} className="help" data-testid="method-unavailable">
+            {reasons.join(' ')}
+          </small>
+        )}
+      </div>
+      {config.mode === 'prompt' && (
+        <fieldset className="fields prompt-fields" disabled={disabled || locked}>
+          <legend>Prompt tuning</legend>
+          <NumberField config={config} o={NUMERIC_OPTIONS.find((o) => o.key === 'prompt.num_virtual_tokens')!} disabled={disabled || locked} />
+          <div className="field">
+            <label htmlFor={`${id}-init`}>{PROMPT_INIT_OPTION.label}</label>
+            <select
+              id={`${id}-init`}
+              value={config.prompt.prompt_tuning_init}
+              aria-describedby={`${id}-init-help`}
+              onChange={(e) => set({ ...config, prompt: { ...config.prompt, prompt_tuning_init: e.target.value as PromptTuningInit } })}
+            >
+              {PROMPT_INITS.map((k) => (
+                <option key={k} value={k}>
+                  {PROMPT_INIT_OPTION.choices[k]}
+                </option>
+              ))}
+            </select>
+            <small id={`${id}-init-help`} className="help">
+              {PROMPT_INIT_OPTION.help}
+            </small>
+          </div>
+          {textOption && (
+            <div className="field">
+              <label htmlFor={`${id}-init-text`}>Text to start from</label>
+              <input
+                id={`${id}-init-text`}
+                type="text"
+                value={config.prompt.prompt_tuning_init_text}
+                maxLength={2000}
+                aria-invalid={!config.prompt.prompt_tuning_init_text.trim()}
+                aria-describedby={`${id}-init-text-help`}
+                onChange={(e) => set({ ...config, prompt: { ...config.prompt, prompt_tuning_init_text: e.target.value } })}
+              />
+              <small id={`${id}-init-text-help`} className="help">
+                E.g. a description of the task (&quot;Classify the sentiment of the review:&quot;): its tokens&apos; embeddings, cut or repeated to the number of virtual tokens, are where training starts.
+              </small>
+            </div>
+          )}
+        </fieldset>
+      )}
+    </div>
+  );
+}
+
+/**
+ * SFT or DPO; for DPO its settings (beta, the SFT weight on chosen) and where it starts (the base model or a
+ * stored run's checkpoint). Says when the dataset is made for DPO, and what is missing when it is not.
+ */
+function ObjectivePicker({ disabled }: { disabled: boolean }) {
+  const config = useAppState((s) => s.train.config);
+  const report = useAppState((s) => s.data.result?.report ?? null);
+  const list = useAppState((s) => s.runs.list);
+  const model = useAppState((s) => s.model.summary);
+  const startFrom = useAppState((s) => s.train.startFrom);
+  const startCheckpoints = useAppState((s) => s.train.startCheckpoints);
+  const actions = useActions();
+  const id = useId();
+  const runs = useMemo(() => startFromRuns(list, model), [list, model]);
+  const dpo = config.objective === 'dpo';
+  const offer = dpo ? null : dpoOffer(report);
+  const problem = objectiveDataProblem(config.objective, report);
+  const steps = startFrom && startCheckpoints?.runId === startFrom.runId ? startCheckpoints.steps : [];
+  const pickedRun = startCheckpoints?.runId ?? '';
+  return (
+    <div className="objective">
+      <fieldset className="field objective-choice" disabled={disabled} aria-describedby={`${id}-help`}>
+        <legend>{OBJECTIVE_OPTION.label}</legend>
+        {OBJECTIVES.map((o) => (
+          <label key={o} className="check">
+            <input type="radio" name={`${id}-objective`} value={o} checked={config.objective === o} onChange={() => actions.setTrainConfig({ ...config, objective: o })} />
+            {OBJECTIVE_OPTION.choices[o]}
+          </label>
+        ))}
+        <small id={`${id}-help`} className="help">
+          {OBJECTIVE_OPTION.help}
+        </small>
+      </fieldset>
+      {offer && (
+        <p className="notice" role="status" data-testid="dpo-offer">
+          {offer}{' '}
+          <button type="button" disabled={disabled} onClick={() => actions.setTrainConfig({ ...config, objective: 'dpo' })}>
+            Train with DPO
+          </button>
+        </p>
+      )}
+      {problem && (
+        <p className="notice warn" role="alert" data-testid="objective-problem">
+          {problem}
+        </p>
+      )}
+      {dpo && (
+        <fieldset className="fields dpo-fields" disabled={disabled}>
+          <legend>DPO</legend>
+          {NUMERIC_OPTIONS.filter((o) => o.group === 'dpo').map((o) => (
+            <NumberField key={o.key} config={config} o={o} disabled={disabled} />
+          ))}
+          <div className="field">
+            <label htmlFor={`${id}-from`}>Start from</label>
+            <select id={`${id}-from`} value={pickedRun} aria-describedby={`${id}-from-help`} onChange={(e) => void actions.setStartFrom(e.target.value || null)}>
+              <option value="">Base model</option>
+              {runs.map((r) => (
+                <option key={r.id} value={r.id}>
+                  {r.name} ({runMethodLabel(r.job!.train)})
+                </option>
+              ))}
+            </select>
+            <small id={`${id}-from-help`} className="help">
+              The model DPO starts from is also its reference. The base model: a new adapter, the reference is the base model. A run (e.g. your SFT run): its
+              adapter continues from the checkpoint picked, frozen as the reference.
+              {runs.length === 0 ? ' No stored run on this model has a checkpoint yet.' : ''}
+            </small>
+          </div>
+          {pickedRun && (
+            <div className="field">
+              <label htmlFor={`${id}-step`}>Checkpoint to start from</label>
+              <select
+                id={`${id}-step`}
+                value={startFrom?.step ?? ''}
+                disabled={startCheckpoints?.phase !== 'ready' || steps.length === 0}
+                aria-describedby={`${id}-step-help`}
+                onChange={(e) => void actions.setStartFrom(pickedRun, Number(e.target.value))}
+              >
+                {steps.length === 0 && <option value="">{startCheckpoints?.phase === 'busy' ? 'Reading its checkpoints…' : 'No checkpoint'}</option>}
+                {steps.map((s) => (
+                  <option key={s} value={s}>
+                    step {s}
+                  </option>
+                ))}
+              </select>
+              <small id={`${id}-step-help`} className="help" data-testid="start-from">
+                {startCheckpoints?.phase === 'error'
+                  ? `Its checkpoints could not be read: ${startCheckpoints.error?.message ?? 'unknown error'}`
+                  : startFrom
+                    ? `DPO continues ${runs.find((r) => r.id === startFrom.runId)?.name ?? 'the run'}'s adapter from step ${startFrom.step}.`
+                    : 'The run\'s recommended checkpoint is picked first.'}
+              </small>
+            </div>
+          )}
+        </fieldset>
+      )}
+    </div>
+  );
 }
 
 function Advanced({ disabled, open, onToggle }: { disabled: boolean; open: boolean; onToggle(open: boolean): void }) {
   const config = useAppState((s) => s.train.config);
   const arch = useAppState((s) => s.model.summary?.arch);
-  const caps = useAppState((s) => s.model.summary?.training ?? BROWSER_TRAINING);
   const actions = useActions();
   const id = useId();
   const set = (c: TrainConfig) => actions.setTrainConfig(c);
   // The targets fieldset edits the adapter being trained: OFT's targets for OFT, LoRA's otherwise.
   const oft = config.mode === 'oft';
   const targets = adapterTargets(config);
+  // The adapter's targets: LoRA's or OFT's (prompt tuning has none; a run DPO starts from keeps its own).
+  const startsFromRun = useAppState((s) => s.train.config.objective === 'dpo' && s.train.startFrom !== null);
   return (
     <details className="advanced" open={open} onToggle={(e) => onToggle(e.currentTarget.open)}>
       <summary>Advanced settings</summary>
       <div className="fields">
-        <div className="field">
-          <label htmlFor={`${id}-mode`}>{MODE_OPTION.label}</label>
-          <select id={`${id}-mode`} value={config.mode} disabled={disabled} onChange={(e) => set({ ...config, mode: e.target.value as TrainConfig['mode'] })} aria-describedby={`${id}-mode-help`}>
-            {modeChoices(caps, config.mode).map((m) => (
-              <option key={m.mode} value={m.mode} disabled={!m.available}>
-                {m.label}
-              </option>
-            ))}
-          </select>
-          <small id={`${id}-mode-help`} className="help">
-            {MODE_OPTION.help}
-            {MODES.filter((m) => !caps.modes.includes(m)).map((m) => ` ${caps.unavailable?.[m] ?? ''}`)}
-          </small>
-        </div>
         <div className="field">
           <label htmlFor={`${id}-sched`}>{SCHEDULE_OPTION.label}</label>
           <select id={`${id}-sched`} value={config.schedule} disabled={disabled} onChange={(e) => set({ ...config, schedule: e.target.value as TrainConfig['schedule'] })} aria-describedby={`${id}-sched-help`}>
@@ -172,23 +369,25 @@ function Advanced({ disabled, open, onToggle }: { disabled: boolean; open: boole
             {SCHEDULE_OPTION.help}
           </small>
         </div>
-        {NUMERIC_OPTIONS.filter((o) => o.group !== 'quality' && shownFor(o.key, config.mode)).map((o) => (
-          <NumberField key={o.key} config={config} o={o} disabled={disabled || (config.mode === 'full' && o.key.startsWith('lora.'))} />
+        {NUMERIC_OPTIONS.filter((o) => inAdvanced(o) && shownFor(o.key, config.mode)).map((o) => (
+          <NumberField key={o.key} config={config} o={o} disabled={disabled || (config.mode === 'full' && o.key.startsWith('lora.')) || (startsFromRun && /^(lora|oft)\./.test(o.key))} />
         ))}
-        <fieldset className="field targets" disabled={disabled || config.mode === 'full'}>
-          <legend>{oft ? OFT_TARGETS.label : TARGETS_OPTION.label}</legend>
-          {targetsFor(arch).map((t) => (
-            <label key={t} className="check">
-              <input
-                type="checkbox"
-                checked={targets.includes(t)}
-                onChange={(e) => set(withTarget(config, t, e.target.checked))}
-              />
-              {t}
-            </label>
-          ))}
-          <small className="help">{oft ? OFT_TARGETS.help : TARGETS_OPTION.help}</small>
-        </fieldset>
+        {config.mode !== 'prompt' && (
+          <fieldset className="field targets" disabled={disabled || config.mode === 'full' || startsFromRun}>
+            <legend>{oft ? OFT_TARGETS.label : TARGETS_OPTION.label}</legend>
+            {targetsFor(arch).map((t) => (
+              <label key={t} className="check">
+                <input
+                  type="checkbox"
+                  checked={targets.includes(t)}
+                  onChange={(e) => set(withTarget(config, t, e.target.checked))}
+                />
+                {t}
+              </label>
+            ))}
+            <small className="help">{oft ? OFT_TARGETS.help : TARGETS_OPTION.help}</small>
+          </fieldset>
+        )}
       </div>
     </details>
   );
@@ -324,7 +523,12 @@ export function TrainPanel() {
   const [stopOpen, setStopOpen] = useState(false);
   const hasProbe = useAppState((s) => typeof s.live.lastEval?.extra?.probe_nll_delta_pct === 'number');
   const hasAnswers = useAppState((s) => ['exact_match', 'token_f1', 'label_accuracy'].some((k) => typeof s.live.lastEval?.extra?.[k] === 'number'));
-  const problems = validateConfig(train.config, summary?.training ?? BROWSER_TRAINING);
+  // A run with DPO's statistics (streamed or stored) gets DPO's charts, and the warning when logps/chosen falls.
+  const hasDpo = useAppState((s) => 'rewards/margins' in s.live.series.stepExtra || 'eval_rewards/margins' in s.live.series.evalExtra);
+  const logpsFalling = useAppState((s) => logpsWarning(chosenLogpsTrend(s.live.series.stepExtra['logps/chosen'] ?? [], s.live.series.evalExtra['eval_logps/chosen'] ?? [])));
+  const report = useAppState((s) => s.data.result?.report ?? null);
+  const dataProblem = objectiveDataProblem(train.config.objective, report);
+  const problems = [...validateConfig(train.config, summary?.training ?? BROWSER_TRAINING), ...(dataProblem ? [dataProblem] : [])];
   const mem = summary ? estimateMemory(summary, train.config, seqLen) : null;
   const steps = trainExamples !== null ? totalSteps(train.config, trainExamples) : null;
   const startLabel = train.phase === 'done' || train.phase === 'error' ? 'Train again' : 'Start training';
@@ -343,10 +547,13 @@ export function TrainPanel() {
         {train.preset === 'custom' && <p className="help">Custom settings (changed under When to stop or Advanced). Pick a preset to go back to it.</p>}
       </div>
 
+      <MethodPicker disabled={training} />
+      <ObjectivePicker disabled={training} />
+
       <p className="plan" data-testid="train-plan">
         {steps !== null && trainExamples ? `${nf.format(steps)} steps on ${nf.format(trainExamples!)} examples (batch ${train.config.batchSize}${train.config.gradAccum > 1 ? ` × ${train.config.gradAccum}` : ''}, learning rate ${train.config.lr}). ` : ''}
         {mem
-          ? `${train.config.mode !== 'full' ? `${nf.format(mem.trainableParams)} trainable parameters (${methodLabel(train.config)}). ` : 'Every parameter trained. '}Estimated memory ${formatBytes(mem.total)} (sequences of ${seqLen} tokens).`
+          ? `${train.config.mode !== 'full' ? `${nf.format(mem.trainableParams)} trainable parameters (${methodLabel(train.config)}${train.config.objective === 'dpo' ? ', DPO' : ''}). ` : 'Every parameter trained. '}Estimated memory ${formatBytes(mem.total)} (sequences of ${seqLen} tokens).`
           : ''}
       </p>
 
@@ -415,13 +622,36 @@ export function TrainPanel() {
       {train.phase === 'error' && train.error && <ErrorNotice title="Training stopped" error={train.error} />}
 
       <div className="chart-head">
-        <h3>Loss</h3>
+        <h3>{hasDpo ? 'Loss (DPO)' : 'Loss'}</h3>
         <label className="check">
           <input type="checkbox" checked={logScale} onChange={(e) => setLogScale(e.target.checked)} /> Log scale
         </label>
       </div>
       {!hasSeries && <p className="help">The loss appears here step by step once training starts: it should fall. Hover the chart for values.</p>}
-      <LossChart logScale={logScale} />
+      <LossChart logScale={logScale} dpo={hasDpo} />
+      {hasDpo && (
+        <>
+          {logpsFalling && (
+            <p className="notice warn" role="status" data-testid="logps-warning">
+              {logpsFalling}
+            </p>
+          )}
+          <h3>DPO: rewards</h3>
+          <p className="help">
+            rewards/chosen and rewards/rejected are β × how much more likely the tuned model makes each reply than the reference; rewards/margins is their
+            difference (it should grow), eval_ on the held-out pairs.
+          </p>
+          <DpoRewardsChart />
+          <h3>DPO: preference accuracy</h3>
+          <p className="help">rewards/accuracies: the share of pairs whose chosen reply gets the higher reward (50% = chance), on training and held-out pairs.</p>
+          <DpoAccuracyChart />
+          <h3>DPO: log-probabilities</h3>
+          <p className="help">
+            logps/chosen and logps/rejected: the tuned model&apos;s summed log-probability of each reply. Rejected should fall; chosen falling too means both are pushed down.
+          </p>
+          <DpoLogpsChart />
+        </>
+      )}
       <h3>General skill</h3>
       {hasProbe ? (
         <SkillChart />

@@ -32,6 +32,11 @@ export interface StudioActions {
   setTrainConfig(config: TrainConfig): void;
   /** General text for the forgetting probe (read from a file the user picked), or null to remove it. */
   setProbeText(file: { name: string; text: string } | null): void;
+  /**
+   * Where the next DPO run starts: null = the base model; a run (its checkpoints are read; without `step`, its
+   * recommended, best or newest one is picked) whose adapter the run continues.
+   */
+  setStartFrom(runId: string | null, step?: number): Promise<void>;
   startTraining(): Promise<void>;
   pauseTraining(): Promise<void>;
   resumeTraining(): Promise<void>;
