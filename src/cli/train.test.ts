@@ -126,4 +126,67 @@ describe('npm run cli -- train', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--resume/);
   });
+
+  it('DPO after SFT: --method dpo --adapter continues the SFT adapter against it frozen, prints the preference metrics, resumes exactly', { timeout: 600_000 }, async () => {
+    // Preferences from the sentiment task: the right label chosen, the other rejected.
+    const prefs = (file: string) =>
+      readFileSync(join(ROOT, 'public/examples', file), 'utf8')
+        .trim()
+        .split('\n')
+        .slice(0, 60)
+        .map((l) => {
+          const { prompt, completion } = JSON.parse(l) as { prompt: string; completion: string };
+          return JSON.stringify({ prompt, chosen: completion, rejected: completion === 'happy' ? 'sad' : 'happy' });
+        })
+        .join('\n');
+    writeFileSync(join(tmp, 'prefs.jsonl'), prefs('story-sentiment.train.jsonl'));
+    writeFileSync(join(tmp, 'prefs.val.jsonl'), prefs('story-sentiment.val.jsonl').split('\n').slice(0, 12).join('\n'));
+    const sft = await cli([...common(), '--out', join(tmp, 'sft'), '--rank', '4', '--targets', 'q_proj,v_proj']);
+    expect(sft.code).toBe(0);
+    const dpo = (out: string, more: string[] = []) => [
+      'train', '--model', model, '--method', 'dpo', '--adapter', join(tmp, 'sft'), '--data', join(tmp, 'prefs.jsonl'), '--val', join(tmp, 'prefs.val.jsonl'),
+      '--steps', '6', '--eval-every', '3', '--save-every', '3', '--batch-size', '4', '--beta', '0.2', '--probe-samples', '4', '--probe-tokens', '8', '--gen-eval-examples', '2', '--out', out, ...more,
+    ];
+    const a = await cli(dpo(join(tmp, 'dpo-a')));
+    expect(a.stderr).toBe('');
+    expect(a.code).toBe(0);
+    expect(a.lines.find((l) => l.event === 'data')).toMatchObject({ method: 'dpo', pairs: 60, val: 12 });
+    expect(a.lines.find((l) => l.event === 'reference')).toEqual({ event: 'reference', pairs: 72, from: join(tmp, 'sft') });
+    const steps = a.lines.filter((l) => typeof l.loss === 'number');
+    expect(steps.length).toBe(6);
+    for (const l of steps) for (const k of ['reward_margin', 'pref_accuracy', 'rewards/chosen', 'rewards/rejected', 'rewards/margins', 'rewards/accuracies', 'logps/chosen', 'logps/rejected']) expect(typeof l[k]).toBe('number');
+    // The reference is the SFT adapter itself: the first step's loss is ln 2 (rewards 0 before any update) up to LoRA dropout.
+    expect(Math.abs((steps[0]!.loss as number) - Math.log(2))).toBeLessThan(0.01);
+    const evals = a.lines.filter((l) => typeof l.val_loss === 'number' && !l.event);
+    expect(evals.length).toBe(2);
+    for (const e of evals) expect(typeof e.val_pref_accuracy).toBe('number');
+    // The DPO adapter has the SFT adapter's shape (rank 4 on q_proj and v_proj), in PEFT's format.
+    const cfg = JSON.parse(readFileSync(join(tmp, 'dpo-a', 'adapter_config.json'), 'utf8')) as { r: number; target_modules: string[] };
+    expect(cfg.r).toBe(4);
+    expect([...cfg.target_modules].sort()).toEqual(['q_proj', 'v_proj']);
+    expect(existsSync(join(tmp, 'dpo-a', 'recipe'))).toBe(false);
+
+    // Killed after the step-3 checkpoint, resumed: the same losses (the reference came back from the checkpoint).
+    const b1 = await cli(dpo(join(tmp, 'dpo-b')), (l) => l.includes('"event":"checkpoint","step":3'));
+    expect(b1.code).not.toBe(0);
+    const b2 = await cli(['train', '--out', join(tmp, 'dpo-b'), '--resume']);
+    expect(b2.stderr).toBe('');
+    expect(b2.code).toBe(0);
+    expect(b2.lines.find((l) => l.event === 'reference')).toBeUndefined();
+    const la = stepLosses(a.lines);
+    const lb = new Map([...stepLosses(b1.lines)].filter(([s]) => s <= 3).concat([...stepLosses(b2.lines)]));
+    for (const [s, l] of la) expect(Math.abs(l - lb.get(s)!)).toBeLessThanOrEqual(1e-5);
+
+    // What cannot work is refused, naming the fix.
+    const noPairs = await cli([...common(), '--method', 'dpo', '--out', join(tmp, 'dpo-c')]);
+    expect(noPairs.code).toBe(2);
+    expect(noPairs.stderr).toMatch(/no preference pairs .* drop --method dpo/);
+    const betaAlone = await cli([...common(), '--beta', '0.3', '--out', join(tmp, 'dpo-d')]);
+    expect(betaAlone.code).toBe(2);
+    expect(betaAlone.stderr).toMatch(/--beta: DPO settings; add --method dpo/);
+    const badMethod = await cli([...common(), '--method', 'ppo', '--out', join(tmp, 'dpo-e')]);
+    expect(badMethod.stderr).toMatch(/--method ppo: must be sft, dpo, prompt-tuning/);
+    const shape = await cli([...dpo(join(tmp, 'dpo-f')), '--rank', '8']);
+    expect(shape.stderr).toMatch(/--rank: the adapter in .* sets its own kind and shape/);
+  });
 });

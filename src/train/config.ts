@@ -424,6 +424,7 @@ export function parseTrainConfig(input: unknown, caps: TrainCapabilities): Parse
       problems.push(`${PROMPT_INIT_OPTION.label}: a text is needed to start from a text (or start from random vocabulary tokens).`);
     }
     if (c.steps === 0 && !(c.epochs > 0)) problems.push('Steps or Epochs must be more than 0.');
+    if (c.objective === 'dpo' && c.replayFraction > 0) problems.push(`${NUMERIC_OPTIONS.find((o) => o.key === 'replayFraction')!.label}: replay mixes base-model text into supervised training; DPO trains on preference pairs only (set it to 0).`);
     if (c.bestMetric === 'exact_match' && c.genEvalExamples === 0) problems.push(`${BEST_METRIC_OPTION.label}: exact match needs held-out answers generated (set "Held-out answers generated" above 0).`);
     if (!problems.length) return { ok: true, config: c };
   }

@@ -2,6 +2,8 @@
 // IndexedDB. Streams one JSON object per line (steps, evals, checkpoints), writes the PEFT adapter
 // and metrics.jsonl (plus recipe/: a TRL script and an Axolotl config of the same job, for LoRA runs) into --out, keeps checkpoints in --out/checkpoints, and --resume continues there.
 // --oft trains an OFT adapter instead (PEFT's OFT format), --full every weight (a whole model folder).
+// --method dpo trains on preference pairs (DPO; --adapter DIR continues an SFT adapter, which is then the
+// frozen reference), --method prompt-tuning learns virtual tokens (PEFT's PROMPT_TUNING format).
 import { appendFileSync, existsSync as exists } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
@@ -11,13 +13,16 @@ import { PLAIN_FORMAT } from '../../data/encode';
 import { fileSource } from '../../node/data-file';
 import { directorySource } from '../../node/fs-source';
 import { writeFolder } from '../../node/hf-write';
-import { exportPeftAdapter } from '../../io/peft';
-import { exportMergedModel, readBaseFiles, TABTUNE_JSON, tabtuneJson } from '../../io/export';
+import { exportPeftAdapter, loadPeftAdapter } from '../../io/peft';
+import { exportMergedModel, readBaseFiles, readTabtuneRecord, TABTUNE_JSON, tabtuneJson } from '../../io/export';
 import { recipeFiles } from '../../io/recipes';
 import { loadModel } from '../../io/load-model';
 import { FsBackend } from '../../node/fs-backend';
 import { TabtuneStore } from '../../storage/index';
-import { compareBaseTuned, createTrainer, disposeTrainer, recipeJob, toExamples } from '../../train/job';
+import { compareBaseTuned, createTrainer, disposeTrainer, objectiveFor, recipeJob, recordsFor, toExamples, toPreferenceExamples, type TuningAdapter } from '../../train/job';
+import { referenceLogps, type PreferenceExample } from '../../train/dpo';
+import { OftAdapter } from '../../oft/adapter';
+import { LoraAdapter } from '../../lora/adapter';
 import {
   BEST_METRIC_OPTION,
   BEST_METRICS,
@@ -28,6 +33,9 @@ import {
   LLAMA_TARGETS,
   MODE_OPTION,
   NUMERIC_OPTIONS,
+  OBJECTIVE_OPTION,
+  PROMPT_INIT_OPTION,
+  PROMPT_INITS,
   parseTrainConfig,
   resolveTrainConfig,
   SCHEDULE_OPTION,
@@ -39,12 +47,13 @@ import {
 } from '../../train/config';
 import { evalPoint, metricRow, stepPoint } from '../../train/metrics';
 import { runTraining } from '../../train/run-loop';
-import type { EvalMetrics } from '../../train/loop';
+import type { EvalMetrics, Example, Trainer } from '../../train/loop';
 import { decideRun, keepSteps, qualityPlugins, runProbe, withReplay } from '../../train/quality/index';
 import type { ProbeSet } from '../../train/quality/probe';
 import { memorisationSentence, type GenerationDetails } from '../../train/quality/generation';
 import { optNum, str, UsageError, type Args, type OptionSpec } from '../args';
 import { initBackend } from '../model-args';
+import { writeRunCard } from '../report';
 
 /** The job's own options (what to train on, where to write); the training settings come from src/train/config.ts. */
 const JOB_OPTIONS: [flag: string, type: 'string' | 'boolean', help: string][] = [
@@ -55,6 +64,7 @@ const JOB_OPTIONS: [flag: string, type: 'string' | 'boolean', help: string][] = 
   ['val-split', 'string', 'F  share of the data held out for validation when there is no --val (default 0.1)'],
   ['seq-len', 'string', 'T  longest training sequence in tokens (default: the model\'s context)'],
   ['probe-text', 'string', 'FILE  general text added to the forgetting probe (plain text)'],
+  ['adapter', 'string', 'DIR  start from this PEFT adapter (LoRA or OFT; e.g. the SFT adapter DPO continues, which is then DPO\'s frozen reference)'],
   ['compare', 'boolean', 'after training, greedy base vs tuned on the held-out split (exact match, overlap)'],
   ['resume', 'boolean', 'continue the run saved in --out'],
   ['backend', 'string', 'wasm|cpu  the TF.js backend (default wasm)'],
@@ -70,7 +80,13 @@ export const TRAIN_OPTIONS: OptionSpec = Object.fromEntries([
   [SCHEDULE_OPTION.flag, 'string'],
   [TARGETS_OPTION.flag, 'string'],
   [BEST_METRIC_OPTION.flag, 'string'],
+  [OBJECTIVE_OPTION.flag, 'string'],
+  [PROMPT_INIT_OPTION.flag, 'string'],
+  [PROMPT_INIT_OPTION.textFlag, 'string'],
 ]);
+
+/** --method's values: the objective (sft, dpo) or prompt tuning (an SFT run of mode 'prompt'). */
+export const METHODS = ['sft', 'dpo', 'prompt-tuning'] as const;
 
 function usage(): string {
   const d = DEFAULT_TRAIN;
@@ -80,12 +96,15 @@ function usage(): string {
     'the job:',
     ...JOB_OPTIONS.map(([f, , h]) => line(f, h)),
     'training settings (default in brackets):',
+    line(OBJECTIVE_OPTION.flag, `${METHODS.join('|')}  ${OBJECTIVE_OPTION.help} prompt-tuning: ${MODE_OPTION.tradeoffs.prompt} [sft]`),
     line(MODE_OPTION.flag, `${MODE_OPTION.choices.full}: writes a whole HF model folder instead of an adapter [${MODE_OPTION.choices.lora}]`),
     line(MODE_OPTION.oftFlag, `${MODE_OPTION.choices.oft}: rotates each targeted layer's inputs (PEFT's OFT, Llama-family models) instead of LoRA [${MODE_OPTION.choices.lora}]`),
     ...NUMERIC_OPTIONS.map((o) => line(o.flag, `${o.label}: ${o.help} (${o.min}..${o.max}) [${getOption(d, o.key)}]`)),
     line(SCHEDULE_OPTION.flag, `${SCHEDULES.join('|')}  ${SCHEDULE_OPTION.help} [${d.schedule}]`),
     line(TARGETS_OPTION.flag, `a,b,...  ${TARGETS_OPTION.help} [llama: ${LLAMA_TARGETS.join(',')}; gpt2: ${GPT2_TARGETS.join(',')}]`),
     line(BEST_METRIC_OPTION.flag, `${BEST_METRICS.join('|')}  ${BEST_METRIC_OPTION.help} [${d.bestMetric}]`),
+    line(PROMPT_INIT_OPTION.flag, `${PROMPT_INITS.join('|')}  ${PROMPT_INIT_OPTION.help} (prompt-tuning) [${d.prompt.prompt_tuning_init}]`),
+    line(PROMPT_INIT_OPTION.textFlag, `TEXT  the text TEXT starts from (prompt-tuning)`),
   ].join('\n');
 }
 
@@ -99,6 +118,8 @@ interface JobFile {
   seqLen: number | null;
   /** General text added to the forgetting probe (absent in runs started before it existed). */
   probeText?: string | null;
+  /** The PEFT adapter folder the run started from (--adapter), or null. */
+  adapter?: string | null;
   config: TrainConfig;
 }
 
@@ -118,12 +139,28 @@ function emit(o: Record<string, unknown>): void {
 export function configFromArgs(args: Args, arch: 'llama' | 'gpt2'): TrainConfig {
   let over = {} as TrainConfig;
   for (const o of NUMERIC_OPTIONS) if (args[o.flag] !== undefined) over = setOption(over, o.key, optNum(args, o.flag)!);
+  const method = (args[OBJECTIVE_OPTION.flag] ?? 'sft') as string;
+  if (!(METHODS as readonly string[]).includes(method)) throw new UsageError(`--${OBJECTIVE_OPTION.flag} ${method}: must be ${METHODS.join(', ')}`);
+  const prompt = method === 'prompt-tuning';
+  if (method === 'dpo') over.objective = 'dpo';
   if (args[MODE_OPTION.flag] && args[MODE_OPTION.oftFlag]) throw new UsageError(`--${MODE_OPTION.flag} and --${MODE_OPTION.oftFlag}: pick one`);
+  if (prompt && (args[MODE_OPTION.flag] || args[MODE_OPTION.oftFlag])) throw new UsageError(`--${OBJECTIVE_OPTION.flag} prompt-tuning trains virtual tokens only: drop --${args[MODE_OPTION.flag] ? MODE_OPTION.flag : MODE_OPTION.oftFlag}`);
   if (args[MODE_OPTION.flag]) over.mode = 'full';
-  // A setting of the other adapter kind would be silently ignored: refuse it.
+  // A setting of another method or adapter kind would be silently ignored: refuse it.
   const given = (keys: string[]) => NUMERIC_OPTIONS.filter((o) => keys.some((k) => o.key.startsWith(k)) && args[o.flag] !== undefined).map((o) => `--${o.flag}`);
   const loraOnly = given(['lora.']);
   const oftOnly = given(['oft.']);
+  const promptOnly = [...given(['prompt.']), ...[PROMPT_INIT_OPTION.flag, PROMPT_INIT_OPTION.textFlag].filter((f) => args[f] !== undefined).map((f) => `--${f}`)];
+  const dpoOnly = NUMERIC_OPTIONS.filter((o) => o.group === 'dpo' && args[o.flag] !== undefined).map((o) => `--${o.flag}`);
+  if (dpoOnly.length && method !== 'dpo') throw new UsageError(`${dpoOnly.join(' ')}: DPO settings; add --${OBJECTIVE_OPTION.flag} dpo to train on preference pairs, or drop them`);
+  if (promptOnly.length && !prompt) throw new UsageError(`${promptOnly.join(' ')}: prompt-tuning settings; add --${OBJECTIVE_OPTION.flag} prompt-tuning, or drop them`);
+  if (prompt && (loraOnly.length || args[TARGETS_OPTION.flag] !== undefined)) throw new UsageError(`${[...loraOnly, ...(args[TARGETS_OPTION.flag] !== undefined ? [`--${TARGETS_OPTION.flag}`] : [])].join(' ')}: LoRA settings, but prompt tuning trains virtual tokens only; drop them`);
+  if (prompt) {
+    over.mode = 'prompt';
+    const init = args[PROMPT_INIT_OPTION.flag] as string | undefined;
+    const text = args[PROMPT_INIT_OPTION.textFlag] as string | undefined;
+    over.prompt = { ...over.prompt, ...(init !== undefined ? { prompt_tuning_init: init.toUpperCase() as TrainConfig['prompt']['prompt_tuning_init'] } : text !== undefined ? { prompt_tuning_init: 'TEXT' } : {}), ...(text !== undefined ? { prompt_tuning_init_text: text } : {}) };
+  }
   if (args[MODE_OPTION.oftFlag] && loraOnly.length) throw new UsageError(`${loraOnly.join(' ')}: LoRA settings, but --${MODE_OPTION.oftFlag} trains an OFT adapter; drop them (or drop --${MODE_OPTION.oftFlag})`);
   if (!args[MODE_OPTION.oftFlag] && oftOnly.length) throw new UsageError(`${oftOnly.join(' ')}: an OFT setting; add --${MODE_OPTION.oftFlag} to train an OFT adapter, or drop it`);
   if (args[MODE_OPTION.oftFlag]) {
@@ -141,7 +178,7 @@ export function configFromArgs(args: Args, arch: 'llama' | 'gpt2'): TrainConfig 
   const r = resolveTrainConfig(arch, over as TrainConfigOverrides, CLI_TRAINING);
   if (r.ok) return r.config;
   const named = r.problems.map((p) => {
-    const o = [...NUMERIC_OPTIONS, SCHEDULE_OPTION, TARGETS_OPTION, BEST_METRIC_OPTION].find((x) => p.startsWith(`${x.label}:`));
+    const o = [...NUMERIC_OPTIONS, SCHEDULE_OPTION, TARGETS_OPTION, BEST_METRIC_OPTION, PROMPT_INIT_OPTION, OBJECTIVE_OPTION].find((x) => p.startsWith(`${x.label}:`));
     return o ? `--${o.flag} (${p})` : p;
   });
   throw new UsageError(`invalid training settings:\n  ${named.join('\n  ')}\n(see: npm run cli -- train --help)`);
@@ -164,7 +201,8 @@ export async function trainCommand(args: Args): Promise<void> {
     if (exists(jobPath)) throw new UsageError(`${out} already holds a run: add --resume to continue it, or pick another --out`);
     const val = typeof args.val === 'string' ? resolve(args.val) : null;
     const probeText = typeof args['probe-text'] === 'string' ? resolve(args['probe-text']) : null;
-    job = { model: resolve(str(args, 'model', TRAIN_USAGE)), data: resolve(str(args, 'data', TRAIN_USAGE)), val, valSplit: optNum(args, 'val-split', 0.1)!, seqLen: optNum(args, 'seq-len') ?? null, probeText, config: null as unknown as TrainConfig };
+    const adapter = typeof args.adapter === 'string' ? resolve(args.adapter) : null;
+    job = { model: resolve(str(args, 'model', TRAIN_USAGE)), data: resolve(str(args, 'data', TRAIN_USAGE)), val, valSplit: optNum(args, 'val-split', 0.1)!, seqLen: optNum(args, 'seq-len') ?? null, probeText, adapter, config: null as unknown as TrainConfig };
   }
 
   await initBackend(args);
@@ -172,6 +210,9 @@ export async function trainCommand(args: Args): Promise<void> {
   const model = await loadModel(directorySource(job.model), { name: job.model.split('/').pop(), trainable: full });
   const arch = model.lm.config.arch;
   if (!args.resume) job.config = configFromArgs(args, arch);
+  // --adapter: the run trains that adapter further (its kind and shape are the run's); its replies end as its run's did.
+  const start = !args.resume && job.adapter ? await startingAdapter(model, job, args) : null;
+  const stop = start?.stop ? { stopTokenId: start.stop.stop_token_id, stopStrings: start.stop.stop_strings } : job.adapter ? await adapterStop(job.adapter) : undefined;
   const config = job.config;
 
   const ins = await inspectDataset(await fileSource(job.data), {
@@ -180,6 +221,7 @@ export async function trainCommand(args: Args): Promise<void> {
     validation: job.val ? await fileSource(job.val) : undefined,
     valFraction: job.valSplit,
     seed: config.seed,
+    stop,
   });
   const r = ins.report;
   for (const e of r.errors.slice(0, 20)) process.stderr.write(`${job.data}:${e.line}: ${e.message}\n`);
@@ -190,17 +232,45 @@ export async function trainCommand(args: Args): Promise<void> {
   // same texts), then replay text (base-model text against forgetting, never one of the probe's texts).
   const probePath = join(out, 'probe.json');
   const storedProbe = args.resume && exists(probePath) ? (JSON.parse(await readFile(probePath, 'utf8')) as ProbeSet) : null;
+  // The probe is the base model's own text, sampled with the starting adapter switched off.
+  if (start) start.adapter.enabled = false;
   const probe = await runProbe(model, null, config, { stored: storedProbe, text: job.probeText ? await readFile(job.probeText, 'utf8') : undefined });
-  const own = toExamples(ins.encoder, ins.train);
-  const train = await withReplay(model, null, config, own, probe);
-  const val = toExamples(ins.encoder, ins.val);
-  emit({ event: 'data', format: r.format, total: r.total, records: r.records, errors: r.errorCount, train: own.length, replay: train.length - own.length, val: val.length, stop: r.stop ? { token: r.stop.stopTokenId, strings: r.stop.stopStrings, reason: r.stop.reason } : null });
+  if (start) start.adapter.enabled = true;
+  // SFT trains the pairs and chats, DPO the preference pairs: the rest is left out, and said so.
+  const dpo = config.objective === 'dpo';
+  const trainRecords = recordsFor(config, ins.train);
+  const valRecords = recordsFor(config, ins.val);
+  const left = trainRecords.left + valRecords.left;
+  if (!trainRecords.use.length) {
+    start?.adapter.dispose();
+    throw new UsageError(
+      dpo
+        ? `${job.data} has no preference pairs ({"prompt", "chosen", "rejected"}) to train with DPO: give a preference file, or drop --${OBJECTIVE_OPTION.flag} dpo`
+        : `${job.data} holds only preference pairs: train them with --${OBJECTIVE_OPTION.flag} dpo`,
+    );
+  }
+  const own = dpo ? [] : toExamples(ins.encoder, trainRecords.use);
+  const train: (Example | PreferenceExample)[] = dpo ? toPreferenceExamples(ins.encoder, trainRecords.use) : await withReplay(model, null, config, own, probe);
+  const val: (Example | PreferenceExample)[] = dpo ? toPreferenceExamples(ins.encoder, valRecords.use) : toExamples(ins.encoder, valRecords.use);
+  emit({
+    event: 'data',
+    format: r.format,
+    method: dpo ? 'dpo' : config.mode === 'prompt' ? 'prompt-tuning' : 'sft',
+    total: r.total,
+    records: r.records,
+    errors: r.errorCount,
+    ...(dpo ? { pairs: train.length } : { train: own.length, replay: train.length - own.length }),
+    val: val.length,
+    ...(left ? { left_out: left } : {}),
+    stop: r.stop ? { token: r.stop.stopTokenId, strings: r.stop.stopStrings, reason: r.stop.reason } : null,
+  });
+  if (left) emit({ event: 'warning', message: dpo ? `${left} record(s) are not preference pairs: DPO leaves them out` : `${left} preference pair(s) left out: supervised training uses pairs and chats (train preference pairs with --${OBJECTIVE_OPTION.flag} dpo)` });
 
   await mkdir(out, { recursive: true });
   if (!args.resume) await writeFile(jobPath, JSON.stringify(job, null, 2));
   const store = new TabtuneStore(new FsBackend(join(out, 'checkpoints')), { keepLast: 3 });
   const runId = 'cli';
-  const trainer = createTrainer(model, train, val, config);
+  const trainer = createTrainer(model, train, val, config, { objective: objectiveFor(config) as never, adapter: start?.adapter }) as Trainer<Example | PreferenceExample>;
   const metricsPath = join(out, 'metrics.jsonl');
   try {
     const history: EvalMetrics[] = [];
@@ -219,11 +289,19 @@ export async function trainCommand(args: Args): Promise<void> {
       }
       emit({ event: 'resume', step: trainer.step });
     } else {
+      if (dpo) {
+        // DPO's reference: the model as the run starts (the --adapter it continues, else the base model with
+        // the new adapter off), computed once; the checkpoints keep it for a resume.
+        if (trainer.adapter && !start) trainer.adapter.enabled = false;
+        await referenceLogps(model.lm, [...(train as PreferenceExample[]), ...(val as PreferenceExample[])], config.batchSize);
+        if (trainer.adapter) trainer.adapter.enabled = true;
+        emit({ event: 'reference', pairs: train.length + val.length, from: job.adapter ?? 'base model' });
+      }
       await writeFile(metricsPath, '');
       if (!(await store.runs.get(runId))) await store.runs.create({ id: runId, name: out, config: config as unknown as Record<string, never> });
     }
     // What each evaluation measures besides the validation loss, and early stopping.
-    const quality = await qualityPlugins({ model, adapter: trainer.adapter, config, encoder: ins.encoder, trainRecords: ins.train, valRecords: ins.val, probe, history });
+    const quality = await qualityPlugins({ model, adapter: trainer.adapter, config, encoder: ins.encoder, trainRecords: trainRecords.use, valRecords: valRecords.use, probe, history });
     for (const message of quality.warnings) emit({ event: 'warning', message });
     if (probe && !storedProbe) await writeFile(probePath, JSON.stringify(probe));
     if (probe) emit({ event: 'probe', samples: probe.samples.length, tokens: probe.tokens, base_nll: probe.baseNll });
@@ -235,12 +313,12 @@ export async function trainCommand(args: Args): Promise<void> {
       appendFileSync(metricsPath, JSON.stringify(line) + '\n');
     };
     const savedSteps = async () => (await store.checkpoints.list(runId, { gc: false })).map((c) => c.step);
-    const outcome = await runTraining(trainer, { metrics: quality.metrics, stopRules: quality.stopRules, history }, async (e) => {
-      if (e.type === 'step') log({ ...metricRow(stepPoint(e.metrics)), eta_s: Math.round(e.metrics.etaSec) });
+    const outcome = await runTraining(trainer as Trainer, { metrics: quality.metrics, stopRules: quality.stopRules, history }, async (e) => {
+      if (e.type === 'step') log({ ...metricRow(stepPoint(e.metrics)), ...preferenceAliases(e.metrics.extra, ''), eta_s: Math.round(e.metrics.etaSec) });
       else if (e.type === 'eval') {
         lastVal = e.metrics.valLoss;
         evals.push(e.metrics);
-        log(metricRow(evalPoint(e.metrics)));
+        log({ ...metricRow(evalPoint(e.metrics)), ...preferenceAliases(e.metrics.extra, 'eval_') });
         // Held-out answers copied from the training set: say so, with the share.
         const memorised = (e.metrics.details?.generation as GenerationDetails | undefined)?.memorised;
         const warning = memorised ? memorisationSentence(memorised) : null;
@@ -265,14 +343,16 @@ export async function trainCommand(args: Args): Promise<void> {
     // How tuned outputs end and how prompts were formatted (tabtune.json): read back by `generate`; a
     // full-parameter model also gets the stop token among its generation_config.json EOS ids.
     const tabtune = { stop_token_id: ins.encoder.stop.stopTokenId, stop_strings: ins.encoder.stop.stopStrings, plain_format: PLAIN_FORMAT };
-    const files = trainer.adapter ? exportPeftAdapter(trainer.adapter, { baseModel: job.model, arch }) : exportMergedModel({ lm: model.lm, baseFiles }, null, { tabtune });
+    const files = trainer.adapter ? exportPeftAdapter(trainer.adapter as TuningAdapter, { baseModel: job.model, arch }) : exportMergedModel({ lm: model.lm, baseFiles }, null, { tabtune });
     files.set(TABTUNE_JSON, tabtuneJson(tabtune));
     await writeFolder(out, files);
-    // The recipes describe a LoRA job (TRL's and Axolotl's LoRA settings): none for an OFT run.
-    if (config.mode !== 'oft') {
+    // The recipes describe a supervised LoRA job (TRL's and Axolotl's LoRA settings): none for OFT, prompt tuning or DPO.
+    if ((config.mode === 'lora' || config.mode === 'full') && !dpo) {
       const recipe = recipeFiles(recipeJob(config, { baseModel: job.model, seqLen: ins.encoder.maxSeqLen, valSplit: job.val ? 0 : job.valSplit, arch }), ins.records);
       await writeFolder(join(out, 'recipe'), recipe);
     }
+    // The model card (README.md, loss_curve.png) and its input (report.json), from what the run stored: src/cli/report.ts.
+    await writeRunCard({ out, job, model, inspected: ins, config, decision, store, runId, backend: tf.getBackend() });
     emit({
       event: 'done',
       step: trainer.step,
@@ -285,12 +365,60 @@ export async function trainCommand(args: Args): Promise<void> {
       recommendation: decision.sentence,
       files: [...files.keys()].map((f) => join(out, f)),
     });
-    if (args.compare && ins.val.length && trainer.adapter) {
-      const { base, tuned } = await compareBaseTuned(model, trainer.adapter!, ins.encoder, ins.val);
+    if (args.compare && valRecords.use.length && trainer.adapter) {
+      // DPO: the base model against the tuned one, each answer compared with the chosen reply.
+      const { base, tuned } = await compareBaseTuned(model, trainer.adapter!, ins.encoder, valRecords.use);
       emit({ event: 'compare', n: tuned.rows.length, exact_base: base.exact, exact_tuned: tuned.exact, overlap_base: base.overlap, overlap_tuned: tuned.overlap });
     }
   } finally {
-    disposeTrainer(trainer);
+    disposeTrainer(trainer as Trainer);
     model.dispose();
   }
+}
+
+/** The CLI's short names for DPO's statistics (beside TRL's): reward_margin, pref_accuracy; val_ for held-out pairs. */
+function preferenceAliases(extra: Record<string, number> | undefined, prefix: '' | 'eval_'): Record<string, number> {
+  const margin = extra?.[`${prefix}rewards/margins`];
+  const acc = extra?.[`${prefix}rewards/accuracies`];
+  const p = prefix ? 'val_' : '';
+  return { ...(margin !== undefined ? { [`${p}reward_margin`]: margin } : {}), ...(acc !== undefined ? { [`${p}pref_accuracy`]: acc } : {}) };
+}
+
+/** The stop of the run an adapter folder came from (its tabtune.json), as the doctor's override. */
+async function adapterStop(dir: string): Promise<{ stopTokenId: number | null; stopStrings: string[] } | undefined> {
+  const rec = await readTabtuneRecord(directorySource(dir));
+  return rec ? { stopTokenId: rec.stop_token_id, stopStrings: rec.stop_strings } : undefined;
+}
+
+/**
+ * --adapter DIR: the PEFT adapter the run starts from, attached to the model; the run's configuration takes
+ * its kind and shape (settings that would contradict it are refused).
+ */
+async function startingAdapter(model: Awaited<ReturnType<typeof loadModel>>, job: JobFile, args: Args): Promise<{ adapter: TuningAdapter; stop: Awaited<ReturnType<typeof readTabtuneRecord>> }> {
+  const c = job.config;
+  if (c.mode === 'full' || c.mode === 'prompt') throw new UsageError(`--adapter continues a LoRA or OFT adapter: drop ${c.mode === 'full' ? `--${MODE_OPTION.flag}` : `--${OBJECTIVE_OPTION.flag} prompt-tuning`}`);
+  const shape = [...NUMERIC_OPTIONS.filter((o) => (o.key.startsWith('lora.') || o.key.startsWith('oft.')) && args[o.flag] !== undefined).map((o) => `--${o.flag}`), ...[TARGETS_OPTION.flag, MODE_OPTION.oftFlag].filter((f) => args[f] !== undefined).map((f) => `--${f}`)];
+  if (shape.length) throw new UsageError(`${shape.join(' ')}: the adapter in ${job.adapter} sets its own kind and shape; drop them`);
+  const src = directorySource(job.adapter!);
+  const adapter = await loadPeftAdapter(model.lm, src, { expectedBaseModel: job.model, onWarning: (message) => emit({ event: 'warning', message }) });
+  if (adapter instanceof OftAdapter) {
+    const o = adapter.config;
+    if (!o.oft_block_size) {
+      adapter.dispose();
+      throw new UsageError(`${job.adapter}: an OFT adapter given by its number of blocks (r) rather than a block size cannot be trained further here`);
+    }
+    job.config = { ...c, mode: 'oft', oft: { oft_block_size: o.oft_block_size, module_dropout: o.module_dropout, target_modules: o.target_modules, coft: o.coft, eps: o.eps } };
+  } else if (adapter instanceof LoraAdapter) {
+    const l = adapter.config;
+    job.config = { ...c, mode: 'lora', lora: { r: l.r, lora_alpha: l.lora_alpha, lora_dropout: l.lora_dropout, target_modules: l.target_modules } };
+  } else {
+    adapter.dispose();
+    throw new UsageError(`${job.adapter}: --adapter continues a LoRA or OFT adapter`);
+  }
+  const checked = parseTrainConfig(job.config, CLI_TRAINING);
+  if (!checked.ok) {
+    adapter.dispose();
+    throw new UsageError(`${job.adapter}: this adapter's settings cannot be trained here: ${checked.problems.join(' ')}`);
+  }
+  return { adapter, stop: await readTabtuneRecord(src) };
 }
