@@ -3,14 +3,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { meanNLL, generate } from '../model/generate';
 import { parseArgs, str, optNum, UsageError, type Args, type OptionSpec } from './args';
-import { openModel, sourceFor } from './model-args';
+import { attachAdapter as attach, openModel, sourceFor } from './model-args';
+import { exportMergedCommand } from './commands/export-merged';
 import { convertLlama2cCommand } from './commands/convert-llama2c';
 import { DATA_INSPECT_OPTIONS, DATA_INSPECT_USAGE, dataInspectCommand } from './commands/data-inspect';
 import { trainCommand, TRAIN_OPTIONS, TRAIN_USAGE } from './commands/train';
-import { directorySource } from '../node/fs-source';
-import { loadPeftAdapter } from '../io/peft';
-import { exportMergedModel, readBaseFiles, readTabtuneRecord, recordStops } from '../io/export';
-import { writeFolder } from '../node/hf-write';
+import { readTabtuneRecord, recordStops } from '../io/export';
 import type { LanguageModel } from '../model/load';
 
 const USAGE = `usage: npm run cli -- <command> [options]
@@ -98,32 +96,11 @@ const commands: Record<CommandName, (args: Args) => Promise<void>> = {
 
   train: (args) => trainCommand(args),
 
-  async 'export-merged'(args) {
-    const outDir = str(args, 'out', USAGE);
-    const m = await openModel(args, USAGE);
-    const adapter = await attachAdapter(m, args, true);
-    const dtype = (args.dtype ?? 'F32') as 'F32' | 'F16' | 'BF16';
-    if (!['F32', 'F16', 'BF16'].includes(dtype)) throw new UsageError('--dtype must be F32, F16 or BF16');
-    // The adapter's record (its stop token, stop strings) goes along: the merged folder stops where base + adapter stops.
-    const files = exportMergedModel({ lm: m.lm, baseFiles: await readBaseFiles(directorySource(str(args, 'model', USAGE))) }, adapter, { dtype, tabtune: adapter?.stop ?? undefined });
-    await writeFolder(outDir, files);
-    out(args, { out: outDir, files: [...files.keys()] }, `wrote ${[...files.keys()].join(', ')} to ${outDir}`);
-  },
+  'export-merged': (args) => exportMergedCommand(args, USAGE),
 };
 
-/** --adapter DIR (a PEFT folder) attaches a LoRA adapter; --adapter-scale S sets its strength. */
-async function attachAdapter(m: LanguageModel, args: Args, required = false) {
-  const dir = args.adapter;
-  if (typeof dir !== 'string') {
-    if (required) throw new UsageError(`missing --adapter DIR\n${USAGE}`);
-    return null;
-  }
-  const src = directorySource(dir);
-  const adapter = await loadPeftAdapter(m.lm, src, { onWarning: (w) => process.stderr.write(`warning: ${w}\n`) });
-  adapter.strength = optNum(args, 'adapter-scale', 1)!;
-  // A tabtune-trained adapter records the token its replies end with (e.g. BOS for stories260K).
-  return Object.assign(adapter, { stop: await readTabtuneRecord(src) });
-}
+/** --adapter DIR: see attachAdapter (model-args.ts). */
+const attachAdapter = (m: LanguageModel, args: Args) => attach(m, args, USAGE);
 
 const MODEL_OPTIONS = { model: 'string', backend: 'string', json: 'boolean', help: 'boolean' } as const;
 const ADAPTER_OPTIONS = { adapter: 'string', 'adapter-scale': 'string' } as const;
