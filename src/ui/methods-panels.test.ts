@@ -14,6 +14,7 @@ import { tick } from '../testing/fake-worker';
 import { testPage, type TestPage } from '../testing/page';
 import { checkpoint, MODEL, run, workerWithRuns } from '../testing/studio-fixtures';
 import { BROWSER_TRAINING, MODE_OPTION } from '../train/config';
+import { ComparePanel } from './compare/ComparePanel';
 import { UiContext } from './context';
 import { RunsPanel } from './RunsPanel';
 import { TrainPanel } from './TrainPanel';
@@ -200,5 +201,19 @@ describe('the runs list', () => {
     expect(h).toContain('SFT · Prompt 16 tokens, lr 0.005');
     expect(h).toContain('<span data-testid="run-lineage"> · started from sft numbers at step 20</span>');
     expect(h.match(/run-lineage/g)).toHaveLength(1);
+  });
+});
+
+describe('the compare view', () => {
+  it("names the compared run's objective and method", async () => {
+    const dpo = { ...run('b', { name: 'dpo prefs', checkpoints: [checkpoint('b', 6)] }), job: { ...run('b').job!, train: { ...base, objective: 'dpo' as const, mode: 'prompt' as const } } as RunJob };
+    const { p } = await page({ runs: [dpo] });
+    p.select({ runId: 'b', step: 6 });
+    patch(p.store, 'selectedRun', {
+      phase: 'ready',
+      error: null,
+      run: { runId: 'b', runName: 'dpo prefs', training: false, checkpoints: [checkpoint('b', 6)], checkpoint: checkpoint('b', 6), stopStrings: [], stopTokenId: null, template: 'auto', model: null, valExamples: 4 },
+    });
+    expect(html(p, ComparePanel)).toMatch(/data-testid="compare-target">Base model vs dpo prefs: step 6[^<]*\. Trained with DPO · Prompt 16 tokens\.</);
   });
 });

@@ -6,6 +6,7 @@ import type { ProtocolError } from '../../protocol/messages';
 import { compareBlocker, formatTotals, heldoutKey, typedPrompt, type HeldoutRow, type PreferenceItem, type SideState } from '../../store/compare';
 import { describeCheckpoint, selectedCheckpoint } from '../../store/run-context';
 import { formatDuration } from '../../store/time';
+import { runMethodLabel } from '../../store/training';
 import { useActions, useAppState, useStoreApi } from '../context';
 import { ErrorNotice } from '../ErrorNotice';
 import { DiffText } from './DiffText';
@@ -360,6 +361,7 @@ export function ComparePanel() {
   const summary = useAppState((s) => s.model.summary);
   const selection = useAppState((s) => s.selection);
   const selectedRun = useAppState((s) => s.selectedRun);
+  const method = useAppState((s) => { const t = s.runs.list.find((r) => r.id === s.selection.runId)?.job?.train; return t?.mode ? runMethodLabel(t) : null; });
   const blocker = useMemo(() => compareBlocker({ model: { summary }, selection, selectedRun }), [summary, selection, selectedRun]);
   const picked = selectedCheckpoint({ selection });
   const loading = selectedRun.phase === 'busy' && !selectedRun.run;
@@ -370,7 +372,7 @@ export function ComparePanel() {
       <h2>Compare</h2>
       <p id={`${id}-what`} className="help" data-testid="compare-target">
         {selectedRun.run && picked
-          ? `Base model vs ${selectedRun.run.runName}: ${describeCheckpoint(selectedRun.run, picked)}.`
+          ? `Base model vs ${selectedRun.run.runName}: ${describeCheckpoint(selectedRun.run, picked)}.${method ? ` Trained with ${method}.` : ''}`
           : 'Base model vs a trained checkpoint, on your prompt and on the held-out examples.'}
       </p>
       {loading ? (
