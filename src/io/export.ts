@@ -11,6 +11,7 @@
 // eos_token_id (Hugging Face generate and tabtune's loadModel stop on any id of that list), and tabtune's
 // record of the run (tabtune.json: stop token, stop strings, prompt format) is written beside them.
 import { mergeLora, type MergeableAdapter } from '../lora/merge';
+import { PROMPT_NO_MERGE, PromptTuningAdapter } from '../prompt/adapter';
 import type { CausalLM } from '../model/causal-lm';
 import { tokenIds, type ModelConfig } from '../model/config';
 import type { WeightMap } from '../model/types';
@@ -226,7 +227,8 @@ export function mergedWeights(lm: CausalLM, adapter: MergeableAdapter | null, st
  * The merged model folder: config.json (the base's, with torch_dtype set to the written dtype),
  * model.safetensors (or shards + model.safetensors.index.json), and the base's other files copied as they are.
  */
-export function exportMergedModel(base: MergeBase, adapter: MergeableAdapter | null, opts: MergedExportOptions = {}): Map<string, Uint8Array> {
+export function exportMergedModel(base: MergeBase, adapter: MergeableAdapter | PromptTuningAdapter | null, opts: MergedExportOptions = {}): Map<string, Uint8Array> {
+  if (adapter instanceof PromptTuningAdapter) throw new ExportError(PROMPT_NO_MERGE);
   const dtype = opts.dtype ?? 'F32';
   const report = opts.onProgress;
   // Units, one per tensor: every weight read once, every adapted weight merged once, every weight written once.

@@ -21,9 +21,17 @@
 //   adapter_model.safetensors  base_model.model.<module>.oft_R.weight [blocks, b(b-1)/2]: the packed upper
 //                              triangles, the layout tabtune trains (nothing transposed)
 // PEFT wraps nn.Linear only (not GPT-2's Conv1D), so OFT adapters on GPT-2 are not exported in this format.
+//
+// Prompt-tuning adapters (PEFT's PROMPT_TUNING, a PromptLearningConfig; see src/prompt/adapter.ts):
+//   adapter_config.json        peft_type "PROMPT_TUNING", task_type "CAUSAL_LM", num_virtual_tokens, token_dim,
+//                              num_transformer_submodules 1, num_attention_heads, num_layers, prompt_tuning_init,
+//                              prompt_tuning_init_text, tokenizer_name_or_path, ...
+//   adapter_model.safetensors  prompt_embeddings [num_virtual_tokens, token_dim] (no module prefix: PEFT's
+//                              get_peft_model_state_dict saves the prompt encoder's weight under that one key)
 import { LoraAdapter, LoraError, matchesTarget } from '../lora/adapter';
 import { OftAdapter, OftError, oftBlocks, type OftAdapterConfig } from '../oft/adapter';
-import type { LoraConfig } from '../train/config';
+import { PROMPT_EMBEDDINGS, PromptTuningAdapter, PromptTuningError, hiddenSize } from '../prompt/adapter';
+import type { LoraConfig, PromptTuningConfig } from '../train/config';
 import type { CausalLM } from '../model/causal-lm';
 import type { Linear } from '../model/ops';
 import { transpose2d } from '../model/weights';
@@ -115,7 +123,8 @@ export function peftAdapterConfig(config: LoraConfig, opts: PeftExportOptions & 
  * The two files of a PEFT adapter folder (adapter_config.json, adapter_model.safetensors), LoRA or OFT, for
  * the trained adapter at strength 1 whatever its current strength/enabled state.
  */
-export function exportPeftAdapter(adapter: LoraAdapter | OftAdapter, opts: PeftExportOptions): Map<string, Uint8Array> {
+export function exportPeftAdapter(adapter: LoraAdapter | OftAdapter | PromptTuningAdapter, opts: PeftExportOptions): Map<string, Uint8Array> {
+  if (adapter instanceof PromptTuningAdapter) return exportPrompt(adapter, opts);
   if (!adapter.modules.size) throw new PeftError('the adapter has no modules (was it disposed?)');
   if (adapter instanceof OftAdapter) return exportOft(adapter, opts);
   const arch = opts.arch ?? adapter.lm.config.arch;
@@ -188,6 +197,49 @@ function exportOft(adapter: OftAdapter, opts: PeftExportOptions): Map<string, Ui
   ]);
 }
 
+/** The model's layer and head counts, as PEFT's _prepare_prompt_learning_config reads them from its config. */
+function layersAndHeads(lm: CausalLM): { layers: number; heads: number } {
+  const c = lm.config as unknown as Record<string, number | undefined>;
+  return { layers: (c.num_hidden_layers ?? c.n_layer)!, heads: (c.num_attention_heads ?? c.n_head)! };
+}
+
+/**
+ * adapter_config.json as PEFT's PromptTuningConfig.save_pretrained writes it (sorted keys, every field). PEFT
+ * requires tokenizer_name_or_path with TEXT init (only to initialise: with inference_mode it reads the saved
+ * vectors), so it is the base model there and null otherwise.
+ */
+export function peftPromptConfig(config: PromptTuningConfig, lm: CausalLM, opts: PeftExportOptions): Record<string, unknown> {
+  const text = config.prompt_tuning_init === 'TEXT';
+  const { layers, heads } = layersAndHeads(lm);
+  const cfg: Record<string, unknown> = {
+    auto_mapping: null,
+    base_model_name_or_path: opts.baseModel,
+    inference_mode: true,
+    modules_to_save: null,
+    num_attention_heads: heads,
+    num_layers: layers,
+    num_transformer_submodules: 1,
+    num_virtual_tokens: config.num_virtual_tokens,
+    peft_type: 'PROMPT_TUNING',
+    prompt_tuning_init: config.prompt_tuning_init,
+    prompt_tuning_init_text: text ? config.prompt_tuning_init_text : null,
+    revision: opts.revision ?? null,
+    task_type: 'CAUSAL_LM',
+    token_dim: hiddenSize(lm),
+    tokenizer_kwargs: null,
+    tokenizer_name_or_path: text ? opts.baseModel : null,
+  };
+  return Object.fromEntries(Object.entries(cfg).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+function exportPrompt(adapter: PromptTuningAdapter, opts: PeftExportOptions): Map<string, Uint8Array> {
+  const tensor: TensorToWrite = { name: PROMPT_EMBEDDINGS, dtype: opts.dtype ?? 'F32', shape: [...adapter.embedding.shape], data: adapter.getWeights() };
+  return new Map([
+    [PEFT_CONFIG_FILE, new TextEncoder().encode(JSON.stringify(peftPromptConfig(adapter.config, adapter.lm, opts), null, 2))],
+    [PEFT_WEIGHTS_FILE, writeSafetensors([tensor], { format: 'pt' })],
+  ]);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Import
 // ---------------------------------------------------------------------------------------------------
@@ -255,7 +307,8 @@ export function parsePeftConfig(json: Record<string, unknown>): ParsedPeftConfig
   const type = json.peft_type;
   if (typeof type !== 'string') fail('has no "peft_type" (is this a PEFT adapter folder?)');
   if ((type as string).toUpperCase() === 'OFT') fail('peft_type is "OFT": an OFT adapter (importOftAdapter or loadPeftAdapter read it)');
-  if ((type as string).toUpperCase() !== 'LORA') fail(`peft_type is "${String(type)}"; tabtune imports LoRA and OFT adapters only`);
+  if ((type as string).toUpperCase() === 'PROMPT_TUNING') fail('peft_type is "PROMPT_TUNING": a prompt-tuning adapter (importPromptAdapter or loadPeftAdapter read it)');
+  if ((type as string).toUpperCase() !== 'LORA') fail(`peft_type is "${String(type)}"; tabtune imports LoRA, OFT and prompt-tuning adapters only`);
   if (json.task_type != null && json.task_type !== 'CAUSAL_LM') warnings.push(`task_type is "${String(json.task_type)}", not CAUSAL_LM: the adapter was trained for another task`);
 
   if (json.use_dora === true) fail('use_dora is true: DoRA adapters are not supported (only plain LoRA)');
@@ -535,14 +588,100 @@ export function importOftAdapter(lm: CausalLM, files: PeftFiles, opts: PeftImpor
   }
 }
 
-/** A LoRA or an OFT adapter from PEFT files, by the config's peft_type. */
-export function importAnyPeftAdapter(lm: CausalLM, files: PeftFiles, opts: PeftImportOptions = {}): LoraAdapter | OftAdapter {
-  const type = files.config?.peft_type;
-  return typeof type === 'string' && type.toUpperCase() === 'OFT' ? importOftAdapter(lm, files, opts) : importPeftAdapter(lm, files, opts);
+export interface ParsedPromptConfig {
+  prompt: PromptTuningConfig;
+  /** token_dim: the hidden size the vectors were trained for. */
+  tokenDim: number | null;
+  baseModel: string | null;
+  warnings: string[];
 }
 
-/** Reads adapter_config.json + adapter_model.safetensors from a source (folder, dropped files, zip) and imports them (LoRA or OFT). */
-export async function loadPeftAdapter(lm: CausalLM, source: ModelSource, opts: PeftImportOptions = {}): Promise<LoraAdapter | OftAdapter> {
+/**
+ * Checks a PROMPT_TUNING adapter_config.json and turns it into tabtune's prompt-tuning settings. Prompt
+ * encoders of other prompt-learning methods (P-tuning, prefix tuning) and encoder-decoder layouts
+ * (num_transformer_submodules 2) are refused by name.
+ */
+export function parsePromptConfig(json: Record<string, unknown>): ParsedPromptConfig {
+  const warnings: string[] = [];
+  const fail = (msg: string): never => {
+    throw new PeftError(`adapter_config.json: ${msg}`);
+  };
+  if (!json || typeof json !== 'object' || Array.isArray(json)) fail('should contain a JSON object');
+  if (typeof json.peft_type !== 'string' || json.peft_type.toUpperCase() !== 'PROMPT_TUNING') fail(`peft_type is ${JSON.stringify(json.peft_type)}, not "PROMPT_TUNING"`);
+  if (json.task_type != null && json.task_type !== 'CAUSAL_LM') warnings.push(`task_type is "${String(json.task_type)}", not CAUSAL_LM: the adapter was trained for another task`);
+  const n = json.num_virtual_tokens;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) fail(`num_virtual_tokens should be a positive whole number, got ${JSON.stringify(n)}`);
+  const subs = json.num_transformer_submodules ?? 1;
+  if (subs !== 1) fail(`num_transformer_submodules is ${JSON.stringify(subs)}: virtual tokens for an encoder-decoder model, not a causal LM`);
+  if (!isEmpty(json.modules_to_save)) fail(`modules_to_save ${JSON.stringify(json.modules_to_save)}: adapters that also save full modules are not supported`);
+  const dim = json.token_dim;
+  if (dim != null && (typeof dim !== 'number' || !Number.isInteger(dim) || dim < 1)) fail(`token_dim should be a positive whole number, got ${JSON.stringify(dim)}`);
+  const init0 = json.prompt_tuning_init ?? 'RANDOM';
+  const init = typeof init0 === 'string' ? init0.toUpperCase() : '';
+  // PEFT < 0.14 called SAMPLE_VOCAB RANDOM_DISCRETE (only the initialisation: the saved vectors are what counts)
+  const known = init === 'RANDOM_DISCRETE' ? 'SAMPLE_VOCAB' : init;
+  if (known !== 'TEXT' && known !== 'SAMPLE_VOCAB' && known !== 'RANDOM') warnings.push(`prompt_tuning_init ${JSON.stringify(init0)} is not one tabtune knows: recorded as RANDOM (it only decided the starting point)`);
+  const text = typeof json.prompt_tuning_init_text === 'string' ? json.prompt_tuning_init_text : '';
+  const base = typeof json.base_model_name_or_path === 'string' && json.base_model_name_or_path ? json.base_model_name_or_path : null;
+  return {
+    prompt: { num_virtual_tokens: n as number, prompt_tuning_init: known === 'TEXT' || known === 'SAMPLE_VOCAB' ? known : 'RANDOM', prompt_tuning_init_text: text },
+    tokenDim: (dim as number | null | undefined) ?? null,
+    baseModel: base,
+    warnings,
+  };
+}
+
+/**
+ * A prompt-tuning adapter from PEFT files (made by tabtune or by PEFT), attached to `lm`: the one tensor
+ * `prompt_embeddings` [num_virtual_tokens, token_dim] (accepted also with the "base_model.model." prefix or an
+ * adapter name), checked against the model's hidden size. Gives the logits PEFT's model gives.
+ */
+export function importPromptAdapter(lm: CausalLM, files: PeftFiles, opts: PeftImportOptions = {}): PromptTuningAdapter {
+  const parsed = parsePromptConfig(files.config);
+  const { st } = openPeftFiles(files, parsed, opts);
+  const D = hiddenSize(lm);
+  const n = parsed.prompt.num_virtual_tokens;
+  if (parsed.tokenDim !== null && parsed.tokenDim !== D) {
+    throw new PeftError(`adapter_config.json: token_dim is ${parsed.tokenDim} but this model's hidden size is ${D}: the adapter belongs to another model`);
+  }
+  const names = st.names();
+  const keys = names.filter((k) => /^(base_model\.model\.)?prompt_embeddings(\.[^.]+)?$/.test(k));
+  const other = names.filter((k) => !keys.includes(k));
+  if (other.length) throw new PeftError(`${PEFT_WEIGHTS_FILE} holds tensors a prompt-tuning adapter does not have: ${other.slice(0, 3).join(', ')}${other.length > 3 ? `, and ${other.length - 3} more` : ''}`);
+  if (keys.length > 1) throw new PeftError(`${PEFT_WEIGHTS_FILE} holds several prompt_embeddings (${keys.join(', ')}); export one adapter at a time`);
+  if (!keys.length) throw new PeftError(`${PEFT_WEIGHTS_FILE} has no ${PROMPT_EMBEDDINGS} tensor`);
+  const key = keys[0]!;
+  const { shape } = st.entry(key);
+  if (shape.length !== 2 || shape[0] !== n || shape[1] !== D) {
+    throw new PeftError(`${PEFT_WEIGHTS_FILE}: "${key}" has shape [${shape.join(', ')}] but ${n} virtual tokens on a model of hidden size ${D} need [${n}, ${D}]`);
+  }
+  let data: Float32Array;
+  try {
+    data = st.getFloat32(key);
+  } catch (e) {
+    throw new PeftError((e as Error).message);
+  }
+  try {
+    return new PromptTuningAdapter(lm, parsed.prompt, { weights: data });
+  } catch (e) {
+    if (e instanceof PromptTuningError) throw new PeftError(e.message);
+    throw e;
+  }
+}
+
+/** Any adapter tabtune can apply (LoRA, OFT, prompt tuning). */
+export type PeftAdapter = LoraAdapter | OftAdapter | PromptTuningAdapter;
+
+/** A LoRA, an OFT or a prompt-tuning adapter from PEFT files, by the config's peft_type. */
+export function importAnyPeftAdapter(lm: CausalLM, files: PeftFiles, opts: PeftImportOptions = {}): PeftAdapter {
+  const type = typeof files.config?.peft_type === 'string' ? files.config.peft_type.toUpperCase() : '';
+  if (type === 'OFT') return importOftAdapter(lm, files, opts);
+  if (type === 'PROMPT_TUNING') return importPromptAdapter(lm, files, opts);
+  return importPeftAdapter(lm, files, opts);
+}
+
+/** Reads adapter_config.json + adapter_model.safetensors from a source (folder, dropped files, zip) and imports them (LoRA, OFT or prompt tuning). */
+export async function loadPeftAdapter(lm: CausalLM, source: ModelSource, opts: PeftImportOptions = {}): Promise<PeftAdapter> {
   const cfgBytes = await source.read(PEFT_CONFIG_FILE);
   if (!cfgBytes) throw new PeftError(`${PEFT_CONFIG_FILE} not found in ${source.label}: a PEFT adapter folder has ${PEFT_CONFIG_FILE} and ${PEFT_WEIGHTS_FILE}`);
   let config: Record<string, unknown>;

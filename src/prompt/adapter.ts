@@ -30,6 +30,9 @@ export class PromptTuningError extends Error {
   override name = 'PromptTuningError';
 }
 
+/** Why a prompt-tuning adapter has no merged-model export. */
+export const PROMPT_NO_MERGE = 'Prompt tuning adds input vectors, there are no weights to merge: export the PEFT adapter.';
+
 /** The one trained tensor's checkpoint name, the same as PEFT's key in adapter_model.safetensors. */
 export const PROMPT_EMBEDDINGS = 'prompt_embeddings';
 
