@@ -32,6 +32,20 @@ export class TrainPanel {
   /** "Stopped early: …" in the end-of-run notice, and its recommendation. */
   readonly stoppedBy: Locator;
   readonly recommendation: Locator;
+  /** What to train (LoRA / OFT / prompt tuning), the picked one's trade-off and why others are unavailable. */
+  readonly method: Locator;
+  readonly methodTradeoff: Locator;
+  /** SFT / DPO; the offer shown for preference-only data and the objective's data problem. */
+  readonly dpoOffer: Locator;
+  readonly objectiveProblem: Locator;
+  /** DPO: where it starts (base model or a run) and the checkpoint of that run. */
+  readonly startFrom: Locator;
+  readonly startStep: Locator;
+  /** DPO's charts and the falling logps/chosen warning. */
+  readonly dpoRewardsChart: Locator;
+  readonly dpoAccuracyChart: Locator;
+  readonly dpoLogpsChart: Locator;
+  readonly logpsWarning: Locator;
 
   constructor(private readonly page: Page) {
     this.region = page.getByRole('region', { name: 'Train' });
@@ -52,6 +66,30 @@ export class TrainPanel {
     this.evalDetails = this.region.getByTestId('eval-details');
     this.stoppedBy = this.region.getByTestId('train-stopped-by');
     this.recommendation = this.region.getByTestId('train-recommendation');
+    this.method = this.region.getByLabel('What to train');
+    this.methodTradeoff = this.region.getByTestId('method-tradeoff');
+    this.dpoOffer = this.region.getByTestId('dpo-offer');
+    this.objectiveProblem = this.region.getByTestId('objective-problem');
+    this.startFrom = this.region.getByLabel('Start from', { exact: true });
+    this.startStep = this.region.getByLabel('Checkpoint to start from');
+    this.dpoRewardsChart = this.region.getByTestId('dpo-rewards-chart');
+    this.dpoAccuracyChart = this.region.getByTestId('dpo-accuracy-chart');
+    this.dpoLogpsChart = this.region.getByTestId('dpo-logps-chart');
+    this.logpsWarning = this.region.getByTestId('logps-warning');
+  }
+
+  /** Picks the objective: SFT or DPO (radio buttons, as the keyboard would). */
+  async objective(which: 'SFT' | 'DPO'): Promise<void> {
+    await this.region.getByRole('radio', { name: which === 'SFT' ? 'Supervised fine-tuning (SFT)' : 'Preference tuning (DPO)' }).check();
+  }
+
+  /** The objective's statistics in the chart's data, by name (StepPoint.extra and the evaluations' eval_ ones). */
+  extras(): Promise<{ steps: number[]; step: Record<string, (number | null)[]>; eval: Record<string, (number | null)[]> }> {
+    return this.page.evaluate(() => {
+      const s = window.__tabtune!.state().live.series;
+      const copy = (g: Record<string, (number | null)[]>) => Object.fromEntries(Object.entries(g).map(([k, v]) => [k, [...v]]));
+      return { steps: [...s.step], step: copy(s.stepExtra), eval: copy(s.evalExtra) };
+    });
   }
 
   async preset(label: 'Quick' | 'Balanced' | 'Thorough'): Promise<void> {
