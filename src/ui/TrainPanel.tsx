@@ -39,6 +39,7 @@ import { DpoAccuracyChart, DpoLogpsChart, DpoRewardsChart, LossChart, LrChart, S
 import { useActions, useAppState, useStoreApi } from './context';
 import { ErrorNotice } from './ErrorNotice';
 import { EvalDetails } from './EvalDetails';
+import './methods.css';
 
 const nf = new Intl.NumberFormat('en-US');
 
