@@ -41,14 +41,15 @@ async function setup() {
   const page = testPage(worker.client, { selection: { runId: 'r1', step: null }, model: MODEL });
   patch(page.store, 'model', { phase: 'ready' });
   await tick(5);
-  return { store, worker, generated, sft, ...page };
+  return { db: store, worker, generated, sft, ...page };
 }
 
 const rowItem = (line: number, base: string, tuned: string): PreferenceItem => ({ key: heldoutKey('r1', 6, line), runId: 'r1', step: 6, prompt: `prompt ${line}`, base, tuned });
 
 describe('preferences from the compare view', () => {
   it('marks the prompt box\u2019s replies: base or tuned, a new choice replaces the pair, an edit is chosen over the tuned reply, unmark deletes', async () => {
-    const { actions, store: page, store: app, worker } = await setup();
+    const { actions, store: app, worker } = await setup();
+    const page = app;
     actions.setCompareSettings({ prompt: 'Write as digits: six hundred ninety seven', seed: 5 });
     await actions.comparePrompt();
     const p = page.getState().compare.prompt;
@@ -110,8 +111,7 @@ describe('preferences from the compare view', () => {
   });
 
   it('the list follows the selected run and survives a new page; edit and delete; the JSONL reads back as the same pairs', async () => {
-    const { actions, store: app, worker, store: _ } = await setup();
-    void _;
+    const { actions, store: app, worker, db } = await setup();
     await actions.markPreference(rowItem(3, 'Once upon a time', '42'), 'tuned');
     await actions.markPreference(rowItem(9, '7', '7 7'), 'base');
     expect(app.getState().compare.preferences.list).toHaveLength(2);
@@ -123,6 +123,7 @@ describe('preferences from the compare view', () => {
     await tick(5);
     const list = app.getState().compare.preferences.list;
     expect(list.map((x) => x.chosen)).toEqual(['42', '7']);
+    expect(await db.preferences.list('r1')).toEqual(list);
 
     expect(await actions.updatePreference(list[1]!.id, { rejected: '7 7' })).toBe(true);
     expect(await actions.updatePreference(list[1]!.id, { chosen: '7 7' })).toBe(false);
