@@ -178,7 +178,7 @@ function MethodPicker({ disabled }: { disabled: boolean }) {
           id={`${id}-mode`}
           value={config.mode}
           disabled={disabled || locked}
-          aria-describedby={`${id}-tradeoff ${id}-mode-help`}
+          aria-describedby={reasons.length ? `${id}-tradeoff ${id}-mode-help` : `${id}-tradeoff`}
           onChange={(e) => set({ ...config, mode: e.target.value as TrainConfig['mode'] })}
         >
           {choices.map((m) => (
