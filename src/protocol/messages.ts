@@ -12,6 +12,7 @@ import type { EvalMetrics, StepMetrics } from '../train/loop';
 import type { TrainCapabilities, TrainConfig, TrainConfigOverrides } from '../train/config';
 import type { MetricPoint } from '../train/metrics';
 import type { TradeoffPoint, TradeoffRecipe } from '../train/quality/decisions';
+import type { CardInput } from '../report/card';
 
 export type { BackendName, BackendPreference, BackendReport } from '../model/backend';
 export type { DataReport } from '../data/doctor';
@@ -346,6 +347,14 @@ export interface ApplyRecipeResult {
   checkpoint: CheckpointInfo;
 }
 
+export interface RunReportPayload {
+  runId: string;
+  /** The checkpoint the report describes (default: the run's newest). */
+  step?: number;
+}
+
+export type { CardInput } from '../report/card';
+
 export type ExportKind = 'peft' | 'merged' | 'metrics-csv' | 'recipe';
 
 export interface ExportPayload {
@@ -415,6 +424,8 @@ export interface Requests {
   'explore-path': { payload: ExplorePathPayload; result: ExplorePathResult };
   /** Stores a point of explore-path as a checkpoint of its own (a branch run with the recipe). */
   'apply-recipe': { payload: ApplyRecipePayload; result: ApplyRecipeResult };
+  /** The run report of a run or checkpoint (default: its newest): the model card's input, read from the run's records (src/report). */
+  'run-report': { payload: RunReportPayload; result: { input: CardInput } };
   /** The preference pairs collected for a run in the compare view, oldest first. */
   'list-preferences': { payload: { runId: string }; result: { preferences: PreferencePair[] } };
   /** Stores a new preference pair with its run. */
@@ -546,6 +557,7 @@ const requestKinds: ReadonlySet<string> = new Set<RequestKind>([
   'run-metrics',
   'explore-path',
   'apply-recipe',
+  'run-report',
   'list-preferences',
   'save-preference',
   'update-preference',

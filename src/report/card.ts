@@ -272,7 +272,7 @@ function dataSection(input: CardInput): Section {
     if (r.tokens) rows.push(['Tokens per epoch', `${int(r.tokens.tokensPerEpoch)} (${int(r.tokens.trainedTokensPerEpoch)} trained on; longest sequence ${int(r.tokens.maxSeqLen)})`]);
   }
   if (d.trainExamples !== null) rows.push(['Examples trained on', `${int(d.trainExamples)} train, ${int(d.valExamples ?? 0)} validation`]);
-  rows.push(['Prompt template', d.template ? (d.template === 'plain' || (d.template === 'auto' && d.plainFormat) ? `${d.template}${d.plainFormat ? ` (plain layout: ${JSON.stringify(d.plainFormat)})` : ''}` : d.template) : notMeasured('not recorded')]);
+  rows.push(['Prompt template', d.template ? (d.template === 'plain' && d.plainFormat ? `plain: ${JSON.stringify(d.plainFormat)}` : d.template === 'chat-template' ? "the base model's chat template" : d.template) : notMeasured('not recorded')]);
   const stop = d.stop;
   rows.push([
     'Token that ends replies',

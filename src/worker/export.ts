@@ -5,6 +5,7 @@ import { exportMergedModel, readBaseFiles, TABTUNE_JSON, tabtuneJson } from '../
 import { exportPeftAdapter } from '../io/peft';
 import { recipeFiles } from '../io/recipes';
 import { zipFiles } from '../io/zip';
+import { cardFiles } from '../report/index';
 import { readDeltas } from '../lora/merge';
 import { OftAdapter } from '../oft/adapter';
 import { recipeJob } from '../train/job';
@@ -15,6 +16,7 @@ import { asyncReads, requireModel, type WorkerContext } from './context';
 import type { DatasetRegistry } from './datasets';
 import { fail } from './errors';
 import { parseJob } from './jobs';
+import { runCardInput } from './report';
 
 export interface ExportDeps {
   worker: Pick<WorkerContext, 'post' | 'store' | 'model' | 'serialModel'>;
@@ -97,6 +99,8 @@ export async function exportRun(deps: ExportDeps, p: ExportPayload, id = -1): Pr
         Object.assign(a.adapter, was);
       }
     }
+    // The run report: README.md (the model card) and loss_curve.png, from the run's records (./report.ts).
+    for (const [name, bytes] of cardFiles(await runCardInput({ worker, datasets }, a.runId, a.step, kind === 'peft' ? 'adapter' : 'merged'))) files.set(name, bytes);
     const what = kind === 'peft' ? (a.adapter instanceof OftAdapter ? 'oft' : 'lora') : 'merged';
     return zipResult(kind, `${slug(a.runName)}-step${a.step}-${what}.zip`, files, a.runId, a.step);
   });

@@ -32,6 +32,7 @@ import { requireModel, type ModelContext, type WorkerContext } from './context';
 import { DatasetRegistry } from './datasets';
 import { fail, toProtocolError } from './errors';
 import { exportRun } from './export';
+import { runReportRequest } from './report';
 import { Preferences } from './preferences';
 import { Runs } from './runs';
 import { Training } from './training';
@@ -293,6 +294,7 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
       }
     },
     'apply-recipe': (p) => applyRecipeRequest(pathDeps, p),
+    'run-report': (p) => runReportRequest({ worker, datasets }, p),
     'list-preferences': (p) => preferences.list(p.runId),
     'save-preference': (p) => preferences.save(p),
     'update-preference': (p) => preferences.update(p.runId, p.id, p.patch),
