@@ -221,7 +221,11 @@ export class DatasetRegistry {
    * The examples of a dataset for `model`. `frozen` (a run's stored options) and `valDatasetId` make a
    * resume encode exactly as the run did; without them the dataset's own inspect options are used.
    */
-  async prepare(datasetId: string, ctx: DatasetContext & { model: LanguageModel }, run?: { frozen: FrozenInspectOptions; valDatasetId: string | null }): Promise<PreparedData> {
+  /**
+   * The dataset encoded for training: with the options a stored run froze (`run`), else the ones it was
+   * inspected with, and `o.stop` forcing the end of replies (a run that continues another run's adapter ends them as it did).
+   */
+  async prepare(datasetId: string, ctx: DatasetContext & { model: LanguageModel }, run?: { frozen: FrozenInspectOptions; valDatasetId: string | null }, o: { stop?: FrozenInspectOptions['stop'] } = {}): Promise<PreparedData> {
     if (typeof datasetId !== 'string' || !datasetId) throw fail('BAD_REQUEST', 'A datasetId is required.', 'Inspect a dataset first (inspect-data) and train on the id it returns.');
     let entry = this.entries.get(datasetId) ?? (await this.loadStored(datasetId));
     if (run && (entry.validation?.id ?? null) !== run.valDatasetId) {
@@ -229,7 +233,7 @@ export class DatasetRegistry {
       const validation = run.valDatasetId ? await this.loadValidation(run.valDatasetId) : null;
       entry = { ...entry, validation, inspected: null };
     }
-    const options = run ? run.frozen : entry.options;
+    const options = run ? run.frozen : o.stop ? { ...entry.options, stop: o.stop } : entry.options;
     const key = this.key(options, entry.validation ? (entry.validation.id ?? entry.validation.name) : null);
     let result: InspectResult;
     if (entry.inspected && entry.inspected.model === ctx.model && entry.inspected.key === key) result = entry.inspected.result;

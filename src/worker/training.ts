@@ -11,7 +11,9 @@
 // device after a few steps. The run's adapter is the active one while it trains (adapters.ts).
 import * as tf from '@tensorflow/tfjs-core';
 import type { CheckpointInfo, RunQuality, RunRecord } from '../storage/index';
-import { createTrainer, type TuningAdapter } from '../train/job';
+import { createTrainer, objectiveFor, recordsFor, toPreferenceExamples, type TuningAdapter } from '../train/job';
+import { referenceLogps, type PreferenceExample } from '../train/dpo';
+import type { DataRecord } from '../data/types';
 import { bestEffort, sleep } from '../util/async';
 import { BROWSER_TRAINING, browserTraining, parseTrainConfig, resolveTrainConfig, type TrainConfig, type TrainConfigOverrides } from '../train/config';
 import { evalPoint, evalsFromPoints, stepPoint, type MetricPoint } from '../train/metrics';
@@ -134,22 +136,28 @@ export class Training {
       session = await this.worker.serialModel(async () => {
         const ctx = requireModel(this.worker);
         if (!p || typeof p !== 'object') throw fail('BAD_REQUEST', 'train needs a payload.');
-        const config = buildTrainConfig(ctx.model.lm.config.arch, p.config ?? {});
+        let config = buildTrainConfig(ctx.model.lm.config.arch, p.config ?? {});
         checkUntilStep(p.untilStep);
-        const data = await this.deps.datasets.prepare(p.datasetId, { model: ctx.model, requestId: id });
-        const job = makeJob(ctx, config, data);
         const store = await this.worker.store();
+        // Continuing another run's adapter (DPO after SFT): its kind and shape, its checkpoint, its stop token.
+        const start = p.startFrom !== undefined ? await startingPoint(store, ctx, p.startFrom) : null;
+        if (start) config = buildTrainConfig(ctx.model.lm.config.arch, { ...config, mode: start.job.train.mode, lora: start.job.train.lora, oft: start.job.train.oft, prompt: start.job.train.prompt });
+        const data = await this.deps.datasets.prepare(p.datasetId, { model: ctx.model, requestId: id }, undefined, { stop: start?.job.data.options.stop });
+        const job: RunJob = { ...makeJob(ctx, config, data), ...(start ? { startFrom: { runId: start.run.id, step: start.step } } : {}) };
         this.deps.adapters.detach();
         // The forgetting probe and replay text come from the base model, before the run's adapter exists.
         if (p.probeText !== undefined && (typeof p.probeText?.text !== 'string' || !p.probeText.text.trim())) {
           throw fail('BAD_REQUEST', `The general-text file${typeof p.probeText?.name === 'string' ? ` "${p.probeText.name}"` : ''} for the forgetting probe is empty or not text.`, 'Pick a plain-text file with some paragraphs of general text, or remove it.');
         }
         const probe = await runProbe(ctx.model, null, config, { text: p.probeText?.text });
-        const trainer = createTrainer(ctx.model, await withReplay(ctx.model, null, config, data.train, probe), data.val, config);
+        const { trainer, records } = await this.makeTrainer(config, data, probe);
         let run: RunRecord;
         let quality: QualityPlugins;
         try {
-          quality = await this.quality(trainer, data, probe, []);
+          if (start) trainer.adapter!.setTensors(start.tensors);
+          // DPO's reference: the model as the run starts (the adapter it continues, else the base model), once.
+          if (config.objective === 'dpo') await this.reference(trainer, start !== null);
+          quality = await this.quality(trainer, data, probe, [], records);
           const name = p.name?.trim() || `${data.name} ${new Date().toISOString().slice(0, 16).replace('T', ' ')}`;
           run = await store.runs.create({ name, config: job, dataset: { fingerprint: data.fingerprint, name: data.name, datasetId: data.datasetId }, status: 'running' });
           if (probe) await store.runs.update(run.id, { probe });
@@ -209,7 +217,7 @@ export class Training {
         checkData(job, run, data);
         this.deps.adapters.detach();
         const probe = await runProbe(ctx.model, null, saved.config, { stored: (run.probe as ProbeSet | null | undefined) ?? null });
-        const trainer = createTrainer(ctx.model, await withReplay(ctx.model, null, saved.config, data.train, probe), data.val, saved.config);
+        const { trainer, records } = await this.makeTrainer(saved.config, data, probe);
         try {
           if (from) {
             const ck =
@@ -236,7 +244,7 @@ export class Training {
           // parent's history, whose evaluation at the recipe's step measured other weights than its own.
           const recipeStep = (target.recipe as { fromStep?: number } | null | undefined)?.fromStep;
           const history = from ? evalsFromPoints(await store.runs.readMetrics(target.id)).filter((e) => e.step <= from!.step && (recipeStep === undefined || e.step < recipeStep)) : [];
-          const quality = await this.quality(trainer, data, probe, history);
+          const quality = await this.quality(trainer, data, probe, history, records);
           if (probe && target.probe == null) await store.runs.update(target.id, { probe });
           if (target.id !== run.id) {
             // A branch is a run of its own: it gets its own lock.
@@ -264,19 +272,65 @@ export class Training {
   }
 
   /**
+   * The trainer over what the objective trains on: SFT the pairs and chats (with replay), DPO the preference
+   * pairs (the run's records of that kind are returned for the quality measurements). Records of the other
+   * kind are left out, and the run's warnings say so; none at all is an error naming the fix.
+   */
+  private async makeTrainer(config: TrainConfig, data: PreparedData, probe: ProbeSet | null): Promise<{ trainer: Trainer<Example, TuningAdapter>; records: { train: DataRecord[]; val: DataRecord[]; left: number } }> {
+    const ctx = requireModel(this.worker);
+    const dpo = config.objective === 'dpo';
+    const train = recordsFor(config, data.result.train);
+    const val = recordsFor(config, data.result.val);
+    if (!train.use.length) {
+      throw fail(
+        'BAD_DATASET',
+        dpo ? `"${data.name}" has no preference pairs ({"prompt", "chosen", "rejected"}) to train with DPO.` : `"${data.name}" holds only preference pairs: they train with DPO.`,
+        dpo ? 'Pick a preference dataset (or collect preferences in Compare), or train with SFT.' : 'Pick "Preference tuning (DPO)" as the objective, starting from a tuned run or the base model.',
+      );
+    }
+    const records = { train: train.use, val: val.use, left: train.left + val.left };
+    if (dpo) {
+      const t = createTrainer<PreferenceExample>(ctx.model, toPreferenceExamples(data.encoder, train.use), toPreferenceExamples(data.encoder, val.use), config, { objective: objectiveFor(config) });
+      // The loop and the session read only what every objective has (steps, evaluations, checkpoints).
+      return { trainer: t as unknown as Trainer<Example, TuningAdapter>, records };
+    }
+    return { trainer: createTrainer(ctx.model, await withReplay(ctx.model, null, config, data.train, probe), data.val, config), records };
+  }
+
+  /** Fills DPO's reference log-probabilities: with the adapter it continues (`continued`), else with the adapter off. */
+  private async reference(trainer: Trainer<Example, TuningAdapter>, continued: boolean): Promise<void> {
+    const pairs = [...trainer.train, ...trainer.val] as unknown as PreferenceExample[];
+    const adapter = trainer.adapter;
+    if (adapter && !continued) adapter.enabled = false;
+    try {
+      await referenceLogps(trainer.lm, pairs, trainer.config.batchSize);
+    } finally {
+      if (adapter) adapter.enabled = true;
+    }
+  }
+
+  /**
    * The run's measurements and stop rules (src/train/quality). Inside the model queue, before the first step.
    */
-  private quality(trainer: Trainer, data: PreparedData, probe: ProbeSet | null, history: EvalMetrics[]): Promise<QualityPlugins> {
-    return qualityPlugins({
+  private async quality(trainer: Trainer, data: PreparedData, probe: ProbeSet | null, history: EvalMetrics[], records: { train: DataRecord[]; val: DataRecord[]; left: number }): Promise<QualityPlugins> {
+    const q = await qualityPlugins({
       model: requireModel(this.worker).model,
       adapter: trainer.adapter,
       config: trainer.config,
       encoder: data.encoder,
-      trainRecords: data.result.train,
-      valRecords: data.result.val,
+      trainRecords: records.train,
+      valRecords: records.val,
       probe,
       history,
     });
+    if (records.left) {
+      q.warnings.push(
+        trainer.config.objective === 'dpo'
+          ? `${records.left} record(s) of "${data.name}" are not preference pairs: DPO leaves them out.`
+          : `${records.left} preference pair(s) of "${data.name}" are left out: supervised training uses pairs and chats (preference pairs train with DPO).`,
+      );
+    }
+    return q;
   }
 
   /** Pauses between two steps and saves a checkpoint there (unless the newest one is already there). */
@@ -576,4 +630,23 @@ export class Training {
     const ws = s.idleWaiters.splice(0);
     for (const w of ws) w();
   }
+}
+
+/** The stored run and checkpoint a new run's adapter starts from (TrainPayload.startFrom), checked. */
+async function startingPoint(
+  store: Awaited<ReturnType<WorkerContext['store']>>,
+  ctx: ReturnType<typeof requireModel>,
+  from: { runId: string; step: number },
+): Promise<{ run: RunRecord; job: RunJob; step: number; tensors: TrainerCheckpoint['tensors'] }> {
+  if (!from || typeof from.runId !== 'string' || !Number.isInteger(from.step)) throw fail('BAD_REQUEST', 'startFrom needs a runId and a checkpoint step.');
+  const run = await store.runs.get(from.runId);
+  if (!run) throw fail('NOT_FOUND', `There is no run ${from.runId} to start from.`, 'Pick a run from the list of runs.');
+  const job = parseJob(run.config);
+  if (!job) throw fail('BAD_REQUEST', `Run "${run.name}" was not made in the browser: its adapter cannot be continued here.`, 'Start from the base model, or from a run trained in this page.');
+  checkModel(job, ctx, run);
+  if (job.train.mode === 'full') throw fail('BAD_REQUEST', `Run "${run.name}" trained every weight: there is no adapter to continue.`, 'Start from the base model, or from a LoRA run.');
+  const list = await store.checkpoints.list(run.id);
+  if (!list.some((c) => c.step === from.step)) throw fail('NOT_FOUND', `Run "${run.name}" has no checkpoint at step ${from.step}.`, `Its checkpoints: ${list.map((c) => c.step).join(', ') || 'none'}.`);
+  const ck = await store.checkpoints.load(run.id, from.step);
+  return { run, job, step: from.step, tensors: ck.tensors as TrainerCheckpoint['tensors'] };
 }
