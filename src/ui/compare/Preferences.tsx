@@ -218,6 +218,7 @@ export function PreferencesList() {
           ? 'Reading the preferences…'
           : `${n} preference pair${n === 1 ? '' : 's'} stored with ${runName ? `run "${runName}"` : 'this run'}${n ? '' : ': mark the better reply of a prompt above (or edit one) to add some'}.`}
       </p>
+      <p className="help">Kept in this browser with the run (deleting the run deletes them); each pair names the checkpoint its replies came from.</p>
       {prefs.error && <ErrorNotice title="The preference was not saved" error={prefs.error} />}
       {n > 0 && (
         <ol className="pref-list" data-testid="pref-list">
