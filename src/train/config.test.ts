@@ -55,12 +55,13 @@ describe('run configuration', () => {
   it('the worker refuses full-parameter training, and the Train panel never offers a mode the worker refuses', () => {
     expect(() => buildTrainConfig('llama', { mode: 'full' })).toThrow(/not available in the browser/);
     const offered = modeChoices(BROWSER_TRAINING, 'lora');
-    expect(offered.map((m) => m.mode)).toEqual(['lora', 'oft']);
+    expect(offered.map((m) => m.mode)).toEqual(['lora', 'oft', 'prompt']);
     for (const m of offered) expect(buildTrainConfig('llama', { mode: m.mode }).mode).toBe(m.mode);
     // A saved 'full' setting is shown as unavailable (not offered), and the check says why.
     expect(modeChoices(BROWSER_TRAINING, 'full')).toEqual([
       { mode: 'lora', label: 'LoRA adapter', available: true },
       { mode: 'oft', label: 'OFT adapter (orthogonal)', available: true },
+      { mode: 'prompt', label: 'Prompt tuning (learned virtual tokens)', available: true },
       { mode: 'full', label: 'Every weight (full fine-tuning) (not available here)', available: false },
     ]);
     expect(validateConfig({ ...DEFAULT_TRAIN, mode: 'full' }, BROWSER_TRAINING)).toEqual([BROWSER_TRAINING.unavailable!.full]);
@@ -83,7 +84,7 @@ describe('run configuration', () => {
     expect(validateConfig({ ...DEFAULT_TRAIN, mode: 'oft' }, BROWSER_TRAINING)).toEqual([]);
     expect(browserTraining('llama')).toBe(BROWSER_TRAINING);
     expect(validateConfig({ ...DEFAULT_TRAIN, mode: 'oft' }, browserTraining('gpt2'))).toEqual([expect.stringMatching(/not available for GPT-2 models.*Conv1D/)]);
-    expect(modeChoices(browserTraining('gpt2'), 'lora').map((m) => m.mode)).toEqual(['lora']);
+    expect(modeChoices(browserTraining('gpt2'), 'lora').map((m) => m.mode)).toEqual(['lora', 'prompt']); // prompt tuning needs no particular layer type
     expect(() => buildTrainConfig('gpt2', { mode: 'oft' })).toThrow(/GPT-2/);
     expect(buildTrainConfig('llama', { mode: 'oft' }).mode).toBe('oft');
     const bad = resolveTrainConfig('llama', { mode: 'oft', oft: { oft_block_size: 1, module_dropout: 1, target_modules: [], eps: 0 } }, CLI_TRAINING);

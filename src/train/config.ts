@@ -1,6 +1,6 @@
 // The run configuration: one home for every setting of a training run — its type, default, bounds,
 // one-line help and command-line flag — and the one function that checks a configuration, with the
-// capabilities of the place that runs it (the browser worker trains LoRA and OFT adapters; the CLI also
+// capabilities of the place that runs it (the browser worker trains LoRA, OFT and prompt-tuning adapters; the CLI also
 // trains every weight). The Train panel, the worker and the CLI all read this table and call parseTrainConfig; the
 // CLI's flags and `train --help` are generated from it. Plain data and zod, no TF.js: the page imports it.
 import { z } from 'zod';
@@ -126,9 +126,9 @@ export interface TrainCapabilities {
 /** The command line trains every mode. */
 export const CLI_TRAINING: TrainCapabilities = { modes: MODES };
 
-/** The browser's worker trains adapters, LoRA and OFT (full-parameter training needs the command line). */
+/** The browser's worker trains adapters, LoRA, OFT and prompt tuning (full-parameter training needs the command line). */
 export const BROWSER_TRAINING: TrainCapabilities = {
-  modes: ['lora', 'oft'],
+  modes: ['lora', 'oft', 'prompt'],
   unavailable: { full: 'Full-parameter training is not available in the browser: train a LoRA adapter here, or use the command line (npm run cli -- train --full).' },
 };
 

@@ -1,10 +1,11 @@
 // A fine-tuning job end to end, shared by the CLI and the browser worker: records from the dataset
-// doctor -> training sequences -> LoRA, OFT (or full-parameter) trainer -> held-out comparison of base and
+// doctor -> training sequences -> LoRA, OFT, prompt-tuning (or full-parameter) trainer -> held-out comparison of base and
 // tuned generations (exact match and token overlap). Nothing here touches the filesystem or the DOM.
 import { encodeRecords, preferenceSides, type RecordEncoder } from '../data/encode';
 import type { DataRecord, Message } from '../data/types';
 import { LoraAdapter } from '../lora/adapter';
 import { OftAdapter } from '../oft/adapter';
+import { PromptTuningAdapter } from '../prompt/adapter';
 import * as tf from '@tensorflow/tfjs-core';
 import { generateIds } from '../model/generate';
 import type { CausalLM } from '../model/causal-lm';
@@ -47,15 +48,28 @@ export function objectiveFor(config: TrainConfig): Objective<PreferenceExample> 
   return config.objective === 'dpo' ? dpoObjective({ beta: config.dpoBeta, rpoAlpha: config.rpoAlpha }) : null;
 }
 
-/** The adapters a job trains (mode 'lora', 'oft'); tell them apart with instanceof. */
-export type TuningAdapter = LoraAdapter | OftAdapter;
+/** The adapters a job trains (mode 'lora', 'oft', 'prompt'); tell them apart with instanceof. */
+export type TuningAdapter = LoraAdapter | OftAdapter | PromptTuningAdapter;
+
+/** A new adapter of the configuration's kind on `model` (null for full-parameter training). */
+export function createAdapter(model: Pick<LanguageModel, 'lm' | 'tokenizer'>, config: TrainConfig): TuningAdapter | null {
+  if (config.mode === 'lora') return new LoraAdapter(model.lm, config.lora, { seed: config.seed });
+  if (config.mode === 'oft') return new OftAdapter(model.lm, config.oft);
+  if (config.mode === 'prompt') {
+    const p = config.prompt;
+    // PEFT tokenizes the init text as the tokenizer does by default (with BOS where it adds one).
+    const initIds = p.prompt_tuning_init === 'TEXT' ? model.tokenizer.encode(p.prompt_tuning_init_text) : undefined;
+    return new PromptTuningAdapter(model.lm, p, { seed: config.seed, initIds });
+  }
+  return null;
+}
 
 /**
- * Builds the adapter (LoRA or OFT mode; or takes `o.adapter`, e.g. an SFT adapter DPO continues) and the
+ * Builds the adapter (LoRA, OFT or prompt-tuning mode; or takes `o.adapter`, e.g. an SFT adapter DPO continues) and the
  * trainer for a model and encoded data, with `o.objective` (default: the causal-LM loss on Examples).
  */
 export function createTrainer<E = Example>(model: LanguageModel, train: E[], val: E[], config: TrainConfig, o: { objective?: Objective<E> | null; adapter?: TuningAdapter } = {}): Trainer<E, TuningAdapter> {
-  const adapter = o.adapter ?? (config.mode === 'lora' ? new LoraAdapter(model.lm, config.lora, { seed: config.seed }) : config.mode === 'oft' ? new OftAdapter(model.lm, config.oft) : null);
+  const adapter = o.adapter ?? createAdapter(model, config);
   try {
     return new Trainer<E, TuningAdapter>(model.lm, train, val, config, adapter, o.objective ?? undefined);
   } catch (e) {

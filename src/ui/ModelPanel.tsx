@@ -43,7 +43,7 @@ function RuntimeFacts() {
         </p>
       )}
       <p className="facts-line" data-testid="memory-estimate">
-        Training with the current settings ({config.mode === 'lora' ? `LoRA rank ${config.lora.r}` : config.mode === 'oft' ? `OFT, blocks of ${config.oft.oft_block_size}` : 'every weight'}, batch {config.batchSize}, {seqLen} tokens) needs about{' '}
+        Training with the current settings ({config.mode === 'lora' ? `LoRA rank ${config.lora.r}` : config.mode === 'oft' ? `OFT, blocks of ${config.oft.oft_block_size}` : config.mode === 'prompt' ? `prompt tuning, ${config.prompt.num_virtual_tokens} virtual tokens` : 'every weight'}, batch {config.batchSize}, {seqLen} tokens) needs about{' '}
         <strong>{formatBytes(mem.total)}</strong>: weights {formatBytes(mem.weights)}, trained parameters with optimizer state {formatBytes(mem.trainable)}, activations{' '}
         {formatBytes(mem.activations)} (an estimate; the measured memory shows while training).
       </p>

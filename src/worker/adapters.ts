@@ -1,9 +1,10 @@
-// The active adapter: the one owner of which adapter (LoRA or OFT) is attached to the loaded model. While a run
+// The active adapter: the one owner of which adapter (LoRA, OFT or prompt tuning) is attached to the loaded model. While a run
 // trains it is that run's adapter (owned by the training, never disposed from here); otherwise one
 // loaded from a stored checkpoint (load-adapter, compare, export), or none. Generation uses it (or the
 // base model), and the dataset doctor measures with it switched off.
 import { LoraAdapter } from '../lora/adapter';
 import { OftAdapter } from '../oft/adapter';
+import { PROMPT_EMBEDDINGS, PromptTuningAdapter } from '../prompt/adapter';
 import type { TuningAdapter } from '../train/job';
 import type { TrainableAdapter } from '../train/loop';
 import type { AdapterInfo, AdapterUse, GenerateParams, RunJob } from '../protocol/messages';
@@ -46,6 +47,13 @@ function oftFromCheckpoint(lm: ConstructorParameters<typeof OftAdapter>[0], conf
     throw e;
   }
   return adapter;
+}
+
+/** A prompt-tuning adapter with a checkpoint's `prompt_embeddings`. */
+function promptFromCheckpoint(lm: ConstructorParameters<typeof PromptTuningAdapter>[0], config: ConstructorParameters<typeof PromptTuningAdapter>[1], tensors: Record<string, { data: Float32Array }>): PromptTuningAdapter {
+  const t = tensors[PROMPT_EMBEDDINGS];
+  if (!t) throw fail('BAD_REQUEST', `The checkpoint has no ${PROMPT_EMBEDDINGS} tensor: it was not made by a prompt-tuning run.`);
+  return new PromptTuningAdapter(lm, config, { weights: t.data });
 }
 
 export class Adapters {
@@ -100,7 +108,12 @@ export class Adapters {
       ck = await store.checkpoints.load(info.runId, info.step);
     } else ck = await store.checkpoints.load(runId, step);
     this.detach();
-    const adapter = job.train.mode === 'oft' ? oftFromCheckpoint(ctx.model.lm, job.train.oft, ck.tensors) : new LoraAdapter(ctx.model.lm, job.train.lora, { seed: job.train.seed, weights: adapterWeights(ck.tensors) });
+    const adapter =
+      job.train.mode === 'oft'
+        ? oftFromCheckpoint(ctx.model.lm, job.train.oft, ck.tensors)
+        : job.train.mode === 'prompt'
+          ? promptFromCheckpoint(ctx.model.lm, job.train.prompt, ck.tensors)
+          : new LoraAdapter(ctx.model.lm, job.train.lora, { seed: job.train.seed, weights: adapterWeights(ck.tensors) });
     this.active = { runId, runName: run.name, step: ck.step, adapter, job, training: false };
     return this.active;
   }

@@ -8,6 +8,7 @@ import { zipFiles } from '../io/zip';
 import { cardFiles } from '../report/index';
 import { readDeltas } from '../lora/merge';
 import { OftAdapter } from '../oft/adapter';
+import { PROMPT_NO_MERGE, PromptTuningAdapter } from '../prompt/adapter';
 import { recipeJob } from '../train/job';
 import { metricsCsv } from '../train/metrics';
 import type { ExportPayload, ExportResult } from '../protocol/messages';
@@ -57,6 +58,7 @@ export async function exportRun(deps: ExportDeps, p: ExportPayload, id = -1): Pr
       if (!run || !job) throw fail('NOT_FOUND', `There is no browser run ${runId}.`);
       // The recipes write TRL's and Axolotl's LoRA settings (src/io/recipes.ts).
       if (job.train.mode === 'oft') throw fail('BAD_REQUEST', `Run "${run.name}" trained an OFT adapter: the TRL and Axolotl recipes describe LoRA jobs.`, 'Export the PEFT adapter or the merged model.');
+      if (job.train.mode === 'prompt') throw fail('BAD_REQUEST', `Run "${run.name}" trained a prompt-tuning adapter: the TRL and Axolotl recipes describe LoRA jobs.`, 'Export the PEFT adapter.');
       const data = await datasets.prepare(job.data.datasetId, { model: ctx.model, requestId: -1 }, { frozen: job.data.options, valDatasetId: job.data.valDatasetId });
       const files = recipeFiles(
         recipeJob(job.train, { baseModel: job.model.baseModel, seqLen: data.encoder.maxSeqLen, valSplit: job.data.valDatasetId ? 0 : (job.data.options.valFraction ?? 0.1), arch: job.model.arch === 'gpt2' ? 'gpt2' : 'llama', datasetFile: 'data.jsonl' }),
@@ -73,11 +75,14 @@ export async function exportRun(deps: ExportDeps, p: ExportPayload, id = -1): Pr
       await Promise.all(a.adapter.variables().map((v) => v.data())); // then dataSync reads the CPU copy
       files = exportPeftAdapter(a.adapter, { baseModel: a.job.model.baseModel, arch });
       files.set(TABTUNE_JSON, tabtuneJson(meta));
+    } else if (a.adapter instanceof PromptTuningAdapter) {
+      throw fail('BAD_REQUEST', `Run "${a.runName}" trained a prompt-tuning adapter. ${PROMPT_NO_MERGE}`);
     } else {
-      const was = { enabled: a.adapter.enabled, strength: a.adapter.strength };
+      const adapter = a.adapter;
+      const was = { enabled: adapter.enabled, strength: adapter.strength };
       try {
-        a.adapter.enabled = true;
-        a.adapter.strength = 1;
+        adapter.enabled = true;
+        adapter.strength = 1;
         const baseFiles = await readBaseFiles(ctx.source);
         // Merging reads every weight (model/weights.ts) and every update; on WebGPU a synchronous read
         // destroys the device in Chromium after a few dozen (see Trainer.trainStepAsync), so there the
@@ -85,9 +90,9 @@ export async function exportRun(deps: ExportDeps, p: ExportPayload, id = -1): Pr
         let deltas: Map<string, Float32Array> | undefined;
         if (asyncReads()) {
           await Promise.all(ctx.model.lm.weightTensors().map((t) => t.data()));
-          deltas = await readDeltas(a.adapter, 1);
+          deltas = await readDeltas(adapter, 1);
         }
-        files = exportMergedModel({ lm: ctx.model.lm, baseFiles }, a.adapter, {
+        files = exportMergedModel({ lm: ctx.model.lm, baseFiles }, adapter, {
           deltas,
           tabtune: meta, // the run's stop token in generation_config.json, its record in tabtune.json
           onProgress:
@@ -96,12 +101,12 @@ export async function exportRun(deps: ExportDeps, p: ExportPayload, id = -1): Pr
               : undefined,
         });
       } finally {
-        Object.assign(a.adapter, was);
+        Object.assign(adapter, was);
       }
     }
     // The run report: README.md (the model card) and loss_curve.png, from the run's records (./report.ts).
     for (const [name, bytes] of cardFiles(await runCardInput({ worker, datasets }, a.runId, a.step, kind === 'peft' ? 'adapter' : 'merged'))) files.set(name, bytes);
-    const what = kind === 'peft' ? (a.adapter instanceof OftAdapter ? 'oft' : 'lora') : 'merged';
+    const what = kind === 'peft' ? (a.adapter instanceof OftAdapter ? 'oft' : a.adapter instanceof PromptTuningAdapter ? 'prompt' : 'lora') : 'merged';
     return zipResult(kind, `${slug(a.runName)}-step${a.step}-${what}.zip`, files, a.runId, a.step);
   });
 }

@@ -42,6 +42,8 @@ async function runAndConfig(deps: PathDeps, runId: string): Promise<{ run: RunRe
   if (!run) throw fail('NOT_FOUND', `There is no run ${runId}.`, 'Pick a run from the list of runs.');
   const job = parseJob(run.config);
   if (!job) throw fail('BAD_REQUEST', `Run "${run.name}" was not made in the browser.`);
+  // A learned prompt has no points between base and tuned: scaling its vectors or rewinding layers is meaningless.
+  if (job.train.mode === 'prompt') throw fail('BAD_REQUEST', `Run "${run.name}" trained a prompt-tuning adapter: the path between base and tuned is made of weight updates, which a learned prompt does not have.`, "Compare its stored checkpoints on the trade-off chart instead.");
   const parsed = parseTrainConfig(job.train, BROWSER_TRAINING);
   if (!parsed.ok) throw fail('BAD_REQUEST', `Run "${run.name}" holds settings this page cannot use: ${parsed.problems.join(' ')}`);
   return { run, job, config: parsed.config };
