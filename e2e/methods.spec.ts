@@ -101,8 +101,7 @@ test('prompt tuning and DPO: the method and objective pickers, the DPO charts, m
   await expect(train.dpoLogpsChart).toContainText('logps/chosen');
   const row = runs.region.locator(`[data-testid="run"][data-run-id="${dpoId}"]`);
   await expect(row).toContainText('DPO · LoRA r4, lr');
-  await train.region.locator('.chart-head').scrollIntoViewIfNeeded();
-  await tabtune.shot('dpo-charts');
+  await train.region.screenshot({ path: testInfo.outputPath('train-dpo.png') });
 
   // 3. DPO from the SFT run's checkpoint, picked from the keyboard: its adapter continues; the runs list says so.
   await train.startFrom.focus();
@@ -113,6 +112,7 @@ test('prompt tuning and DPO: the method and objective pickers, the DPO charts, m
   await expect(train.region.getByTestId('start-from')).toContainText(`adapter from step ${step}`);
   await expect(train.methodTradeoff).toContainText('Continues the adapter of');
   await expect(train.plan).toContainText(promptTuning ? '(Prompt 4 tokens, DPO)' : '(LoRA r4, DPO)');
+  await train.region.getByRole('group', { name: 'DPO' }).screenshot({ path: testInfo.outputPath('start-from.png') });
   await train.advanced({ Steps: 3, 'Validate every': 3, 'Checkpoint every': 3 });
   await train.start.click();
   await expect(train.outcome).toBeVisible({ timeout: 240_000 });
@@ -123,6 +123,5 @@ test('prompt tuning and DPO: the method and objective pickers, the DPO charts, m
   await expect(child.getByTestId('run-lineage')).toContainText(`started from`);
   await expect(child.getByTestId('run-lineage')).toContainText(`at step ${step}`);
   console.log(`${tag} ${await child.getByTestId('run-lineage').textContent()}`);
-  await runs.region.scrollIntoViewIfNeeded();
-  await tabtune.shot('runs-methods');
+  await runs.region.screenshot({ path: testInfo.outputPath('runs-methods.png') });
 });
