@@ -3,9 +3,9 @@
 // editable, deletable, Export JSONL, Train with DPO). Components only: the work is in src/app/preferences.ts,
 // the state in compare.preferences. Every control is a button, a text box or a form: keyboard-usable;
 // in the edit boxes Ctrl+Enter saves and Escape cancels.
-import { useId, useState, type KeyboardEvent } from 'react';
+import { useId, useRef, useState, type KeyboardEvent } from 'react';
 import { promptText, SOURCE_LABELS, type PreferenceChoice, type PreferenceItem } from '../../store/compare';
-import { useActions, useAppState } from '../context';
+import { useActions, useAppState, useStoreApi } from '../context';
 import { ErrorNotice } from '../ErrorNotice';
 import { downloadBytes } from '../export/download';
 
@@ -35,8 +35,15 @@ export function MarkBar({ item, compact = false, label }: { item: PreferenceItem
   const id = useId();
   const mark = useAppState((s) => s.compare.preferences.marks[item.key] ?? null);
   const actions = useActions();
+  const store = useStoreApi();
   const [editing, setEditing] = useState(false);
   const [text, setText] = useState('');
+  const editButton = useRef<HTMLButtonElement>(null);
+  // Closing the editor puts the focus back on the button that opened it.
+  const closeEdit = () => {
+    setEditing(false);
+    editButton.current?.focus();
+  };
   const [busy, setBusy] = useState(false);
   const run = async (fn: () => Promise<void>) => {
     setBusy(true);
@@ -47,6 +54,8 @@ export function MarkBar({ item, compact = false, label }: { item: PreferenceItem
     }
   };
   const same = item.base === item.tuned;
+  // Compact bars (one per table row) stay quiet until a choice is made.
+  const tone = (pressed: boolean) => (compact && !pressed ? 'secondary' : undefined);
   const startEdit = () => {
     setText(mark?.choice === 'edited' && mark.edited !== undefined ? mark.edited : item.tuned);
     setEditing(true);
@@ -54,21 +63,34 @@ export function MarkBar({ item, compact = false, label }: { item: PreferenceItem
   const saveEdit = () =>
     void run(async () => {
       await actions.markPreference(item, 'edited', text);
-      setEditing(false);
+      // Stays open when the pair was refused (the Preferences list says why).
+      const saved = store.getState().compare.preferences.marks[item.key];
+      if (saved?.choice === 'edited' && saved.edited === text) closeEdit();
     });
   const choose = (choice: PreferenceChoice) => () => void run(() => actions.markPreference(item, choice));
 
   return (
     <div className={`pref-mark${compact ? ' compact' : ''}`} role="group" aria-label={label} data-testid="pref-mark" data-key={item.key} data-marked={mark?.choice ?? ''}>
       {!compact && <span className="pref-question">Which reply is better?</span>}
-      <button type="button" aria-pressed={mark?.choice === 'base'} disabled={busy || same} onClick={choose('base')}>
-        Base is better
+      {/* In a table row the visible labels are short; the accessible names are the whole question's answers. */}
+      <button type="button" className={tone(mark?.choice === 'base')} aria-label="Base is better" aria-pressed={mark?.choice === 'base'} disabled={busy || same} onClick={choose('base')}>
+        {compact ? 'Base' : 'Base is better'}
       </button>
-      <button type="button" aria-pressed={mark?.choice === 'tuned'} disabled={busy || same} onClick={choose('tuned')}>
-        Tuned is better
+      <button type="button" className={tone(mark?.choice === 'tuned')} aria-label="Tuned is better" aria-pressed={mark?.choice === 'tuned'} disabled={busy || same} onClick={choose('tuned')}>
+        {compact ? 'Tuned' : 'Tuned is better'}
       </button>
-      <button type="button" aria-pressed={mark?.choice === 'edited'} aria-expanded={editing} aria-controls={`${id}-edit`} disabled={busy} onClick={() => (editing ? setEditing(false) : startEdit())}>
-        Edit the tuned reply…
+      <button
+        type="button"
+        className={tone(mark?.choice === 'edited')}
+        aria-label="Edit the tuned reply…"
+        aria-pressed={mark?.choice === 'edited'}
+        aria-expanded={editing}
+        aria-controls={`${id}-edit`}
+        disabled={busy}
+        ref={editButton}
+        onClick={() => (editing ? setEditing(false) : startEdit())}
+      >
+        {compact ? 'Edit…' : 'Edit the tuned reply…'}
       </button>
       {mark && (
         <button type="button" className="secondary" disabled={busy} onClick={() => void run(() => actions.unmarkPreference(item.key))}>
@@ -81,7 +103,7 @@ export function MarkBar({ item, compact = false, label }: { item: PreferenceItem
       {editing && (
         <div className="pref-edit" id={`${id}-edit`}>
           <label htmlFor={`${id}-text`}>Better reply</label>
-          <textarea id={`${id}-text`} rows={3} value={text} autoFocus onChange={(e) => setText(e.target.value)} onKeyDown={editKeys(saveEdit, () => setEditing(false))} aria-describedby={`${id}-help`} />
+          <textarea id={`${id}-text`} rows={3} value={text} autoFocus onChange={(e) => setText(e.target.value)} onKeyDown={editKeys(saveEdit, closeEdit)} aria-describedby={`${id}-help`} />
           <small id={`${id}-help`} className="help">
             Your reply becomes the chosen one, the tuned reply the rejected one. Ctrl+Enter saves, Escape cancels.
           </small>
@@ -89,7 +111,7 @@ export function MarkBar({ item, compact = false, label }: { item: PreferenceItem
             <button type="button" disabled={busy || text === item.tuned} onClick={saveEdit}>
               Save edited reply
             </button>
-            <button type="button" className="secondary" onClick={() => setEditing(false)}>
+            <button type="button" className="secondary" onClick={closeEdit}>
               Cancel
             </button>
           </div>
