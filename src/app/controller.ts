@@ -12,6 +12,7 @@ import type { AllActions } from '../ui/context';
 import type { PresetName } from '../store/training';
 import { createCompare } from './compare';
 import { createExport } from './export';
+import { createReport } from './report';
 import { createPreferences } from './preferences';
 import { createSelectedRun } from './run-context';
 import { createStudio } from './studio';
@@ -138,6 +139,7 @@ export function createController({ client, store, fetchCatalog, absoluteUrl, onP
   const selectedRun = createSelectedRun({ client, store });
   const compare = createCompare({ client, store, selectedRun, now });
   const exporter = createExport({ client, store, selectedRun, now });
+  const reporter = createReport({ client, store, selectedRun, now });
   const preferences = createPreferences({ client, store, selectedRun, now, train: (payload) => studio.train(payload) });
   // The selected run's trade-off chart; rewinding and applying select through the studio.
   const tradeoff = createTradeoff({ client, store, studio, now });
@@ -146,12 +148,14 @@ export function createController({ client, store, fetchCatalog, absoluteUrl, onP
     ...studio,
     ...compare,
     ...exporter,
+    ...reporter,
     ...tradeoff,
     ...preferences,
     dispose() {
       compare.dispose();
       preferences.dispose();
       exporter.dispose();
+      reporter.dispose();
       tradeoff.dispose();
       selectedRun.dispose();
     },

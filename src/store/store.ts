@@ -22,6 +22,7 @@ import type {
 } from '../protocol/messages';
 import { initialCompare, type CompareSlice } from './compare';
 import { initialExport, type ExportSlice } from './export';
+import { initialReport, type ReportSlice } from './report';
 import type { SelectedRunSlice } from './run-context';
 import { emptySeries, type Series } from './series';
 import { initialTradeoff, type TradeoffSlice } from './tradeoff';
@@ -200,6 +201,8 @@ export interface AppState {
   selectedRun: SelectedRunSlice;
   compare: CompareSlice;
   export: ExportSlice;
+  /** The run report (model card) of the selected run or checkpoint. */
+  report: ReportSlice;
   /** The selected run's checkpoints as task vs forgetting, its explored path and what to keep. */
   tradeoff: TradeoffSlice;
 }
@@ -245,6 +248,7 @@ export function initialState(
     selectedRun: { phase: 'idle', run: null, error: null },
     compare: initialCompare(),
     export: initialExport(),
+    report: initialReport(),
     tradeoff: initialTradeoff(),
   };
 }

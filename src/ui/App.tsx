@@ -8,6 +8,7 @@ import { TradeoffPanel } from './TradeoffPanel';
 import { TrainPanel } from './TrainPanel';
 import { ComparePanel } from './compare/ComparePanel';
 import { ExportPanel } from './export/ExportPanel';
+import { ReportPanel } from './report/ReportPanel';
 
 export function App() {
   return (
@@ -32,6 +33,7 @@ export function App() {
           <TradeoffPanel />
           <ComparePanel />
           <ExportPanel />
+          <ReportPanel />
           <RunsPanel />
         </main>
       </div>

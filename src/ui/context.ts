@@ -106,7 +106,14 @@ export interface PreferenceActions {
   trainDpoOnPreferences(): Promise<void>;
 }
 
-export interface AllActions extends UiActions, StudioActions, CompareActions, ExportActions, TradeoffActions, PreferenceActions {}
+/** Report: the run report (model card) of the selected run or checkpoint. */
+export interface ReportActions {
+  /** Shows the report and reads it from the worker (again when the selection changes while it is shown). */
+  showReport(): Promise<void>;
+  hideReport(): void;
+}
+
+export interface AllActions extends UiActions, StudioActions, CompareActions, ExportActions, TradeoffActions, PreferenceActions, ReportActions {}
 
 export interface UiContextValue {
   store: AppStore;
