@@ -124,7 +124,8 @@ describe('the run report of a real run (tabtune-tiny, worker in-process)', () =>
     // Evaluation at the exported checkpoint (step 4) beside the first evaluation (step 2).
     const at4 = evals.find((e) => e.step === 4)!;
     const first = evals[0]!;
-    expect(row(body, 'Validation loss')).toEqual(['Validation loss', expect.stringMatching(/^not measured: /), num(first.valLoss), num(at4.valLoss)]);
+    expect(row(body, 'Validation loss')).toEqual(['Validation loss', 'not measured', num(first.valLoss), num(at4.valLoss)]);
+    expect(body).toContain('Base model column: tabtune measures the base model on the forgetting probe only');
     expect(row(body, 'Exact match (held-out answers)').slice(2)).toEqual([pct(first.extra!.exact_match!), pct(at4.extra!.exact_match!)]);
     const probe = row(body, 'General-text NLL (forgetting probe)');
     expect(probe[1]).toBe(num(input.probe!.baseNll));
