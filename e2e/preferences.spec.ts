@@ -137,6 +137,7 @@ test('mark preferences in the compare view, export them and train on them with D
   expect(dpo!.job?.train.objective).toBe('dpo');
   expect(dpo!.job?.startFrom).toEqual({ runId: sft.id, step: steps });
   expect(dpo!.job?.data.name).toMatch(/-preferences\.jsonl$/);
+  expect(dpo!.job?.data.trainExamples).toBeGreaterThan(0);
   // DPO's statistics, named as TRL names them, for every step of the run.
   const stats = await page.evaluate(() => {
     const s = window.__tabtune!.state().live.series;
