@@ -17,12 +17,12 @@ const ITEMS: Record<ExportKind, { title: string; button: string; what: string }>
   peft: {
     title: 'LoRA adapter (PEFT)',
     button: 'Download the adapter (.zip)',
-    what: 'adapter_config.json and adapter_model.safetensors of the selected checkpoint, loadable with PEFT on top of the base model.',
+    what: 'adapter_config.json and adapter_model.safetensors of the selected checkpoint, loadable with PEFT on top of the base model, with the run report (README.md model card, loss_curve.png).',
   },
   merged: {
     title: 'Merged model',
     button: 'Download the merged model (.zip)',
-    what: 'The base model with the adapter folded into its weights: a Hugging Face model folder (config, tokenizer, safetensors).',
+    what: 'The base model with the adapter folded into its weights: a Hugging Face model folder (config, tokenizer, safetensors) with the run report (README.md, loss_curve.png).',
   },
   'metrics-csv': {
     title: 'Metrics',
