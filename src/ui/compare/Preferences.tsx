@@ -70,7 +70,7 @@ export function MarkBar({ item, compact = false, label }: { item: PreferenceItem
   const choose = (choice: PreferenceChoice) => () => void run(() => actions.markPreference(item, choice));
 
   return (
-    <div className={`pref-mark${compact ? ' compact' : ''}`} role="group" aria-label={label} data-testid="pref-mark" data-key={item.key} data-marked={mark?.choice ?? ''}>
+    <div className={`pref-mark${compact ? ' compact' : ''}${editing ? ' editing' : ''}`} role="group" aria-label={label} data-testid="pref-mark" data-key={item.key} data-marked={mark?.choice ?? ''}>
       {!compact && <span className="pref-question">Which reply is better?</span>}
       {/* In a table row the visible labels are short; the accessible names are the whole question's answers. */}
       <button type="button" className={tone(mark?.choice === 'base')} aria-label="Base is better" aria-pressed={mark?.choice === 'base'} disabled={busy || same} onClick={choose('base')}>
