@@ -10,7 +10,7 @@
 // weights is held and a resumed run uses exactly the same reference. With rpoAlpha > 0 the chosen replies'
 // mean token NLL is added, times rpoAlpha (RPO, as TRL's rpo_alpha).
 //
-// Statistics (StatSink), named as TRL logs them: rewards/chosen = β·(log π − log π_ref)(chosen),
+// Statistics (StatSink), named as TRL logs them (DPO_STAT_NAMES in ./dpo-stats): rewards/chosen = β·(log π − log π_ref)(chosen),
 // rewards/rejected likewise, rewards/margins = their difference, rewards/accuracies = share of pairs whose
 // chosen reward is higher, logps/chosen and logps/rejected = the policy's summed log-probabilities.
 import * as tf from '@tensorflow/tfjs-core';
@@ -25,9 +25,6 @@ export interface PreferenceExample {
   /** The reference model's summed log-probabilities of both replies (referenceLogps fills them). */
   ref?: { chosen: number; rejected: number };
 }
-
-/** The statistics a DPO step reports, as TRL names them (evaluations prefix them with `eval_`). */
-export const DPO_STATS = ['rewards/chosen', 'rewards/rejected', 'rewards/margins', 'rewards/accuracies', 'logps/chosen', 'logps/rejected'] as const;
 
 /**
  * Summed log-probability of each row's weighted targets: out[b] = Σ_t w[b][t] · log softmax(logits[b, t])[target[b][t]].

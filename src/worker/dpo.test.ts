@@ -22,6 +22,7 @@ const PREFS =
       return JSON.stringify({ prompt, chosen: completion, rejected: [...completion].reverse().join('') === completion ? `${completion}0` : [...completion].reverse().join('') });
     })
     .join('\n') + '\n';
+const runsJob = (r: { runs: { name: string; job?: unknown }[] }, name: string) => r.runs.find((x) => x.name === name)?.job;
 const DPO = { objective: 'dpo' as const, steps: 4, batchSize: 4, evalEvery: 2, saveEvery: 2, seed: 5, warmupSteps: 0, genEvalExamples: 2, probeSamples: 4, probeTokens: 8 };
 
 describe('DPO through the worker', () => {
@@ -62,6 +63,7 @@ describe('DPO through the worker', () => {
     expect(dpo.reason).toBe('done');
     expect(run[0]!.config).toMatchObject({ objective: 'dpo', lora: { r: 4, target_modules: ['q_proj', 'v_proj'] } });
     expect(run[0]!.trainExamples).toBe(36);
+    expect(runsJob(await client.request('list-runs', {}), 'sft + DPO')).toMatchObject({ data: { trainExamples: 36, valExamples: 4 } });
     for (const m of steps) for (const k of ['rewards/chosen', 'rewards/rejected', 'rewards/margins', 'rewards/accuracies', 'logps/chosen', 'logps/rejected']) expect(typeof m.extra?.[k]).toBe('number');
     // Against the SFT adapter as the reference, the first step's loss is ln 2 up to LoRA dropout.
     expect(Math.abs(steps[0]!.loss - Math.log(2))).toBeLessThan(0.01);

@@ -1,6 +1,7 @@
 // A run's stored job (RunRecord.config of runs trained in the browser): made from the loaded model, a
 // run configuration and a prepared dataset; read back from the store; checked against the loaded model
 // and the data before a run resumes or its adapter is attached.
+import type { DataRecord } from '../data/types';
 import type { RunRecord, TabtuneStore } from '../storage/index';
 import type { TrainConfig } from '../train/config';
 import type { RunJob } from '../protocol/messages';
@@ -53,10 +54,15 @@ export function checkData(job: RunJob, run: RunRecord, data: PreparedData): void
   if (fp?.startsWith('sha256:') && data.fingerprint.startsWith('sha256:') && fp !== data.fingerprint) {
     throw fail('BAD_DATASET', `This is not the file run "${run.name}" was trained on (${run.dataset?.name}).`, 'Add the same file again to resume, or start a new run.');
   }
-  if (data.train.length !== job.data.trainExamples || data.val.length !== job.data.valExamples) {
+  // SFT counts encoded examples, DPO preference pairs (a pair the doctor kept always encodes).
+  const dpo = job.train.objective === 'dpo';
+  const pairs = (rs: readonly DataRecord[]) => rs.filter((r) => r.kind === 'preference').length;
+  const train = dpo ? pairs(data.result.train) : data.train.length;
+  const val = dpo ? pairs(data.result.val) : data.val.length;
+  if (train !== job.data.trainExamples || val !== job.data.valExamples) {
     throw fail(
       'BAD_DATASET',
-      `The dataset now gives ${data.train.length} training / ${data.val.length} validation examples, but run "${run.name}" had ${job.data.trainExamples} / ${job.data.valExamples}.`,
+      `The dataset now gives ${train} training / ${val} validation ${dpo ? 'preference pairs' : 'examples'}, but run "${run.name}" had ${job.data.trainExamples} / ${job.data.valExamples}.`,
       'A resumed run must see exactly the same data: add the original file again, or start a new run.',
     );
   }

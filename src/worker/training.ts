@@ -143,7 +143,7 @@ export class Training {
         const start = p.startFrom !== undefined ? await startingPoint(store, ctx, p.startFrom) : null;
         if (start) config = buildTrainConfig(ctx.model.lm.config.arch, { ...config, mode: start.job.train.mode, lora: start.job.train.lora, oft: start.job.train.oft, prompt: start.job.train.prompt });
         const data = await this.deps.datasets.prepare(p.datasetId, { model: ctx.model, requestId: id }, undefined, { stop: start?.job.data.options.stop });
-        const job: RunJob = { ...makeJob(ctx, config, data), ...(start ? { startFrom: { runId: start.run.id, step: start.step } } : {}) };
+        let job: RunJob = { ...makeJob(ctx, config, data), ...(start ? { startFrom: { runId: start.run.id, step: start.step } } : {}) };
         this.deps.adapters.detach();
         // The forgetting probe and replay text come from the base model, before the run's adapter exists.
         if (p.probeText !== undefined && (typeof p.probeText?.text !== 'string' || !p.probeText.text.trim())) {
@@ -151,6 +151,8 @@ export class Training {
         }
         const probe = await runProbe(ctx.model, null, config, { text: p.probeText?.text });
         const { trainer, records } = await this.makeTrainer(config, data, probe);
+        // DPO trains pairs: the run counts them (SFT counts its examples, replay left out).
+        if (config.objective === 'dpo') job = { ...job, data: { ...job.data, trainExamples: trainer.train.length, valExamples: trainer.val.length } };
         let run: RunRecord;
         let quality: QualityPlugins;
         try {

@@ -391,13 +391,16 @@ async function adapterStop(dir: string): Promise<{ stopTokenId: number | null; s
 }
 
 /**
- * --adapter DIR: the PEFT adapter the run starts from, attached to the model; the run's configuration takes
+ * --adapter DIR: the PEFT adapter the run starts from (LoRA, OFT or prompt tuning), attached to the model; the run's configuration takes
  * its kind and shape (settings that would contradict it are refused).
  */
 async function startingAdapter(model: Awaited<ReturnType<typeof loadModel>>, job: JobFile, args: Args): Promise<{ adapter: TuningAdapter; stop: Awaited<ReturnType<typeof readTabtuneRecord>> }> {
   const c = job.config;
-  if (c.mode === 'full' || c.mode === 'prompt') throw new UsageError(`--adapter continues a LoRA or OFT adapter: drop ${c.mode === 'full' ? `--${MODE_OPTION.flag}` : `--${OBJECTIVE_OPTION.flag} prompt-tuning`}`);
-  const shape = [...NUMERIC_OPTIONS.filter((o) => (o.key.startsWith('lora.') || o.key.startsWith('oft.')) && args[o.flag] !== undefined).map((o) => `--${o.flag}`), ...[TARGETS_OPTION.flag, MODE_OPTION.oftFlag].filter((f) => args[f] !== undefined).map((f) => `--${f}`)];
+  if (c.mode === 'full') throw new UsageError(`--adapter continues an adapter: drop --${MODE_OPTION.flag}`);
+  const shape = [
+    ...NUMERIC_OPTIONS.filter((o) => (o.key.startsWith('lora.') || o.key.startsWith('oft.') || o.key.startsWith('prompt.')) && args[o.flag] !== undefined).map((o) => `--${o.flag}`),
+    ...[TARGETS_OPTION.flag, MODE_OPTION.oftFlag, PROMPT_INIT_OPTION.flag, PROMPT_INIT_OPTION.textFlag].filter((f) => args[f] !== undefined).map((f) => `--${f}`),
+  ];
   if (shape.length) throw new UsageError(`${shape.join(' ')}: the adapter in ${job.adapter} sets its own kind and shape; drop them`);
   const src = directorySource(job.adapter!);
   const adapter = await loadPeftAdapter(model.lm, src, { expectedBaseModel: job.model, onWarning: (message) => emit({ event: 'warning', message }) });
@@ -412,8 +415,8 @@ async function startingAdapter(model: Awaited<ReturnType<typeof loadModel>>, job
     const l = adapter.config;
     job.config = { ...c, mode: 'lora', lora: { r: l.r, lora_alpha: l.lora_alpha, lora_dropout: l.lora_dropout, target_modules: l.target_modules } };
   } else {
-    adapter.dispose();
-    throw new UsageError(`${job.adapter}: --adapter continues a LoRA or OFT adapter`);
+    // Prompt tuning: the virtual tokens go on training (their init settings only describe where they began).
+    job.config = { ...c, mode: 'prompt', prompt: { ...adapter.config } };
   }
   const checked = parseTrainConfig(job.config, CLI_TRAINING);
   if (!checked.ok) {
