@@ -189,4 +189,23 @@ describe('npm run cli -- train', () => {
     const shape = await cli([...dpo(join(tmp, 'dpo-f')), '--rank', '8']);
     expect(shape.stderr).toMatch(/--rank: the adapter in .* sets its own kind and shape/);
   });
+
+  it("prompt tuning: --method prompt-tuning learns virtual tokens and writes them in PEFT's format; settings of other methods are refused", { timeout: 300_000 }, async () => {
+    const out = join(tmp, 'pt');
+    const r = await cli([...common(), '--method', 'prompt-tuning', '--virtual-tokens', '4', '--prompt-init-text', 'Is this story happy or sad?', '--lr', '0.05', '--out', out]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.lines.find((l) => l.event === 'data')).toMatchObject({ method: 'prompt-tuning' });
+    const hidden = (JSON.parse(readFileSync(join(TINY_DIR, 'config.json'), 'utf8')) as { hidden_size: number }).hidden_size;
+    expect(r.lines.find((l) => l.event === 'start')).toMatchObject({ trainable_params: 4 * hidden });
+    const cfg = JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+    expect(cfg).toMatchObject({ peft_type: 'PROMPT_TUNING', num_virtual_tokens: 4, prompt_tuning_init: 'TEXT', prompt_tuning_init_text: 'Is this story happy or sad?' });
+    const st = new SafetensorsFile(readFileSync(join(out, 'adapter_model.safetensors')));
+    expect(st.names()).toEqual(['prompt_embeddings']);
+    expect(existsSync(join(out, 'recipe'))).toBe(false);
+    const lora = await cli([...common(), '--method', 'prompt-tuning', '--rank', '4', '--out', join(tmp, 'pt2')]);
+    expect(lora.stderr).toMatch(/--rank: LoRA settings, but prompt tuning trains virtual tokens only/);
+    const alone = await cli([...common(), '--virtual-tokens', '8', '--out', join(tmp, 'pt3')]);
+    expect(alone.stderr).toMatch(/--virtual-tokens: prompt-tuning settings; add --method prompt-tuning/);
+  });
 });
