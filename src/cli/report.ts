@@ -76,7 +76,7 @@ export async function cliCardInput(o: CliCardInput): Promise<CardInput> {
   return {
     version: 1,
     target: o.config.mode === 'full' ? 'merged' : 'adapter',
-    run: { id: o.runId, name: run?.name ?? o.out, createdAt: run?.createdAt ?? null, updatedAt: run?.updatedAt ?? null, status: 'finished', parent: null, derived: null },
+    run: { id: o.runId, name: basename(o.out), createdAt: run?.createdAt ?? null, updatedAt: run?.updatedAt ?? null, status: 'finished', parent: null, derived: null },
     model: { name: o.model.name, baseModel: o.job.model, source: o.job.model, arch, numParams: o.model.info.numParams },
     config: o.config as unknown as Record<string, unknown>,
     defaults: defaultTrainConfig(arch) as unknown as Record<string, unknown>,

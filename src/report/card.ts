@@ -563,7 +563,7 @@ function blockMarkdown(b: Block): string {
 /** The run's model card: README.md with YAML front matter, in the Hugging Face convention. */
 export function modelCard(input: CardInput): string {
   const { name } = methodOf(input.config);
-  const what = input.target === 'merged' ? 'the base model with the adapter merged into its weights' : isAdapter(input) ? 'an adapter for the base model' : 'a fine-tuned model';
+  const what = input.config?.mode === 'full' ? 'every weight of the base model fine-tuned:' : input.target === 'merged' ? 'the base model with the adapter merged into its weights:' : 'an adapter for the base model';
   const head = [
     frontMatterYaml(input),
     '',
