@@ -357,6 +357,7 @@ const EVAL_METRICS: [key: string, label: string, kind: 'share' | 'num' | 'pct'][
   ['probe_nll', 'General-text NLL (forgetting probe)', 'num'],
   ['probe_nll_delta_pct', 'General-text NLL change vs base', 'pct'],
   ['cka_min', 'Lowest layer CKA vs base', 'num'],
+  ['cka_mean', 'Mean layer CKA vs base', 'num'],
   ['eval_rewards/accuracies', 'DPO reward accuracy (held-out pairs)', 'share'],
   ['eval_rewards/margins', 'DPO reward margin (held-out pairs)', 'num'],
 ];
