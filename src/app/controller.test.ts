@@ -96,16 +96,30 @@ describe('controller', () => {
     expect(s.model.summary?.name).toBe('model');
   });
 
-  it('shows load errors with their code, and bad input without asking the worker', async () => {
+  it('shows load errors with their code and what was tried, and keeps the working model loaded', async () => {
     await controller.start();
     await controller.whenModelReady();
+    const summary = store.getState().model.summary;
     await controller.loadFromInput(`${http.base}/nothing/`);
-    expect(store.getState().model).toMatchObject({ phase: 'error', error: { code: 'MISSING_FILE' } });
-    expect(canGenerate(store.getState())).toBe(false);
+    expect(store.getState().model).toMatchObject({ phase: 'ready', summary, locationLabel: 'tabtune-tiny', error: { code: 'MISSING_FILE' }, errorLabel: `${http.base}/nothing` });
+    expect(canGenerate(store.getState())).toBe(true);
+    await controller.generate();
+    expect(store.getState().generation.outcome?.tokens.length).toBeGreaterThan(0);
 
-    await controller.loadFromInput('not a model');
-    expect(store.getState().model).toMatchObject({ phase: 'error', error: { code: 'BAD_REQUEST' } });
+    await controller.loadFromInput('asdf qwer !!');
+    expect(store.getState().model).toMatchObject({ phase: 'ready', summary, error: { code: 'BAD_REQUEST' }, errorLabel: 'asdf qwer !!' });
     expect(store.getState().model.error?.message).toContain('neither an http(s) URL nor a Hugging Face model id');
+    // The backend switch reloads the working model, not the failed one.
+    await controller.selectBackend('cpu');
+    expect(store.getState().model).toMatchObject({ phase: 'ready', locationLabel: 'tabtune-tiny', error: null });
+  });
+
+  it('says what was tried when no model could be loaded at all', async () => {
+    catalog = [];
+    await controller.start();
+    await controller.loadFromInput('not a model');
+    expect(store.getState().model).toMatchObject({ phase: 'error', summary: null, errorLabel: 'not a model', error: { code: 'BAD_REQUEST' } });
+    expect(canGenerate(store.getState())).toBe(false);
   });
 
   it('says when no model is available', async () => {

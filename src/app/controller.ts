@@ -90,9 +90,18 @@ export function createController({ client, store, fetchCatalog, absoluteUrl, onP
     }
   }
 
+  /** Bumped by every load: only the newest one owns the model slice. */
+  let loadSeq = 0;
+
+  /**
+   * Loads a model. The working one stays loaded (the worker swaps only once the new one is ready), so a
+   * failed load leaves it in place: the slice keeps its summary and location, and the error names what was tried.
+   */
   async function loadModel(location: ModelLocation, label: string): Promise<void> {
-    patch(store, 'model', { phase: 'busy', location, locationLabel: label, progress: null, summary: null, error: null });
-    patch(store, 'generation', { phase: 'idle', requestId: null, text: '', tokenCount: 0, outcome: null, error: null });
+    const seq = ++loadSeq;
+    const before = store.getState().model;
+    const kept = before.summary ? { location: before.location, locationLabel: before.locationLabel } : null;
+    patch(store, 'model', { phase: 'busy', location, locationLabel: label, progress: null, error: null, errorLabel: null });
     try {
       await backendReady;
       const backend = store.getState().backend;
@@ -109,16 +118,25 @@ export function createController({ client, store, fetchCatalog, absoluteUrl, onP
         { progress: (p) => patch(store, 'model', { progress: p }) },
       );
       // A newer load may have started meanwhile; only the latest one owns the slice.
-      if (store.getState().model.location !== location) return;
+      if (seq !== loadSeq) return;
       patch(store, 'model', { phase: 'ready', summary, progress: null });
+      // Another model: the output made with the previous one goes.
+      patch(store, 'generation', { phase: 'idle', requestId: null, text: '', tokenCount: 0, outcome: null, error: null, madeWith: null });
       // Training settings follow the architecture (LoRA targets differ between Llama and GPT-2).
       if (store.getState().train.preset !== 'custom') studio.choosePreset(store.getState().train.preset as PresetName);
       settleWaiters();
     } catch (e) {
-      if (store.getState().model.location !== location) return;
+      if (seq !== loadSeq) return;
       const error = asProtocolError(e);
-      patch(store, 'model', { phase: 'error', error, progress: null });
-      settleWaiters(error);
+      const summary = store.getState().model.summary;
+      if (summary && kept) {
+        // The worker still holds the working model: it stays the loaded one.
+        patch(store, 'model', { phase: 'ready', ...kept, error, errorLabel: label, progress: null });
+        settleWaiters();
+      } else {
+        patch(store, 'model', { phase: 'error', summary: null, error, errorLabel: label, progress: null });
+        settleWaiters(error);
+      }
     }
   }
 
@@ -194,7 +212,9 @@ export function createController({ client, store, fetchCatalog, absoluteUrl, onP
     async loadFromInput(text) {
       const resolved = resolveModelLocation(/^\/|^\.\.?\//.test(text.trim()) ? absoluteUrl(text.trim()) : text);
       if (!resolved.ok) {
-        patch(store, 'model', { phase: 'error', error: { code: 'BAD_REQUEST', message: resolved.error }, progress: null });
+        // Nothing was asked of the worker: the working model (if any) stays loaded.
+        const m = store.getState().model;
+        patch(store, 'model', { phase: m.phase === 'ready' || m.phase === 'busy' ? m.phase : 'error', error: { code: 'BAD_REQUEST', message: resolved.error }, errorLabel: text.trim(), progress: m.progress });
         return;
       }
       const label = resolved.source.label;

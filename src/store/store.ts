@@ -26,6 +26,8 @@ import { initialReport, type ReportSlice } from './report';
 import type { SelectedRunSlice } from './run-context';
 import { emptySeries, type Series } from './series';
 import { initialTradeoff, type TradeoffSlice } from './tradeoff';
+import { initialDataFix, type DataFixSlice } from './dataset-edit';
+import { initialRunsCompare, type RunsCompareSlice } from './runs-compare';
 import { presetConfig, type PresetName, type StartFrom } from './training';
 
 export type Phase = 'idle' | 'busy' | 'ready' | 'error';
@@ -61,8 +63,12 @@ export interface ModelSlice {
   /** What the user sees for the model being loaded ("stories260K", a URL). */
   locationLabel: string | null;
   progress: LoadProgress | null;
+  /** The working model; it stays while another one loads, and when that load fails. */
   summary: ModelSummary | null;
+  /** Why the last load failed (the model in `summary`, if any, still works). */
   error: ProtocolError | null;
+  /** What that failed load tried ("asdf", a URL, a catalog name): the error names it, not the working model. */
+  errorLabel: string | null;
 }
 
 export interface GenerationSlice {
@@ -75,12 +81,23 @@ export interface GenerationSlice {
   tokenCount: number;
   outcome: GenerateOutcome | null;
   error: ProtocolError | null;
+  /** What the output was made with (the model, and the run and step of the adapter, or none): it stays with the output. */
+  madeWith: GenerationSource | null;
+}
+
+/** The model and adapter a generation uses: "tabtune-base + capitals.jsonl, step 12". */
+export interface GenerationSource {
+  model: string;
+  /** null: the base model alone. */
+  adapter: { runId: string; runName: string; step: number | null; training: boolean } | null;
 }
 
 export interface SettingsSlice {
   prompt: string;
   maxNewTokens: number;
   temperature: number;
+  /** Generate with the selected run's adapter (when there is one); false = the base model alone. */
+  useAdapter: boolean;
 }
 
 /** An example dataset the app serves (public/examples/index.json). */
@@ -205,11 +222,15 @@ export interface AppState {
   report: ReportSlice;
   /** The selected run's checkpoints as task vs forgetting, its explored path and what to keep. */
   tradeoff: TradeoffSlice;
+  /** Runs picked in the Runs panel and compared side by side; the runs list's order. */
+  runsCompare: RunsCompareSlice;
+  /** A dataset's records being fixed, saved as a new version. */
+  dataFix: DataFixSlice;
 }
 
 export type AppStore = StoreApi<AppState>;
 
-export const DEFAULT_SETTINGS: SettingsSlice = { prompt: 'Once upon a time', maxNewTokens: 64, temperature: 0 };
+export const DEFAULT_SETTINGS: SettingsSlice = { prompt: 'Once upon a time', maxNewTokens: 64, temperature: 0, useAdapter: true };
 
 export function initialState(
   overrides: { backend?: Partial<BackendSlice>; settings?: Partial<SettingsSlice>; saved?: SavedSettings | null } = {},
@@ -225,8 +246,9 @@ export function initialState(
       progress: null,
       summary: null,
       error: null,
+      errorLabel: null,
     },
-    generation: { phase: 'idle', requestId: null, prompt: '', text: '', tokenCount: 0, outcome: null, error: null },
+    generation: { phase: 'idle', requestId: null, prompt: '', text: '', tokenCount: 0, outcome: null, error: null, madeWith: null },
     settings: { ...DEFAULT_SETTINGS, ...overrides.settings },
     data: {
       phase: 'idle',
@@ -250,6 +272,8 @@ export function initialState(
     export: initialExport(),
     report: initialReport(),
     tradeoff: initialTradeoff(),
+    runsCompare: initialRunsCompare(),
+    dataFix: initialDataFix(),
   };
 }
 

@@ -146,8 +146,11 @@ export function ModelPanel() {
         </p>
       )}
       {model.phase === 'ready' && <RuntimeFacts />}
-      {model.phase === 'error' && model.error && (
-        <ErrorNotice title={`The model${model.locationLabel ? ` ${model.locationLabel}` : ''} could not be loaded`} error={model.error} />
+      {model.phase !== 'busy' && model.error && (
+        <ErrorNotice
+          title={`The model${model.errorLabel ? ` ${model.errorLabel}` : ''} could not be loaded${model.summary ? ` — ${model.summary.name} is still loaded and in use` : ''}`}
+          error={model.error}
+        />
       )}
     </section>
   );

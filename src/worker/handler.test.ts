@@ -62,6 +62,16 @@ describe('worker protocol (client + handler over a MessageChannel)', () => {
     expect([...progress].sort((a, b) => a - b)).toEqual(progress); // never goes backwards
   });
 
+  it('keeps the loaded model when a later load fails (the working model goes only once the new one is ready)', async () => {
+    const ask = { prompt: 'Once upon a time', maxNewTokens: 6, temperature: 0 };
+    const before = await client.request('generate', ask);
+    const err = await client.request('load-model', { location: { kind: 'url', url: `${http.base}/nothing/` } }).catch((e) => e);
+    expect(err).toBeInstanceOf(RequestError);
+    expect(err.code).toBe('MISSING_FILE');
+    const after = await client.request('generate', ask);
+    expect(after.tokens).toEqual(before.tokens);
+  });
+
   it('streams a greedy generation whose tokens add up to the engine\'s own greedy continuation', async () => {
     // The same model run directly in this process (same TF.js backend as the in-process worker).
     const prompt = 'Once upon a time';

@@ -187,12 +187,13 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
       training.dispose();
       return serial(async () => {
         await ensureBackend();
-        await releaseModel();
         const source = sourceFor(p.location);
         const t0 = performance.now();
+        // The working model goes only once the new one is loaded: a load that fails leaves it (and its adapter) in place.
         const loaded = await loadModel(source, {
           onProgress: (pr) => post({ kind: 'progress', id, payload: pr }),
         });
+        await releaseModel();
         modelCtx = { model: loaded, source, location: p.location };
         return { name: loaded.name, label: source.label, ...loaded.info, loadMs: performance.now() - t0, training: browserTraining(loaded.info.arch) };
       });
@@ -299,6 +300,7 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
     'save-preference': (p) => preferences.save(p),
     'update-preference': (p) => preferences.update(p.runId, p.id, p.patch),
     'delete-preference': (p) => preferences.delete(p.runId, p.id),
+    'dataset-text': (p) => datasets.text(p?.datasetId),
   };
 
   async function handle(m: RequestMessage): Promise<void> {
