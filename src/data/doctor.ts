@@ -14,7 +14,8 @@ import { detectStopToken, type StopTokenChoice } from './stop-token';
 import { yieldToEventLoop } from '../util/async';
 import type { DataInput } from './source';
 import { checkOverlap } from './validate';
-import type { DataRecord } from './types';
+import type { DataRecord, TextRecord } from './types';
+import { packText, splitText, textReport, type TextReport } from './text';
 
 export interface InspectOptions extends ParseOptions {
   /** Tokenizer for token statistics and length checks (default: the model's). */
@@ -39,7 +40,8 @@ export interface InspectOptions extends ParseOptions {
 export interface FileReport extends IssueSummary, Pick<ParsedDataset, 'name' | 'format' | 'container' | 'schema' | 'detected' | 'total'> {
   /** Valid training examples. */
   records: number;
-  kinds: { pair: number; chat: number; preference: number };
+  /** `text`: paragraphs of a plain-text file (absent in reports made before plain text was read). */
+  kinds: { pair: number; chat: number; preference: number; text?: number };
   bytes: number;
   table?: TableInfo;
 }
@@ -50,6 +52,8 @@ export interface DataReport extends FileReport {
   split: { train: number; val: number; source: 'split' | 'file' | 'none'; valFraction: number; seed: number };
   /** The separate validation file, when one was given (its overlap with training is in its warnings). */
   validation: (FileReport & { overlap: number }) | null;
+  /** Plain text (format "text"): characters, tokens, windows, documents/paragraphs and the held-out share; null for other formats. */
+  text?: TextReport | null;
 }
 
 export interface InspectResult {
@@ -63,7 +67,7 @@ export interface InspectResult {
 }
 
 function fileReport(p: ParsedDataset, records: DataRecord[] = p.records): FileReport {
-  const kinds = { pair: 0, chat: 0, preference: 0 };
+  const kinds = { pair: 0, chat: 0, preference: 0, text: 0 };
   for (const r of records) kinds[r.kind]++;
   return {
     name: p.name,
@@ -87,7 +91,7 @@ function probeTexts(records: DataRecord[], n = 8): string[] {
     if (out.length >= n) break;
     if (r.kind === 'pair') out.push(plainPromptText(r.prompt) + plainCompletionText(r.completion));
     else if (r.kind === 'chat') out.push(r.messages[r.messages.length - 1]!.content);
-    else out.push(r.chosen);
+    else if (r.kind === 'preference') out.push(r.chosen);
   }
   return out;
 }
@@ -141,6 +145,7 @@ async function measure(records: DataRecord[], encoder: RecordEncoder, log: Issue
 export async function inspectDataset(input: DataInput, opts: InspectOptions = {}): Promise<InspectResult> {
   const parsed = await parseDataset(input, opts);
   const valParsed = opts.validation ? await parseDataset(opts.validation, { ...opts, columns: opts.columns }) : null;
+  if (parsed.container === 'text') return inspectText(parsed, valParsed, opts);
   const tokenizer = opts.tokenizer ?? opts.model?.tokenizer ?? null;
   let records = parsed.records;
   let valRecords = valParsed?.records ?? [];
@@ -188,6 +193,60 @@ export async function inspectDataset(input: DataInput, opts: InspectOptions = {}
     stop,
     split: { train: split.train.length, val: split.val.length, source: split.source, valFraction: valParsed ? 0 : valFraction, seed },
     validation: valParsed ? { ...fileReport(valParsed, valRecords), overlap } : null,
+    text: null,
   };
   return { report, records, train: split.train, val: split.val, encoder };
+}
+
+/**
+ * The doctor on plain text: paragraphs and documents, the held-out share by whole documents or paragraphs
+ * (or a separate validation file), and with a tokenizer the tokens and the windows training packs them into.
+ * The stop token is the end-of-document token (EOS) that packing puts after each document.
+ */
+async function inspectText(parsed: ParsedDataset, valParsed: ParsedDataset | null, opts: InspectOptions): Promise<InspectResult> {
+  const tokenizer = opts.tokenizer ?? opts.model?.tokenizer ?? null;
+  const records = parsed.records.filter((r): r is TextRecord => r.kind === 'text');
+  if (valParsed && valParsed.container !== 'text') valParsed.issues.error(0, 'mixed-shape', `the validation file is ${valParsed.format}, the training file plain text: its records are not used`);
+  // A separate validation file: its documents come after the training file's.
+  const docOffset = records.length ? Math.max(...records.map((r) => r.doc)) + 1 : 0;
+  const valRecords = valParsed && valParsed.container === 'text' ? valParsed.records.filter((r): r is TextRecord => r.kind === 'text').map((r) => ({ ...r, doc: r.doc + docOffset })) : [];
+  const valFraction = opts.valFraction ?? DEFAULT_VAL_FRACTION;
+  const seed = opts.seed ?? 0;
+  const split = valParsed ? { train: records, val: valRecords, by: 'document' as const } : splitText(records, { valFraction, seed });
+  let encoder: RecordEncoder | null = null;
+  let tokens: TokenStats | null = null;
+  let stop: StopTokenChoice | null = null;
+  const maxSeqLen = opts.maxSeqLen ?? opts.model?.info.contextLength ?? 512;
+  if (tokenizer) {
+    opts.onProgress?.({ phase: 'tokenize', loaded: 0, total: records.length, fraction: 0 });
+    const o = opts.stop;
+    const forced = o && (o.stopTokenId !== undefined || o.stopStrings !== undefined);
+    stop = {
+      stopTokenId: forced ? (o.stopTokenId ?? null) : tokenizer.eosId,
+      stopStrings: forced ? (o.stopStrings ?? []) : [],
+      kind: forced ? 'override' : tokenizer.eosId !== null ? 'eos' : 'default',
+      reason: forced ? 'set by the user' : tokenizer.eosId !== null ? 'plain text: each document ends with the end-of-document token (EOS)' : 'plain text, and this tokenizer has no end-of-document token',
+      probabilities: { eos: null, separator: null, newline: null },
+      candidates: { eos: tokenizer.eosId, separator: null, newline: null },
+      probes: 0,
+    };
+    encoder = new RecordEncoder(tokenizer, { maxSeqLen, lossOn: 'all', template: 'plain', stop: { stopTokenId: stop.stopTokenId, stopStrings: stop.stopStrings } });
+    await yieldToEventLoop();
+    // The windows as the statistics measure examples: every token trained.
+    const windows = packText(tokenizer, split.train, maxSeqLen).slice(0, opts.statsSample ?? 5000);
+    const examples: TrainingExample[] = windows.map((w, i) => ({ ...w, line: i + 1, truncated: 0, fullLength: w.input.length + 1, completionTokens: w.input.length + 1, promptTokens: 0, format: 'plain' }));
+    tokens = tokenStats(examples, { maxSeqLen, lossOn: 'all', tokenizer });
+    opts.onProgress?.({ phase: 'tokenize', loaded: records.length, total: records.length, fraction: 1 });
+  }
+  const text = textReport(split, tokenizer ? { tokenizer, seqLen: maxSeqLen } : {});
+  const report: DataReport = {
+    ...fileReport(parsed, records),
+    tokens,
+    stop,
+    split: { train: split.train.length, val: split.val.length, source: valParsed ? 'file' : split.val.length ? 'split' : 'none', valFraction: valParsed ? 0 : valFraction, seed },
+    validation: valParsed ? { ...fileReport(valParsed, valRecords), overlap: valParsed.container === 'text' ? checkOverlap(records, valRecords, valParsed.issues) : 0 } : null,
+    text,
+  };
+  if (!split.val.length && records.length) parsed.issues.warn(0, 'structure', 'nothing is held out: the held-out perplexity cannot be measured (raise the validation share or add paragraphs)');
+  return { report: { ...report, ...parsed.issues.summary() }, records, train: split.train, val: split.val, encoder };
 }

@@ -183,7 +183,7 @@ export class RecordEncoder {
         this.endPart(0),
       ];
     }
-    if (r.kind === 'preference') throw new Error('unreachable');
+    if (r.kind === 'preference' || r.kind === 'text') throw new Error('unreachable');
     const parts: Part[] = [];
     let turn = 0;
     for (const m of r.messages) {
@@ -326,6 +326,7 @@ export class RecordEncoder {
 
   encode(r: DataRecord): EncodeResult {
     if (r.kind === 'preference') return { ok: false, code: 'unsupported', message: 'a preference pair trains with DPO (encodePreference), not as one sequence' };
+    if (r.kind === 'text') return { ok: false, code: 'unsupported', message: 'plain text is packed into windows (src/data/text.ts), not encoded record by record' };
     let seq: { tok: Tokenized; format: 'chat-template' | 'plain' };
     try {
       seq = this.sequence(r);
@@ -409,6 +410,7 @@ export class RecordEncoder {
 
   /** The whole text of a record as encoded (stop tokens not included). */
   renderedText(r: DataRecord): string {
+    if (r.kind === 'text') return r.text;
     const messages: Message[] =
       r.kind === 'chat' ? r.messages : r.kind === 'pair' ? [{ role: 'user', content: r.prompt }, { role: 'assistant', content: r.completion }] : [...r.prompt, { role: 'assistant', content: r.chosen.length > r.rejected.length ? r.chosen : r.rejected }];
     if (r.kind !== 'preference' && this.formatOf(r) === 'chat-template') return this.tokenizer.applyChatTemplate(messages.map(({ role, content }) => ({ role, content })));
@@ -429,7 +431,7 @@ export class RecordEncoder {
     } catch {
       return Infinity;
     }
-    const parts = r.kind === 'pair' ? 3 : (r.kind === 'chat' ? r.messages.length : r.prompt.length + 1) * 3;
+    const parts = r.kind === 'pair' || r.kind === 'text' ? 3 : (r.kind === 'chat' ? r.messages.length : r.prompt.length + 1) * 3;
     return new TextEncoder().encode(text).byteLength + 2 * parts + 2;
   }
 }

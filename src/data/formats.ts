@@ -430,6 +430,7 @@ export function normalize(value: unknown, schema: Schema, line: number): Normali
 /** The text that makes two records "the same prompt" (duplicates, overlap, split groups). */
 export function promptKey(r: DataRecord): string {
   if (r.kind === 'pair') return r.prompt;
+  if (r.kind === 'text') return r.text;
   if (r.kind === 'preference') return JSON.stringify(r.prompt.map((m) => [m.role, m.content]));
   let last = r.messages.length - 1;
   while (last > 0 && r.messages[last]!.role !== 'assistant') last--;
@@ -439,6 +440,7 @@ export function promptKey(r: DataRecord): string {
 /** The whole content of a record (line excluded). */
 export function recordKey(r: DataRecord): string {
   if (r.kind === 'pair') return JSON.stringify([r.prompt, r.completion]);
+  if (r.kind === 'text') return JSON.stringify(['text', r.text]);
   if (r.kind === 'preference') return JSON.stringify([promptKey(r), r.chosen, r.rejected]);
   return JSON.stringify(r.messages.map((m) => [m.role, m.content, m.train]));
 }

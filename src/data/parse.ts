@@ -9,6 +9,7 @@ import { findArrayUnderKey, JsonScanner } from './json-scan';
 import { LineSplitter } from './lines';
 import { BomFilter, decodeLenient, decodeUtf8, firstInvalidUtf8, readChunks, readHead, startsWithBom, toSource, type DataInput, type ReadOptions } from './source';
 import { DuplicateTracker, reportVerdict } from './validate';
+import { isTextFileName, looksLikeTable, textRecords } from './text';
 import type { ColumnMapping, Container, DataRecord, Schema } from './types';
 
 export interface ParseOptions extends ReadOptions {
@@ -77,10 +78,14 @@ export function describeJsonError(text: string, e: unknown, startLine: number): 
 export function sniffContainer(head: Uint8Array, name: string): { container: Container } | { error: string } {
   if (head[0] === 0x1f && head[1] === 0x8b) return { error: 'this is a gzip-compressed file: decompress it first' };
   if (head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) return { error: 'this is a ZIP archive (or an .xlsx/.docx file): export the data as JSONL, JSON or CSV' };
-  if (head.subarray(0, 4096).includes(0)) return { error: 'this is a binary file (it contains NUL bytes), not JSONL, JSON or CSV text' };
+  // A text file with a stray NUL is read line by line (the line is reported); mostly binary bytes are not text.
+  const nuls = head.subarray(0, 4096).reduce((n, b) => n + (b === 0 ? 1 : 0), 0);
+  if (nuls > 0 && nuls * 100 <= Math.min(head.byteLength, 4096) && isTextFileName(name)) return { container: 'text' };
+  if (nuls > 0) return { error: 'this is a binary file (it contains NUL bytes), not JSONL, JSON or CSV text' };
   const text = decodeLenient(startsWithBom(head) ? head.subarray(3) : head).replace(/^\s+/, '');
   if (text === '') return { error: 'the file is empty' };
   const ext = /\.([a-z0-9]+)$/i.exec(name)?.[1]?.toLowerCase() ?? '';
+  if (isTextFileName(name)) return { container: 'text' };
   if (text[0] === '[') return { container: 'json' };
   if (text[0] === '{') {
     const first = text.split('\n', 1)[0]!.trim();
@@ -92,8 +97,9 @@ export function sniffContainer(head: Uint8Array, name: string): { container: Con
   if (ext === 'tsv' || ext === 'tab') return { container: 'tsv' };
   const firstLine = text.split('\n', 1)[0]!;
   const d = sniffDelimiter(firstLine, name);
-  if (ext === 'csv' || firstLine.includes(d)) return { container: d === '\t' ? 'tsv' : 'csv' };
-  return { error: 'unrecognized format: expected JSONL, a JSON array, or CSV/TSV with a header row' };
+  if (ext === 'csv' || (firstLine.includes(d) && looksLikeTable(text, d))) return { container: d === '\t' ? 'tsv' : 'csv' };
+  // Neither JSON nor a table: plain text (domain adaptation, src/data/text.ts).
+  return { container: 'text' };
 }
 
 type Obj = Record<string, unknown>;
@@ -222,7 +228,7 @@ export async function parseDataset(input: DataInput, opts: ParseOptions = {}): P
     bytes: 0,
   };
   if (!container) {
-    log.error(0, head.byteLength === 0 ? 'empty-file' : 'unreadable', 'error' in sniff ? sniff.error : 'unrecognized format');
+    log.error(0, head.byteLength === 0 || ('error' in sniff && sniff.error === 'the file is empty') ? 'empty-file' : 'unreadable', 'error' in sniff ? sniff.error : 'unrecognized format');
     return result;
   }
   const maxRecordBytes = opts.maxRecordBytes ?? 64 * 1024 * 1024;
@@ -314,6 +320,37 @@ export async function parseDataset(input: DataInput, opts: ParseOptions = {}): P
       inner.push(wrapped.bytes.subarray(at.offset));
       inner.end();
     }
+  } else if (container === 'text') {
+    // Plain text: lines decoded one by one (a bad line is reported with its number), then paragraphs.
+    const lines: (string | null)[] = [];
+    let binary = 0;
+    const splitter = new LineSplitter((bytes, line, len) => {
+      if (bytes === null) {
+        log.error(line, 'too-large', `line ${line} is ${(len / 2 ** 20).toFixed(1)} MiB, more than the ${(maxRecordBytes / 2 ** 20).toFixed(0)} MiB limit per line: skipped`);
+        lines.push(null);
+        return;
+      }
+      if (bytes.includes(0)) {
+        if (binary++ === 0) log.error(line, 'unreadable', 'binary data (NUL bytes) in a text file: this line is skipped (is it really plain text?)', { snippet: snippet(decodeLenient(bytes).replace(/\0/g, '')) });
+        lines.push(null);
+        return;
+      }
+      const text = decodeUtf8(bytes);
+      if (text === null) {
+        const at = firstInvalidUtf8(bytes);
+        log.error(line, 'invalid-utf8', `invalid UTF-8 (byte 0x${bytes[at]!.toString(16).toUpperCase().padStart(2, '0')} at byte ${at + 1} of the line; is the file Latin-1/Windows-1252? save it as UTF-8): line skipped`, { snippet: snippet(decodeLenient(bytes)) });
+        lines.push(null);
+        return;
+      }
+      lines.push(text);
+    }, maxRecordBytes);
+    await readAll(splitter);
+    if (binary > 1) log.error(0, 'unreadable', `binary data (NUL bytes) on ${binary} lines: they are skipped`);
+    if (splitter.crlf > 0) log.warn(1, 'crlf', `Windows line endings (CRLF) on ${splitter.crlf} line${splitter.crlf > 1 ? 's' : ''}: handled`);
+    const t = textRecords(lines);
+    result.total = t.records.length;
+    for (const r of t.records) collector.add(r, r.text);
+    if (!t.records.length && !log.summary().errorCount) log.error(0, 'empty-file', 'the file is empty (no text, only blank lines)');
   } else {
     const headText = decodeLenient(startsWithBom(head) ? head.subarray(3) : head);
     const delimiter = container === 'tsv' ? '\t' : override.container === 'csv' ? ',' : sniffDelimiter(headText.split('\n', 1)[0]!, src.name);

@@ -34,15 +34,23 @@ export interface PreferenceRecord {
   line: number;
 }
 
-export type DataRecord = ChatRecord | PairRecord | PreferenceRecord;
+/** Plain text (domain adaptation): one paragraph of document `doc`; the loss is on every token (src/data/text.ts packs them). */
+export interface TextRecord {
+  kind: 'text';
+  text: string;
+  line: number;
+  doc: number;
+}
+
+export type DataRecord = ChatRecord | PairRecord | PreferenceRecord | TextRecord;
 
 /** How the bytes are laid out. */
-export type Container = 'jsonl' | 'json' | 'csv' | 'tsv';
+export type Container = 'jsonl' | 'json' | 'csv' | 'tsv' | 'text';
 
 /** What each record looks like. `table` = CSV/TSV rows mapped through a column mapping. */
 export type Schema = 'prompt-completion' | 'input-output' | 'alpaca' | 'openai-chat' | 'sharegpt' | 'preference' | 'table';
 
-export const CONTAINERS: readonly Container[] = ['jsonl', 'json', 'csv', 'tsv'];
+export const CONTAINERS: readonly Container[] = ['jsonl', 'json', 'csv', 'tsv', 'text'];
 export const SCHEMAS: readonly Schema[] = ['prompt-completion', 'input-output', 'alpaca', 'openai-chat', 'sharegpt', 'preference', 'table'];
 
 export type Severity = 'error' | 'warning';
