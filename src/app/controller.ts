@@ -7,6 +7,7 @@ import { resolveModelLocation } from '../io/sources';
 import { RequestError, type WorkerClient } from '../protocol/client';
 import type { BackendPreference, ModelLocation, ProtocolError } from '../protocol/messages';
 import { asProtocolError } from '../store/errors';
+import { generationSource } from '../store/generation';
 import { canGenerate, patch, type AppStore, type CatalogEntry, type ExampleEntry } from '../store/store';
 import type { AllActions } from '../ui/context';
 import type { PresetName } from '../store/training';
@@ -17,6 +18,8 @@ import { createPreferences } from './preferences';
 import { createSelectedRun } from './run-context';
 import { createStudio } from './studio';
 import { createTradeoff } from './tradeoff';
+import { createDataFix } from './data-fix';
+import { createRunsCompare } from './runs-compare';
 
 export interface ControllerDeps {
   client: WorkerClient;
@@ -161,6 +164,8 @@ export function createController({ client, store, fetchCatalog, absoluteUrl, onP
   const preferences = createPreferences({ client, store, selectedRun, now, train: (payload) => studio.train(payload) });
   // The selected run's trade-off chart; rewinding and applying select through the studio.
   const tradeoff = createTradeoff({ client, store, studio, now });
+  const runsCompare = createRunsCompare({ client, store });
+  const dataFix = createDataFix({ client, store, inspectFile: (f) => studio.inspectFile(f), train: (payload) => studio.train(payload) });
 
   const controller: Controller = {
     ...studio,
@@ -169,7 +174,10 @@ export function createController({ client, store, fetchCatalog, absoluteUrl, onP
     ...reporter,
     ...tradeoff,
     ...preferences,
+    ...runsCompare,
+    ...dataFix,
     dispose() {
+      runsCompare.dispose();
       compare.dispose();
       preferences.dispose();
       exporter.dispose();
@@ -235,9 +243,20 @@ export function createController({ client, store, fetchCatalog, absoluteUrl, onP
       const state = store.getState();
       if (!canGenerate(state)) return;
       const { prompt, maxNewTokens, temperature } = state.settings;
+      // What the panel says it uses is what the worker gets: the selected run's checkpoint attached (or the
+      // training run's adapter), or the base model alone.
+      const source = generationSource(state)!;
+      const adapter = source.adapter;
+      patch(store, 'generation', { phase: 'busy', requestId: null, prompt, text: '', tokenCount: 0, outcome: null, error: null, madeWith: source });
+      try {
+        if (adapter && !adapter.training && adapter.step !== null) await client.request('load-adapter', { runId: adapter.runId, step: adapter.step });
+      } catch (e) {
+        patch(store, 'generation', { phase: 'error', requestId: null, error: asProtocolError(e) });
+        return;
+      }
       const handle = client.send(
         'generate',
-        { prompt, maxNewTokens, temperature },
+        { prompt, maxNewTokens, temperature, useAdapter: adapter !== null },
         {
           token: (t) =>
             store.setState((s) => ({
@@ -245,10 +264,12 @@ export function createController({ client, store, fetchCatalog, absoluteUrl, onP
             })),
         },
       );
-      patch(store, 'generation', { phase: 'busy', requestId: handle.id, prompt, text: '', tokenCount: 0, outcome: null, error: null });
+      patch(store, 'generation', { requestId: handle.id });
       try {
         const outcome = await handle.result;
-        patch(store, 'generation', { phase: 'ready', requestId: null, outcome, text: outcome.text, tokenCount: outcome.tokens.length });
+        // The step the worker's adapter really had (a training run's moves on between two steps).
+        const madeWith = adapter && outcome.adapter ? { ...source, adapter: { ...adapter, step: outcome.adapter.step } } : source;
+        patch(store, 'generation', { phase: 'ready', requestId: null, outcome, text: outcome.text, tokenCount: outcome.tokens.length, madeWith });
       } catch (e) {
         patch(store, 'generation', { phase: 'error', requestId: null, error: asProtocolError(e) });
       }

@@ -1,4 +1,5 @@
 import { useEffect, useId, useRef, type KeyboardEvent } from 'react';
+import { availableAdapter, describeSource, generationSource } from '../store/generation';
 import { canGenerate } from '../store/store';
 import { useActions, useAppState, useStoreApi } from './context';
 import { ErrorNotice } from './ErrorNotice';
@@ -26,6 +27,12 @@ export function GeneratePanel() {
   const actions = useActions();
   const id = useId();
   const running = generation.phase === 'busy';
+  // What the next generation uses, said before it runs (and kept with the output it made).
+  const canApply = useAppState((s) => availableAdapter(s) !== null);
+  const source = useAppState((s) => {
+    const g = generationSource(s);
+    return g ? describeSource(g, availableAdapter(s) !== null) : null;
+  });
 
   const onKeyDown = (e: KeyboardEvent) => {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
@@ -84,8 +91,21 @@ export function GeneratePanel() {
             0 = greedy (always the most likely token).
           </small>
         </div>
+        {source && (
+          <div className="row generate-source">
+            <p className="help inline" data-testid="generate-source" aria-live="polite">
+              Uses <strong>{source}</strong>
+              {!canApply && ' — train a run or select one (Runs, Checkpoints) to apply its adapter.'}
+            </p>
+            {canApply && (
+              <label className="check">
+                <input type="checkbox" checked={settings.useAdapter} disabled={running} onChange={(e) => actions.setSettings({ useAdapter: e.target.checked })} /> Apply the adapter
+              </label>
+            )}
+          </div>
+        )}
         <div className="row buttons">
-          <button type="submit" disabled={!ready}>
+          <button type="submit" disabled={!ready} aria-describedby={!hasModel ? `${id}-nomodel` : undefined}>
             Generate
           </button>
           <button type="button" onClick={() => void actions.stop()} disabled={!running}>
@@ -93,7 +113,11 @@ export function GeneratePanel() {
           </button>
         </div>
       </form>
-      {!hasModel && <p className="help">Load a model to generate text.</p>}
+      {!hasModel && (
+        <p className="help" id={`${id}-nomodel`}>
+          Load a model to generate text.
+        </p>
+      )}
 
       <div className="output-wrap">
         <h3 id={`${id}-out`}>Output</h3>
@@ -101,6 +125,11 @@ export function GeneratePanel() {
           {generation.phase !== 'idle' && <span className="prompt">{generation.prompt}</span>}
           <Continuation />
         </pre>
+        {generation.madeWith && generation.phase !== 'idle' && (
+          <p className="help" data-testid="generation-made-with">
+            {running ? 'Generating with' : 'Made with'} {describeSource(generation.madeWith)}.
+          </p>
+        )}
         <p className="stats" role="status" data-testid="generation-stats">
           {running && `Generating… ${generation.tokenCount} token${generation.tokenCount === 1 ? '' : 's'}`}
           {generation.phase === 'ready' &&
