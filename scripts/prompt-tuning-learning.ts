@@ -52,8 +52,14 @@ async function main(): Promise<void> {
     const secs = (performance.now() - t0) / 1000;
     const { base, tuned } = await compareBaseTuned(model, trainer.adapter!, enc, ins.val);
     baseExact = base.exact;
-    const r = { label, lr: config.lr, steps: trainer.totalSteps, reason: out.reason, secs: Math.round(secs), valLoss: [evals[0], evals[evals.length - 1]], baseExact: base.exact, tunedExact: tuned.exact, tunedOverlap: tuned.overlap, n: tuned.rows.length, params: trainer.adapter!.numParams() };
-    console.log(`[${task}] ${label} lr ${config.lr}: ${trainer.totalSteps} steps in ${secs.toFixed(0)} s; val loss ${evals[0]?.toFixed(3)} -> ${evals[evals.length - 1]?.toFixed(3)}; exact match base ${(base.exact * 100).toFixed(0)}% -> tuned ${(tuned.exact * 100).toFixed(0)}% (overlap ${(tuned.overlap * 100).toFixed(0)}%, n=${tuned.rows.length}, ${trainer.adapter!.numParams()} trained parameters)`);
+    // What it answers (a constant answer scores the majority label's share on a label task)
+    const counts = new Map<string, number>();
+    for (const row of tuned.rows) counts.set(row.output.trim(), (counts.get(row.output.trim()) ?? 0) + 1);
+    const outputs = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 4);
+    const correctByLabel = new Map<string, number>();
+    for (const row of tuned.rows) if (row.exact) correctByLabel.set(row.expected, (correctByLabel.get(row.expected) ?? 0) + 1);
+    const r = { outputs, correctByLabel: Object.fromEntries(correctByLabel), label, lr: config.lr, steps: trainer.totalSteps, reason: out.reason, secs: Math.round(secs), valLoss: [evals[0], evals[evals.length - 1]], baseExact: base.exact, tunedExact: tuned.exact, tunedOverlap: tuned.overlap, n: tuned.rows.length, params: trainer.adapter!.numParams() };
+    console.log(`[${task}] ${label} lr ${config.lr}: ${trainer.totalSteps} steps in ${secs.toFixed(0)} s; val loss ${evals[0]?.toFixed(3)} -> ${evals[evals.length - 1]?.toFixed(3)}; exact match base ${(base.exact * 100).toFixed(0)}% -> tuned ${(tuned.exact * 100).toFixed(0)}% (overlap ${(tuned.overlap * 100).toFixed(0)}%, n=${tuned.rows.length}, ${trainer.adapter!.numParams()} trained parameters); top answers ${JSON.stringify(outputs)}; correct by label ${JSON.stringify(Object.fromEntries(correctByLabel))}`);
     results.push(r);
     disposeTrainer(trainer);
   };

@@ -2,7 +2,9 @@
 // doctor -> training sequences -> LoRA, OFT, prompt-tuning (or full-parameter) trainer -> held-out comparison of base and
 // tuned generations (exact match and token overlap). Nothing here touches the filesystem or the DOM.
 import { encodeRecords, preferenceSides, type RecordEncoder } from '../data/encode';
-import type { DataRecord, Message } from '../data/types';
+import type { DataRecord, Message, TextRecord } from '../data/types';
+import { packText } from '../data/text';
+import { textPromptAndAnswer } from './text';
 import { LoraAdapter } from '../lora/adapter';
 import { OftAdapter } from '../oft/adapter';
 import { PromptTuningAdapter } from '../prompt/adapter';
@@ -11,13 +13,17 @@ import { generateIds } from '../model/generate';
 import type { CausalLM } from '../model/causal-lm';
 import type { LanguageModel } from '../model/load';
 import type { RecipeJob } from '../io/recipes';
-import { Trainer, type Example, type Objective, type TrainableAdapter } from './loop';
+import { Trainer, TrainingError, type Example, type Objective, type TrainableAdapter } from './loop';
+import { contextLength } from '../model/config';
 import type { TrainConfig } from './config';
 import { dpoObjective, type PreferenceExample } from './dpo';
 
 
+/** The SFT examples of records: pairs and chats encoded one by one; plain-text paragraphs packed into windows of the encoder's max sequence length (src/data/text.ts). */
 export function toExamples(encoder: RecordEncoder, records: DataRecord[]): Example[] {
-  return encodeRecords(encoder, records.filter((r) => r.kind !== 'preference')).examples.map(({ input, target, weight }) => ({ input, target, weight }));
+  const text = records.filter((r): r is TextRecord => r.kind === 'text');
+  const encoded = encodeRecords(encoder, records.filter((r) => r.kind !== 'preference' && r.kind !== 'text')).examples.map(({ input, target, weight }) => ({ input, target, weight }));
+  return text.length ? [...encoded, ...packText(encoder.tokenizer, text, encoder.maxSeqLen)] : encoded;
 }
 
 /** The preference pairs among `records`, encoded for DPO (a pair that cannot be encoded is left out: the doctor reported it). */
@@ -71,10 +77,32 @@ export function createAdapter(model: Pick<LanguageModel, 'lm' | 'tokenizer'>, co
 export function createTrainer<E = Example>(model: LanguageModel, train: E[], val: E[], config: TrainConfig, o: { objective?: Objective<E> | null; adapter?: TuningAdapter } = {}): Trainer<E, TuningAdapter> {
   const adapter = o.adapter ?? createAdapter(model, config);
   try {
+    if (adapter instanceof PromptTuningAdapter) checkPromptContext(model.lm, adapter.numVirtualTokens, [...train, ...val]);
     return new Trainer<E, TuningAdapter>(model.lm, train, val, config, adapter, o.objective ?? undefined);
   } catch (e) {
     adapter?.dispose();
     throw e;
+  }
+}
+
+/** The token lengths of a training example (an Example's input; both sides of a preference pair). */
+function sequenceLengths(e: unknown): number[] {
+  const x = e as Partial<Example & PreferenceExample>;
+  if (Array.isArray(x.input)) return [x.input.length];
+  return [x.chosen?.input.length ?? 0, x.rejected?.input.length ?? 0];
+}
+
+/** Prompt tuning's virtual tokens take their place in the context: the longest sequence must leave room for them. */
+function checkPromptContext(lm: CausalLM, virtual: number, examples: readonly unknown[]): void {
+  const ctx = contextLength(lm.config);
+  let longest = 0;
+  for (const e of examples) for (const n of sequenceLengths(e)) longest = Math.max(longest, n);
+  if (longest + virtual > ctx) {
+    throw new TrainingError(
+      'BAD_DATA',
+      `the longest example is ${longest} tokens and prompt tuning puts ${virtual} virtual tokens before it: ${longest + virtual} is more than the model's context (${ctx})`,
+      `Set the max sequence length to ${ctx - virtual} or less, or use fewer virtual tokens.`,
+    );
   }
 }
 
@@ -194,7 +222,9 @@ export async function heldOutEval(
     scoreLoss?: boolean;
   } = {},
 ): Promise<HeldOutResult> {
-  const items = records.map((r) => ({ r, pa: promptAndAnswer(r) })).filter((x): x is { r: DataRecord; pa: NonNullable<ReturnType<typeof promptAndAnswer>> } => x.pa !== null);
+  // Plain text: the opening words of each held-out paragraph, continued (the rest is the expected text).
+  type Asked = NonNullable<ReturnType<typeof promptAndAnswer>> | ReturnType<typeof textPromptAndAnswer>;
+  const items = records.map((r) => ({ r, pa: r.kind === 'text' ? textPromptAndAnswer(r) : promptAndAnswer(r) })).filter((x): x is { r: DataRecord; pa: Asked } => x.pa !== null);
   const stop = encoder.stop;
   const maxNew =
     opts.maxNewTokens ??
@@ -209,16 +239,18 @@ export async function heldOutEval(
     const chunk = items.slice(i, i + bs);
     const results = await generateIds(
       model.lm,
-      chunk.map((x) => encoder.promptIds(x.pa.prompt)),
+      chunk.map((x) => ('text' in x.pa.prompt ? model.tokenizer.encode(x.pa.prompt.text) : encoder.promptIds(x.pa.prompt))),
       // The job's stop token replaces the model's EOS (which a model like stories260K never emits).
       [],
-      { maxNewTokens: maxNew, temperature: 0, stopStrings: stop.stopStrings, stopTokenIds: stop.stopTokenId !== null ? [stop.stopTokenId] : [], signal: opts.signal },
+      { maxNewTokens: maxNew, temperature: 0, stopStrings: chunk.every((x) => x.r.kind === 'text') ? [...stop.stopStrings, '\n\n'] : stop.stopStrings, stopTokenIds: stop.stopTokenId !== null ? [stop.stopTokenId] : [], signal: opts.signal },
       { newStream: (p) => model.tokenizer.createStreamDecoder(true, p) },
     );
     for (const [k, res] of results.entries()) {
       const { r, pa } = chunk[k]!;
-      const enc = opts.scoreLoss !== false ? encoder.encode(r) : null;
-      const loss = enc?.ok ? await exampleLoss(model.lm, enc.example) : null;
+      const enc = opts.scoreLoss !== false && r.kind !== 'text' ? encoder.encode(r) : null;
+      // A text row's loss: the whole held-out paragraph's, per token (its first window).
+      const textWindow = opts.scoreLoss !== false && r.kind === 'text' ? packText(model.tokenizer, [r], encoder.maxSeqLen)[0] : undefined;
+      const loss = enc?.ok ? await exampleLoss(model.lm, enc.example) : textWindow ? await exampleLoss(model.lm, textWindow) : null;
       rows.push({ line: r.line, prompt: pa.shown, expected: pa.expected, output: res.text.trim(), exact: exactMatch(res.text, pa.expected), overlap: overlapF1(res.text, pa.expected), finishReason: res.finishReason, loss });
     }
     opts.onProgress?.(rows.length, items.length);
