@@ -14,6 +14,7 @@ import {
   type ExampleEntry,
 } from '../store/store';
 import { defaultStartStep, keepMethod, objectiveDataProblem, presetConfig, toOverrides, withStartAdapter, type PresetName } from '../store/training';
+import { medianTokensPerSec } from '../store/guide';
 import { BROWSER_TRAINING, validateConfig } from '../train/config';
 import { evalPoint, stepPoint } from '../train/metrics';
 import type { StudioActions } from '../ui/context';
@@ -67,6 +68,7 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
   async function loadHistory(runId: string, upTo: number | null): Promise<void> {
     try {
       const { points } = await client.request('run-metrics', { runId });
+      noteSpeed(runId, points);
       if (state().live.runId !== runId) return;
       const past = upTo === null ? points : points.filter((p) => p.step <= upTo);
       const series = seriesFromPoints([...past, ...received.filter((p) => upTo === null || p.step > upTo)]);
@@ -78,6 +80,16 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
     } catch {
       // The chart stays with what streams in; the run itself is unaffected.
     }
+  }
+
+  /** The training speed a run measured on the loaded model (its steps' median tokens/s): the time estimate before Start. */
+  function noteSpeed(runId: string, points: readonly RunMetricPoint[]): void {
+    const model = state().model.summary;
+    const run = state().runs.list.find((r) => r.id === runId);
+    const trainedOn = run?.job?.model ?? (state().train.run?.runId === runId ? model : null);
+    const m = medianTokensPerSec(points);
+    if (!m || !model || !trainedOn || trainedOn.numParams !== model.numParams || trainedOn.arch !== model.arch) return;
+    patch(store, 'train', { speed: { runId, runName: run?.name ?? state().train.run?.name ?? runId, model: { name: model.name, numParams: model.numParams, arch: model.arch }, ...m } });
   }
 
   // --- runs, checkpoints, storage -------------------------------------------------------------------
@@ -184,6 +196,7 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
     try {
       const outcome = await handle.result;
       patch(store, 'train', { phase: 'done', outcome, requestId: null });
+      noteSpeed(outcome.runId, received);
     } catch (e) {
       patch(store, 'train', { phase: 'error', error: asProtocolError(e), requestId: null });
     } finally {
@@ -213,6 +226,9 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
       const result = await handle.result;
       if (state().data.requestId !== handle.id) return;
       patch(store, 'data', { phase: 'ready', result, progress: null, requestId: null });
+      // A preset's length follows the dataset's size (PRESET_MIN_STEPS); custom settings stay as they are.
+      const preset = state().train.preset;
+      if (preset !== 'custom' && !isTraining(state())) studio.choosePreset(preset);
     } catch (e) {
       if (state().data.requestId !== handle.id) return;
       if (quiet) {
@@ -299,7 +315,7 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
     },
 
     choosePreset(name: PresetName) {
-      patch(store, 'train', { preset: name, config: keepMethod(presetConfig(name, state().model.summary?.arch), state().train.config) });
+      patch(store, 'train', { preset: name, config: keepMethod(presetConfig(name, state().model.summary?.arch, state().data.result?.report.split.train), state().train.config) });
     },
 
     setTrainConfig(config) {

@@ -24,6 +24,7 @@ import { initialCompare, type CompareSlice } from './compare';
 import { initialExport, type ExportSlice } from './export';
 import { initialReport, type ReportSlice } from './report';
 import type { SelectedRunSlice } from './run-context';
+import type { MeasuredSpeed } from './guide';
 import { emptySeries, type Series } from './series';
 import { initialTradeoff, type TradeoffSlice } from './tradeoff';
 import { initialDataFix, type DataFixSlice } from './dataset-edit';
@@ -157,6 +158,8 @@ export interface TrainSlice {
   startFrom: StartFrom | null;
   /** The checkpoint steps of the run picked to start from (list-checkpoints), for the step picker; null when none is picked. */
   startCheckpoints: { runId: string; phase: Phase; steps: number[]; error: ProtocolError | null } | null;
+  /** The newest training speed measured on the loaded model (a run's steps), for the time estimate before Start. */
+  speed: MeasuredSpeed | null;
 }
 
 /**
@@ -262,7 +265,7 @@ export function initialState(
       requestId: null,
     },
     // Balanced = the engine's defaults (the settings the learning test holds to the bar on tabtune-base) with early stopping.
-    train: { preset: saved?.preset ?? 'balanced', config: saved?.config ?? presetConfig(saved?.preset && saved.preset !== 'custom' ? saved.preset : 'balanced', 'llama'), phase: 'idle', requestId: null, run: null, outcome: null, error: null, probeText: null, startFrom: null, startCheckpoints: null },
+    train: { preset: saved?.preset ?? 'balanced', config: saved?.config ?? presetConfig(saved?.preset && saved.preset !== 'custom' ? saved.preset : 'balanced', 'llama'), phase: 'idle', requestId: null, run: null, outcome: null, error: null, probeText: null, startFrom: null, startCheckpoints: null, speed: null },
     live: emptyLive(),
     checkpoints: { runId: null, phase: 'idle', list: [], error: null },
     runs: { phase: 'idle', list: [], error: null, storage: null, bannerDismissed: false, actionError: null, figures: {} },

@@ -4,7 +4,7 @@
 // picker's choices, and what DPO needs (preference data, where it starts). Plain data and arithmetic (no TF.js): the store, the controller and
 // the components share it.
 import type { DataReport, ModelSummary, RunSummary, TrainConfig, TrainConfigOverrides } from '../protocol/messages';
-import { DEFAULT_TRAIN, defaultTrainConfig, MODE_OPTION, nearestDivisor, type TrainCapabilities, type TrainMode, type TrainObjective } from '../train/config';
+import { DEFAULT_TRAIN, defaultTrainConfig, MODE_OPTION, nearestDivisor, totalSteps, type TrainCapabilities, type TrainMode, type TrainObjective } from '../train/config';
 
 export type PresetName = 'quick' | 'balanced' | 'thorough';
 
@@ -25,7 +25,7 @@ export const PRESETS: readonly Preset[] = [
   {
     name: 'quick',
     label: 'Quick',
-    summary: '60 steps, rank 4 on the attention layers, stops after 2 evaluations without improvement: a first look at whether the data teaches anything (about a minute on small models).',
+    summary: '60 steps, rank 4 on the attention layers, stops after 2 evaluations without improvement: a first look at whether the data teaches anything.',
     apply: (b) => ({
       ...b,
       lora: { ...b.lora, r: 4, lora_alpha: 8, target_modules: b.lora.target_modules.filter((t) => ['q_proj', 'v_proj', 'c_attn'].includes(t)) },
@@ -40,19 +40,30 @@ export const PRESETS: readonly Preset[] = [
   {
     name: 'balanced',
     label: 'Balanced',
-    summary: '3 epochs, rank 8 on every linear layer, stops after 3 evaluations without improvement: the engine defaults (which learn both example tasks) with early stopping.',
+    summary: '3 epochs (at least 150 steps), rank 8 on every linear layer, stops after 3 evaluations without improvement: the engine defaults (which learn both example tasks) with early stopping.',
     apply: (b) => ({ ...b, steps: 0, epochs: 3, evalEvery: 25, saveEvery: 50, earlyStopPatience: 3 }),
   },
   {
     name: 'thorough',
     label: 'Thorough',
-    summary: '6 epochs, rank 16, a lower learning rate, stops after 3 evaluations without improvement: slower, for larger or harder datasets.',
+    summary: '6 epochs (at least 300 steps), rank 16, a lower learning rate, stops after 3 evaluations without improvement: slower, for larger or harder datasets.',
     apply: (b) => ({ ...b, lora: { ...b.lora, r: 16, lora_alpha: 32 }, lr: 3e-3, steps: 0, epochs: 6, warmupSteps: 20, evalEvery: 50, saveEvery: 100, earlyStopPatience: 3 }),
   },
 ];
 
-export function presetConfig(name: PresetName, arch: string | null | undefined): TrainConfig {
-  return PRESETS.find((p) => p.name === name)!.apply(baseTrainConfig(arch));
+/**
+ * The fewest optimizer steps each preset runs on a dataset of known size: on small datasets a few epochs
+ * are only a few steps, and Quick's fixed 60 steps would be the longest. With these floors the presets
+ * grow Quick < Balanced < Thorough for every dataset size (Thorough runs twice Balanced's epochs and floor).
+ */
+export const PRESET_MIN_STEPS: Readonly<Record<PresetName, number>> = { quick: 60, balanced: 150, thorough: 300 };
+
+/** A preset's settings; with `trainExamples` (the dataset's training split), its epochs raised to PRESET_MIN_STEPS where they run fewer steps. */
+export function presetConfig(name: PresetName, arch: string | null | undefined, trainExamples?: number | null): TrainConfig {
+  const c = PRESETS.find((p) => p.name === name)!.apply(baseTrainConfig(arch));
+  if (!trainExamples || trainExamples <= 0 || c.steps > 0) return c;
+  const min = PRESET_MIN_STEPS[name];
+  return totalSteps(c, trainExamples) < min ? { ...c, steps: min } : c;
 }
 
 /** What the worker's `train` takes: the whole config (explicit beats the engine's defaults). */

@@ -33,7 +33,7 @@ function RewindForm({ c, runName, onDone }: { c: CheckpointInfo; runName: string
   );
 }
 
-function Checkpoint({ c, selected, busy, runName }: { c: CheckpointInfo; selected: boolean; busy: boolean; runName: string }) {
+function Checkpoint({ c, selected, busy, runName, offId, offReason }: { c: CheckpointInfo; selected: boolean; busy: boolean; runName: string; offId: string; offReason: string | null }) {
   const actions = useActions();
   const [confirm, setConfirm] = useState(false);
   const [rewinding, setRewinding] = useState(false);
@@ -62,7 +62,8 @@ function Checkpoint({ c, selected, busy, runName }: { c: CheckpointInfo; selecte
           disabled={busy}
           onClick={() => setRewinding(true)}
           aria-label={`Continue training from step ${c.step} as a new branch`}
-          title="Continue training from here as a new run; this run stays as it is"
+          aria-describedby={busy ? offId : undefined}
+          title={busy && offReason ? offReason : 'Continue training from here as a new run; this run stays as it is'}
         >
           Rewind
         </button>
@@ -76,7 +77,7 @@ function Checkpoint({ c, selected, busy, runName }: { c: CheckpointInfo; selecte
             </button>
           </>
         ) : (
-          <button type="button" className="link danger" onClick={() => setConfirm(true)} aria-label={`Delete step ${c.step}`} disabled={busy && c.isLatest}>
+          <button type="button" className="link danger" onClick={() => setConfirm(true)} aria-label={`Delete step ${c.step}`} disabled={busy && c.isLatest} aria-describedby={busy && c.isLatest ? offId : undefined} title={busy && c.isLatest && offReason ? offReason : undefined}>
             Delete
           </button>
         )}
@@ -91,10 +92,18 @@ export function CheckpointsPanel() {
   const selection = useAppState((s) => s.selection);
   const runName = useAppState((s) => s.runs.list.find((r) => r.id === s.checkpoints.runId)?.name ?? s.train.run?.name ?? null);
   const busy = useAppState(isTraining);
+  const phase = useAppState((s) => s.train.phase);
+  const trainingName = useAppState((s) => s.train.run?.name ?? null);
   const actionError = useAppState((s) => s.runs.actionError);
   const id = useId();
   const latest = cps.list.length ? cps.list[cps.list.length - 1]!.step : null;
   const selectedStep = selection.runId === cps.runId ? (selection.step ?? latest) : null;
+  // Why Rewind (and deleting the newest checkpoint) is off: one run trains at a time, and a paused run still holds it.
+  const offReason = !busy
+    ? null
+    : phase === 'paused'
+      ? `Rewind is off while ${trainingName ? `“${trainingName}”` : 'a run'} is paused: a paused run still holds the trainer. Resume it and let it finish, or Cancel it (Train panel), then rewind.`
+      : `Rewind is off while ${trainingName ? `“${trainingName}”` : 'a run'} is training: one run trains at a time. Let it finish, or Pause and Cancel it (Train panel), then rewind.`;
   return (
     <section className="panel checkpoints" aria-labelledby={`${id}-h`} aria-busy={cps.phase === 'busy'}>
       <h2 id={`${id}-h`}>Checkpoints</h2>
@@ -110,9 +119,14 @@ export function CheckpointsPanel() {
       {cps.list.length > 0 && (
         <ol className="timeline" aria-label="Checkpoint timeline">
           {cps.list.map((c) => (
-            <Checkpoint key={c.step} c={c} selected={c.step === selectedStep} busy={busy} runName={runName ?? 'run'} />
+            <Checkpoint key={c.step} c={c} selected={c.step === selectedStep} busy={busy} runName={runName ?? 'run'} offId={`${id}-off`} offReason={offReason} />
           ))}
         </ol>
+      )}
+      {cps.list.length > 0 && offReason && (
+        <p className="help" id={`${id}-off`} data-testid="checkpoints-off">
+          {offReason} The newest checkpoint cannot be deleted meanwhile.
+        </p>
       )}
       {actionError && <ErrorNotice title="That did not work" error={actionError} />}
     </section>

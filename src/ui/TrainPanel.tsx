@@ -38,6 +38,7 @@ import { chosenLogpsTrend, logpsWarning } from '../train/dpo-stats';
 import { DpoAccuracyChart, DpoLogpsChart, DpoRewardsChart, LossChart, LrChart, SkillChart, TaskChart } from './Charts';
 import { useActions, useAppState, useStoreApi } from './context';
 import { ErrorNotice } from './ErrorNotice';
+import { DataSizeWarning, RunVerdict, TimeEstimate, trainControlReasons, useVerdictKind } from './TrainGuide';
 import { EvalDetails } from './EvalDetails';
 import './methods.css';
 
@@ -533,6 +534,8 @@ export function TrainPanel() {
   const mem = summary ? estimateMemory(summary, train.config, seqLen) : null;
   const steps = trainExamples !== null ? totalSteps(train.config, trainExamples) : null;
   const startLabel = train.phase === 'done' || train.phase === 'error' ? 'Train again' : 'Start training';
+  const off = trainControlReasons(train.phase, train.requestId !== null);
+  const verdictKind = useVerdictKind(train.outcome?.runId ?? null);
 
   return (
     <section className="panel train" aria-labelledby={`${id}-h`}>
@@ -558,6 +561,8 @@ export function TrainPanel() {
           : ''}
       </p>
 
+      <DataSizeWarning />
+
       <WhenToStop disabled={training} open={stopOpen} onToggle={setStopOpen} />
       <Advanced disabled={training} open={advancedOpen} onToggle={setAdvancedOpen} />
 
@@ -570,18 +575,24 @@ export function TrainPanel() {
             setStopOpen(false);
             void actions.startTraining();
           }}
-          disabled={!!why || problems.length > 0} aria-describedby={`${id}-why`}>
+          disabled={!!why || problems.length > 0} aria-describedby={`${id}-why ${id}-eta`}>
           {startLabel}
         </button>
-        <button type="button" className="secondary" onClick={() => void actions.pauseTraining()} disabled={train.phase !== 'running'}>
+        <button type="button" className="secondary" onClick={() => void actions.pauseTraining()} disabled={!!off.pause} aria-describedby={off.pause ? `${id}-off-pause` : undefined} title={off.pause ?? undefined}>
           Pause
         </button>
-        <button type="button" className="secondary" onClick={() => void actions.resumeTraining()} disabled={train.phase !== 'paused'}>
+        <button type="button" className="secondary" onClick={() => void actions.resumeTraining()} disabled={!!off.resume} aria-describedby={off.resume ? `${id}-off-resume` : undefined} title={off.resume ?? undefined}>
           Resume
         </button>
-        <button type="button" className="secondary danger" onClick={() => void actions.cancelTraining()} disabled={!training || train.phase === 'stopping' || train.requestId === null}>
+        <button type="button" className="secondary danger" onClick={() => void actions.cancelTraining()} disabled={!!off.cancel} aria-describedby={off.cancel ? `${id}-off-cancel` : undefined} title={off.cancel ?? undefined}>
           Cancel
         </button>
+        <TimeEstimate id={`${id}-eta`} />
+        <span className="visually-hidden">
+          {off.pause && <span id={`${id}-off-pause`}>{off.pause}</span>}
+          {off.resume && <span id={`${id}-off-resume`}>{off.resume}</span>}
+          {off.cancel && <span id={`${id}-off-cancel`}>{off.cancel}</span>}
+        </span>
         {train.run?.warnings?.map((w) => (
           <p key={w} role="status" className="notice warn" data-testid="run-warning">
             {w}
@@ -601,7 +612,8 @@ export function TrainPanel() {
       <LiveStats />
 
       {train.phase === 'done' && train.outcome && (
-        <div className="notice ok" role="status" data-testid="train-outcome">
+        <div className={`notice ${verdictKind === 'yes' || verdictKind === 'learning' ? 'ok' : 'warn'}`} role="status" data-testid="train-outcome">
+          <RunVerdict runId={train.outcome.runId} />
           {train.outcome.stoppedBy && (
             <p className="stopped-by" data-testid="train-stopped-by">
               <strong>{stoppedEarly(train.outcome.stoppedBy)}</strong>
