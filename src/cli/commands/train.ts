@@ -50,6 +50,7 @@ import { runTraining } from '../../train/run-loop';
 import type { EvalMetrics, Example, Trainer } from '../../train/loop';
 import { decideRun, keepSteps, qualityPlugins, runProbe, withReplay } from '../../train/quality/index';
 import type { ProbeSet } from '../../train/quality/probe';
+import { perplexityBaseTuned } from '../../train/text';
 import { memorisationSentence, type GenerationDetails } from '../../train/quality/generation';
 import { optNum, str, UsageError, type Args, type OptionSpec } from '../args';
 import { initBackend } from '../model-args';
@@ -58,7 +59,8 @@ import { writeRunCard } from '../report';
 /** The job's own options (what to train on, where to write); the training settings come from src/train/config.ts. */
 const JOB_OPTIONS: [flag: string, type: 'string' | 'boolean', help: string][] = [
   ['model', 'string', 'DIR  the base model (a Hugging Face folder)'],
-  ['data', 'string', 'FILE  the training data (JSONL, JSON, CSV, TSV)'],
+  ['data', 'string', 'FILE  the training data (JSONL, JSON, CSV, TSV; plain text .txt/.md for domain adaptation)'],
+  ['format', 'string', 'F  read the data as this format instead of the detected one (text: plain text; jsonl, csv, alpaca, chat, dpo, ...)'],
   ['out', 'string', 'DIR  where the adapter, metrics.jsonl, checkpoints/ and recipe/ go'],
   ['val', 'string', 'FILE  a separate validation file'],
   ['val-split', 'string', 'F  share of the data held out for validation when there is no --val (default 0.1)'],
@@ -120,6 +122,8 @@ interface JobFile {
   probeText?: string | null;
   /** The PEFT adapter folder the run started from (--adapter), or null. */
   adapter?: string | null;
+  /** --format: the data format forced over the detected one (absent: detected). */
+  format?: string | null;
   config: TrainConfig;
 }
 
@@ -202,7 +206,7 @@ export async function trainCommand(args: Args): Promise<void> {
     const val = typeof args.val === 'string' ? resolve(args.val) : null;
     const probeText = typeof args['probe-text'] === 'string' ? resolve(args['probe-text']) : null;
     const adapter = typeof args.adapter === 'string' ? resolve(args.adapter) : null;
-    job = { model: resolve(str(args, 'model', TRAIN_USAGE)), data: resolve(str(args, 'data', TRAIN_USAGE)), val, valSplit: optNum(args, 'val-split', 0.1)!, seqLen: optNum(args, 'seq-len') ?? null, probeText, adapter, config: null as unknown as TrainConfig };
+    job = { model: resolve(str(args, 'model', TRAIN_USAGE)), data: resolve(str(args, 'data', TRAIN_USAGE)), val, valSplit: optNum(args, 'val-split', 0.1)!, seqLen: optNum(args, 'seq-len') ?? null, probeText, adapter, format: typeof args.format === 'string' ? args.format : null, config: null as unknown as TrainConfig };
   }
 
   await initBackend(args);
@@ -222,6 +226,7 @@ export async function trainCommand(args: Args): Promise<void> {
     valFraction: job.valSplit,
     seed: config.seed,
     stop,
+    ...(job.format ? { format: job.format } : {}),
   });
   const r = ins.report;
   for (const e of r.errors.slice(0, 20)) process.stderr.write(`${job.data}:${e.line}: ${e.message}\n`);
@@ -262,6 +267,8 @@ export async function trainCommand(args: Args): Promise<void> {
     ...(dpo ? { pairs: train.length } : { train: own.length, replay: train.length - own.length }),
     val: val.length,
     ...(left ? { left_out: left } : {}),
+    // Plain text: characters, tokens, the windows it is packed into, and what is held out (whole documents or paragraphs).
+    ...(r.text ? { characters: r.text.characters, tokens: r.text.tokens, windows: r.text.windows, seq_len: r.text.seqLen, documents: r.text.documents, paragraphs: r.text.paragraphs, held_out: { by: r.text.split.by, share: r.text.split.share, documents: r.text.split.val.documents, paragraphs: r.text.split.val.paragraphs, tokens: r.text.split.val.tokens } } : {}),
     stop: r.stop ? { token: r.stop.stopTokenId, strings: r.stop.stopStrings, reason: r.stop.reason } : null,
   });
   if (left) emit({ event: 'warning', message: dpo ? `${left} record(s) are not preference pairs: DPO leaves them out` : `${left} preference pair(s) left out: supervised training uses pairs and chats (train preference pairs with --${OBJECTIVE_OPTION.flag} dpo)` });
@@ -365,7 +372,22 @@ export async function trainCommand(args: Args): Promise<void> {
       recommendation: decision.sentence,
       files: [...files.keys()].map((f) => join(out, f)),
     });
-    if (args.compare && valRecords.use.length && trainer.adapter) {
+    const textVal = valRecords.use.some((x) => x.kind === 'text');
+    if (args.compare && textVal) {
+      // Plain text: held-out perplexity of the base model and the tuned one on the held-out windows, and a few
+      // held-out paragraphs' openings continued by each (greedy).
+      const fromEvals = [...evals].reverse().find((e) => e.extra?.ppl_base !== undefined)?.extra?.ppl_base ?? null;
+      const ppl = await perplexityBaseTuned(model.lm, trainer.adapter, val as Example[], config.batchSize);
+      const samples = trainer.adapter ? await compareBaseTuned(model, trainer.adapter, ins.encoder, valRecords.use.slice(0, 3), { scoreLoss: false }) : null;
+      emit({
+        event: 'compare',
+        windows: val.length,
+        tokens: ppl.tokens,
+        ppl_base: trainer.adapter ? ppl.base : fromEvals,
+        ppl_tuned: ppl.tuned,
+        ...(samples ? { examples: samples.tuned.rows.map((t, i) => ({ line: t.line, opening: t.prompt, expected: t.expected, base: samples.base.rows[i]!.output, tuned: t.output })) } : {}),
+      });
+    } else if (args.compare && valRecords.use.length && trainer.adapter) {
       // DPO: the base model against the tuned one, each answer compared with the chosen reply.
       const { base, tuned } = await compareBaseTuned(model, trainer.adapter!, ins.encoder, valRecords.use);
       emit({ event: 'compare', n: tuned.rows.length, exact_base: base.exact, exact_tuned: tuned.exact, overlap_base: base.overlap, overlap_tuned: tuned.overlap });

@@ -13,6 +13,9 @@ import { baseLayerStates, ckaMetric } from './cka';
 import { criterionValue, earlyStopping, forgetPctOf, paretoFront, summariseRun, type TradeoffPoint } from './decisions';
 import { generationMetric } from './generation';
 import { promptAndAnswer } from '../job';
+import { packText } from '../../data/text';
+import type { TextRecord } from '../../data/types';
+import { basePerplexityMetric } from '../text';
 import { forgettingMetric, replayCount, replayExamples, sampleProbeSet, type ProbeSet } from './probe';
 
 export interface QualityInput {
@@ -90,9 +93,13 @@ export async function qualityPlugins(o: QualityInput): Promise<QualityPlugins> {
     warnings.push('This run has no held-out examples, so it is never evaluated: it cannot stop early, measure forgetting or generated answers, or pick a best checkpoint. Keep a validation share above 0 or add a validation file.');
   }
   const metrics: EvalMetric[] = [];
-  if (c.genEvalExamples > 0 && o.valRecords.length) {
-    metrics.push(generationMetric({ model: o.model, encoder: o.encoder, val: [...o.valRecords], train: [...o.trainRecords], maxExamples: c.genEvalExamples, signal: o.signal }));
+  // Generated answers need records with an answer (plain text has none: its measure is the held-out perplexity).
+  if (c.genEvalExamples > 0 && answerable) {
+    metrics.push(generationMetric({ model: o.model, encoder: o.encoder, val: o.valRecords.filter((r) => promptAndAnswer(r) !== null), train: [...o.trainRecords], maxExamples: c.genEvalExamples, signal: o.signal }));
   }
+  // Plain text: the base model's held-out perplexity, measured once now (a resumed full-parameter run has no base model left to measure).
+  const textVal = o.valRecords.filter((r): r is TextRecord => r.kind === 'text');
+  if (textVal.length && (o.adapter || !o.history?.length)) metrics.push(await basePerplexityMetric(o.model.lm, o.adapter, packText(o.encoder.tokenizer, textVal, o.encoder.maxSeqLen), c.batchSize));
   const probe = o.probe;
   if (probe) {
     metrics.push(forgettingMetric(o.model.lm, probe));
