@@ -433,6 +433,8 @@ export interface Requests {
   /** Edits a stored pair's prompt or replies. */
   'update-preference': { payload: { runId: string; id: string; patch: PreferencePatch }; result: { preference: PreferencePair } };
   'delete-preference': { payload: { runId: string; id: string }; result: { deleted: boolean } };
+  /** A dataset's text (a stored one, or one inspected since the page opened), to fix records and save a new version with inspect-data. */
+  'dataset-text': { payload: { datasetId: string }; result: { datasetId: string; name: string; fingerprint: string; text: string } };
 }
 
 export interface Events {
@@ -562,6 +564,7 @@ const requestKinds: ReadonlySet<string> = new Set<RequestKind>([
   'save-preference',
   'update-preference',
   'delete-preference',
+  'dataset-text',
 ]);
 const eventKinds: ReadonlySet<string> = new Set<EventKind>(['progress', 'token', 'data-progress', 'run', 'metrics', 'eval', 'checkpoint']);
 

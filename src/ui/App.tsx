@@ -9,6 +9,8 @@ import { TrainPanel } from './TrainPanel';
 import { ComparePanel } from './compare/ComparePanel';
 import { ExportPanel } from './export/ExportPanel';
 import { ReportPanel } from './report/ReportPanel';
+import { DataFixPanel } from './iterate/DataFixPanel';
+import { RunsComparePanel } from './iterate/RunsCompareView';
 
 export function App() {
   return (
@@ -28,6 +30,7 @@ export function App() {
         </aside>
         <main className="journey">
           <DataPanel />
+          <DataFixPanel />
           <TrainPanel />
           <CheckpointsPanel />
           <TradeoffPanel />
@@ -35,6 +38,7 @@ export function App() {
           <ExportPanel />
           <ReportPanel />
           <RunsPanel />
+          <RunsComparePanel />
         </main>
       </div>
     </>

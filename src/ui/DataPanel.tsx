@@ -5,6 +5,7 @@ import { datasetProblem, FORMAT_CHOICES, pageOf } from '../store/data';
 import { formatBytes } from '../storage/errors';
 import { useActions, useAppState } from './context';
 import { ErrorNotice } from './ErrorNotice';
+import { FixRecordButton } from './iterate/DataFixPanel';
 
 const nf = new Intl.NumberFormat('en-US');
 const ISSUES_PER_PAGE = 25;
@@ -81,6 +82,7 @@ function IssueList({ kind, issues, total, omitted }: { kind: 'Errors' | 'Warning
             <span className="issue-code">{e.code}</span>
             <span className="issue-message">{e.message}</span>
             {e.snippet ? <code className="issue-snippet">{e.snippet}</code> : null}
+            {e.line > 0 && kind !== 'Validation file errors' ? <FixRecordButton line={e.line} origin="doctor" label={`Fix line ${e.line}`} /> : null}
           </li>
         ))}
       </ol>

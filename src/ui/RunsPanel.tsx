@@ -3,6 +3,7 @@ import type { CheckpointInfo, RunSummary } from '../protocol/messages';
 import { interruptedRuns, isTraining } from '../store/store';
 import { checkpointText, isRecipeBranch, runCriterion } from '../store/tradeoff';
 import { lineageText, runMethodLabel } from '../store/training';
+import { compareRunsBlocker, parentText, runParent, sortRuns, type RunsSort } from '../store/runs-compare';
 import { formatBytes } from '../storage/errors';
 import { useActions, useAppState } from './context';
 import { ErrorNotice } from './ErrorNotice';
@@ -60,6 +61,8 @@ function Decision({ r, figures }: { r: RunSummary; figures: CheckpointInfo[] | u
 function RunRow({ r, selected, training }: { r: RunSummary; selected: boolean; training: boolean }) {
   const figures = useAppState((s) => s.runs.figures[r.id]?.checkpoints);
   const lineage = useAppState((s) => lineageText(r, s.runs.list));
+  const parent = useAppState((s) => parentText(runParent(r, s.runs.list)));
+  const picked = useAppState((s) => s.runsCompare.picked.includes(r.id));
   const actions = useActions();
   const [renaming, setRenaming] = useState(false);
   const [name, setName] = useState(r.name);
@@ -68,6 +71,7 @@ function RunRow({ r, selected, training }: { r: RunSummary; selected: boolean; t
   return (
     <li className={`run${selected ? ' selected' : ''}`} data-testid="run" data-run-id={r.id}>
       <div className="run-head">
+        <input type="checkbox" checked={picked} onChange={(e) => actions.pickRun(r.id, e.target.checked)} aria-label={`Compare ${r.name}`} data-testid="run-pick" />
         {renaming ? (
           <form
             className="row"
@@ -101,6 +105,11 @@ function RunRow({ r, selected, training }: { r: RunSummary; selected: boolean; t
         {r.recipe ? ' (a point of its trade-off path)' : ''}
         {lineage ? <span data-testid="run-lineage"> · {lineage}</span> : null}
       </p>
+      {parent ? (
+        <p className="run-parent" data-testid="run-parent">
+          {parent}
+        </p>
+      ) : null}
       <Decision r={r} figures={figures} />
       {r.error && <p className="help">Failed: {r.error}</p>}
       <div className="row run-actions" role="group" aria-label={`Actions for ${r.name}`}>
@@ -154,6 +163,11 @@ export function RunsPanel() {
   const runs = useAppState((s) => s.runs);
   const selected = useAppState((s) => s.selection.runId);
   const training = useAppState(isTraining);
+  const sort = useAppState((s) => s.runsCompare.sort);
+  const picked = useAppState((s) => s.runsCompare.picked);
+  const actions = useActions();
+  const sorted = useMemo(() => sortRuns(runs.list, sort, runs.figures), [runs.list, sort, runs.figures]);
+  const cannotCompare = compareRunsBlocker(picked, runs.list);
   const id = useId();
   return (
     <section className="panel runs" aria-labelledby={`${id}-h`} aria-busy={runs.phase === 'busy'}>
@@ -161,9 +175,27 @@ export function RunsPanel() {
       {runs.phase === 'busy' && runs.list.length === 0 && <p>Reading stored runs…</p>}
       {runs.phase === 'error' && runs.error && <ErrorNotice title="The stored runs could not be read" error={runs.error} />}
       {runs.phase === 'ready' && runs.list.length === 0 && <p className="help">No runs yet. Every training run is kept in this browser, with its checkpoints, across reloads.</p>}
+      {runs.list.length > 1 && (
+        <div className="runs-toolbar" role="group" aria-label="Order and compare runs">
+          <label>
+            Order by{' '}
+            <select value={sort} onChange={(e) => actions.setRunsSort(e.target.value as RunsSort)}>
+              <option value="newest">newest first</option>
+              <option value="val-loss">best validation loss (lowest first)</option>
+              <option value="heldout">held-out score (exact match, highest first)</option>
+            </select>
+          </label>
+          <button type="button" onClick={() => void actions.compareRuns()} disabled={cannotCompare !== null} aria-describedby={`${id}-cmp`}>
+            Compare {picked.length >= 2 ? `${picked.length} runs` : 'runs'}
+          </button>
+          <span id={`${id}-cmp`} className="help">
+            {cannotCompare ?? 'Losses overlaid, the settings that differ and each run’s held-out outputs.'}
+          </span>
+        </div>
+      )}
       {runs.list.length > 0 && (
         <ul className="run-list" aria-label="Stored runs">
-          {runs.list.map((r) => (
+          {sorted.map((r) => (
             <RunRow key={r.id} r={r} selected={r.id === selected} training={training} />
           ))}
         </ul>

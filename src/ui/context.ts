@@ -5,6 +5,8 @@ import type { BackendPreference, ExportKind, ExportResult, PreferencePatch, Trai
 import type { CompareSettings, PreferenceChoice, PreferenceItem } from '../store/compare';
 import type { AppState, AppStore, DataOptions, SettingsSlice } from '../store/store';
 import type { PresetName } from '../store/training';
+import type { DataFixActions } from '../app/data-fix';
+import type { RunsCompareActions } from '../app/runs-compare';
 
 export interface UiActions {
   selectBackend(preference: BackendPreference): Promise<void>;
@@ -113,7 +115,7 @@ export interface ReportActions {
   hideReport(): void;
 }
 
-export interface AllActions extends UiActions, StudioActions, CompareActions, ExportActions, TradeoffActions, PreferenceActions, ReportActions {}
+export interface AllActions extends UiActions, StudioActions, CompareActions, ExportActions, TradeoffActions, PreferenceActions, ReportActions, RunsCompareActions, DataFixActions {}
 
 export interface UiContextValue {
   store: AppStore;

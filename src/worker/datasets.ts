@@ -277,6 +277,21 @@ export class DatasetRegistry {
     };
   }
 
+  /** `dataset-text`: the dataset's text as it was given (to fix records and save a new version). */
+  async text(datasetId: string): Promise<{ datasetId: string; name: string; fingerprint: string; text: string }> {
+    if (typeof datasetId !== 'string' || !datasetId) throw fail('BAD_REQUEST', 'dataset-text needs a datasetId.');
+    const entry = this.entries.get(datasetId) ?? (await this.loadStored(datasetId));
+    const source = entry.input instanceof Blob ? slicedBlobSource(entry.input, entry.name) : entry.input;
+    const bytes = new Uint8Array(await new Response(source.stream()).arrayBuffer());
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
+      throw fail('BAD_DATASET', `"${entry.name}" is not UTF-8 text, so its records cannot be edited here.`, 'Fix the file in an editor and add it again.');
+    }
+    return { datasetId, name: entry.name, fingerprint: entry.fingerprint, text };
+  }
+
   /** Forgets what was measured with a model (it was unloaded). */
   forgetModel(): void {
     for (const e of this.entries.values()) e.inspected = null;

@@ -13,6 +13,7 @@ import { DiffText } from './DiffText';
 import { useNow } from './hooks';
 import { MarkBar, PreferencesList, TwoSamples } from './Preferences';
 import './compare.css';
+import { FixRecordButton } from '../iterate/DataFixPanel';
 
 /** Why nothing can be compared yet, as an empty state (or an error notice when something failed). */
 function Blocker({ error }: { error: ProtocolError }) {
@@ -255,7 +256,9 @@ function HeldoutRows({ rows, onlyMismatches, runId, step }: { rows: HeldoutRow[]
           <tbody>
             {shown.slice(0, limit).map((r) => (
               <tr key={r.line} className={r.tunedExact ? 'match' : 'mismatch'}>
-                <td className="num">{r.line}</td>
+                <td className="num">
+                  {r.line} <FixRecordButton line={r.line} origin="heldout" from={{ runId, step }} label={`Fix the record on line ${r.line}`} />
+                </td>
                 <td className="text">{r.prompt}</td>
                 <td className="text">{r.expected}</td>
                 <td className="text">
