@@ -9,7 +9,7 @@ import type { InspectResult } from '../data/doctor';
 import type { LanguageModel } from '../model/load';
 import { writeFolder } from '../node/hf-write';
 import { fingerprintBytes, type TabtuneStore } from '../storage/index';
-import { cardCheckpoint, cardFiles, probeSummary, type CardInput, type CardQuality } from '../report/index';
+import { baselineSummary, cardCheckpoint, cardFiles, probeSummary, type CardInput, type CardQuality } from '../report/index';
 import { cardRecipe } from '../report/recipe';
 import { defaultTrainConfig, type TrainConfig } from '../train/config';
 import type { MetricPoint } from '../train/metrics';
@@ -65,6 +65,8 @@ export async function cliCardInput(o: CliCardInput): Promise<CardInput> {
   const run = await o.store.runs.get(o.runId);
   const probePath = join(o.out, 'probe.json');
   const probe = existsSync(probePath) ? probeSummary(JSON.parse(await readFile(probePath, 'utf8'))) : null;
+  const baselinePath = join(o.out, 'baseline.json');
+  const baseline = existsSync(baselinePath) ? baselineSummary(JSON.parse(await readFile(baselinePath, 'utf8'))) : null;
   const enc = o.inspected.encoder;
   const stopId = enc?.stop.stopTokenId ?? null;
   let recipe: CardInput['recipe'];
@@ -96,6 +98,7 @@ export async function cliCardInput(o: CliCardInput): Promise<CardInput> {
     checkpoint: cardCheckpoint(last),
     storedSteps: checkpoints.map((c) => c.step).sort((a, b) => a - b),
     probe,
+    baseline,
     backend: o.backend,
     recipe,
     command: null,

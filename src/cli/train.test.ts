@@ -104,6 +104,11 @@ describe('npm run cli -- train', () => {
     // 10% of the mix is base-model text: round(0.1 * n / 0.9) sequences.
     expect(data.replay).toBe(Math.round((0.1 * (data.train as number)) / 0.9));
     expect(r.lines.find((l) => l.event === 'probe')).toMatchObject({ samples: 8, tokens: 16 });
+    // The base model measured on the held-out split before the first step, with the same metrics.
+    const baseline = r.lines.find((l) => l.event === 'baseline')!;
+    expect(baseline).toMatchObject({ val_loss: expect.any(Number), exact_match: expect.any(Number), token_f1: expect.any(Number) });
+    expect(JSON.parse(readFileSync(join(out, 'baseline.json'), 'utf8'))).toEqual({ valLoss: baseline.val_loss, extra: { exact_match: baseline.exact_match, token_f1: baseline.token_f1, ...Object.fromEntries(Object.entries(baseline).filter(([k]) => !['event', 'val_loss', 'exact_match', 'token_f1'].includes(k))) } });
+    expect(readFileSync(join(out, 'README.md'), 'utf8')).toContain('measured on the same held-out examples before the first step');
     const evals = r.lines.filter((l) => typeof l.val_loss === 'number' && !l.event);
     expect(evals.length).toBeGreaterThan(0);
     for (const e of evals) {

@@ -3,6 +3,7 @@
 // `progress`/`token` events for it before that. Both sides import these types, so renaming a field
 // fails to compile on both.
 import type { BackendPreference, BackendReport } from '../model/backend';
+import type { Baseline } from '../train/quality/index';
 import type { ModelInfo } from '../model/load';
 import type { DataReport } from '../data/doctor';
 import type { ColumnMapping, ReadProgress } from '../data/types';
@@ -244,6 +245,8 @@ export interface TrainOutcome {
   stoppedBy: string | null;
   /** What the run's evaluations decided (best, recommended, final step), also stored with the run. */
   quality: RunQuality | null;
+  /** The base model measured on the held-out split before the run's first step (RunRecord.baseline), or null. */
+  baseline?: Baseline | null;
   /** Wall time of the request, and training tokens per second over the steps it ran. */
   ms: number;
   tokensPerSecond: number;

@@ -78,6 +78,8 @@ export interface CardInput {
   storedSteps: number[];
   /** The forgetting probe's base-model measurement (run.probe), or null when the run had none. */
   probe: { samples: number; tokens: number; baseNll: number } | null;
+  /** The base model on the held-out split, measured before the first step (run.baseline), or null when not measured. */
+  baseline?: { valLoss: number; extra: Record<string, number> } | null;
   /** The TF.js backend the run trained on, when it was recorded. */
   backend: string | null;
   /** The recipe files (name → text) to reproduce the job elsewhere, or why there is none. */
@@ -383,7 +385,8 @@ function evaluationSection(input: CardInput): Section {
   const atLabel = ck ? `Checkpoint (step ${ck.step})` : `Last evaluation (step ${at!.step})`;
   const metric = (e: EvalP | null, key: string) => (e ? (key === 'val_loss' ? e.valLoss : e.extra?.[key]) : undefined);
   const rows: string[][] = [];
-  rows.push(['Validation loss', NOT_MEASURED, num(first.valLoss), at ? num(at.valLoss) : ck?.valLoss !== null && ck?.valLoss !== undefined ? num(ck.valLoss) : '–']);
+  const bl = input.baseline ?? null;
+  rows.push(['Validation loss', bl ? num(bl.valLoss) : NOT_MEASURED, num(first.valLoss), at ? num(at.valLoss) : ck?.valLoss !== null && ck?.valLoss !== undefined ? num(ck.valLoss) : '–']);
   // The known measurements in their order, then any other one the evaluations stored (e.g. a new objective's), by name.
   const known = new Set(EVAL_METRICS.map(([k]) => k));
   const others = [...new Set(evals.flatMap((e) => Object.keys(e.extra ?? {})))].filter((k) => !known.has(k) && !EVAL_ELSEWHERE.has(k)).sort();
@@ -391,11 +394,17 @@ function evaluationSection(input: CardInput): Section {
     const vFirst = metric(first, key);
     const vAt = metric(at, key) ?? (ck && !at ? ck.extra?.[key] : undefined);
     if (vFirst === undefined && vAt === undefined) continue;
-    const base = key === 'probe_nll' && input.probe ? num(input.probe.baseNll) : key === 'probe_nll_delta_pct' && input.probe ? '0%' : NOT_MEASURED;
+    const base =
+      key === 'probe_nll' && input.probe ? num(input.probe.baseNll) : key === 'probe_nll_delta_pct' && input.probe ? '0%' : bl?.extra[key] !== undefined ? metricValue(bl.extra[key], kind) : NOT_MEASURED;
     rows.push([label, base, metricValue(vFirst, kind), metricValue(vAt, kind)]);
   }
   blocks.push({ kind: 'table', head: ['Metric', 'Base model', `First evaluation (step ${first.step})`, atLabel], rows });
-  blocks.push({ kind: 'para', text: `Base model column: ${input.probe ? 'tabtune measures the base model on the forgetting probe only' : 'the run did not measure the base model'} (evaluations start at the first evaluation step), so the rest of the column is ${NOT_MEASURED}.` });
+  blocks.push({
+    kind: 'para',
+    text: bl
+      ? 'Base model column: the base model (adapter off) measured on the same held-out examples before the first step; a metric it was not measured on says so.'
+      : `Base model column: ${input.probe ? 'this run measured the base model on the forgetting probe only' : 'the run did not measure the base model'} (runs made before the base model was measured on the held-out split), so the rest of the column is ${NOT_MEASURED}.`,
+  });
   if (ck && !at) blocks.push({ kind: 'para', text: `No evaluation ran at step ${ck.step}: its column shows the checkpoint's own record (train loss ${num(ck.trainLoss)}).` });
   const measured = new Set(evals.flatMap((e) => Object.keys(e.extra ?? {})));
   const missing: string[] = [];

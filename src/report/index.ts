@@ -13,6 +13,14 @@ export function probeSummary(probe: unknown): CardInput['probe'] {
   return { samples: p.samples.length, tokens: p.tokens, baseNll: p.baseNll };
 }
 
+/** The stored baseline (run.baseline, baseline.json) as the card reads it, or null. */
+export function baselineSummary(b: unknown): CardInput['baseline'] {
+  const x = b as { valLoss?: unknown; extra?: unknown } | null | undefined;
+  if (!x || typeof x.valLoss !== 'number' || !x.extra || typeof x.extra !== 'object') return null;
+  const extra = Object.fromEntries(Object.entries(x.extra as Record<string, unknown>).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
+  return { valLoss: x.valLoss, extra };
+}
+
 /** The card's checkpoint from a checkpoint listing (CheckpointInfo) or manifest. */
 export function cardCheckpoint(c: { step: number; trainLoss: number | null; valLoss: number | null; extra?: Record<string, number> | null; pinned: boolean } | null): CardInput['checkpoint'] {
   return c ? { step: c.step, trainLoss: c.trainLoss, valLoss: c.valLoss, extra: c.extra ?? null, pinned: c.pinned } : null;

@@ -41,6 +41,8 @@ export interface RunRecord {
   quality?: RunQuality | null;
   /** The forgetting probe sampled from the base model before training (src/train/quality/probe.ts). */
   probe?: JsonValue | null;
+  /** The base model measured on the held-out split before the first step (src/train/quality: Baseline). */
+  baseline?: JsonValue | null;
   /** How this run's checkpoint was derived from another's (path-wise rewinding: scaled or rewound layers). */
   recipe?: JsonValue | null;
 }
@@ -75,6 +77,7 @@ export interface CreateRunInput {
 
 export type RunPatch = Partial<Pick<RunRecord, 'name' | 'status' | 'error' | 'bestValLoss' | 'bestValStep' | 'quality'>> & {
   probe?: unknown;
+  baseline?: unknown;
   recipe?: unknown;
   config?: unknown;
   dataset?: CreateRunInput['dataset'];
@@ -155,6 +158,7 @@ export class RunsRepository {
       if (patch.bestValStep !== undefined) next.bestValStep = patch.bestValStep;
       if (patch.quality !== undefined) next.quality = patch.quality === null ? null : (toJson(patch.quality, 'run quality') as unknown as RunQuality);
       if (patch.probe !== undefined) next.probe = toJson(patch.probe, 'forgetting probe');
+      if (patch.baseline !== undefined) next.baseline = toJson(patch.baseline, 'baseline');
       if (patch.recipe !== undefined) next.recipe = toJson(patch.recipe, 'recipe');
       if (patch.status !== undefined) {
         checkStatus(patch.status);

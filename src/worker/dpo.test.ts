@@ -61,6 +61,8 @@ describe('DPO through the worker', () => {
     // The request's LoRA shape is replaced by the SFT run's (the adapter it continues).
     const dpo = await client.request('train', { datasetId: prefsId, name: 'sft + DPO', config: { ...DPO, lora: { r: 8 } }, startFrom: { runId: sft.runId, step: 4 } }, on);
     expect(dpo.reason).toBe('done');
+    // The base model (adapter off) on the held-out pairs, measured before the first step: the "before".
+    expect(dpo.baseline).toMatchObject({ valLoss: expect.any(Number), extra: { 'eval_rewards/accuracies': expect.any(Number), exact_match: expect.any(Number) } });
     expect(run[0]!.config).toMatchObject({ objective: 'dpo', lora: { r: 4, target_modules: ['q_proj', 'v_proj'] } });
     expect(run[0]!.trainExamples).toBe(36);
     expect(runsJob(await client.request('list-runs', {}), 'sft + DPO')).toMatchObject({ data: { trainExamples: 36, valExamples: 4 } });

@@ -124,9 +124,12 @@ describe('the run report of a real run (tabtune-tiny, worker in-process)', () =>
     // Evaluation at the exported checkpoint (step 4) beside the first evaluation (step 2).
     const at4 = evals.find((e) => e.step === 4)!;
     const first = evals[0]!;
-    expect(row(body, 'Validation loss')).toEqual(['Validation loss', 'not measured', num(first.valLoss), num(at4.valLoss)]);
-    expect(body).toContain('Base model column: tabtune measures the base model on the forgetting probe only');
-    expect(row(body, 'Exact match (held-out answers)').slice(2)).toEqual([pct(first.extra!.exact_match!), pct(at4.extra!.exact_match!)]);
+    // The base model column: the baseline measured before the first step (stored with the run).
+    const bl = input.baseline!;
+    expect(bl.valLoss).toBeGreaterThan(0);
+    expect(row(body, 'Validation loss')).toEqual(['Validation loss', num(bl.valLoss), num(first.valLoss), num(at4.valLoss)]);
+    expect(body).toContain('Base model column: the base model (adapter off) measured on the same held-out examples before the first step');
+    expect(row(body, 'Exact match (held-out answers)').slice(1)).toEqual([pct(bl.extra.exact_match!), pct(first.extra!.exact_match!), pct(at4.extra!.exact_match!)]);
     const probe = row(body, 'General-text NLL (forgetting probe)');
     expect(probe[1]).toBe(num(input.probe!.baseNll));
     expect(probe[3]).toBe(num(at4.extra!.probe_nll!));

@@ -4,7 +4,7 @@
 // run's frozen options when the run's model is loaded). The `run-report` request answers it; the PEFT and
 // merged exports put the card (README.md, loss_curve.png) in their zips.
 import { PLAIN_FORMAT } from '../data/encode';
-import { cardCheckpoint, cardPoints, probeSummary, type CardInput, type CardTarget } from '../report/index';
+import { baselineSummary, cardCheckpoint, cardPoints, probeSummary, type CardInput, type CardTarget } from '../report/index';
 import { cardRecipe } from '../report/recipe';
 import { defaultTrainConfig } from '../train/config';
 import type { RunReportPayload } from '../protocol/messages';
@@ -88,6 +88,7 @@ export async function runCardInput(deps: ReportDeps, runId: string, step: number
     checkpoint: cardCheckpoint(ck),
     storedSteps: checkpoints.map((c) => c.step),
     probe: probeSummary(run.probe),
+    baseline: baselineSummary(run.baseline),
     backend: null,
     recipe,
     command: null,

@@ -18,7 +18,7 @@ import { bestEffort, sleep } from '../util/async';
 import { BROWSER_TRAINING, browserTraining, parseTrainConfig, resolveTrainConfig, type TrainConfig, type TrainConfigOverrides } from '../train/config';
 import { evalPoint, evalsFromPoints, stepPoint, type MetricPoint } from '../train/metrics';
 import { runTraining, type LoopOutcome } from '../train/run-loop';
-import { decideRun, keepSteps, qualityPlugins, runProbe, withReplay, type QualityPlugins } from '../train/quality/index';
+import { decideRun, keepSteps, measureBaseline, qualityPlugins, runProbe, withReplay, type QualityPlugins } from '../train/quality/index';
 import type { ProbeSet } from '../train/quality/probe';
 import type { PreparedData } from './datasets';
 import type { EvalMetrics, Example, StepMetrics, Trainer, TrainerCheckpoint } from '../train/loop';
@@ -163,6 +163,9 @@ export class Training {
           const name = p.name?.trim() || `${data.name} ${new Date().toISOString().slice(0, 16).replace('T', ' ')}`;
           run = await store.runs.create({ name, config: job, dataset: { fingerprint: data.fingerprint, name: data.name, datasetId: data.datasetId }, status: 'running' });
           if (probe) await store.runs.update(run.id, { probe });
+          // The base model on the held-out split: the "before" of the run's verdict and report.
+          const baseline = await measureBaseline(trainer as unknown as Trainer, quality.metrics);
+          if (baseline) await store.runs.update(run.id, { baseline });
         } catch (e) {
           trainer.dispose();
           trainer.adapter?.dispose();
@@ -514,6 +517,7 @@ export class Training {
         await store.runs.update(s.runId, { quality });
       });
       await bestEffort(() => store.runs.setStatus(s.runId, reason === 'done' ? 'finished' : 'paused'));
+      const baseline = ((await store.runs.get(s.runId).catch(() => null))?.baseline ?? null) as TrainOutcome['baseline'];
       const ran = trainer.step - startStep;
       return {
         runId: s.runId,
@@ -527,6 +531,7 @@ export class Training {
         resumedFrom,
         stoppedBy,
         quality,
+        baseline,
         ms: performance.now() - t0,
         tokensPerSecond: ran > 0 && loopSec > 0 ? s.tokens / loopSec : 0,
       };

@@ -48,7 +48,7 @@ import {
 import { evalPoint, metricRow, stepPoint } from '../../train/metrics';
 import { runTraining } from '../../train/run-loop';
 import type { EvalMetrics, Example, Trainer } from '../../train/loop';
-import { decideRun, keepSteps, qualityPlugins, runProbe, withReplay } from '../../train/quality/index';
+import { decideRun, keepSteps, measureBaseline, qualityPlugins, runProbe, withReplay } from '../../train/quality/index';
 import type { ProbeSet } from '../../train/quality/probe';
 import { perplexityBaseTuned } from '../../train/text';
 import { memorisationSentence, type GenerationDetails } from '../../train/quality/generation';
@@ -311,6 +311,14 @@ export async function trainCommand(args: Args): Promise<void> {
     const quality = await qualityPlugins({ model, adapter: trainer.adapter, config, encoder: ins.encoder, trainRecords: trainRecords.use, valRecords: valRecords.use, probe, history });
     for (const message of quality.warnings) emit({ event: 'warning', message });
     if (probe && !storedProbe) await writeFile(probePath, JSON.stringify(probe));
+    if (!args.resume) {
+      // The base model on the held-out split, before the first step (the card's and --compare's "before").
+      const baseline = await measureBaseline(trainer as Trainer, quality.metrics);
+      if (baseline) {
+        await writeFile(join(out, 'baseline.json'), JSON.stringify(baseline));
+        emit({ event: 'baseline', val_loss: baseline.valLoss, ...baseline.extra });
+      }
+    }
     if (probe) emit({ event: 'probe', samples: probe.samples.length, tokens: probe.tokens, base_nll: probe.baseNll });
     const evals: EvalMetrics[] = [...history];
     emit({ event: 'start', total_steps: trainer.totalSteps, trainable_params: trainer.params.reduce((a, p) => a + p.size, 0), backend: tf.getBackend() });

@@ -7,7 +7,7 @@ import type { RecordEncoder } from '../../data/encode';
 import type { LanguageModel } from '../../model/load';
 import type { RunQuality } from '../../storage/runs';
 import type { TrainConfig } from '../config';
-import { TrainingError, type EvalMetrics, type Example, type TrainableAdapter, type Trainer } from '../loop';
+import { evaluateLoss, TrainingError, type EvalMetrics, type Example, type TrainableAdapter, type Trainer } from '../loop';
 import type { EvalMetric, StopRule } from '../run-loop';
 import { baseLayerStates, ckaMetric } from './cka';
 import { criterionValue, earlyStopping, forgetPctOf, paretoFront, summariseRun, type TradeoffPoint } from './decisions';
@@ -16,7 +16,7 @@ import { promptAndAnswer } from '../job';
 import { packText } from '../../data/text';
 import type { TextRecord } from '../../data/types';
 import { basePerplexityMetric } from '../text';
-import { forgettingMetric, replayCount, replayExamples, sampleProbeSet, type ProbeSet } from './probe';
+import { forgettingMetric, replayCount, replayExamples, sampleProbeSet, withBaseModel, type ProbeSet } from './probe';
 
 export interface QualityInput {
   model: LanguageModel;
@@ -75,6 +75,29 @@ export function costMetric(history: readonly EvalMetrics[] = []): EvalMetric {
       return { values: { elapsed_s: prior + (performance.now() - start) / 1000, train_tokens: tokens } };
     },
   };
+}
+
+/** The base model on a run's held-out split: the "before" of every before → after (stored with the run). */
+export interface Baseline {
+  /** The objective's held-out loss with the adapter off. */
+  valLoss: number;
+  /** The generation metric's numbers (exact_match, token_f1, …) and the objective's statistics, with the adapter off. */
+  extra: Record<string, number>;
+}
+
+/**
+ * Measures the base model (the run's adapter switched off) on the held-out split once, before a new run's
+ * first step: the validation loss and the generated answers' scores, so reports and verdicts compare the
+ * tuned model with the model it started from. Null without held-out examples.
+ */
+export async function measureBaseline(trainer: Trainer, metrics: readonly EvalMetric[]): Promise<Baseline | null> {
+  if (!trainer.val.length) return null;
+  return withBaseModel(trainer.adapter, async () => {
+    const { nll, tokens, extra } = await evaluateLoss(trainer.lm, trainer.objective, trainer.val, trainer.config.batchSize, 25);
+    const out: Baseline = { valLoss: nll / tokens, extra: { ...extra } };
+    for (const m of metrics) if (m.name === 'generation') Object.assign(out.extra, (await m.measure(trainer)).values);
+    return out;
+  });
 }
 
 /** The measurements and stop rules a run's configuration asks for. */
