@@ -169,6 +169,8 @@ export interface RunJob {
   };
   /** The base model the run was trained on (checked on resume). */
   model: { name: string; label: string; arch: string; numParams: number; vocabSize: number; baseModel: string };
+  /** The TF.js backend the run started training on (absent in runs stored before it was recorded). */
+  backend?: string;
   /** The run and checkpoint the adapter started from (TrainPayload.startFrom, e.g. DPO after SFT): its lineage, shown in the runs list. */
   startFrom?: { runId: string; step: number };
 }

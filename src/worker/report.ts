@@ -89,7 +89,7 @@ export async function runCardInput(deps: ReportDeps, runId: string, step: number
     storedSteps: checkpoints.map((c) => c.step),
     probe: probeSummary(run.probe),
     baseline: baselineSummary(run.baseline),
-    backend: null,
+    backend: job?.backend ?? null,
     recipe,
     command: null,
     lossCurve: null,

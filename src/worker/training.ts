@@ -143,7 +143,7 @@ export class Training {
         const start = p.startFrom !== undefined ? await startingPoint(store, ctx, p.startFrom) : null;
         if (start) config = buildTrainConfig(ctx.model.lm.config.arch, { ...config, mode: start.job.train.mode, lora: start.job.train.lora, oft: start.job.train.oft, prompt: start.job.train.prompt });
         const data = await this.deps.datasets.prepare(p.datasetId, { model: ctx.model, requestId: id }, undefined, { stop: start?.job.data.options.stop });
-        let job: RunJob = { ...makeJob(ctx, config, data), ...(start ? { startFrom: { runId: start.run.id, step: start.step } } : {}) };
+        let job: RunJob = { ...makeJob(ctx, config, data), backend: tf.getBackend(), ...(start ? { startFrom: { runId: start.run.id, step: start.step } } : {}) };
         this.deps.adapters.detach();
         // The forgetting probe and replay text come from the base model, before the run's adapter exists.
         if (p.probeText !== undefined && (typeof p.probeText?.text !== 'string' || !p.probeText.text.trim())) {
