@@ -119,7 +119,7 @@ describe('the run report of a real run (tabtune-tiny, worker in-process)', () =>
     expect(row(body, 'Tokens trained on')[1]).toBe(evals.at(-1)!.extra!.train_tokens!.toLocaleString('en-US'));
     expect(row(body, 'Training time')[1]).toMatch(new RegExp(`^${evals.at(-1)!.extra!.elapsed_s!.toFixed(1)} s`));
     // Not recorded with browser runs: said, not left out.
-    expect(row(body, 'Backend')[1]).toMatch(/^not measured: /);
+    expect(row(body, 'Backend')[1]).toBe('wasm');
 
     // Evaluation at the exported checkpoint (step 4) beside the first evaluation (step 2).
     const at4 = evals.find((e) => e.step === 4)!;
