@@ -41,7 +41,7 @@ describe('generation source', () => {
     const s = state({ runs: { ...initialState().runs, list: [run('r1', 'capitals.jsonl')] }, selection: { runId: 'r1', step: null } });
     const off = { ...s, settings: { ...s.settings, useAdapter: false } };
     expect(generationSource(off)!.adapter).toBeNull();
-    expect(describeSource(generationSource(off)!, availableAdapter(off) !== null)).toBe('tabtune-base (adapter off: the base model alone)');
+    expect(describeSource(generationSource(off)!)).toBe('tabtune-base (adapter off: the base model alone)');
   });
 
   it('applies nothing from a run made elsewhere, one on another model, or one without a checkpoint', () => {

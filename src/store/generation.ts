@@ -38,13 +38,13 @@ export function generationSource(s: Pick<AppState, 'train' | 'live' | 'selection
   const model = s.model.summary;
   if (!model) return null;
   const adapter = availableAdapter(s);
-  return { model: model.name, adapter: s.settings.useAdapter ? adapter : null };
+  return s.settings.useAdapter || !adapter ? { model: model.name, adapter } : { model: model.name, adapter: null, adapterOff: true };
 }
 
 /** "tabtune-base + capitals.jsonl, step 12, adapter on", "tabtune-base (no adapter)". */
-export function describeSource(src: GenerationSource, available: boolean = src.adapter !== null): string {
+export function describeSource(src: GenerationSource): string {
   const a = src.adapter;
-  if (!a) return `${src.model} (${available ? 'adapter off: the base model alone' : 'no adapter: the base model alone'})`;
+  if (!a) return `${src.model} (${src.adapterOff ? 'adapter off' : 'no adapter'}: the base model alone)`;
   const step = a.step === null ? (a.training ? 'training now' : 'newest step') : `step ${a.step}${a.training ? ', training now' : ''}`;
   return `${src.model} + ${a.runName}, ${step}, adapter on`;
 }

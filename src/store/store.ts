@@ -91,6 +91,8 @@ export interface GenerationSource {
   model: string;
   /** null: the base model alone. */
   adapter: { runId: string; runName: string; step: number | null; training: boolean } | null;
+  /** An adapter could be applied and the user switched it off. */
+  adapterOff?: boolean;
 }
 
 export interface SettingsSlice {

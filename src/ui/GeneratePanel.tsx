@@ -31,7 +31,7 @@ export function GeneratePanel() {
   const canApply = useAppState((s) => availableAdapter(s) !== null);
   const source = useAppState((s) => {
     const g = generationSource(s);
-    return g ? describeSource(g, availableAdapter(s) !== null) : null;
+    return g ? describeSource(g) : null;
   });
 
   const onKeyDown = (e: KeyboardEvent) => {
