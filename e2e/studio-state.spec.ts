@@ -1,0 +1,153 @@
+// Issue 18 (#1 #2 #4 #7 #10), through the UI on the bundled tiny model: a failed model load keeps the
+// working model and names what was tried; Generate says which adapter it applies, can switch it off, and
+// each output carries the run and step it was made with; presets grow Quick < Balanced < Thorough on a
+// small dataset, which is warned about; a run ends with a verdict from its held-out evaluations; a time
+// estimate from a measured speed stands next to Start; disabled controls (Rewind while paused) say why.
+import { join } from 'node:path';
+import { expect, test } from './fixtures';
+import { engineGreedy, TINY } from './engine';
+import { REPO_ROOT } from './golden';
+import { CheckpointsPanel } from './pages/CheckpointsPanel';
+import { DataPanel } from './pages/DataPanel';
+import { TrainPanel } from './pages/TrainPanel';
+
+/** 41 lines: 40 valid records (36 training, 4 validation) and one bad line. */
+const DATASET = join(REPO_ROOT, 'e2e/fixtures/planted-bad-line.jsonl');
+const PROMPT = 'Write as digits: four hundred';
+
+test('a failed model load keeps the working model, and the error names what was tried', async ({ tabtune, page, fixtureOrigin }) => {
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await tabtune.open({ model: TINY });
+  await tabtune.whenModelReady();
+  await expect(tabtune.model.summary).toContainText(`Loaded ${TINY}`);
+
+  await tabtune.model.loadFromUrl('asdf qwer !!');
+  await expect(tabtune.model.error).toContainText(`The model asdf qwer !! could not be loaded — ${TINY} is still loaded and in use`);
+  await expect(tabtune.model.error).toContainText('is neither an http(s) URL nor a Hugging Face model id');
+  await expect(tabtune.model.summary).toContainText(`Loaded ${TINY}`);
+  await expect(tabtune.generate.maxNewTokens).toHaveAttribute('max', '256'); // the tiny model's context, not the 4096 fallback
+  await tabtune.model.region.screenshot({ path: join(tabtune.options.artifactsDir, 'model-panel-bad-input.png') });
+
+  // A URL the worker tries and fails on: the worker keeps the model too (it swaps only after a load succeeds).
+  await tabtune.model.loadFromUrl(`${fixtureOrigin}/no-such-model/`);
+  await expect(tabtune.model.error).toContainText(`The model ${fixtureOrigin}/no-such-model could not be loaded — ${TINY} is still loaded`);
+  await expect(tabtune.model.summary).toContainText(`Loaded ${TINY}`);
+  const expected = await engineGreedy(TINY, PROMPT, 6);
+  await tabtune.generate.fill({ prompt: PROMPT, maxNewTokens: 6, temperature: 0 });
+  await tabtune.generate.run();
+  expect(await tabtune.lastTokens()).toEqual(expected.tokens);
+  await expect(tabtune.generate.region.getByTestId('generation-made-with')).toHaveText(`Made with ${TINY} (no adapter: the base model alone).`);
+
+  const data = new DataPanel(page);
+  const train = new TrainPanel(page);
+  await data.pick(DATASET);
+  await expect(data.split).toContainText('36 training, 4 validation');
+  await expect(train.start).toBeEnabled();
+  await expect(train.phase).not.toContainText('Load a model first');
+  await tabtune.shot('failed-load-keeps-model');
+});
+
+test('presets, the small-data warning, the time estimate, the verdict, the applied adapter, and why Rewind is off while paused', async ({ tabtune, page }, testInfo) => {
+  test.setTimeout(900_000);
+  await page.setViewportSize({ width: 1280, height: 800 });
+  const data = new DataPanel(page);
+  const train = new TrainPanel(page);
+  const checkpoints = new CheckpointsPanel(page);
+  const gen = tabtune.generate;
+  const source = gen.region.getByTestId('generate-source');
+  const madeWith = gen.region.getByTestId('generation-made-with');
+  const estimate = train.region.getByTestId('time-estimate');
+  const shotOf = (name: string, region = train.region) => region.screenshot({ path: join(tabtune.options.artifactsDir, `${name}.png`) });
+
+  await tabtune.open({ model: TINY });
+  await tabtune.whenModelReady();
+  await expect(source).toHaveText(`Uses ${TINY} (no adapter: the base model alone) — train a run or select one (Runs, Checkpoints) to apply its adapter.`);
+
+  await data.pick(DATASET);
+  await expect(data.split).toContainText('36 training, 4 validation');
+
+  // #4: on 36 examples the presets grow (before: Quick 60, Balanced 27, Thorough 54), and the data is called small.
+  const stepsOf = async (preset: 'Quick' | 'Balanced' | 'Thorough') => {
+    await train.preset(preset);
+    const m = /([\d,]+) steps on 36 examples/.exec((await train.plan.textContent()) ?? '');
+    expect(m, `${preset}: ${await train.plan.textContent()}`).not.toBeNull();
+    return Number(m![1]!.replace(/,/g, ''));
+  };
+  const quick = await stepsOf('Quick');
+  const balanced = await stepsOf('Balanced');
+  const thorough = await stepsOf('Thorough');
+  console.log(`[${testInfo.project.name}] presets on 36 examples: quick ${quick}, balanced ${balanced}, thorough ${thorough}`);
+  expect(quick).toBeLessThan(balanced);
+  expect(balanced).toBeLessThan(thorough);
+  await expect(train.region.getByTestId('data-size-warning')).toContainText('Only 36 training examples');
+
+  // #10: no run has measured a step on this model yet: the estimate says so instead of guessing.
+  await expect(estimate).toContainText(`No time estimate yet: no run has measured a training step on ${TINY}`);
+  await expect(train.start).toHaveAccessibleDescription(/No time estimate yet/);
+
+  // A short run with generated held-out answers (exact match) at each evaluation.
+  await train.preset('Quick');
+  await train.advanced({ Steps: 12, 'Batch size': 4, 'Validate every': 6, 'Checkpoint every': 6, 'Warmup steps': 2 });
+  await train.whenToStop({ 'Held-out answers generated': 4, 'Forgetting probe size': 0 });
+  await expect(train.region.getByTestId('data-size-warning')).toContainText('Only 12 steps: likely too few to learn anything');
+  await shotOf('train-panel-before-start');
+  await train.start.click();
+  await expect(train.outcome).toBeVisible({ timeout: 400_000 });
+
+  // #4: a verdict from the held-out measurements, first to last, not only "Finished".
+  const verdict = train.region.getByTestId('train-verdict');
+  await expect(verdict).toContainText(/Held-out exact match \d+(\.\d)?% \(step 6\) → \d+(\.\d)?% \(step 12\): the model /);
+  console.log(`[${testInfo.project.name}] verdict: ${await verdict.textContent()}`);
+  await shotOf('train-panel-verdict');
+
+  // #10: now a run measured this model's speed: an estimate in time units, from that run.
+  await expect(estimate).toContainText(/^Takes about \d+ (s|min) for 12 steps at [\d,]+ tokens\/s \(measured by run “.+” on tabtune-tiny/);
+
+  // #2: Generate names the adapter it applies, and the output carries it.
+  await expect(source).toHaveText(new RegExp(`^Uses ${TINY} \\+ .+, step 12, adapter on$`));
+  await gen.fill({ prompt: PROMPT, maxNewTokens: 6, temperature: 0 });
+  await gen.run();
+  await expect(madeWith).toHaveText(new RegExp(`^Made with ${TINY} \\+ .+, step 12, adapter on\\.$`));
+  expect(await page.evaluate(() => window.__tabtune!.state().generation.outcome?.adapter?.step)).toBe(12);
+  // An earlier checkpoint: the label follows the selection, and so does the worker.
+  await checkpoints.select(6);
+  await expect(source).toHaveText(new RegExp(`^Uses ${TINY} \\+ .+, step 6, adapter on$`));
+  await expect(madeWith).toContainText('step 12'); // the output made before still says what it was made with
+  await gen.run();
+  await expect(madeWith).toHaveText(new RegExp(`^Made with ${TINY} \\+ .+, step 6, adapter on\\.$`));
+  expect(await page.evaluate(() => window.__tabtune!.state().generation.outcome?.adapter?.step)).toBe(6);
+  await shotOf('generate-adapter-on', gen.region);
+  // Switched off: the base model alone, token for token.
+  await gen.region.getByLabel('Apply the adapter').uncheck();
+  await expect(source).toHaveText(`Uses ${TINY} (adapter off: the base model alone)`);
+  await gen.run();
+  await expect(madeWith).toHaveText(`Made with ${TINY} (adapter off: the base model alone).`);
+  expect(await page.evaluate(() => window.__tabtune!.state().generation.outcome?.adapter ?? null)).toBeNull();
+  expect(await tabtune.lastTokens()).toEqual((await engineGreedy(TINY, PROMPT, 6)).tokens);
+  await shotOf('generate-adapter-off', gen.region);
+  await gen.region.getByLabel('Apply the adapter').check();
+  await expect(source).toContainText('adapter on');
+
+  // #7: a paused run: Rewind is off, and says why (visibly and as its accessible description).
+  await train.preset('Quick');
+  await train.advanced({ Steps: 400, 'Batch size': 4, 'Validate every': 200, 'Checkpoint every': 200, 'Warmup steps': 2 });
+  await train.start.click();
+  await expect(train.pause).toBeEnabled({ timeout: 120_000 });
+  await expect(train.resume).toBeDisabled();
+  await expect(train.resume).toHaveAccessibleDescription('Resume: the run is not paused.');
+  await expect.poll(() => page.evaluate(() => window.__tabtune!.state().live.last?.step ?? 0), { timeout: 120_000 }).toBeGreaterThan(0);
+  await train.pause.click();
+  await expect(train.phase).toContainText('Paused', { timeout: 120_000 });
+  await expect(train.pause).toHaveAccessibleDescription('Pause: the run is already paused (Resume continues it).');
+  const rewind = checkpoints.region.getByRole('button', { name: /^Continue training from step \d+ as a new branch$/ }).first();
+  await expect(rewind).toBeVisible({ timeout: 60_000 });
+  await expect(rewind).toBeDisabled();
+  await expect(rewind).toHaveAccessibleDescription(/^Rewind is off while “.+” is paused: .*Resume it and let it finish, or Cancel it/);
+  await expect(checkpoints.region.getByTestId('checkpoints-off')).toBeVisible();
+  await shotOf('checkpoints-paused', checkpoints.region);
+  await tabtune.shot('paused');
+  await train.cancel.click();
+  await expect(train.start).toBeEnabled({ timeout: 120_000 });
+  await expect(rewind).toBeEnabled();
+  await expect(checkpoints.region.getByTestId('checkpoints-off')).toHaveCount(0);
+});
