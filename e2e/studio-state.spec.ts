@@ -4,11 +4,13 @@
 // small dataset, which is warned about; a run ends with a verdict from its held-out evaluations; a time
 // estimate from a measured speed stands next to Start; disabled controls (Rewind while paused) say why.
 import { join } from 'node:path';
+import type { Locator, Page } from '@playwright/test';
 import { expect, test } from './fixtures';
 import { engineGreedy, TINY } from './engine';
 import { REPO_ROOT } from './golden';
 import { CheckpointsPanel } from './pages/CheckpointsPanel';
 import { DataPanel } from './pages/DataPanel';
+import type { TabtunePage } from './pages/TabtunePage';
 import { TrainPanel } from './pages/TrainPanel';
 
 /** 41 lines: 40 valid records (36 training, 4 validation) and one bad line. */
@@ -47,26 +49,31 @@ test('a failed model load keeps the working model, and the error names what was 
   await tabtune.shot('failed-load-keeps-model');
 });
 
-test('presets, the small-data warning, the time estimate, the verdict, the applied adapter, and why Rewind is off while paused', async ({ tabtune, page }, testInfo) => {
-  test.setTimeout(900_000);
+/** The panels of a page opened on the tiny model with the 36-example dataset read. */
+async function openWithData(tabtune: TabtunePage, page: Page) {
   await page.setViewportSize({ width: 1280, height: 800 });
   const data = new DataPanel(page);
   const train = new TrainPanel(page);
-  const checkpoints = new CheckpointsPanel(page);
-  const gen = tabtune.generate;
-  const source = gen.region.getByTestId('generate-source');
-  const madeWith = gen.region.getByTestId('generation-made-with');
-  const estimate = train.region.getByTestId('time-estimate');
-  const shotOf = (name: string, region = train.region) => region.screenshot({ path: join(tabtune.options.artifactsDir, `${name}.png`) });
-
   await tabtune.open({ model: TINY });
   await tabtune.whenModelReady();
-  await expect(source).toHaveText(`Uses ${TINY} (no adapter: the base model alone) — train a run or select one (Runs, Checkpoints) to apply its adapter.`);
-
   await data.pick(DATASET);
   await expect(data.split).toContainText('36 training, 4 validation');
+  const shotOf = (name: string, region: Locator = train.region) => region.screenshot({ path: join(tabtune.options.artifactsDir, `${name}.png`) });
+  return { data, train, checkpoints: new CheckpointsPanel(page), shotOf };
+}
 
-  // #4: on 36 examples the presets grow (before: Quick 60, Balanced 27, Thorough 54), and the data is called small.
+/** A 12-step run (evaluations with 4 generated held-out answers at steps 6 and 12, checkpoints there too), to its end. */
+async function trainShort(train: TrainPanel): Promise<void> {
+  await train.preset('Quick');
+  await train.advanced({ Steps: 12, 'Batch size': 4, 'Validate every': 6, 'Checkpoint every': 6, 'Warmup steps': 2 });
+  await train.whenToStop({ 'Held-out answers generated': 4, 'Forgetting probe size': 0 });
+  await train.start.click();
+  await expect(train.outcome).toBeVisible({ timeout: 400_000 });
+}
+
+test('presets grow Quick < Balanced < Thorough on a small dataset, which is warned about', async ({ tabtune, page }, testInfo) => {
+  const { train, shotOf } = await openWithData(tabtune, page);
+  // On 36 examples (before: Quick 60, Balanced 27, Thorough 54).
   const stepsOf = async (preset: 'Quick' | 'Balanced' | 'Thorough') => {
     await train.preset(preset);
     const m = /([\d,]+) steps on 36 examples/.exec((await train.plan.textContent()) ?? '');
@@ -80,30 +87,43 @@ test('presets, the small-data warning, the time estimate, the verdict, the appli
   expect(quick).toBeLessThan(balanced);
   expect(balanced).toBeLessThan(thorough);
   await expect(train.region.getByTestId('data-size-warning')).toContainText('Only 36 training examples');
-
-  // #10: no run has measured a step on this model yet: the estimate says so instead of guessing.
-  await expect(estimate).toContainText(`No time estimate yet: no run has measured a training step on ${TINY}`);
-  await expect(train.start).toHaveAccessibleDescription(/No time estimate yet/);
-
-  // A short run with generated held-out answers (exact match) at each evaluation.
-  await train.preset('Quick');
-  await train.advanced({ Steps: 12, 'Batch size': 4, 'Validate every': 6, 'Checkpoint every': 6, 'Warmup steps': 2 });
-  await train.whenToStop({ 'Held-out answers generated': 4, 'Forgetting probe size': 0 });
+  await train.advanced({ Steps: 12 });
   await expect(train.region.getByTestId('data-size-warning')).toContainText('Only 12 steps: likely too few to learn anything');
   await shotOf('train-panel-before-start');
-  await train.start.click();
-  await expect(train.outcome).toBeVisible({ timeout: 400_000 });
+});
 
-  // #4: a verdict from the held-out measurements, first to last, not only "Finished".
+test('a finished run says whether it learned, from its held-out evaluations', async ({ tabtune, page }, testInfo) => {
+  const { train, shotOf } = await openWithData(tabtune, page);
+  await trainShort(train);
   const verdict = train.region.getByTestId('train-verdict');
-  await expect(verdict).toContainText(/Held-out exact match \d+(\.\d)?% \(step 6\) → \d+(\.\d)?% \(step 12\): the model /);
+  await expect(verdict).toContainText(/^Held-out exact match \d+(\.\d)?% \(step 6\) → \d+(\.\d)?% \(step 12\): the model /);
   console.log(`[${testInfo.project.name}] verdict: ${await verdict.textContent()}`);
   await shotOf('train-panel-verdict');
+});
 
-  // #10: now a run measured this model's speed: an estimate in time units, from that run.
+test('a time estimate stands next to Start, from a speed measured on the loaded model', async ({ tabtune, page }) => {
+  const { train } = await openWithData(tabtune, page);
+  const estimate = train.region.getByTestId('time-estimate');
+  // No run has measured a step on this model yet: it says so instead of guessing.
+  await expect(estimate).toContainText(`No time estimate yet: no run has measured a training step on ${TINY}`);
+  await expect(train.start).toHaveAccessibleDescription(/No time estimate yet/);
+  await trainShort(train);
   await expect(estimate).toContainText(/^Takes about \d+ (s|min) for 12 steps at [\d,]+ tokens\/s \(measured by run “.+” on tabtune-tiny/);
+  await expect(train.start).toHaveAccessibleDescription(/Takes about/);
+  // After a reload the stored run's steps still give the estimate.
+  await page.reload();
+  await tabtune.whenModelReady();
+  await expect(estimate).toContainText(/^Takes about \d+ (s|min) for \d+ steps at [\d,]+ tokens\/s \(measured by run “.+” on tabtune-tiny/, { timeout: 60_000 });
+});
 
-  // #2: Generate names the adapter it applies, and the output carries it.
+test('Generate says which adapter it applies, can switch it off, and each output carries its run and step', async ({ tabtune, page }) => {
+  const gen = tabtune.generate;
+  const source = gen.region.getByTestId('generate-source');
+  const madeWith = gen.region.getByTestId('generation-made-with');
+  const { train, checkpoints, shotOf } = await openWithData(tabtune, page);
+  await expect(source).toHaveText(`Uses ${TINY} (no adapter: the base model alone) — train a run or select one (Runs, Checkpoints) to apply its adapter.`);
+  await trainShort(train);
+
   await expect(source).toHaveText(new RegExp(`^Uses ${TINY} \\+ .+, step 12, adapter on$`));
   await gen.fill({ prompt: PROMPT, maxNewTokens: 6, temperature: 0 });
   await gen.run();
@@ -127,8 +147,12 @@ test('presets, the small-data warning, the time estimate, the verdict, the appli
   await shotOf('generate-adapter-off', gen.region);
   await gen.region.getByLabel('Apply the adapter').check();
   await expect(source).toContainText('adapter on');
+});
 
-  // #7: a paused run: Rewind is off, and says why (visibly and as its accessible description).
+test('disabled training controls say why: Rewind while paused, Pause, Resume', async ({ tabtune, page }) => {
+  const { train, checkpoints, shotOf } = await openWithData(tabtune, page);
+  await expect(train.pause).toBeDisabled();
+  await expect(train.pause).toHaveAccessibleDescription('Pause: nothing is training.');
   await train.preset('Quick');
   await train.advanced({ Steps: 400, 'Batch size': 4, 'Validate every': 200, 'Checkpoint every': 200, 'Warmup steps': 2 });
   await train.start.click();
