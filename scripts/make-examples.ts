@@ -11,6 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { shuffle } from '../src/util/random';
+import { shipsLog } from '../src/testing/ships-log';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SEED = 20251123;
@@ -82,6 +83,7 @@ export function plantedBadLine(train: Pair[]): string {
 export function exampleFiles(): Record<string, string> {
   const numbers = numberTask();
   const sentiment = sentimentTask();
+  const log = shipsLog();
   const index = [
     {
       id: 'number-words',
@@ -103,12 +105,22 @@ export function exampleFiles(): Record<string, string> {
       trainRecords: sentiment.train.length,
       valRecords: sentiment.val.length,
     },
+    {
+      id: 'ships-log',
+      title: "A ship's log (plain text)",
+      description: 'Domain adaptation on plain text: the made-up log of the schooner Marrow Lark (12 voyages, one entry a day). The held-out perplexity falls far below the base model\'s.',
+      format: 'text',
+      train: 'ships-log.txt',
+      // Paragraphs (log entries); a held-out share of whole voyages is taken by the doctor.
+      trainRecords: log.split(/\n\s*\n/).filter((p) => p.trim() && p.trim() !== '<|endoftext|>').length,
+    },
   ];
   return {
     'public/examples/number-words.train.jsonl': jsonl(numbers.train),
     'public/examples/number-words.val.jsonl': jsonl(numbers.val),
     'public/examples/story-sentiment.train.jsonl': jsonl(sentiment.train),
     'public/examples/story-sentiment.val.jsonl': jsonl(sentiment.val),
+    'public/examples/ships-log.txt': log,
     'public/examples/index.json': JSON.stringify(index, null, 2) + '\n',
     'e2e/fixtures/planted-bad-line.jsonl': plantedBadLine(numbers.train),
   };

@@ -317,7 +317,13 @@ export interface CompareResult {
   step: number;
   rows: CompareRow[];
   /** exact / overlap: fractions in [0, 1]; loss: the mean of the rows' losses (null when none could be scored). */
-  totals: { n: number; base: { exact: number; overlap: number; loss: number | null }; tuned: { exact: number; overlap: number; loss: number | null } };
+  totals: {
+    n: number;
+    base: { exact: number; overlap: number; loss: number | null };
+    tuned: { exact: number; overlap: number; loss: number | null };
+    /** Plain text: the held-out perplexity (per token of the held-out windows) of the base and the tuned model; absent for other data. */
+    ppl?: { base: number; tuned: number; tokens: number };
+  };
   ms: number;
 }
 

@@ -2,7 +2,7 @@
 // made-up voyages of the schooner "Marrow Lark", one entry per paragraph, one voyage per document. The style
 // (log entries in a fixed order: day, wind and force, course, the watch's work, what was sighted, the glass)
 // is not in the bundled models' pretraining text. Deterministic: the same seed gives the same text.
-// Plain TypeScript (no node:*): the page's example file is this text (scripts/make-ships-log.ts writes it).
+// Plain TypeScript (no node:*): the page's example file is this text (scripts/make-examples.ts writes it).
 import { seededRandom } from '../util/random';
 import { DOCUMENT_SEPARATOR } from '../data/text';
 

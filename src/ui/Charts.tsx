@@ -218,6 +218,19 @@ const taskSpec = (dark: boolean): ChartSpec => ({
   columns: (s) => [s.exact, s.f1, s.label].map((c) => c.map((v) => (v === null ? null : v * 100))),
 });
 
+// Plain text: the held-out perplexity (exp of the validation loss, per token of the held-out windows) against the base model's, measured once.
+const perplexitySpec = (dark: boolean): ChartSpec => ({
+  title: 'Held-out perplexity',
+  height: 150,
+  logScale: true,
+  yLabel: 'perplexity',
+  series: [
+    { label: 'tuned (held-out perplexity)', color: dark ? '#ffb454' : '#c05a00', width: 2, points: true, fmt: (v) => v.toFixed(2) },
+    { label: 'base model', color: dark ? '#aaaaaa' : '#666666', width: 1.5, points: true, dash: [4, 3], fmt: (v) => v.toFixed(2) },
+  ],
+  columns: (s) => [s.val.map((v) => (v === null ? null : Math.exp(v))), evaluated(s, 'ppl_base')],
+});
+
 const prefersDark = () => typeof matchMedia === 'function' && matchMedia('(prefers-color-scheme: dark)').matches;
 
 export function LossChart({ logScale, dpo = false }: { logScale: boolean; dpo?: boolean }) {
@@ -252,6 +265,12 @@ export function LrChart() {
 export function SkillChart() {
   const box = useUplot(skillSpec(prefersDark()), (s) => s.live.series);
   return <div ref={box} className="chart small" role="img" aria-label="General skill change in percent over steps: the negative of the forgetting probe's loss rise" data-testid="skill-chart" />;
+}
+
+/** Plain text: the held-out perplexity at each evaluation, with the base model's (measured once, before training) beside it. */
+export function PerplexityChart() {
+  const box = useUplot(perplexitySpec(prefersDark()), (s) => s.live.series);
+  return <div ref={box} className="chart small" role="img" aria-label="Held-out perplexity over steps, tuned and base model (log scale)" data-testid="perplexity-chart" />;
 }
 
 /** Generated held-out answers over steps: exact match, token F1, label accuracy (when the answers are labels). */

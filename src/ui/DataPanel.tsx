@@ -1,7 +1,7 @@
 import { useEffect, useId, useRef, useState, type RefObject } from 'react';
 import type { ColumnMapping, DataReport } from '../protocol/messages';
 import type { TableInfo } from '../data/csv';
-import { datasetProblem, FORMAT_CHOICES, pageOf } from '../store/data';
+import { datasetProblem, FORMAT_CHOICES, pageOf, textSummary } from '../store/data';
 import { formatBytes } from '../storage/errors';
 import { useActions, useAppState } from './context';
 import { ErrorNotice } from './ErrorNotice';
@@ -164,7 +164,7 @@ function DatasetFileInput({ inputRef, label, onFile }: { inputRef: RefObject<HTM
       type="file"
       tabIndex={-1}
       aria-label={label}
-      accept=".jsonl,.json,.ndjson,.csv,.tsv,.txt,application/json,text/csv,text/plain"
+      accept=".jsonl,.json,.ndjson,.csv,.tsv,.txt,.md,.markdown,application/json,text/csv,text/plain,text/markdown"
       onChange={(e) => {
         const f = e.target.files?.[0];
         if (f) onFile(f);
@@ -288,6 +288,14 @@ function ReportView({ report, stored, compact }: { report: DataReport; stored: b
             {report.split.source === 'split' ? ` (${Math.round(report.split.valFraction * 100)}% held out, seed ${report.split.seed})` : report.split.source === 'file' ? ' (validation file)' : ''}
           </dd>
         </div>
+        {report.text && (
+          <div>
+            <dt>Plain text</dt>
+            <dd data-testid="data-text">
+              {textSummary(report.text)}
+            </dd>
+          </div>
+        )}
         {report.validation && (
           <div>
             <dt>Validation file</dt>
@@ -462,7 +470,10 @@ export function DataPanel() {
         )}
         {data.phase === 'ready' && report && !problem?.blocking && (
           <p>
-            <strong>{data.label}</strong>: {nf.format(report.split.train)} examples ready to train, {nf.format(report.split.val)} for validation.
+            <strong>{data.label}</strong>:{' '}
+            {report.text?.windows
+              ? `plain text in ${nf.format(report.text.windows.train)} training windows of ${report.text.seqLen} tokens, ${nf.format(report.text.windows.val)} held out.`
+              : `${nf.format(report.split.train)} examples ready to train, ${nf.format(report.split.val)} for validation.`}
           </p>
         )}
       </div>

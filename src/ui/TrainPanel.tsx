@@ -35,7 +35,7 @@ import {
   type PromptTuningInit,
 } from '../train/config';
 import { chosenLogpsTrend, logpsWarning } from '../train/dpo-stats';
-import { DpoAccuracyChart, DpoLogpsChart, DpoRewardsChart, LossChart, LrChart, SkillChart, TaskChart } from './Charts';
+import { DpoAccuracyChart, DpoLogpsChart, DpoRewardsChart, LossChart, LrChart, PerplexityChart, SkillChart, TaskChart } from './Charts';
 import { useActions, useAppState, useStoreApi } from './context';
 import { ErrorNotice } from './ErrorNotice';
 import { DataSizeWarning, RunVerdict, TimeEstimate, trainControlReasons, useVerdictKind } from './TrainGuide';
@@ -525,6 +525,9 @@ export function TrainPanel() {
   const [stopOpen, setStopOpen] = useState(false);
   const hasProbe = useAppState((s) => typeof s.live.lastEval?.extra?.probe_nll_delta_pct === 'number');
   const hasAnswers = useAppState((s) => ['exact_match', 'token_f1', 'label_accuracy'].some((k) => typeof s.live.lastEval?.extra?.[k] === 'number'));
+  // Plain text (domain adaptation): the held-out perplexity, tuned and base, at each evaluation.
+  const lastEval = useAppState((s) => s.live.lastEval);
+  const perplexity = lastEval && typeof lastEval.extra?.ppl_base === 'number' ? { base: lastEval.extra.ppl_base, tuned: Math.exp(lastEval.valLoss), step: lastEval.step } : null;
   // A run with DPO's statistics (streamed or stored) gets DPO's charts, and the warning when logps/chosen falls.
   const hasDpo = useAppState((s) => 'rewards/margins' in s.live.series.stepExtra || 'eval_rewards/margins' in s.live.series.evalExtra);
   const logpsFalling = useAppState((s) => logpsWarning(chosenLogpsTrend(s.live.series.stepExtra['logps/chosen'] ?? [], s.live.series.evalExtra['eval_logps/chosen'] ?? [])));
@@ -663,6 +666,15 @@ export function TrainPanel() {
             logps/chosen and logps/rejected: the tuned model&apos;s summed log-probability of each reply. Rejected should fall; chosen falling too means both are pushed down.
           </p>
           <DpoLogpsChart />
+        </>
+      )}
+      {perplexity && (
+        <>
+          <h3>Held-out perplexity</h3>
+          <p className="help" data-testid="perplexity-summary">
+            {`Base model ${perplexity.base.toFixed(2)} → step ${perplexity.step}: ${perplexity.tuned.toFixed(2)}`} (per token of the held-out text; lower is better).
+          </p>
+          <PerplexityChart />
         </>
       )}
       <h3>General skill</h3>

@@ -1,6 +1,7 @@
 // Base vs tuned on a run's held-out records (compare-heldout): the same prompts generated and scored
 // with the adapter switched off and on (src/train/job.ts compareBaseTuned), inside the model queue.
 import { compareBaseTuned } from '../train/job';
+import { perplexityBaseTuned } from '../train/text';
 import type { ComparePayload, CompareResult } from '../protocol/messages';
 import type { Adapters } from './adapters';
 import { requireModel, type WorkerContext } from './context';
@@ -41,6 +42,8 @@ export function compareHeldOut(deps: CompareDeps, p: ComparePayload, id: number,
     });
     // heldOutEval stops between batches when the signal fires: its rows are then partial.
     stopIfCancelled();
+    // Plain text: the held-out perplexity of both, on all the held-out windows (the rows continue paragraph openings).
+    const ppl = records.some((r) => r.kind === 'text') ? await perplexityBaseTuned(model.lm, a.adapter, data.val) : null;
     const rows = base.rows.map((b, i) => {
       const t = tuned.rows[i]!;
       return {
@@ -65,6 +68,7 @@ export function compareHeldOut(deps: CompareDeps, p: ComparePayload, id: number,
         n: rows.length,
         base: { exact: base.exact, overlap: base.overlap, loss: base.loss },
         tuned: { exact: tuned.exact, overlap: tuned.overlap, loss: tuned.loss },
+        ...(ppl ? { ppl } : {}),
       },
       ms: performance.now() - t0,
     };

@@ -339,7 +339,15 @@ function HeldoutCompare({ blocked }: { blocked: boolean }) {
       {h.result && totals && (
         <>
           <div className="heldout-totals" data-testid="heldout-totals" role="status">
-            <strong>{totals.exact}</strong>{' '}
+            {totals.ppl ? (
+              <>
+                <strong data-testid="heldout-ppl">{totals.ppl}</strong>{' '}
+              </>
+            ) : (
+              <>
+                <strong>{totals.exact}</strong>{' '}
+              </>
+            )}
             <span>{totals.overlap}</span>{' '}
             {totals.loss && (
               <>
