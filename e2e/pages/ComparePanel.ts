@@ -26,6 +26,8 @@ export class ComparePanel {
   readonly heldoutProgress: Locator;
   readonly heldoutCancelled: Locator;
   readonly totals: Locator;
+  /** Plain text: "held-out perplexity: base X → tuned Y". */
+  readonly perplexity: Locator;
   readonly table: Locator;
   readonly rows: Locator;
   readonly onlyMismatches: Locator;
@@ -57,6 +59,7 @@ export class ComparePanel {
     this.heldoutProgress = r.getByTestId('heldout-progress');
     this.heldoutCancelled = r.getByTestId('heldout-cancelled');
     this.totals = r.getByTestId('heldout-totals');
+    this.perplexity = r.getByTestId('heldout-ppl');
     this.table = r.getByTestId('heldout-table');
     this.rows = this.table.locator('tbody tr');
     this.onlyMismatches = r.getByLabel('Only rows where the tuned output is not an exact match');

@@ -14,6 +14,8 @@ export class DataPanel {
   readonly counts: Locator;
   readonly format: Locator;
   readonly split: Locator;
+  /** Plain text: characters, tokens, documents/paragraphs, windows and the held-out share. */
+  readonly text: Locator;
   readonly problem: Locator;
   readonly issues: Locator;
   readonly tokenExample: Locator;
@@ -33,6 +35,7 @@ export class DataPanel {
     this.counts = this.region.getByTestId('data-counts');
     this.format = this.region.getByTestId('data-format');
     this.split = this.region.getByTestId('data-split');
+    this.text = this.region.getByTestId('data-text');
     this.problem = this.region.getByTestId('data-problem');
     this.issues = this.region.getByTestId('issue');
     this.tokenExample = this.region.getByTestId('token-example');

@@ -28,6 +28,9 @@ export class TrainPanel {
   /** General skill (the forgetting probe) and generated answers over steps, and the latest evaluation's detail. */
   readonly skillChart: Locator;
   readonly taskChart: Locator;
+  /** Plain text: the held-out perplexity chart (tuned and base) and its one-line summary. */
+  readonly perplexityChart: Locator;
+  readonly perplexitySummary: Locator;
   readonly evalDetails: Locator;
   /** "Stopped early: …" in the end-of-run notice, and its recommendation. */
   readonly stoppedBy: Locator;
@@ -63,6 +66,8 @@ export class TrainPanel {
     this.error = this.region.getByRole('alert');
     this.skillChart = this.region.getByTestId('skill-chart');
     this.taskChart = this.region.getByTestId('task-chart');
+    this.perplexityChart = this.region.getByTestId('perplexity-chart');
+    this.perplexitySummary = this.region.getByTestId('perplexity-summary');
     this.evalDetails = this.region.getByTestId('eval-details');
     this.stoppedBy = this.region.getByTestId('train-stopped-by');
     this.recommendation = this.region.getByTestId('train-recommendation');
