@@ -2,7 +2,7 @@
 // counts (those of the doctor), evaluation lines with val_loss and the base model's ppl_base, and with
 // --compare the held-out perplexity of the base and the tuned model (bundled tabtune-tiny, a few steps).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -61,6 +61,23 @@ describe('npm run cli -- train on plain text', () => {
     expect(cmp.examples.length).toBeGreaterThan(0);
     expect(cmp.examples[0]!.opening.length).toBeGreaterThan(0);
     console.log(`[cli text] tabtune-tiny, 6 steps: held-out perplexity base ${cmp.ppl_base.toFixed(1)} -> tuned ${cmp.ppl_tuned.toFixed(1)}`);
+    // The adapter and the card; no TRL/Axolotl recipe (they describe prompt/completion and chat jobs).
+    for (const f of ['adapter_model.safetensors', 'README.md']) expect(existsSync(join(tmp, 'a', f))).toBe(true);
+    expect(existsSync(join(tmp, 'a', 'recipe'))).toBe(false);
+  });
+
+  it('--full trains every weight on plain text; --compare takes the base perplexity measured before the first step', { timeout: 300_000 }, async () => {
+    const data = join(tmp, 'full.txt');
+    writeFileSync(data, shipsLog({ voyages: 5, entries: 3 }));
+    const r = await cli(['train', '--data', data, '--out', join(tmp, 'c'), '--full', '--lr', '0.001', '--val-split', '0.2', '--compare', ...common, '--steps', '4', '--eval-every', '4', '--save-every', '4']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const ev = r.lines.find((l) => typeof l.val_loss === 'number' && !l.event)!;
+    const cmp = r.lines.find((l) => l.event === 'compare') as { ppl_base: number; ppl_tuned: number };
+    expect(cmp.ppl_base).toBe(ev.ppl_base);
+    expect(cmp.ppl_tuned).toBeCloseTo(ev.val_ppl as number, 6);
+    expect(cmp.ppl_tuned).toBeLessThan(cmp.ppl_base);
+    expect(existsSync(join(tmp, 'c', 'model.safetensors'))).toBe(true);
   });
 
   it('--format text reads any file as plain text', { timeout: 300_000 }, async () => {

@@ -61,6 +61,7 @@ export async function exportRun(deps: ExportDeps, p: ExportPayload, id = -1): Pr
       if (job.train.mode === 'prompt') throw fail('BAD_REQUEST', `Run "${run.name}" trained a prompt-tuning adapter: the TRL and Axolotl recipes describe LoRA jobs.`, 'Export the PEFT adapter.');
       if (job.train.objective === 'dpo') throw fail('BAD_REQUEST', `Run "${run.name}" trained with DPO: the TRL and Axolotl recipes describe supervised LoRA jobs.`, 'Export the PEFT adapter or the merged model.');
       const data = await datasets.prepare(job.data.datasetId, { model: ctx.model, requestId: -1 }, { frozen: job.data.options, valDatasetId: job.data.valDatasetId });
+      if (data.result.records.some((r) => r.kind === 'text')) throw fail('BAD_REQUEST', `Run "${run.name}" trained on plain text: the TRL and Axolotl recipes describe prompt/completion and chat jobs.`, 'Export the PEFT adapter or the merged model.');
       const files = recipeFiles(
         recipeJob(job.train, { baseModel: job.model.baseModel, seqLen: data.encoder.maxSeqLen, valSplit: job.data.valDatasetId ? 0 : (job.data.options.valFraction ?? 0.1), arch: job.model.arch === 'gpt2' ? 'gpt2' : 'llama', datasetFile: 'data.jsonl' }),
         data.result.records,

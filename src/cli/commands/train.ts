@@ -362,7 +362,8 @@ export async function trainCommand(args: Args): Promise<void> {
     files.set(TABTUNE_JSON, tabtuneJson(tabtune));
     await writeFolder(out, files);
     // The recipes describe a supervised LoRA job (TRL's and Axolotl's LoRA settings): none for OFT, prompt tuning or DPO.
-    if ((config.mode === 'lora' || config.mode === 'full') && !dpo) {
+    // (and prompt/completion or chat data: none for plain text)
+    if ((config.mode === 'lora' || config.mode === 'full') && !dpo && !ins.records.some((x) => x.kind === 'text')) {
       const recipe = recipeFiles(recipeJob(config, { baseModel: job.model, seqLen: ins.encoder.maxSeqLen, valSplit: job.val ? 0 : job.valSplit, arch }), ins.records);
       await writeFolder(join(out, 'recipe'), recipe);
     }
