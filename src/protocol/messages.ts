@@ -175,6 +175,19 @@ export interface RunJob {
   startFrom?: { runId: string; step: number };
 }
 
+export interface MeasureStepPayload {
+  datasetId: string;
+  config?: TrainConfigOverrides;
+}
+
+/** One timed optimizer step (after an untimed one): its wall time, the tokens it fed, and the examples it took. */
+export interface MeasureStepResult {
+  ms: number;
+  tokens: number;
+  tokensPerSec: number;
+  examples: number;
+}
+
 export interface TrainPayload {
   datasetId: string;
   /** Run name (default: the dataset's name). */
@@ -402,6 +415,8 @@ export interface Requests {
   'get-backend': { payload: Record<string, never>; result: { backend: string; threads: number | null } };
   /** Parses, validates and measures a dataset (streaming, with `data-progress`), keeps it by id and stores it. */
   'inspect-data': { payload: InspectDataPayload; result: InspectDataResult };
+  /** Times one training step of a configuration on the loaded model and a read dataset (SFT), nothing stored: the estimate before Start. */
+  'measure-step': { payload: MeasureStepPayload; result: MeasureStepResult };
   /** Starts a LoRA run: events `run`, `metrics`, `eval`, `checkpoint`; `cancel` with this id stops it. */
   train: { payload: TrainPayload; result: TrainOutcome };
   /** Pauses the training in progress between two steps and saves a checkpoint there. */
@@ -560,6 +575,7 @@ const requestKinds: ReadonlySet<string> = new Set<RequestKind>([
   'list-runs',
   'list-checkpoints',
   'load-adapter',
+  'measure-step',
   'compare-heldout',
   'export',
   'delete-run',

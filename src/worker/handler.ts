@@ -35,6 +35,7 @@ import { exportRun } from './export';
 import { runReportRequest } from './report';
 import { Preferences } from './preferences';
 import { Runs } from './runs';
+import { measureStep } from './speed';
 import { Training } from './training';
 import { browserTraining } from '../train/config';
 import { watchWebGpuDevice } from './webgpu-diagnostics';
@@ -269,6 +270,7 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
     'list-runs': () => runs.list(),
     'list-checkpoints': (p) => runs.listCheckpoints(p.runId),
     'load-adapter': (p) => adapters.load(p),
+    'measure-step': (p, id) => measureStep({ worker, datasets, adapters, training: () => training.current }, p, id),
     'compare-heldout': async (p, id) => {
       const controller = new AbortController();
       running.set(id, controller);
