@@ -1,4 +1,5 @@
-// Plain-text domain adaptation through the UI on the bundled tiny model: drop a .txt file (the ship's log
+// Plain-text domain adaptation through the UI on the bundled tiny model: two text files picked at once make one
+// dataset of two documents; then drop a .txt file (the ship's log
 // tabtune writes itself), read the doctor's text report (documents, paragraphs, tokens, windows, what is held
 // out), train a few steps, see the held-out perplexity of the base model and the tuned one in the Train panel,
 // then in Compare: held-out perplexity base vs tuned, and held-out openings continued by both side by side.
@@ -20,6 +21,13 @@ test('a dropped text file trains and Compare shows held-out perplexity base vs t
 
   await tabtune.open({ model: 'tabtune-tiny' });
   await tabtune.whenModelReady();
+  // Several text files picked at once: one dataset, a document each.
+  await data.fileInput.setInputFiles([
+    { name: 'notes.md', mimeType: 'text/markdown', buffer: Buffer.from('# Notes\n\nFirst paragraph.\n\nSecond paragraph.\n') },
+    { name: 'more.txt', mimeType: 'text/plain', buffer: Buffer.from('Another document.\n') },
+  ]);
+  await expect(data.text).toContainText('2 documents, 4 paragraphs');
+
   await data.drop({ name: 'ships-log.txt', bytes: shipsLog({ voyages: 10, entries: 4 }), type: 'text/plain' });
   await expect(data.format).toHaveText('text');
   // 10 voyages of 6 paragraphs; 10% held out = one whole voyage.

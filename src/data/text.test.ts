@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { inspectDataset } from './doctor';
 import { parseDataset, sniffContainer } from './parse';
 import { bytesSource, textSource } from './source';
-import { documentsOf, packText, packWindows, splitText, textOpening, textRecords } from './text';
+import { documentsOf, joinTextFiles, packText, packWindows, splitText, textOpening, textRecords } from './text';
 import { CHAR, charTokenizer } from '../testing/tokenizers';
 import { shipsLog } from '../testing/ships-log';
 import type { TextRecord } from './types';
@@ -126,5 +126,19 @@ describe('the doctor on plain text', () => {
     expect(r.text!.paragraphs).toBe(3);
     // Mostly NUL bytes: not text at all.
     expect((await inspectDataset(bytesSource(new Uint8Array(64), 'z.txt'))).report.errors[0]!.message).toMatch(/binary/);
+  });
+});
+
+describe('several text files dropped at once', () => {
+  it('become one dataset, one document per file', async () => {
+    const a = new File(['Alpha one.\n\nAlpha two.\n'], 'a.txt');
+    const b = new File(['Beta.'], 'b.md');
+    expect(joinTextFiles([a])).toBeNull();
+    expect(joinTextFiles([a, new File(['{}'], 'c.jsonl')])).toBeNull();
+    const joined = joinTextFiles([a, b])!;
+    expect(joined.name).toBe('2 text files (a.txt, b.md).txt');
+    const r = (await inspectDataset(bytesSource(new Uint8Array(await joined.arrayBuffer()), joined.name))).report;
+    expect(r.format).toBe('text');
+    expect([r.text!.documents, r.text!.paragraphs]).toEqual([2, 3]);
   });
 });

@@ -230,3 +230,16 @@ export function looksLikeTable(headText: string, delimiter: string): boolean {
   const complete = lines.length > 2 ? lines.slice(0, -1) : lines;
   return complete.every((l) => count(l) === first) || lines.some((l) => l.includes('"'));
 }
+
+/**
+ * Several plain-text files dropped at once as one dataset: each file one document (a DOCUMENT_SEPARATOR line
+ * between them), named after them. Null unless there are two or more files and every one is plain text by its name.
+ */
+export function joinTextFiles(files: readonly File[]): File | null {
+  if (files.length < 2 || !files.every((f) => isTextFileName(f.name))) return null;
+  const parts: BlobPart[] = [];
+  files.forEach((f, i) => parts.push(...(i ? [`\n\n${DOCUMENT_SEPARATOR}\n\n`] : []), f));
+  const names = files.map((f) => f.name);
+  const shown = names.length > 3 ? `${names.slice(0, 3).join(', ')}, …` : names.join(', ');
+  return new File(parts, `${files.length} text files (${shown}).txt`, { type: 'text/plain' });
+}

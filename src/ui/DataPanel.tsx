@@ -3,6 +3,7 @@ import type { ColumnMapping, DataReport } from '../protocol/messages';
 import type { TableInfo } from '../data/csv';
 import { datasetProblem, FORMAT_CHOICES, pageOf, textSummary } from '../store/data';
 import { formatBytes } from '../storage/errors';
+import { joinTextFiles } from '../data/text';
 import { useActions, useAppState } from './context';
 import { ErrorNotice } from './ErrorNotice';
 import { FixRecordButton } from './iterate/DataFixPanel';
@@ -43,7 +44,9 @@ function WindowDrop({ onFile }: { onFile(file: File): void }) {
       e.preventDefault();
       // A drop on a control with its own handling (the model folder picker) is left to it.
       if ((e.target as Element | null)?.closest?.('input[type=file]')) return;
-      const file = e.dataTransfer?.files[0];
+      // Several plain-text files: one dataset, a document each.
+      const files = Array.from(e.dataTransfer?.files ?? []);
+      const file = joinTextFiles(files) ?? files[0];
       if (file) onFileRef.current(file);
     };
     window.addEventListener('dragenter', enter);
@@ -165,8 +168,10 @@ function DatasetFileInput({ inputRef, label, onFile }: { inputRef: RefObject<HTM
       tabIndex={-1}
       aria-label={label}
       accept=".jsonl,.json,.ndjson,.csv,.tsv,.txt,.md,.markdown,application/json,text/csv,text/plain,text/markdown"
+      multiple
       onChange={(e) => {
-        const f = e.target.files?.[0];
+        const picked = Array.from(e.target.files ?? []);
+        const f = joinTextFiles(picked) ?? picked[0];
         if (f) onFile(f);
         e.target.value = '';
       }}
