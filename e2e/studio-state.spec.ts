@@ -101,19 +101,27 @@ test('a finished run says whether it learned, from its held-out evaluations', as
   await shotOf('train-panel-verdict');
 });
 
-test('a time estimate stands next to Start, from a speed measured on the loaded model', async ({ tabtune, page }) => {
+test('a time estimate stands next to Start, from a step of the chosen settings timed on the loaded model', async ({ tabtune, page }, testInfo) => {
   const { train } = await openWithData(tabtune, page);
   const estimate = train.region.getByTestId('time-estimate');
-  // No run has measured a step on this model yet: it says so instead of guessing.
-  await expect(estimate).toContainText(`No time estimate yet: no run has measured a training step on ${TINY}`);
-  await expect(train.start).toHaveAccessibleDescription(/No time estimate yet/);
-  await trainShort(train);
-  await expect(estimate).toContainText(/^Takes about \d+ (s|min) for 12 steps at [\d,]+ tokens\/s \(measured by run “.+” on tabtune-tiny/);
+  const timed = (steps: number) => new RegExp(`^Takes about \\d+ (s|min) for ${steps} steps \\(a step of these settings timed on ${TINY}: [\\d,]+ tokens/s\\)`);
+  // Before any run: one step of the settings is timed in the worker (nothing stored).
+  await train.preset('Quick');
+  await expect(estimate).toContainText(timed(60), { timeout: 60_000 });
   await expect(train.start).toHaveAccessibleDescription(/Takes about/);
-  // After a reload the stored run's steps still give the estimate.
-  await page.reload();
-  await tabtune.whenModelReady();
-  await expect(estimate).toContainText(/^Takes about \d+ (s|min) for \d+ steps at [\d,]+ tokens\/s \(measured by run “.+” on tabtune-tiny/, { timeout: 60_000 });
+  expect(await page.evaluate(() => window.__tabtune!.state().runs.list.length)).toBe(0);
+  // Another batch size costs another step: it is timed again.
+  const seconds = () => page.evaluate(() => window.__tabtune!.state().train.stepTiming);
+  const first = await seconds();
+  await train.advanced({ 'Batch size': 2 });
+  await expect.poll(async () => (await seconds())?.key !== first?.key && (await seconds())?.phase === 'ready', { timeout: 60_000 }).toBe(true);
+  await expect(estimate).toContainText(timed(60));
+  await train.advanced({ 'Batch size': 4, Steps: 12, 'Validate every': 6, 'Checkpoint every': 6, 'Warmup steps': 2 });
+  await expect(estimate).toContainText(timed(12), { timeout: 60_000 });
+  const said = (await estimate.textContent()) ?? '';
+  await trainShort(train);
+  const ms = await page.evaluate(() => window.__tabtune!.state().train.outcome?.ms ?? null);
+  console.log(`[${testInfo.project.name}] estimate: ${said} | the run took ${ms !== null ? (ms / 1000).toFixed(1) : '?'} s with its evaluations`);
 });
 
 test('Generate says which adapter it applies, can switch it off, and each output carries its run and step', async ({ tabtune, page }) => {

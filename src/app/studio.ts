@@ -14,7 +14,7 @@ import {
   type ExampleEntry,
 } from '../store/store';
 import { defaultStartStep, keepMethod, objectiveDataProblem, presetConfig, toOverrides, withStartAdapter, type PresetName } from '../store/training';
-import { medianTokensPerSec } from '../store/guide';
+import { medianTokensPerSec, stepTimingKey } from '../store/guide';
 import { BROWSER_TRAINING, validateConfig } from '../train/config';
 import { evalPoint, stepPoint } from '../train/metrics';
 import type { StudioActions } from '../ui/context';
@@ -376,6 +376,25 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
       // Only DPO starts from another run's checkpoint (SFT continues a run by rewinding it).
       const startFrom = s.train.config.objective === 'dpo' ? s.train.startFrom : null;
       await runTraining('train', { datasetId: s.data.result!.datasetId, name: report.name, config: toOverrides(s.train.config), ...(probeText ? { probeText } : {}), ...(startFrom ? { startFrom } : {}) });
+    },
+
+    async measureStep() {
+      const s = state();
+      const model = s.model.summary;
+      const result = s.data.result;
+      const key = stepTimingKey(model, result?.datasetId ?? null, s.data.options.maxSeqLen, s.train.config);
+      if (!key || !model || !result || isTraining(s) || s.model.phase !== 'ready' || s.train.config.objective === 'dpo') return;
+      if (s.train.stepTiming?.key === key) return;
+      patch(store, 'train', { stepTiming: { key, phase: 'busy', speed: null, error: null } });
+      try {
+        const r = await client.request('measure-step', { datasetId: result.datasetId, config: toOverrides(s.train.config) });
+        if (state().train.stepTiming?.key !== key) return;
+        const speed = { runId: '', runName: '', model: { name: model.name, numParams: model.numParams, arch: model.arch }, tokensPerSec: r.tokensPerSec, steps: 1, timed: true };
+        patch(store, 'train', { stepTiming: { key, phase: 'ready', speed, error: null } });
+      } catch (e) {
+        if (state().train.stepTiming?.key !== key) return;
+        patch(store, 'train', { stepTiming: { key, phase: 'error', speed: null, error: asProtocolError(e) } });
+      }
     },
 
     async pauseTraining() {

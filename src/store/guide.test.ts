@@ -2,7 +2,7 @@
 // estimate from a measured speed, and the end-of-run verdict from held-out evaluations.
 import { describe, expect, it } from 'vitest';
 import { totalSteps } from '../train/config';
-import { dataSizeWarning, estimateTime, evalRows, formatDuration, medianTokensPerSec, runVerdict, type MeasuredSpeed } from './guide';
+import { dataSizeWarning, estimateTime, evalRows, formatDuration, medianTokensPerSec, runVerdict, stepTimingKey, type MeasuredSpeed } from './guide';
 import { addEval, addStep, emptySeries } from './series';
 import { presetConfig, PRESET_MIN_STEPS } from './training';
 
@@ -56,6 +56,18 @@ describe('time estimate', () => {
     expect(estimateTime(c, { trainExamples: 80, tokensPerExample: 20 }, speed, { numParams: 11, arch: 'llama' })).toBeNull();
     expect(estimateTime(c, { trainExamples: 80, tokensPerExample: 20 }, null, { numParams: 10, arch: 'llama' })).toBeNull();
   });
+  it('times a step again when what a step costs changes, not when the run gets longer', () => {
+    const m = { name: 'tabtune-tiny', numParams: 10 };
+    const c = presetConfig('quick', 'llama', 36);
+    const k = stepTimingKey(m, 'd1', null, c);
+    expect(stepTimingKey(m, 'd1', null, { ...c, steps: 500, lr: 1e-2 } as typeof c)).toBe(k);
+    for (const other of [{ ...c, batchSize: c.batchSize * 2 }, { ...c, gradAccum: c.gradAccum + 1 }, { ...c, lora: { ...c.lora, r: 16 } }, { ...c, mode: 'oft' as const }]) expect(stepTimingKey(m, 'd1', null, other)).not.toBe(k);
+    expect(stepTimingKey(m, 'd2', null, c)).not.toBe(k);
+    expect(stepTimingKey(m, 'd1', 64, c)).not.toBe(k);
+    expect(stepTimingKey(null, 'd1', null, c)).toBeNull();
+    expect(stepTimingKey(m, null, null, c)).toBeNull();
+  });
+
   it('takes the median of the steps measured', () => {
     expect(medianTokensPerSec([{ type: 'step', tokensPerSec: 100 }, { type: 'eval' }, { type: 'step', tokensPerSec: 900 }, { type: 'step', tokensPerSec: 300 }])).toEqual({ tokensPerSec: 300, steps: 3 });
     expect(medianTokensPerSec([{ type: 'eval' }])).toBeNull();

@@ -51,6 +51,22 @@ export interface MeasuredSpeed {
   tokensPerSec: number;
   /** Steps it was measured over. */
   steps: number;
+  /** Measured by timing one step of the current settings before a run (measure-step), not by a run. */
+  timed?: boolean;
+}
+
+/**
+ * What a timed step depends on: the model, the dataset and how it is read, the adapter and its shape, the
+ * objective and the batch. A change of any of these times a step again; the length of the run does not.
+ */
+export function stepTimingKey(
+  model: { name: string; numParams: number } | null,
+  datasetId: string | null,
+  maxSeqLen: number | null,
+  c: Pick<TrainConfig, 'mode' | 'lora' | 'oft' | 'prompt' | 'objective' | 'batchSize' | 'gradAccum'>,
+): string | null {
+  if (!model || !datasetId) return null;
+  return JSON.stringify([model.name, model.numParams, datasetId, maxSeqLen, c.mode, c.objective, c.batchSize, c.gradAccum, c.mode === 'lora' ? c.lora : c.mode === 'oft' ? c.oft : c.mode === 'prompt' ? c.prompt : null]);
 }
 
 /** The median tokens/s of a run's stored or streamed step points (null when it has none). */

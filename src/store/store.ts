@@ -162,6 +162,8 @@ export interface TrainSlice {
   startCheckpoints: { runId: string; phase: Phase; steps: number[]; error: ProtocolError | null } | null;
   /** The newest training speed measured on the loaded model (a run's steps), for the time estimate before Start. */
   speed: MeasuredSpeed | null;
+  /** One step of the current settings timed before any run (measure-step), for the settings named by `key` (stepTimingKey). */
+  stepTiming: { key: string; phase: Phase; speed: MeasuredSpeed | null; error: ProtocolError | null } | null;
 }
 
 /**
@@ -267,7 +269,7 @@ export function initialState(
       requestId: null,
     },
     // Balanced = the engine's defaults (the settings the learning test holds to the bar on tabtune-base) with early stopping.
-    train: { preset: saved?.preset ?? 'balanced', config: saved?.config ?? presetConfig(saved?.preset && saved.preset !== 'custom' ? saved.preset : 'balanced', 'llama'), phase: 'idle', requestId: null, run: null, outcome: null, error: null, probeText: null, startFrom: null, startCheckpoints: null, speed: null },
+    train: { preset: saved?.preset ?? 'balanced', config: saved?.config ?? presetConfig(saved?.preset && saved.preset !== 'custom' ? saved.preset : 'balanced', 'llama'), phase: 'idle', requestId: null, run: null, outcome: null, error: null, probeText: null, startFrom: null, startCheckpoints: null, speed: null, stepTiming: null },
     live: emptyLive(),
     checkpoints: { runId: null, phase: 'idle', list: [], error: null },
     runs: { phase: 'idle', list: [], error: null, storage: null, bannerDismissed: false, actionError: null, figures: {} },

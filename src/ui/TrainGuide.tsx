@@ -1,10 +1,11 @@
 // The Train panel's plain-words guidance (src/store/guide.ts): a warning when the data is too small for the
 // chosen steps, the time estimate next to Start (from a speed measured on the loaded model), the verdict
 // at the end of a run (did it learn, from its held-out evaluations), and why a disabled control is off.
-import { dataSizeWarning, estimateTime, evalRows, formatDuration, runVerdict } from '../store/guide';
+import { useEffect } from 'react';
+import { dataSizeWarning, estimateTime, evalRows, formatDuration, runVerdict, stepTimingKey } from '../store/guide';
 import { isTraining } from '../store/store';
 import { methodLabel } from '../store/training';
-import { useAppState } from './context';
+import { useActions, useAppState } from './context';
 
 const nf = new Intl.NumberFormat('en-US');
 
@@ -23,24 +24,44 @@ export function DataSizeWarning() {
   );
 }
 
-/** Next to Start: how long the planned steps take at the speed measured on this model, or why there is no estimate yet. */
+/** Next to Start: how long the planned steps take at a speed measured on this model (a timed step of these settings, else the last run's), or why there is no estimate yet. */
 export function TimeEstimate({ id }: { id: string }) {
+  const actions = useActions();
   const config = useAppState((s) => s.train.config);
-  const speed = useAppState((s) => s.train.speed);
-  const model = useAppState((s) => s.model.summary);
+  const runSpeed = useAppState((s) => s.train.speed);
+  const timing = useAppState((s) => s.train.stepTiming);
+  const model = useAppState((s) => (s.model.phase === 'ready' ? s.model.summary : null));
   const trainExamples = useAppState((s) => s.data.result?.report.split.train ?? null);
+  const key = useAppState((s) => stepTimingKey(s.model.summary, s.data.result?.datasetId ?? null, s.data.options.maxSeqLen, s.train.config));
   const tokensPerExample = useAppState((s) => {
     const t = s.data.result?.report.tokens;
     return t && t.sampleOf > 0 ? t.tokensPerEpoch / t.sampleOf : null;
   });
   const training = useAppState(isTraining);
+  // Times a step of the settings once they rest for a moment (each change of what a step costs times it again).
+  useEffect(() => {
+    if (!key || training || !model) return;
+    const t = setTimeout(() => void actions.measureStep(), 600);
+    return () => clearTimeout(t);
+  }, [key, training, model, actions]);
   if (training || !model || trainExamples === null || tokensPerExample === null) return null;
+  const timed = timing && timing.key === key ? timing : null;
+  const speed = timed?.speed ?? runSpeed;
   const est = estimateTime(config, { trainExamples, tokensPerExample }, speed, model);
+  const evals = (n: number) => (n ? `, plus ${n} evaluation${n === 1 ? '' : 's'}` : '');
+  let text: string;
+  if (est && est.speed.timed) {
+    text = `Takes ${formatDuration(est.seconds)} for ${nf.format(est.steps)} steps (a step of these settings timed on ${est.speed.model.name}: ${nf.format(Math.round(est.speed.tokensPerSec))} tokens/s)${evals(est.evaluations)}.`;
+  } else if (est) {
+    text = `Takes ${formatDuration(est.seconds)} for ${nf.format(est.steps)} steps at ${nf.format(Math.round(est.speed.tokensPerSec))} tokens/s (measured by run “${est.speed.runName}” on ${est.speed.model.name}, ${methodLabel(config)} now)${evals(est.evaluations)}.`;
+  } else if (timed?.phase === 'busy') {
+    text = `Timing a training step on ${model.name}…`;
+  } else {
+    text = `No time estimate yet${timed?.error ? ` (${timed.error.message})` : ''}: no step of these settings has been timed on ${model.name}; the ETA shows after the first steps.`;
+  }
   return (
-    <span id={id} className="help inline time-estimate" data-testid="time-estimate">
-      {est
-        ? `Takes ${formatDuration(est.seconds)} for ${nf.format(est.steps)} steps at ${nf.format(Math.round(est.speed.tokensPerSec))} tokens/s (measured by run “${est.speed.runName}” on ${est.speed.model.name}, ${methodLabel(config)} now)${est.evaluations ? `, plus ${est.evaluations} evaluation${est.evaluations === 1 ? '' : 's'}` : ''}.`
-        : `No time estimate yet: no run has measured a training step on ${model.name} in this browser; the ETA shows after the first steps.`}
+    <span id={id} className="help inline time-estimate" data-testid="time-estimate" aria-live="polite">
+      {text}
     </span>
   );
 }

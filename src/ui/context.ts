@@ -40,6 +40,8 @@ export interface StudioActions {
    */
   setStartFrom(runId: string | null, step?: number): Promise<void>;
   startTraining(): Promise<void>;
+  /** Times one training step of the current settings on the loaded model and dataset (the estimate next to Start); once per settings that change its speed. */
+  measureStep(): Promise<void>;
   pauseTraining(): Promise<void>;
   resumeTraining(): Promise<void>;
   cancelTraining(): Promise<void>;
