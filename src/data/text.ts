@@ -243,3 +243,21 @@ export function joinTextFiles(files: readonly File[]): File | null {
   const shown = names.length > 3 ? `${names.slice(0, 3).join(', ')}, …` : names.join(', ');
   return new File(parts, `${files.length} text files (${shown}).txt`, { type: 'text/plain' });
 }
+
+/**
+ * The doctor's plain-text report in one sentence: size in characters and tokens, documents and paragraphs, the
+ * windows training packs it into, and what is held out (whole documents or paragraphs, share of the tokens).
+ */
+export function textSummary(t: TextReport): string {
+  const n = new Intl.NumberFormat('en-US');
+  const plural = (k: number, w: string) => `${n.format(k)} ${w}${k === 1 ? '' : 's'}`;
+  const size = `${plural(t.characters, 'character')}${t.tokens !== null ? `, ${plural(t.tokens, 'token')}` : ''}`;
+  const parts = `${plural(t.documents, 'document')}, ${plural(t.paragraphs, 'paragraph')}`;
+  const windows = t.windows && t.seqLen ? `; ${plural(t.windows.train, 'training window')} of ${t.seqLen} tokens, ${n.format(t.windows.val)} held out` : '';
+  const v = t.split.val;
+  const held =
+    v.paragraphs === 0
+      ? 'nothing held out'
+      : `held out: ${t.split.by === 'document' ? `${plural(v.documents, 'whole document')} (${plural(v.paragraphs, 'paragraph')})` : plural(v.paragraphs, 'whole paragraph')}, ${(t.split.share * 100).toFixed(1)}% of the ${t.tokens !== null ? 'tokens' : 'characters'}`;
+  return `${size} in ${parts}${windows}; ${held}.`;
+}

@@ -1,7 +1,6 @@
 // What the Data panel says about a doctor report before the details: a file that cannot be trained on
 // at all (empty, binary, unrecognized, every record broken) gets one clear message and what to do.
 import type { DataReport } from '../protocol/messages';
-import type { TextReport } from '../data/text';
 
 export interface DatasetProblem {
   /** Blocking: nothing can be trained. Otherwise a note (some lines skipped). */
@@ -87,20 +86,5 @@ export const FORMAT_CHOICES: readonly { value: string; label: string }[] = [
   { value: 'text', label: 'Plain text (domain adaptation)' },
 ];
 
-/**
- * The doctor's plain-text report in one sentence: size in characters and tokens, documents and paragraphs, the
- * windows training packs it into, and what is held out (whole documents or paragraphs, share of the tokens).
- */
-export function textSummary(t: TextReport): string {
-  const n = new Intl.NumberFormat('en-US');
-  const plural = (k: number, w: string) => `${n.format(k)} ${w}${k === 1 ? '' : 's'}`;
-  const size = `${plural(t.characters, 'character')}${t.tokens !== null ? `, ${plural(t.tokens, 'token')}` : ''}`;
-  const parts = `${plural(t.documents, 'document')}, ${plural(t.paragraphs, 'paragraph')}`;
-  const windows = t.windows && t.seqLen ? `; ${plural(t.windows.train, 'training window')} of ${t.seqLen} tokens, ${n.format(t.windows.val)} held out` : '';
-  const v = t.split.val;
-  const held =
-    v.paragraphs === 0
-      ? 'nothing held out'
-      : `held out: ${t.split.by === 'document' ? `${plural(v.documents, 'whole document')} (${plural(v.paragraphs, 'paragraph')})` : plural(v.paragraphs, 'whole paragraph')}, ${(t.split.share * 100).toFixed(1)}% of the ${t.tokens !== null ? 'tokens' : 'characters'}`;
-  return `${size} in ${parts}${windows}; ${held}.`;
-}
+/** The doctor's plain-text report in one sentence (src/data/text.ts). */
+export { textSummary } from '../data/text';

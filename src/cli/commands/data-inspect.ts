@@ -7,6 +7,7 @@
 import { UsageError, type Args, type OptionSpec } from '../args';
 import { openModel } from '../model-args';
 import { inspectDataset, type InspectOptions } from '../../data/doctor';
+import { textSummary } from '../../data/text';
 import { fileSource } from '../../node/data-file';
 import { parseFormatOverride } from '../../data/formats';
 import type { ColumnMapping } from '../../data/types';
@@ -143,6 +144,7 @@ export async function dataInspectCommand(args: Args): Promise<void> {
       if (t.example) lines.push(`example (line ${t.exampleLine}): ${t.example.map((x) => (x.trained ? `[${x.text}]` : x.text)).join('')}   ([...] = trained)`);
     }
     lines.push(`split: ${r.split.train} train / ${r.split.val} validation (${r.split.source})`);
+    if (r.text) lines.push(`plain text: ${textSummary(r.text)}`);
     if (r.validation) lines.push(`validation file ${r.validation.name}: ${r.validation.records} valid of ${r.validation.total}, ${r.validation.overlap} overlapping prompts`);
     process.stdout.write(lines.join('\n') + '\n');
     const problems = [...r.errors.map((e) => ({ ...e, file })), ...(r.validation?.errors ?? []).map((e) => ({ ...e, file: valFile! }))];
