@@ -256,11 +256,15 @@ function HeldoutRows({ rows, onlyMismatches, runId, step }: { rows: HeldoutRow[]
           <tbody>
             {shown.slice(0, limit).map((r) => (
               <tr key={r.line} className={r.tunedExact ? 'match' : 'mismatch'}>
-                <td className="num">
-                  {r.line} <FixRecordButton line={r.line} origin="heldout" from={{ runId, step }} label={`Fix the record on line ${r.line}`} />
-                </td>
+                <td className="num">{r.line}</td>
                 <td className="text">{r.prompt}</td>
-                <td className="text">{r.expected}</td>
+                <td className="text">
+                  {r.expected}
+                  {/* A wrong expected answer is fixed in the record (src/ui/iterate): a new version of the dataset. */}
+                  <div>
+                    <FixRecordButton line={r.line} origin="heldout" from={{ runId, step }} label={`Fix the record on line ${r.line}`} />
+                  </div>
+                </td>
                 <td className="text">
                   <DiffText actual={r.base} expected={r.expected} exact={r.baseExact} />
                 </td>
