@@ -2,7 +2,7 @@
 // estimate from a measured speed, and the end-of-run verdict from held-out evaluations.
 import { describe, expect, it } from 'vitest';
 import { totalSteps } from '../train/config';
-import { dataSizeWarning, estimateTime, evalRows, formatDuration, medianTokensPerSec, runVerdict, stepTimingKey, type MeasuredSpeed } from './guide';
+import { baseRow, dataSizeWarning, estimateTime, evalRows, formatDuration, medianTokensPerSec, runVerdict, stepTimingKey, type MeasuredSpeed } from './guide';
 import { addEval, addStep, emptySeries } from './series';
 import { presetConfig, PRESET_MIN_STEPS } from './training';
 
@@ -91,6 +91,23 @@ describe('runVerdict', () => {
     expect(v.kind).toBe('no');
     expect(v.text).toBe('Held-out exact match 0% (step 10) → 0% (step 20): the model did not learn this task yet — try Thorough, more data, or a higher learning rate (Advanced).');
   });
+  it('from the base model measured before the first step, when the run has it (TrainOutcome.baseline)', () => {
+    const rows = evalRows(series([[12, 2.43, 0]]));
+    const base = baseRow({ valLoss: 2.6, extra: { exact_match: 0, token_f1: 0.1 } });
+    expect(runVerdict(rows, base)).toEqual({
+      kind: 'no',
+      text: 'Held-out exact match 0% (base model) → 0% (step 12): the model did not learn this task yet — try Thorough, more data, or a higher learning rate (Advanced).',
+    });
+    expect(runVerdict(evalRows(series([[12, 1, 0.5]])), baseRow({ valLoss: 3, extra: { exact_match: 0.1 } })).text).toContain('10% (base model) → 50% (step 12): it is learning');
+    expect(runVerdict(evalRows(series([[12, 1, 0.3]])), baseRow({ valLoss: 3, extra: { exact_match: 0.3 } }))).toMatchObject({ kind: 'no', text: expect.stringContaining('no better than the base model') });
+    // Without generated answers: the base model's validation loss.
+    expect(runVerdict(evalRows(series([[12, 2.0, null]])), baseRow({ valLoss: 4, extra: {} })).text).toBe(
+      'Validation loss 4.000 (base model) → 2.000 (step 12), 50% lower: the model is learning. Whether its answers are right shows in Compare, or set “Held-out answers generated” above 0 (When to stop) to measure exact answers.',
+    );
+    expect(baseRow(null)).toBeNull();
+    expect(baseRow({ valLoss: NaN, extra: { exact_match: NaN } })).toEqual({ valLoss: null, exact: null });
+  });
+
   it('a high exact match: learned; rising but low: learning', () => {
     expect(runVerdict(evalRows(series([[10, 2, 0.1], [20, 1, 0.9]]))).kind).toBe('yes');
     const v = runVerdict(evalRows(series([[10, 2, 0], [20, 1, 0.25]])));

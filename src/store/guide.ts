@@ -149,29 +149,46 @@ export const MIN_LOSS_DROP = 0.05;
 const pct = (x: number) => `${Math.round(x * 1000) / 10}%`;
 const TRY_MORE = 'try Thorough, more data, or a higher learning rate (Advanced)';
 
-/** Whether the run learned, in one sentence, from its held-out evaluations (first to last). */
-export function runVerdict(rows: readonly EvalRow[]): Verdict {
+/** The base model measured on the held-out split before the run's first step (TrainOutcome.baseline), as the verdict reads it. */
+export interface BaseRow {
+  valLoss: number | null;
+  exact: number | null;
+}
+
+/** A run's baseline (TrainOutcome.baseline: { valLoss, extra }) as a BaseRow, or null. */
+export function baseRow(b: { valLoss?: number | null; extra?: Record<string, number> | null } | null | undefined): BaseRow | null {
+  if (!b) return null;
+  const v = typeof b.valLoss === 'number' && Number.isFinite(b.valLoss) ? b.valLoss : null;
+  const e = b.extra?.exact_match;
+  return { valLoss: v, exact: typeof e === 'number' && Number.isFinite(e) ? e : null };
+}
+
+/**
+ * Whether the run learned, in one sentence, from its held-out evaluations: the base model's measurement
+ * before the first step (when the run has one) or else its first evaluation, to its last evaluation.
+ */
+export function runVerdict(rows: readonly EvalRow[], base: BaseRow | null = null): Verdict {
   const answered = rows.filter((r) => r.exact !== null);
   if (answered.length) {
-    const first = answered[0]!;
     const last = answered[answered.length - 1]!;
-    const one = answered.length === 1;
-    const figure = one ? `Held-out exact match ${pct(last.exact!)} at step ${last.step}` : `Held-out exact match ${pct(first.exact!)} (step ${first.step}) → ${pct(last.exact!)} (step ${last.step})`;
+    const from = base?.exact != null ? { value: base.exact, label: 'base model' } : answered.length > 1 ? { value: answered[0]!.exact!, label: `step ${answered[0]!.step}` } : null;
+    const figure = from ? `Held-out exact match ${pct(from.value)} (${from.label}) → ${pct(last.exact!)} (step ${last.step})` : `Held-out exact match ${pct(last.exact!)} at step ${last.step}`;
     if (last.exact! >= LEARNED_EXACT) return { kind: 'yes', text: `${figure}: the model learned this task. Check its answers in Compare.` };
     if (last.exact! === 0) return { kind: 'no', text: `${figure}: the model did not learn this task yet — ${TRY_MORE}.` };
-    if (!one && last.exact! > first.exact!) return { kind: 'learning', text: `${figure}: it is learning, but most held-out answers are still wrong — train longer (Thorough) or add data.` };
-    return { kind: 'learning', text: `${figure}: some held-out answers are right, ${one ? 'with nothing earlier to compare' : 'no better than at the first evaluation'} — ${TRY_MORE}.` };
+    if (from && last.exact! > from.value) return { kind: 'learning', text: `${figure}: it is learning, but most held-out answers are still wrong — train longer (Thorough) or add data.` };
+    if (from) return { kind: 'no', text: `${figure}: no better than the ${from.label} — ${TRY_MORE}.` };
+    return { kind: 'learning', text: `${figure}: some held-out answers are right, with nothing earlier to compare — ${TRY_MORE}.` };
   }
   const losses = rows.filter((r) => r.valLoss !== null);
   if (!losses.length) return { kind: 'unknown', text: 'No held-out evaluation ran, so nothing says whether the model learned: keep some validation examples (Data) and evaluate (Validate every).' };
-  const first = losses[0]!;
   const last = losses[losses.length - 1]!;
   const generate = 'set “Held-out answers generated” above 0 (When to stop) to measure exact answers';
-  if (losses.length === 1) {
+  const from = base?.valLoss != null ? { value: base.valLoss, label: 'base model' } : losses.length > 1 ? { value: losses[0]!.valLoss!, label: `step ${losses[0]!.step}` } : null;
+  if (!from) {
     return { kind: 'unknown', text: `Validation loss ${last.valLoss!.toFixed(3)} at step ${last.step}, the only evaluation: nothing to compare it with. Evaluate more often (Validate every), or ${generate}.` };
   }
-  const drop = (first.valLoss! - last.valLoss!) / first.valLoss!;
-  const figure = `Validation loss ${first.valLoss!.toFixed(3)} (step ${first.step}) → ${last.valLoss!.toFixed(3)} (step ${last.step})`;
+  const drop = (from.value - last.valLoss!) / from.value;
+  const figure = `Validation loss ${from.value.toFixed(3)} (${from.label}) → ${last.valLoss!.toFixed(3)} (step ${last.step})`;
   if (drop >= MIN_LOSS_DROP) return { kind: 'learning', text: `${figure}, ${Math.round(drop * 100)}% lower: the model is learning. Whether its answers are right shows in Compare, or ${generate}.` };
   return { kind: 'no', text: `${figure}: it barely moved, so the model did not learn much yet — ${TRY_MORE}.` };
 }

@@ -1,8 +1,8 @@
 // The Train panel's plain-words guidance (src/store/guide.ts): a warning when the data is too small for the
 // chosen steps, the time estimate next to Start (from a speed measured on the loaded model), the verdict
-// at the end of a run (did it learn, from its held-out evaluations), and why a disabled control is off.
+// at the end of a run (did it learn: the base model's held-out measurement to the last evaluation), and why a disabled control is off.
 import { useEffect } from 'react';
-import { dataSizeWarning, estimateTime, evalRows, formatDuration, runVerdict, stepTimingKey } from '../store/guide';
+import { baseRow, dataSizeWarning, estimateTime, evalRows, formatDuration, runVerdict, stepTimingKey } from '../store/guide';
 import { isTraining } from '../store/store';
 import { methodLabel } from '../store/training';
 import { useActions, useAppState } from './context';
@@ -71,7 +71,7 @@ export function RunVerdict({ runId }: { runId: string }) {
   // A string, not the object: the selector runs on every store change and React compares its result.
   const verdict = useAppState((s) => {
     if (s.live.runId !== runId) return null;
-    const v = runVerdict(evalRows(s.live.series));
+    const v = runVerdict(evalRows(s.live.series), s.train.outcome?.runId === runId ? baseRow(s.train.outcome.baseline) : null);
     return `${v.kind}|${v.text}`;
   });
   if (!verdict) return null;
@@ -89,7 +89,7 @@ function VerdictLine({ kind, text }: { kind: string; text: string }) {
 
 /** The verdict's kind for the run that just ended ('yes', 'learning', 'no', 'unknown'), or null. */
 export function useVerdictKind(runId: string | null): string | null {
-  return useAppState((s) => (runId && s.live.runId === runId ? runVerdict(evalRows(s.live.series)).kind : null));
+  return useAppState((s) => (runId && s.live.runId === runId ? runVerdict(evalRows(s.live.series), s.train.outcome?.runId === runId ? baseRow(s.train.outcome.baseline) : null).kind : null));
 }
 
 /** Why each training control is off (null: it is on), for aria-describedby and the visible line under the buttons. */
