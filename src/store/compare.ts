@@ -262,13 +262,14 @@ export function compareBlocker(s: BlockerInput): ProtocolError | null {
 }
 
 /** "exact match: base 3% → tuned 94%"; loss: the mean per-example loss (null when no example could be scored). */
-export function formatTotals(t: CompareResult['totals']): { exact: string; overlap: string; loss: string | null; ppl: string | null } {
+export function formatTotals(t: CompareResult['totals']): { exact: string; overlap: string; loss: string | null; ppl?: string } {
   const pct = (x: number) => `${Math.round(x * 100)}%`;
   const loss = (x: number | null) => (x === null ? '–' : x.toFixed(3));
   return {
     exact: `exact match: base ${pct(t.base.exact)} → tuned ${pct(t.tuned.exact)}`,
     overlap: `token overlap: base ${t.base.overlap.toFixed(2)} → tuned ${t.tuned.overlap.toFixed(2)}`,
     loss: t.base.loss === null && t.tuned.loss === null ? null : `mean loss: base ${loss(t.base.loss)} → tuned ${loss(t.tuned.loss)}`,
-    ppl: t.ppl ? `held-out perplexity: base ${t.ppl.base.toFixed(2)} → tuned ${t.ppl.tuned.toFixed(2)}` : null,
+    // Plain text only: the held-out perplexity.
+    ...(t.ppl ? { ppl: `held-out perplexity: base ${t.ppl.base.toFixed(2)} → tuned ${t.ppl.tuned.toFixed(2)}` } : {}),
   };
 }

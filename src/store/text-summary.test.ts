@@ -22,7 +22,7 @@ describe('plain text in the page', () => {
 
   it("Compare's totals carry the held-out perplexity for plain text only", () => {
     const t = { n: 2, base: { exact: 0, overlap: 0.1, loss: 2 }, tuned: { exact: 0, overlap: 0.5, loss: 1 } };
-    expect(formatTotals(t).ppl).toBeNull();
+    expect(formatTotals(t).ppl).toBeUndefined();
     expect(formatTotals({ ...t, ppl: { base: 95.281, tuned: 2.3319, tokens: 575 } }).ppl).toBe('held-out perplexity: base 95.28 → tuned 2.33');
   });
 });
