@@ -232,8 +232,10 @@ function Examples({ compared, labels }: { compared: ComparedRun[]; labels: strin
                             {c.exact ? ' exact' : ''} · loss {c.loss === null ? '–' : c.loss.toFixed(3)}
                           </small>
                         </>
-                      ) : (
+                      ) : compared[i]!.heldout.result ? (
                         <span className="help">not in this run&rsquo;s held-out set</span>
+                      ) : (
+                        <span className="help">{compared[i]!.heldout.phase === 'error' ? 'no outputs (see above)' : 'not made yet'}</span>
                       )}
                     </td>
                   ))}
