@@ -49,6 +49,12 @@ export function createDataFix({ client, store, inspectFile, train }: DataFixDeps
   /** The text of the dataset being fixed, read once (the edits apply to it). */
   async function load(datasetId: string): Promise<boolean> {
     if (fix().datasetId === datasetId && fix().text !== null) return true;
+    const pending = Object.keys(fix().edits).length;
+    if (pending) {
+      // Another dataset (e.g. a run trained on another version): the pending edits are not dropped silently.
+      set({ error: pageError('BAD_REQUEST', `${pending === 1 ? '1 edit' : `${pending} edits`} of "${fix().name}" ${pending === 1 ? 'is' : 'are'} not saved yet, and this record is in another dataset.`, 'Save them as a new version (or discard them) first.') });
+      return false;
+    }
     set({ ...initialDataFix(), phase: 'busy', datasetId });
     try {
       const r = await client.request('dataset-text', { datasetId });

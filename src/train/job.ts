@@ -229,7 +229,8 @@ export async function heldOutEval(
   const maxNew =
     opts.maxNewTokens ??
     Math.min(
-      256,
+      // Plain text: a continuation of the opening words, not the whole paragraph.
+      items.length && items.every((x) => x.r.kind === 'text') ? 48 : 256,
       Math.max(8, ...items.map((x) => model.tokenizer.encode(x.pa.expected, { addBos: false }).length * 2 + 4)),
     );
   const bs = opts.batchSize ?? 8;

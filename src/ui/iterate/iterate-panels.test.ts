@@ -120,6 +120,14 @@ describe('fix the data (server-rendered)', () => {
     p.actions.applyRecord();
     out = html(DataFixPanel, p);
     expect(out).toContain('Not saved yet: line 2 edited. Saving makes <strong>numbers.v2.jsonl</strong>');
+    // A record of another dataset while edits are pending: refused with why, the edits kept.
+    const r2 = run('r2', { name: 'other' });
+    r2.job = { ...r2.job!, data: { ...r2.job!.data, datasetId: 'd-other' } };
+    patch(p.store, 'runs', { list: [...p.store.getState().runs.list, r2] });
+    await p.actions.openRecord(1, 'heldout', { runId: 'r2', step: 1 });
+    expect(p.store.getState().dataFix.error?.message).toBe('1 edit of "numbers.jsonl" is not saved yet, and this record is in another dataset.');
+    expect(Object.keys(p.store.getState().dataFix.edits)).toEqual(['2']);
+    patch(p.store, 'dataFix', { error: null });
     // As saveDataVersion leaves it once the doctor read the new version.
     patch(p.store, 'dataFix', { saved: { datasetId: 'd2', name: 'numbers.v2.jsonl', result: { datasetId: 'd2', report: { split: { train: 1, val: 1 }, errorCount: 0 } as never, stored: true, storageError: null, ms: 1 } }, edits: {} });
     out = html(DataFixPanel, p);
