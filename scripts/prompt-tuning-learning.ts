@@ -5,6 +5,17 @@
 //   npx tsx scripts/prompt-tuning-learning.ts [--task story-sentiment|number-words] [--lr 0.03,0.1,0.3]
 //       [--tokens 16] [--init SAMPLE_VOCAB|TEXT|RANDOM] [--text "..."] [--epochs 3] [--no-lora] [--backend wasm|cpu]
 //
+// Measured 2026-12-03 (wasm, 2 shared cores), story-sentiment, 100 held-out examples (50 happy, 50 sad),
+// base model 0% exact match (it continues the story):
+//   LoRA defaults (lr 5e-3, 3 epochs = 150 steps)                       100%
+//   prompt 16 tokens SAMPLE_VOCAB, 3 epochs: lr 0.01 0%, 0.03 12%, 0.1 46%, 0.3 0%, 1.0 50%
+//   prompt 16 tokens TEXT "Is this story happy or sad? Answer happy or sad.", 3 epochs, lr 0.03: 39%
+//   prompt 16 tokens TEXT (same text), 10 epochs = 500 steps: lr 0.01 53%, lr 0.03 62% (43/50 happy, 19/50
+//   sad), lr 0.1 50% (87 of 100 answers "happy")
+// A learned prompt picks up the answer format quickly (happy/sad and the stop token) but on this 3M-parameter
+// model tells the labels apart only partly: exact match near 50% can be one label answered throughout, which
+// the printed answer counts show.
+//
 // Prints one line per run and a JSON summary at the end. Everything else is the engine's defaults
 // (defaultTrainConfig: batch 8, cosine schedule, 10 warmup steps, 3 epochs, seed 42).
 import { join } from 'node:path';
