@@ -66,7 +66,7 @@ const JOB_OPTIONS: [flag: string, type: 'string' | 'boolean', help: string][] = 
   ['val-split', 'string', 'F  share of the data held out for validation when there is no --val (default 0.1)'],
   ['seq-len', 'string', 'T  longest training sequence in tokens (default: the model\'s context)'],
   ['probe-text', 'string', 'FILE  general text added to the forgetting probe (plain text)'],
-  ['adapter', 'string', 'DIR  start from this PEFT adapter (LoRA or OFT; e.g. the SFT adapter DPO continues, which is then DPO\'s frozen reference)'],
+  ['adapter', 'string', 'DIR  start from this PEFT adapter, or another run\'s --out folder (LoRA, OFT or prompt tuning; e.g. the SFT adapter DPO continues, which is then DPO\'s frozen reference, or a run continued on fixed data)'],
   ['compare', 'boolean', 'after training, greedy base vs tuned on the held-out split (exact match, overlap)'],
   ['resume', 'boolean', 'continue the run saved in --out'],
   ['backend', 'string', 'wasm|cpu  the TF.js backend (default wasm)'],
