@@ -29,7 +29,8 @@ test('a dropped text file trains and Compare shows held-out perplexity base vs t
   await expect(data.text).toContainText('2 documents, 4 paragraphs');
 
   await data.drop({ name: 'ships-log.txt', bytes: shipsLog({ voyages: 10, entries: 4 }), type: 'text/plain' });
-  await expect(data.format).toHaveText('text');
+  await expect(data.format).toHaveText('Plain text'); // plain words; the id 'text' is on demand (issue 18 #8)
+  await expect(data.formatId).toHaveText('text');
   // 10 voyages of 6 paragraphs; 10% held out = one whole voyage.
   await expect(data.text).toContainText('10 documents, 60 paragraphs');
   await expect(data.text).toContainText('held out: 1 whole document (6 paragraphs)');

@@ -83,7 +83,8 @@ test('the journey: drop a dataset, read the doctor, train, pick a checkpoint, re
   // On SwiftShader the doctor's end-of-text probe (a few forward passes) alone takes a while.
   const slow = { timeout: gpu ? 600_000 : 60_000 };
   await expect(data.counts).toHaveText('41 read, 40 valid, 1 error, 0 warnings', slow);
-  await expect(data.format).toHaveText('prompt-completion-jsonl');
+  await expect(data.format).toHaveText('JSON Lines, prompt/completion pairs'); // plain words; the id is on demand (issue 18 #8)
+  await expect(data.formatId).toHaveText('prompt-completion-jsonl');
   await expect(data.split).toContainText('36 training, 4 validation');
   const bad = data.issueAtLine(17);
   await expect(bad).toBeVisible();

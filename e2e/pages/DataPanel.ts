@@ -12,7 +12,14 @@ export class DataPanel {
   readonly status: Locator;
   readonly report: Locator;
   readonly counts: Locator;
+  /** The format in plain words ("JSON Lines, prompt/completion pairs"); formatId: its id, inside a details toggle. */
   readonly format: Locator;
+  readonly formatId: Locator;
+  /** The end of text in plain words; stopDetails: the toggle with the token id and the probabilities. */
+  readonly stopWords: Locator;
+  readonly stopDetails: Locator;
+  /** Where "Answer:" (or "User:"/"Assistant:") in the token preview comes from. */
+  readonly promptFormatNote: Locator;
   readonly split: Locator;
   /** Plain text: characters, tokens, documents/paragraphs, windows and the held-out share. */
   readonly text: Locator;
@@ -34,6 +41,10 @@ export class DataPanel {
     this.report = this.region.getByTestId('data-report');
     this.counts = this.region.getByTestId('data-counts');
     this.format = this.region.getByTestId('data-format');
+    this.formatId = this.region.getByTestId('data-format-id');
+    this.stopWords = this.region.getByTestId('data-stop-words');
+    this.stopDetails = this.region.getByTestId('data-stop-details');
+    this.promptFormatNote = this.region.getByTestId('prompt-format-note');
     this.split = this.region.getByTestId('data-split');
     this.text = this.region.getByTestId('data-text');
     this.problem = this.region.getByTestId('data-problem');

@@ -49,8 +49,26 @@ describe('data inspect', () => {
 
   it('text mode: summary on stdout, one line per problem on stderr', async () => {
     const { stdout, stderr } = await run({}, FIXTURE);
-    expect(stdout).toContain('prompt-completion-jsonl, 41 records, 40 valid (1 error, 0 warnings)');
+    // The format in plain words first, its id in brackets (issue 18 #8: was "prompt-completion-jsonl, 41 records, ...").
+    expect(stdout).toContain('JSON Lines, prompt/completion pairs [prompt-completion-jsonl], 41 records, 40 valid, 1 line skipped (1 error, 0 warnings)');
     expect(stderr).toContain(`${FIXTURE}:17: error: invalid JSON: trailing comma`);
+  });
+
+  it('2 broken lines, one missing two fields: 2 errors, 2 lines skipped, every reason of a line on its line', async () => {
+    const file = join(REPO_ROOT, 'e2e', 'fixtures', 'two-broken-lines.jsonl');
+    const j = JSON.parse((await run({ json: true }, file)).stdout);
+    expect(j).toMatchObject({ format: 'prompt-completion-jsonl', formatWords: 'JSON Lines, prompt/completion pairs', total: 22, records: 20, errorCount: 2, skipped: 2 });
+    expect(j.errors.map((e: { line: number; code: string; message: string }) => [e.line, e.code, e.message])).toEqual([
+      [6, 'missing-field', 'missing fields "prompt" and "completion"'],
+      [15, 'missing-field', 'missing field "completion"'],
+    ]);
+    expect(j.errors[0].reasons).toHaveLength(2);
+    const { stdout, stderr } = await run({}, file);
+    expect(stdout).toContain('22 records, 20 valid, 2 lines skipped (2 errors, 0 warnings)');
+    expect(stderr.trim().split('\n')).toEqual([
+      `${file}:6: error: missing fields "prompt" and "completion"  | {"promt": "Write as digits: two hundred nineteen", "complettion": "219"}`,
+      `${file}:15: error: missing field "completion"  | {"prompt": "Write as digits: eight hundred twenty two"}`,
+    ]);
   });
 
   it('unreadable files and bad options fail', async () => {
@@ -80,5 +98,16 @@ describe('data inspect', () => {
     expect(j.tokens.example.at(-1)).toEqual({ id: BUNDLED_EOS, text: '</s>', trained: true });
     expect(j.tokens.completion.max).toBeLessThanOrEqual(5);
     expect(j.split).toMatchObject({ train: 90, val: 10, source: 'split' });
+  });
+
+  it('--model, text mode: the end of text in plain words, its figures indented below, the "Answer:" separator explained', async () => {
+    const { stdout } = await run({ model: TINY_DIR, backend: 'cpu', 'max-seq-len': '64' }, join(REPO_ROOT, 'public', 'examples', 'number-words.val.jsonl'));
+    const lines = stdout.split('\n');
+    const at = lines.findIndex((l) => l.startsWith('end of text: '));
+    expect(lines[at]).toBe("end of text: Replies will end with the model's end-of-text token, which it already uses to end text.");
+    expect(lines[at + 1]).toBe(`  Stop token: id ${BUNDLED_EOS}.`);
+    expect(lines[at + 2]).toMatch(/^ {2}Mean probability the base model gives each right after \d+ finished texts: end-of-text token \(id \d+\) [\d.e-]+/);
+    expect(lines[at + 3]).toMatch(/^ {2}Why: the model predicts its EOS token/);
+    expect(stdout).toContain(`  "Answer:" is not in your file: tabtune's plain prompt format`);
   });
 });

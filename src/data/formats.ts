@@ -78,6 +78,33 @@ export function formatName(container: Container, schema: Schema | null): string 
   return schema ? `${schema}-${container}` : container;
 }
 
+/** Each container in plain words, for people (formatName is the id for tools and --format). */
+export const CONTAINER_WORDS: Record<Container, string> = {
+  jsonl: 'JSON Lines',
+  json: 'JSON array',
+  csv: 'CSV table (comma-separated columns)',
+  tsv: 'TSV table (tab-separated columns)',
+  text: 'Plain text',
+};
+
+/** Each schema in plain words (what one record holds). */
+export const SCHEMA_WORDS: Record<Schema, string> = {
+  'prompt-completion': 'prompt/completion pairs',
+  'input-output': 'input/output pairs',
+  alpaca: 'Alpaca instructions (instruction, input, output)',
+  'openai-chat': 'chat conversations (OpenAI "messages")',
+  sharegpt: 'chat conversations (ShareGPT "conversations")',
+  preference: 'preference pairs (a chosen and a rejected reply)',
+  table: 'columns',
+};
+
+/** A format in plain words: `JSON Lines, prompt/completion pairs`, `CSV table (comma-separated columns)`, `Plain text`. */
+export function formatWords(container: Container | null, schema: Schema | null): string {
+  if (container === null) return 'not recognized';
+  if (container === 'csv' || container === 'tsv' || container === 'text' || schema === null || schema === 'table') return CONTAINER_WORDS[container];
+  return `${CONTAINER_WORDS[container]}, ${SCHEMA_WORDS[schema]}`;
+}
+
 // ---------------------------------------------------------------------------------------------------
 
 export interface Normalized {

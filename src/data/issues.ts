@@ -1,6 +1,9 @@
 // Collects the problems found in a dataset: every one is counted, the first `max` of each severity are
 // kept with their line and a snippet. Problems never abort the file.
-import type { Issue, IssueCode, Severity } from './types';
+// COUNTING: one record is one issue. All the errors of one record (a line missing both "prompt" and
+// "completion") are one Issue whose message lists every reason (Issue.reasons keeps them apart), so
+// errorCount counts rejected records (plus file-level problems, line 0), never reasons; the same for warnings.
+import type { Issue, IssueCode, IssueReason, Severity } from './types';
 
 export const MAX_ISSUES = 1000;
 const SNIPPET_CHARS = 100;
@@ -19,7 +22,7 @@ export interface IssueSummary {
   /** Issues counted but not listed (beyond the first `max` of each severity). */
   errorsOmitted: number;
   warningsOmitted: number;
-  /** How many of each code, listed or not. */
+  /** How many issues (records, or file-level problems) have each code, listed or not. */
   byCode: Partial<Record<IssueCode, number>>;
 }
 
@@ -33,7 +36,7 @@ export class IssueLog {
   constructor(readonly max = MAX_ISSUES) {}
 
   add(issue: Issue): void {
-    this.byCode[issue.code] = (this.byCode[issue.code] ?? 0) + 1;
+    for (const code of issueCodes(issue)) this.byCode[code] = (this.byCode[code] ?? 0) + 1;
     if (issue.severity === 'error') {
       this.errorCount++;
       if (this.errors.length < this.max) this.errors.push(issue);
@@ -49,6 +52,20 @@ export class IssueLog {
 
   warn(line: number, code: IssueCode, message: string, extra: Partial<Issue> = {}): void {
     this.add({ line, severity: 'warning', code, message, ...extra });
+  }
+
+  /**
+   * All the problems of one record: its errors become one error issue and its warnings one warning issue,
+   * each with every reason in its message (and in `reasons` when there are several). Counted once each.
+   */
+  addRecord(line: number, problems: readonly RecordProblem[], extra: Partial<Issue> = {}): void {
+    for (const severity of ['error', 'warning'] as const) {
+      const reasons = problems.filter((p) => p.severity === severity).map(({ code, message }) => ({ code, message }));
+      if (!reasons.length) continue;
+      const issue: Issue = { line, severity, code: reasons[0]!.code, message: joinReasons(reasons), ...extra };
+      if (reasons.length > 1) issue.reasons = reasons;
+      this.add(issue);
+    }
   }
 
   count(code: IssueCode): number {
@@ -74,4 +91,30 @@ export interface RecordProblem {
   severity: Severity;
   code: IssueCode;
   message: string;
+}
+
+/** The distinct codes of an issue (several when it holds several reasons of one record). */
+export function issueCodes(issue: Pick<Issue, 'code' | 'reasons'>): IssueCode[] {
+  return issue.reasons ? [...new Set(issue.reasons.map((r) => r.code))] : [issue.code];
+}
+
+const MISSING = /^missing field "([^"]+)"$/;
+
+/**
+ * The reasons of one record in one sentence: `missing field "prompt"` and `missing field "completion"`
+ * read `missing fields "prompt" and "completion"`; other reasons follow, separated by "; ".
+ */
+export function joinReasons(reasons: readonly IssueReason[]): string {
+  const missing = reasons.map((r) => MISSING.exec(r.message)?.[1]).filter((k): k is string => k !== undefined);
+  const together = missing.length === 1 ? `missing field "${missing[0]}"` : `missing fields ${missing.slice(0, -1).map((k) => `"${k}"`).join(', ')} and "${missing.at(-1)}"`;
+  const parts: string[] = [];
+  let said = false;
+  for (const r of reasons) {
+    if (!MISSING.test(r.message)) parts.push(r.message);
+    else if (!said) {
+      parts.push(together); // where the first missing field was
+      said = true;
+    }
+  }
+  return parts.join('; ');
 }

@@ -178,7 +178,7 @@ class Collector {
       return;
     }
     const n = normalize(value, schema ?? 'prompt-completion', line);
-    for (const p of n.problems) this.log.add({ line, severity: p.severity, code: p.code, message: p.message, snippet: snippet(text) });
+    this.log.addRecord(line, n.problems, { snippet: snippet(text) }); // all reasons of the record in one issue
     if (!n.record) return;
     const used = SCHEMA_KEYS[schema!];
     for (const k of Object.keys(value as Obj)) {

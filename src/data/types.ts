@@ -100,6 +100,14 @@ export interface Issue {
   snippet?: string;
   /** For duplicates and overlaps: the line of the first occurrence. */
   firstLine?: number;
+  /** Every reason, when one record has several (`message` says them all in one sentence; `code` is the first). */
+  reasons?: IssueReason[];
+}
+
+/** One reason a record is rejected or warned about. */
+export interface IssueReason {
+  code: IssueCode;
+  message: string;
 }
 
 export interface ReadProgress {

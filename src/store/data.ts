@@ -1,6 +1,7 @@
 // What the Data panel says about a doctor report before the details: a file that cannot be trained on
 // at all (empty, binary, unrecognized, every record broken) gets one clear message and what to do.
 import type { DataReport } from '../protocol/messages';
+import { recordNoun, skippedRecords } from '../data/words';
 
 export interface DatasetProblem {
   /** Blocking: nothing can be trained. Otherwise a note (some lines skipped). */
@@ -53,10 +54,12 @@ export function datasetProblem(report: DataReport): DatasetProblem | null {
   if (report.split.train === 0) {
     return { blocking: true, title: 'Nothing left to train on', message: `All ${report.records} valid examples went to validation.`, hint: 'Lower the validation fraction, or add more examples.' };
   }
-  if (report.errorCount > 0) {
+  // One per record, however many reasons it has (src/data/words.ts skippedRecords).
+  const skipped = skippedRecords(report);
+  if (skipped > 0 || report.errorCount > 0) {
     return {
       blocking: false,
-      title: `${report.errorCount} line${report.errorCount === 1 ? '' : 's'} will be skipped`,
+      title: skipped > 0 ? `${recordNoun(report.container, skipped)} will be skipped` : `${report.errorCount} problem${report.errorCount === 1 ? '' : 's'} in the file`,
       message: `${report.records} of ${report.total} records are valid and will be trained on; the others are listed below with their line numbers.`,
       hint: 'Training works as it is; fix the file and drop it again to use every line.',
     };

@@ -4,6 +4,8 @@ import type { TableInfo } from '../data/csv';
 import { datasetProblem, FORMAT_CHOICES, pageOf, textSummary } from '../store/data';
 import { formatBytes } from '../storage/errors';
 import { joinTextFiles } from '../data/text';
+import { formatWords } from '../data/formats';
+import { promptFormatNote, stopDetails, stopWords } from '../data/words';
 import { useActions, useAppState } from './context';
 import { ErrorNotice } from './ErrorNotice';
 import { FixRecordButton } from './iterate/DataFixPanel';
@@ -82,7 +84,7 @@ function IssueList({ kind, issues, total, omitted }: { kind: 'Errors' | 'Warning
         {p.items.map((e, i) => (
           <li key={`${e.line}-${e.code}-${i}`} data-testid="issue" data-line={e.line}>
             <span className="issue-line">{e.line > 0 ? `Line ${e.line}` : 'File'}</span>
-            <span className="issue-code">{e.code}</span>
+            <span className="issue-code">{e.reasons ? [...new Set(e.reasons.map((r) => r.code))].join(', ') : e.code}</span>
             <span className="issue-message">{e.message}</span>
             {e.snippet ? <code className="issue-snippet">{e.snippet}</code> : null}
             {e.line > 0 && kind !== 'Validation file errors' ? <FixRecordButton line={e.line} origin="doctor" label={`Fix line ${e.line}`} /> : null}
@@ -140,6 +142,7 @@ function TokenExample({ report }: { report: DataReport }) {
   const t = report.tokens;
   if (!t?.example) return null;
   const trained = t.example.filter((x) => x.trained).length;
+  const formatNote = promptFormatNote(t.example);
   return (
     <section aria-label="One example, token by token">
       <h3>One example as the model sees it (line {t.exampleLine})</h3>
@@ -147,6 +150,11 @@ function TokenExample({ report }: { report: DataReport }) {
         <span className="tok trained legend">trained</span> tokens are what the model learns to write ({trained} of {t.example.length});{' '}
         <span className="tok masked legend">masked</span> tokens are context only (loss on the {t.lossOn === 'all' ? 'whole text' : 'completion'}).
       </p>
+      {formatNote && (
+        <p className="help" data-testid="prompt-format-note">
+          {formatNote}
+        </p>
+      )}
       <p className="tokens" data-testid="token-example">
         {t.example.map((x, i) => (
           <span key={i} className={`tok ${x.trained ? 'trained' : 'masked'}`} title={`token ${x.id}${x.trained ? ', trained' : ', masked'}`}>
@@ -277,7 +285,13 @@ function ReportView({ report, stored, compact }: { report: DataReport; stored: b
         </div>
         <div>
           <dt>Format</dt>
-          <dd data-testid="data-format">{report.format}</dd>
+          <dd>
+            <span data-testid="data-format">{formatWords(report.container, report.schema)}</span>{' '}
+            <details className="inline-details">
+              <summary>format id</summary>
+              <code data-testid="data-format-id">{report.format}</code>
+            </details>
+          </dd>
         </div>
         <div>
           <dt>Records</dt>
@@ -323,7 +337,17 @@ function ReportView({ report, stored, compact }: { report: DataReport; stored: b
         {report.stop && !compact && (
           <div>
             <dt>End of text</dt>
-            <dd>{report.stop.reason}</dd>
+            <dd data-testid="data-stop">
+              <span data-testid="data-stop-words">{stopWords(report.stop, { plainText: !!report.text })}</span>{' '}
+              <details className="inline-details" data-testid="data-stop-details">
+                <summary>details</summary>
+                {stopDetails(report.stop).map((line, i) => (
+                  <span key={i} className="detail-line">
+                    {line}
+                  </span>
+                ))}
+              </details>
+            </dd>
           </div>
         )}
       </dl>
@@ -337,7 +361,7 @@ function ReportView({ report, stored, compact }: { report: DataReport; stored: b
           onChange={(e) => void actions.setDataOptions({ format: e.target.value || null })}
           aria-describedby={`${id}-format-help`}
         >
-          <option value="">Detected ({report.detected.schema ?? report.detected.container ?? 'unknown'})</option>
+          <option value="">Detected ({formatWords(report.detected.container, report.detected.schema)})</option>
           {FORMAT_CHOICES.map((f) => (
             <option key={f.value} value={f.value}>
               {f.label}

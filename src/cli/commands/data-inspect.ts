@@ -1,15 +1,17 @@
 // `tabtune data inspect FILE [--model DIR] [--format F] [--max-seq-len N] [--json] ...`: the dataset
 // doctor on a file. With --json, stdout is one JSON object {format, total, records, errors, warnings,
-// tokens, ...} (errors/warnings: [{line, message, code, snippet}], line = 1-based physical line where the
-// record starts, 0 = the whole file). Without --json, a summary on stdout and one line per problem on
-// stderr. Exit status: 0 when the file was read (even with bad records), non-zero when it cannot be
+// tokens, ...} (errors/warnings: [{line, message, code, snippet, reasons?}], line = 1-based physical line where the
+// record starts, 0 = the whole file; one entry per record, its reasons listed in `reasons` when several;
+// added after the details: formatWords, skipped = records not trained). Without --json, a summary in plain
+// words on stdout (ids and measured figures in brackets) and one line per problem on stderr. Exit status: 0 when the file was read (even with bad records), non-zero when it cannot be
 // read or is not a dataset at all.
 import { UsageError, type Args, type OptionSpec } from '../args';
 import { openModel } from '../model-args';
 import { inspectDataset, type InspectOptions } from '../../data/doctor';
 import { textSummary } from '../../data/text';
 import { fileSource } from '../../node/data-file';
-import { parseFormatOverride } from '../../data/formats';
+import { formatWords, parseFormatOverride } from '../../data/formats';
+import { promptFormatNote, recordNoun, skippedRecords, stopDetails, stopWords } from '../../data/words';
 import type { ColumnMapping } from '../../data/types';
 import type { LanguageModel } from '../../model/load';
 
@@ -127,21 +129,24 @@ export async function dataInspectCommand(args: Args): Promise<void> {
     if (args.json) {
       // Key order: the summary first, then the problems, then the details.
       const { format: fmt, total, records, errors, warnings, tokens, ...rest } = r;
-      process.stdout.write(JSON.stringify({ format: fmt, total, records, errors, warnings, tokens, ...rest }) + '\n');
+      process.stdout.write(JSON.stringify({ format: fmt, total, records, errors, warnings, tokens, ...rest, formatWords: formatWords(r.container, r.schema), skipped: skippedRecords(r) }) + '\n');
       return;
     }
     const lines: string[] = [];
-    lines.push(`${file}: ${r.format}, ${r.total} records, ${r.records} valid (${r.errorCount} error${r.errorCount === 1 ? '' : 's'}, ${r.warningCount} warning${r.warningCount === 1 ? '' : 's'})`);
+    const skipped = skippedRecords(r);
+    lines.push(`${file}: ${formatWords(r.container, r.schema)} [${r.format}], ${r.total} records, ${r.records} valid${skipped ? `, ${recordNoun(r.container, skipped)} skipped` : ''} (${r.errorCount} error${r.errorCount === 1 ? '' : 's'}, ${r.warningCount} warning${r.warningCount === 1 ? '' : 's'})`);
     if (r.table) {
       lines.push(`columns: ${r.table.columns.map((c) => JSON.stringify(c)).join(', ')}`);
       lines.push(r.table.mapping ? `mapping (${r.table.mappingSource}): prompt ${r.table.mapping.prompt.join(' + ')} -> completion ${r.table.mapping.completion}` : `no column mapping: pass --prompt-column/--completion-column${r.table.suggested ? ` (suggested: ${r.table.suggested.prompt.join(',')} -> ${r.table.suggested.completion})` : ''}`);
     }
-    if (r.stop) lines.push(`end of text: ${r.stop.stopTokenId !== null ? `token ${r.stop.stopTokenId}` : `stop string ${JSON.stringify(r.stop.stopStrings[0])}`} (${r.stop.reason})`);
+    if (r.stop) lines.push(`end of text: ${stopWords(r.stop, { plainText: !!r.text })}`, ...stopDetails(r.stop).map((d) => `  ${d}`));
     const t = r.tokens;
     if (t) {
       lines.push(`tokens (${t.sampled ? `sample of ${t.examples}` : `${t.examples} examples`}, max ${t.maxSeqLen}): prompt mean ${t.prompt.mean.toFixed(1)} p95 ${t.prompt.p95}, completion mean ${t.completion.mean.toFixed(1)} p95 ${t.completion.p95}, total max ${t.total.max}`);
       lines.push(`per epoch: ${t.tokensPerEpoch} tokens, ${t.trainedTokensPerEpoch} trained; ${t.truncated} truncated`);
       if (t.example) lines.push(`example (line ${t.exampleLine}): ${t.example.map((x) => (x.trained ? `[${x.text}]` : x.text)).join('')}   ([...] = trained)`);
+      const note = promptFormatNote(t.example);
+      if (note) lines.push(`  ${note}`);
     }
     lines.push(`split: ${r.split.train} train / ${r.split.val} validation (${r.split.source})`);
     if (r.text) lines.push(`plain text: ${textSummary(r.text)}`);
