@@ -66,6 +66,7 @@ test('fix a held-out record, continue from the checkpoint on the new version, co
   await fix.remove.click();
   await expect(fix.pending).toContainText('line 17 removed, line 29 edited');
   await expect(fix.pending).toContainText('iterate-mislabeled.v2.jsonl');
+  await fix.region.screenshot({ path: testInfo.outputPath('fix-the-data.png') });
 
   // Downloaded as JSONL: 40 records, the fix in, the broken line out.
   const [download] = await Promise.all([page.waitForEvent('download'), fix.download.click()]);
@@ -92,7 +93,7 @@ test('fix a held-out record, continue from the checkpoint on the new version, co
   expect(job?.startFrom).toEqual({ runId: first, step: 10 });
   expect(job?.data.name).toBe('iterate-mislabeled.v2.jsonl');
   const row2 = runs.region.locator(`[data-testid="run"][data-run-id="${second}"]`);
-  await expect(row2.getByTestId('run-parent')).toHaveText(`continued from ${firstName} at step 10`);
+  await expect(row2.getByTestId('run-lineage')).toHaveText(` · started from ${firstName} at step 10`);
 
   // Sorted by best validation loss: the lower one first.
   await runs.region.getByLabel('Order by').selectOption('val-loss');
@@ -106,6 +107,7 @@ test('fix a held-out record, continue from the checkpoint on the new version, co
   await tick1.focus();
   await page.keyboard.press('Space');
   await row2.getByTestId('run-pick').check();
+  await runs.region.screenshot({ path: testInfo.outputPath('runs-list.png') });
   await runs.region.getByRole('button', { name: 'Compare 2 runs' }).click();
   await expect(side.region).toBeVisible();
   await expect(side.busy).toHaveCount(0, { timeout: 300_000 });

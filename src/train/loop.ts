@@ -81,7 +81,8 @@ export interface TrainerCheckpoint {
   step: number;
   tensors: Record<string, { shape: number[]; data: Float32Array }>;
   state: TrainerState;
-  metrics: { trainLoss?: number; valLoss?: number; extra?: Record<string, number> };
+  /** valStep: the step valLoss was measured at (an earlier one when the checkpoint falls between evaluations). */
+  metrics: { trainLoss?: number; valLoss?: number; valStep?: number; extra?: Record<string, number> };
 }
 
 export interface TrainerState {
@@ -94,6 +95,8 @@ export interface TrainerState {
   badSteps: number;
   optimizerT: number;
   lastValLoss: number | null;
+  /** The step `lastValLoss` was measured at (absent in checkpoints made before it was recorded). */
+  lastValStep?: number | null;
   /** Names of the trained tensors, in optimizer order. */
   params: string[];
   /** The run's planned steps (absent in checkpoints made before it was recorded). */
@@ -270,6 +273,7 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
   private smoothCount = 0;
   private badSteps = 0;
   private lastValLoss: number | null = null;
+  private lastValStep: number | null = null;
   private stepTimeEma: number | null = null;
   private lastLoss = NaN;
 
@@ -468,6 +472,7 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
 
   checkpoint(): TrainerCheckpoint {
     const tensors: TrainerCheckpoint['tensors'] = {};
+    this.lastValStep = this.step;
     const opt = this.optimizer.getState();
     this.params.forEach((p, i) => {
       const name = this.paramNames[i]!;
@@ -491,7 +496,7 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
         params: this.paramNames,
         totalSteps: this.totalSteps,
       },
-      metrics: { trainLoss: Number.isFinite(this.lastLoss) ? this.lastLoss : undefined, valLoss: this.lastValLoss ?? undefined },
+      metrics: { trainLoss: Number.isFinite(this.lastLoss) ? this.lastLoss : undefined, valLoss: this.lastValLoss ?? undefined, ...(this.lastValLoss !== null && this.lastValStep !== null ? { valStep: this.lastValStep } : {}) },
     };
   }
 
@@ -499,6 +504,7 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
     const s = c.state;
     if (s.params.join('\n') !== this.paramNames.join('\n')) {
       throw new Error('the checkpoint was made for different trainable tensors (another model, mode or target_modules)');
+        lastValStep: this.lastValStep,
     }
     this.objective.restoreTensors?.(c.tensors, this.train, this.val);
     const m: Float32Array[] = [];
@@ -532,4 +538,5 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
   dispose(): void {
     this.optimizer.dispose();
   }
+    this.lastValStep = s.lastValStep ?? null;
 }

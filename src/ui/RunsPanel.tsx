@@ -61,7 +61,11 @@ function Decision({ r, figures }: { r: RunSummary; figures: CheckpointInfo[] | u
 function RunRow({ r, selected, training }: { r: RunSummary; selected: boolean; training: boolean }) {
   const figures = useAppState((s) => s.runs.figures[r.id]?.checkpoints);
   const lineage = useAppState((s) => lineageText(r, s.runs.list));
-  const parent = useAppState((s) => parentText(runParent(r, s.runs.list)));
+  // A branch's parent by name (the line above says only "branch from step N"); a continued run's is its lineage text.
+  const parent = useAppState((s) => {
+    const p = runParent(r, s.runs.list);
+    return p?.kind === 'branch' ? parentText(p) : null;
+  });
   const picked = useAppState((s) => s.runsCompare.picked.includes(r.id));
   const actions = useActions();
   const [renaming, setRenaming] = useState(false);

@@ -87,7 +87,14 @@ describe('runs compared side by side (server-rendered)', () => {
     let out = html(RunsPanel, p);
     expect(out).toContain('aria-label="Compare numbers"');
     expect(out).toMatch(/<button type="button" aria-describedby="[^"]+">Compare 2 runs<\/button>/);
-    expect(out).toContain('<p class="run-parent" data-testid="run-parent">continued from numbers at step 2</p>');
+    // A continued run names its parent in its lineage; a branch on a line of its own.
+    expect(out).toContain('<span data-testid="run-lineage"> · started from numbers at step 2</span>');
+    expect(out).not.toContain('run-parent');
+    const branch = run('r3', { name: 'numbers from step 2' });
+    Object.assign(branch, { parentRunId: 'r1', parentCheckpointStep: 2, updatedAt: 2 });
+    patch(p.store, 'runs', { list: [...p.store.getState().runs.list, branch] });
+    expect(html(RunsPanel, p)).toContain('<p class="run-parent" data-testid="run-parent">branch of numbers at step 2</p>');
+    patch(p.store, 'runs', { list: p.store.getState().runs.list.filter((x) => x.id !== 'r3') });
     // Newest first: r1 (updatedAt 0 in the fixture) after r2.
     p.actions.setRunsSort('val-loss');
     out = html(RunsPanel, p);
