@@ -5,7 +5,8 @@ import type { RequestHandle } from '../protocol/client';
 import type { AdapterInfo, GenerateParams } from '../protocol/messages';
 import { clampSettings, compareBlocker, emptyStream, idlePrompt, idleSide, promptToSend, type HeldoutState, type PromptState } from '../store/compare';
 import { asProtocolError, pageError } from '../store/errors';
-import { selectedCheckpoint, stepFor, type RunContext, type Selection } from '../store/run-context';
+import { keepResult } from '../store/compare-source';
+import { sameSelection, selectedCheckpoint, stepFor, type RunContext, type Selection } from '../store/run-context';
 import { patchPart, watch } from '../store/store';
 import { etaMeter } from '../store/time';
 import type { CompareActions } from '../ui/context';
@@ -27,6 +28,16 @@ export function createCompare({ client, store, selectedRun, now = () => Date.now
     store.setState((s) => ({ compare: { ...s.compare, prompt: idlePrompt(s.compare.prompt.runs), stream: emptyStream() } }));
     if (state().compare.heldout.phase !== 'busy') setHeldout({ result: null, resultRunName: null, error: null, cancelled: null });
   });
+
+  // Another run or checkpoint picked: results made with another run are cleared, those of another step
+  // of the same run too; a result of the same run's newest stays, and says the step it was made at (issue 18 #3).
+  const unwatchSelection = watch(store, selectedCheckpoint, (selection) => {
+    const c = state().compare;
+    if (c.prompt.phase !== 'busy' && c.prompt.adapter && !keepResult(c.prompt.adapter, selection)) {
+      store.setState((s) => ({ compare: { ...s.compare, prompt: idlePrompt(s.compare.prompt.runs), stream: emptyStream() } }));
+    }
+    if (c.heldout.phase !== 'busy' && c.heldout.result && !keepResult(c.heldout.result, selection)) setHeldout({ result: null, resultRunName: null, error: null, cancelled: null });
+  }, sameSelection);
 
   /** Makes sure the selected run is read and usable, loads the selected checkpoint as the active adapter. */
   async function prepare(): Promise<{ run: RunContext; adapter: AdapterInfo }> {
@@ -212,6 +223,7 @@ export function createCompare({ client, store, selectedRun, now = () => Date.now
     cancelHeldout,
     dispose() {
       unwatchModel();
+      unwatchSelection();
       void stopComparePrompt();
       void cancelHeldout();
     },

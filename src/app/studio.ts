@@ -188,7 +188,13 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
         received.push(p);
         pushEval(p);
       },
-      checkpoint: () => {
+      checkpoint: (c) => {
+        // Retention removed older checkpoints: the Checkpoints panel says which (issue 18 #6).
+        if (c.deletedSteps.length) {
+          const was = state().checkpoints.removed;
+          const steps = was?.runId === c.runId ? [...was.steps, ...c.deletedSteps] : [...c.deletedSteps];
+          patch(store, 'checkpoints', { removed: { runId: c.runId, steps } });
+        }
         void refreshCheckpoints();
       },
     });

@@ -332,6 +332,7 @@ describe('retention', () => {
       chunkCount: 1,
       trainLoss: expect.any(Number),
       valLoss: 1.2,
+      valStep: null, // saved without the step it was measured at
       extra: null,
       pinned: false,
       isBest: true,

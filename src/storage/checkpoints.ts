@@ -32,6 +32,8 @@ export interface CheckpointManifest {
   tensorCount: number;
   trainLoss: number | null;
   valLoss: number | null;
+  /** The step valLoss was measured at (absent in manifests written before it was recorded). */
+  valStep?: number | null;
   /** The evaluation's other measurements at this step (absent in manifests written before they existed). */
   extra?: Record<string, number> | null;
   pinned: boolean;
@@ -45,6 +47,11 @@ export interface CheckpointInfo {
   chunkCount: number;
   trainLoss: number | null;
   valLoss: number | null;
+  /**
+   * The step valLoss was measured at: the checkpoint's own, or an earlier one when it was saved between two
+   * evaluations (a pause, the last step); null or absent when unknown (checkpoints saved before it was recorded).
+   */
+  valStep?: number | null;
   /** The evaluation's other measurements at this step (exact_match, probe_nll_delta_pct…), or null. */
   extra: Record<string, number> | null;
   pinned: boolean;
@@ -90,6 +97,7 @@ export class CheckpointsRepository {
     const plan = planCheckpointBlob(payload); // validates shapes and state before anything is written
     const trainLoss = finiteOrNull(payload.metrics?.trainLoss);
     const valLoss = finiteOrNull(payload.metrics?.valLoss);
+    const valStep = valLoss !== null && Number.isSafeInteger(payload.metrics?.valStep) ? payload.metrics!.valStep! : null;
     const extra = finiteExtra(payload.metrics?.extra);
     const what = `checkpoint step ${step} of ${runLabel(run, runId)}`;
     const writeId = this.ctx.newId();
@@ -123,6 +131,7 @@ export class CheckpointsRepository {
           tensorCount: Object.keys(payload.tensors).length,
           trainLoss,
           valLoss,
+          valStep,
           extra,
           pinned: options.pinned ?? (isManifest(old) ? old.pinned : false),
         };
@@ -141,7 +150,7 @@ export class CheckpointsRepository {
       this.ctx.inflight.delete(writeId);
     }
     // The checkpoint is committed: failing to note its loss on the run record must not fail the save.
-    if (valLoss !== null) await bestEffort(() => this.runs.noteValLoss(runId, step, valLoss));
+    if (valLoss !== null) await bestEffort(() => this.runs.noteValLoss(runId, valStep ?? step, valLoss));
     const deletedSteps = await this.applyRetention(runId, { keepLast: options.keepLast, keep: options.keep });
     const info = (await this.list(runId, { gc: false })).find((c) => c.step === step) ?? toInfo(manifest!, false, false);
     return { info, deletedSteps };
@@ -217,6 +226,7 @@ export class CheckpointsRepository {
     const metrics: CheckpointPayload['metrics'] = {};
     if (m.trainLoss !== null) metrics.trainLoss = m.trainLoss;
     if (m.valLoss !== null) metrics.valLoss = m.valLoss;
+    if (m.valLoss !== null && typeof m.valStep === 'number') metrics.valStep = m.valStep;
     return { step, tensors: decoded.tensors, state: decoded.state, metrics, info };
   }
 
@@ -414,6 +424,7 @@ function toInfo(m: CheckpointManifest, isBest: boolean, isLatest: boolean): Chec
     chunkCount: m.chunks.length,
     trainLoss: m.trainLoss,
     valLoss: m.valLoss,
+    valStep: m.valStep ?? null,
     extra: m.extra ?? null,
     pinned: m.pinned,
     isBest,
@@ -431,7 +442,8 @@ function finiteExtra(extra: Record<string, number> | undefined): Record<string, 
 
 function bestStep(manifests: CheckpointManifest[]): number | null {
   let best: CheckpointManifest | null = null;
-  for (const m of manifests) if (m.valLoss !== null && (best === null || m.valLoss < best.valLoss!)) best = m;
+  // A checkpoint saved between evaluations carries an earlier step's figure: its own weights were not measured.
+  for (const m of manifests) if (m.valLoss !== null && (m.valStep ?? m.step) === m.step && (best === null || m.valLoss < best.valLoss!)) best = m;
   return best ? best.step : null;
 }
 

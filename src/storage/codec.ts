@@ -20,7 +20,8 @@ export interface CheckpointPayload {
   /** Any JSON: schedule position, RNG state, data-order cursor... (JSON rules: no undefined/NaN/Infinity/BigInt). */
   state: unknown;
   /** extra: the measurements of the evaluation at this step (exact_match, probe_nll_delta_pct…), when there was one. */
-  metrics: { trainLoss?: number; valLoss?: number; extra?: Record<string, number> };
+  /** valStep: the step valLoss was measured at, when it is known. */
+  metrics: { trainLoss?: number; valLoss?: number; valStep?: number; extra?: Record<string, number> };
 }
 
 export const CHECKPOINT_FORMAT = 'tabtune-checkpoint';

@@ -6,8 +6,9 @@ import type { GcResult, StoreContext } from './context';
 import { StorageError } from './errors';
 import { checkId, checkName, checkStep, finiteOrNull, keyId, storageKeys, toJson } from './keys';
 
-export type RunStatus = 'running' | 'paused' | 'interrupted' | 'finished' | 'failed';
-export const RUN_STATUSES: readonly RunStatus[] = ['running', 'paused', 'interrupted', 'finished', 'failed'];
+/** cancelled: the user cancelled it (not paused: nothing waits to resume it; its checkpoints stay). */
+export type RunStatus = 'running' | 'paused' | 'interrupted' | 'finished' | 'failed' | 'cancelled';
+export const RUN_STATUSES: readonly RunStatus[] = ['running', 'paused', 'interrupted', 'finished', 'failed', 'cancelled'];
 
 export interface RunDatasetRef {
   fingerprint: string;

@@ -186,6 +186,8 @@ export interface CheckpointsSlice {
   phase: Phase;
   list: CheckpointInfo[];
   error: ProtocolError | null;
+  /** Steps retention removed from the run being trained (its checkpoint events' deletedSteps), for the notice. */
+  removed?: { runId: string; steps: number[] } | null;
 }
 
 export interface RunsSlice {

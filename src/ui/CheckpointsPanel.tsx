@@ -1,7 +1,9 @@
 import { useId, useState } from 'react';
 import type { CheckpointInfo } from '../protocol/messages';
-import { isTraining } from '../store/store';
+import { isTraining, type AppState } from '../store/store';
 import { formatBytes } from '../storage/errors';
+import { DEFAULT_KEEP_LAST } from '../storage/context';
+import { bestBadgeText, removedNotice, retentionLine, valAt } from '../store/status-lines';
 import { useActions, useAppState } from './context';
 import { ErrorNotice } from './ErrorNotice';
 
@@ -43,12 +45,12 @@ function Checkpoint({ c, selected, busy, runName, offId, offReason }: { c: Check
       <button type="button" className="ckpt-main" aria-pressed={selected} aria-label={`${label}${c.isBest ? ', best validation loss' : ''}${selected ? ', selected' : ''}`} onClick={() => actions.selectCheckpoint(c.runId, c.step)}>
         <span className="ckpt-step">Step {c.step}</span>
         <span className="ckpt-badges">
-          {c.isBest && <span className="badge best">best</span>}
+          {c.isBest && <span className="badge best" title="Lowest validation loss of the run's checkpoints" data-testid="best-badge">{bestBadgeText(c)}</span>}
           {c.isLatest && <span className="badge">latest</span>}
           {c.pinned && <span className="badge pinned">pinned</span>}
         </span>
         <span className="ckpt-loss">
-          train {loss(c.trainLoss)} · val {loss(c.valLoss)}
+          train {loss(c.trainLoss)} · val {valAt(c)}
         </span>
         <span className="ckpt-size">{formatBytes(c.sizeBytes)}</span>
       </button>
@@ -87,14 +89,17 @@ function Checkpoint({ c, selected, busy, runName, offId, offReason }: { c: Check
   );
 }
 
+const runNameOf = (s: AppState) => s.runs.list.find((r) => r.id === s.checkpoints.runId)?.name ?? s.train.run?.name ?? null;
+
 export function CheckpointsPanel() {
   const cps = useAppState((s) => s.checkpoints);
   const selection = useAppState((s) => s.selection);
-  const runName = useAppState((s) => s.runs.list.find((r) => r.id === s.checkpoints.runId)?.name ?? s.train.run?.name ?? null);
+  const runName = useAppState(runNameOf);
   const busy = useAppState(isTraining);
   const phase = useAppState((s) => s.train.phase);
   const trainingName = useAppState((s) => s.train.run?.name ?? null);
   const actionError = useAppState((s) => s.runs.actionError);
+  const removed = useAppState((s) => (s.checkpoints.removed && s.checkpoints.removed.runId === s.checkpoints.runId ? removedNotice(s.checkpoints.removed.steps, runNameOf(s)) : null));
   const id = useId();
   const latest = cps.list.length ? cps.list[cps.list.length - 1]!.step : null;
   const selectedStep = selection.runId === cps.runId ? (selection.step ?? latest) : null;
@@ -126,6 +131,16 @@ export function CheckpointsPanel() {
       {cps.list.length > 0 && offReason && (
         <p className="help" id={`${id}-off`} data-testid="checkpoints-off">
           {offReason} The newest checkpoint cannot be deleted meanwhile.
+        </p>
+      )}
+      {removed && (
+        <p className="notice warn" role="status" data-testid="checkpoints-removed">
+          {removed}
+        </p>
+      )}
+      {cps.list.length > 0 && (
+        <p className="help" data-testid="checkpoints-retention">
+          {retentionLine(DEFAULT_KEEP_LAST)} A figure measured at an earlier step than its checkpoint says that step.
         </p>
       )}
       {actionError && <ErrorNotice title="That did not work" error={actionError} />}

@@ -5,6 +5,7 @@ import { checkpointText, isRecipeBranch, runCriterion } from '../store/tradeoff'
 import { lineageText, runMethodLabel } from '../store/training';
 import { compareRunsBlocker, parentText, runParent, sortRuns, type RunsSort } from '../store/runs-compare';
 import { formatBytes } from '../storage/errors';
+import { cancelledNote, canResume, runStatusLabel } from '../store/status-lines';
 import { useActions, useAppState } from './context';
 import { ErrorNotice } from './ErrorNotice';
 
@@ -17,17 +18,8 @@ function settings(r: RunSummary): string {
   return `${runMethodLabel(t)}, lr ${t.lr}, ${length}, batch ${t.batchSize}`;
 }
 
-const STATUS: Record<string, string> = {
-  running: 'training',
-  paused: 'paused',
-  interrupted: 'interrupted',
-  finished: 'finished',
-  failed: 'failed',
-};
-
-function resumable(r: RunSummary): boolean {
-  return !r.active && r.latestCheckpoint !== null && (r.status === 'interrupted' || r.status === 'paused' || r.status === 'failed');
-}
+// Cancelled ≠ paused (issue 18 #5): a cancelled run says so and offers no Resume (src/store/status-lines.ts).
+const resumable = canResume;
 
 /** "best step 30 (val loss 0.800, general skill −7%) · recommended step 20 (…)" from the run's decision and those checkpoints' measurements. */
 function Decision({ r, figures }: { r: RunSummary; figures: CheckpointInfo[] | undefined }) {
@@ -98,7 +90,7 @@ function RunRow({ r, selected, training }: { r: RunSummary; selected: boolean; t
         ) : (
           <strong className="run-name">{r.name}</strong>
         )}
-        <span className={`badge status-${r.status}`}>{r.active ? 'training now' : STATUS[r.status] ?? r.status}</span>
+        <span className={`badge status-${r.status}`}>{runStatusLabel(r)}</span>
       </div>
       <p className="run-meta">
         {r.job?.data.name ?? r.dataset?.name ?? 'unknown dataset'}
@@ -116,6 +108,11 @@ function RunRow({ r, selected, training }: { r: RunSummary; selected: boolean; t
       ) : null}
       <Decision r={r} figures={figures} />
       {r.error && <p className="help">Failed: {r.error}</p>}
+      {cancelledNote(r) && (
+        <p className="help" data-testid="run-cancelled">
+          {cancelledNote(r)}
+        </p>
+      )}
       <div className="row run-actions" role="group" aria-label={`Actions for ${r.name}`}>
         <button type="button" className="secondary" onClick={() => void actions.openRun(r.id)} aria-label={`Open ${r.name}`} aria-pressed={selected}>
           Open

@@ -2,6 +2,7 @@ import { useEffect, useId, useMemo, useRef, useState } from 'react';
 import type { TrainConfig } from '../protocol/messages';
 import { cannotStart, estimateSeqLen, isTraining } from '../store/store';
 import { formatBytes } from '../storage/errors';
+import { outcomeRunNote, outcomeWord, storedRunLine } from '../store/status-lines';
 import {
   adapterTargets,
   dpoOffer,
@@ -78,9 +79,9 @@ function LiveStats() {
         const n = live.series.step.length;
         const lastLoss = [...live.series.loss].reverse().find((v) => v !== null);
         const vals = live.series.val.filter((v): v is number => v !== null);
-        parts.push(`Stored run: ${nf.format(live.series.step[n - 1]!)} steps`);
-        if (lastLoss != null) parts.push(`last training loss ${lastLoss.toFixed(4)}`);
-        if (vals.length) parts.push(`best validation loss ${Math.min(...vals).toFixed(4)}`);
+        // Names the run the charts show: the end-of-run notice below may describe another one (issue 18 #5).
+        const shownName = store.getState().runs.list.find((r) => r.id === live.runId)?.name ?? null;
+        parts.push(storedRunLine(shownName, live.series.step[n - 1]!, lastLoss ?? null, vals.length ? Math.min(...vals) : null, nf));
       } else if (train.phase === 'starting') {
         parts.push('Preparing the run (encoding the data, building the adapter)…');
       }
@@ -539,6 +540,7 @@ export function TrainPanel() {
   const startLabel = train.phase === 'done' || train.phase === 'error' ? 'Train again' : 'Start training';
   const off = trainControlReasons(train.phase, train.requestId !== null);
   const verdictKind = useVerdictKind(train.outcome?.runId ?? null);
+  const outcomeNote = useAppState((s) => (s.train.outcome ? outcomeRunNote(s.train.outcome, { runId: s.live.runId, name: s.runs.list.find((r) => r.id === s.live.runId)?.name ?? null }) : null));
 
   return (
     <section className="panel train" aria-labelledby={`${id}-h`}>
@@ -623,7 +625,8 @@ export function TrainPanel() {
             </p>
           )}
           <p>
-            {train.outcome.stoppedBy ? 'Ended' : train.outcome.reason === 'cancelled' ? 'Cancelled' : train.outcome.reason === 'stopped' ? 'Stopped' : 'Finished'} at step {train.outcome.step} of {train.outcome.totalSteps}
+            {outcomeWord(train.outcome)} at step {train.outcome.step} of {train.outcome.totalSteps}
+            {outcomeNote ? ` ${outcomeNote}` : ''}
             {train.outcome.finalTrainLoss !== null ? `: training loss ${train.outcome.finalTrainLoss.toFixed(4)}` : ''}
             {train.outcome.finalValLoss !== null ? `, validation loss ${train.outcome.finalValLoss.toFixed(4)}` : ''}, {nf.format(Math.round(train.outcome.tokensPerSecond))} tokens/s
             over {(train.outcome.ms / 1000).toFixed(1)} s. A checkpoint was saved{train.outcome.checkpoint ? ` at step ${train.outcome.checkpoint.step}` : ''}.

@@ -278,7 +278,8 @@ describe('training through the worker (Node, fake IndexedDB)', () => {
     expect(out.step).toBeLessThan(30);
     expect(out.checkpoint?.step).toBe(out.step);
     const run = (await client.request('list-runs', {})).runs[0]!;
-    expect(run).toMatchObject({ status: 'paused', active: false, latestCheckpoint: { step: out.step } });
+    // Cancelled, not paused (issue 18 #5): nothing waits to resume it; its checkpoint stays.
+    expect(run).toMatchObject({ status: 'cancelled', active: false, latestCheckpoint: { step: out.step } });
     expect(await client.cancel(handle.id)).toBe(false);
   });
 
@@ -291,7 +292,7 @@ describe('training through the worker (Node, fake IndexedDB)', () => {
     const out = await handle.result;
     expect(out).toMatchObject({ reason: 'cancelled', step: 0, checkpoint: null });
     expect(col.c.metrics).toEqual([]);
-    expect((await client.request('list-runs', {})).runs[0]).toMatchObject({ status: 'paused', checkpointCount: 0 });
+    expect((await client.request('list-runs', {})).runs[0]).toMatchObject({ status: 'cancelled', checkpointCount: 0 });
   });
 
   it('stops cleanly when storage is full: QUOTA_EXCEEDED with what to delete; the earlier checkpoint still loads', async () => {

@@ -5,6 +5,8 @@ import { useEffect, useId, useMemo, useRef, useState, type KeyboardEvent } from 
 import type { ProtocolError } from '../../protocol/messages';
 import { compareBlocker, formatTotals, heldoutKey, typedPrompt, type HeldoutRow, type PreferenceItem, type SideState } from '../../store/compare';
 import { describeCheckpoint, selectedCheckpoint } from '../../store/run-context';
+import { compareSource, heldoutCount, madeWithOf, staleResultLine } from '../../store/compare-source';
+import { describeSource } from '../../store/generation';
 import { formatDuration } from '../../store/time';
 import { runMethodLabel } from '../../store/training';
 import { useActions, useAppState, useStoreApi } from '../context';
@@ -73,13 +75,15 @@ function SideStats({ side, state }: { side: 'base' | 'tuned'; state: SideState }
   return null;
 }
 
-function PromptCompare({ blocked }: { blocked: boolean }) {
+function PromptCompare({ blocked, reading }: { blocked: boolean; reading: boolean }) {
   const id = useId();
   const settings = useAppState((s) => s.compare.settings);
   const prompt = useAppState((s) => s.compare.prompt);
   const template = useAppState((s) => s.selectedRun.run?.template ?? null);
   const actions = useActions();
   const running = prompt.phase === 'busy';
+  // Made with another step than Compare uses now (same run, newest while it trains): says so (issue 18 #3).
+  const stale = useAppState((s) => (s.compare.prompt.phase === 'busy' || !s.compare.prompt.adapter || !s.model.summary ? null : staleResultLine('The prompt outputs', 'compare again to see the current one', madeWithOf(s.compare.prompt.adapter), compareSource(s), s.model.summary.name)));
   const formatApplies = template !== 'chat-template';
 
   const onKeyDown = (e: KeyboardEvent) => {
@@ -192,7 +196,17 @@ function PromptCompare({ blocked }: { blocked: boolean }) {
           </button>
         </div>
       </form>
+      {running && reading && (
+        <p className="help" role="status" data-testid="prompt-queued">
+          Reading the selected run… the comparison starts as soon as it is read.
+        </p>
+      )}
       {prompt.phase === 'error' && prompt.error && <ErrorNotice title="The comparison failed" error={prompt.error} />}
+      {stale && (
+        <p className="notice warn" role="status" data-testid="prompt-stale">
+          {stale}
+        </p>
+      )}
       <div className="compare-sides" data-testid="compare-sides" data-runs={prompt.runs}>
         {(['base', 'tuned'] as const).map((side) => (
           <div key={side} className="compare-side" role="group" aria-labelledby={`${id}-${side}-h`}>
@@ -302,6 +316,11 @@ function HeldoutCompare({ blocked }: { blocked: boolean }) {
   const id = useId();
   const h = useAppState((s) => s.compare.heldout);
   const valExamples = useAppState((s) => s.selectedRun.run?.valExamples ?? null);
+  const stale = useAppState((s) => {
+    const r = s.compare.heldout.result;
+    if (s.compare.heldout.phase === 'busy' || !r || !s.model.summary) return null;
+    return staleResultLine('The held-out table', 'run it again to measure the current one', { runId: r.runId, runName: s.compare.heldout.resultRunName ?? r.runId, step: r.step, training: false }, compareSource(s), s.model.summary.name);
+  });
   const actions = useActions();
   const running = h.phase === 'busy';
   const now = useNow(running);
@@ -314,7 +333,7 @@ function HeldoutCompare({ blocked }: { blocked: boolean }) {
     <div className="compare-heldout">
       <h3 id={`${id}-h`}>Held-out examples</h3>
       <p className="help">
-        Greedy base and tuned outputs for every validation example of the run{valExamples !== null ? ` (${valExamples})` : ''}, scored against the expected output.
+        Greedy base and tuned outputs for every validation example of the run{heldoutCount(h.result ? h.result.rows.length : null, valExamples)}, scored against the expected output.
       </p>
       <div className="row buttons">
         <button type="button" onClick={() => void actions.compareHeldout()} disabled={blocked || running} aria-describedby={`${id}-h`}>
@@ -340,6 +359,11 @@ function HeldoutCompare({ blocked }: { blocked: boolean }) {
         </p>
       )}
       {h.phase === 'error' && h.error && <ErrorNotice title="The held-out comparison failed" error={h.error} />}
+      {stale && (
+        <p className="notice warn" role="status" data-testid="heldout-stale">
+          {stale}
+        </p>
+      )}
       {h.result && totals && (
         <>
           <div className="heldout-totals" data-testid="heldout-totals" role="status">
@@ -380,6 +404,10 @@ export function ComparePanel() {
   const blocker = useMemo(() => compareBlocker({ model: { summary }, selection, selectedRun }), [summary, selection, selectedRun]);
   const picked = selectedCheckpoint({ selection });
   const loading = selectedRun.phase === 'busy' && !selectedRun.run;
+  const source = useAppState((s) => {
+    const src = compareSource(s);
+    return src ? `The tuned side uses ${describeSource(src)}.` : null;
+  });
   const blocked = !!blocker;
 
   return (
@@ -390,6 +418,11 @@ export function ComparePanel() {
           ? `Base model vs ${selectedRun.run.runName}: ${describeCheckpoint(selectedRun.run, picked)}.${method ? ` Trained with ${method}.` : ''}`
           : 'Base model vs a trained checkpoint, on your prompt and on the held-out examples.'}
       </p>
+      {source && (
+        <p className="help" data-testid="compare-source">
+          {source}
+        </p>
+      )}
       {loading ? (
         <p className="help" role="status">
           Reading the selected run…
@@ -397,7 +430,7 @@ export function ComparePanel() {
       ) : (
         blocker && <Blocker error={blocker} />
       )}
-      <PromptCompare blocked={blocked} />
+      <PromptCompare blocked={blocked && !loading} reading={loading} />
       <HeldoutCompare blocked={blocked} />
       <PreferencesList />
     </section>
