@@ -107,7 +107,7 @@ describe('npm run cli -- train', () => {
     // The base model measured on the held-out split before the first step, with the same metrics.
     const baseline = r.lines.find((l) => l.event === 'baseline')!;
     expect(baseline).toMatchObject({ val_loss: expect.any(Number), exact_match: expect.any(Number), token_f1: expect.any(Number) });
-    expect(JSON.parse(readFileSync(join(out, 'baseline.json'), 'utf8'))).toEqual({ valLoss: baseline.val_loss, extra: { exact_match: baseline.exact_match, token_f1: baseline.token_f1, ...Object.fromEntries(Object.entries(baseline).filter(([k]) => !['event', 'val_loss', 'exact_match', 'token_f1'].includes(k))) } });
+    expect(JSON.parse(readFileSync(join(out, 'baseline.json'), 'utf8'))).toEqual({ of: 'base model', valLoss: baseline.val_loss, extra: { exact_match: baseline.exact_match, token_f1: baseline.token_f1, ...Object.fromEntries(Object.entries(baseline).filter(([k]) => !['event', 'val_loss', 'exact_match', 'token_f1'].includes(k))) } });
     expect(readFileSync(join(out, 'README.md'), 'utf8')).toContain('measured on the same held-out examples before the first step');
     const evals = r.lines.filter((l) => typeof l.val_loss === 'number' && !l.event);
     expect(evals.length).toBeGreaterThan(0);

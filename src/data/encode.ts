@@ -318,13 +318,15 @@ export class RecordEncoder {
 
   /** Both sides of a preference pair; fails when either side cannot be encoded (named in the message). */
   encodePreference(r: PreferenceRecord): PreferenceEncodeResult {
-    const [c, j] = preferenceSides(r).map((x) => this.encode(x));
+    // Only the final reply counts (whatever lossOn says): DPO's log-probabilities are those of the reply.
+    const [c, j] = preferenceSides(r).map((x) => this.encode(x, { lastReplyOnly: true }));
     if (!c!.ok) return { ok: false, code: c!.code, message: `chosen reply: ${c!.message}` };
     if (!j!.ok) return { ok: false, code: j!.code, message: `rejected reply: ${j!.message}` };
     return { ok: true, chosen: c!.example, rejected: j!.example };
   }
 
-  encode(r: DataRecord): EncodeResult {
+  /** One record as a training sequence; `lastReplyOnly` weights only its final reply (DPO's sides), whatever lossOn says. */
+  encode(r: DataRecord, o: { lastReplyOnly?: boolean } = {}): EncodeResult {
     if (r.kind === 'preference') return { ok: false, code: 'unsupported', message: 'a preference pair trains with DPO (encodePreference), not as one sequence' };
     if (r.kind === 'text') return { ok: false, code: 'unsupported', message: 'plain text is packed into windows (src/data/text.ts), not encoded record by record' };
     let seq: { tok: Tokenized; format: 'chat-template' | 'plain' };
@@ -337,10 +339,10 @@ export class RecordEncoder {
     const { ids, completion, turn } = seq.tok;
     const L = ids.length;
     const completionTokens = completion.filter(Boolean).length;
-    const trained = this.lossOn === 'all' ? completion.map(() => true) : completion;
     // The last trained reply is protected from truncation.
     let lastTurn = -1;
     for (let i = 0; i < L; i++) if (completion[i] && turn[i]! > lastTurn) lastTurn = turn[i]!;
+    const trained = o.lastReplyOnly ? completion.map((c, i) => c && turn[i] === lastTurn) : this.lossOn === 'all' ? completion.map(() => true) : completion;
     const firstProtected = lastTurn >= 0 ? turn.indexOf(lastTurn) : L;
     let cut = 0;
     let keepHead = 0;

@@ -79,7 +79,7 @@ export interface CardInput {
   /** The forgetting probe's base-model measurement (run.probe), or null when the run had none. */
   probe: { samples: number; tokens: number; baseNll: number } | null;
   /** The base model on the held-out split, measured before the first step (run.baseline), or null when not measured. */
-  baseline?: { valLoss: number; extra: Record<string, number> } | null;
+  baseline?: { of: string; valLoss: number; extra: Record<string, number> } | null;
   /** The TF.js backend the run trained on, when it was recorded. */
   backend: string | null;
   /** The recipe files (name → text) to reproduce the job elsewhere, or why there is none. */
@@ -398,10 +398,13 @@ function evaluationSection(input: CardInput): Section {
       key === 'probe_nll' && input.probe ? num(input.probe.baseNll) : key === 'probe_nll_delta_pct' && input.probe ? '0%' : bl?.extra[key] !== undefined ? metricValue(bl.extra[key], kind) : NOT_MEASURED;
     rows.push([label, base, metricValue(vFirst, kind), metricValue(vAt, kind)]);
   }
-  blocks.push({ kind: 'table', head: ['Metric', 'Base model', `First evaluation (step ${first.step})`, atLabel], rows });
+  const fromStart = bl !== null && bl.of !== 'base model';
+  blocks.push({ kind: 'table', head: ['Metric', fromStart ? 'Start' : 'Base model', `First evaluation (step ${first.step})`, atLabel], rows });
   blocks.push({
     kind: 'para',
-    text: bl
+    text: fromStart
+      ? `Start column: the model this run started from (the base model with the adapter it continued: ${bl!.of}) measured on the same held-out examples before the first step; a metric it was not measured on says so.`
+      : bl
       ? 'Base model column: the base model (adapter off) measured on the same held-out examples before the first step; a metric it was not measured on says so.'
       : `Base model column: ${input.probe ? 'this run measured the base model on the forgetting probe only' : 'the run did not measure the base model'} (runs made before the base model was measured on the held-out split), so the rest of the column is ${NOT_MEASURED}.`,
   });

@@ -15,10 +15,10 @@ export function probeSummary(probe: unknown): CardInput['probe'] {
 
 /** The stored baseline (run.baseline, baseline.json) as the card reads it, or null. */
 export function baselineSummary(b: unknown): CardInput['baseline'] {
-  const x = b as { valLoss?: unknown; extra?: unknown } | null | undefined;
+  const x = b as { of?: unknown; valLoss?: unknown; extra?: unknown } | null | undefined;
   if (!x || typeof x.valLoss !== 'number' || !x.extra || typeof x.extra !== 'object') return null;
   const extra = Object.fromEntries(Object.entries(x.extra as Record<string, unknown>).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
-  return { valLoss: x.valLoss, extra };
+  return { of: typeof x.of === 'string' ? x.of : 'base model', valLoss: x.valLoss, extra };
 }
 
 /** The card's checkpoint from a checkpoint listing (CheckpointInfo) or manifest. */

@@ -105,7 +105,9 @@ describe('runVerdict', () => {
       'Validation loss 4.000 (base model) → 2.000 (step 12), 50% lower: the model is learning. Whether its answers are right shows in Compare, or set “Held-out answers generated” above 0 (When to stop) to measure exact answers.',
     );
     expect(baseRow(null)).toBeNull();
-    expect(baseRow({ valLoss: NaN, extra: { exact_match: NaN } })).toEqual({ valLoss: null, exact: null });
+    expect(baseRow({ valLoss: NaN, extra: { exact_match: NaN } })).toEqual({ valLoss: null, exact: null, label: 'base model' });
+    // A run that continued an adapter compares with where it started, and says so.
+    expect(runVerdict(evalRows(series([[12, 1, 0.9]])), baseRow({ of: 'sft run, step 40', valLoss: 3, extra: { exact_match: 0.6 } })).text).toContain('60% (start: sft run, step 40) → 90% (step 12)');
   });
 
   it('a high exact match: learned; rising but low: learning', () => {

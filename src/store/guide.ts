@@ -153,14 +153,16 @@ const TRY_MORE = 'try Thorough, more data, or a higher learning rate (Advanced)'
 export interface BaseRow {
   valLoss: number | null;
   exact: number | null;
+  /** What was measured: "base model", or the start of a run that continued an adapter. */
+  label: string;
 }
 
 /** A run's baseline (TrainOutcome.baseline: { valLoss, extra }) as a BaseRow, or null. */
-export function baseRow(b: { valLoss?: number | null; extra?: Record<string, number> | null } | null | undefined): BaseRow | null {
+export function baseRow(b: { of?: string; valLoss?: number | null; extra?: Record<string, number> | null } | null | undefined): BaseRow | null {
   if (!b) return null;
   const v = typeof b.valLoss === 'number' && Number.isFinite(b.valLoss) ? b.valLoss : null;
   const e = b.extra?.exact_match;
-  return { valLoss: v, exact: typeof e === 'number' && Number.isFinite(e) ? e : null };
+  return { valLoss: v, exact: typeof e === 'number' && Number.isFinite(e) ? e : null, label: !b.of || b.of === 'base model' ? 'base model' : `start: ${b.of}` };
 }
 
 /**
@@ -171,7 +173,7 @@ export function runVerdict(rows: readonly EvalRow[], base: BaseRow | null = null
   const answered = rows.filter((r) => r.exact !== null);
   if (answered.length) {
     const last = answered[answered.length - 1]!;
-    const from = base?.exact != null ? { value: base.exact, label: 'base model' } : answered.length > 1 ? { value: answered[0]!.exact!, label: `step ${answered[0]!.step}` } : null;
+    const from = base?.exact != null ? { value: base.exact, label: base.label } : answered.length > 1 ? { value: answered[0]!.exact!, label: `step ${answered[0]!.step}` } : null;
     const figure = from ? `Held-out exact match ${pct(from.value)} (${from.label}) → ${pct(last.exact!)} (step ${last.step})` : `Held-out exact match ${pct(last.exact!)} at step ${last.step}`;
     if (last.exact! >= LEARNED_EXACT) return { kind: 'yes', text: `${figure}: the model learned this task. Check its answers in Compare.` };
     if (last.exact! === 0) return { kind: 'no', text: `${figure}: the model did not learn this task yet — ${TRY_MORE}.` };
@@ -183,7 +185,7 @@ export function runVerdict(rows: readonly EvalRow[], base: BaseRow | null = null
   if (!losses.length) return { kind: 'unknown', text: 'No held-out evaluation ran, so nothing says whether the model learned: keep some validation examples (Data) and evaluate (Validate every).' };
   const last = losses[losses.length - 1]!;
   const generate = 'set “Held-out answers generated” above 0 (When to stop) to measure exact answers';
-  const from = base?.valLoss != null ? { value: base.valLoss, label: 'base model' } : losses.length > 1 ? { value: losses[0]!.valLoss!, label: `step ${losses[0]!.step}` } : null;
+  const from = base?.valLoss != null ? { value: base.valLoss, label: base.label } : losses.length > 1 ? { value: losses[0]!.valLoss!, label: `step ${losses[0]!.step}` } : null;
   if (!from) {
     return { kind: 'unknown', text: `Validation loss ${last.valLoss!.toFixed(3)} at step ${last.step}, the only evaluation: nothing to compare it with. Evaluate more often (Validate every), or ${generate}.` };
   }

@@ -177,7 +177,8 @@ export interface StartFrom {
 
 /** Runs a new run may start from: made on the page, with a checkpoint, not training now, on the loaded model. */
 export function startFromRuns(runs: readonly RunSummary[], model: Pick<ModelSummary, 'numParams' | 'arch'> | null): RunSummary[] {
-  return runs.filter((r) => r.job && !r.active && r.latestCheckpoint && (!model || (r.job.model.numParams === model.numParams && r.job.model.arch === model.arch)));
+  // A full-parameter run has no adapter to continue.
+  return runs.filter((r) => r.job && r.job.train.mode !== 'full' && !r.active && r.latestCheckpoint && (!model || (r.job.model.numParams === model.numParams && r.job.model.arch === model.arch)));
 }
 
 /**

@@ -196,6 +196,13 @@ describe('DPO', () => {
     const t3 = new Trainer(lm, pairs(10, 1), [], c, ad3, dpoObjective({ beta: 0.1 }));
     expect(() => t3.restore(ck20!)).toThrow(/covers 160 pairs, the data has 10: the preference data changed/);
     ad3.dispose();
+    // The same number of pairs, one token changed: refused too (the checkpoint keeps the pairs' fingerprint).
+    const edited = pairs(128, 11);
+    edited[5]!.chosen.input[1] = edited[5]!.chosen.input[1] === 4 ? 5 : 4;
+    const ad4 = new LoraAdapter(lm, c.lora, { seed: c.seed });
+    const t4 = new Trainer(lm, edited, pairs(32, 12), c, ad4, dpoObjective({ beta: 0.1 }));
+    expect(() => t4.restore(ck20!)).toThrow(/pairs differ from those the checkpoint's DPO reference was computed on/);
+    ad4.dispose();
     lm.dispose();
   }, 120_000);
 });

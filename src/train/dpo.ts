@@ -91,6 +91,23 @@ function refOf(batch: readonly PreferenceExample[]): { chosen: tf.Tensor1D; reje
 }
 
 const REFERENCE_TENSOR = 'dpo.reference_logps';
+const PAIRS_TENSOR = 'dpo.reference_pairs';
+
+/** FNV-1a over every pair's tokens and weights, as two exact 16-bit halves (a float32 tensor holds them exactly). */
+function pairsFingerprint(pairs: readonly PreferenceExample[]): Float32Array {
+  let h = 0x811c9dc5;
+  const mix = (v: number) => {
+    h ^= v & 0xffff;
+    h = Math.imul(h, 0x01000193) >>> 0;
+    h ^= v >>> 16;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  };
+  for (const p of pairs) for (const e of [p.chosen, p.rejected]) for (const a of [e.input, e.target, e.weight]) {
+    mix(a.length);
+    for (const v of a) mix(v);
+  }
+  return Float32Array.from([h >>> 16, h & 0xffff]);
+}
 
 /** DPO over preference pairs (see the top of this file). Evaluation averages by pairs. */
 export function dpoObjective(o: DpoOptions): Objective<PreferenceExample> & {
@@ -134,16 +151,39 @@ export function dpoObjective(o: DpoOptions): Objective<PreferenceExample> & {
         data[2 * i] = p.ref.chosen;
         data[2 * i + 1] = p.ref.rejected;
       });
-      return { [REFERENCE_TENSOR]: { shape: [all.length, 2], data } };
+      return { [REFERENCE_TENSOR]: { shape: [all.length, 2], data }, [PAIRS_TENSOR]: { shape: [2], data: pairsFingerprint(all) } };
     },
     restoreTensors(tensors, train, val) {
       const t = tensors[REFERENCE_TENSOR];
       const all = [...train, ...val];
       if (!t) throw new Error('the checkpoint has no DPO reference log-probabilities (it was not made by a DPO run)');
       if (t.data.length !== all.length * 2) throw new Error(`the checkpoint's DPO reference covers ${t.data.length / 2} pairs, the data has ${all.length}: the preference data changed since the run began`);
+      const f = tensors[PAIRS_TENSOR];
+      const now = pairsFingerprint(all);
+      if (f && (f.data[0] !== now[0] || f.data[1] !== now[1])) throw new Error("the preference pairs differ from those the checkpoint's DPO reference was computed on: the preference data changed since the run began");
       all.forEach((p, i) => (p.ref = { chosen: t.data[2 * i]!, rejected: t.data[2 * i + 1]! }));
     },
   };
+}
+
+/**
+ * DPO's reference for a run, once before its first step: the model as the run starts — the adapter it
+ * continues (`continued`: e.g. the SFT adapter), else the base model (the new adapter switched off meanwhile).
+ */
+export async function runReference(
+  trainer: { lm: CausalLM; train: readonly unknown[]; val: readonly unknown[]; config: { batchSize: number }; adapter: { enabled: boolean } | null },
+  continued: boolean,
+  o: { signal?: AbortSignal } = {},
+): Promise<void> {
+  const pairs = [...trainer.train, ...trainer.val] as PreferenceExample[];
+  const adapter = trainer.adapter;
+  const was = adapter?.enabled;
+  if (adapter && !continued) adapter.enabled = false;
+  try {
+    await referenceLogps(trainer.lm, pairs, trainer.config.batchSize, o);
+  } finally {
+    if (adapter) adapter.enabled = was!;
+  }
 }
 
 /**

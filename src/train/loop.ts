@@ -336,9 +336,18 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
   async trainStepAsync(): Promise<StepMetrics> {
     const p = this.beginStep();
     const losses: number[] = [];
-    for (const l of p.losses) losses.push((await l.data())[0]!);
-    await p.stats.read();
-    return this.endStep(p, losses, (await p.normSq.data())[0]!);
+    let normSq: number;
+    try {
+      for (const l of p.losses) losses.push((await l.data())[0]!);
+      await p.stats.read();
+      normSq = (await p.normSq.data())[0]!;
+    } catch (e) {
+      // A read failed (a lost device): free the step's tensors before saying so.
+      p.stats.dispose();
+      tf.dispose([...p.losses, ...p.grads, p.normSq]);
+      throw e;
+    }
+    return this.endStep(p, losses, normSq);
   }
 
   /** The part of a step that only queues work: forward/backward per micro-batch, the gradients' squared norm. */
@@ -368,7 +377,9 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
         }
       }
     } catch (e) {
+      // A micro-batch failed: free what the earlier ones made (their losses, the summed gradients).
       stats.dispose();
+      tf.dispose([...losses, ...(acc ?? [])]);
       throw e;
     } finally {
       if (this.adapter) this.adapter.training = false;

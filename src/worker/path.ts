@@ -43,6 +43,8 @@ async function runAndConfig(deps: PathDeps, runId: string): Promise<{ run: RunRe
   const job = parseJob(run.config);
   if (!job) throw fail('BAD_REQUEST', `Run "${run.name}" was not made in the browser.`);
   // A learned prompt has no points between base and tuned: scaling its vectors or rewinding layers is meaningless.
+  // The path's points are measured with the causal-LM loss on held-out examples: a DPO run's are preference pairs.
+  if (job.train.objective === 'dpo') throw fail('BAD_REQUEST', `Run "${run.name}" was trained with DPO: the path from base to tuned is measured on supervised held-out examples, which a preference run does not have.`, 'Compare its stored checkpoints on the trade-off chart instead.');
   if (job.train.mode === 'prompt') throw fail('BAD_REQUEST', `Run "${run.name}" trained a prompt-tuning adapter: the path between base and tuned is made of weight updates, which a learned prompt does not have.`, "Compare its stored checkpoints on the trade-off chart instead.");
   const parsed = parseTrainConfig(job.train, BROWSER_TRAINING);
   if (!parsed.ok) throw fail('BAD_REQUEST', `Run "${run.name}" holds settings this page cannot use: ${parsed.problems.join(' ')}`);

@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { CheckpointInfo, RunQuality, RunRecord } from '../storage/index';
 import { createTrainer, objectiveFor, recordsFor, toPreferenceExamples, type TuningAdapter } from '../train/job';
-import { referenceLogps, type PreferenceExample } from '../train/dpo';
+import { runReference, type PreferenceExample } from '../train/dpo';
 import type { DataRecord } from '../data/types';
 import { bestEffort, sleep } from '../util/async';
 import { BROWSER_TRAINING, browserTraining, parseTrainConfig, resolveTrainConfig, type TrainConfig, type TrainConfigOverrides } from '../train/config';
@@ -158,13 +158,14 @@ export class Training {
         try {
           if (start) trainer.adapter!.setTensors(start.tensors);
           // DPO's reference: the model as the run starts (the adapter it continues, else the base model), once.
-          if (config.objective === 'dpo') await this.reference(trainer, start !== null);
+          if (config.objective === 'dpo') await runReference(trainer, start !== null);
           quality = await this.quality(trainer, data, probe, [], records);
+          // The model the run starts from on the held-out split: the "before" of its verdict and report
+          // (measured before the run is stored, so a failure here leaves no run behind).
+          const baseline = await measureBaseline(trainer as unknown as Trainer, quality.metrics, start ? `${start.run.name}, step ${start.step}` : null);
           const name = p.name?.trim() || `${data.name} ${new Date().toISOString().slice(0, 16).replace('T', ' ')}`;
           run = await store.runs.create({ name, config: job, dataset: { fingerprint: data.fingerprint, name: data.name, datasetId: data.datasetId }, status: 'running' });
           if (probe) await store.runs.update(run.id, { probe });
-          // The base model on the held-out split: the "before" of the run's verdict and report.
-          const baseline = await measureBaseline(trainer as unknown as Trainer, quality.metrics);
           if (baseline) await store.runs.update(run.id, { baseline });
         } catch (e) {
           trainer.dispose();
@@ -232,6 +233,11 @@ export class Training {
             if (!ck) throw fail('NOT_FOUND', `Run "${run.name}" has no checkpoint to resume from.`);
             trainer.restore(ck as unknown as TrainerCheckpoint);
             from = { runId: from.runId, step: ck.step };
+          } else {
+            // No checkpoint yet (stopped before its first one): the run starts again as it began — from the
+            // adapter it continues, with DPO's reference computed again.
+            if (job.startFrom) trainer.adapter!.setTensors((await startingPoint(store, ctx, job.startFrom)).tensors);
+            if (saved.config.objective === 'dpo') await runReference(trainer, job.startFrom !== undefined);
           }
           let target = run;
           if (branchAt !== null) {
@@ -300,18 +306,6 @@ export class Training {
       return { trainer: t as unknown as Trainer<Example, TuningAdapter>, records };
     }
     return { trainer: createTrainer(ctx.model, await withReplay(ctx.model, null, config, data.train, probe), data.val, config), records };
-  }
-
-  /** Fills DPO's reference log-probabilities: with the adapter it continues (`continued`), else with the adapter off. */
-  private async reference(trainer: Trainer<Example, TuningAdapter>, continued: boolean): Promise<void> {
-    const pairs = [...trainer.train, ...trainer.val] as unknown as PreferenceExample[];
-    const adapter = trainer.adapter;
-    if (adapter && !continued) adapter.enabled = false;
-    try {
-      await referenceLogps(trainer.lm, pairs, trainer.config.batchSize);
-    } finally {
-      if (adapter) adapter.enabled = true;
-    }
   }
 
   /**

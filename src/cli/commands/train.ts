@@ -20,7 +20,7 @@ import { loadModel } from '../../io/load-model';
 import { FsBackend } from '../../node/fs-backend';
 import { TabtuneStore } from '../../storage/index';
 import { compareBaseTuned, createTrainer, disposeTrainer, objectiveFor, recipeJob, recordsFor, toExamples, toPreferenceExamples, type TuningAdapter } from '../../train/job';
-import { referenceLogps, type PreferenceExample } from '../../train/dpo';
+import { runReference, type PreferenceExample } from '../../train/dpo';
 import { OftAdapter } from '../../oft/adapter';
 import { LoraAdapter } from '../../lora/adapter';
 import {
@@ -163,6 +163,9 @@ export function configFromArgs(args: Args, arch: 'llama' | 'gpt2'): TrainConfig 
     over.mode = 'prompt';
     const init = args[PROMPT_INIT_OPTION.flag] as string | undefined;
     const text = args[PROMPT_INIT_OPTION.textFlag] as string | undefined;
+    if (text !== undefined && init !== undefined && init.toUpperCase() !== 'TEXT') {
+      throw new UsageError(`--${PROMPT_INIT_OPTION.textFlag} gives a text to start from, but --${PROMPT_INIT_OPTION.flag} ${init} does not start from a text: drop one (or use --${PROMPT_INIT_OPTION.flag} TEXT)`);
+    }
     over.prompt = { ...over.prompt, ...(init !== undefined ? { prompt_tuning_init: init.toUpperCase() as TrainConfig['prompt']['prompt_tuning_init'] } : text !== undefined ? { prompt_tuning_init: 'TEXT' } : {}), ...(text !== undefined ? { prompt_tuning_init_text: text } : {}) };
   }
   if (args[MODE_OPTION.oftFlag] && loraOnly.length) throw new UsageError(`${loraOnly.join(' ')}: LoRA settings, but --${MODE_OPTION.oftFlag} trains an OFT adapter; drop them (or drop --${MODE_OPTION.oftFlag})`);
@@ -297,11 +300,9 @@ export async function trainCommand(args: Args): Promise<void> {
       emit({ event: 'resume', step: trainer.step });
     } else {
       if (dpo) {
-        // DPO's reference: the model as the run starts (the --adapter it continues, else the base model with
-        // the new adapter off), computed once; the checkpoints keep it for a resume.
-        if (trainer.adapter && !start) trainer.adapter.enabled = false;
-        await referenceLogps(model.lm, [...(train as PreferenceExample[]), ...(val as PreferenceExample[])], config.batchSize);
-        if (trainer.adapter) trainer.adapter.enabled = true;
+        // DPO's reference: the model as the run starts (the --adapter it continues, else the base model), once;
+        // the checkpoints keep it for a resume.
+        await runReference(trainer, start !== null);
         emit({ event: 'reference', pairs: train.length + val.length, from: job.adapter ?? 'base model' });
       }
       await writeFile(metricsPath, '');
@@ -312,8 +313,9 @@ export async function trainCommand(args: Args): Promise<void> {
     for (const message of quality.warnings) emit({ event: 'warning', message });
     if (probe && !storedProbe) await writeFile(probePath, JSON.stringify(probe));
     if (!args.resume) {
-      // The base model on the held-out split, before the first step (the card's and --compare's "before").
-      const baseline = await measureBaseline(trainer as Trainer, quality.metrics);
+      // The model the run starts from (the base model, or the --adapter it continues) on the held-out split,
+      // before the first step (the card's "before").
+      const baseline = await measureBaseline(trainer as Trainer, quality.metrics, start ? job.adapter! : null);
       if (baseline) {
         await writeFile(join(out, 'baseline.json'), JSON.stringify(baseline));
         emit({ event: 'baseline', val_loss: baseline.valLoss, ...baseline.extra });

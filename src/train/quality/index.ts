@@ -16,7 +16,7 @@ import { promptAndAnswer } from '../job';
 import { packText } from '../../data/text';
 import type { TextRecord } from '../../data/types';
 import { basePerplexityMetric } from '../text';
-import { forgettingMetric, replayCount, replayExamples, sampleProbeSet, withBaseModel, type ProbeSet } from './probe';
+import { forgettingMetric, inEvalMode, replayCount, replayExamples, sampleProbeSet, withBaseModel, type ProbeSet } from './probe';
 
 export interface QualityInput {
   model: LanguageModel;
@@ -77,8 +77,10 @@ export function costMetric(history: readonly EvalMetrics[] = []): EvalMetric {
   };
 }
 
-/** The base model on a run's held-out split: the "before" of every before → after (stored with the run). */
+/** The model a run starts from on its held-out split: the "before" of every before → after (stored with the run). */
 export interface Baseline {
+  /** What was measured: "base model", or the adapter the run continues ("run X, step N"; a folder). */
+  of: string;
   /** The objective's held-out loss with the adapter off. */
   valLoss: number;
   /** The generation metric's numbers (exact_match, token_f1, …) and the objective's statistics, with the adapter off. */
@@ -86,18 +88,20 @@ export interface Baseline {
 }
 
 /**
- * Measures the base model (the run's adapter switched off) on the held-out split once, before a new run's
- * first step: the validation loss and the generated answers' scores, so reports and verdicts compare the
- * tuned model with the model it started from. Null without held-out examples.
+ * Measures the model a run starts from on the held-out split once, before its first step: the base model
+ * (the run's adapter switched off), or with `continues` the adapter it continues as loaded (e.g. the SFT
+ * adapter of DPO after SFT, labelled by `continues`) — the validation loss and the generated answers'
+ * scores, so reports and verdicts compare the tuned model with where it began. Null without held-out examples.
  */
-export async function measureBaseline(trainer: Trainer, metrics: readonly EvalMetric[]): Promise<Baseline | null> {
+export async function measureBaseline(trainer: Trainer, metrics: readonly EvalMetric[], continues: string | null = null): Promise<Baseline | null> {
   if (!trainer.val.length) return null;
-  return withBaseModel(trainer.adapter, async () => {
+  const measure = async (): Promise<Baseline> => {
     const { nll, tokens, extra } = await evaluateLoss(trainer.lm, trainer.objective, trainer.val, trainer.config.batchSize, 25);
-    const out: Baseline = { valLoss: nll / tokens, extra: { ...extra } };
+    const out: Baseline = { of: continues ?? 'base model', valLoss: nll / tokens, extra: { ...extra } };
     for (const m of metrics) if (m.name === 'generation') Object.assign(out.extra, (await m.measure(trainer)).values);
     return out;
-  });
+  };
+  return continues ? inEvalMode(trainer.adapter, measure) : withBaseModel(trainer.adapter, measure);
 }
 
 /** The measurements and stop rules a run's configuration asks for. */
