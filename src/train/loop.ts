@@ -472,6 +472,7 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
   private evalResult(nll: number, tokens: number, extra?: Record<string, number>): EvalMetrics {
     const valLoss = tokens ? nll / tokens : NaN;
     this.lastValLoss = valLoss;
+    this.lastValStep = this.step;
     return { step: this.step, valLoss, valPpl: Math.exp(valLoss), tokens, ...(extra ? { extra } : {}) };
   }
 
@@ -483,7 +484,6 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
 
   checkpoint(): TrainerCheckpoint {
     const tensors: TrainerCheckpoint['tensors'] = {};
-    this.lastValStep = this.step;
     const opt = this.optimizer.getState();
     this.params.forEach((p, i) => {
       const name = this.paramNames[i]!;
@@ -504,6 +504,7 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
         badSteps: this.badSteps,
         optimizerT: opt.t,
         lastValLoss: this.lastValLoss,
+        lastValStep: this.lastValStep,
         params: this.paramNames,
         totalSteps: this.totalSteps,
       },
@@ -515,7 +516,6 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
     const s = c.state;
     if (s.params.join('\n') !== this.paramNames.join('\n')) {
       throw new Error('the checkpoint was made for different trainable tensors (another model, mode or target_modules)');
-        lastValStep: this.lastValStep,
     }
     this.objective.restoreTensors?.(c.tensors, this.train, this.val);
     const m: Float32Array[] = [];
@@ -538,6 +538,7 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
     this.smoothCount = s.smoothCount;
     this.badSteps = s.badSteps;
     this.lastValLoss = s.lastValLoss;
+    this.lastValStep = s.lastValStep ?? null;
     // An epoch-based run keeps the step count it was planned with (and so its schedule). Checkpoints made
     // before the count was recorded come from a version that rounded epochs x steps per epoch to nearest.
     if (this.config.steps === 0) {
@@ -549,5 +550,4 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
   dispose(): void {
     this.optimizer.dispose();
   }
-    this.lastValStep = s.lastValStep ?? null;
 }
