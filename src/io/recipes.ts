@@ -370,6 +370,21 @@ function messageJson(m: Message): Record<string, unknown> {
 }
 
 /**
+ * Why the recipes cannot describe a run, or null when they can: they describe supervised LoRA jobs on
+ * prompt/completion or chat data (the one rule the CLI, the page's export and the model card follow).
+ */
+export function recipeUnavailable(config: Pick<TrainConfig, 'mode' | 'objective'>, records: readonly DataRecord[] | null): string | null {
+  const what = { oft: 'an OFT adapter', prompt: 'a prompt-tuning adapter', full: 'every weight', lora: 'a LoRA adapter' }[config.mode];
+  if (config.mode !== 'lora') return `this run trained ${what}; the TRL and Axolotl recipes describe LoRA jobs`;
+  if ((config.objective ?? 'sft') !== 'sft') return `this run trained with ${config.objective === 'dpo' ? 'DPO' : config.objective}; the TRL and Axolotl recipes describe supervised (SFT) jobs`;
+  // (records null: the data is not read yet; the settings alone decide so far)
+  if (!records) return null;
+  if (records.some((r) => r.kind === 'text')) return 'this run trained on plain text; the TRL and Axolotl recipes describe prompt/completion and chat jobs';
+  if (!records.some((r) => r.kind === 'pair' || r.kind === 'chat')) return 'the dataset has no prompt/completion or chat records for the recipes';
+  return null;
+}
+
+/**
  * The dataset as JSONL for TRL and Axolotl: prompt/completion lines when every record is a pair, else
  * messages lines (pairs become a user turn and an assistant turn). Preference records are skipped.
  */

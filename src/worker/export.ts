@@ -3,7 +3,7 @@
 import { PLAIN_FORMAT } from '../data/encode';
 import { exportMergedModel, readBaseFiles, TABTUNE_JSON, tabtuneJson } from '../io/export';
 import { exportPeftAdapter } from '../io/peft';
-import { recipeFiles } from '../io/recipes';
+import { recipeFiles, recipeUnavailable } from '../io/recipes';
 import { zipFiles } from '../io/zip';
 import { cardFiles } from '../report/index';
 import { readDeltas } from '../lora/merge';
@@ -56,12 +56,13 @@ export async function exportRun(deps: ExportDeps, p: ExportPayload, id = -1): Pr
       const run = await (await worker.store()).runs.get(runId);
       const job = run && parseJob(run.config);
       if (!run || !job) throw fail('NOT_FOUND', `There is no browser run ${runId}.`);
-      // The recipes write TRL's and Axolotl's LoRA settings (src/io/recipes.ts).
-      if (job.train.mode === 'oft') throw fail('BAD_REQUEST', `Run "${run.name}" trained an OFT adapter: the TRL and Axolotl recipes describe LoRA jobs.`, 'Export the PEFT adapter or the merged model.');
-      if (job.train.mode === 'prompt') throw fail('BAD_REQUEST', `Run "${run.name}" trained a prompt-tuning adapter: the TRL and Axolotl recipes describe LoRA jobs.`, 'Export the PEFT adapter.');
-      if (job.train.objective === 'dpo') throw fail('BAD_REQUEST', `Run "${run.name}" trained with DPO: the TRL and Axolotl recipes describe supervised LoRA jobs.`, 'Export the PEFT adapter or the merged model.');
+      // The recipes describe supervised LoRA jobs on prompt/completion or chat data (src/io/recipes.ts).
+      const refuse = (why: string) => fail('BAD_REQUEST', `Run "${run.name}": ${why}.`, job.train.mode === 'prompt' ? 'Export the PEFT adapter.' : 'Export the PEFT adapter or the merged model.');
+      const early = recipeUnavailable(job.train, null);
+      if (early) throw refuse(early);
       const data = await datasets.prepare(job.data.datasetId, { model: ctx.model, requestId: -1 }, { frozen: job.data.options, valDatasetId: job.data.valDatasetId });
-      if (data.result.records.some((r) => r.kind === 'text')) throw fail('BAD_REQUEST', `Run "${run.name}" trained on plain text: the TRL and Axolotl recipes describe prompt/completion and chat jobs.`, 'Export the PEFT adapter or the merged model.');
+      const why = recipeUnavailable(job.train, data.result.records);
+      if (why) throw refuse(why);
       const files = recipeFiles(
         recipeJob(job.train, { baseModel: job.model.baseModel, seqLen: data.encoder.maxSeqLen, valSplit: job.data.valDatasetId ? 0 : (job.data.options.valFraction ?? 0.1), arch: job.model.arch === 'gpt2' ? 'gpt2' : 'llama', datasetFile: 'data.jsonl' }),
         data.result.records,

@@ -15,7 +15,7 @@ import { directorySource } from '../../node/fs-source';
 import { writeFolder } from '../../node/hf-write';
 import { exportPeftAdapter, loadPeftAdapter } from '../../io/peft';
 import { exportMergedModel, readBaseFiles, readTabtuneRecord, TABTUNE_JSON, tabtuneJson } from '../../io/export';
-import { recipeFiles } from '../../io/recipes';
+import { recipeFiles, recipeUnavailable } from '../../io/recipes';
 import { loadModel } from '../../io/load-model';
 import { FsBackend } from '../../node/fs-backend';
 import { TabtuneStore } from '../../storage/index';
@@ -365,9 +365,8 @@ export async function trainCommand(args: Args): Promise<void> {
     const files = trainer.adapter ? exportPeftAdapter(trainer.adapter as TuningAdapter, { baseModel: job.model, arch }) : exportMergedModel({ lm: model.lm, baseFiles }, null, { tabtune });
     files.set(TABTUNE_JSON, tabtuneJson(tabtune));
     await writeFolder(out, files);
-    // The recipes describe a supervised LoRA job (TRL's and Axolotl's LoRA settings): none for OFT, prompt tuning or DPO.
-    // (and prompt/completion or chat data: none for plain text)
-    if ((config.mode === 'lora' || config.mode === 'full') && !dpo && !ins.records.some((x) => x.kind === 'text')) {
+    // The recipes describe supervised LoRA jobs on prompt/completion or chat data (recipeUnavailable says why not).
+    if (!recipeUnavailable(config, ins.records)) {
       const recipe = recipeFiles(recipeJob(config, { baseModel: job.model, seqLen: ins.encoder.maxSeqLen, valSplit: job.val ? 0 : job.valSplit, arch }), ins.records);
       await writeFolder(join(out, 'recipe'), recipe);
     }
