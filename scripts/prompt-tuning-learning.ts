@@ -12,8 +12,9 @@
 //   prompt 16 tokens TEXT "Is this story happy or sad? Answer happy or sad.", 3 epochs, lr 0.03: 39%
 //   prompt 16 tokens TEXT (same text), 10 epochs = 500 steps: lr 0.01 53%, lr 0.03 62% (43/50 happy, 19/50
 //   sad), lr 0.1 50% (87 of 100 answers "happy")
+//   prompt 32 tokens TEXT (same text), 10 epochs, lr 0.03: 83% (47/50 happy, 36/50 sad; 6144 parameters)
 // A learned prompt picks up the answer format quickly (happy/sad and the stop token) but on this 3M-parameter
-// model tells the labels apart only partly: exact match near 50% can be one label answered throughout, which
+// model tells the labels apart only with more virtual tokens and steps: exact match near 50% can be one label answered throughout, which
 // the printed answer counts show.
 //
 // Prints one line per run and a JSON summary at the end. Everything else is the engine's defaults
