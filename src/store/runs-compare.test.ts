@@ -96,6 +96,9 @@ describe('picking and ordering runs', () => {
     expect(heldoutScore(list[1]!, figures.b.checkpoints)).toBeNull();
     // a 0.75, d 0.25; b and c have none: newest first among them.
     expect(sortRuns(list, 'heldout', figures).map((r) => r.id)).toEqual(['a', 'd', 'b', 'c']);
+    // A DPO run's loss (about 0.69 and falling) is not ranked against cross-entropy: DPO runs come after, in their own order.
+    const dpo = (id: string, v: number) => ({ ...run(id, { updatedAt: 5, bestValLoss: v }), job: { train: { objective: 'dpo' } } });
+    expect(sortRuns([...list, dpo('p', 0.6), dpo('q', 0.2)], 'val-loss').map((r) => r.id)).toEqual(['b', 'd', 'a', 'c', 'q', 'p']);
   });
 
   it("names a run's parent: continued from (startFrom) or a branch, and a deleted parent", () => {

@@ -62,9 +62,11 @@ export function heldoutScore(r: Pick<RunSummary, 'latestCheckpoint'>, figures: r
 
 /**
  * The runs list in the chosen order: newest first (as stored), lowest best validation loss first, or
- * highest held-out score first; runs without the figure go last, newest first among themselves.
+ * highest held-out score first; runs without the figure go last, newest first among themselves. By
+ * validation loss, runs are ranked within their objective (SFT cross-entropy, DPO's loss): the two losses
+ * measure different things, so SFT runs come first, then DPO runs, each group in its own order.
  */
-export function sortRuns<R extends Pick<RunSummary, 'id' | 'updatedAt' | 'bestValLoss' | 'latestCheckpoint'>>(
+export function sortRuns<R extends Pick<RunSummary, 'id' | 'updatedAt' | 'bestValLoss' | 'latestCheckpoint'> & { job?: { train?: { objective?: string } } | null }>(
   list: readonly R[],
   by: RunsSort,
   figures: Record<string, { checkpoints: CheckpointInfo[] } | undefined> = {},
@@ -73,7 +75,9 @@ export function sortRuns<R extends Pick<RunSummary, 'id' | 'updatedAt' | 'bestVa
   if (by === 'newest') return [...list].sort(newest);
   const key = (r: R): number | null => (by === 'val-loss' ? r.bestValLoss : heldoutScore(r, figures[r.id]?.checkpoints));
   const dir = by === 'val-loss' ? 1 : -1;
+  const group = (r: R) => (by === 'val-loss' && r.job?.train?.objective === 'dpo' ? 1 : 0);
   return [...list].sort((a, b) => {
+    if (group(a) !== group(b)) return group(a) - group(b);
     const ka = key(a);
     const kb = key(b);
     if (ka === null || kb === null) return ka === kb ? newest(a, b) : ka === null ? 1 : -1;
