@@ -4,7 +4,7 @@
 // picker's choices, and what DPO needs (preference data, where it starts). Plain data and arithmetic (no TF.js): the store, the controller and
 // the components share it.
 import type { DataReport, ModelSummary, RunSummary, TrainConfig, TrainConfigOverrides } from '../protocol/messages';
-import { DEFAULT_TRAIN, defaultTrainConfig, MODE_OPTION, nearestDivisor, totalSteps, type TrainCapabilities, type TrainMode, type TrainObjective } from '../train/config';
+import { DEFAULT_TRAIN, defaultLr, defaultTrainConfig, MODE_OPTION, nearestDivisor, totalSteps, type TrainCapabilities, type TrainMode, type TrainObjective } from '../train/config';
 
 export type PresetName = 'quick' | 'balanced' | 'thorough';
 
@@ -203,7 +203,9 @@ export function defaultStartStep(r: { quality?: { recommendedStep: number | null
 
 /** A preset's settings with the method the user picked kept: the adapter kind and prompt tuning's settings, the objective and DPO's settings. */
 export function keepMethod(preset: TrainConfig, current: TrainConfig): TrainConfig {
-  return { ...preset, mode: current.mode, objective: current.objective, dpoBeta: current.dpoBeta, rpoAlpha: current.rpoAlpha, prompt: { ...current.prompt } };
+  // The preset's learning rate is LoRA's: another method scales it by the ratio of their defaults.
+  const lr = preset.lr * (defaultLr(current.mode) / defaultLr(preset.mode));
+  return { ...preset, mode: current.mode, lr, objective: current.objective, dpoBeta: current.dpoBeta, rpoAlpha: current.rpoAlpha, prompt: { ...current.prompt } };
 }
 
 /** "started from sft-run at step 30" for a run whose adapter started from another run's checkpoint (null otherwise). */

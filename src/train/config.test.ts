@@ -1,7 +1,7 @@
 // The run configuration: one table, one check, one step count for every host.
 import { describe, expect, it } from 'vitest';
 import { buildTrainConfig } from '../worker/training';
-import { BROWSER_TRAINING, browserTraining, CLI_TRAINING, DEFAULT_TRAIN, defaultTrainConfig, modeChoices, MODES, NUMERIC_OPTIONS, parseTrainConfig, resolveTrainConfig, TRAIN_KEYS, totalSteps, validateConfig } from './config';
+import { BROWSER_TRAINING, browserTraining, CLI_TRAINING, DEFAULT_TRAIN, defaultTrainConfig, modeChoices, MODES, NUMERIC_OPTIONS, parseTrainConfig, PROMPT_LR, resolveTrainConfig, TRAIN_KEYS, totalSteps, validateConfig, withMode } from './config';
 
 describe('run configuration', () => {
   it('the defaults pass their own check, on both architectures', () => {
@@ -98,5 +98,22 @@ describe('run configuration', () => {
     expect(!empty.ok && empty.problems).toEqual(['OFT targets: pick at least one layer type.']);
     const unknown = resolveTrainConfig('llama', { oft: { block: 4 } as never }, CLI_TRAINING);
     expect(!unknown.ok && unknown.problems[0]).toMatch(/Unknown setting\(s\): oft\.block\. Known settings: oft_block_size, module_dropout, target_modules, coft, eps/);
+  });
+
+  it("each method starts from its own learning rate; a rate the user set is kept; DPO's settings and prompt tuning's are checked", () => {
+    const r = resolveTrainConfig('llama', { mode: 'prompt' }, CLI_TRAINING);
+    expect(r.ok && r.config.lr).toBe(PROMPT_LR);
+    const mine = resolveTrainConfig('llama', { mode: 'prompt', lr: 0.1 }, CLI_TRAINING);
+    expect(mine.ok && mine.config.lr).toBe(0.1);
+    const c = defaultTrainConfig('llama');
+    expect(withMode(c, 'prompt').lr).toBe(PROMPT_LR);
+    expect(withMode(withMode(c, 'prompt'), 'lora').lr).toBe(DEFAULT_TRAIN.lr);
+    expect(withMode({ ...c, lr: 0.02 }, 'prompt').lr).toBe(0.02);
+    const text = resolveTrainConfig('llama', { mode: 'prompt', prompt: { prompt_tuning_init: 'TEXT' } }, CLI_TRAINING);
+    expect(!text.ok && text.problems[0]).toMatch(/a text is needed to start from a text/);
+    const replay = resolveTrainConfig('llama', { objective: 'dpo', replayFraction: 0.1 }, CLI_TRAINING);
+    expect(!replay.ok && replay.problems[0]).toMatch(/DPO trains on preference pairs only/);
+    const beta = resolveTrainConfig('llama', { objective: 'dpo', dpoBeta: 0 }, CLI_TRAINING);
+    expect(!beta.ok && beta.problems[0]).toMatch(/DPO beta: must be between 0.001 and 10/);
   });
 });

@@ -33,6 +33,7 @@ import {
   targetsFor,
   totalSteps,
   validateConfig,
+  withMode,
   type PromptTuningInit,
 } from '../train/config';
 import { chosenLogpsTrend, logpsWarning } from '../train/dpo-stats';
@@ -181,7 +182,7 @@ function MethodPicker({ disabled }: { disabled: boolean }) {
           value={config.mode}
           disabled={disabled || locked}
           aria-describedby={reasons.length ? `${id}-tradeoff ${id}-mode-help` : `${id}-tradeoff`}
-          onChange={(e) => set({ ...config, mode: e.target.value as TrainConfig['mode'] })}
+          onChange={(e) => set(withMode(config, e.target.value as TrainConfig['mode']))}
         >
           {choices.map((m) => (
             <option key={m.mode} value={m.mode} disabled={!!m.unavailable}>
