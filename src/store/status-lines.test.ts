@@ -20,6 +20,7 @@ describe('run status (cancelled ≠ paused)', () => {
     expect(storedRunLine('capitals', 172, 0.76634, 0.8)).toBe('Stored run “capitals”: 172 steps · last training loss 0.7663 · best validation loss 0.8000');
     expect(outcomeRunNote({ runId: 'a', name: 'number-words' }, { runId: 'b', name: 'capitals' })).toBe('of “number-words”, the run trained here (the charts show “capitals”)');
     expect(outcomeRunNote({ runId: 'a', name: 'x' }, { runId: 'a', name: 'x' })).toBeNull();
+    expect(outcomeRunNote({ runId: 'a', name: 'x' }, { runId: 'b', name: 'x' })).toBe('of the run trained here, “x” (the charts show another run of the same name, opened under Runs)');
     expect(outcomeWord({ stoppedBy: null, reason: 'cancelled' })).toBe('Cancelled');
     expect(outcomeWord({ stoppedBy: 'patience', reason: 'done' })).toBe('Ended');
   });

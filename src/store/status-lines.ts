@@ -37,6 +37,7 @@ export function storedRunLine(name: string | null, steps: number, lastLoss: numb
  */
 export function outcomeRunNote(outcome: Pick<TrainOutcome, 'runId' | 'name'>, shown: { runId: string | null; name: string | null }): string | null {
   if (!shown.runId || shown.runId === outcome.runId) return null;
+  if (shown.name === outcome.name) return `of the run trained here, “${outcome.name}” (the charts show another run of the same name, opened under Runs)`;
   return `of “${outcome.name}”, the run trained here (the charts show “${shown.name ?? shown.runId}”)`;
 }
 

@@ -415,7 +415,8 @@ export function ComparePanel() {
       <h2>Compare</h2>
       <p id={`${id}-what`} className="help" data-testid="compare-target">
         {selectedRun.run && picked
-          ? `Base model vs ${selectedRun.run.runName}: ${describeCheckpoint(selectedRun.run, picked)}.${method ? ` Trained with ${method}.` : ''}`
+          ? // The newest of a run being trained: the tuned side uses the adapter as it trains, not its newest checkpoint (issue 18 #3).
+            `Base model vs ${selectedRun.run.runName}: ${selectedRun.run.training && picked.step === null ? `the adapter being trained (its newest checkpoint: ${describeCheckpoint(selectedRun.run, picked)})` : describeCheckpoint(selectedRun.run, picked)}.${method ? ` Trained with ${method}.` : ''}`
           : 'Base model vs a trained checkpoint, on your prompt and on the held-out examples.'}
       </p>
       {source && (
