@@ -88,4 +88,13 @@ describe('npm run cli -- train on plain text', () => {
     expect(r.code).toBe(0);
     expect(r.lines.find((l) => l.event === 'data')).toMatchObject({ format: 'text', documents: 3, paragraphs: 3 * 6 });
   });
+
+  it('prompt tuning on plain text packs windows that leave room for the virtual tokens (the default max sequence length is the whole context)', { timeout: 300_000 }, async () => {
+    const data = join(tmp, 'pt.txt');
+    writeFileSync(data, shipsLog({ voyages: 4, entries: 6 }));
+    const r = await cli(['train', '--model', TINY_DIR, '--data', data, '--method', 'prompt-tuning', '--virtual-tokens', '4', '--steps', '2', '--eval-every', '2', '--save-every', '2', '--batch-size', '2', '--probe-samples', '0', '--val-split', '0.25', '--out', join(tmp, 'pt')]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.lines.find((l) => l.event === 'done')).toBeTruthy();
+  });
 });

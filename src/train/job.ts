@@ -19,11 +19,19 @@ import type { TrainConfig } from './config';
 import { dpoObjective, type PreferenceExample } from './dpo';
 
 
-/** The SFT examples of records: pairs and chats encoded one by one; plain-text paragraphs packed into windows of the encoder's max sequence length (src/data/text.ts). */
-export function toExamples(encoder: RecordEncoder, records: DataRecord[]): Example[] {
+/**
+ * The SFT examples of records: pairs and chats encoded one by one; plain-text paragraphs packed into windows
+ * of `windowLen` tokens (default the encoder's max sequence length; src/data/text.ts).
+ */
+export function toExamples(encoder: RecordEncoder, records: DataRecord[], windowLen = encoder.maxSeqLen): Example[] {
   const text = records.filter((r): r is TextRecord => r.kind === 'text');
   const encoded = encodeRecords(encoder, records.filter((r) => r.kind !== 'preference' && r.kind !== 'text')).examples.map(({ input, target, weight }) => ({ input, target, weight }));
-  return text.length ? [...encoded, ...packText(encoder.tokenizer, text, encoder.maxSeqLen)] : encoded;
+  return text.length ? [...encoded, ...packText(encoder.tokenizer, text, windowLen)] : encoded;
+}
+
+/** The windows plain text is packed into for a run: prompt tuning's virtual tokens take their room in the context. */
+export function textWindowLen(encoder: RecordEncoder, lm: CausalLM, config: Pick<TrainConfig, 'mode' | 'prompt'>): number {
+  return config.mode === 'prompt' ? Math.min(encoder.maxSeqLen, contextLength(lm.config) - config.prompt.num_virtual_tokens) : encoder.maxSeqLen;
 }
 
 /** The preference pairs among `records`, encoded for DPO (a pair that cannot be encoded is left out: the doctor reported it). */

@@ -11,7 +11,7 @@
 // device after a few steps. The run's adapter is the active one while it trains (adapters.ts).
 import * as tf from '@tensorflow/tfjs-core';
 import type { CheckpointInfo, RunQuality, RunRecord } from '../storage/index';
-import { createTrainer, objectiveFor, recordsFor, toPreferenceExamples, type TuningAdapter } from '../train/job';
+import { createTrainer, objectiveFor, recordsFor, textWindowLen, toExamples, toPreferenceExamples, type TuningAdapter } from '../train/job';
 import { runReference, type PreferenceExample } from '../train/dpo';
 import type { DataRecord } from '../data/types';
 import { bestEffort, sleep } from '../util/async';
@@ -305,7 +305,10 @@ export class Training {
       // The loop and the session read only what every objective has (steps, evaluations, checkpoints).
       return { trainer: t as unknown as Trainer<Example, TuningAdapter>, records };
     }
-    return { trainer: createTrainer(ctx.model, await withReplay(ctx.model, null, config, data.train, probe), data.val, config), records };
+    // Prompt tuning packs plain text into shorter windows (its virtual tokens take their room in the context).
+    const windowLen = textWindowLen(data.encoder, ctx.model.lm, config);
+    const [sftTrain, sftVal] = windowLen === data.encoder.maxSeqLen ? [data.train, data.val] : [toExamples(data.encoder, data.result.train, windowLen), toExamples(data.encoder, data.result.val, windowLen)];
+    return { trainer: createTrainer(ctx.model, await withReplay(ctx.model, null, config, sftTrain, probe), sftVal, config), records };
   }
 
   /**

@@ -19,7 +19,7 @@ import { recipeFiles, recipeUnavailable } from '../../io/recipes';
 import { loadModel } from '../../io/load-model';
 import { FsBackend } from '../../node/fs-backend';
 import { TabtuneStore } from '../../storage/index';
-import { compareBaseTuned, createTrainer, disposeTrainer, objectiveFor, recipeJob, recordsFor, toExamples, toPreferenceExamples, type TuningAdapter } from '../../train/job';
+import { compareBaseTuned, createTrainer, disposeTrainer, objectiveFor, recipeJob, recordsFor, textWindowLen, toExamples, toPreferenceExamples, type TuningAdapter } from '../../train/job';
 import { runReference, type PreferenceExample } from '../../train/dpo';
 import { OftAdapter } from '../../oft/adapter';
 import { LoraAdapter } from '../../lora/adapter';
@@ -257,9 +257,10 @@ export async function trainCommand(args: Args): Promise<void> {
         : `${job.data} holds only preference pairs: train them with --${OBJECTIVE_OPTION.flag} dpo`,
     );
   }
-  const own = dpo ? [] : toExamples(ins.encoder, trainRecords.use);
+  const windowLen = textWindowLen(ins.encoder, model.lm, config);
+  const own = dpo ? [] : toExamples(ins.encoder, trainRecords.use, windowLen);
   const train: (Example | PreferenceExample)[] = dpo ? toPreferenceExamples(ins.encoder, trainRecords.use) : await withReplay(model, null, config, own, probe);
-  const val: (Example | PreferenceExample)[] = dpo ? toPreferenceExamples(ins.encoder, valRecords.use) : toExamples(ins.encoder, valRecords.use);
+  const val: (Example | PreferenceExample)[] = dpo ? toPreferenceExamples(ins.encoder, valRecords.use) : toExamples(ins.encoder, valRecords.use, windowLen);
   emit({
     event: 'data',
     format: r.format,
