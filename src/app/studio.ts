@@ -321,7 +321,11 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
     },
 
     choosePreset(name: PresetName) {
-      patch(store, 'train', { preset: name, config: keepMethod(presetConfig(name, state().model.summary?.arch, state().data.result?.report.split.train), state().train.config) });
+      const config = keepMethod(presetConfig(name, state().model.summary?.arch, state().data.result?.report.split.train), state().train.config);
+      // A run that continues another's adapter trains that adapter's shape, whatever the preset's.
+      const from = state().train.startFrom;
+      const parent = from ? state().runs.list.find((r) => r.id === from.runId) : undefined;
+      patch(store, 'train', { preset: name, config: parent?.job ? withStartAdapter(config, parent.job.train) : config });
     },
 
     setTrainConfig(config) {

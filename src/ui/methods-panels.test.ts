@@ -147,6 +147,9 @@ describe('the objective picker', () => {
     expect(picked).toMatch(/<select id="[^"]+" disabled="" aria-describedby="[^"]+-tradeoff/);
     await p.actions.setStartFrom('sft', 30);
     expect(p.store.getState().train.startFrom).toEqual({ runId: 'sft', step: 30 });
+    // A preset keeps the started-from run's adapter shape (rank 4), not the preset's.
+    p.actions.choosePreset('thorough');
+    expect(p.store.getState().train.config.lora.r).toBe(4);
 
     w.on('train', () => new Promise(() => {}));
     void p.actions.startTraining();
