@@ -125,6 +125,7 @@ test('mark preferences in the compare view, export them and train on them with D
   expect(parsed.records).toHaveLength(expected);
   expect(parsed.issues.errors).toEqual([]);
 
+  await prefs.compare.screenshot({ path: testInfo.outputPath('compare-preferences.png') });
   // 8. DPO on them, from the SFT run's checkpoint, with the Train panel's settings (a few steps).
   const dpoSteps = gpu ? 2 : 4;
   await train.advanced({ Steps: dpoSteps, 'Validate every': dpoSteps, 'Checkpoint every': dpoSteps, 'Warmup steps': 0 });
