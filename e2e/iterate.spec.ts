@@ -5,7 +5,7 @@
 // two runs side by side: the losses overlaid (by step, then by tokens seen), the settings that differ
 // (the dataset version, where the run started), and each run's held-out outputs with the fixed answer
 // marked. The runs list shows the second run's parent and sorts by best validation loss. A screenshot of
-// the comparison goes to docs/run-comparison.png (WASM project).
+// the comparison goes to e2e-artifacts/run-comparison.png (WASM project; the README's docs/run-comparison.png is copied from it).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from './fixtures';
@@ -139,7 +139,8 @@ test('fix a held-out record, continue from the checkpoint on the new version, co
 
   await side.region.scrollIntoViewIfNeeded();
   await tabtune.shot('runs-compared');
-  if (backend === 'wasm') await side.region.screenshot({ path: join(REPO_ROOT, 'docs/run-comparison.png') });
+  // The README's screenshot (docs/run-comparison.png) is copied from here by hand: tests never write tracked files.
+  if (backend === 'wasm') await side.region.screenshot({ path: join(REPO_ROOT, 'e2e-artifacts', 'run-comparison.png') });
   await side.region.screenshot({ path: testInfo.outputPath('run-comparison.png') });
 
   // By tokens seen: the same 4 curves on another axis.
