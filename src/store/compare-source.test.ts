@@ -49,3 +49,12 @@ describe('what Compare uses and what its results were made with', () => {
     expect(heldoutCount(null, null)).toBe('');
   });
 });
+
+describe('the Compare header names the step a checkpoint figure was measured at', () => {
+  it('says "measured at step N" for a checkpoint saved between evaluations', async () => {
+    const { describeCheckpoint } = await import('./run-context');
+    const c = { ...ck(55), valLoss: 1.03741, valStep: 50 };
+    expect(describeCheckpoint(run({ checkpoint: c }), { runId: 'r1', step: 55 })).toBe('step 55 · val loss 1.037 (measured at step 50)');
+    expect(describeCheckpoint(run({ checkpoint: { ...c, valStep: 55 } }), { runId: 'r1', step: null })).toBe('step 55 (newest) · val loss 1.037');
+  });
+});

@@ -80,7 +80,8 @@ export function describeCheckpoint(run: RunContext, selection: Selection): strin
   const c = run.checkpoint;
   if (!c) return run.training ? 'the adapter being trained now' : 'no checkpoint yet';
   const parts = [`step ${c.step}${selection.step === null ? ' (newest)' : ''}`];
-  if (c.valLoss !== null) parts.push(`val loss ${c.valLoss.toFixed(3)}`);
+  // A checkpoint saved between evaluations carries an earlier step's figure: it says which (issue 18 #6).
+  if (c.valLoss !== null) parts.push(`val loss ${c.valLoss.toFixed(3)}${c.valStep != null && c.valStep !== c.step ? ` (measured at step ${c.valStep})` : ''}`);
   else if (c.trainLoss !== null) parts.push(`train loss ${c.trainLoss.toFixed(3)}`);
   if (c.isBest) parts.push('best');
   return parts.join(' · ');
