@@ -381,6 +381,23 @@ export type { CardInput } from '../report/card';
 
 export type ExportKind = 'peft' | 'merged' | 'metrics-csv' | 'recipe';
 
+/** A PEFT adapter to import: a picked folder's files, or a zip of them (one of the two). */
+export interface ImportAdapterPayload {
+  /** The adapter's name in the run's name ("imported: <name> (LoRA r8)"); default: the zip's or folder's label. */
+  name?: string;
+  files?: File[];
+  /** A zip archive's bytes (tabtune's "PEFT adapter" export, or any zip of an adapter folder). */
+  zip?: Uint8Array;
+}
+
+export interface ImportAdapterResult {
+  run: RunSummary;
+  /** The imported adapter, now the active one (null if it could not be attached). */
+  adapter: AdapterInfo | null;
+  /** Non-fatal findings (another base model name, rsLoRA converted, ...). */
+  warnings: string[];
+}
+
 export interface ExportPayload {
   kind: ExportKind;
   /** Default: the active adapter's run. */
@@ -461,6 +478,8 @@ export interface Requests {
   'delete-preference': { payload: { runId: string; id: string }; result: { deleted: boolean } };
   /** A dataset's text (a stored one, or one inspected since the page opened), to fix records and save a new version with inspect-data. */
   'dataset-text': { payload: { datasetId: string }; result: { datasetId: string; name: string; fingerprint: string; text: string } };
+  /** Stores a PEFT adapter (LoRA, OFT, prompt tuning) checked against the loaded model as a finished run with one checkpoint at step 0, and makes it the active adapter: a new run continues it with startFrom {runId, step: 0}. */
+  'import-adapter': { payload: ImportAdapterPayload; result: ImportAdapterResult };
 }
 
 export interface Events {
@@ -592,6 +611,7 @@ const requestKinds: ReadonlySet<string> = new Set<RequestKind>([
   'update-preference',
   'delete-preference',
   'dataset-text',
+  'import-adapter',
 ]);
 const eventKinds: ReadonlySet<string> = new Set<EventKind>(['progress', 'token', 'data-progress', 'run', 'metrics', 'eval', 'checkpoint']);
 

@@ -33,6 +33,7 @@ import { requireModel, type ModelContext, type WorkerContext } from './context';
 import { DatasetRegistry } from './datasets';
 import { fail, toProtocolError } from './errors';
 import { exportRun } from './export';
+import { importAdapter } from './import-adapter';
 import { runReportRequest } from './report';
 import { Preferences } from './preferences';
 import { Runs } from './runs';
@@ -276,6 +277,7 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
     'list-runs': () => runs.list(),
     'list-checkpoints': (p) => runs.listCheckpoints(p.runId),
     'load-adapter': (p) => adapters.load(p),
+    'import-adapter': (p) => importAdapter({ worker, adapters, training: () => training.current }, p),
     'measure-step': (p, id) => measureStep({ worker, datasets, adapters, training: () => training.current }, p, id),
     'compare-heldout': async (p, id) => {
       const controller = new AbortController();
