@@ -496,6 +496,19 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
       await refreshRuns();
     },
 
+    async importAdapter(pick) {
+      try {
+        const name = pick.name ?? pick.zip?.name ?? pick.files?.[0]?.webkitRelativePath.split('/')[0] ?? undefined;
+        const payload = pick.zip ? { name, zip: new Uint8Array(await pick.zip.arrayBuffer()) } : { name, files: pick.files ?? [] };
+        const r = await client.request('import-adapter', payload);
+        await refreshRuns();
+        if (!isTraining(state())) await studio.openRun(r.run.id);
+        return { run: r.run, warnings: r.warnings };
+      } catch (e) {
+        return { error: asProtocolError(e) };
+      }
+    },
+
     dismissBanner() {
       patch(store, 'runs', { bannerDismissed: true });
     },

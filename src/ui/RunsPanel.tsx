@@ -160,6 +160,76 @@ function Storage() {
   );
 }
 
+/** "Import a PEFT adapter…": a zip or a folder (adapter_config.json + adapter_model.safetensors) becomes a run Train can start from. */
+function ImportAdapter() {
+  const actions = useActions();
+  const modelReady = useAppState((s) => s.model.phase === 'ready');
+  const training = useAppState(isTraining);
+  const [busy, setBusy] = useState(false);
+  const [result, setResult] = useState<Awaited<ReturnType<typeof actions.importAdapter>> | null>(null);
+  const id = useId();
+  const disabled = busy || training || !modelReady;
+  const run = async (input: HTMLInputElement, pick: { zip?: File; files?: File[] }) => {
+    setBusy(true);
+    setResult(null);
+    try {
+      setResult(await actions.importAdapter(pick));
+    } finally {
+      setBusy(false);
+      input.value = '';
+    }
+  };
+  return (
+    <details className="import-adapter" data-testid="import-adapter">
+      <summary>Import a PEFT adapter…</summary>
+      <p className="help" id={`${id}-help`}>
+        A LoRA, OFT or prompt-tuning adapter made for the loaded model (adapter_config.json and adapter_model.safetensors, as PEFT or tabtune&apos;s export
+        saves them). It is kept as a run of its own: generate and compare with it, or pick it under Train&apos;s <em>Start from</em> to continue it on your data.
+        {training ? ' (Not while a run trains.)' : !modelReady ? ' Load the model first.' : ''}
+      </p>
+      <div className="row">
+        <label htmlFor={`${id}-zip`}>A .zip of the adapter</label>
+        <input
+          id={`${id}-zip`}
+          type="file"
+          accept=".zip,application/zip"
+          disabled={disabled}
+          aria-describedby={`${id}-help`}
+          data-testid="import-adapter-zip"
+          onChange={(e) => {
+            const f = e.target.files?.[0];
+            if (f) void run(e.target, { zip: f });
+          }}
+        />
+      </div>
+      <div className="row">
+        <label htmlFor={`${id}-dir`}>Or its folder</label>
+        <input
+          id={`${id}-dir`}
+          type="file"
+          multiple
+          disabled={disabled}
+          aria-describedby={`${id}-help`}
+          data-testid="import-adapter-folder"
+          {...{ webkitdirectory: '' }}
+          onChange={(e) => {
+            const files = Array.from(e.target.files ?? []);
+            if (files.length) void run(e.target, { files });
+          }}
+        />
+      </div>
+      {busy && <p role="status">Reading the adapter and checking it against the model…</p>}
+      {result && 'error' in result && <ErrorNotice title="The adapter could not be imported" error={result.error} />}
+      {result && 'run' in result && (
+        <p role="status" data-testid="import-adapter-done">
+          Imported as <strong>{result.run.name}</strong>: it is the active adapter now, and Train can start from it.
+          {result.warnings.length ? ` Note: ${result.warnings.join(' ')}` : ''}
+        </p>
+      )}
+    </details>
+  );
+}
+
 export function RunsPanel() {
   const runs = useAppState((s) => s.runs);
   const selected = useAppState((s) => s.selection.runId);
@@ -201,6 +271,7 @@ export function RunsPanel() {
           ))}
         </ul>
       )}
+      <ImportAdapter />
       <Storage />
     </section>
   );

@@ -1,7 +1,7 @@
 // What components get from the app: the store (read with selectors) and the actions they may call.
 import { createContext, useContext } from 'react';
 import { useStore } from 'zustand';
-import type { BackendPreference, ExportKind, ExportResult, PreferencePatch, TrainConfig } from '../protocol/messages';
+import type { BackendPreference, ExportKind, ExportResult, PreferencePatch, ProtocolError, RunSummary, TrainConfig } from '../protocol/messages';
 import type { CompareSettings, PreferenceChoice, PreferenceItem } from '../store/compare';
 import type { AppState, AppStore, DataOptions, SettingsSlice } from '../store/store';
 import type { PresetName } from '../store/training';
@@ -57,6 +57,8 @@ export interface StudioActions {
   resumeRun(runId: string): Promise<void>;
   renameRun(runId: string, name: string): Promise<void>;
   deleteRun(runId: string): Promise<void>;
+  /** Imports a PEFT adapter (a zip, or a picked folder's files) as a run of its own, then opens it; resolves with the worker's answer or its error. */
+  importAdapter(pick: { zip?: File; files?: File[]; name?: string }): Promise<{ run: RunSummary; warnings: string[] } | { error: ProtocolError }>;
   dismissBanner(): void;
 }
 
