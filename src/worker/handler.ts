@@ -12,7 +12,6 @@ import { generate } from '../model/generate';
 import { filesSource, hubSource, urlSource } from '../io/sources';
 import type { ModelSource } from '../io/source';
 import { TabtuneStore } from '../storage/index';
-import { bestEffort } from '../util/async';
 import {
   isRequestMessage,
   type BackendStatus,
@@ -130,11 +129,6 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
 
   // The services (each module says what it owns), each given what it needs.
   const worker: WorkerContext = { post, store: getStore, model: () => modelCtx, serialModel: serial };
-  /** A run the user cancelled is stored as cancelled, not paused (issue 18 #5): the page offers no Resume for it. */
-  const storeCancelled = async (o: ResultOf<'train'>): Promise<ResultOf<'train'>> => {
-    if (o.reason === 'cancelled') await bestEffort(async () => (await getStore()).runs.setStatus(o.runId, 'cancelled'));
-    return o;
-  };
   const adapters: Adapters = new Adapters(worker, () => training.current);
   const datasets: DatasetRegistry = new DatasetRegistry({ store: getStore, withBase: (fn) => adapters.withBase(fn), post });
   const training: Training = new Training(worker, { datasets, adapters, staleAfterMs: options.staleAfterMs ?? 60_000, heartbeatMs: options.heartbeatMs ?? 5_000 });
@@ -270,8 +264,8 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
       }
     },
 
-    train: (p, id) => training.train(p, id).then(storeCancelled),
-    'resume-run': (p, id) => training.resumeRun(p, id).then(storeCancelled),
+    train: (p, id) => training.train(p, id),
+    'resume-run': (p, id) => training.resumeRun(p, id),
     pause: () => training.pause(),
     'resume-train': () => training.resumeTrain(),
     'list-runs': () => runs.list(),

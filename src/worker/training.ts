@@ -513,7 +513,8 @@ export class Training {
         quality = decideRun(s.evals, trainer.config, steps, trainer.step, stoppedBy);
         await store.runs.update(s.runId, { quality });
       });
-      await bestEffort(() => store.runs.setStatus(s.runId, reason === 'done' ? 'finished' : 'paused'));
+      // A run the user cancelled is stored as cancelled, not paused: the page offers no Resume for it.
+      await bestEffort(() => store.runs.setStatus(s.runId, reason === 'done' ? 'finished' : reason === 'cancelled' ? 'cancelled' : 'paused'));
       const baseline = ((await store.runs.get(s.runId).catch(() => null))?.baseline ?? null) as TrainOutcome['baseline'];
       const ran = trainer.step - startStep;
       return {
