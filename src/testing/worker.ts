@@ -7,6 +7,7 @@ import { MessageChannel } from 'node:worker_threads';
 import { WorkerClient } from '../protocol/client';
 import type { MessageEndpoint } from '../protocol/messages';
 import { createWorkerHandler, type HandlerOptions } from '../worker/handler';
+import { TabtuneStore, type KeyValueBackend } from '../storage/index';
 
 export interface InProcessWorker {
   client: WorkerClient;
@@ -47,4 +48,31 @@ export async function serveFolder(dir: string): Promise<{ base: string; close():
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as { port: number };
   return { base: `http://127.0.0.1:${port}`, close: () => server.close() };
+}
+
+/**
+ * "Page loads" for a worker test file: `start()` serves a model folder over HTTP (beforeAll), `boot(backend)`
+ * connects a new handler on that storage with the WASM backend and the model loaded, `close()` ends them
+ * all and the server (afterAll).
+ */
+export function modelWorkers(dir: string): { start(): Promise<void>; boot(backend: KeyValueBackend, options?: HandlerOptions): Promise<WorkerClient>; close(): void } {
+  let http: { base: string; close(): void } | null = null;
+  const open: InProcessWorker[] = [];
+  return {
+    async start() {
+      http = await serveFolder(dir);
+    },
+    async boot(backend, options = {}) {
+      if (!http) throw new Error('modelWorkers: call start() first');
+      const w = connectInProcess({ store: () => new TabtuneStore(backend), ...options });
+      open.push(w);
+      await w.client.request('init-backend', { preference: 'wasm' });
+      await w.client.request('load-model', { location: { kind: 'url', url: `${http.base}/model/` } });
+      return w.client;
+    },
+    close() {
+      for (const w of open) w.close();
+      http?.close();
+    },
+  };
 }

@@ -7,10 +7,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RequestError, type WorkerClient } from '../protocol/client';
 import type { EvalMetrics, StepMetrics, TrainStart } from '../protocol/messages';
-import { TabtuneStore, type KeyValueBackend } from '../storage/index';
 import { freshIdb } from '../testing/storage';
 import { REPO_ROOT, TINY_DIR } from '../testing/models';
-import { connectInProcess, serveFolder, type InProcessWorker } from '../testing/worker';
+import { modelWorkers } from '../testing/worker';
 
 const lines = readFileSync(join(REPO_ROOT, 'public/examples/number-words.train.jsonl'), 'utf8').trim().split('\n').slice(0, 40);
 const SFT = lines.join('\n') + '\n';
@@ -26,24 +25,12 @@ const runsJob = (r: { runs: { name: string; job?: unknown }[] }, name: string) =
 const DPO = { objective: 'dpo' as const, steps: 4, batchSize: 4, evalEvery: 2, saveEvery: 2, seed: 5, warmupSteps: 0, genEvalExamples: 2, probeSamples: 4, probeTokens: 8 };
 
 describe('DPO through the worker', () => {
-  let http: { base: string; close(): void };
-  const open: InProcessWorker[] = [];
-  async function boot(backend: KeyValueBackend): Promise<WorkerClient> {
-    const w = connectInProcess({ store: () => new TabtuneStore(backend) });
-    open.push(w);
-    await w.client.request('init-backend', { preference: 'wasm' });
-    await w.client.request('load-model', { location: { kind: 'url', url: `${http.base}/model/` } });
-    return w.client;
-  }
+  const workers = modelWorkers(TINY_DIR);
+  const boot = workers.boot;
+  beforeAll(workers.start);
+  afterAll(workers.close);
   const inspect = async (client: WorkerClient, text: string, name: string) => (await client.request('inspect-data', { source: { kind: 'text', text, name } })).datasetId;
 
-  beforeAll(async () => {
-    http = await serveFolder(TINY_DIR);
-  });
-  afterAll(() => {
-    for (const w of open) w.close();
-    http?.close();
-  });
 
   it('continues an SFT run with DPO: preference metrics, lineage, the SFT adapter as reference; a resume after a reload repeats it', { timeout: 300_000 }, async () => {
     const backend = freshIdb();

@@ -6,13 +6,11 @@ import 'fake-indexeddb/auto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { WorkerClient } from '../protocol/client';
 import { SafetensorsFile } from '../io/safetensors';
 import { unzipFiles } from '../io/zip';
-import { TabtuneStore, type KeyValueBackend } from '../storage/index';
 import { freshIdb } from '../testing/storage';
 import { REPO_ROOT, TINY_DIR } from '../testing/models';
-import { connectInProcess, serveFolder, type InProcessWorker } from '../testing/worker';
+import { modelWorkers } from '../testing/worker';
 
 const DATA = readFileSync(join(REPO_ROOT, 'public/examples/number-words.train.jsonl'), 'utf8').split('\n').slice(0, 40).join('\n') + '\n';
 const CONFIG = {
@@ -30,25 +28,10 @@ const CONFIG = {
 };
 
 describe('a prompt-tuning run through the worker', () => {
-  let http: { base: string; close(): void };
-  const open: InProcessWorker[] = [];
-
-  async function boot(backend: KeyValueBackend): Promise<WorkerClient> {
-    const w = connectInProcess({ store: () => new TabtuneStore(backend) });
-    open.push(w);
-    await w.client.request('init-backend', { preference: 'wasm' });
-    await w.client.request('load-model', { location: { kind: 'url', url: `${http.base}/model/` } });
-    return w.client;
-  }
-
-  beforeAll(async () => {
-    http = await serveFolder(TINY_DIR);
-  });
-
-  afterAll(() => {
-    for (const w of open) w.close();
-    http?.close();
-  });
+  const workers = modelWorkers(TINY_DIR);
+  const boot = workers.boot;
+  beforeAll(workers.start);
+  afterAll(workers.close);
 
   it('trains, compares, generates, exports PEFT prompt tuning, refuses what does not apply, and reloads from storage', { timeout: 300_000 }, async () => {
     const backend = freshIdb();

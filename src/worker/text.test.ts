@@ -4,37 +4,20 @@
 // recipe export says why it does not apply, and a resume after a reload trains on the same windows.
 import 'fake-indexeddb/auto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { WorkerClient } from '../protocol/client';
 import type { EvalMetrics } from '../protocol/messages';
-import { TabtuneStore, type KeyValueBackend } from '../storage/index';
 import { freshIdb } from '../testing/storage';
 import { TINY_DIR } from '../testing/models';
 import { shipsLog } from '../testing/ships-log';
-import { connectInProcess, serveFolder, type InProcessWorker } from '../testing/worker';
+import { modelWorkers } from '../testing/worker';
 
 const TEXT = shipsLog({ voyages: 6, entries: 3 });
 const CONFIG = { steps: 4, batchSize: 4, saveEvery: 2, evalEvery: 2, seed: 3, warmupSteps: 1, genEvalExamples: 0, probeSamples: 0 };
 
 describe('a plain-text run through the worker', () => {
-  let http: { base: string; close(): void };
-  const open: InProcessWorker[] = [];
-
-  async function boot(backend: KeyValueBackend): Promise<WorkerClient> {
-    const w = connectInProcess({ store: () => new TabtuneStore(backend) });
-    open.push(w);
-    await w.client.request('init-backend', { preference: 'wasm' });
-    await w.client.request('load-model', { location: { kind: 'url', url: `${http.base}/model/` } });
-    return w.client;
-  }
-
-  beforeAll(async () => {
-    http = await serveFolder(TINY_DIR);
-  });
-
-  afterAll(() => {
-    for (const w of open) w.close();
-    http?.close();
-  });
+  const workers = modelWorkers(TINY_DIR);
+  const boot = workers.boot;
+  beforeAll(workers.start);
+  afterAll(workers.close);
 
   it('inspects, trains with ppl_base, compares perplexities and openings, refuses recipes, resumes', { timeout: 300_000 }, async () => {
     const backend = freshIdb();
