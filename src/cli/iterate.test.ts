@@ -1,24 +1,14 @@
 // `train --adapter DIR` continues a run: DIR is another run's --out folder (its PEFT files) or a PEFT adapter
 // folder, and the `start` event says which it started from; a full-parameter run's folder is refused with why.
-import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runCli as cli } from '../testing/cli';
 import { TINY_DIR } from '../testing/models';
 
 const ROOT = resolve(__dirname, '../..');
 
-function cli(args: string[]): Promise<{ lines: Record<string, unknown>[]; stderr: string; code: number | null }> {
-  return new Promise((res) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT });
-    let out = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('close', (code) => res({ lines: out.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Record<string, unknown>), stderr, code }));
-  });
-}
 
 describe('npm run cli -- train --adapter (continue a run on fixed data)', () => {
   it("starts from a run's output folder or a PEFT folder and says so in its start event", { timeout: 300_000 }, async () => {

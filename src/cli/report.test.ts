@@ -1,26 +1,15 @@
 // `train` writes the run report into --out (README.md, loss_curve.png, report.json) and `export-merged`
 // carries it into the merged folder: the YAML front matter parses, and the figures are metrics.jsonl's.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runCli as cli } from '../testing/cli';
 import { parse as parseYaml } from 'yaml';
 import { num } from '../report/card';
 import { TINY_DIR } from '../testing/models';
 
-const ROOT = resolve(__dirname, '../..');
 
-function cli(args: string[]): Promise<{ stdout: string; stderr: string; code: number | null }> {
-  return new Promise((res) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('close', (code) => res({ stdout, stderr, code }));
-  });
-}
 
 function front(md: string): Record<string, unknown> {
   const m = /^---\n([\s\S]*?)\n---\n/.exec(md);

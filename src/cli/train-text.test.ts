@@ -1,35 +1,15 @@
 // `npm run cli -- train` on plain text: detected (or --format text), the data event's token and window
 // counts (those of the doctor), evaluation lines with val_loss and the base model's ppl_base, and with
 // --compare the held-out perplexity of the base and the tuned model (bundled tabtune-tiny, a few steps).
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runCli as cli } from '../testing/cli';
 import { TINY_DIR } from '../testing/models';
 import { shipsLog } from '../testing/ships-log';
 
-const ROOT = resolve(__dirname, '../..');
 
-function cli(args: string[]): Promise<{ lines: Record<string, unknown>[]; stderr: string; code: number | null }> {
-  return new Promise((res) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT });
-    let out = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('close', (code) =>
-      res({
-        lines: out
-          .split('\n')
-          .filter((l) => l.trim())
-          .map((l) => JSON.parse(l) as Record<string, unknown>),
-        stderr,
-        code,
-      }),
-    );
-  });
-}
 
 describe('npm run cli -- train on plain text', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'tabtune-text-'));

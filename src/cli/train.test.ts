@@ -1,36 +1,15 @@
 // `npm run cli -- train`: JSON lines, PEFT output, an interrupted run resumed exactly, and the
 // adapter used by generate / forward / export-merged.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { runCli as cli } from '../testing/cli';
 import { SafetensorsFile } from '../io/safetensors';
 import { TINY_DIR } from '../testing/models';
 
 const ROOT = resolve(__dirname, '../..');
 
-function cli(args: string[], killWhen?: (line: string) => boolean): Promise<{ lines: Record<string, unknown>[]; stderr: string; code: number | null }> {
-  return new Promise((res) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT });
-    const lines: Record<string, unknown>[] = [];
-    let buf = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const l = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        if (!l.trim()) continue;
-        lines.push(JSON.parse(l) as Record<string, unknown>);
-        if (killWhen?.(l)) p.kill('SIGKILL');
-      }
-    });
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('close', (code) => res({ lines, stderr, code }));
-  });
-}
 
 const stepLosses = (lines: Record<string, unknown>[]) => new Map(lines.filter((l) => typeof l.loss === 'number').map((l) => [l.step as number, l.loss as number]));
 
