@@ -76,6 +76,14 @@ describe('import-adapter (tabtune-tiny)', () => {
     expect((await w.client.request('generate', { ...GREEDY, useAdapter: true })).tokens).toEqual(before.tokens);
     const { runs } = await w.client.request('list-runs', {});
     expect(runs.map((x) => x.id)).toContain(importedId);
+
+    // Exported again, its weights are the original export's, value for value.
+    const again = unzipFiles((await w.client.request('export', { kind: 'peft', runId: importedId, step: 0 })).bytes);
+    const first = unzipFiles(zip);
+    const weights = (files: Map<string, Uint8Array>) => new SafetensorsFile(files.get([...files.keys()].find((k) => k.endsWith('adapter_model.safetensors'))!)!);
+    const [a, b] = [weights(first), weights(again)];
+    expect(b.names().sort()).toEqual(a.names().sort());
+    for (const n of a.names()) expect(b.getFloat32(n)).toEqual(a.getFloat32(n));
   }, 120_000);
 
   it('a new run continues the imported adapter with startFrom (SFT), starting where the adapter is', async () => {
