@@ -11,9 +11,14 @@ import { ErrorNotice } from './ErrorNotice';
 
 const date = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeStyle: 'short' });
 
+/** A run made by import-adapter (src/worker/import-adapter.ts): no dataset, one checkpoint at step 0. */
+const isImported = (r: RunSummary) => r.job?.data.name === 'imported adapter' && !r.job.data.datasetId;
+
 function settings(r: RunSummary): string {
   const t = r.job?.train;
   if (!t) return 'made outside the page';
+  // An imported adapter was trained elsewhere: only its kind and shape are known.
+  if (isImported(r)) return runMethodLabel(t);
   const length = t.steps > 0 ? `${t.steps} steps` : `${t.epochs} epoch${t.epochs === 1 ? '' : 's'}`;
   return `${runMethodLabel(t)}, lr ${t.lr}, ${length}, batch ${t.batchSize}`;
 }
@@ -94,7 +99,7 @@ function RunRow({ r, selected, training }: { r: RunSummary; selected: boolean; t
       </div>
       <p className="run-meta">
         {r.job?.data.name ?? r.dataset?.name ?? 'unknown dataset'}
-        {r.job ? ` (${r.job.data.trainExamples} + ${r.job.data.valExamples} examples)` : ''} · {settings(r)} · best validation loss{' '}
+        {r.job && !isImported(r) ? ` (${r.job.data.trainExamples} + ${r.job.data.valExamples} examples)` : ''} · {settings(r)} · best validation loss{' '}
         {r.bestValLoss !== null ? `${r.bestValLoss.toFixed(4)} at step ${r.bestValStep}` : '–'} · {r.checkpointCount} checkpoint{r.checkpointCount === 1 ? '' : 's'}
         {r.latestCheckpoint ? ` (newest at step ${r.latestCheckpoint.step})` : ''} · {date.format(r.updatedAt)}
         {r.parentRunId ? ` · branch from step ${r.parentCheckpointStep}` : ''}
@@ -184,7 +189,8 @@ function ImportAdapter() {
       <summary>Import a PEFT adapter…</summary>
       <p className="help" id={`${id}-help`}>
         A LoRA, OFT or prompt-tuning adapter made for the loaded model (adapter_config.json and adapter_model.safetensors, as PEFT or tabtune&apos;s export
-        saves them). It is kept as a run of its own: generate and compare with it, or pick it under Train&apos;s <em>Start from</em> to continue it on your data.
+        saves them). It is kept as a run of its own: generate, compare and export with it, or continue it on your data (the data fix&apos;s <em>Continue from…</em>, or
+        Train&apos;s <em>Start from</em> with DPO).
         {training ? ' (Not while a run trains.)' : !modelReady ? ' Load the model first.' : ''}
       </p>
       <div className="row">
@@ -222,7 +228,7 @@ function ImportAdapter() {
       {result && 'error' in result && <ErrorNotice title="The adapter could not be imported" error={result.error} />}
       {result && 'run' in result && (
         <p role="status" data-testid="import-adapter-done">
-          Imported as <strong>{result.run.name}</strong>: it is the active adapter now, and Train can start from it.
+          Imported as <strong>{result.run.name}</strong>: it is the active adapter now, and a new run can continue it.
           {result.warnings.length ? ` Note: ${result.warnings.join(' ')}` : ''}
         </p>
       )}
