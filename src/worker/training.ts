@@ -142,7 +142,10 @@ export class Training {
         // Continuing another run's adapter (DPO after SFT): its kind and shape, its checkpoint, its stop token.
         const start = p.startFrom !== undefined ? await startingPoint(store, ctx, p.startFrom) : null;
         if (start) config = buildTrainConfig(ctx.model.lm.config.arch, { ...config, mode: start.job.train.mode, lora: start.job.train.lora, oft: start.job.train.oft, prompt: start.job.train.prompt });
-        const data = await this.deps.datasets.prepare(p.datasetId, { model: ctx.model, requestId: id }, undefined, { stop: start?.job.data.options.stop });
+        // Replies end as the run it continues ended them; an adapter imported without that record lets the doctor measure it.
+        const startStop = start?.job.data.options.stop;
+        const stop = startStop && (startStop.stopTokenId !== null || startStop.stopStrings.length) ? startStop : undefined;
+        const data = await this.deps.datasets.prepare(p.datasetId, { model: ctx.model, requestId: id }, undefined, { stop });
         let job: RunJob = { ...makeJob(ctx, config, data), backend: tf.getBackend(), ...(start ? { startFrom: { runId: start.run.id, step: start.step } } : {}) };
         this.deps.adapters.detach();
         // The forgetting probe and replay text come from the base model, before the run's adapter exists.
