@@ -58,7 +58,10 @@ describe('command-line options', () => {
   });
 
   it('`train --no-such-option` (and a method tabtune does not have) exits non-zero naming the valid options', { timeout: 60_000 }, () => {
-    for (const bad of [['--no-such-option'], ['--method', 'prompt-tuning', '--virtual-tokens', '8']]) {
+    const ppo = cli(['train', '--model', 'models/tabtune-tiny', '--data', 'x.jsonl', '--out', '/tmp/never', '--method', 'ppo']);
+    expect(ppo.status).toBe(2);
+    expect(ppo.stderr).toMatch(/--method ppo: must be sft, dpo, prompt-tuning/);
+    for (const bad of [['--no-such-option'], ['--lora-rank', '8']]) {
       const r = cli(['train', '--model', 'models/tabtune-tiny', '--data', 'x.jsonl', '--out', '/tmp/never', ...bad]);
       expect(r.status).toBe(2);
       expect(r.stderr).toMatch(new RegExp(`unknown option ${bad[0]}`));
