@@ -104,8 +104,8 @@ test('the journey: drop a dataset, read the doctor, train, pick a checkpoint, re
   await train.preset('Quick');
   await train.advanced({ Steps: steps, 'Batch size': 4, 'Validate every': every, 'Checkpoint every': every, 'Warmup steps': 2 });
   await expect(train.plan).toContainText(`${steps} steps on 36 examples`);
-  // The panel offers only what the worker trains here (LoRA and OFT adapters; full fine-tuning needs the CLI) and says why.
-  await expect(train.region.getByLabel('What to train').locator('option')).toHaveText(['LoRA adapter', 'OFT adapter (orthogonal)']);
+  // The panel offers only what the worker trains here (LoRA, OFT and prompt tuning; full fine-tuning needs the CLI) and says why.
+  await expect(train.region.getByLabel('What to train').locator('option')).toHaveText(['LoRA adapter', 'OFT adapter (orthogonal)', 'Prompt tuning (learned virtual tokens)']);
   await expect(train.region.getByText(/Full-parameter training is not available in the browser/)).toBeVisible();
   await tabtune.shot('advanced-settings');
   await train.start.click();

@@ -157,7 +157,7 @@ test('trains in the worker, resumes after reloads exactly, and exports a PEFT ad
   // The PEFT export parses: adapter_config.json, and safetensors with lora_A/lora_B of every target.
   expect(peftC.filename).toMatch(/-step6-lora\.zip$/);
   expect(peftC.mimeType).toBe('application/zip');
-  expect(exC.files).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'tabtune.json']);
+  expect(exC.files).toEqual(['README.md', 'adapter_config.json', 'adapter_model.safetensors', 'loss_curve.png', 'tabtune.json']); // the model card and its loss curve go along
   expect(exC.config).toMatchObject({ peft_type: 'LORA', r: 8, lora_alpha: 16, base_model_name_or_path: 'tabtune-tiny' });
   expect([...exC.tensors.keys()].filter((k) => k.endsWith('lora_A.weight'))).toHaveLength(4 * 7); // tabtune-tiny: 4 layers x 7 linear layers
   expect([...exC.tensors.values()].every((t) => t.every(Number.isFinite))).toBe(true);

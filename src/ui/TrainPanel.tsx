@@ -21,6 +21,7 @@ import {
   BROWSER_TRAINING,
   getOption,
   MODE_OPTION,
+  MODES,
   NUMERIC_OPTIONS,
   OBJECTIVE_OPTION,
   OBJECTIVES,
@@ -169,7 +170,8 @@ function MethodPicker({ disabled }: { disabled: boolean }) {
   const id = useId();
   const set = (c: TrainConfig) => actions.setTrainConfig(c);
   const choices = methodChoices(caps, config.mode);
-  const reasons = choices.filter((m) => m.unavailable).map((m) => m.unavailable!);
+  // Why each method the worker cannot train is missing, also those not offered at all (full fine-tuning: the CLI).
+  const reasons = MODES.filter((m) => !caps.modes.includes(m)).map((m) => caps.unavailable?.[m] ?? `${MODE_OPTION.choices[m]} is not available here.`);
   const picked = choices.find((m) => m.mode === config.mode);
   const locked = !!fromRun;
   const textOption = config.prompt.prompt_tuning_init === 'TEXT';

@@ -76,10 +76,12 @@ describe('the method picker', () => {
   it('shows what the worker cannot train as unavailable, with the reason', async () => {
     const h = html((await page({ model: { ...MODEL, training: { modes: ['lora', 'oft'] } } })).p);
     expect(h).toContain('<option value="prompt" disabled="">Prompt tuning (learned virtual tokens) (not available here)</option>');
-    expect(h).toMatch(/data-testid="method-unavailable">Prompt tuning \(learned virtual tokens\) is not available here\.</);
+    expect(h).toMatch(/data-testid="method-unavailable">Prompt tuning \(learned virtual tokens\) is not available here\. /);
     const browser = html((await page({ model: { ...MODEL, training: BROWSER_TRAINING } })).p);
     for (const m of ['lora', 'oft', 'prompt'] as const) expect(browser).toMatch(new RegExp(`<option value="${m}"${BROWSER_TRAINING.modes.includes(m) ? '( selected="")?' : ' disabled=""'}>`));
     expect(browser).not.toContain('<option value="full"');
+    // Full fine-tuning is not offered, but why is said (the CLI trains it).
+    expect(browser).toMatch(/data-testid="method-unavailable">Full-parameter training is not available in the browser/);
     const gpt2 = html((await page({ model: { ...MODEL, arch: 'gpt2', training: { modes: ['lora'], unavailable: { oft: 'No OFT on GPT-2.' } } } })).p);
     expect(gpt2).toContain('<option value="oft" disabled="">OFT adapter (orthogonal) (not available here)</option>');
     expect(gpt2).toMatch(/data-testid="method-unavailable">No OFT on GPT-2\. /);
