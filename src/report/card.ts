@@ -7,23 +7,15 @@
 // Layout: YAML front matter (base_model, library_name, pipeline_tag, tags; the license is left to the user
 // with a note), then: base model, data, method, training, evaluation, this checkpoint, loss curve, how to
 // load, how to reproduce, license. The loss curve is a PNG (src/report/png.ts) written beside the card.
+import type { RunQuality } from '../storage/runs';
 import type { DataReport } from '../data/doctor';
 import type { MetricPoint } from '../train/metrics';
 
 /** What a card is written into: a PEFT adapter folder, a merged model folder, or the card alone. */
 export type CardTarget = 'adapter' | 'merged' | 'card';
 
-/** The run's quality decisions as stored (RunQuality, src/storage/runs.ts), read structurally. */
-export interface CardQuality {
-  criterion: string;
-  bestStep: number | null;
-  recommendedStep: number | null;
-  finalStep: number;
-  stoppedEarly: boolean;
-  stopReason: string | null;
-  sentence: string | null;
-  budgetPct: number;
-}
+/** The run's quality decisions as stored (RunQuality), read without the explored path; any criterion name. */
+export type CardQuality = Omit<RunQuality, 'path' | 'criterion'> & { criterion: string };
 
 /** Everything a card is written from: plain JSON, so the CLI keeps it beside the adapter (report.json). */
 export interface CardInput {
