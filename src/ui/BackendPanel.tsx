@@ -32,8 +32,8 @@ export function BackendPanel() {
   const status = backend.status;
 
   return (
-    <section className="panel backend" aria-labelledby={`${selectId}-h`}>
-      <h2 id={`${selectId}-h`}>Backend</h2>
+    <section className="backend" aria-labelledby={`${selectId}-h`}>
+      <h3 id={`${selectId}-h`}>Backend</h3>
       <div className="row">
         <label htmlFor={selectId}>Compute backend</label>
         <select

@@ -8,7 +8,11 @@ import { formatWords } from '../data/formats';
 import { promptFormatNote, stopDetails, stopWords } from '../data/words';
 import { useActions, useAppState } from './context';
 import { ErrorNotice } from './ErrorNotice';
+import { dataReady } from './journey';
 import { FixRecordButton } from './iterate/DataFixPanel';
+
+/** The id of the Data panel's "Choose a file…" button (the page's skip link focuses it). */
+export const CHOOSE_FILE_ID = 'choose-file';
 
 const nf = new Intl.NumberFormat('en-US');
 const ISSUES_PER_PAGE = 25;
@@ -455,6 +459,7 @@ export function DataPanel() {
   const fileInput = useRef<HTMLInputElement>(null);
   const report = data.result?.report ?? null;
   const problem = report ? datasetProblem(report) : null;
+  const hasData = useAppState(dataReady);
 
   return (
     <section className="panel data" aria-labelledby={`${id}-h`} aria-busy={data.phase === 'busy'}>
@@ -464,7 +469,8 @@ export function DataPanel() {
       <div className="dropzone" data-testid="drop-zone">
         <p>
           <strong>Drop a dataset file anywhere on this page</strong>, or{' '}
-          <button type="button" onClick={() => fileInput.current?.click()}>
+          {/* The loud button until a dataset is read (then Start is); the skip link at the top of the page focuses it. */}
+          <button type="button" id={CHOOSE_FILE_ID} className={hasData ? 'secondary' : undefined} onClick={() => fileInput.current?.click()}>
             Choose a file…
           </button>
         </p>

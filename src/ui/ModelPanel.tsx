@@ -2,7 +2,7 @@ import { useId, useState, type FormEvent } from 'react';
 import { estimateSeqLen, noModelAvailable, type LoadProgress } from '../store/store';
 import { formatBytes } from '../storage/errors';
 import { estimateMemory } from '../store/training';
-import { describeBackend } from './BackendPanel';
+import { BackendPanel, describeBackend } from './BackendPanel';
 import { useActions, useAppState } from './context';
 import { ErrorNotice } from './ErrorNotice';
 
@@ -23,6 +23,24 @@ function ProgressLine({ progress, label }: { progress: LoadProgress | null; labe
           : 'Starting…'}
       </span>
     </div>
+  );
+}
+
+/**
+ * The engine, folded away under the model (open on demand): the backend picker and why not faster, the
+ * memory training with the current settings needs. Its summary line says the backend in a few words.
+ */
+function EngineDetails() {
+  const status = useAppState((s) => s.backend.status);
+  const phase = useAppState((s) => s.backend.phase);
+  return (
+    <details className="engine" aria-label="Engine" data-testid="engine-details">
+      <summary>
+        Engine <span className="help inline">{phase === 'busy' ? 'starting…' : status ? describeBackend(status) : phase === 'error' ? 'failed to start' : ''}</span>
+      </summary>
+      <BackendPanel />
+      <RuntimeFacts />
+    </details>
   );
 }
 
@@ -62,6 +80,9 @@ export function ModelPanel() {
   const busy = model.phase === 'busy' || backendBusy;
   const entries = model.catalog.entries;
   const current = picked || model.summary?.name || entries[0]?.name || '';
+  // Load is the quiet button when it would load the model already in use.
+  const loaded = model.phase === 'ready' && !!model.summary;
+  const reload = loaded && current === model.summary?.name;
 
   const submitUrl = (e: FormEvent) => {
     e.preventDefault();
@@ -98,7 +119,7 @@ export function ModelPanel() {
               </option>
             ))}
           </select>
-          <button type="submit" disabled={busy}>
+          <button type="submit" disabled={busy} className={reload ? 'secondary' : undefined}>
             Load
           </button>
         </form>
@@ -117,7 +138,7 @@ export function ModelPanel() {
           onChange={(e) => setInput(e.target.value)}
           aria-describedby={`${id}-url-help`}
         />
-        <button type="submit" disabled={busy || !input.trim()}>
+        <button type="submit" disabled={busy || !input.trim()} className={loaded ? 'secondary' : undefined}>
           Load from URL
         </button>
         <small id={`${id}-url-help`} className="help">
@@ -145,13 +166,13 @@ export function ModelPanel() {
           {model.summary.layers} layers × {model.summary.hiddenSize} wide ({(model.summary.loadMs / 1000).toFixed(1)} s).
         </p>
       )}
-      {model.phase === 'ready' && <RuntimeFacts />}
       {model.phase !== 'busy' && model.error && (
         <ErrorNotice
           title={`The model${model.errorLabel ? ` ${model.errorLabel}` : ''} could not be loaded${model.summary ? ` — ${model.summary.name} is still loaded and in use` : ''}`}
           error={model.error}
         />
       )}
+      <EngineDetails />
     </section>
   );
 }
