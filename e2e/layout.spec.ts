@@ -77,9 +77,13 @@ test('the first page leads: step nav, folded engine, the loud next action, a fir
   soft(await background(data.chooseFile)).toBe(color);
   const load = tabtune.model.region.getByRole('button', { name: 'Load', exact: true });
   soft(await background(load)).not.toBe(color);
-  await expect(tabtune.model.loadFromUrlButton).toBeDisabled();
-  soft(await background(tabtune.model.loadFromUrlButton)).not.toBe(color);
-  soft(await tabtune.model.loadFromUrlButton.evaluate((e) => getComputedStyle(e).cursor)).toBe('not-allowed');
+  // Start without data: disabled, and it looks it (no accent colour, a not-allowed cursor).
+  const train = new TrainPanel(page);
+  await expect(train.start).toBeDisabled();
+  soft(await background(train.start)).not.toBe(color);
+  soft(await train.start.evaluate((e) => getComputedStyle(e).cursor)).toBe('not-allowed');
+  // The other ways to load a model are folded while one is loaded.
+  await soft(tabtune.model.urlInput).toBeHidden();
 
   // The first-visit hint is there.
   const hint = page.getByRole('region', { name: 'Getting started' });

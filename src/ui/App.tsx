@@ -44,7 +44,7 @@ export function App() {
       <ResumeBanner />
       <div className="studio">
         {/* The journey's steps (the step nav's anchors) read top to bottom: the model (its engine folded inside),
-            a try of it and the stored runs on the left; Data → Train (checkpoints, trade-off) → Compare → Export on the right. */}
+            a try of it and the stored runs on the left; Data → Train → (checkpoints, trade-off) Compare → Export on the right. */}
         <aside className="side" aria-label="Model and runs">
           <div id={stepAnchor('model')} className="step-section">
             <ModelPanel />
@@ -53,23 +53,30 @@ export function App() {
           <RunsPanel />
         </aside>
         <main className="journey">
-          <div id={stepAnchor('data')} className="step-section">
-            <DataPanel />
-            <DataFixPanel />
+          {/* Two columns on wide screens (the steps up to training | what follows it), one below. */}
+          <div className="journey-col">
+            <div id={stepAnchor('data')} className="step-section">
+              <DataPanel />
+              <DataFixPanel />
+            </div>
+            <div id={stepAnchor('train')} className="step-section">
+              <TrainPanel />
+            </div>
           </div>
-          <div id={stepAnchor('train')} className="step-section">
-            <TrainPanel />
+          <div className="journey-col">
             <CheckpointsPanel />
             <TradeoffPanel />
+            <div id={stepAnchor('compare')} className="step-section">
+              <ComparePanel />
+            </div>
+            <div id={stepAnchor('export')} className="step-section">
+              <ExportPanel />
+              <ReportPanel />
+            </div>
           </div>
-          <div id={stepAnchor('compare')} className="step-section">
-            <ComparePanel />
+          <div className="journey-wide">
+            <RunsComparePanel />
           </div>
-          <div id={stepAnchor('export')} className="step-section">
-            <ExportPanel />
-            <ReportPanel />
-          </div>
-          <RunsComparePanel />
         </main>
       </div>
     </>

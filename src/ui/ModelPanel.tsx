@@ -83,6 +83,8 @@ export function ModelPanel() {
   // Load is the quiet button when it would load the model already in use.
   const loaded = model.phase === 'ready' && !!model.summary;
   const reload = loaded && current === model.summary?.name;
+  const [opened, setMoreOpen] = useState<boolean | null>(null);
+  const moreOpen = opened ?? (none || (!!model.error && !model.summary));
 
   const submitUrl = (e: FormEvent) => {
     e.preventDefault();
@@ -125,38 +127,42 @@ export function ModelPanel() {
         </form>
       )}
 
-      <form className="row" onSubmit={submitUrl} aria-label="Load a model from a URL">
-        <label htmlFor={`${id}-url`}>Model URL or Hugging Face id</label>
-        <input
-          id={`${id}-url`}
-          type="text"
-          inputMode="url"
-          autoComplete="off"
-          spellCheck={false}
-          placeholder="https://example.org/my-model/ or org/name"
-          value={input}
-          onChange={(e) => setInput(e.target.value)}
-          aria-describedby={`${id}-url-help`}
-        />
-        <button type="submit" disabled={busy || !input.trim()} className={loaded ? 'secondary' : undefined}>
-          Load from URL
-        </button>
-        <small id={`${id}-url-help`} className="help">
-          A Hugging Face model folder: config.json, tokenizer.json and model.safetensors.
-        </small>
-      </form>
+      {/* Other ways to load a model, folded while one is loaded (open when none is available or it failed). */}
+      <details className="model-more" aria-label="Another model" open={moreOpen} onToggle={(e) => setMoreOpen(e.currentTarget.open)}>
+        <summary>Another model: a URL, a Hugging Face id or a folder</summary>
+        <form className="row" onSubmit={submitUrl} aria-label="Load a model from a URL">
+          <label htmlFor={`${id}-url`}>Model URL or Hugging Face id</label>
+          <input
+            id={`${id}-url`}
+            type="text"
+            inputMode="url"
+            autoComplete="off"
+            spellCheck={false}
+            placeholder="https://example.org/my-model/ or org/name"
+            value={input}
+            onChange={(e) => setInput(e.target.value)}
+            aria-describedby={`${id}-url-help`}
+          />
+          <button type="submit" disabled={busy || !input.trim()} className={loaded ? 'secondary' : undefined}>
+            Load from URL
+          </button>
+          <small id={`${id}-url-help`} className="help">
+            A Hugging Face model folder: config.json, tokenizer.json and model.safetensors.
+          </small>
+        </form>
 
-      <div className="row">
-        <label htmlFor={`${id}-files`}>Or pick a model folder</label>
-        <input
-          id={`${id}-files`}
-          type="file"
-          multiple
-          disabled={busy}
-          {...{ webkitdirectory: '' }}
-          onChange={(e) => void actions.loadFromFiles(Array.from(e.target.files ?? []))}
-        />
-      </div>
+        <div className="row">
+          <label htmlFor={`${id}-files`}>Or pick a model folder</label>
+          <input
+            id={`${id}-files`}
+            type="file"
+            multiple
+            disabled={busy}
+            {...{ webkitdirectory: '' }}
+            onChange={(e) => void actions.loadFromFiles(Array.from(e.target.files ?? []))}
+          />
+        </div>
+      </details>
 
       {model.phase === 'busy' && <ProgressLine progress={model.progress} label={model.locationLabel ?? 'the model'} />}
       {model.phase === 'ready' && model.summary && (

@@ -18,7 +18,15 @@ export function StepNav() {
         {steps.map((step, i) => (
           <li key={step.id} className={`step ${step.state}`}>
             <a href={`#${stepAnchor(step.id)}`} aria-current={step.state === 'current' ? 'step' : undefined}>
-              <span className="step-num">{i + 1}</span> <span className="step-label">{step.label}</span>{' '}
+              <span className="step-num">{i + 1}</span>{' '}
+              <span className="step-label">
+                {step.label}
+                {step.state === 'done' && (
+                  <span className="step-check" aria-hidden="true">
+                    ✓
+                  </span>
+                )}
+              </span>{' '}
               <span className="visually-hidden">({stateWords(step.state)})</span> <span className="step-detail">{step.detail}</span>
             </a>
           </li>

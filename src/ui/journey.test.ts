@@ -57,6 +57,10 @@ describe('journeySteps', () => {
     expect(journeySteps(running)[2]!.detail).toBe('training…');
     const done = state({ ...withData(), train: { phase: 'done' }, selection: { runId: 'r1', step: null } });
     expect(states(done)).toEqual(['model:done', 'data:done', 'train:done', 'compare:current', 'export:todo']);
+    expect(journeySteps(done)[2]!.detail).toBe('a run');
+    // The selected run's name and checkpoint, once the worker described it.
+    const described = state({ ...withData(), train: { phase: 'done' }, selection: { runId: 'r1', step: null }, selectedRun: { phase: 'ready', run: { runId: 'r1', runName: 'caps', checkpoint: { step: 12 } } as never, error: null } });
+    expect(journeySteps(described)[2]!.detail).toBe('caps, step 12');
     // A stored run opened after a reload counts: Compare and Export have something to work on.
     expect(nextStep(state({ ...withData(), selection: { runId: 'r1', step: 3 } }))).toBe('compare');
   });
@@ -76,7 +80,9 @@ describe('StepNav', () => {
     const store = createAppStore(state(withModel));
     const html = renderToStaticMarkup(createElement(UiContext.Provider, { value: { store, actions: {} as AllActions } }, createElement(StepNav)));
     expect(html).toContain('<nav class="steps" aria-label="Steps">');
-    const links = [...html.matchAll(/<a href="#step-(\w+)"( aria-current="step")?>(.*?)<\/a>/g)].map((m) => [m[1], !!m[2], m[3]!.replace(/<[^>]+>/g, '')]);
+    const links = [...html.matchAll(/<a href="#step-(\w+)"( aria-current="step")?>(.*?)<\/a>/g)].map((m) => [m[1], !!m[2], m[3]!.replace(/<span[^>]*aria-hidden="true">[^<]*<\/span>/g, '').replace(/<[^>]+>/g, '')]);
+    // Done steps carry a check mark for the eye only (aria-hidden); their state is in words for everyone.
+    expect(html).toContain('Model<span class="step-check" aria-hidden="true">✓</span>');
     expect(links).toEqual([
       ['model', false, '1 Model (done) tabtune-tiny'],
       ['data', true, '2 Data (next) pick a file'],

@@ -29,7 +29,10 @@ export function dataReady(s: Pick<AppState, 'data'>): boolean {
 /** What each step has, and the words for it. */
 function facts(s: AppState): Record<StepId, { done: boolean; detail: string }> {
   const training = isTraining(s);
-  const runName = s.selectedRun.run?.runName ?? s.runs.list.find((r) => r.id === s.selection.runId)?.name ?? null;
+  const selected = s.selectedRun.run?.runId === s.selection.runId ? s.selectedRun.run : null;
+  const runName = selected?.runName ?? s.runs.list.find((r) => r.id === s.selection.runId)?.name ?? null;
+  const step = selected?.checkpoint?.step ?? s.selection.step;
+  const runWords = runName ? `${runName}${step !== null ? `, step ${step}` : ''}` : 'a run';
   const compared = s.compare.heldout.result !== null || s.compare.prompt.tuned.outcome !== null;
   const exported = EXPORT_KINDS.some((k) => s.export[k].last !== null);
   return {
@@ -43,7 +46,7 @@ function facts(s: AppState): Record<StepId, { done: boolean; detail: string }> {
     },
     train: {
       done: !training && (s.train.phase === 'done' || s.selection.runId !== null),
-      detail: training ? 'training…' : s.train.phase === 'done' || s.selection.runId !== null ? (runName ?? 'a run') : 'after the data',
+      detail: training ? 'training…' : s.train.phase === 'done' || s.selection.runId !== null ? runWords : 'after the data',
     },
     compare: { done: compared, detail: compared ? 'compared' : 'after a run' },
     export: { done: exported, detail: exported ? 'downloaded' : 'after a run' },
