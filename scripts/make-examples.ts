@@ -10,8 +10,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { shuffle } from '../src/util/random';
+import { seededRandom, shuffle } from '../src/util/random';
 import { shipsLog } from '../src/testing/ships-log';
+import { distinctWords, pseudoWords } from './lib/pseudo-words';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SEED = 20251123;
@@ -69,6 +70,70 @@ export function sentimentTask(): { train: Pair[]; val: Pair[] } {
   return { val: shuffle([...happy.slice(0, 50), ...sad.slice(0, 50)], SEED + 2), train: shuffle([...happy.slice(50, 250), ...sad.slice(50, 250)], SEED + 3) };
 }
 
+// --- extraction: copy a span of the prompt into the answer ------------------------------------------
+// A sentence names two things (a person, a city, a product); the question asks for one of them; the answer
+// is that name, copied. Names are made-up words (scripts/lib/pseudo-words.ts), and the held-out rows use
+// only names that no training row contains, so the model cannot answer from memory: it has to copy.
+const EXTRACT_SENTENCES: { text: string; fields: ('person' | 'city' | 'product')[] }[] = [
+  { text: '{person} moved to {city} last {season}.', fields: ['person', 'city'] },
+  { text: 'The parcel for {person} was sent from {city}.', fields: ['person', 'city'] },
+  { text: '{person} ordered a box of {product}.', fields: ['person', 'product'] },
+  { text: 'A shop in {city} sells {product}.', fields: ['city', 'product'] },
+];
+const EXTRACT_QUESTIONS = {
+  person: ['Who is named?', 'Name the person.'],
+  city: ['Which city is named?', 'Name the city.'],
+  product: ['What is the product?', 'Name the product.'],
+} as const;
+const SEASONS = ['spring', 'summer', 'autumn', 'winter'];
+
+/** Every made-up name the extraction example uses (train and held-out), lower-cased. */
+export function extractionEntities(): { train: Set<string>; val: Set<string> } {
+  const { pools } = extractionPools();
+  const low = (names: string[]) => names.map((n) => n.toLowerCase());
+  return {
+    train: new Set(Object.values(pools).flatMap((p) => low(p.train))),
+    val: new Set(Object.values(pools).flatMap((p) => low(p.val))),
+  };
+}
+
+function extractionPools() {
+  const make = pseudoWords(SEED + 10);
+  const taken = new Set<string>();
+  const pool = (n: number, f: () => string) => {
+    const names = distinctWords(f, n, taken);
+    for (const w of names) taken.add(w.toLowerCase());
+    return { train: names.slice(0, Math.round(n * 0.75)), val: names.slice(Math.round(n * 0.75)) };
+  };
+  const pools = {
+    person: pool(160, () => make(2, true)),
+    city: pool(160, () => make(3, true)),
+    product: pool(160, () => make(2)),
+  };
+  return { pools };
+}
+
+export function extractionTask(): { train: Pair[]; val: Pair[] } {
+  const { pools } = extractionPools();
+  const rows = (n: number, split: 'train' | 'val', seed: number): Pair[] => {
+    const rnd = seededRandom(seed);
+    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)]!;
+    const out: Pair[] = [];
+    const seen = new Set<string>();
+    while (out.length < n) {
+      const s = EXTRACT_SENTENCES[out.length % EXTRACT_SENTENCES.length]!;
+      const ask = pick(s.fields);
+      const fill = { person: pick(pools.person[split]), city: pick(pools.city[split]), product: pick(pools.product[split]), season: pick(SEASONS) };
+      const prompt = `${pick(EXTRACT_QUESTIONS[ask])} ${s.text.replace(/\{(\w+)\}/g, (_, k: keyof typeof fill) => fill[k])}`;
+      if (seen.has(prompt)) continue;
+      seen.add(prompt);
+      out.push({ prompt, completion: fill[ask] });
+    }
+    return shuffle(out, seed);
+  };
+  return { train: rows(400, 'train', SEED + 11), val: rows(100, 'val', SEED + 12) };
+}
+
 // --- e2e fixture: good records + one invalid JSON line at a known line ------------------------------
 export const PLANTED_BAD_LINE = 17;
 
@@ -84,6 +149,7 @@ export function exampleFiles(): Record<string, string> {
   const numbers = numberTask();
   const sentiment = sentimentTask();
   const log = shipsLog();
+  const extraction = extractionTask();
   const index = [
     {
       id: 'number-words',
@@ -106,6 +172,16 @@ export function exampleFiles(): Record<string, string> {
       valRecords: sentiment.val.length,
     },
     {
+      id: 'extract-names',
+      title: 'Copy a name from the sentence',
+      description: 'Extraction: answer with the person, city or product a sentence names, copied from it: "Name the city. Sesam moved to Rondjebraind last autumn." -> "Rondjebraind". Held-out names never occur in training.',
+      format: 'prompt-completion-jsonl',
+      train: 'extract-names.train.jsonl',
+      val: 'extract-names.val.jsonl',
+      trainRecords: extraction.train.length,
+      valRecords: extraction.val.length,
+    },
+    {
       id: 'ships-log',
       title: "A ship's log (plain text)",
       description: 'Domain adaptation on plain text: the made-up log of the schooner Marrow Lark (12 voyages, one entry a day). The held-out perplexity falls far below the base model\'s.',
@@ -120,6 +196,8 @@ export function exampleFiles(): Record<string, string> {
     'public/examples/number-words.val.jsonl': jsonl(numbers.val),
     'public/examples/story-sentiment.train.jsonl': jsonl(sentiment.train),
     'public/examples/story-sentiment.val.jsonl': jsonl(sentiment.val),
+    'public/examples/extract-names.train.jsonl': jsonl(extraction.train),
+    'public/examples/extract-names.val.jsonl': jsonl(extraction.val),
     'public/examples/ships-log.txt': log,
     'public/examples/index.json': JSON.stringify(index, null, 2) + '\n',
     'e2e/fixtures/planted-bad-line.jsonl': plantedBadLine(numbers.train),

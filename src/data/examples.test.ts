@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exampleFiles, numberWords, PLANTED_BAD_LINE } from '../../scripts/make-examples';
+import { exampleFiles, extractionEntities, numberWords, PLANTED_BAD_LINE } from '../../scripts/make-examples';
 import { directorySource } from '../node/fs-source';
 import { setupBackend } from '../model/backend';
 import { generateIds } from '../model/generate';
@@ -26,7 +26,7 @@ describe('example datasets', () => {
     expect(numberWords(907)).toBe('nine hundred seven');
   });
 
-  for (const task of ['number-words', 'story-sentiment']) {
+  for (const task of ['number-words', 'story-sentiment', 'extract-names']) {
     it(`${task}: clean prompt/completion JSONL, validation held out`, async () => {
       const index = JSON.parse(readFileSync(join(EX, 'index.json'), 'utf8')) as { id: string; train: string; val: string; trainRecords: number; valRecords: number }[];
       const entry = index.find((e) => e.id === task)!;
@@ -39,6 +39,20 @@ describe('example datasets', () => {
       expect(r.split.source).toBe('file');
     });
   }
+
+  it('extract-names: every answer is copied from its prompt, and no held-out name occurs anywhere in training', () => {
+    const read = (f: string) => readFileSync(join(EX, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { prompt: string; completion: string });
+    const train = read('extract-names.train.jsonl');
+    const val = read('extract-names.val.jsonl');
+    for (const r of [...train, ...val]) expect(r.prompt.split(/[ .]/)).toContain(r.completion);
+    const trainWords = new Set(train.flatMap((r) => r.prompt.split(/[ .]+/)).map((w) => w.toLowerCase()));
+    const heldNames = val.map((r) => r.completion.toLowerCase());
+    expect(heldNames.filter((w) => trainWords.has(w))).toEqual([]);
+    // All three kinds of name are asked for, in all four sentence forms.
+    expect(new Set(val.map((r) => r.prompt.split(/[.?] /)[0]))).toEqual(new Set(['Who is named', 'Name the person', 'Which city is named', 'Name the city', 'What is the product', 'Name the product']));
+    const { train: trainNames, val: valNames } = extractionEntities();
+    expect([...valNames].filter((n) => trainNames.has(n))).toEqual([]);
+  });
 
   it('the planted-bad-line fixture: 41 lines, one invalid JSON record on the documented line', async () => {
     const res = await inspectDataset(await fileSource(join(REPO_ROOT, 'e2e', 'fixtures', 'planted-bad-line.jsonl')));
