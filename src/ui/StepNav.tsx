@@ -54,14 +54,15 @@ function writeFlag(): void {
   }
 }
 
-/** Where to start, on a first visit only: gone for good once dismissed or once a dataset was read. */
+/** Where to start, on a first visit only: gone for good once dismissed, once a dataset was read, or when runs are stored. */
 export function FirstVisitHint() {
-  const dataTouched = useAppState((s) => s.data.phase !== 'idle');
+  // A dataset read, or runs stored from an earlier visit: not a first visit (any more).
+  const dataTouched = useAppState((s) => s.data.phase !== 'idle' || s.runs.list.length > 0);
   const model = useAppState((s) => s.model.summary?.name ?? null);
   const hasExamples = useAppState((s) => s.data.examples.entries.length > 0);
   const [dismissed, setDismissed] = useState(readFlag);
   useEffect(() => {
-    // The first dataset ends the first visit.
+    // The first dataset (or a stored run) ends the first visit.
     if (dataTouched && !dismissed) {
       writeFlag();
       setDismissed(true);

@@ -8,7 +8,7 @@ import type { DataReport, ModelSummary } from '../protocol/messages';
 import { createAppStore, initialState, type AppState } from '../store/store';
 import { UiContext, type AllActions } from './context';
 import { journeySteps, nextStep } from './journey';
-import { StepNav } from './StepNav';
+import { FirstVisitHint, StepNav } from './StepNav';
 
 const MODEL = { name: 'tabtune-tiny', arch: 'llama', numParams: 1000, vocabSize: 100, contextLength: 256, layers: 2, hiddenSize: 16, loadMs: 1 } as unknown as ModelSummary;
 
@@ -90,5 +90,19 @@ describe('StepNav', () => {
       ['compare', false, '4 Compare (not yet) after a run'],
       ['export', false, '5 Export (not yet) after a run'],
     ]);
+  });
+});
+
+describe('FirstVisitHint', () => {
+  const render = (s: AppState) => renderToStaticMarkup(createElement(UiContext.Provider, { value: { store: createAppStore(s), actions: {} as AllActions } }, createElement(FirstVisitHint)));
+
+  it('says where to start on a first visit, and is gone once a dataset is read or runs are stored', () => {
+    const first = render(state(withModel));
+    expect(first).toContain('<section class="first-visit" aria-label="Getting started">');
+    expect(first).toContain('the model <strong>tabtune-tiny</strong> is loaded');
+    expect(first).toContain('>Got it</button>');
+    expect(render(state({ model: { phase: 'busy' } }))).toContain('a model loads by itself');
+    expect(render(state({ ...withModel, data: { ...initialState().data, phase: 'busy' } }))).toBe('');
+    expect(render(state({ ...withModel, runs: { ...initialState().runs, list: [{ id: 'r1' } as never] } }))).toBe('');
   });
 });
