@@ -3,7 +3,7 @@
 // is next, engine details folded away, the loud button being each step's next action (not "Load" for
 // the model already loaded), disabled buttons that look disabled, "Choose a file…" within a few key
 // presses, and a first-visit hint that goes away for good. axe-core finds no violations on the first
-// page nor on the page with data read and a short run finished. Screenshots at 1280×800 and 1920×1080
+// page nor on the page with data read and a short run finished (light and dark). Screenshots at 1280×800 and 1920×1080
 // go to e2e-artifacts/ (the README's docs/layout-*.png are made from the same states by hand).
 import { join } from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
@@ -50,6 +50,7 @@ const accent = (page: Page) =>
   });
 
 async function viewportShot(tabtune: TabtunePage, name: string): Promise<void> {
+  await tabtune.page.mouse.move(0, 0); // no hover highlight in the picture
   await tabtune.page.screenshot({ path: join(tabtune.options.artifactsDir, `${name}.png`) });
 }
 
@@ -169,6 +170,12 @@ test('with data read and a short run done, the next steps lead and axe finds no 
   await page.screenshot({ path: join(tabtune.options.artifactsDir, 'layout-1280-trained-full.png'), fullPage: true });
   const trained = await axeViolations(page);
   soft(trained, trained.join('\n')).toEqual([]);
+  // The dark scheme too (its own colours: contrast is checked again).
+  await page.emulateMedia({ colorScheme: 'dark' });
+  const dark = await axeViolations(page);
+  soft(dark, dark.join('\n')).toEqual([]);
+  await viewportShot(tabtune, 'layout-1280-trained-dark');
+  await page.emulateMedia({ colorScheme: 'light' });
 
   await page.setViewportSize({ width: 1920, height: 1080 });
   await page.evaluate(() => window.scrollTo(0, 0));
