@@ -154,6 +154,11 @@ test('with data read and a short run done, the next steps lead and axe finds no 
   soft(await background(train.start)).toBe(color);
   soft(await background(data.chooseFile)).not.toBe(color);
   await viewportShot(tabtune, 'layout-1280-data');
+  // Under the dataset's line, the way on: one click puts Start on screen.
+  await data.region.getByRole('link', { name: 'Next: Train ↓' }).click(QUICK);
+  await soft(train.start).toBeInViewport();
+  await soft(train.start).toBeEnabled();
+  await viewportShot(tabtune, 'layout-1280-next-train');
   const withData = await axeViolations(page);
   soft(withData, withData.join('\n')).toEqual([]);
 

@@ -8,7 +8,8 @@ import { formatWords } from '../data/formats';
 import { promptFormatNote, stopDetails, stopWords } from '../data/words';
 import { useActions, useAppState } from './context';
 import { ErrorNotice } from './ErrorNotice';
-import { dataReady } from './journey';
+import { dataReady, nextStep } from './journey';
+import { stepAnchor } from './StepNav';
 import { FixRecordButton } from './iterate/DataFixPanel';
 
 /** The id of the Data panel's "Choose a file…" button (the page's skip link focuses it). */
@@ -460,6 +461,7 @@ export function DataPanel() {
   const report = data.result?.report ?? null;
   const problem = report ? datasetProblem(report) : null;
   const hasData = useAppState(dataReady);
+  const trainIsNext = useAppState((s) => nextStep(s) === 'train');
 
   return (
     <section className="panel data" aria-labelledby={`${id}-h`} aria-busy={data.phase === 'busy'}>
@@ -513,6 +515,11 @@ export function DataPanel() {
         )}
       </div>
 
+      {hasData && trainIsNext && (
+        <p className="next-step">
+          <a href={`#${stepAnchor('train')}`}>Next: Train ↓</a> <span className="help inline">pick a preset and Start; the doctor&apos;s report below stays here.</span>
+        </p>
+      )}
       {data.phase === 'error' && data.error && <ErrorNotice title={`${data.label ?? 'The dataset'} could not be checked`} error={data.error} />}
       {problem && (
         <div className={`notice ${problem.blocking ? 'error' : 'empty'}`} role={problem.blocking ? 'alert' : 'note'} data-testid="data-problem">

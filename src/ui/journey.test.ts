@@ -43,6 +43,8 @@ describe('journeySteps', () => {
     const data = state(withData());
     expect(states(data)).toEqual(['model:done', 'data:done', 'train:current', 'compare:todo', 'export:todo']);
     expect(journeySteps(data)[1]!.detail).toBe('caps.jsonl');
+    // The current step says what to do in it; later ones what they wait for.
+    expect(journeySteps(data).map((x) => x.detail).slice(2)).toEqual(['pick a preset, Start', 'after a run', 'after a run']);
   });
 
   it('a dataset whose problem blocks training is not done: it needs a fix', () => {

@@ -53,6 +53,9 @@ function facts(s: AppState): Record<StepId, { done: boolean; detail: string }> {
   };
 }
 
+/** What to do in a step that is the current one and not started (the model and data steps say their own). */
+const CURRENT_WORDS: Partial<Record<StepId, string>> = { train: 'pick a preset, Start', compare: 'base vs tuned', export: 'adapter or merged model' };
+
 /** The five steps in order with their state: done ones, one current (the first not done, or Train while a run trains), the rest to do. */
 export function journeySteps(s: AppState): JourneyStep[] {
   const f = facts(s);
@@ -61,7 +64,7 @@ export function journeySteps(s: AppState): JourneyStep[] {
     id,
     label: STEP_LABELS[id],
     state: id === current ? 'current' : f[id].done ? 'done' : 'todo',
-    detail: f[id].detail,
+    detail: id === current && !f[id].done && CURRENT_WORDS[id] && !isTraining(s) ? CURRENT_WORDS[id] : f[id].detail,
   }));
 }
 
