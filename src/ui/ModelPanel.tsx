@@ -5,6 +5,7 @@ import { estimateMemory } from '../store/training';
 import { BackendPanel, describeBackend } from './BackendPanel';
 import { useActions, useAppState } from './context';
 import { ErrorNotice } from './ErrorNotice';
+import { modelWords } from './model-words';
 
 const NO_MODEL_HINT =
   'nothing is served under /models/. Put a Hugging Face model folder (config.json, tokenizer.json, model.safetensors) under models/<name>/, or load one from a URL below.';
@@ -166,11 +167,15 @@ export function ModelPanel() {
 
       {model.phase === 'busy' && <ProgressLine progress={model.progress} label={model.locationLabel ?? 'the model'} />}
       {model.phase === 'ready' && model.summary && (
-        <p className="summary" role="status" data-testid="model-summary">
-          Loaded <strong>{model.summary.name}</strong>: {model.summary.arch}, {numberFormat.format(model.summary.numParams)} parameters,
-          vocabulary {numberFormat.format(model.summary.vocabSize)}, context {numberFormat.format(model.summary.contextLength)},{' '}
-          {model.summary.layers} layers × {model.summary.hiddenSize} wide ({(model.summary.loadMs / 1000).toFixed(1)} s).
-        </p>
+        <div className="summary" role="status" data-testid="model-summary">
+          Loaded <strong>{model.summary.name}</strong>: {modelWords(model.summary)}.{' '}
+          <details className="inline-details">
+            <summary>details</summary>
+            {model.summary.arch}, {numberFormat.format(model.summary.numParams)} parameters, vocabulary {numberFormat.format(model.summary.vocabSize)}, context{' '}
+            {numberFormat.format(model.summary.contextLength)}, {model.summary.layers} layers × {model.summary.hiddenSize} wide; loaded in{' '}
+            {(model.summary.loadMs / 1000).toFixed(1)} s.
+          </details>
+        </div>
       )}
       {model.phase !== 'busy' && model.error && (
         <ErrorNotice

@@ -80,7 +80,8 @@ export function FirstVisitHint() {
         ) : (
           <>a model loads by itself,</>
         )}{' '}
-        so start with <strong>Data</strong>: choose a file of prompt/completion pairs{hasExamples ? ' or try an example dataset' : ''}, then{' '}
+        so start with <strong>Data</strong>: choose a file{hasExamples ? ' or try an example dataset' : ''} (prompt/completion JSONL or JSON, Alpaca, OpenAI chat,
+        ShareGPT, CSV/TSV or plain text), then{' '}
         <strong>Train</strong>, <strong>Compare</strong> the tuned model with the base one, and <strong>Export</strong> the adapter.
       </p>
       <button

@@ -103,6 +103,8 @@ describe('FirstVisitHint', () => {
     expect(first).toContain('<section class="first-visit" aria-label="Getting started">');
     expect(first).toContain('the model <strong>tabtune-tiny</strong> is loaded');
     expect(first).toContain('>Got it</button>');
+    // The formats the doctor reads, not only prompt/completion pairs.
+    for (const f of ['prompt/completion JSONL or JSON', 'Alpaca', 'OpenAI chat', 'ShareGPT', 'CSV/TSV', 'plain text']) expect(first).toContain(f);
     expect(render(state({ model: { phase: 'busy' } }))).toContain('a model loads by itself');
     expect(render(state({ ...withModel, data: { ...initialState().data, phase: 'busy' } }))).toBe('');
     expect(render(state({ ...withModel, runs: { ...initialState().runs, list: [{ id: 'r1' } as never] } }))).toBe('');
