@@ -543,7 +543,14 @@ export function TradeoffPanel() {
       )}
       {v && (
         <div className="row controls" role="group" aria-label="Trade-off actions">
-          <button type="button" onClick={() => void actions.rewindToRecommended()} disabled={!v.recommended || applying || (v.recommended.kind === 'path' && !stored.has(v.recommended.id) && busyRun)} aria-describedby={`${id}-rewind`}>
+          {/* Loud only as a real suggestion (the recommended point is not the one selected); else Compare leads. */}
+          <button
+            type="button"
+            className={v.recommended && v.recommended.id !== selectedId ? undefined : 'secondary'}
+            onClick={() => void actions.rewindToRecommended()}
+            disabled={!v.recommended || applying || (v.recommended.kind === 'path' && !stored.has(v.recommended.id) && busyRun)}
+            aria-describedby={`${id}-rewind`}
+          >
             Rewind to recommended
           </button>
           <button type="button" className="secondary" onClick={() => void actions.explorePath()} disabled={exploring || explore.phase === 'busy' || busyRun || !modelReady || v.measuredCount === 0} aria-describedby={`${id}-explore`}>

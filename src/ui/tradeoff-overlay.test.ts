@@ -190,3 +190,20 @@ describe('the Trade-off panel with other runs', () => {
     expect(out).not.toContain('tradeoff-compare-summary');
   });
 });
+
+describe('Rewind to recommended', () => {
+  const rewind = (out: string) => /<button type="button"( class="secondary")?[^>]*>Rewind to recommended<\/button>/.exec(out);
+
+  it('is the loud button while the recommended checkpoint is not the selected one, secondary once it is', async () => {
+    const { p } = await page(runs());
+    // The newest (step 40) is selected, step 20 recommended: a real suggestion.
+    const before = rewind(html(p));
+    expect(before).not.toBeNull();
+    expect(before![1]).toBeUndefined();
+    p.actions.selectCheckpoint('r1', 20);
+    await tick(5);
+    const after = rewind(html(p));
+    expect(after).not.toBeNull();
+    expect(after![1]).toBe(' class="secondary"');
+  });
+});

@@ -6,6 +6,8 @@ import type { ExportKind } from '../../protocol/messages';
 import { formatBytes } from '../../storage/errors';
 import { EXPORT_KINDS, describeExportStage, exportBlocker, type ExportItemState } from '../../store/export';
 import { describeCheckpoint, selectedCheckpoint } from '../../store/run-context';
+import { compareSource } from '../../store/compare-source';
+import { describeSource } from '../../store/generation';
 import { formatDuration } from '../../store/time';
 import { useActions, useAppState } from '../context';
 import { ErrorNotice } from '../ErrorNotice';
@@ -53,7 +55,14 @@ function ExportItem({ kind, item, blocker }: { kind: ExportKind; item: ExportIte
         {meta.what}
       </p>
       <div className="row buttons">
-        <button type="button" onClick={() => void onClick()} disabled={busy || !!blocker} aria-describedby={blocker ? `${id}-why` : `${id}-what`}>
+        {/* The adapter is the export most people want: its button is the loud one, the others secondary. */}
+        <button
+          type="button"
+          className={kind === 'peft' ? undefined : 'secondary'}
+          onClick={() => void onClick()}
+          disabled={busy || !!blocker}
+          aria-describedby={blocker ? `${id}-why` : `${id}-what`}
+        >
           {meta.button}
         </button>
         {blocker && !busy && (
@@ -91,6 +100,14 @@ export function ExportPanel() {
   const items = useAppState((s) => s.export);
   const picked = selectedCheckpoint({ selection });
   const contextError = selectedRun.phase === 'error' ? selectedRun.error : null;
+  // What the downloads are made from, in the same words as Generate and Compare (one source of truth):
+  // the selected checkpoint (the newest saved one of a run still training, not the adapter as it trains).
+  const source = useAppState((s) => {
+    const src = compareSource(s);
+    const run = s.selectedRun.run;
+    if (!src?.adapter || !run) return null;
+    return describeSource({ model: src.model, adapter: { ...src.adapter, step: run.checkpoint?.step ?? null, training: false } });
+  });
 
   return (
     <section className="panel studio-export" role="region" aria-label="Export" aria-describedby={`${id}-what`}>
@@ -98,6 +115,11 @@ export function ExportPanel() {
       <p id={`${id}-what`} className="help" data-testid="export-target">
         {selectedRun.run && picked ? `Run ${selectedRun.run.runName}: ${describeCheckpoint(selectedRun.run, picked)}.` : 'Files to take the run elsewhere.'}
       </p>
+      {source && (
+        <p className="help" data-testid="export-source">
+          Exports <strong>{source}</strong>
+        </p>
+      )}
       {!picked && (
         <div className="notice empty" role="status" data-testid="export-empty">
           <strong>No run is selected.</strong>
