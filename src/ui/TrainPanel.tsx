@@ -43,6 +43,8 @@ import { useActions, useAppState, useStoreApi } from './context';
 import { ErrorNotice } from './ErrorNotice';
 import { DataSizeWarning, RunVerdict, TimeEstimate, trainControlReasons, useVerdictKind } from './TrainGuide';
 import { EvalDetails } from './EvalDetails';
+import { stepAnchor } from './StepNav';
+import { trainSource } from './train-source';
 import './methods.css';
 
 const nf = new Intl.NumberFormat('en-US');
@@ -541,6 +543,9 @@ export function TrainPanel() {
   const mem = summary ? estimateMemory(summary, train.config, seqLen) : null;
   const steps = trainExamples !== null ? totalSteps(train.config, trainExamples) : null;
   const startLabel = train.phase === 'done' || train.phase === 'error' ? 'Train again' : 'Start training';
+  // After a finished run the next step is Compare: Train again steps back (secondary), a link leads on.
+  const finished = train.phase === 'done' && !!train.outcome;
+  const source = useAppState(trainSource);
   const off = trainControlReasons(train.phase, train.requestId !== null);
   const verdictKind = useVerdictKind(train.outcome?.runId ?? null);
   const outcomeNote = useAppState((s) => (s.train.outcome ? outcomeRunNote(s.train.outcome, { runId: s.live.runId, name: s.runs.list.find((r) => r.id === s.live.runId)?.name ?? null }) : null));
@@ -562,6 +567,11 @@ export function TrainPanel() {
       <MethodPicker disabled={training} />
       <ObjectivePicker disabled={training} />
 
+      {source && (
+        <p className="help" data-testid="train-source">
+          {source}
+        </p>
+      )}
       <p className="plan" data-testid="train-plan">
         {steps !== null && trainExamples ? `${nf.format(steps)} steps on ${nf.format(trainExamples!)} examples (batch ${train.config.batchSize}${train.config.gradAccum > 1 ? ` × ${train.config.gradAccum}` : ''}, learning rate ${train.config.lr}). ` : ''}
         {mem
@@ -577,6 +587,7 @@ export function TrainPanel() {
       <div className="row controls" role="group" aria-label="Training controls">
         <button
           type="button"
+          className={finished ? 'secondary' : undefined}
           onClick={() => {
             // The settings fold away so the chart is in view while it trains.
             setAdvancedOpen(false);
@@ -640,6 +651,11 @@ export function TrainPanel() {
             </p>
           )}
         </div>
+      )}
+      {finished && (
+        <p className="next-step">
+          <a href={`#${stepAnchor('compare')}`}>Next: Compare ↓</a> <span className="help inline">the tuned model against the base one, on your prompt and the held-out examples.</span>
+        </p>
       )}
       {train.phase === 'error' && train.error && <ErrorNotice title="Training stopped" error={train.error} />}
 

@@ -9,6 +9,7 @@ import { createAppStore, initialState, type AppState } from '../store/store';
 import { UiContext, type AllActions } from './context';
 import { journeySteps, nextStep } from './journey';
 import { FirstVisitHint, StepNav } from './StepNav';
+import { trainSource } from './train-source';
 
 const MODEL = { name: 'tabtune-tiny', arch: 'llama', numParams: 1000, vocabSize: 100, contextLength: 256, layers: 2, hiddenSize: 16, loadMs: 1 } as unknown as ModelSummary;
 
@@ -108,5 +109,18 @@ describe('FirstVisitHint', () => {
     expect(render(state({ model: { phase: 'busy' } }))).toContain('a model loads by itself');
     expect(render(state({ ...withModel, data: { ...initialState().data, phase: 'busy' } }))).toBe('');
     expect(render(state({ ...withModel, runs: { ...initialState().runs, list: [{ id: 'r1' } as never] } }))).toBe('');
+  });
+});
+
+describe('trainSource', () => {
+  it('says what Train uses in the words Generate uses: the model and data, the run as it trains, the run and step it made', () => {
+    expect(trainSource(state())).toBeNull();
+    expect(trainSource(state(withModel))).toBeNull();
+    expect(trainSource(state(withData()))).toBe('Trains tabtune-tiny on caps.jsonl');
+    const run = { runId: 'r1', name: 'caps.jsonl', startStep: 0 } as never;
+    const live = state({ ...withData(), train: { phase: 'running', run }, live: { ...initialState().live, runId: 'r1', last: { step: 7 } as never } });
+    expect(trainSource(live)).toBe('Training tabtune-tiny + caps.jsonl, step 7, training now, adapter on');
+    const outcome = { runId: 'r1', name: 'caps.jsonl', step: 12, checkpoint: { step: 12 } } as never;
+    expect(trainSource(state({ ...withData(), train: { phase: 'done', run, outcome } }))).toBe('Trained tabtune-tiny + caps.jsonl, step 12, adapter on');
   });
 });

@@ -191,7 +191,7 @@ function PromptCompare({ blocked, reading }: { blocked: boolean; reading: boolea
           <button type="submit" disabled={blocked || running}>
             Compare outputs
           </button>
-          <button type="button" onClick={() => void actions.stopComparePrompt()} disabled={!running}>
+          <button type="button" className="secondary" onClick={() => void actions.stopComparePrompt()} disabled={!running}>
             Stop
           </button>
         </div>
@@ -336,10 +336,11 @@ function HeldoutCompare({ blocked }: { blocked: boolean }) {
         Greedy base and tuned outputs for every validation example of the run{heldoutCount(h.result ? h.result.rows.length : null, valExamples)}, scored against the expected output.
       </p>
       <div className="row buttons">
-        <button type="button" onClick={() => void actions.compareHeldout()} disabled={blocked || running} aria-describedby={`${id}-h`}>
+        {/* "Compare outputs" above is the step's loud button; the held-out run is the second action. */}
+        <button type="button" className="secondary" onClick={() => void actions.compareHeldout()} disabled={blocked || running} aria-describedby={`${id}-h`}>
           {h.result ? 'Run the held-out comparison again' : 'Run the held-out comparison'}
         </button>
-        <button type="button" onClick={() => void actions.cancelHeldout()} disabled={!running}>
+        <button type="button" className="secondary" onClick={() => void actions.cancelHeldout()} disabled={!running}>
           Cancel
         </button>
       </div>

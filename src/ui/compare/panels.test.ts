@@ -79,8 +79,11 @@ describe('Export panel (server-rendered)', () => {
   it('four downloads for the selected checkpoint; without a model only the CSV is enabled', async () => {
     const out = html(ExportPanel, await page({ runId: 'r1', step: 3 }));
     expect(out).toContain('Run numbers: step 3 · val loss 0.667.');
+    // What it exports, in Generate's words; the adapter is the loud download, the other three secondary.
+    expect(out).toContain('Exports <strong>tabtune-tiny + numbers, step 3, adapter on</strong>');
     for (const b of ['Download the adapter (.zip)', 'Download the merged model (.zip)', 'Download the metrics (.csv)', 'Download the recipe (.zip)']) {
-      expect(out).toMatch(new RegExp(`<button type="button" aria-describedby="[^"]+">${b.replace(/[().]/g, '\\$&')}</button>`));
+      const cls = b.includes('adapter') ? '' : ' class="secondary"';
+      expect(out).toMatch(new RegExp(`<button type="button"${cls} aria-describedby="[^"]+">${b.replace(/[().]/g, '\\$&')}</button>`));
     }
     const out2 = html(ExportPanel, await page({ runId: 'r1', step: 3 }, null));
     expect((out2.match(/disabled=""/g) ?? []).length).toBe(3);
