@@ -11,7 +11,9 @@ import type { Locator, Page } from '@playwright/test';
 import { expect, test } from './fixtures';
 import { TINY } from './engine';
 import { REPO_ROOT } from './golden';
+import { ComparePanel } from './pages/ComparePanel';
 import { DataPanel } from './pages/DataPanel';
+import { ExportPanel } from './pages/ExportPanel';
 import type { TabtunePage } from './pages/TabtunePage';
 import { TrainPanel } from './pages/TrainPanel';
 
@@ -171,6 +173,30 @@ test('with data read and a short run done, the next steps lead and axe finds no 
   await expect(train.outcome).toBeVisible({ timeout: 400_000 });
   await soft(link('Train')).toContainText('done');
   await soft(link('Compare')).toHaveAttribute('aria-current', 'step');
+
+  // The page leads on: Train again steps back, "Next: Compare ↓" under the verdict puts Compare's loud button in view.
+  await expect(train.start).toHaveText('Train again');
+  soft(await background(train.start)).not.toBe(color);
+  const compare = new ComparePanel(page);
+  await train.region.getByRole('link', { name: 'Next: Compare ↓' }).click(QUICK);
+  await soft(compare.compareButton).toBeInViewport();
+  soft(await background(compare.compareButton)).toBe(color);
+  soft(await background(compare.runHeldoutButton)).not.toBe(color);
+
+  // Every panel that uses the model and the run says what it uses, in the same words (issue 18, "one truth").
+  const uses = new RegExp(`${TINY} \\+ .+, step 6, adapter on`);
+  await soft(page.getByRole('region', { name: 'Generate' }).getByTestId('generate-source')).toContainText(uses);
+  await soft(compare.region.getByTestId('compare-source')).toContainText(uses);
+  const exportPanel = new ExportPanel(page);
+  await soft(exportPanel.region.getByTestId('export-source')).toContainText(uses);
+  await soft(train.region.getByTestId('train-source')).toContainText(uses);
+  // Export: the adapter is the loud download, the other three are not.
+  soft(await background(exportPanel.button('adapter'))).toBe(color);
+  for (const b of ['merged', 'metrics', 'recipe'] as const) soft(await background(exportPanel.button(b))).not.toBe(color);
+  // The model in plain words; the internals on demand.
+  await soft(tabtune.model.summary).toContainText('a small Llama model');
+  soft(await tabtune.model.summary.innerText()).not.toContain('layers ×'); // folded under "details"
+  await soft(tabtune.model.summary).toContainText('layers ×');
 
   await page.evaluate(() => window.scrollTo(0, 0));
   await viewportShot(tabtune, 'layout-1280-trained');
