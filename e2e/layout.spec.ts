@@ -178,8 +178,11 @@ test('with data read and a short run done, the next steps lead and axe finds no 
   await expect(train.start).toHaveText('Train again');
   soft(await background(train.start)).not.toBe(color);
   const compare = new ComparePanel(page);
+  await train.outcome.scrollIntoViewIfNeeded();
+  await viewportShot(tabtune, 'layout-1280-verdict');
   await train.region.getByRole('link', { name: 'Next: Compare ↓' }).click(QUICK);
   await soft(compare.compareButton).toBeInViewport();
+  await viewportShot(tabtune, 'layout-1280-next-compare');
   soft(await background(compare.compareButton)).toBe(color);
   soft(await background(compare.runHeldoutButton)).not.toBe(color);
 
