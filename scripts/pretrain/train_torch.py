@@ -201,6 +201,23 @@ def write_safetensors(path, tensors):
             f.write(b)
 
 
+def read_safetensors(path):
+    """F32 tensors of a safetensors file by name (the format write_safetensors writes)."""
+    with open(path, 'rb') as f:
+        n = struct.unpack('<Q', f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, h in header.items():
+        if name == '__metadata__':
+            continue
+        if h['dtype'] != 'F32':
+            raise ValueError(f'{path}: {name} is {h["dtype"]}, only F32 is read')
+        a, b = h['data_offsets']
+        out[name] = torch.from_numpy(np.frombuffer(data[a:b], dtype='<f4').copy()).reshape(h['shape'])
+    return out
+
+
 def emit(o):
     sys.stdout.write(json.dumps(o) + '\n')
     sys.stdout.flush()
@@ -231,6 +248,16 @@ def main():
     ids = {'bos': index['bos'], 'eos': index['eos'], 'pad': pad}
     train = torch.from_numpy(np.fromfile(os.path.join(corpus, f'tokens-{V}', 'train.bin'), dtype='<u2').astype(np.int64))
     held = torch.from_numpy(np.fromfile(os.path.join(corpus, f'tokens-{V}', 'heldout.bin'), dtype='<u2').astype(np.int64))
+    # Copy-rich documents (scripts/corpus/copy.ts), mixed into every batch at cfg['copyMix'] of its windows.
+    mix = cfg.get('copyMix', 0)
+    copy_train = copy_held = None
+    if mix > 0:
+        cpath = os.path.join(corpus, f'tokens-{V}', 'copy-train.bin')
+        if not os.path.exists(cpath):
+            sys.exit(f'{cpath} is missing: run `npm run corpus:copy -- --vocab {V}` first')
+        copy_train = torch.from_numpy(np.fromfile(cpath, dtype='<u2').astype(np.int64))
+        copy_held = torch.from_numpy(np.fromfile(os.path.join(corpus, f'tokens-{V}', 'copy-heldout.bin'), dtype='<u2').astype(np.int64))
+    n_copy = int(round(mix * t['batchSize']))
     nwin = (len(train) - 1) // T
     hwin = (len(held) - 1) // T
     stride = max(1, hwin // cfg['evalWindows'])
@@ -241,6 +268,13 @@ def main():
     torch.manual_seed(t['seed'])
     model = Llama(c).to(dev)
     init_weights(model, c, m['init_std'], t['seed'])
+    if cfg.get('initFrom') and not a.resume:
+        # Continued pretraining: start from an exported model's weights (the optimizer starts fresh).
+        src = os.path.join(ROOT, cfg['initFrom'], 'model.safetensors')
+        missing, unexpected = model.load_state_dict(read_safetensors(src), strict=False)
+        if missing or unexpected:
+            sys.exit(f'{src} does not fit this config: missing {missing}, unexpected {unexpected}')
+        emit({'event': 'init-from', 'path': cfg['initFrom']})
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{'params': decay, 'weight_decay': t['weightDecay']}, {'params': no_decay, 'weight_decay': 0.0}],
@@ -275,17 +309,33 @@ def main():
         os.replace(ck_path + '.tmp', ck_path)
         emit({'event': 'checkpoint', 'step': meta['step']})
 
+    def induction_accuracy(n_seq=32, span=40):
+        """In-context copying: random tokens (ids 260.., byte pieces and specials left out) repeated once;
+        the share of the repeat's tokens (after its first) that the model predicts exactly. A model that
+        cannot copy from its context scores ~0; one with induction heads close to 1."""
+        g = torch.Generator().manual_seed(99)
+        seq = torch.randint(260, V, (n_seq, span), generator=g)
+        x = torch.cat([torch.full((n_seq, 1), ids['bos']), seq, seq], dim=1).to(dev)
+        model.eval()
+        with torch.no_grad():
+            pred = model(x).argmax(-1)
+        model.train()
+        # Position span + k predicts the repeat's token k (k >= 1): seq[:, k].
+        hit = pred[:, span + 1:2 * span] == x[:, span + 2:2 * span + 1]
+        return hit.float().mean().item()
+
     def windows(data, idx):
         starts = torch.as_tensor(idx) * T
         rows = torch.stack([data[s:s + T + 1] for s in starts.tolist()])
         return rows[:, :-1].to(dev), rows[:, 1:].to(dev)
 
-    def evaluate(idx):
+    def evaluate(idx, data=None):
+        data = held if data is None else data
         model.eval()
         nll, n = 0.0, 0
         with torch.no_grad():
             for i in range(0, len(idx), t['batchSize']):
-                x, y = windows(held, idx[i:i + t['batchSize']])
+                x, y = windows(data, idx[i:i + t['batchSize']])
                 logits = model(x)
                 nll += F.cross_entropy(logits.reshape(-1, V), y.reshape(-1), reduction='sum').item()
                 n += y.numel()
@@ -298,6 +348,15 @@ def main():
         stop['flag'] = True
     signal.signal(signal.SIGINT, on_sig)
     signal.signal(signal.SIGTERM, on_sig)
+    if meta['step'] == 0 and cfg.get('initFrom'):
+        # Where continued pretraining starts from, on the same held-out measures.
+        el = {'step': 0, 'val_loss': round(evaluate(held_idx), 4), 'induction_acc': round(induction_accuracy(), 4)}
+        el['val_ppl'] = round(math.exp(el['val_loss']), 2)
+        if copy_held is not None:
+            el['val_copy_loss'] = round(evaluate(list(range((len(copy_held) - 1) // T)), copy_held), 4)
+        with open(metrics_path, 'a') as f:
+            f.write(json.dumps(el) + '\n')
+        emit(el)
     start = time.time()
     last_save = time.time()
     gen = torch.Generator().manual_seed(t['seed'] * 7919 + meta['step'])
@@ -310,7 +369,10 @@ def main():
         opt.zero_grad(set_to_none=True)
         loss_sum = 0.0
         for _ in range(t['gradAccum']):
-            x, y = windows(train, torch.randint(0, nwin, (t['batchSize'],), generator=gen).tolist())
+            parts = [windows(train, torch.randint(0, nwin, (t['batchSize'] - n_copy,), generator=gen).tolist())] if n_copy < t['batchSize'] else []
+            if n_copy:
+                parts.append(windows(copy_train, torch.randint(0, (len(copy_train) - 1) // T, (n_copy,), generator=gen).tolist()))
+            x, y = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
             loss = F.cross_entropy(model(x).reshape(-1, V), y.reshape(-1))
             (loss / t['gradAccum']).backward()
             loss_sum += loss.item()
@@ -333,6 +395,9 @@ def main():
         if meta['step'] % cfg['evalEvery'] == 0 or last:
             vl = evaluate(held_idx)
             el = {'step': meta['step'], 'val_loss': round(vl, 4), 'val_ppl': round(math.exp(vl), 2), 'train_s': round(meta['train_seconds'])}
+            if copy_held is not None:
+                el['val_copy_loss'] = round(evaluate(list(range((len(copy_held) - 1) // T)), copy_held), 4)
+            el['induction_acc'] = round(induction_accuracy(), 4)
             with open(metrics_path, 'a') as f:
                 f.write(json.dumps(el) + '\n')
             emit(el)

@@ -47,6 +47,7 @@ export const PRETRAIN_USAGE = `usage: npm run pretrain -- --config models/<name>
   --steps N         override the number of optimizer steps (e.g. a quick smoke run)
   --max-minutes M   stop this sitting after M minutes of training (with a checkpoint); resume later
   --export-only     skip training: evaluate, export and write the card from the latest checkpoint
+  --card-only       only rewrite the card (README.md) from the exported model's metrics.json and learning.json
   --out DIR --work DIR   override the config's output / work folders (e.g. a smoke run)
   --threads K        PyTorch threads (torch trainer)
   --final-windows N  evaluate only the first N held-out windows at the end (smoke runs; default all)
@@ -58,6 +59,7 @@ export const PRETRAIN_OPTIONS: OptionSpec = {
   steps: 'string',
   'max-minutes': 'string',
   'export-only': 'boolean',
+  'card-only': 'boolean',
   out: 'string',
   work: 'string',
   threads: 'string',
@@ -116,6 +118,15 @@ export interface PretrainConfig {
   torchThreads?: number;
   /** Largest |TF.js - PyTorch| logit difference accepted on the golden sequences (torch trainer only). */
   logitTolerance?: number;
+  /**
+   * Continued pretraining (torch trainer): start from this exported model folder's weights (relative to
+   * the repository root) instead of a random initialisation; its metrics.json describes the earlier stage.
+   */
+  initFrom?: string;
+  /** The earlier stage's recipe (relative to the repository root), for the card's Reproduce section. */
+  initRecipe?: string;
+  /** Share of every batch's windows drawn from the copy-rich stream (`npm run corpus:copy`), 0..1 (torch trainer). */
+  copyMix?: number;
 }
 
 const repoRoot = resolve(dirname(new URL(import.meta.url).pathname), '..', '..', '..');
@@ -327,6 +338,12 @@ export interface PretrainMetrics {
   baselines: { tokens: number; unigram_loss: number; unigram_ppl: number; bigram_loss: number; bigram_ppl: number };
   train_tokens_available: number;
   samples: { prompt: string; greedy: string; sampled: string[] }[];
+  /** The evaluations of the run (metrics.jsonl lines with a val_loss): copy-stream loss and induction accuracy where measured. */
+  evals?: { step: number; val_loss: number; val_ppl: number; val_copy_loss?: number; induction_acc?: number }[];
+  /** With `initFrom`: the earlier stage's metrics.json. */
+  initial?: PretrainMetrics;
+  /** With `copyMix`: the copy-rich stream's copy-index.json. */
+  copy?: Record<string, unknown>;
 }
 
 /** Token-weighted mean NLL of `lm` over examples (no gradients): the full held-out evaluation. */
@@ -371,6 +388,15 @@ function paths(args: Args): { c: PretrainConfig; p: Paths } {
 export async function pretrainCommand(args: Args, hooks: { modelCard?: ModelCardWriter } = {}): Promise<void> {
   const { c, p } = paths(args);
   const { work, out } = p;
+  if (args['card-only']) {
+    if (!hooks.modelCard) throw new UsageError('--card-only: no card writer');
+    const metricsPath = join(out, 'metrics.json');
+    if (!existsSync(metricsPath)) throw new UsageError(`--card-only: ${metricsPath} is missing: export the model first`);
+    const sources = JSON.parse(readFileSync(join(p.streamDir, 'sources.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(out, 'README.md'), hooks.modelCard(c, JSON.parse(readFileSync(metricsPath, 'utf8')) as PretrainMetrics, sources));
+    emit({ event: 'card', out: join(out, 'README.md') });
+    return;
+  }
   const index = JSON.parse(readFileSync(join(p.streamDir, 'index.json'), 'utf8')) as { bos: number; eos: number; corpus: string };
   const tokenizerConfig = JSON.parse(readFileSync(join(p.tokDir, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
   const tokJson = JSON.parse(readFileSync(join(p.tokDir, 'tokenizer.json'), 'utf8')) as Record<string, unknown>;
@@ -620,7 +646,16 @@ async function finish(c: PretrainConfig, hooks: { modelCard?: ModelCardWriter },
     baselines: { tokens: base.tokens, unigram_loss: base.unigram, unigram_ppl: Math.exp(base.unigram), bigram_loss: base.bigram, bigram_ppl: Math.exp(base.bigram) },
     train_tokens_available: x.trainStream.length,
     samples,
+    evals: readFileSync(join(x.work, 'metrics.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"val_loss"'))
+      .map((l) => JSON.parse(l) as NonNullable<PretrainMetrics['evals']>[number]),
   };
+  if (c.initFrom) {
+    const prev = join(repoRoot, c.initFrom, 'metrics.json');
+    if (existsSync(prev)) metrics.initial = JSON.parse(readFileSync(prev, 'utf8')) as PretrainMetrics;
+  }
+  if (c.copyMix) metrics.copy = JSON.parse(readFileSync(join(repoRoot, '.cache', 'corpus', `tokens-${c.vocab}`, 'copy-index.json'), 'utf8')) as Record<string, unknown>;
   writeFileSync(join(x.out, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
   const png = spawnSync('python3', [join(repoRoot, 'scripts', 'pretrain', 'plot_loss.py'), join(x.work, 'metrics.jsonl'), join(x.out, 'loss.png'), c.name, join(x.out, 'metrics.json')], { encoding: 'utf8' });
   if (png.status !== 0) process.stderr.write(`loss.png: ${png.stderr || png.error?.message}\n`);
