@@ -1,6 +1,8 @@
-// Picks and initialises a TF.js backend: WebGPU when available, else WASM (threaded when the page is
-// cross-origin isolated), else CPU. The choice and the reasons a faster one was not used are reported,
-// because a silent fallback (e.g. WebGPU -> WebGL) would make every speed figure a lie.
+// Picks and initialises a TF.js backend: WebGPU when a hardware adapter is available, else WASM (threaded
+// when the page is cross-origin isolated), else CPU. The choice and the reasons a faster one was not used
+// are reported, because a silent fallback (e.g. WebGPU -> WebGL) would make every speed figure a lie.
+// 'auto' never picks a software GPU (SwiftShader, llvmpipe, ...: what headless Chromium with WebGPU
+// enabled and no GPU offers), which runs WebGPU's kernels on the CPU far slower than WASM does.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
@@ -22,6 +24,78 @@ export interface BackendOptions {
   wasmPaths?: string | Record<string, string>;
   /** WASM threads to ask for (the library's default and cap: half the logical cores). */
   wasmThreads?: number;
+  /** navigator.gpu to use instead of the global one (tests give a fake one, also in Node). */
+  gpu?: GpuLike;
+}
+
+/** What a browser exposes about a WebGPU adapter (the fields differ between Chrome versions). */
+export interface AdapterInfoLike {
+  vendor?: string;
+  architecture?: string;
+  device?: string;
+  description?: string;
+  /** Newer Chrome: on GPUAdapterInfo. */
+  isFallbackAdapter?: boolean;
+}
+
+export interface AdapterLike {
+  /** Newer Chrome. */
+  info?: AdapterInfoLike;
+  /** Older Chrome: on the adapter itself. */
+  isFallbackAdapter?: boolean;
+  /** Older Chrome (before adapter.info). */
+  requestAdapterInfo?: () => Promise<AdapterInfoLike>;
+}
+
+export interface GpuLike {
+  requestAdapter(options?: { powerPreference?: 'high-performance' | 'low-power' }): Promise<AdapterLike | null>;
+}
+
+export interface AdapterClass {
+  /** True for a fallback or software adapter (the GPU's work runs on the CPU). */
+  software: boolean;
+  /** The software renderer's name when recognised ('SwiftShader', 'llvmpipe', ...), else null. */
+  renderer: string | null;
+  /** The adapter in words from what the browser exposes, e.g. "google swiftshader" or "nvidia ampere"; '' when nothing is exposed. */
+  label: string;
+}
+
+/** Names (lower case) that mark a software renderer, and how to show them. */
+const SOFTWARE_RENDERERS: ReadonlyArray<[needle: string, name: string]> = [
+  ['swiftshader', 'SwiftShader'],
+  ['llvmpipe', 'llvmpipe'],
+  ['lavapipe', 'lavapipe'],
+  ['microsoft basic render', 'Microsoft Basic Render Driver'],
+  ['software', 'a software rasterizer'],
+];
+
+/**
+ * Classifies a WebGPU adapter as software/fallback or hardware from what the browser exposes: the fallback
+ * flag (GPUAdapter.isFallbackAdapter in older Chrome, adapter.info.isFallbackAdapter in newer) and the
+ * vendor/architecture/device/description strings (case-insensitive). `info` is adapter.info, or what
+ * requestAdapterInfo() returned where adapter.info is missing.
+ */
+export function classifyAdapter(adapter: AdapterLike, info: AdapterInfoLike | undefined = adapter.info): AdapterClass {
+  const fields = [info?.vendor, info?.architecture, info?.device, info?.description].filter((f): f is string => typeof f === 'string' && f.trim() !== '');
+  const label = [...new Set(fields.map((f) => f.trim()))].join(' ');
+  const text = label.toLowerCase();
+  const hit = SOFTWARE_RENDERERS.find(([needle]) => text.includes(needle));
+  const fallback = adapter.isFallbackAdapter === true || info?.isFallbackAdapter === true;
+  return { software: fallback || hit !== undefined, renderer: hit ? hit[1] : null, label };
+}
+
+/**
+ * The words for a software adapter: with 'auto' why WebGPU is skipped, with an explicit 'webgpu' the warning
+ * that goes with using it anyway. The slowdown is the one measured with tabtune-base in headless Chromium
+ * on SwiftShader (~10 training tokens/s against ~200 on WASM).
+ */
+export function softwareAdapterNote(c: AdapterClass, pref: 'auto' | 'webgpu'): string {
+  const named = c.renderer && c.renderer !== 'a software rasterizer' ? c.renderer : c.label;
+  const what = c.renderer ? 'a software renderer' : 'a fallback (software) adapter';
+  const head = `WebGPU: the only adapter is ${what}${named ? ` (${named})` : ''}, typically ~20x slower than WASM`;
+  return pref === 'auto'
+    ? `${head}; using WASM. Pick WebGPU explicitly to try it anyway.`
+    : `${head}; using it because WebGPU was picked explicitly (Auto would use WASM).`;
 }
 
 export class BackendError extends Error {
@@ -36,9 +110,21 @@ async function registerWebGPU(): Promise<void> {
   return webgpuRegistered;
 }
 
-async function tryWebGPU(reasons: string[]): Promise<boolean> {
-  const gpu = (globalThis as { navigator?: { gpu?: { requestAdapter(): Promise<unknown> } } }).navigator?.gpu;
-  if (isNode) {
+async function adapterInfo(adapter: AdapterLike): Promise<AdapterInfoLike | undefined> {
+  if (adapter.info) return adapter.info;
+  if (typeof adapter.requestAdapterInfo === 'function') {
+    try {
+      return await adapter.requestAdapterInfo();
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+async function tryWebGPU(pref: 'auto' | 'webgpu', opts: BackendOptions, reasons: string[]): Promise<boolean> {
+  const gpu = opts.gpu ?? (globalThis as { navigator?: { gpu?: GpuLike } }).navigator?.gpu;
+  if (isNode && !opts.gpu) {
     reasons.push('WebGPU: not available in Node');
     return false;
   }
@@ -47,10 +133,16 @@ async function tryWebGPU(reasons: string[]): Promise<boolean> {
     return false;
   }
   try {
-    const adapter = await gpu.requestAdapter();
+    // tfjs-backend-webgpu asks for the high-performance adapter too: classify the one it will get.
+    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
     if (!adapter) {
       reasons.push('WebGPU: no GPU adapter was offered (blocklisted GPU or disabled hardware acceleration)');
       return false;
+    }
+    const kind = classifyAdapter(adapter, await adapterInfo(adapter));
+    if (kind.software) {
+      reasons.push(softwareAdapterNote(kind, pref));
+      if (pref === 'auto') return false;
     }
     await registerWebGPU();
     const ok = await tf.setBackend('webgpu');
@@ -96,13 +188,14 @@ async function wasmDetails(reasons: string[]): Promise<{ threads: number; simd: 
 }
 
 /**
- * Initialises the preferred backend. 'auto' tries WebGPU, then WASM, then CPU. An explicit choice
- * that fails throws (the user asked for it; silently using another would mislead).
+ * Initialises the preferred backend. 'auto' tries WebGPU (a hardware adapter only), then WASM, then CPU.
+ * An explicit choice that fails throws (the user asked for it; silently using another would mislead);
+ * an explicit 'webgpu' on a software adapter is used, with a warning in reasons.
  */
 export async function setupBackend(pref: BackendPreference = 'auto', opts: BackendOptions = {}): Promise<BackendReport> {
   const reasons: string[] = [];
   if (pref === 'webgpu' || pref === 'auto') {
-    if (await tryWebGPU(reasons)) return { name: 'webgpu', threads: null, simd: null, reasons };
+    if (await tryWebGPU(pref, opts, reasons)) return { name: 'webgpu', threads: null, simd: null, reasons };
     if (pref === 'webgpu') throw new BackendError(reasons.join('; '));
   }
   if (pref === 'wasm' || pref === 'auto') {
