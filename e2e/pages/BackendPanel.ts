@@ -22,7 +22,7 @@ export class BackendPanel {
 
   /** Unfolds the Engine details (a no-op when open). */
   async open(): Promise<void> {
-    if (!(await this.engine.evaluate((d) => (d as HTMLDetailsElement).open))) await this.engine.locator('summary').click();
+    if (!(await this.engine.evaluate((d) => (d as HTMLDetailsElement).open))) await this.engine.locator(':scope > summary').click();
   }
 
   async choose(label: 'Auto (fastest that works)' | 'WebGPU' | 'WASM' | 'CPU (plain JavaScript)'): Promise<void> {

@@ -1,0 +1,62 @@
+// 'auto' never picks a software GPU: in the webgpu project's browser (headless Chromium with
+// --enable-unsafe-webgpu and no GPU, which offers SwiftShader) ?backend=auto runs on WASM and says why
+// under "Why not a faster backend?", and ?backend=webgpu still uses WebGPU, with the same note as a warning.
+// On a machine with a real GPU these checks do not hold, and the tests skip (the adapter is logged).
+import { expect, test } from './fixtures';
+import { TINY } from './engine';
+import type { TabtunePage } from './pages/TabtunePage';
+
+/** The adapter Chromium offers here, as the page sees it. */
+async function adapterInfo(tabtune: TabtunePage): Promise<{ vendor: string; architecture: string; fallback: boolean | null } | null> {
+  return tabtune.page.evaluate(async () => {
+    type Info = { vendor?: string; architecture?: string; isFallbackAdapter?: boolean };
+    const gpu = (navigator as { gpu?: { requestAdapter(o?: object): Promise<{ info?: Info; isFallbackAdapter?: boolean } | null> } }).gpu;
+    const adapter = await gpu?.requestAdapter({ powerPreference: 'high-performance' });
+    if (!adapter) return null;
+    return { vendor: adapter.info?.vendor ?? '', architecture: adapter.info?.architecture ?? '', fallback: adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter ?? null };
+  });
+}
+
+/** Opens the backend panel and its "Why not a faster backend?" details, and returns the reasons' text. */
+async function shownReasons(tabtune: TabtunePage): Promise<string> {
+  await tabtune.backend.open();
+  const why = tabtune.backend.region.getByRole('group').filter({ hasText: 'Why not a faster backend?' });
+  await why.getByText('Why not a faster backend?').click();
+  await expect(why.getByRole('listitem').first()).toBeVisible();
+  return (await why.getByRole('listitem').allTextContents()).join('\n');
+}
+
+const AUTO_REASON = /^WebGPU: the only adapter is a software renderer \(SwiftShader\), typically ~20x slower than WASM; using WASM\. Pick WebGPU explicitly to try it anyway\.$/m;
+const EXPLICIT_WARNING = /^WebGPU: the only adapter is a software renderer \(SwiftShader\), typically ~20x slower than WASM; using it because WebGPU was picked explicitly \(Auto would use WASM\)\.$/m;
+
+test.describe('backend choice with a software GPU', () => {
+  test.beforeEach(async ({ tabtune }, testInfo) => {
+    test.skip(testInfo.project.name !== 'webgpu', 'needs the webgpu project\'s browser (WebGPU enabled, SwiftShader offered)');
+    await tabtune.page.goto('/models/index.json'); // a page of the origin that does not start the app
+    const info = await adapterInfo(tabtune);
+    console.log(`[${testInfo.project.name}] adapter offered: ${JSON.stringify(info)}`);
+    test.skip(!info || !/swiftshader/i.test(`${info.vendor} ${info.architecture}`), 'this browser offers no SwiftShader adapter (a real GPU or none)');
+  });
+
+  test("?backend=auto runs on WASM and says the software renderer is why", async ({ tabtune }, testInfo) => {
+    await tabtune.open({ backend: 'auto', threads: '2', model: TINY });
+    await tabtune.whenModelReady();
+    expect((await tabtune.getBackend()).backend).toBe('wasm');
+    await expect(tabtune.backend.inUse).toContainText('WASM');
+    const reasons = await shownReasons(tabtune);
+    console.log(`[${testInfo.project.name}] auto: ${await tabtune.backend.inUse.textContent()}; reasons:\n${reasons}`);
+    expect(reasons).toMatch(AUTO_REASON);
+    await tabtune.shot('auto-wasm-reason');
+  });
+
+  test('?backend=webgpu uses WebGPU anyway and shows the warning', async ({ tabtune }, testInfo) => {
+    await tabtune.open({ backend: 'webgpu', model: TINY });
+    await tabtune.whenModelReady();
+    expect((await tabtune.getBackend()).backend).toBe('webgpu');
+    await expect(tabtune.backend.inUse).toHaveText('WebGPU');
+    const reasons = await shownReasons(tabtune);
+    console.log(`[${testInfo.project.name}] webgpu: reasons:\n${reasons}`);
+    expect(reasons).toMatch(EXPLICIT_WARNING);
+    await tabtune.shot('webgpu-warning');
+  });
+});
