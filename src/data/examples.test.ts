@@ -50,6 +50,7 @@ describe('example datasets', () => {
     expect(heldNames.filter((w) => trainWords.has(w))).toEqual([]);
     // All three kinds of name are asked for, in all four sentence forms.
     expect(new Set(val.map((r) => r.prompt.split(/[.?] /)[0]))).toEqual(new Set(['Who is named', 'Name the person', 'Which city is named', 'Name the city', 'What is the product', 'Name the product']));
+    for (const form of ['moved to', 'The parcel for', 'ordered a box of', 'A shop in']) expect(val.filter((r) => r.prompt.includes(form)).length, form).toBeGreaterThanOrEqual(20);
     const { train: trainNames, val: valNames } = extractionEntities();
     expect([...valNames].filter((n) => trainNames.has(n))).toEqual([]);
   });

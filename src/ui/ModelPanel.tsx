@@ -129,7 +129,11 @@ export function ModelPanel() {
       )}
 
       {/* Other ways to load a model, folded while one is loaded (open when none is available or it failed). */}
-      <details className="model-more" aria-label="Another model" open={moreOpen} onToggle={(e) => setMoreOpen(e.currentTarget.open)}>
+      <details className="model-more" aria-label="Another model" open={moreOpen} onToggle={(e) => {
+          // The toggle event also fires when React sets `open`; only a change the user made is kept.
+          const o = e.currentTarget.open;
+          if (o !== moreOpen) setMoreOpen(o);
+        }}>
         <summary>Another model: a URL, a Hugging Face id or a folder</summary>
         <form className="row" onSubmit={submitUrl} aria-label="Load a model from a URL">
           <label htmlFor={`${id}-url`}>Model URL or Hugging Face id</label>

@@ -548,6 +548,8 @@ export function TrainPanel() {
   const source = useAppState(trainSource);
   const off = trainControlReasons(train.phase, train.requestId !== null);
   const verdictKind = useVerdictKind(train.outcome?.runId ?? null);
+  // A run that did not learn does not lead on to Compare: training again (with other settings) is the next step.
+  const leadOn = finished && verdictKind !== 'no';
   const outcomeNote = useAppState((s) => (s.train.outcome ? outcomeRunNote(s.train.outcome, { runId: s.live.runId, name: s.runs.list.find((r) => r.id === s.live.runId)?.name ?? null }) : null));
 
   return (
@@ -587,7 +589,7 @@ export function TrainPanel() {
       <div className="row controls" role="group" aria-label="Training controls">
         <button
           type="button"
-          className={finished ? 'secondary' : undefined}
+          className={leadOn ? 'secondary' : undefined}
           onClick={() => {
             // The settings fold away so the chart is in view while it trains.
             setAdvancedOpen(false);
@@ -652,7 +654,7 @@ export function TrainPanel() {
           )}
         </div>
       )}
-      {finished && (
+      {leadOn && (
         <p className="next-step">
           <a href={`#${stepAnchor('compare')}`}>Next: Compare ↓</a> <span className="help inline">the tuned model against the base one, on your prompt and the held-out examples.</span>
         </p>

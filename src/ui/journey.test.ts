@@ -75,6 +75,9 @@ describe('journeySteps', () => {
     const exported = { ...compared, export: { ...compared.export, peft: { ...compared.export.peft, phase: 'ready', last: { filename: 'a.zip', size: 1, files: [], runId: 'r1', step: 3, ms: 1 } } } } as AppState;
     expect(states(exported)).toEqual(['model:done', 'data:done', 'train:done', 'compare:done', 'export:done']);
     expect(nextStep(exported)).toBeNull();
+    // A file made from another run does not count for the run in view.
+    const otherRun = { ...exported, selection: { runId: 'r2', step: null } } as AppState;
+    expect(states(otherRun)[4]).toBe('export:current');
   });
 });
 

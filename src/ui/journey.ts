@@ -34,7 +34,8 @@ function facts(s: AppState): Record<StepId, { done: boolean; detail: string }> {
   const step = selected?.checkpoint?.step ?? s.selection.step;
   const runWords = runName ? `${runName}${step !== null ? `, step ${step}` : ''}` : 'a run';
   const compared = s.compare.heldout.result !== null || s.compare.prompt.tuned.outcome !== null;
-  const exported = EXPORT_KINDS.some((k) => s.export[k].last !== null);
+  // A download of another run does not count for the run in view.
+  const exported = s.selection.runId !== null && EXPORT_KINDS.some((k) => s.export[k].last?.runId === s.selection.runId);
   return {
     model: {
       done: s.model.summary !== null,

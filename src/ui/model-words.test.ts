@@ -8,6 +8,7 @@ describe('modelWords', () => {
     expect(compactCount(3_104_000)).toBe('3.1 M');
     expect(compactCount(124_439_808)).toBe('124 M');
     expect(compactCount(1_235_814_400)).toBe('1.2 B');
+    expect(compactCount(999_600_000)).toBe('1 B');
   });
 
   it('says the family, the size and how far the model reads, in plain words', () => {

@@ -7,7 +7,8 @@ const FAMILY: Record<string, string> = { llama: 'Llama', gpt2: 'GPT-2' };
 
 /** A parameter count in millions or billions with two significant digits below 10: 447,040 → "0.45 M", 3,104,000 → "3.1 M", 124,439,808 → "124 M", 1.2e9 → "1.2 B". */
 export function compactCount(n: number): string {
-  const [v, unit] = n >= 1e9 ? [n / 1e9, 'B'] : [n / 1e6, 'M'];
+  // 999.6 M rounds to 1000: that is 1 B.
+  const [v, unit] = n >= 999.5e6 ? [n / 1e9, 'B'] : [n / 1e6, 'M'];
   const s = v >= 10 ? String(Math.round(v)) : String(Number(v.toPrecision(2)));
   return `${s} ${unit}`;
 }
