@@ -23,16 +23,20 @@ const dir = resolve(values.model);
 const tasks = (values.tasks ?? 'number-words,story-sentiment,extract-names').split(',');
 const out = values.out ?? join(dir, 'learning.json');
 
-await setupBackend('wasm');
+const backend = await setupBackend('wasm');
 const model = await loadModel(directorySource(dir), { name: basename(dir) });
 const config = defaultTrainConfig(model.info.arch);
 const results: LearnResult[] = [];
 for (const task of tasks) {
   const r = await learnExample(model, join(ROOT, 'public', 'examples'), task, config);
   console.log(learnLine(r));
+  if (r.reason !== 'done') {
+    process.stderr.write(`${task}: the run ended with "${r.reason}", not done: nothing written\n`);
+    process.exit(1);
+  }
   results.push(r);
 }
 model.dispose();
 const settings = `the app's default LoRA: r ${config.lora.r}, lora_alpha ${config.lora.lora_alpha}, dropout ${config.lora.lora_dropout}, ${config.lora.target_modules.join(', ')}; lr ${config.lr} (${config.schedule}), batch ${config.batchSize}, ${config.epochs} epochs, seed ${config.seed}`;
-writeFileSync(out, JSON.stringify({ measured: new Date().toISOString().slice(0, 10), backend: 'tfjs wasm (Node, 1 thread)', settings, results }, null, 2) + '\n');
+writeFileSync(out, JSON.stringify({ measured: new Date().toISOString().slice(0, 10), backend: `TF.js ${backend.name} in Node, ${backend.threads ?? 1} thread${(backend.threads ?? 1) === 1 ? '' : 's'}`, settings, results }, null, 2) + '\n');
 console.log(`wrote ${out}`);

@@ -32,7 +32,7 @@ function arg(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
 }
 const VOCAB = Number(arg('vocab', '4096'));
-const TRAIN_TOKENS = Number(arg('tokens', '3000000'));
+const TRAIN_TOKENS = Number(arg('tokens', '4000000'));
 const HELD_TOKENS = Number(arg('heldout-tokens', '60000'));
 const SEED = 7150;
 

@@ -248,16 +248,21 @@ def main():
     ids = {'bos': index['bos'], 'eos': index['eos'], 'pad': pad}
     train = torch.from_numpy(np.fromfile(os.path.join(corpus, f'tokens-{V}', 'train.bin'), dtype='<u2').astype(np.int64))
     held = torch.from_numpy(np.fromfile(os.path.join(corpus, f'tokens-{V}', 'heldout.bin'), dtype='<u2').astype(np.int64))
-    # Copy-rich documents (scripts/corpus/copy.ts), mixed into every batch at cfg['copyMix'] of its windows.
+    # Copy-rich documents (scripts/corpus/copy.ts), mixed into every batch at cfg['copyMix'] of its windows:
+    # a share, or a schedule [[from_step, share], ...] (the last entry whose from_step <= step applies).
     mix = cfg.get('copyMix', 0)
+    schedule = [[0, mix]] if isinstance(mix, (int, float)) else sorted(mix)
+
+    def mix_at(step):
+        return [m for s, m in schedule if s <= step][-1] if schedule and schedule[0][0] <= step else 0
+
     copy_train = copy_held = None
-    if mix > 0:
+    if any(m > 0 for _, m in schedule):
         cpath = os.path.join(corpus, f'tokens-{V}', 'copy-train.bin')
         if not os.path.exists(cpath):
             sys.exit(f'{cpath} is missing: run `npm run corpus:copy -- --vocab {V}` first')
         copy_train = torch.from_numpy(np.fromfile(cpath, dtype='<u2').astype(np.int64))
         copy_held = torch.from_numpy(np.fromfile(os.path.join(corpus, f'tokens-{V}', 'copy-heldout.bin'), dtype='<u2').astype(np.int64))
-    n_copy = int(round(mix * t['batchSize']))
     nwin = (len(train) - 1) // T
     hwin = (len(held) - 1) // T
     stride = max(1, hwin // cfg['evalWindows'])
@@ -368,6 +373,7 @@ def main():
             g['lr'] = lr
         opt.zero_grad(set_to_none=True)
         loss_sum = 0.0
+        n_copy = int(round(mix_at(meta['step']) * t['batchSize']))
         for _ in range(t['gradAccum']):
             parts = [windows(train, torch.randint(0, nwin, (t['batchSize'] - n_copy,), generator=gen).tolist())] if n_copy < t['batchSize'] else []
             if n_copy:

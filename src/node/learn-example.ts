@@ -10,6 +10,9 @@ import { compareBaseTuned, createTrainer, disposeTrainer, toExamples } from '../
 import { runTraining } from '../train/run-loop';
 import { fileSource } from './data-file';
 
+/** Held-out exact match the bundled default model must reach after default LoRA, per example task (src/train/learning.test.ts). */
+export const LEARN_BARS: Record<string, number> = { 'number-words': 0.9, 'story-sentiment': 0.9, 'extract-names': 0.8 };
+
 export interface LearnResult {
   task: string;
   model: string;

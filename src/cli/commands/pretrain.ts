@@ -125,8 +125,11 @@ export interface PretrainConfig {
   initFrom?: string;
   /** The earlier stage's recipe (relative to the repository root), for the card's Reproduce section. */
   initRecipe?: string;
-  /** Share of every batch's windows drawn from the copy-rich stream (`npm run corpus:copy`), 0..1 (torch trainer). */
-  copyMix?: number;
+  /**
+   * Share of every batch's windows drawn from the copy-rich stream (`npm run corpus:copy`), 0..1 (torch
+   * trainer), or a schedule [[fromStep, share], ...]: the last entry whose fromStep has been reached applies.
+   */
+  copyMix?: number | [number, number][];
 }
 
 const repoRoot = resolve(dirname(new URL(import.meta.url).pathname), '..', '..', '..');
@@ -134,7 +137,16 @@ const repoRoot = resolve(dirname(new URL(import.meta.url).pathname), '..', '..',
 export function loadPretrainConfig(path: string): PretrainConfig {
   const c = JSON.parse(readFileSync(path, 'utf8')) as PretrainConfig;
   for (const k of ['name', 'vocab', 'model', 'train', 'out', 'work'] as const) if (c[k] === undefined) throw new UsageError(`${path}: missing "${k}"`);
+  if ((c.initFrom || copyShares(c).some((x) => x > 0)) && c.trainer !== 'torch') throw new UsageError(`${path}: "initFrom" and "copyMix" need "trainer": "torch" (scripts/pretrain/train_torch.py reads them; the TF.js trainer does not)`);
+  const bad = copyShares(c).filter((x) => !(x >= 0 && x <= 1));
+  if (bad.length) throw new UsageError(`${path}: "copyMix" shares must lie in 0..1 (got ${bad.join(', ')})`);
   return c;
+}
+
+/** The copy-rich shares a recipe uses (one, or each of its schedule's). */
+export function copyShares(c: Pick<PretrainConfig, 'copyMix'>): number[] {
+  const m = c.copyMix ?? 0;
+  return typeof m === 'number' ? [m] : m.map(([, share]) => share);
 }
 
 /** config.json of the model (Hugging Face LlamaConfig fields). */
@@ -393,7 +405,7 @@ export async function pretrainCommand(args: Args, hooks: { modelCard?: ModelCard
     const metricsPath = join(out, 'metrics.json');
     if (!existsSync(metricsPath)) throw new UsageError(`--card-only: ${metricsPath} is missing: export the model first`);
     const sources = JSON.parse(readFileSync(join(p.streamDir, 'sources.json'), 'utf8')) as Record<string, unknown>;
-    writeFileSync(join(out, 'README.md'), hooks.modelCard(c, JSON.parse(readFileSync(metricsPath, 'utf8')) as PretrainMetrics, sources));
+    writeFileSync(join(out, 'README.md'), hooks.modelCard({ ...c, out: relative(repoRoot, out) }, JSON.parse(readFileSync(metricsPath, 'utf8')) as PretrainMetrics, sources));
     emit({ event: 'card', out: join(out, 'README.md') });
     return;
   }
@@ -655,10 +667,10 @@ async function finish(c: PretrainConfig, hooks: { modelCard?: ModelCardWriter },
     const prev = join(repoRoot, c.initFrom, 'metrics.json');
     if (existsSync(prev)) metrics.initial = JSON.parse(readFileSync(prev, 'utf8')) as PretrainMetrics;
   }
-  if (c.copyMix) metrics.copy = JSON.parse(readFileSync(join(repoRoot, '.cache', 'corpus', `tokens-${c.vocab}`, 'copy-index.json'), 'utf8')) as Record<string, unknown>;
+  if (copyShares(c).some((x) => x > 0)) metrics.copy = JSON.parse(readFileSync(join(repoRoot, '.cache', 'corpus', `tokens-${c.vocab}`, 'copy-index.json'), 'utf8')) as Record<string, unknown>;
   writeFileSync(join(x.out, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
   const png = spawnSync('python3', [join(repoRoot, 'scripts', 'pretrain', 'plot_loss.py'), join(x.work, 'metrics.jsonl'), join(x.out, 'loss.png'), c.name, join(x.out, 'metrics.json')], { encoding: 'utf8' });
   if (png.status !== 0) process.stderr.write(`loss.png: ${png.stderr || png.error?.message}\n`);
-  if (hooks.modelCard) writeFileSync(join(x.out, 'README.md'), hooks.modelCard(c, metrics, sources));
+  if (hooks.modelCard) writeFileSync(join(x.out, 'README.md'), hooks.modelCard({ ...c, out: relative(repoRoot, x.out) }, metrics, sources));
   emit({ event: 'done', out: x.out, heldout_ppl: ppl, unigram_ppl: metrics.baselines.unigram_ppl, bigram_ppl: metrics.baselines.bigram_ppl });
 }
