@@ -63,7 +63,7 @@ test('Compare never mixes runs: results follow the run and step they were made w
   await compare.fill({ prompt: PROMPT, maxNewTokens: 4 });
   await compare.compareButton.click();
   await expect(tunedTitle).toHaveText(`Tuned: ${a.name}, step 12`);
-  await compare.runHeldoutButton.click();
+  await compare.startHeldout();
   await expect(compare.totals).toContainText(`${a.name}, step 12`, { timeout: 120_000 });
   await expect(compare.region.getByText(/every validation example of the run \(4\)/)).toBeVisible();
   await expect(compare.rows).toHaveCount(4);

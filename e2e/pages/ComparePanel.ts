@@ -90,9 +90,21 @@ export class ComparePanel {
     return { base: (await this.baseContinuation.textContent()) ?? '', tuned: (await this.tunedContinuation.textContent()) ?? '' };
   }
 
+  /**
+   * Starts the held-out comparison and waits until it has visibly started (progress or a result). On a loaded
+   * machine a click can land while the page above still shifts (a verdict arriving); a click that started
+   * nothing is repeated (a second one while it runs is refused by the disabled button, and by the store).
+   */
+  async startHeldout(): Promise<void> {
+    await expect(async () => {
+      if (await this.runHeldoutButton.isEnabled()) await this.runHeldoutButton.click({ timeout: 10_000 });
+      await expect(this.heldoutProgress.or(this.totals).first()).toBeVisible({ timeout: 5_000 });
+    }).toPass({ timeout: 60_000 });
+  }
+
   /** Runs the held-out comparison to the end; returns the totals line. */
   async runHeldout(timeout = 600_000): Promise<string> {
-    await this.runHeldoutButton.click();
+    await this.startHeldout();
     await expect(this.totals).toContainText('exact match: base', { timeout });
     return (await this.totals.textContent()) ?? '';
   }
