@@ -548,8 +548,8 @@ export function TrainPanel() {
   const source = useAppState(trainSource);
   const off = trainControlReasons(train.phase, train.requestId !== null);
   const verdictKind = useVerdictKind(train.outcome?.runId ?? null);
-  // A run that did not learn does not lead on to Compare: training again (with other settings) is the next step.
-  const leadOn = finished && verdictKind !== 'no';
+  // Every finished run leads on to Compare (whether it learned shows there, side by side).
+  const leadOn = finished;
   const outcomeNote = useAppState((s) => (s.train.outcome ? outcomeRunNote(s.train.outcome, { runId: s.live.runId, name: s.runs.list.find((r) => r.id === s.live.runId)?.name ?? null }) : null));
 
   return (
