@@ -19,6 +19,7 @@
 // copy-index.json (counts per kind). Deterministic.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { TextTokenizer } from '../../src/tokenizer/tokenizer';
 import { seededRandom } from '../../src/util/random';
 import { extractionEntities } from '../make-examples';
@@ -27,13 +28,11 @@ import { pseudoWords } from '../lib/pseudo-words';
 const root = resolve(import.meta.dirname, '..', '..');
 const cache = join(root, '.cache', 'corpus');
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
-const VOCAB = Number(arg('vocab', '4096'));
-const TRAIN_TOKENS = Number(arg('tokens', '4000000'));
-const HELD_TOKENS = Number(arg('heldout-tokens', '60000'));
+// Unknown options are refused (parseArgs strict), not ignored.
+const { values: opts } = parseArgs({ options: { vocab: { type: 'string', default: '4096' }, tokens: { type: 'string', default: '4000000' }, 'heldout-tokens': { type: 'string', default: '60000' } }, strict: true });
+const VOCAB = Number(opts.vocab);
+const TRAIN_TOKENS = Number(opts.tokens);
+const HELD_TOKENS = Number(opts['heldout-tokens']);
 const SEED = 7150;
 
 type Rand = () => number;
