@@ -29,7 +29,15 @@ const root = resolve(import.meta.dirname, '..', '..');
 const cache = join(root, '.cache', 'corpus');
 
 // Unknown options are refused (parseArgs strict), not ignored.
-const { values: opts } = parseArgs({ options: { vocab: { type: 'string', default: '4096' }, tokens: { type: 'string', default: '4000000' }, 'heldout-tokens': { type: 'string', default: '60000' } }, strict: true });
+function options() {
+  try {
+    return parseArgs({ options: { vocab: { type: 'string', default: '4096' }, tokens: { type: 'string', default: '4000000' }, 'heldout-tokens': { type: 'string', default: '60000' } }, strict: true }).values;
+  } catch (e) {
+    process.stderr.write(`corpus:copy: ${(e as Error).message}\nusage: npm run corpus:copy -- [--vocab 4096] [--tokens 4000000] [--heldout-tokens 60000]\n`);
+    process.exit(2);
+  }
+}
+const opts = options();
 const VOCAB = Number(opts.vocab);
 const TRAIN_TOKENS = Number(opts.tokens);
 const HELD_TOKENS = Number(opts['heldout-tokens']);
