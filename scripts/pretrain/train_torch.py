@@ -353,15 +353,19 @@ def main():
         stop['flag'] = True
     signal.signal(signal.SIGINT, on_sig)
     signal.signal(signal.SIGTERM, on_sig)
-    if meta['step'] == 0 and cfg.get('initFrom'):
-        # Where continued pretraining starts from, on the same held-out measures.
-        el = {'step': 0, 'val_loss': round(evaluate(held_idx), 4), 'induction_acc': round(induction_accuracy(), 4)}
-        el['val_ppl'] = round(math.exp(el['val_loss']), 2)
+    def eval_line():
+        """The periodic evaluation: held-out prose loss, and the copy measures where the run has them."""
+        vl = evaluate(held_idx)
+        el = {'step': meta['step'], 'val_loss': round(vl, 4), 'val_ppl': round(math.exp(vl), 2), 'train_s': round(meta['train_seconds'])}
         if copy_held is not None:
             el['val_copy_loss'] = round(evaluate(list(range((len(copy_held) - 1) // T)), copy_held), 4)
+        el['induction_acc'] = round(induction_accuracy(), 4)
         with open(metrics_path, 'a') as f:
             f.write(json.dumps(el) + '\n')
         emit(el)
+
+    if meta['step'] == 0 and cfg.get('initFrom'):
+        eval_line()  # where continued pretraining starts from, on the same measures
     start = time.time()
     last_save = time.time()
     gen = torch.Generator().manual_seed(t['seed'] * 7919 + meta['step'])
@@ -399,14 +403,7 @@ def main():
             emit(line)
         last = meta['step'] == total
         if meta['step'] % cfg['evalEvery'] == 0 or last:
-            vl = evaluate(held_idx)
-            el = {'step': meta['step'], 'val_loss': round(vl, 4), 'val_ppl': round(math.exp(vl), 2), 'train_s': round(meta['train_seconds'])}
-            if copy_held is not None:
-                el['val_copy_loss'] = round(evaluate(list(range((len(copy_held) - 1) // T)), copy_held), 4)
-            el['induction_acc'] = round(induction_accuracy(), 4)
-            with open(metrics_path, 'a') as f:
-                f.write(json.dumps(el) + '\n')
-            emit(el)
+            eval_line()
         if a.max_minutes is not None and time.time() - start > a.max_minutes * 60:
             stop['flag'] = True
         if last or stop['flag'] or time.time() - last_save > cfg['saveEveryMinutes'] * 60:
