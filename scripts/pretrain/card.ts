@@ -40,7 +40,6 @@ interface SourceMeta {
   duplicate_paragraphs_dropped: number;
 }
 
-const cfgWindows = (c: PretrainConfig) => c.evalWindows;
 
 /**
  * The copy-rich share in words, in the steps the card and metrics.jsonl count (1-based): a schedule entry
@@ -78,6 +77,7 @@ export const modelCard: ModelCardWriter = (c, metrics: PretrainMetrics, sourcesJ
   const minutes = metrics.train_seconds / 60;
   const epochs = metrics.tokens_seen / metrics.train_tokens_available;
   const lines: string[] = [];
+  const learn = readLearning(c.out);
   const w = (s = '') => lines.push(s);
 
   w(`# ${c.name}`);
@@ -98,7 +98,7 @@ export const modelCard: ModelCardWriter = (c, metrics: PretrainMetrics, sourcesJ
   w('| `generation_config.json` | BOS/EOS/PAD ids |');
   w(`| \`train.json\` | the pretraining recipe (input of \`npm run pretrain\`)${c.initFrom ? ', stage 2' : ''} |`);
   if (c.initRecipe?.startsWith(`models/${c.name}/`)) w(`| \`${c.initRecipe.slice(`models/${c.name}/`.length)}\` | the stage-1 recipe |`);
-  if (readLearning(c.out)) w('| `learning.json` | what fine-tuning teaches it: held-out figures of the example tasks (below) |');
+  if (learn) w('| `learning.json` | what fine-tuning teaches it: held-out figures of the example tasks (below) |');
   w('| `metrics.json` | final numbers and the sample continuations below |');
   w('| `loss.png` | loss curve |');
   w();
@@ -200,12 +200,11 @@ export const modelCard: ModelCardWriter = (c, metrics: PretrainMetrics, sourcesJ
     const first = ev[0]!;
     w('Copying from the context, measured during the run: *induction accuracy* is the share of tokens a model predicts exactly in the second copy of a random 40-token sequence (ids from the merged vocabulary, 32 sequences, fixed seed): a model that cannot copy from its context scores about 0, one that can close to 1. *Copy held-out loss* is the loss on the held-out copy-rich documents.');
     w();
-    w(`| step | held-out perplexity (${cfgWindows(c)} windows) | copy held-out loss | induction accuracy |`);
+    w(`| step | held-out perplexity (${c.evalWindows} windows) | copy held-out loss | induction accuracy |`);
     w('|---:|---:|---:|---:|');
     for (const e of ev) w(`| ${fmt(e.step)}${e === first && c.initFrom ? ' (stage 1)' : ''} | ${e.val_ppl.toFixed(1)} | ${e.val_copy_loss?.toFixed(3) ?? '–'} | ${((e.induction_acc ?? 0) * 100).toFixed(1)}% |`);
     w();
   }
-  const learn = readLearning(c.out);
   if (learn) {
     const before = c.initFrom ? readLearning(c.initFrom) : null;
     w('## What it can learn');
@@ -251,7 +250,7 @@ export const modelCard: ModelCardWriter = (c, metrics: PretrainMetrics, sourcesJ
   }
   w(`npm run pretrain -- --config models/${c.name}/train.json            # ${c.initFrom ? 'stage 2: ' : ''}trains, checkpoints in ${c.work}/, exports here`);
   w(`npm run pretrain -- --config models/${c.name}/train.json --resume   # after an interruption`);
-  if (readLearning(c.out)) {
+  if (learn) {
     w(`npx tsx scripts/learning-probe.ts --model models/${c.name}   # what it can learn (learning.json)`);
     w(`npm run pretrain -- --config models/${c.name}/train.json --card-only   # rewrites this card with it`);
   }
