@@ -17,6 +17,11 @@ export interface BackendReport {
   simd: boolean | null;
   /** Why each faster backend was not used, in words for the user. */
   reasons: string[];
+  /**
+   * The WebGPU adapter the browser offered, classified (also when it was skipped as software); null when none
+   * was offered or WebGPU was not tried (an explicit WASM or CPU choice, Node). Absent in older reports.
+   */
+  adapter?: AdapterClass | null;
 }
 
 export interface BackendOptions {
@@ -122,7 +127,7 @@ async function adapterInfo(adapter: AdapterLike): Promise<AdapterInfoLike | unde
   return undefined;
 }
 
-async function tryWebGPU(pref: 'auto' | 'webgpu', opts: BackendOptions, reasons: string[]): Promise<boolean> {
+async function tryWebGPU(pref: 'auto' | 'webgpu', opts: BackendOptions, reasons: string[], seen: { adapter: AdapterClass | null }): Promise<boolean> {
   const gpu = opts.gpu ?? (globalThis as { navigator?: { gpu?: GpuLike } }).navigator?.gpu;
   if (isNode && !opts.gpu) {
     reasons.push('WebGPU: not available in Node');
@@ -140,6 +145,7 @@ async function tryWebGPU(pref: 'auto' | 'webgpu', opts: BackendOptions, reasons:
       return false;
     }
     const kind = classifyAdapter(adapter, await adapterInfo(adapter));
+    seen.adapter = kind;
     if (kind.software) {
       reasons.push(softwareAdapterNote(kind, pref));
       if (pref === 'auto') return false;
@@ -194,14 +200,15 @@ async function wasmDetails(reasons: string[]): Promise<{ threads: number; simd: 
  */
 export async function setupBackend(pref: BackendPreference = 'auto', opts: BackendOptions = {}): Promise<BackendReport> {
   const reasons: string[] = [];
+  const seen: { adapter: AdapterClass | null } = { adapter: null };
   if (pref === 'webgpu' || pref === 'auto') {
-    if (await tryWebGPU(pref, opts, reasons)) return { name: 'webgpu', threads: null, simd: null, reasons };
+    if (await tryWebGPU(pref, opts, reasons, seen)) return { name: 'webgpu', threads: null, simd: null, reasons, adapter: seen.adapter };
     if (pref === 'webgpu') throw new BackendError(reasons.join('; '));
   }
   if (pref === 'wasm' || pref === 'auto') {
     if (await tryWasm(opts, reasons)) {
       const { threads, simd } = await wasmDetails(reasons);
-      return { name: 'wasm', threads, simd, reasons };
+      return { name: 'wasm', threads, simd, reasons, adapter: seen.adapter };
     }
     if (pref === 'wasm') throw new BackendError(reasons.join('; '));
   }
@@ -212,7 +219,33 @@ export async function setupBackend(pref: BackendPreference = 'auto', opts: Backe
   // keep the CLI's stderr for real errors.
   (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
   if (pref === 'auto') reasons.push('CPU: plain JavaScript backend, the slowest; used because the faster ones failed');
-  return { name: 'cpu', threads: null, simd: null, reasons };
+  return { name: 'cpu', threads: null, simd: null, reasons, adapter: seen.adapter };
+}
+
+/**
+ * Makes `name` TF.js's backend without auto's checks (a software WebGPU adapter is used if that is the one):
+ * for timing a step there and coming back (src/worker/backend-timing.ts). WASM gets the .wasm paths and
+ * thread count of `opts` on its first start. Throws BackendError when the backend does not start.
+ */
+export async function switchBackend(name: BackendName, opts: BackendOptions = {}): Promise<void> {
+  if (tf.getBackend() === name) return;
+  const reasons: string[] = [];
+  let ok = false;
+  if (name === 'webgpu') {
+    try {
+      await registerWebGPU();
+      ok = (await tf.setBackend('webgpu')) && tf.getBackend() === 'webgpu';
+    } catch (e) {
+      reasons.push((e as Error).message);
+    }
+  } else if (name === 'wasm') {
+    ok = await tryWasm(opts, reasons);
+  } else {
+    ok = (await tf.setBackend('cpu')) && tf.getBackend() === 'cpu';
+    (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
+  }
+  await tf.ready();
+  if (!ok) throw new BackendError(`could not switch to ${name}${reasons.length ? `: ${reasons.join('; ')}` : ` (backend is ${tf.getBackend()})`}`);
 }
 
 /** The backend TF.js is really using right now. */

@@ -4,10 +4,10 @@
 // this room never imports src/io.
 import { TextTokenizer } from '../tokenizer/tokenizer';
 import type { CausalLM } from './causal-lm';
-import { contextLength, parseConfig, tokenIds } from './config';
+import { contextLength, parseConfig, tokenIds, type ModelConfig } from './config';
 import { GPT2Model } from './gpt2';
 import { LlamaModel } from './llama';
-import { ModelLoadError, type HFModelFiles } from './types';
+import { ModelLoadError, type HFModelFiles, type WeightMap } from './types';
 
 export interface ModelInfo {
   arch: string;
@@ -16,6 +16,13 @@ export interface ModelInfo {
   contextLength: number;
   hiddenSize: number;
   layers: number;
+  /** MLP width, attention heads, key/value heads and head size (the memory plan reads them; absent in summaries stored before). */
+  intermediateSize?: number;
+  heads?: number;
+  kvHeads?: number;
+  headDim?: number;
+  /** The LM head shares the token embedding's weights. */
+  tiedHead?: boolean;
   /** dtype the weights were stored in (computed in float32 regardless). */
   storedDtype: string;
 }
@@ -33,8 +40,21 @@ export interface LanguageModel {
 
 /** Builds the architecture named by config.json from already-read weights. */
 export function buildCausalLM(files: Pick<HFModelFiles, 'config' | 'weights'>, opts: { trainable?: boolean } = {}): CausalLM {
-  const cfg = parseConfig(files.config);
-  return cfg.arch === 'gpt2' ? new GPT2Model(cfg, files.weights, opts) : new LlamaModel(cfg, files.weights, opts);
+  return causalLMFromConfig(parseConfig(files.config), files.weights, opts);
+}
+
+function causalLMFromConfig(cfg: ModelConfig, weights: WeightMap, opts: { trainable?: boolean }): CausalLM {
+  return cfg.arch === 'gpt2' ? new GPT2Model(cfg, weights, opts) : new LlamaModel(cfg, weights, opts);
+}
+
+/**
+ * The same model built again from `weights` (model.lm.exportWeights(), read back beforehand) on TF.js's
+ * current backend: TF.js tensors belong to the backend that made them, so timing a step on another backend,
+ * or moving there, needs the weights there. Shares the tokenizer; disposing it frees only the new tensors.
+ */
+export function rebuildLanguageModel(model: LanguageModel, weights: WeightMap): LanguageModel {
+  const lm = causalLMFromConfig(model.lm.config, weights, { trainable: model.lm.trainableVariables().length > 0 });
+  return { ...model, lm, dispose: () => lm.dispose() };
 }
 
 export function modelInfo(lm: CausalLM, files: Pick<HFModelFiles, 'weights'>): ModelInfo {
@@ -47,6 +67,11 @@ export function modelInfo(lm: CausalLM, files: Pick<HFModelFiles, 'weights'>): M
     contextLength: contextLength(c),
     hiddenSize: c.arch === 'gpt2' ? c.n_embd : c.hidden_size,
     layers: c.arch === 'gpt2' ? c.n_layer : c.num_hidden_layers,
+    intermediateSize: c.arch === 'gpt2' ? c.n_inner : c.intermediate_size,
+    heads: c.arch === 'gpt2' ? c.n_head : c.num_attention_heads,
+    kvHeads: c.arch === 'gpt2' ? c.n_head : c.num_key_value_heads,
+    headDim: c.arch === 'gpt2' ? c.n_embd / c.n_head : c.head_dim,
+    tiedHead: c.arch === 'gpt2' ? true : c.tie_word_embeddings,
     storedDtype: first?.dtype ?? 'F32',
   };
 }

@@ -39,3 +39,4 @@ export {
   type PreferencesRepository,
 } from './preferences';
 export { TabtuneStore, type StorageReport } from './store';
+export { BackendTimingsRepository, timingId, type BackendTimingRecord } from './backend-timings';

@@ -10,6 +10,7 @@
 //   dataset/<datasetId>                          DatasetRecord (JSON): the commit point of a dataset
 //   dchunk/<datasetId>/<index:6>                 Uint8Array: the dataset's bytes
 //   pref/<runId>/<preferenceId>                  PreferencePair (JSON): a preference collected in the compare view
+//   btiming/<timingId>                           BackendTimingRecord (JSON): backend timings of a model on this device
 
 import type { JsonValue } from './backend';
 import { StorageError } from './errors';
@@ -37,6 +38,7 @@ export const storageKeys = {
   preference: (runId: string, id: string) => `pref/${runId}/${id}`,
   preferencePrefix: (runId: string) => `pref/${runId}/`,
   allPreferencesPrefix: 'pref/',
+  backendTiming: (timingId: string) => `btiming/${timingId}`,
 };
 
 /** The id segment of a key (`run/<id>`, `ckpt/<id>/…`, `dchunk/<id>/…`). */

@@ -5,11 +5,13 @@
 //   store.checkpoints  chunked checkpoints, retention, pins, branches and resume (checkpoints.ts)
 //   store.datasets     stored dataset files (datasets.ts)
 //   store.preferences  preference pairs collected in the compare view, per run (preferences.ts)
+//   store.backendTimings  which backend trains a model faster on this device, measured (backend-timings.ts)
 // The store itself holds only what spans them: deleting a run, garbage collection, recovery at startup and
 // the storage report. Key layout: keys.ts; what the repositories share (locks, quota errors): context.ts.
 
 import type { UseStore } from 'idb-keyval';
 import { IdbBackend, type KeyValueBackend } from './backend';
+import { BackendTimingsRepository } from './backend-timings';
 import { CheckpointsRepository, type CheckpointInfo } from './checkpoints';
 import { StoreContext, type GcResult, type TabtuneStoreOptions } from './context';
 import { DatasetsRepository } from './datasets';
@@ -31,6 +33,7 @@ export class TabtuneStore {
   readonly checkpoints: CheckpointsRepository;
   readonly datasets: DatasetsRepository;
   readonly preferences: PreferencesRepository;
+  readonly backendTimings: BackendTimingsRepository;
   private readonly ctx: StoreContext;
 
   /**
@@ -44,6 +47,7 @@ export class TabtuneStore {
     this.checkpoints = new CheckpointsRepository(this.ctx, this.runs);
     this.datasets = new DatasetsRepository(this.ctx);
     this.preferences = new PreferencesRepository(this.ctx, this.runs);
+    this.backendTimings = new BackendTimingsRepository(this.backend);
   }
 
   /**
