@@ -4,7 +4,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { seededRandom } from '../util/random';
 import { tokenContext, type CausalLM } from './causal-lm';
+import { FastDecoder } from './fast-decode';
 import type { LanguageModel } from './load';
+
+/** Longest stretch of decoding between two yields to the event loop (progress messages, cancel requests). */
+const YIELD_EVERY_MS = 15;
 
 export interface SamplingOptions {
   /** 0 = greedy. */
@@ -24,6 +28,11 @@ export interface GenerateOptions extends SamplingOptions {
   /** Ignore EOS ids (generate until max tokens or a stop string). */
   ignoreEos?: boolean;
   signal?: AbortSignal;
+  /**
+   * 'auto' (default): after the prompt, Llama-family models on the CPU backends decode in tabtune's own
+   * batch-1 SIMD decoder (src/model/fast-decode.ts); 'tfjs': every token through the model's TF.js forward.
+   */
+  decoder?: 'auto' | 'tfjs';
   onToken?: (e: { prompt: number; token: number; text: string }) => void;
 }
 
@@ -115,15 +124,28 @@ export async function generateIds(lm: CausalLM, prompts: number[][], eosIds: num
   };
 
   const cache = lm.createCache(B);
+  let fast: FastDecoder | null = null;
   try {
     let input = prompts.map((p) => [...new Array<number>(maxLen - p.length).fill(p[0]!), ...p]);
     let mask = prompts.map((p) => [...new Array<number>(maxLen - p.length).fill(0), ...p.map(() => 1)]);
     if (budget === 0) rows.forEach((r) => finish(r, 'length'));
+    let lastYield = performance.now();
+    let data: Float32Array = new Float32Array(0);
     for (let step = 0; step < budget && rows.some((r) => !r.done); step++) {
       if (opts.signal?.aborted) break;
-      const logits = lm.forward(input, { cache, mask, lastOnly: true }); // [B, 1, V]
-      const data = (await logits.data()) as Float32Array;
-      logits.dispose();
+      if (fast) {
+        // One row at a time through the SIMD decoder; finished rows are skipped.
+        rows.forEach((r, b) => {
+          if (!r.done) data.set(fast!.step(b, input[b]![0]!), b * lm.config.vocab_size);
+        });
+      } else {
+        const logits = lm.forward(input, { cache, mask, lastOnly: true }); // [B, 1, V]
+        data = (await logits.data()) as Float32Array;
+        logits.dispose();
+        // After the prompt (the prefill stays in TF.js), the rest may go through the fast decoder.
+        if (step === 0 && budget > 1 && (opts.decoder ?? 'auto') === 'auto') fast = FastDecoder.start(lm, cache, budget);
+        if (fast) data = Float32Array.from(data);
+      }
       const V = data.length / B;
       const next: number[] = [];
       rows.forEach((r, b) => {
@@ -149,8 +171,11 @@ export async function generateIds(lm: CausalLM, prompts: number[][], eosIds: num
       });
       input = next.map((t) => [t]);
       mask = rows.map((r) => [r.done ? 0 : 1]);
-      // Let the event loop breathe (progress messages, cancel requests) between tokens.
-      await new Promise((res) => setTimeout(res, 0));
+      // Let the event loop breathe (progress messages, cancel requests) every few milliseconds.
+      if (performance.now() - lastYield >= YIELD_EVERY_MS) {
+        await new Promise((res) => setTimeout(res, 0));
+        lastYield = performance.now();
+      }
     }
     for (const r of rows) if (!r.done) finish(r, opts.signal?.aborted ? 'cancelled' : 'length');
   } finally {

@@ -21,7 +21,7 @@ import { attention, attentionMask, embedding, linear, rmsNorm, silu, splitHeads,
 import type { WeightMap } from './types';
 import { headFor, tiedHead } from './weights';
 
-interface LlamaLayer {
+export interface LlamaLayer {
   inputNorm: tf.Tensor1D; // [D]
   q: Linear; // [D, H*hd]
   k: Linear; // [D, KV*hd]
@@ -31,6 +31,15 @@ interface LlamaLayer {
   gate: Linear; // [D, I]
   up: Linear; // [D, I]
   down: Linear; // [I, D]
+}
+
+export interface LlamaDecodeParts {
+  config: LlamaConfig;
+  embed: tf.Tensor2D; // [V, D]
+  layers: readonly LlamaLayer[];
+  norm: tf.Tensor1D; // [D]
+  head: Linear | null; // [D, V]
+  invFreq: Float64Array; // [hd/2]
 }
 
 /** Inverse frequencies for RoPE (float64, as the reference computes them), with optional scaling. */
@@ -120,6 +129,14 @@ export class LlamaModel extends BaseCausalLM {
 
   protected get tokenTable(): tf.Tensor2D {
     return this.embed;
+  }
+
+  /**
+   * The tensors a batch-1 decoder outside TF.js reads (src/model/fast-decode.ts): the same objects forward
+   * uses, adapters attached. `head` is null when it is the embedding itself, trained (full-parameter mode).
+   */
+  decodeParts(): LlamaDecodeParts {
+    return { config: this.config, embed: this.embed, layers: this.layers, norm: this.norm, head: this.head, invFreq: this.invFreq };
   }
 
   /** cos/sin tables [B, 1, T, hd/2] for per-row position ids. */

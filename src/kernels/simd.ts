@@ -1,0 +1,58 @@
+// tabtune's own WebAssembly SIMD kernel (src/kernels/vecmat.wat) in a memory of its own: float32
+// arrays are allocated once (a bump allocator, 16-byte aligned), then read and written through views.
+// Used for batch-1 decoding, where TF.js's per-op overhead, not arithmetic, sets the pace.
+import { WASM_BYTES } from './vecmat-wasm';
+
+interface VecmatExports {
+  memory: WebAssembly.Memory;
+  vecmat(x: number, w: number, y: number, n: number, m: number, ldw: number): void;
+}
+
+let compiled: WebAssembly.Module | null = null;
+
+/** Whether this JavaScript engine runs WebAssembly with SIMD (fixed-width, 128-bit). */
+export function simdAvailable(): boolean {
+  try {
+    compiled ??= new WebAssembly.Module(WASM_BYTES);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Largest memory one arena may ask for: wasm32 addresses 4 GiB; stay well below it. */
+export const MAX_ARENA_BYTES = 2 ** 31;
+
+export class SimdArena {
+  private readonly ex: VecmatExports;
+  /** The whole memory as floats (valid until the next reserve()). */
+  f32: Float32Array;
+  private top = 0; // floats in use
+
+  constructor(floats: number) {
+    if (!simdAvailable()) throw new Error('this JavaScript engine has no WebAssembly SIMD');
+    const bytes = floats * 4 + 64;
+    if (bytes > MAX_ARENA_BYTES) throw new Error(`the decoder needs ${(bytes / 2 ** 20).toFixed(0)} MB, more than one WebAssembly memory holds here (${MAX_ARENA_BYTES / 2 ** 20} MB)`);
+    this.ex = new WebAssembly.Instance(compiled!).exports as unknown as VecmatExports;
+    const have = this.ex.memory.buffer.byteLength;
+    if (bytes > have) this.ex.memory.grow(Math.ceil((bytes - have) / 65536));
+    this.f32 = new Float32Array(this.ex.memory.buffer);
+  }
+
+  /** n floats (zeroed), 16-byte aligned: returns their offset in floats. */
+  alloc(n: number): number {
+    const at = this.top;
+    this.top += Math.ceil(n / 4) * 4;
+    if (this.top > this.f32.length) throw new Error('decoder arena overflow (an allocation was not counted when sizing it)');
+    return at;
+  }
+
+  view(at: number, n: number): Float32Array {
+    return this.f32.subarray(at, at + n);
+  }
+
+  /** y[j] = sum_k x[k] * w[k * ldw + j], j < m, k < n (offsets in floats). */
+  vecmat(x: number, w: number, y: number, n: number, m: number, ldw = m): void {
+    this.ex.vecmat(x * 4, w * 4, y * 4, n, m, ldw);
+  }
+}
