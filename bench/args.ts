@@ -1,0 +1,83 @@
+// Command line of `npm run bench` (node:util parseArgs; pure apart from that: no files, no clock).
+import { parseArgs } from 'node:util';
+
+export const USAGE = `usage: npm run bench -- [--model DIR]... [--threads K] [--steps N] [--leak-steps N] [--quick]
+                        [--json] [--no-torch] [--out FILE]
+
+  --model DIR     a Hugging Face Llama folder (config.json, model.safetensors, tokenizer.json); repeat for
+                  several. Default: models/tabtune-tiny, models/tabtune-base and, when ../shared is there,
+                  the stories260K reference model (converted into .cache/ on first use).
+  --threads K     WASM threads in Node and PyTorch threads (default 1: tfjs-backend-wasm switches its
+                  threaded build off in Node; K > 1 uses the bench's own loader for it, see bench/README.md).
+  --steps N       timed LoRA training steps per configuration, after 2 warm-up steps (default 10).
+  --leak-steps N  training steps between the two numTensors readings of the leak check (default 50).
+  --quick         fewer steps and repetitions (steps 3, leak steps 20), for a smoke run or a large model.
+  --json          one JSON object per line per measurement instead of the table.
+  --no-torch      skip the PyTorch peer.
+  --out FILE      where to write all measurements as JSON (default bench/results/latest.json).`;
+
+export interface BenchArgs {
+  models: string[];
+  threads: number;
+  steps: number;
+  leakSteps: number;
+  quick: boolean;
+  json: boolean;
+  browser: boolean;
+  torch: boolean;
+  node: boolean;
+  out: string;
+}
+
+export class ArgsError extends Error {
+  override name = 'ArgsError';
+}
+
+function positiveInt(name: string, v: string | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new ArgsError(`--${name} needs a whole number of at least 1, got "${v}"`);
+  return n;
+}
+
+/** Parses the bench's arguments; an unknown option or a bad value throws ArgsError naming it. */
+export function parseBenchArgs(argv: string[]): BenchArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: false,
+      strict: true,
+      options: {
+        model: { type: 'string', multiple: true },
+        threads: { type: 'string' },
+        steps: { type: 'string' },
+        'leak-steps': { type: 'string' },
+        quick: { type: 'boolean' },
+        json: { type: 'boolean' },
+        'no-torch': { type: 'boolean' },
+        out: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    throw new ArgsError((e as Error).message.split('\n')[0]!);
+  }
+  const v = parsed.values;
+  if (v.help) throw new ArgsError('');
+  const quick = v.quick ?? false;
+  const args: BenchArgs = {
+    models: v.model ?? [],
+    threads: positiveInt('threads', v.threads, 1),
+    steps: positiveInt('steps', v.steps, quick ? 3 : 10),
+    leakSteps: positiveInt('leak-steps', v['leak-steps'], quick ? 20 : 50),
+    quick,
+    json: v.json ?? false,
+    browser: false,
+    torch: !(v['no-torch'] ?? false),
+    node: true,
+    out: v.out ?? 'bench/results/latest.json',
+  };
+  if (!args.node && !args.browser) throw new ArgsError('--no-node without --browser leaves nothing to measure');
+  return args;
+}
