@@ -143,12 +143,13 @@ describe('timeBackends with fake sessions', () => {
 
   it('keys the cache by the model fingerprint and the device', () => {
     const model = { name: 'tabtune-base', arch: 'llama', numParams: 3_100_000, layers: 6, hiddenSize: 192, vocabSize: 4096 };
-    const device = { adapter: 'google swiftshader', wasmThreads: 2, userAgent: 'Mozilla/5.0 Chrome/131' };
+    const device = { adapter: 'google swiftshader', wasmThreads: 2, cores: 2, userAgent: 'Mozilla/5.0 Chrome/131' };
     const key = timingKey(model, device);
-    expect(key).toBe('tabtune-base|llama|3100000p|6x192|v4096||google swiftshader|wasm-threads=2|Mozilla/5.0 Chrome/131');
+    expect(key).toBe('tabtune-base|llama|3100000p|6x192|v4096||google swiftshader|wasm-threads=2|cores=2|Mozilla/5.0 Chrome/131');
     expect(timingKey({ ...model, numParams: 3_100_001 }, device)).not.toBe(key);
     expect(timingKey(model, { ...device, wasmThreads: 1 })).not.toBe(key);
     expect(timingKey(model, { ...device, adapter: '' })).toContain('no-adapter');
+    expect(timingKey(model, { ...device, userAgent: 'Firefox' })).not.toBe(key);
   });
 });
 

@@ -223,16 +223,17 @@ export interface TimingModel {
   vocabSize: number;
 }
 
-/** What identifies the device: the WebGPU adapter's label ('' when none), the WASM threads, the browser. */
+/** What identifies the device: the WebGPU adapter's label ('' when none), the WASM threads asked for (null: the default) and the logical cores, the browser. */
 export interface TimingDevice {
   adapter: string;
   wasmThreads: number | null;
+  cores: number | null;
   userAgent: string;
 }
 
 /** The cache key of a timing: the model's fingerprint and the device's, as readable text. */
 export function timingKey(model: TimingModel, device: TimingDevice): string {
   const m = `${model.name}|${model.arch}|${model.numParams}p|${model.layers}x${model.hiddenSize}|v${model.vocabSize}`;
-  const d = `${device.adapter || 'no-adapter'}|wasm-threads=${device.wasmThreads ?? 'default'}|${device.userAgent}`;
+  const d = `${device.adapter || 'no-adapter'}|wasm-threads=${device.wasmThreads ?? 'default'}|cores=${device.cores ?? '?'}|${device.userAgent}`;
   return `${m}||${d}`;
 }

@@ -252,3 +252,15 @@ export async function switchBackend(name: BackendName, opts: BackendOptions = {}
 export function currentBackend(): string {
   return tf.getBackend();
 }
+
+/**
+ * The report of `name` once switchBackend made it TF.js's backend (auto moving to the backend measured faster):
+ * for WASM its threads and SIMD are looked up, their notes added to `reasons`.
+ */
+export async function reportFor(name: BackendName, reasons: string[], adapter: AdapterClass | null): Promise<BackendReport> {
+  if (name === 'wasm') {
+    const { threads, simd } = await wasmDetails(reasons);
+    return { name, threads, simd, reasons, adapter };
+  }
+  return { name, threads: null, simd: null, reasons, adapter };
+}

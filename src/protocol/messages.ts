@@ -2,7 +2,9 @@
 // kind and an id; the worker answers that id with exactly one `result` or `error`, and may send
 // `progress`/`token` events for it before that. Both sides import these types, so renaming a field
 // fails to compile on both.
-import type { BackendPreference, BackendReport } from '../model/backend';
+import type { BackendName, BackendPreference, BackendReport } from '../model/backend';
+import type { BackendTiming } from '../model/backend-timing';
+import type { BackendTimingRecord } from '../storage/backend-timings';
 import type { Baseline } from '../train/quality/index';
 import type { ModelInfo } from '../model/load';
 import type { DataReport } from '../data/doctor';
@@ -16,6 +18,8 @@ import type { TradeoffPoint, TradeoffRecipe } from '../train/quality/decisions';
 import type { CardInput } from '../report/card';
 
 export type { BackendName, BackendPreference, BackendReport } from '../model/backend';
+export type { BackendTiming, TimingStatus } from '../model/backend-timing';
+export type { BackendTimingRecord } from '../storage/backend-timings';
 export type { DataReport } from '../data/doctor';
 export type { ColumnMapping } from '../data/types';
 export type { CheckpointInfo, RunQuality, RunRecord, RunStatus, StorageReport } from '../storage/index';
@@ -35,6 +39,27 @@ export interface BackendStatus extends BackendReport {
   /** What tf.getBackend() says in the worker: the backend really in use. */
   tfBackend: string;
   crossOriginIsolated: boolean;
+}
+
+/** time-backends: which backend trains the loaded model faster on this device (cached per model and device). */
+export interface TimeBackendsPayload {
+  /** Measure again even when a stored timing exists. */
+  force?: boolean;
+  /** Also time a software WebGPU adapter (SwiftShader, llvmpipe…), which is otherwise skipped. Auto still never moves to one. */
+  allowSoftware?: boolean;
+  /** The fixed batch every backend trains on (default 1 window of 64 tokens, cut to the model's context). */
+  batch?: { windows: number; seq: number };
+  /** Wall time the timed steps of one backend may take (default 1500 ms). */
+  budgetMs?: number;
+}
+
+export interface BackendTimingReport extends BackendTimingRecord {
+  /** Read from storage (measured earlier on this device), not measured now. */
+  fromCache: boolean;
+  /** With 'auto': the backend now in use when the worker moved the model to the faster one, else null. */
+  switchedTo: BackendStatus | null;
+  /** Why the worker did not move to the faster one (an explicit backend choice, a run training…), else null. */
+  kept: string | null;
 }
 
 /** The loaded model as the page shows it: the engine's ModelInfo plus where and how fast it loaded. */
@@ -432,6 +457,12 @@ export interface Requests {
   'get-backend': { payload: Record<string, never>; result: { backend: string; threads: number | null } };
   /** Parses, validates and measures a dataset (streaming, with `data-progress`), keeps it by id and stores it. */
   'inspect-data': { payload: InspectDataPayload; result: InspectDataResult };
+  /**
+   * Times one LoRA training step of the loaded model on each available backend (events `backend-timing`),
+   * stores the figures per model and device (a stored timing answers without measuring unless `force`), and
+   * with 'auto' moves the model to the faster backend. Refused while a run trains (BUSY).
+   */
+  'time-backends': { payload: TimeBackendsPayload; result: BackendTimingReport };
   /** Times one training step of a configuration on the loaded model and a read dataset (SFT), nothing stored: the estimate before Start. */
   'measure-step': { payload: MeasureStepPayload; result: MeasureStepResult };
   /** Starts a LoRA run: events `run`, `metrics`, `eval`, `checkpoint`; `cancel` with this id stops it. */
@@ -493,6 +524,8 @@ export interface Events {
   /** One optimizer step. */
   metrics: StepMetrics;
   eval: EvalMetrics;
+  /** time-backends: the backend being timed now (null: done), and the rows so far. */
+  'backend-timing': { measuring: BackendName | null; done: number; total: number; rows: BackendTiming[] };
   /** A checkpoint committed to storage with the metrics up to it (deletedSteps: what retention removed; ms: time to store). */
   checkpoint: CheckpointInfo & { deletedSteps: number[]; ms: number };
 }
@@ -595,6 +628,7 @@ const requestKinds: ReadonlySet<string> = new Set<RequestKind>([
   'list-checkpoints',
   'load-adapter',
   'measure-step',
+  'time-backends',
   'compare-heldout',
   'export',
   'delete-run',
@@ -613,7 +647,7 @@ const requestKinds: ReadonlySet<string> = new Set<RequestKind>([
   'dataset-text',
   'import-adapter',
 ]);
-const eventKinds: ReadonlySet<string> = new Set<EventKind>(['progress', 'token', 'data-progress', 'run', 'metrics', 'eval', 'checkpoint']);
+const eventKinds: ReadonlySet<string> = new Set<EventKind>(['progress', 'token', 'data-progress', 'run', 'metrics', 'eval', 'checkpoint', 'backend-timing']);
 
 export function isRequestMessage(m: unknown): m is RequestMessage {
   const r = m as Partial<RequestMessage> | null;

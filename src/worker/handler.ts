@@ -6,7 +6,9 @@
 // step at a time on it, so the worker keeps answering while it trains: requests that do not need the
 // model (get-backend, list-runs, pause, cancel…) at once, those that do (generate…) between two steps.
 import * as tf from '@tensorflow/tfjs-core';
-import { setupBackend, currentBackend, type BackendReport } from '../model/backend';
+import { setupBackend, currentBackend, reportFor, switchBackend, type BackendName, type BackendPreference, type BackendReport } from '../model/backend';
+import { rebuildLanguageModel } from '../model/load';
+import type { WeightMap } from '../model/types';
 import { loadModel } from '../io/load-model';
 import { generate } from '../model/generate';
 import { filesSource, hubSource, urlSource } from '../io/sources';
@@ -37,6 +39,7 @@ import { runReportRequest } from './report';
 import { Preferences } from './preferences';
 import { Runs } from './runs';
 import { measureStep } from './speed';
+import { timeBackendsRequest } from './backend-timing';
 import { Training } from './training';
 import { browserTraining } from '../train/config';
 import { watchWebGpuDevice } from './webgpu-diagnostics';
@@ -55,6 +58,8 @@ export interface HandlerOptions {
   staleAfterMs?: number;
   /** Heartbeat interval of a training run (default 5 s). */
   heartbeatMs?: number;
+  /** Backends `time-backends` times besides WebGPU and WASM (Node tests add 'cpu'); default none. */
+  timeBackendsAlso?: BackendName[];
 }
 
 function sourceFor(location: ModelLocation): ModelSource {
@@ -91,6 +96,8 @@ function stopIds(ids: unknown): number[] {
 
 export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerOptions = {}): { dispose(): void } {
   let backend: BackendReport | null = null;
+  /** What the backend was started with (time-backends moves the model only under 'auto'). */
+  let backendAsked: { preference: BackendPreference; wasmThreads: number | null } = { preference: 'auto', wasmThreads: null };
   let modelCtx: ModelContext | null = null;
   /** Generations and dataset reads in flight, by request id. */
   const running = new Map<number, AbortController>();
@@ -169,6 +176,38 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
   }
 
   const pathDeps = { worker, adapters, datasets, training: () => training.current };
+
+  /**
+   * time-backends under 'auto': the loaded model moves to the backend measured faster (built again there from
+   * its weights, read back beforehand); the old one's tensors are freed. Runs on the model queue.
+   */
+  async function moveModelTo(name: BackendName, weights: WeightMap, reasons: string[]): Promise<BackendStatus> {
+    const ctx = requireModel(worker);
+    const before = backend;
+    await switchBackend(name, { wasmPaths: options.wasmPaths, wasmThreads: backendAsked.wasmThreads ?? undefined });
+    let moved;
+    try {
+      moved = rebuildLanguageModel(ctx.model, weights);
+    } catch (e) {
+      await switchBackend(before?.name ?? 'wasm', { wasmPaths: options.wasmPaths });
+      throw e;
+    }
+    await releaseModel();
+    modelCtx = { ...ctx, model: moved };
+    // The reasons that still hold (WebGPU's adapter notes), the WASM notes of the new backend, and the measured ones.
+    const kept = (before?.reasons ?? []).filter((r) => !r.startsWith('WASM'));
+    backend = await reportFor(name, [...kept, ...reasons], before?.adapter ?? null);
+    return status(backend);
+  }
+  const timingDeps = {
+    worker,
+    adapters,
+    training: () => training.current,
+    backend: () => (backend ? { report: backend, ...backendAsked } : null),
+    backendOptions: () => ({ wasmPaths: options.wasmPaths, wasmThreads: backendAsked.wasmThreads ?? undefined }),
+    moveTo: moveModelTo,
+    extraCandidates: options.timeBackendsAlso,
+  };
   const handlers: { [K in RequestKind]: (payload: PayloadOf<K>, id: number) => Promise<ResultOf<K>> } = {
     'init-backend': (p) => {
       stopGenerations();
@@ -178,6 +217,7 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
         await releaseModel();
         backend = null;
         if (p.wasmThreads) allowWasmThreads(p.wasmThreads);
+        backendAsked = { preference: p.preference, wasmThreads: p.wasmThreads ?? null };
         backend = await setupBackend(p.preference, { wasmPaths: options.wasmPaths, wasmThreads: p.wasmThreads });
         watchWebGpuDevice();
         return status(backend);
@@ -272,6 +312,7 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
     'list-checkpoints': (p) => runs.listCheckpoints(p.runId),
     'load-adapter': (p) => adapters.load(p),
     'import-adapter': (p) => importAdapter({ worker, adapters, training: () => training.current }, p),
+    'time-backends': (p, id) => timeBackendsRequest(timingDeps, p ?? {}, id),
     'measure-step': (p, id) => measureStep({ worker, datasets, adapters, training: () => training.current }, p, id),
     'compare-heldout': async (p, id) => {
       const controller = new AbortController();
