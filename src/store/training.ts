@@ -4,6 +4,7 @@
 // picker's choices, and what DPO needs (preference data, where it starts). Plain data and arithmetic (no TF.js): the store, the controller and
 // the components share it.
 import type { DataReport, ModelSummary, RunSummary, TrainConfig, TrainConfigOverrides } from '../protocol/messages';
+import { estimateTrainingMemory, oftLayerParams, type MemoryEstimate } from '../train/memory-plan';
 import { DEFAULT_TRAIN, defaultLr, defaultTrainConfig, MODE_OPTION, nearestDivisor, totalSteps, type TrainCapabilities, type TrainMode, type TrainObjective } from '../train/config';
 
 export type PresetName = 'quick' | 'balanced' | 'thorough';
@@ -221,65 +222,15 @@ export function oftBlockSize(inFeatures: number, blockSize: number): number {
   return nearestDivisor(inFeatures, blockSize);
 }
 
-/** OFT's parameters on one linear layer of `inFeatures` inputs: (in / b) blocks of b(b-1)/2 each. */
-export function oftLayerParams(inFeatures: number, blockSize: number): number {
-  const b = oftBlockSize(inFeatures, blockSize);
-  return (inFeatures / b) * ((b * (b - 1)) / 2);
-}
-
-export interface MemoryEstimate {
-  /** Base weights (float32). */
-  weights: number;
-  /** Trained parameters: values, gradients and two AdamW moments. */
-  trainable: number;
-  trainableParams: number;
-  /** Activations kept for the backward pass of one micro-batch, logits included. */
-  activations: number;
-  total: number;
-}
+/** OFT's parameters on one linear layer (the memory plan's count, src/train/memory-plan.ts). */
+export { oftLayerParams };
+export type { MemoryEstimate };
 
 /**
- * A rough upper estimate of the worker's memory for training `model` with `c` on sequences of `seqLen`
- * tokens: float32 weights, trainable parameters x4 (value, gradient, Adam m and v), and the activations
- * of one micro-batch (per layer ~ 12 hidden-sized and 3 MLP-sized vectors per token, plus the attention
- * scores, plus logits and their gradient). The step's measured tensor bytes are shown while training.
+ * The worker's memory for training `model` with `c` on sequences of `seqLen` tokens: the memory plan's
+ * estimate (src/train/memory-plan.ts: weights, activations per token x batch x sequence calibrated on
+ * tfjs-wasm, adapter and optimizer). The step's measured tensor bytes are shown while training.
  */
-export function estimateMemory(
-  model: Pick<ModelSummary, 'numParams' | 'hiddenSize' | 'layers' | 'vocabSize' | 'arch'> & { intermediateSize?: number; heads?: number },
-  c: TrainConfig,
-  seqLen: number,
-): MemoryEstimate {
-  const f = 4;
-  const h = model.hiddenSize;
-  const inter = model.intermediateSize ?? Math.round((8 / 3) * h);
-  const heads = model.heads ?? Math.max(1, Math.round(h / 64));
-  const weights = model.numParams * f;
-  let trainableParams: number;
-  if (c.mode === 'full') trainableParams = model.numParams;
-  // PEFT's prompt_embeddings: num_virtual_tokens x hidden (one transformer submodule for a causal LM).
-  else if (c.mode === 'prompt') trainableParams = c.prompt.num_virtual_tokens * h;
-  else {
-    // Per layer, each targeted linear [in, out] gets r * (in + out) parameters (LoRA) or
-    // (in / b) * b(b-1)/2 (OFT's blocks of b, the nearest divisor of in).
-    const shapes: Record<string, [number, number]> = {
-      q_proj: [h, h], k_proj: [h, h], v_proj: [h, h], o_proj: [h, h],
-      gate_proj: [h, inter], up_proj: [h, inter], down_proj: [inter, h],
-      c_attn: [h, 3 * h], c_proj: [h, h], c_fc: [h, 4 * h],
-    };
-    let perLayer = 0;
-    const oft = c.mode === 'oft';
-    for (const t of oft ? c.oft.target_modules : c.lora.target_modules) {
-      const s = shapes[t];
-      if (s) perLayer += oft ? oftLayerParams(s[0], c.oft.oft_block_size) : c.lora.r * (s[0] + s[1]);
-    }
-    trainableParams = perLayer * model.layers;
-  }
-  const trainable = trainableParams * f * 4;
-  // DPO runs both replies of each pair in one forward (2 rows per pair); prompt tuning prepends its virtual tokens.
-  const rows = c.batchSize * (c.objective === 'dpo' ? 2 : 1);
-  const len = seqLen + (c.mode === 'prompt' ? c.prompt.num_virtual_tokens : 0);
-  const tokens = rows * len;
-  const perLayerAct = tokens * (12 * h + 3 * inter) + rows * heads * len * len * 2;
-  const activations = (perLayerAct * model.layers + tokens * model.vocabSize * 3) * f;
-  return { weights, trainable, trainableParams, activations, total: weights + trainable + activations };
+export function estimateMemory(model: Pick<ModelSummary, 'numParams' | 'hiddenSize' | 'layers' | 'vocabSize' | 'arch'> & Partial<Pick<ModelSummary, 'intermediateSize' | 'heads' | 'kvHeads' | 'headDim' | 'tiedHead'>>, c: TrainConfig, seqLen: number): MemoryEstimate {
+  return estimateTrainingMemory(model, c, seqLen);
 }

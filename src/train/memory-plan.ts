@@ -1,0 +1,242 @@
+// The memory plan: how many bytes a training run needs before it starts, against what the device allows,
+// and the largest micro-batch that fits (gradient accumulation keeps the effective batch). Plain data, no
+// TF.js: the page computes the same plan as the worker (the Train panel shows it), the worker applies it.
+//
+// What a LoRA step holds at its peak, per micro-batch of N = rows x T tokens (rows: the batch, twice it for
+// DPO; T: the longest sequence, prompt tuning's virtual tokens included), counted in float32 values:
+//   weights           P (+ V x D for a frozen tied head: the model keeps the embedding transposed once)
+//   per layer         34 (D + I) per token: the tensors a Llama block keeps for backprop (norms, q/k/v
+//                     after RoPE, the residual stream, the MLP's gate/up/silu products [N, I] ...) and the
+//                     copies TF.js adds (custom-gradient identities, reshapes on WASM)
+//                     + 7.5 (in + out) per token for each targeted linear (dropout's mask and input,
+//                     the adapter's [N, r] and [N, out] outputs and their sum)
+//                     + 15 per attention score, B x H x T x T (scores, scaled, masked, softmax, and their
+//                     gradients in the backward pass)
+//   logits            8 N V: logits, the exponentials and the one-hot of the cross-entropy, their gradient
+//   head              6 V D: the vocabulary projection's transposed weight and its copies during backprop
+//   trained params    4 x trainable: value, gradient, AdamW's two moments
+// The coefficients are measured, not guessed: the peak tensor bytes of one step (tf.profile) of
+// tabtune-tiny, tabtune-base and the SmolLM2-135M-shaped model on tfjs-wasm at 23 shapes (B x T from
+// 1 x 16 to 4 x 256, LoRA on q,v or on every linear layer) fit these five terms within 10% (the test
+// memory-plan.test.ts measures it again). The WASM heap after the step tracked the same peak within 20%.
+// Full-parameter training, OFT, prompt tuning and GPT-2 use the same terms without their own calibration.
+import { nearestDivisor, type TrainConfig } from './config';
+
+/** What the plan reads of a model: its config's sizes (ModelInfo carries them). */
+export interface ModelShape {
+  arch: string;
+  numParams: number;
+  vocabSize: number;
+  hiddenSize: number;
+  layers: number;
+  /** Absent in model summaries stored before the plan: 8/3 of the width (Llama's ratio), 4x for GPT-2. */
+  intermediateSize?: number;
+  heads?: number;
+  kvHeads?: number;
+  headDim?: number;
+  tiedHead?: boolean;
+}
+
+/** What the device allows. */
+export interface DeviceMemoryLimits {
+  backend: string;
+  /** The most bytes tensors may take together (WASM: its 4 GiB heap), null when unknown (WebGPU does not say). */
+  totalBytes: number | null;
+  /** Why totalBytes is what it is, in words ("the WASM heap's 4 GiB cap"). */
+  totalSource: string | null;
+  /** The largest single tensor a kernel can read (WebGPU: min(maxBufferSize, maxStorageBufferBindingSize)), null when unlimited. */
+  maxTensorBytes: number | null;
+}
+
+/** WebAssembly's 32-bit address space: tfjs-backend-wasm's heap grows to 4 GiB - 64 KiB (its getHeapMax). */
+export const WASM_HEAP_MAX = 4_294_901_760;
+/** Share of a limit the plan fills: the heap fragments, and the page's other work needs room too. */
+export const HEADROOM = 0.85;
+
+/** The limits of a backend by name (the worker adds WebGPU's buffer limits and the device memory it knows). */
+export function limitsFor(backend: string, o: { maxBufferSize?: number; maxStorageBufferBindingSize?: number; deviceMemoryGiB?: number } = {}): DeviceMemoryLimits {
+  if (backend === 'wasm') {
+    // navigator.deviceMemory (GiB, rounded down, at most 8) bounds what a tab gets on small devices.
+    const dev = o.deviceMemoryGiB ? (o.deviceMemoryGiB / 2) * 2 ** 30 : Infinity;
+    return dev < WASM_HEAP_MAX
+      ? { backend, totalBytes: dev, totalSource: `half of this device's ${o.deviceMemoryGiB} GB`, maxTensorBytes: null }
+      : { backend, totalBytes: WASM_HEAP_MAX, totalSource: "the WASM heap's 4 GB cap", maxTensorBytes: null };
+  }
+  if (backend === 'webgpu') {
+    const caps = [o.maxBufferSize, o.maxStorageBufferBindingSize].filter((v): v is number => typeof v === 'number' && v > 0);
+    return { backend, totalBytes: null, totalSource: null, maxTensorBytes: caps.length ? Math.min(...caps) : null };
+  }
+  return { backend, totalBytes: null, totalSource: null, maxTensorBytes: null };
+}
+
+export interface MemoryEstimate {
+  /** Base weights (float32), with the frozen tied head's transposed copy. */
+  weights: number;
+  /** Trained parameters: value, gradient and two AdamW moments. */
+  trainable: number;
+  trainableParams: number;
+  /** What one micro-batch's forward and backward hold at the peak, logits included. */
+  activations: number;
+  total: number;
+  /** The largest single tensor of the step and what it is (WebGPU's buffer limit applies to it). */
+  largest: { bytes: number; what: string };
+}
+
+const F = 4;
+/** The measured coefficients (see the header). */
+export const COEF = { layer: 34, lora: 7.5, attention: 15, logits: 8, head: 6 } as const;
+
+interface Dims {
+  D: number;
+  I: number;
+  H: number;
+  q: number;
+  kv: number;
+}
+
+function dims(m: ModelShape): Dims {
+  const D = m.hiddenSize;
+  const gpt2 = m.arch === 'gpt2';
+  const I = m.intermediateSize ?? (gpt2 ? 4 * D : Math.round((8 / 3) * D));
+  const H = m.heads ?? Math.max(1, Math.round(D / 64));
+  const hd = m.headDim ?? D / H;
+  return { D, I, H, q: H * hd, kv: (m.kvHeads ?? H) * hd };
+}
+
+/** [in, out] of each target a model has (PEFT module-name suffixes). */
+function targetShapes(d: Dims): Record<string, [number, number]> {
+  const { D, I, q, kv } = d;
+  return {
+    q_proj: [D, q], k_proj: [D, kv], v_proj: [D, kv], o_proj: [q, D],
+    gate_proj: [D, I], up_proj: [D, I], down_proj: [I, D],
+    c_attn: [D, 3 * D], c_proj: [D, D], c_fc: [D, I],
+  };
+}
+
+/** OFT's parameters on one linear layer of `inFeatures` inputs: (in / b) blocks of b(b-1)/2 each (PEFT's block rule). */
+export function oftLayerParams(inFeatures: number, blockSize: number): number {
+  const b = nearestDivisor(inFeatures, blockSize);
+  return (inFeatures / b) * ((b * (b - 1)) / 2);
+}
+
+/**
+ * The bytes training `model` with `c` needs on sequences of `seqLen` tokens (the longest a micro-batch holds),
+ * at c.batchSize rows per micro-batch.
+ */
+export function estimateTrainingMemory(model: ModelShape, c: TrainConfig, seqLen: number): MemoryEstimate {
+  const d = dims(model);
+  const { D, I, H } = d;
+  const V = model.vocabSize;
+  const L = model.layers;
+  const shapes = targetShapes(d);
+  const frozenTiedHead = c.mode !== 'full' && model.tiedHead === true;
+  const weights = (model.numParams + (frozenTiedHead ? V * D : 0)) * F;
+  let trainableParams: number;
+  let adapted = 0; // sum of (in + out) over the adapted linears of one layer
+  if (c.mode === 'full') trainableParams = model.numParams;
+  // PEFT's prompt_embeddings: num_virtual_tokens x hidden.
+  else if (c.mode === 'prompt') trainableParams = c.prompt.num_virtual_tokens * D;
+  else {
+    const oft = c.mode === 'oft';
+    let perLayer = 0;
+    for (const t of oft ? c.oft.target_modules : c.lora.target_modules) {
+      const s = shapes[t];
+      if (!s) continue;
+      perLayer += oft ? oftLayerParams(s[0], c.oft.oft_block_size) : c.lora.r * (s[0] + s[1]);
+      adapted += s[0] + s[1];
+    }
+    trainableParams = perLayer * L;
+  }
+  // The value is in `weights` for full training; gradient and moments are not.
+  const trainable = trainableParams * F * (c.mode === 'full' ? 3 : 4);
+  // DPO runs both replies of each pair in one forward (2 rows per pair); prompt tuning prepends its virtual tokens.
+  const rows = c.batchSize * (c.objective === 'dpo' ? 2 : 1);
+  const T = seqLen + (c.mode === 'prompt' ? c.prompt.num_virtual_tokens : 0);
+  const N = rows * T;
+  const scores = rows * H * T * T;
+  const perLayer = N * (COEF.layer * (D + I) + COEF.lora * adapted) + COEF.attention * scores;
+  const activations = (perLayer * L + COEF.logits * N * V + COEF.head * V * D) * F;
+  const largest = N * V >= scores ? { bytes: N * V * F, what: `the logits (${rows} x ${T} tokens x ${V} vocabulary)` } : { bytes: scores * F, what: `the attention scores (${rows} x ${H} heads x ${T} x ${T})` };
+  return { weights, trainable, trainableParams, activations, total: weights + trainable + activations, largest };
+}
+
+export interface MemoryPlan {
+  /** The estimate at the micro-batch the plan trains with. */
+  estimate: MemoryEstimate;
+  /** The estimate at the configured batch. */
+  requested: MemoryEstimate;
+  limits: DeviceMemoryLimits;
+  /** The bytes the plan may fill: HEADROOM of the total limit (null: unknown). */
+  budget: number | null;
+  /** Whether it fits (at the micro-batch below). */
+  fits: boolean;
+  /** Micro-batch and accumulation the run trains with: batchSize x gradAccum is the configured effective batch. */
+  batchSize: number;
+  gradAccum: number;
+  /** The configured batch did not fit and the plan made micro-batches smaller. */
+  changed: boolean;
+  /** For the user: the change, or why nothing fits and what to do (null when the configured batch fits). */
+  message: string | null;
+}
+
+const MB = 1024 * 1024;
+export function formatMB(bytes: number): string {
+  return `${Math.round(bytes / MB).toLocaleString('en-US')} MB`;
+}
+
+function problem(e: MemoryEstimate, limits: DeviceMemoryLimits, budget: number | null): string | null {
+  if (budget !== null && e.total > budget) return `needs about ${formatMB(e.total)} of the ${formatMB(budget)} ${limits.backend.toUpperCase()} can use (${Math.round(HEADROOM * 100)}% of ${limits.totalSource ?? 'its limit'})`;
+  if (limits.maxTensorBytes !== null && e.largest.bytes > limits.maxTensorBytes) return `${e.largest.what} take ${formatMB(e.largest.bytes)} in one tensor, more than this GPU's ${formatMB(limits.maxTensorBytes)} buffer limit`;
+  return null;
+}
+
+/**
+ * The plan for training `model` with `c` on sequences of up to `seqLen` tokens under `limits`: the configured
+ * batch when it fits; otherwise the largest micro-batch that divides it and fits, with gradient accumulation
+ * raised so batchSize x gradAccum stays the same; if not even one row fits, fits is false and the message
+ * names the numbers and the fixes.
+ */
+export function planMemory(model: ModelShape, c: TrainConfig, seqLen: number, limits: DeviceMemoryLimits): MemoryPlan {
+  const budget = limits.totalBytes === null ? null : limits.totalBytes * HEADROOM;
+  const requested = estimateTrainingMemory(model, c, seqLen);
+  const base = { requested, limits, budget };
+  const why = problem(requested, limits, budget);
+  if (!why) return { ...base, estimate: requested, fits: true, batchSize: c.batchSize, gradAccum: c.gradAccum, changed: false, message: null };
+  for (let mb = c.batchSize - 1; mb >= 1; mb--) {
+    if (c.batchSize % mb !== 0) continue;
+    const e = estimateTrainingMemory(model, { ...c, batchSize: mb }, seqLen);
+    if (problem(e, limits, budget)) continue;
+    const accum = c.gradAccum * (c.batchSize / mb);
+    return {
+      ...base,
+      estimate: e,
+      fits: true,
+      batchSize: mb,
+      gradAccum: accum,
+      changed: true,
+      message: `Batch ${c.batchSize} of ${seqLen}-token sequences will not fit: it ${why}. Training with micro-batches of ${mb} x ${accum} accumulation steps (about ${formatMB(e.total)}), the same effective batch of ${c.batchSize * c.gradAccum}.`,
+    };
+  }
+  const one = estimateTrainingMemory(model, { ...c, batchSize: 1 }, seqLen);
+  const fixes = [`a shorter max sequence length (now ${seqLen} tokens)`];
+  if (c.mode === 'lora' && c.lora.target_modules.length > 2) fixes.push('fewer LoRA targets (q_proj and v_proj only)');
+  if (c.mode === 'full') fixes.push('a LoRA adapter instead of every weight');
+  fixes.push('a smaller model');
+  return {
+    ...base,
+    estimate: one,
+    fits: false,
+    batchSize: 1,
+    gradAccum: c.gradAccum * c.batchSize,
+    changed: false,
+    message: `This run will not fit in memory: even one ${seqLen}-token sequence per micro-batch ${problem(one, limits, budget)} (weights ${formatMB(one.weights)}, activations ${formatMB(one.activations)}, adapter and optimizer ${formatMB(one.trainable)}). Try ${fixes.join(', ')}.`,
+  };
+}
+
+/** "Memory: ~X MB of Y MB available (weights A, activations B, adapter+optimizer C)", one line for the Train panel and the CLI. */
+export function memoryLine(p: MemoryPlan): string {
+  const e = p.estimate;
+  const of = p.budget !== null ? ` of ${formatMB(p.budget)} available` : p.limits.maxTensorBytes !== null ? ` (largest tensor ${formatMB(e.largest.bytes)} of the GPU's ${formatMB(p.limits.maxTensorBytes)} buffer limit)` : '';
+  const micro = p.changed ? `, micro-batches of ${p.batchSize} x ${p.gradAccum}` : '';
+  return `Memory: ~${formatMB(e.total)}${of} (weights ${formatMB(e.weights)}, activations ${formatMB(e.activations)}, adapter+optimizer ${formatMB(e.trainable)}${micro})`;
+}
