@@ -8,7 +8,7 @@ import { RequestError, type WorkerClient } from '../protocol/client';
 import type { BackendPreference, ModelLocation, ProtocolError } from '../protocol/messages';
 import { asProtocolError } from '../store/errors';
 import { generationSource } from '../store/generation';
-import { canGenerate, patch, type AppStore, type CatalogEntry, type ExampleEntry } from '../store/store';
+import { canGenerate, initialBackendTiming, isTraining, patch, patchPart, type AppStore, type CatalogEntry, type ExampleEntry } from '../store/store';
 import type { AllActions } from '../ui/context';
 import type { PresetName } from '../store/training';
 import { createCompare } from './compare';
@@ -51,6 +51,8 @@ export interface Controller extends AllActions {
 
 export function createController({ client, store, fetchCatalog, absoluteUrl, onPreferenceChange, fetchExamples, now }: ControllerDeps): Controller {
   let backendReady: Promise<void> | null = null;
+  /** Bumped by every timing request and backend start: only the newest request owns the timing slice. */
+  let timingSeq = 0;
   let modelWaiters: Array<{ resolve(): void; reject(e: Error): void }> = [];
 
   const settleWaiters = (error?: ProtocolError) => {
@@ -73,6 +75,8 @@ export function createController({ client, store, fetchCatalog, absoluteUrl, onP
     } finally {
       // Either way the worker dropped the model: it lived on the previous backend.
       patch(store, 'model', { summary: null, phase: 'idle', progress: null });
+      timingSeq++;
+      patchPart(store, 'backend', 'timing', { ...initialBackendTiming(), allowSoftware: store.getState().backend.timing.allowSoftware });
     }
   }
 
@@ -128,6 +132,9 @@ export function createController({ client, store, fetchCatalog, absoluteUrl, onP
       // Training settings follow the architecture (LoRA targets differ between Llama and GPT-2).
       if (store.getState().train.preset !== 'custom') studio.choosePreset(store.getState().train.preset as PresetName);
       settleWaiters();
+      // Auto: which backend trains this model faster, measured once per model and device (stored), in the background.
+      patchPart(store, 'backend', 'timing', { ...initialBackendTiming(), allowSoftware: store.getState().backend.timing.allowSoftware });
+      if (store.getState().backend.preference === 'auto') void measureBackends({ force: false });
     } catch (e) {
       if (seq !== loadSeq) return;
       const error = asProtocolError(e);
@@ -140,6 +147,32 @@ export function createController({ client, store, fetchCatalog, absoluteUrl, onP
         patch(store, 'model', { phase: 'error', summary: null, error, errorLabel: label, progress: null });
         settleWaiters(error);
       }
+    }
+  }
+
+  async function measureBackends({ force = false }: { force?: boolean } = {}): Promise<void> {
+    const s = store.getState();
+    if (s.model.phase !== 'ready' || s.backend.phase !== 'ready') return;
+    if (isTraining(s)) {
+      patchPart(store, 'backend', 'timing', { error: { code: 'BUSY', message: 'A run is training: timing the backends now would slow it.', hint: 'Measure again once the run has finished.' } });
+      return;
+    }
+    const seq = ++timingSeq;
+    const modelAtStart = s.model.summary;
+    patchPart(store, 'backend', 'timing', { phase: 'busy', progress: null, error: null });
+    try {
+      const report = await client.request(
+        'time-backends',
+        { force, allowSoftware: store.getState().backend.timing.allowSoftware },
+        { 'backend-timing': (p) => seq === timingSeq && patchPart(store, 'backend', 'timing', { progress: p }) },
+      );
+      if (seq !== timingSeq || store.getState().model.summary !== modelAtStart) return;
+      patchPart(store, 'backend', 'timing', { phase: 'ready', report, progress: null });
+      // Auto moved the model to the faster backend: say what is in use now.
+      if (report.switchedTo) patch(store, 'backend', { status: report.switchedTo });
+    } catch (e) {
+      if (seq !== timingSeq) return;
+      patchPart(store, 'backend', 'timing', { phase: 'error', progress: null, error: asProtocolError(e) });
     }
   }
 
@@ -200,6 +233,12 @@ export function createController({ client, store, fetchCatalog, absoluteUrl, onP
       if (model.phase === 'ready') return Promise.resolve();
       if (model.phase === 'error' && model.error) return Promise.reject(new RequestError(model.error));
       return new Promise((resolve, reject) => modelWaiters.push({ resolve, reject }));
+    },
+
+    measureBackends,
+
+    setTimeSoftwareGpu(allow) {
+      patchPart(store, 'backend', 'timing', { allowSoftware: allow });
     },
 
     async selectBackend(preference) {

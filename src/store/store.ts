@@ -5,9 +5,11 @@ import { createStore, type StoreApi } from 'zustand/vanilla';
 import type {
   BackendPreference,
   BackendStatus,
+  BackendTimingReport,
   CheckpointInfo,
   ColumnMapping,
   EvalMetrics,
+  Events,
   GenerateOutcome,
   InspectDataResult,
   ModelLocation,
@@ -40,6 +42,23 @@ export interface BackendSlice {
   phase: Phase;
   status: BackendStatus | null;
   error: ProtocolError | null;
+  /** Which backend trains the loaded model faster, measured (time-backends). */
+  timing: BackendTimingSlice;
+}
+
+export interface BackendTimingSlice {
+  phase: Phase;
+  /** The latest figures for the loaded model (measured now or stored earlier on this device). */
+  report: BackendTimingReport | null;
+  /** While measuring: the backend being timed and how many are done. */
+  progress: Events['backend-timing'] | null;
+  error: ProtocolError | null;
+  /** The user asked to time a software WebGPU adapter too. */
+  allowSoftware: boolean;
+}
+
+export function initialBackendTiming(): BackendTimingSlice {
+  return { phase: 'idle', report: null, progress: null, error: null, allowSoftware: false };
 }
 
 export interface CatalogEntry {
@@ -246,7 +265,7 @@ export function initialState(
 ): AppState {
   const saved = overrides.saved ?? null;
   return {
-    backend: { preference: 'auto', wasmThreads: null, phase: 'idle', status: null, error: null, ...overrides.backend },
+    backend: { preference: 'auto', wasmThreads: null, phase: 'idle', status: null, error: null, timing: initialBackendTiming(), ...overrides.backend },
     model: {
       catalog: { phase: 'idle', entries: [], hint: null, error: null },
       phase: 'idle',

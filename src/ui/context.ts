@@ -10,6 +10,13 @@ import type { RunsCompareActions } from '../app/runs-compare';
 
 export interface UiActions {
   selectBackend(preference: BackendPreference): Promise<void>;
+  /**
+   * Times a training step of the loaded model on each backend (time-backends); with 'auto' the faster one is
+   * used. Runs by itself once per model and device after a load; `force` measures again.
+   */
+  measureBackends(opts?: { force?: boolean }): Promise<void>;
+  /** Whether "measure again" also times a software WebGPU adapter. */
+  setTimeSoftwareGpu(allow: boolean): void;
   loadCatalogModel(name: string): Promise<void>;
   /** A URL, a same-origin path or a Hugging Face id typed by the user. */
   loadFromInput(text: string): Promise<void>;
