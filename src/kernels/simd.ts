@@ -1,11 +1,12 @@
-// tabtune's own WebAssembly SIMD kernel (src/kernels/vecmat.wat) in a memory of its own: float32
+// tabtune's own WebAssembly SIMD kernels (src/kernels/simd.wat) in a memory of their own: float32
 // arrays are allocated once (a bump allocator, 16-byte aligned), then read and written through views.
 // Used for batch-1 decoding, where TF.js's per-op overhead, not arithmetic, sets the pace.
-import { WASM_BYTES } from './vecmat-wasm';
+import { WASM_BYTES } from './simd-wasm';
 
 interface VecmatExports {
   memory: WebAssembly.Memory;
   vecmat(x: number, w: number, y: number, n: number, m: number, ldw: number): void;
+  ger(a: number, x: number, y: number, n: number, m: number, ldy: number): void;
 }
 
 let compiled: WebAssembly.Module | null = null;
@@ -39,7 +40,17 @@ export class SimdArena {
     this.f32 = new Float32Array(this.ex.memory.buffer);
   }
 
-  /** n floats (zeroed), 16-byte aligned: returns their offset in floats. */
+  /** Frees everything allocated (the memory is kept for the next allocations; not zeroed). */
+  reset(): void {
+    this.top = 0;
+  }
+
+  /** Floats the memory holds. */
+  get capacity(): number {
+    return this.f32.length;
+  }
+
+  /** n floats, 16-byte aligned (zero in a new arena, left as they are after reset()): their offset in floats. */
   alloc(n: number): number {
     const at = this.top;
     this.top += Math.ceil(n / 4) * 4;
@@ -54,5 +65,10 @@ export class SimdArena {
   /** y[j] = sum_k x[k] * w[k * ldw + j], j < m, k < n (offsets in floats). */
   vecmat(x: number, w: number, y: number, n: number, m: number, ldw = m): void {
     this.ex.vecmat(x * 4, w * 4, y * 4, n, m, ldw);
+  }
+
+  /** y[j * ldy + k] += a[j] * x[k], j < n, k < m (offsets in floats). */
+  ger(a: number, x: number, y: number, n: number, m: number, ldy = m): void {
+    this.ex.ger(a * 4, x * 4, y * 4, n, m, ldy);
   }
 }

@@ -15,11 +15,11 @@ import { FastDecoder, fastDecodeBlocker } from './fast-decode';
 import { generate } from './generate';
 import type { LanguageModel } from './load';
 
-describe('vecmat kernel (src/kernels/vecmat.wat)', () => {
+describe('SIMD kernels (src/kernels/simd.wat)', () => {
   it('the committed bytes are what the .wat file assembles to', async () => {
-    const wat = readFileSync(new URL('../kernels/vecmat.wat', import.meta.url), 'utf8');
-    const committed = readFileSync(new URL('../kernels/vecmat-wasm.ts', import.meta.url), 'utf8');
-    expect(wasmModuleSource(await assembleWat(wat, 'vecmat.wat'), 'vecmat.wat')).toBe(committed);
+    const wat = readFileSync(new URL('../kernels/simd.wat', import.meta.url), 'utf8');
+    const committed = readFileSync(new URL('../kernels/simd-wasm.ts', import.meta.url), 'utf8');
+    expect(wasmModuleSource(await assembleWat(wat, 'simd.wat'), 'simd.wat')).toBe(committed);
   });
 
   it('matches a plain loop for every block path (16, 4 and single outputs, a row stride wider than m)', () => {
@@ -44,6 +44,32 @@ describe('vecmat kernel (src/kernels/vecmat.wat)', () => {
         for (let k = 0; k < n; k++) s += a.f32[x + k]! * a.f32[w + k * ldw + j]!;
         expect(a.f32[y + j]).toBeCloseTo(s, 5);
       }
+    }
+  });
+});
+
+describe('ger kernel', () => {
+  it('adds a rank-1 update, any width (the 4-float blocks and the tail), rows ldy apart', () => {
+    const rand = seededRandom(6);
+    for (const [n, m, ldy] of [
+      [1, 1, 1],
+      [5, 7, 9],
+      [9, 32, 32],
+    ] as const) {
+      const a = new SimdArena(n + m + n * ldy + 64);
+      const av = a.alloc(n);
+      const x = a.alloc(m);
+      const y = a.alloc(n * ldy);
+      for (let i = 0; i < n; i++) a.f32[av + i] = rand() - 0.5;
+      for (let i = 0; i < m; i++) a.f32[x + i] = rand() - 0.5;
+      for (let i = 0; i < n * ldy; i++) a.f32[y + i] = rand() - 0.5;
+      const before = a.f32.slice(y, y + n * ldy);
+      a.ger(av, x, y, n, m, ldy);
+      for (let j = 0; j < n; j++)
+        for (let k = 0; k < ldy; k++) {
+          const want = before[j * ldy + k]! + (k < m ? a.f32[av + j]! * a.f32[x + k]! : 0);
+          expect(a.f32[y + j * ldy + k]).toBeCloseTo(want, 6);
+        }
     }
   });
 });

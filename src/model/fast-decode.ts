@@ -1,6 +1,6 @@
 // Batch-1 decoding of Llama-family models outside TF.js: once the prompt has gone through the model's
 // own forward (prefill, with a KV cache), each new token runs through the layers in plain typed arrays,
-// the matrix-vector products in tabtune's WebAssembly SIMD kernel (src/kernels/vecmat.wat). A decode step
+// the matrix-vector products in tabtune's WebAssembly SIMD kernel (src/kernels/simd.wat). A decode step
 // of a small model is a few hundred tiny ops; in TF.js each costs more in bookkeeping than in arithmetic.
 // Same math as src/model/llama.ts, step for step (a test holds the logits to the TF.js path's and the
 // greedy tokens equal):

@@ -17,7 +17,7 @@ import type { LlamaConfig } from './config';
 import { commitStep, planStep } from './kv-cache';
 import { prefixLength, type ForwardOptions } from './causal-lm';
 import { BaseCausalLM } from './base';
-import { attention, attentionMask, embedding, linear, rmsNorm, silu, splitHeads, type Linear } from './ops';
+import { attention, attentionMask, embedding, frozenMatMul, linear, rmsNorm, silu, splitHeads, type Linear } from './ops';
 import type { WeightMap } from './types';
 import { headFor, tiedHead } from './weights';
 
@@ -68,11 +68,25 @@ export function ropeInvFreq(c: LlamaConfig): Float64Array {
   return inv;
 }
 
-/** x: [B, N, T, hd], cos/sin: [B, 1, T, hd/2] -> rotate-half RoPE: [x1 c - x2 s, x2 c + x1 s]. */
-function rope(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor {
-  const half = x.shape[3]! / 2;
-  const [x1, x2] = tf.split(x, [half, half], 3);
-  return tf.concat([tf.sub(tf.mul(x1!, cos), tf.mul(x2!, sin)), tf.add(tf.mul(x2!, cos), tf.mul(x1!, sin))], 3);
+/**
+ * rotate_half as a matrix: x R = [-x2, x1] for x = [x1, x2] ([hd, hd], one +-1 per column). A matMul by it is
+ * exact (one non-zero term per output) and, unlike split + concat, one fast op with a cheap gradient.
+ */
+export function rotateHalfMatrix(hd: number): tf.Tensor2D {
+  const half = hd / 2;
+  const r = new Float32Array(hd * hd);
+  for (let i = 0; i < half; i++) {
+    r[(i + half) * hd + i] = -1; // out[i] = -x[i + half]
+    r[i * hd + i + half] = 1; // out[i + half] = x[i]
+  }
+  return tf.tensor2d(r, [hd, hd]);
+}
+
+/** x: [B, N, T, hd], cos/sin: [B, 1, T, hd] (each frequency twice) -> x cos + rotate_half(x) sin, as HF. */
+function rope(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, rot: tf.Tensor2D): tf.Tensor {
+  const hd = x.shape[3]!;
+  const xr = tf.reshape(frozenMatMul(tf.reshape(x, [-1, hd]) as tf.Tensor2D, rot), x.shape); // rotate_half(x)
+  return tf.add(tf.mul(x, cos), tf.mul(xr, sin));
 }
 
 export class LlamaModel extends BaseCausalLM {
@@ -82,6 +96,7 @@ export class LlamaModel extends BaseCausalLM {
   private readonly norm: tf.Tensor1D; // [D]
   private readonly head: Linear | null; // [D, V] (null: tied and trained, see tiedHead)
   private readonly invFreq: Float64Array; // [hd/2]
+  private readonly rot: tf.Tensor2D; // [hd, hd] rotate_half
 
   constructor(
     config: LlamaConfig,
@@ -125,6 +140,7 @@ export class LlamaModel extends BaseCausalLM {
       throw e;
     }
     this.invFreq = ropeInvFreq(c);
+    this.rot = this.reader.keep(rotateHalfMatrix(c.head_dim));
   }
 
   protected get tokenTable(): tf.Tensor2D {
@@ -139,21 +155,23 @@ export class LlamaModel extends BaseCausalLM {
     return { config: this.config, embed: this.embed, layers: this.layers, norm: this.norm, head: this.head, invFreq: this.invFreq };
   }
 
-  /** cos/sin tables [B, 1, T, hd/2] for per-row position ids. */
+  /** cos/sin tables [B, 1, T, hd] (each frequency twice, as HF's emb = cat(freqs, freqs)) for per-row position ids. */
   private ropeTables(pos: number[][]): [tf.Tensor, tf.Tensor] {
     const B = pos.length;
     const T = pos[0]!.length;
     const half = this.invFreq.length;
-    const cos = new Float32Array(B * T * half);
-    const sin = new Float32Array(B * T * half);
+    const hd = 2 * half;
+    const cos = new Float32Array(B * T * hd);
+    const sin = new Float32Array(B * T * hd);
     for (let b = 0; b < B; b++)
       for (let t = 0; t < T; t++)
         for (let i = 0; i < half; i++) {
           const a = pos[b]![t]! * this.invFreq[i]!;
-          cos[(b * T + t) * half + i] = Math.cos(a);
-          sin[(b * T + t) * half + i] = Math.sin(a);
+          const o = (b * T + t) * hd + i;
+          cos[o] = cos[o + half] = Math.cos(a);
+          sin[o] = sin[o + half] = Math.sin(a);
         }
-    return [tf.tensor(cos, [B, 1, T, half]), tf.tensor(sin, [B, 1, T, half])];
+    return [tf.tensor(cos, [B, 1, T, hd]), tf.tensor(sin, [B, 1, T, hd])];
   }
 
   forward(ids: number[][], opts: ForwardOptions = {}): tf.Tensor3D {
@@ -172,8 +190,8 @@ export class LlamaModel extends BaseCausalLM {
       const kept: tf.Tensor[] = [];
       this.layers.forEach((L, l) => {
         const h = rmsNorm(x, L.inputNorm, c.rms_norm_eps);
-        const q = rope(splitHeads(linear(h, L.q), H), cos, sin); // [B, H, T, hd]
-        const k = rope(splitHeads(linear(h, L.k), KV), cos, sin); // [B, KV, T, hd]
+        const q = rope(splitHeads(linear(h, L.q), H), cos, sin, this.rot); // [B, H, T, hd]
+        const k = rope(splitHeads(linear(h, L.k), KV), cos, sin, this.rot); // [B, KV, T, hd]
         let v = splitHeads(linear(h, L.v), KV); // [B, KV, T, hd]
         let kT = tf.transpose(k, [0, 1, 3, 2]); // [B, KV, hd, T]
         const prev = cache?.layers[l];

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // Gradients of the core ops: tfjs-core alone does not register them; the umbrella package does, in
 // both its ESM (bundlers) and Node builds (tfjs-core's own deep import does not resolve in Node).
 import '@tensorflow/tfjs';
+import { cpuAttention, cpuAttentionAvailable } from './cpu-attention';
 
 /** Something that adds to a Linear's output (a LoRA adapter, later other light adapters). */
 export interface LinearAdapter {
@@ -173,6 +174,7 @@ export function attention(q: tf.Tensor, kT: tf.Tensor, v: tf.Tensor, mask: tf.Te
   const KV = kT.shape[1]!;
   const S = kT.shape[3]!;
   const rep = H / KV;
+  if (fusedCpu && cpuAttentionAvailable(q, kT)) return cpuAttention(q, kT, v, mask);
   if (perEntry && rep * T >= 16 && B * KV > 1 && tf.getBackend() === 'wasm') return attentionPerEntry(q, kT, v, mask);
   const qg = tf.reshape(q, [B, KV, rep * T, hd]); // heads sharing a kv head side by side
   let s = tf.mul(mm(qg, kT), 1 / Math.sqrt(hd)); // [B, KV, rep*T, S]
@@ -186,6 +188,15 @@ export function attention(q: tf.Tensor, kT: tf.Tensor, v: tf.Tensor, mask: tf.Te
 export function splitHeads(x: tf.Tensor, heads: number): tf.Tensor {
   const [B, T, C] = x.shape as [number, number, number];
   return tf.transpose(tf.reshape(x, [B, T, heads, C / heads]), [0, 2, 1, 3]);
+}
+
+let fusedCpu = true;
+/**
+ * Whether attention on the CPU backends runs as one fused op in tabtune's SIMD kernels (cpu-attention.ts).
+ * Only tests and the benchmark turn it off, to compare with (and measure against) the TF.js ops below.
+ */
+export function setCpuAttention(on: boolean): void {
+  fusedCpu = on;
 }
 
 let perEntry = true;

@@ -1,0 +1,161 @@
+// Grouped-query attention as one op with its own gradient, computed in tabtune's WebAssembly SIMD kernels
+// (src/kernels/simd.wat) for the CPU backends (wasm, cpu). The same math as attention() in ops.ts:
+//   s = q kT / sqrt(hd) + mask;  p = softmax(s);  o = p v
+// TF.js builds this from dozens of small ops per (sequence, head), each costing more in bookkeeping than in
+// arithmetic; here a layer's attention is one op forward and one backward. Each query row only visits the
+// keys up to the last one its mask lets it see (a causal row i stops at i), and the backward recomputes p
+// from the saved log-sum-exp instead of keeping [B, H, T, S] probabilities (as FlashAttention does):
+//   dP = dO vT;  dS = p (dP - rowsum(dO o));  dq = dS k / sqrt(hd);  dk = dS^T q / sqrt(hd);  dv = p^T dO
+import * as tf from '@tensorflow/tfjs-core';
+import { MAX_ARENA_BYTES, SimdArena, simdAvailable } from '../kernels/simd';
+
+let arena: SimdArena | null = null;
+
+/** A reset arena of at least `floats` floats (reused between calls; grown by replacing it). */
+function scratch(floats: number): SimdArena {
+  if (!arena || arena.capacity < floats + 64) arena = new SimdArena(Math.ceil(floats * 1.25) + 1024);
+  arena.reset();
+  return arena;
+}
+
+/** Whether the fused op can run here: a CPU backend with WebAssembly SIMD and tensors that fit one memory. */
+export function cpuAttentionAvailable(q: tf.Tensor, kT: tf.Tensor): boolean {
+  const backend = tf.getBackend();
+  if (backend !== 'wasm' && backend !== 'cpu') return false;
+  if (!simdAvailable()) return false;
+  const [B, H, T, hd] = q.shape as [number, number, number, number];
+  const [, KV, , S] = kT.shape as [number, number, number, number];
+  const floats = 2 * B * H * T * hd + 6 * B * KV * S * hd + 4 * S;
+  return floats * 4 * 1.25 < MAX_ARENA_BYTES;
+}
+
+/** Per query row (b, i): keys 0..limit-1 are visited (up to the last one the mask allows; all S if none). */
+function rowLimits(mask: Float32Array, B: number, T: number, S: number): Int32Array {
+  const lim = new Int32Array(B * T);
+  for (let r = 0; r < B * T; r++) {
+    let j = S - 1;
+    while (j >= 0 && mask[r * S + j]! < -1e8) j--;
+    lim[r] = j < 0 ? S : j + 1;
+  }
+  return lim;
+}
+
+/** [X, rows, cols] -> [X, cols, rows] into `out` (offsets in floats). */
+function transposeInto(f: Float32Array, src: number, out: number, X: number, rows: number, cols: number): void {
+  for (let x = 0; x < X; x++) {
+    const a = src + x * rows * cols;
+    const o = out + x * rows * cols;
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) f[o + c * rows + r] = f[a + r * cols + c]!;
+  }
+}
+
+/**
+ * q: [B, H, T, hd], kT: [B, KV, hd, S], v: [B, KV, S, hd], mask: [B, 1, 1, T, S] (0 or -1e9, additive).
+ * Returns [B, T, H * hd]. Query head h reads key/value head floor(h / (H / KV)).
+ */
+export function cpuAttention(q: tf.Tensor, kT: tf.Tensor, v: tf.Tensor, mask: tf.Tensor): tf.Tensor {
+  const [B, H, T, hd] = q.shape as [number, number, number, number];
+  const [, KV, , S] = kT.shape as [number, number, number, number];
+  const rep = H / KV;
+  const scale = 1 / Math.sqrt(hd);
+  const op = tf.customGrad(((qi: tf.Tensor, kTi: tf.Tensor, vi: tf.Tensor, mi: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([qi, kTi, vi]);
+    const m = mi.dataSync() as Float32Array; // [B, T, S]
+    const lim = rowLimits(m, B, T, S);
+    const a = scratch(B * H * T * hd + 2 * B * KV * S * hd + B * T * H * hd + S);
+    const f = a.f32;
+    const Q = a.alloc(B * H * T * hd);
+    const KT = a.alloc(B * KV * hd * S);
+    const V = a.alloc(B * KV * S * hd);
+    const O = a.alloc(B * T * H * hd);
+    const s = a.alloc(S);
+    f.set(qi.dataSync() as Float32Array, Q);
+    f.set(kTi.dataSync() as Float32Array, KT);
+    f.set(vi.dataSync() as Float32Array, V);
+    const lse = new Float64Array(B * H * T);
+    for (let b = 0; b < B; b++)
+      for (let h = 0; h < H; h++) {
+        const g = Math.floor(h / rep);
+        const kt = KT + (b * KV + g) * hd * S;
+        const vv = V + (b * KV + g) * S * hd;
+        for (let i = 0; i < T; i++) {
+          const n = lim[b * T + i]!;
+          const mrow = (b * T + i) * S;
+          a.vecmat(Q + ((b * H + h) * T + i) * hd, kt, s, hd, n, S); // [n]
+          let max = -Infinity;
+          for (let j = 0; j < n; j++) {
+            const x = f[s + j]! * scale + m[mrow + j]!;
+            f[s + j] = x;
+            if (x > max) max = x;
+          }
+          let sum = 0;
+          for (let j = 0; j < n; j++) {
+            const e = Math.exp(f[s + j]! - max);
+            f[s + j] = e;
+            sum += e;
+          }
+          for (let j = 0; j < n; j++) f[s + j]! /= sum;
+          lse[(b * H + h) * T + i] = max + Math.log(sum);
+          a.vecmat(s, vv, O + ((b * T + i) * H + h) * hd, n, hd, hd); // [hd]
+        }
+      }
+    const out = f.slice(O, O + B * T * H * hd);
+    return {
+      value: tf.tensor(out, [B, T, H * hd]),
+      gradFunc: (dy: tf.Tensor, [sq, skT, sv]: tf.Tensor[]) => {
+        const b2 = scratch(B * H * T * hd * 4 + 6 * B * KV * S * hd + 2 * S);
+        const f2 = b2.f32;
+        const Q2 = b2.alloc(B * H * T * hd);
+        const KT2 = b2.alloc(B * KV * hd * S);
+        const V2 = b2.alloc(B * KV * S * hd);
+        const K2 = b2.alloc(B * KV * S * hd); // keys as rows [S, hd]
+        const VT2 = b2.alloc(B * KV * hd * S); // values transposed [hd, S]
+        const dO = b2.alloc(B * T * H * hd);
+        const O2 = b2.alloc(B * T * H * hd);
+        const dQ = b2.alloc(B * H * T * hd);
+        const dK = b2.alloc(B * KV * S * hd);
+        const dV = b2.alloc(B * KV * S * hd);
+        const p = b2.alloc(S);
+        const dp = b2.alloc(S);
+        f2.set(sq!.dataSync() as Float32Array, Q2);
+        f2.set(skT!.dataSync() as Float32Array, KT2);
+        f2.set(sv!.dataSync() as Float32Array, V2);
+        f2.set(dy.dataSync() as Float32Array, dO);
+        f2.set(out, O2);
+        f2.fill(0, dK, dK + B * KV * S * hd);
+        f2.fill(0, dV, dV + B * KV * S * hd);
+        transposeInto(f2, KT2, K2, B * KV, hd, S);
+        transposeInto(f2, V2, VT2, B * KV, S, hd);
+        for (let b = 0; b < B; b++)
+          for (let h = 0; h < H; h++) {
+            const g = Math.floor(h / rep);
+            const kv = (b * KV + g) * S * hd; // same offset for [hd, S] and [S, hd] blocks
+            for (let i = 0; i < T; i++) {
+              const n = lim[b * T + i]!;
+              const mrow = (b * T + i) * S;
+              const qRow = Q2 + ((b * H + h) * T + i) * hd;
+              const oRow = ((b * T + i) * H + h) * hd;
+              const l = lse[(b * H + h) * T + i]!;
+              b2.vecmat(qRow, KT2 + kv, p, hd, n, S); // scores [n]
+              for (let j = 0; j < n; j++) f2[p + j] = Math.exp(f2[p + j]! * scale + m[mrow + j]! - l);
+              b2.vecmat(dO + oRow, VT2 + kv, dp, hd, n, S); // dP [n]
+              let D = 0;
+              for (let k = 0; k < hd; k++) D += f2[dO + oRow + k]! * f2[O2 + oRow + k]!;
+              for (let j = 0; j < n; j++) f2[dp + j] = f2[p + j]! * (f2[dp + j]! - D) * scale; // dS / sqrt(hd)
+              b2.vecmat(dp, K2 + kv, dQ + ((b * H + h) * T + i) * hd, n, hd, hd);
+              b2.ger(dp, qRow, dK + kv, n, hd, hd);
+              b2.ger(p, dO + oRow, dV + kv, n, hd, hd);
+            }
+          }
+        transposeInto(f2, dK, K2, B * KV, S, hd); // dkT [B, KV, hd, S]
+        return [
+          tf.tensor(f2.slice(dQ, dQ + B * H * T * hd), [B, H, T, hd]),
+          tf.tensor(f2.slice(K2, K2 + B * KV * hd * S), [B, KV, hd, S]),
+          tf.tensor(f2.slice(dV, dV + B * KV * S * hd), [B, KV, S, hd]),
+          tf.zeros([B, 1, 1, T, S]),
+        ];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as (q: tf.Tensor, kT: tf.Tensor, v: tf.Tensor, mask: tf.Tensor) => tf.Tensor;
+  return op(q, kT, v, mask);
+}
