@@ -12,6 +12,7 @@ import type { ColumnMapping, ReadProgress } from '../data/types';
 import type { CheckpointInfo, NewPreference, PreferencePair, PreferencePatch, RunQuality, RunRecord, StorageReport } from '../storage/index';
 import type { FreeableItem } from '../storage/errors';
 import type { EvalMetrics, StepMetrics } from '../train/loop';
+import type { DeviceMemoryLimits } from '../train/memory-plan';
 import type { TrainCapabilities, TrainConfig, TrainConfigOverrides } from '../train/config';
 import type { MetricPoint } from '../train/metrics';
 import type { TradeoffPoint, TradeoffRecipe } from '../train/quality/decisions';
@@ -39,6 +40,8 @@ export interface BackendStatus extends BackendReport {
   /** What tf.getBackend() says in the worker: the backend really in use. */
   tfBackend: string;
   crossOriginIsolated: boolean;
+  /** What training may fill on this backend (the memory plan's limits: WASM's heap cap, WebGPU's buffer limits). */
+  memory?: DeviceMemoryLimits;
 }
 
 /** time-backends: which backend trains the loaded model faster on this device (cached per model and device). */

@@ -6,7 +6,6 @@ import { outcomeRunNote, outcomeWord, storedRunLine } from '../store/status-line
 import {
   adapterTargets,
   dpoOffer,
-  estimateMemory,
   methodChoices,
   methodLabel,
   objectiveDataProblem,
@@ -45,6 +44,7 @@ import { DataSizeWarning, RunVerdict, TimeEstimate, trainControlReasons, useVerd
 import { EvalDetails } from './EvalDetails';
 import { stepAnchor } from './StepNav';
 import { trainSource } from './train-source';
+import { limitsFor, memoryLine, planMemory } from '../train/memory-plan';
 import './methods.css';
 
 const nf = new Intl.NumberFormat('en-US');
@@ -540,7 +540,11 @@ export function TrainPanel() {
   const report = useAppState((s) => s.data.result?.report ?? null);
   const dataProblem = objectiveDataProblem(train.config.objective, report);
   const problems = [...validateConfig(train.config, summary?.training ?? BROWSER_TRAINING), ...(dataProblem ? [dataProblem] : [])];
-  const mem = summary ? estimateMemory(summary, train.config, seqLen) : null;
+  // The memory plan with this backend's limits (src/train/memory-plan.ts): the worker applies the same plan at the start.
+  const backendStatus = useAppState((s) => s.backend.status);
+  const memPlan = summary ? planMemory(summary, train.config, seqLen, backendStatus?.memory ?? limitsFor(backendStatus?.tfBackend ?? 'unknown')) : null;
+  const mem = memPlan?.requested ?? null;
+  if (memPlan && !memPlan.fits) problems.push(memPlan.message!);
   const steps = trainExamples !== null ? totalSteps(train.config, trainExamples) : null;
   const startLabel = train.phase === 'done' || train.phase === 'error' ? 'Train again' : 'Start training';
   // After a finished run the next step is Compare: Train again steps back (secondary), a link leads on.
@@ -577,9 +581,14 @@ export function TrainPanel() {
       <p className="plan" data-testid="train-plan">
         {steps !== null && trainExamples ? `${nf.format(steps)} steps on ${nf.format(trainExamples!)} examples (batch ${train.config.batchSize}${train.config.gradAccum > 1 ? ` × ${train.config.gradAccum}` : ''}, learning rate ${train.config.lr}). ` : ''}
         {mem
-          ? `${train.config.mode !== 'full' ? `${nf.format(mem.trainableParams)} trainable parameters (${methodLabel(train.config)}${train.config.objective === 'dpo' ? ', DPO' : ''}). ` : 'Every parameter trained. '}Estimated memory ${formatBytes(mem.total)} (sequences of ${seqLen} tokens).`
+          ? `${train.config.mode !== 'full' ? `${nf.format(mem.trainableParams)} trainable parameters (${methodLabel(train.config)}${train.config.objective === 'dpo' ? ', DPO' : ''}). ` : 'Every parameter trained. '}${memoryLine(memPlan!)}, sequences of ${seqLen} tokens.`
           : ''}
       </p>
+      {memPlan?.changed && (
+        <p className="notice warn" role="status" data-testid="memory-plan">
+          {memPlan.message}
+        </p>
+      )}
 
       <DataSizeWarning />
 

@@ -33,6 +33,7 @@ import { applyRecipeRequest, explorePathRequest } from './path';
 import { requireModel, type ModelContext, type WorkerContext } from './context';
 import { DatasetRegistry } from './datasets';
 import { fail, toProtocolError } from './errors';
+import { deviceMemoryLimits } from './memory';
 import { exportRun } from './export';
 import { importAdapter } from './import-adapter';
 import { runReportRequest } from './report';
@@ -172,7 +173,7 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
         `WASM threads: tfjs-backend-wasm uses half the logical cores and this device reports ${cores}, so it runs 1 thread (add ?threads=N to the address to ask for more)`,
       );
     }
-    return { ...report, reasons, tfBackend: currentBackend(), crossOriginIsolated: isolated };
+    return { ...report, reasons, tfBackend: currentBackend(), crossOriginIsolated: isolated, memory: deviceMemoryLimits() };
   }
 
   const pathDeps = { worker, adapters, datasets, training: () => training.current };

@@ -26,6 +26,7 @@ import type { ErrorDetails, PauseResult, ResumeRunPayload, RunJob, TrainOutcome,
 import type { Adapters } from './adapters';
 import { asyncReads, requireModel, type WorkerContext } from './context';
 import type { DatasetRegistry } from './datasets';
+import { applyMemoryPlan } from './memory';
 import { fail, RequestFailure, toProtocolError } from './errors';
 import { checkData, checkModel, copyParentMetrics, makeJob, parseJob } from './jobs';
 import { acquireRunLock, lockedRuns } from './run-lock';
@@ -45,6 +46,14 @@ export interface TrainingDeps {
   staleAfterMs: number;
   /** How often a training run records a heartbeat. */
   heartbeatMs: number;
+}
+
+/** The records a run trains and evaluates on, how many of the other kind were left out, and notes for its warnings (the memory plan's). */
+interface RunRecords {
+  train: DataRecord[];
+  val: DataRecord[];
+  left: number;
+  notes: string[];
 }
 
 interface Session {
@@ -290,7 +299,7 @@ export class Training {
    * pairs (the run's records of that kind are returned for the quality measurements). Records of the other
    * kind are left out, and the run's warnings say so; none at all is an error naming the fix.
    */
-  private async makeTrainer(config: TrainConfig, data: PreparedData, probe: ProbeSet | null): Promise<{ trainer: Trainer<Example, TuningAdapter>; records: { train: DataRecord[]; val: DataRecord[]; left: number } }> {
+  private async makeTrainer(config: TrainConfig, data: PreparedData, probe: ProbeSet | null): Promise<{ trainer: Trainer<Example, TuningAdapter>; records: RunRecords }> {
     const ctx = requireModel(this.worker);
     const dpo = config.objective === 'dpo';
     const train = recordsFor(config, data.result.train);
@@ -302,22 +311,33 @@ export class Training {
         dpo ? 'Pick a preference dataset (or collect preferences in Compare), or train with SFT.' : 'Pick "Preference tuning (DPO)" as the objective, starting from a tuned run or the base model.',
       );
     }
-    const records = { train: train.use, val: val.use, left: train.left + val.left };
+    const records: RunRecords = { train: train.use, val: val.use, left: train.left + val.left, notes: [] };
+    // The memory plan (src/worker/memory.ts): a batch that will not fit trains in micro-batches with the same
+    // effective batch (the run's warnings say so); a run that cannot fit is refused before anything starts.
+    const planned = (examples: readonly unknown[]): TrainConfig => {
+      const { config: c, plan } = applyMemoryPlan(ctx.model.info, config, examples);
+      if (plan.changed) records.notes.push(plan.message!);
+      return c;
+    };
     if (dpo) {
-      const t = createTrainer<PreferenceExample>(ctx.model, toPreferenceExamples(data.encoder, train.use), toPreferenceExamples(data.encoder, val.use), config, { objective: objectiveFor(config) });
+      const [pTrain, pVal] = [toPreferenceExamples(data.encoder, train.use), toPreferenceExamples(data.encoder, val.use)];
+      const c = planned([...pTrain, ...pVal]);
+      const t = createTrainer<PreferenceExample>(ctx.model, pTrain, pVal, c, { objective: objectiveFor(c) });
       // The loop and the session read only what every objective has (steps, evaluations, checkpoints).
       return { trainer: t as unknown as Trainer<Example, TuningAdapter>, records };
     }
     // Prompt tuning packs plain text into shorter windows (its virtual tokens take their room in the context).
     const windowLen = textWindowLen(data.encoder, ctx.model.lm, config);
     const [sftTrain, sftVal] = windowLen === data.encoder.maxSeqLen ? [data.train, data.val] : [toExamples(data.encoder, data.result.train, windowLen), toExamples(data.encoder, data.result.val, windowLen)];
-    return { trainer: createTrainer(ctx.model, await withReplay(ctx.model, null, config, sftTrain, probe), sftVal, config), records };
+    const withText = await withReplay(ctx.model, null, config, sftTrain, probe);
+    const c = planned([...withText, ...sftVal]);
+    return { trainer: createTrainer(ctx.model, withText, sftVal, c), records };
   }
 
   /**
    * The run's measurements and stop rules (src/train/quality). Inside the model queue, before the first step.
    */
-  private async quality(trainer: Trainer, data: PreparedData, probe: ProbeSet | null, history: EvalMetrics[], records: { train: DataRecord[]; val: DataRecord[]; left: number }): Promise<QualityPlugins> {
+  private async quality(trainer: Trainer, data: PreparedData, probe: ProbeSet | null, history: EvalMetrics[], records: RunRecords): Promise<QualityPlugins> {
     const q = await qualityPlugins({
       model: requireModel(this.worker).model,
       adapter: trainer.adapter,
@@ -328,6 +348,7 @@ export class Training {
       probe,
       history,
     });
+    q.warnings.push(...records.notes);
     if (records.left) {
       q.warnings.push(
         trainer.config.objective === 'dpo'
