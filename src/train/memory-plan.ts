@@ -160,6 +160,16 @@ export function estimateTrainingMemory(model: ModelShape, c: TrainConfig, seqLen
   return { weights, trainable, trainableParams, activations, total: weights + trainable + activations, largest };
 }
 
+/** The longest sequence a run's examples hold (an Example's input; both replies of a preference pair). */
+export function longestSequence(examples: readonly unknown[]): number {
+  let n = 0;
+  for (const e of examples) {
+    const x = e as { input?: number[]; chosen?: { input: number[] }; rejected?: { input: number[] } };
+    n = Math.max(n, x.input?.length ?? 0, x.chosen?.input.length ?? 0, x.rejected?.input.length ?? 0);
+  }
+  return n;
+}
+
 export interface MemoryPlan {
   /** The estimate at the micro-batch the plan trains with. */
   estimate: MemoryEstimate;

@@ -33,7 +33,7 @@ import { applyRecipeRequest, explorePathRequest } from './path';
 import { requireModel, type ModelContext, type WorkerContext } from './context';
 import { DatasetRegistry } from './datasets';
 import { fail, toProtocolError } from './errors';
-import { deviceMemoryLimits } from './memory';
+import { deviceMemoryLimits } from '../model/memory-limits';
 import { exportRun } from './export';
 import { importAdapter } from './import-adapter';
 import { runReportRequest } from './report';

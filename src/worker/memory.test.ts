@@ -4,7 +4,9 @@ import type { ModelInfo } from '../model/load';
 import { defaultTrainConfig } from '../train/config';
 import { limitsFor, WASM_HEAP_MAX } from '../train/memory-plan';
 import { RequestFailure } from './errors';
-import { applyMemoryPlan, deviceMemoryLimits, longestSequence } from './memory';
+import { deviceMemoryLimits } from '../model/memory-limits';
+import { longestSequence } from '../train/memory-plan';
+import { applyMemoryPlan } from './memory';
 
 // tabtune-tiny as ModelInfo reports it.
 const TINY: ModelInfo = { arch: 'llama', numParams: 447_040, vocabSize: 4096, contextLength: 256, hiddenSize: 64, layers: 4, intermediateSize: 176, heads: 4, kvHeads: 2, headDim: 16, tiedHead: true, storedDtype: 'F32' };

@@ -55,6 +55,8 @@ import { memorisationSentence, type GenerationDetails } from '../../train/qualit
 import { optNum, str, UsageError, type Args, type OptionSpec } from '../args';
 import { initBackend } from '../model-args';
 import { writeRunCard } from '../report';
+import { deviceMemoryLimits } from '../../model/memory-limits';
+import { longestSequence, planMemory } from '../../train/memory-plan';
 
 /** The job's own options (what to train on, where to write); the training settings come from src/train/config.ts. */
 const JOB_OPTIONS: [flag: string, type: 'string' | 'boolean', help: string][] = [
@@ -220,7 +222,7 @@ export async function trainCommand(args: Args): Promise<void> {
   // --adapter: the run trains that adapter further (its kind and shape are the run's); its replies end as its run's did.
   const start = !args.resume && job.adapter ? await startingAdapter(model, job, args) : null;
   const stop = start?.stop ? { stopTokenId: start.stop.stop_token_id, stopStrings: start.stop.stop_strings } : job.adapter ? await adapterStop(job.adapter) : undefined;
-  const config = job.config;
+  let config = job.config;
 
   const ins = await inspectDataset(await fileSource(job.data), {
     model,
@@ -281,6 +283,14 @@ export async function trainCommand(args: Args): Promise<void> {
   if (!args.resume) await writeFile(jobPath, JSON.stringify(job, null, 2));
   const store = new TabtuneStore(new FsBackend(join(out, 'checkpoints')), { keepLast: 3 });
   const runId = 'cli';
+  // The memory plan (src/train/memory-plan.ts): a batch that will not fit trains in micro-batches with the same
+  // effective batch; a run that cannot fit at all stops here, before the first step.
+  const memPlan = planMemory(model.info, config, Math.max(1, longestSequence([...train, ...val])), deviceMemoryLimits());
+  if (!memPlan.fits) throw new Error(memPlan.message!);
+  if (memPlan.changed) {
+    emit({ event: 'warning', message: memPlan.message });
+    config = { ...config, batchSize: memPlan.batchSize, gradAccum: memPlan.gradAccum };
+  }
   const trainer = createTrainer(model, train, val, config, { objective: objectiveFor(config) as never, adapter: start?.adapter }) as Trainer<Example | PreferenceExample>;
   const metricsPath = join(out, 'metrics.jsonl');
   try {
@@ -326,7 +336,8 @@ export async function trainCommand(args: Args): Promise<void> {
     const evals: EvalMetrics[] = [...history];
     // What the adapter started from (--adapter): a PEFT adapter folder, or another run's --out folder (which holds its PEFT files).
     const from = job.adapter ? { from: job.adapter, from_kind: exists(join(job.adapter, 'job.json')) ? 'run' : 'adapter' } : {};
-    emit({ event: 'start', total_steps: trainer.totalSteps, trainable_params: trainer.params.reduce((a, p) => a + p.size, 0), backend: tf.getBackend(), ...from });
+    const memory = { estimate_mb: Math.round(memPlan.estimate.total / 2 ** 20), weights_mb: Math.round(memPlan.estimate.weights / 2 ** 20), activations_mb: Math.round(memPlan.estimate.activations / 2 ** 20), adapter_optimizer_mb: Math.round(memPlan.estimate.trainable / 2 ** 20), available_mb: memPlan.budget === null ? null : Math.round(memPlan.budget / 2 ** 20), micro_batch: memPlan.batchSize, grad_accum: memPlan.gradAccum };
+    emit({ event: 'start', total_steps: trainer.totalSteps, trainable_params: trainer.params.reduce((a, p) => a + p.size, 0), backend: tf.getBackend(), memory, ...from });
     let lastVal: number | null = null;
     const log = (line: Record<string, unknown>) => {
       emit(line);
