@@ -63,9 +63,11 @@ describe('schedules, AdamW and clipping', () => {
     expect(learningRate({ ...base, kind: 'cosine', minRatio: 0.1 }, 14)).toBeCloseTo(0.1);
   });
 
-  it('AdamW matches a hand computation (bias correction, decoupled weight decay)', () => {
+  for (const where of ['host', 'device'] as const)
+  it(`AdamW matches a hand computation (bias correction, decoupled weight decay, a clipping scale), moments ${where === 'host' ? 'in typed arrays' : 'on the device'}`, () => {
     const p = tf.variable(tf.tensor1d([1, -2]));
-    const opt = new AdamW([p], { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 });
+    const opt = new AdamW([p], { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 }, where);
+    const scales = [1, 0.5];
     const gs = [
       [0.5, -1],
       [0.2, 0.3],
@@ -78,16 +80,26 @@ describe('schedules, AdamW and clipping', () => {
       const t = k + 1;
       const lr = 0.01;
       w = w.map((x) => x * (1 - lr * 0.1));
-      m = m.map((x, i) => 0.9 * x + 0.1 * g[i]!);
-      v = v.map((x, i) => 0.999 * x + 0.001 * g[i]! ** 2);
+      const gs_ = g.map((x) => x * scales[k]!);
+      m = m.map((x, i) => 0.9 * x + 0.1 * gs_[i]!);
+      v = v.map((x, i) => 0.999 * x + 0.001 * gs_[i]! ** 2);
       w = w.map((x, i) => x - (lr * (m[i]! / (1 - 0.9 ** t))) / (Math.sqrt(v[i]! / (1 - 0.999 ** t)) + 1e-8));
       const gt = tf.tensor1d(g);
-      opt.apply([gt], lr);
+      opt.apply([gt], lr, scales[k]);
       gt.dispose();
     });
     const got = p.dataSync();
     expect(got[0]).toBeCloseTo(w[0]!, 6);
     expect(got[1]).toBeCloseTo(w[1]!, 6);
+    // The state round-trips (a checkpoint) in either place.
+    const st = opt.getState();
+    expect(st.t).toBe(2);
+    expect(st.m[0]![1]).toBeCloseTo(0.9 * 0.1 * -1 + 0.1 * 0.3 * 0.5, 6);
+    const other = new AdamW([p], opt.config, where === 'host' ? 'device' : 'host');
+    other.setState(st);
+    expect(Array.from(other.getState().v[0]!)).toEqual(Array.from(st.v[0]!));
+    expect(() => other.setState({ t: 1, m: [new Float32Array(3)], v: [new Float32Array(3)] })).toThrow(/3 values/);
+    other.dispose();
     opt.dispose();
     p.dispose();
   });

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { CausalLM } from '../model/causal-lm';
 import { shuffle } from '../util/random';
 import { maskedCrossEntropy } from './loss';
-import { AdamW, clipToNorm, DEFAULT_ADAMW, squaredNorm } from './optimizer';
+import { AdamW, clipScale, DEFAULT_ADAMW, squaredNorm } from './optimizer';
 import { learningRate } from './schedule';
 import { yieldToEventLoop } from '../util/async';
 import { microBatchesPerEpoch, totalSteps, type TrainConfig } from './config';
@@ -398,19 +398,19 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
     const c = this.config;
     tf.dispose([...p.losses, p.normSq]);
     const loss = losses.reduce((a, b) => a + b, 0) / c.gradAccum;
-    const clipped = clipToNorm(p.grads, Math.sqrt(normSq), c.maxGradNorm);
+    const norm = Math.sqrt(normSq);
     let skipped: string | undefined;
-    if (!Number.isFinite(loss) || !Number.isFinite(clipped.norm)) {
-      skipped = !Number.isFinite(loss) ? `loss is ${loss}` : `gradient norm is ${clipped.norm}`;
+    if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
+      skipped = !Number.isFinite(loss) ? `loss is ${loss}` : `gradient norm is ${norm}`;
       this.badSteps++;
     } else {
-      this.optimizer.apply(clipped.grads, p.lr);
+      this.optimizer.apply(p.grads, p.lr, clipScale(norm, c.maxGradNorm)); // clipped to maxGradNorm
       this.badSteps = 0;
       this.lastLoss = loss;
       this.smoothCount++;
       this.smoothLoss = 0.9 * (this.smoothLoss ?? 0) + 0.1 * loss;
     }
-    tf.dispose(clipped.grads);
+    tf.dispose(p.grads);
     this.step++;
     const dt = (performance.now() - p.t0) / 1000;
     this.stepTimeEma = this.stepTimeEma === null ? dt : 0.8 * this.stepTimeEma + 0.2 * dt;
@@ -425,7 +425,7 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
       loss,
       smoothLoss: Number.isFinite(smooth) ? smooth : loss,
       lr: p.lr,
-      gradNorm: clipped.norm,
+      gradNorm: norm,
       tokens: p.tokens,
       tokensPerSec: p.tokens / dt,
       etaSec: this.stepTimeEma * (this.totalSteps - this.step),
