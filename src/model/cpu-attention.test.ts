@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend } from './backend';
 import { cpuAttention, cpuAttentionAvailable } from './cpu-attention';
-import { attention, attentionMask, setCpuAttention } from './ops';
+import { attention, attentionMask, rmsNorm, setCpuFusedOps } from './ops';
 
 function maxDiff(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
@@ -12,7 +12,7 @@ describe('fused CPU attention (cpu-attention.ts) against the TF.js ops', () => {
   beforeAll(async () => {
     await setupBackend('wasm');
   });
-  afterAll(() => setCpuAttention(true));
+  afterAll(() => setCpuFusedOps(true));
 
   const cases: { name: string; B: number; H: number; KV: number; T: number; past: number; hd: number; keyMask?: number[][] }[] = [
     { name: 'causal, grouped heads (6 query heads on 2 key/value heads)', B: 2, H: 6, KV: 2, T: 9, past: 0, hd: 8 },
@@ -34,14 +34,14 @@ describe('fused CPU attention (cpu-attention.ts) against the TF.js ops', () => {
       // Rows with no visible key (left padding) give a finite, unused output in both: leave them out of the loss.
       const rowSeen = tf.tensor(km.flatMap((r) => Array.from({ length: c.T }, (_, i) => (r.slice(0, c.past + i + 1).some((x) => x) ? 1 : 0))), [c.B, c.T, 1]);
       const lossOf = (fused: boolean) => {
-        setCpuAttention(fused);
+        setCpuFusedOps(fused);
         const g = tf.grads((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) => tf.sum(tf.mul(tf.mul(attention(qq, kk, vv, mask), w), rowSeen)));
         return (xs: tf.Tensor[]) => tf.tidy(() => g(xs));
       };
       expect(cpuAttentionAvailable(q, kT)).toBe(true);
       const ref = lossOf(false)([q, kT, v]);
       const got = lossOf(true)([q, kT, v]);
-      setCpuAttention(false);
+      setCpuFusedOps(false);
       const outRef = tf.tidy(() => tf.mul(attention(q, kT, v, mask), rowSeen));
       const outGot = tf.tidy(() => tf.mul(cpuAttention(q, kT, v, mask), rowSeen));
       expect(maxDiff(outGot, outRef)).toBeLessThan(1e-5);
@@ -52,4 +52,28 @@ describe('fused CPU attention (cpu-attention.ts) against the TF.js ops', () => {
       expect(tf.memory().numTensors).toBe(before);
     });
   }
+});
+
+describe('fused CPU RMSNorm (ops.ts rmsNormCpu) against the TF.js ops', () => {
+  beforeAll(async () => {
+    await setupBackend('wasm');
+  });
+  afterAll(() => setCpuFusedOps(true));
+
+  it('output and the gradients of x and of the gain within 1e-5', () => {
+    const before = tf.memory().numTensors;
+    const x = tf.randomNormal([3, 5, 24], 0, 2, 'float32', 11);
+    const g = tf.randomNormal([24], 1, 0.3, 'float32', 12);
+    const w = tf.randomNormal([3, 5, 24], 0, 1, 'float32', 13);
+    const run = (fused: boolean) => {
+      setCpuFusedOps(fused);
+      const grads = tf.grads((xx: tf.Tensor, gg: tf.Tensor) => tf.sum(tf.mul(rmsNorm(xx, gg as tf.Tensor1D, 1e-5), w)));
+      return tf.tidy(() => [rmsNorm(x, g, 1e-5), ...grads([x, g])]);
+    };
+    const ref = run(false);
+    const got = run(true);
+    ref.forEach((r, i) => expect(maxDiff(got[i]!, r)).toBeLessThan(1e-5));
+    tf.dispose([x, g, w, ...ref, ...got]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
 });

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend } from './backend';
-import { attention, attentionMask, embedding, setPerEntryAttention } from './ops';
+import { attention, attentionMask, embedding, setCpuFusedOps, setPerEntryAttention } from './ops';
 
 function maxDiff(a: tf.Tensor, b: tf.Tensor): number {
   const x = a.dataSync();
@@ -18,8 +18,12 @@ function maxDiff(a: tf.Tensor, b: tf.Tensor): number {
 describe('ops on wasm', () => {
   beforeAll(async () => {
     expect((await setupBackend('wasm')).name).toBe('wasm');
+    setCpuFusedOps(false); // the TF.js paths (the fused ones are checked against them in cpu-attention.test.ts)
   });
-  afterAll(() => setPerEntryAttention(true));
+  afterAll(() => {
+    setPerEntryAttention(true);
+    setCpuFusedOps(true);
+  });
 
   it('per-entry attention equals batched attention, values and gradients (GQA, padding, past keys)', () => {
     const [B, H, KV, T, hd, past] = [3, 4, 2, 9, 8, 2];

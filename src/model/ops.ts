@@ -34,6 +34,7 @@ export interface Linear {
  * (transpose flags). Only the benchmark turns this off, to measure what the custom gradients buy.
  */
 let fastGrads = true;
+let fusedCpu = true;
 export function setFastGradients(on: boolean): void {
   fastGrads = on;
 }
@@ -122,8 +123,57 @@ export function embedding(table: tf.Tensor2D, ids: number[][], trainable: boolea
 
 /** RMSNorm as in HF Llama: x / sqrt(mean(x^2) + eps) * g, over the last axis. */
 export function rmsNorm(x: tf.Tensor, g: tf.Tensor1D, eps: number): tf.Tensor {
+  if (fusedCpu && (tf.getBackend() === 'wasm' || tf.getBackend() === 'cpu')) return rmsNormCpu(x, g, eps);
   const ms = tf.mean(tf.square(x), -1, true);
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), g);
+}
+
+/**
+ * rmsNorm() as one op with its own gradient, in JavaScript over the values (CPU backends, where reading a
+ * tensor is a copy): the dozen TF.js ops of the forward and backward cost more than the arithmetic.
+ * With r = 1 / sqrt(mean(x^2) + eps) per row and D the row length:
+ *   y = x r g;  dg = sum over rows of dy x r;  dx = r (dy g) - x r^3 / D sum_j(dy_j g_j x_j)
+ */
+function rmsNormCpu(x: tf.Tensor, g: tf.Tensor1D, eps: number): tf.Tensor {
+  const D = g.shape[0];
+  const op = tf.customGrad(((xi: tf.Tensor, gi: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([xi, gi]);
+    const xs = xi.dataSync() as Float32Array;
+    const gs = gi.dataSync() as Float32Array;
+    const rows = xs.length / D;
+    const r = new Float64Array(rows);
+    const y = new Float32Array(xs.length);
+    for (let n = 0; n < rows; n++) {
+      const o = n * D;
+      let ss = 0;
+      for (let j = 0; j < D; j++) ss += xs[o + j]! * xs[o + j]!;
+      const rn = (r[n] = 1 / Math.sqrt(ss / D + eps));
+      for (let j = 0; j < D; j++) y[o + j] = xs[o + j]! * rn * gs[j]!;
+    }
+    return {
+      value: tf.tensor(y, xi.shape),
+      gradFunc: (dy: tf.Tensor, [sx, sg]: tf.Tensor[]) => {
+        const d = dy.dataSync() as Float32Array;
+        const x2 = sx!.dataSync() as Float32Array;
+        const g2 = sg!.dataSync() as Float32Array;
+        const dx = new Float32Array(x2.length);
+        const dg = new Float64Array(D);
+        for (let n = 0; n < rows; n++) {
+          const o = n * D;
+          const rn = r[n]!;
+          let dot = 0;
+          for (let j = 0; j < D; j++) {
+            dot += d[o + j]! * g2[j]! * x2[o + j]!;
+            dg[j]! += d[o + j]! * x2[o + j]! * rn;
+          }
+          const c = (rn * rn * rn * dot) / D;
+          for (let j = 0; j < D; j++) dx[o + j] = rn * d[o + j]! * g2[j]! - x2[o + j]! * c;
+        }
+        return [tf.tensor(dx, sx!.shape), tf.tensor(Float32Array.from(dg), [D])];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor, g: tf.Tensor) => tf.Tensor;
+  return op(x, g);
 }
 
 /** LayerNorm over the last axis (GPT-2). */
@@ -190,12 +240,11 @@ export function splitHeads(x: tf.Tensor, heads: number): tf.Tensor {
   return tf.transpose(tf.reshape(x, [B, T, heads, C / heads]), [0, 2, 1, 3]);
 }
 
-let fusedCpu = true;
 /**
- * Whether attention on the CPU backends runs as one fused op in tabtune's SIMD kernels (cpu-attention.ts).
- * Only tests and the benchmark turn it off, to compare with (and measure against) the TF.js ops below.
+ * Whether attention and RMSNorm on the CPU backends run as fused ops of tabtune's own (cpu-attention.ts,
+ * rmsNormCpu). Only tests and the benchmark turn it off, to compare with (and measure against) TF.js's ops.
  */
-export function setCpuAttention(on: boolean): void {
+export function setCpuFusedOps(on: boolean): void {
   fusedCpu = on;
 }
 
