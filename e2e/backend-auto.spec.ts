@@ -1,6 +1,9 @@
 // 'auto' never picks a software GPU: in the webgpu project's browser (headless Chromium with
 // --enable-unsafe-webgpu and no GPU, which offers SwiftShader) ?backend=auto runs on WASM and says why
 // under "Why not a faster backend?", and ?backend=webgpu still uses WebGPU, with the same note as a warning.
+// With Auto a real training step of the loaded model is timed on each backend once per model and device:
+// here WASM is measured and WebGPU (SwiftShader) skipped, the figures survive a reload (stored, not measured
+// again), and with the software GPU allowed both are measured.
 // On a machine with a real GPU these checks do not hold, and the tests skip (the adapter is logged).
 import { expect, test } from './fixtures';
 import { TINY } from './engine';
@@ -58,5 +61,59 @@ test.describe('backend choice with a software GPU', () => {
     console.log(`[${testInfo.project.name}] webgpu: reasons:\n${reasons}`);
     expect(reasons).toMatch(EXPLICIT_WARNING);
     await tabtune.shot('webgpu-warning');
+  });
+
+  test('Auto times a training step on WASM, skips the software GPU, and reads the figures back after a reload', async ({ tabtune }, testInfo) => {
+    await tabtune.open({ backend: 'auto', threads: '2', model: TINY });
+    await tabtune.whenModelReady();
+    const panel = tabtune.backend;
+    await panel.openWhy();
+    await expect(panel.timingRow('wasm')).toHaveAttribute('data-status', 'measured', { timeout: 120_000 });
+    await expect(panel.timingRow('webgpu')).toHaveAttribute('data-status', 'skipped');
+    await expect(panel.timingRow('webgpu')).toContainText('skipped: software adapter (SwiftShader)');
+    const wasm = await panel.tokensPerS('wasm');
+    expect(wasm).not.toBeNull();
+    expect(Number.isFinite(wasm) && wasm! > 0).toBe(true);
+    expect(await panel.tokensPerS('webgpu')).toBeNull();
+    await expect(panel.timingRow('wasm')).toContainText(/^WASM \(picked\)[\d,.]+ tokens\/s/);
+    await expect(panel.timingSummary).toContainText('Faster here: WASM (in use).');
+    await expect(panel.timingSummary).not.toContainText('stored');
+    console.log(`[${testInfo.project.name}] measured: ${(await panel.timing.locator('tbody').innerText()).replace(/\s+/g, ' ')} | ${await panel.timingSummary.innerText()}`);
+    expect((await tabtune.getBackend()).backend).toBe('wasm');
+    await panel.timing.scrollIntoViewIfNeeded();
+    await tabtune.shot('auto-timing');
+    await panel.region.screenshot({ path: testInfo.outputPath('backend-panel-auto.png') });
+
+    // A reload finds the stored figures for this model and device: the same number, not measured again.
+    await tabtune.page.reload();
+    await tabtune.whenModelReady();
+    await panel.openWhy();
+    await expect(panel.timingSummary).toContainText('(stored for this model and device)', { timeout: 60_000 });
+    expect(await panel.tokensPerS('wasm')).toBe(wasm);
+  });
+
+  test('with the software GPU allowed, Measure again times a step on both backends and Auto stays on WASM', async ({ tabtune }, testInfo) => {
+    await tabtune.open({ backend: 'auto', threads: '2', model: TINY });
+    await tabtune.whenModelReady();
+    const panel = tabtune.backend;
+    await panel.openWhy();
+    await expect(panel.timingSummary).toBeVisible({ timeout: 120_000 });
+    await panel.timeSoftwareGpu.check();
+    await panel.measureAgain.click();
+    await expect(panel.timing.getByTestId('backend-timing-progress')).toBeVisible();
+    await expect(panel.timingSummary).toBeVisible({ timeout: 240_000 });
+    await expect(panel.timingRow('webgpu')).toHaveAttribute('data-status', /^(measured|stopped)$/);
+    await expect(panel.timingRow('wasm')).toHaveAttribute('data-status', 'measured');
+    const rows = (await panel.timing.locator('tbody').innerText()).replace(/\s+/g, ' ');
+    console.log(`[${testInfo.project.name}] with SwiftShader: ${rows} | ${await panel.timingSummary.innerText()}`);
+    // Every figure shown is a number: measured tokens/s, or the bound a stopped backend is slower than.
+    await expect(panel.timingRow('webgpu').getByTestId('timing-rate')).toHaveText(/^(<\s)?[\d,.]+ tokens\/s$/);
+    expect(await panel.tokensPerS('wasm')).toBeGreaterThan(0);
+    // Auto never moves to a software adapter, whatever it measured.
+    expect((await tabtune.getBackend()).backend).toBe('wasm');
+    await expect(panel.timingSummary).not.toContainText('stored');
+    await panel.timing.scrollIntoViewIfNeeded();
+    await tabtune.shot('timing-with-swiftshader');
+    await panel.region.screenshot({ path: testInfo.outputPath('backend-panel-swiftshader.png') });
   });
 });

@@ -137,6 +137,15 @@ describe('timeBackends with fake sessions', () => {
     ]);
   });
 
+  it("a candidate's own warm-up limit replaces the default (a software GPU compiles for longer)", async () => {
+    let calls = 0;
+    const rows = await timeBackends([{ backend: 'webgpu', warmupLimitMs: 500 }], async () => ({
+      step: () => (++calls === 1 ? new Promise<number>((r) => setTimeout(() => r(32), 60)) : Promise.resolve(32)),
+      dispose: () => undefined,
+    }), { warmupLimitMs: 20, maxSteps: 1 });
+    expect(rows[0]).toMatchObject({ status: 'measured', steps: 1, tokens: 32 });
+  });
+
   it('refuses a budget that is not positive', async () => {
     await expect(timeBackends([], async () => ({ step: async () => 1, dispose() {} }), { budgetMs: 0 })).rejects.toThrow(/budgetMs/);
   });

@@ -11,6 +11,8 @@ export interface TimingCandidate {
   backend: BackendName;
   /** Set: not timed, the row says this ("software adapter (SwiftShader)", "not available: …"). */
   skip?: string;
+  /** This backend's own warm-up limit (e.g. longer for a software GPU, whose kernel compilation takes tens of seconds). */
+  warmupLimitMs?: number;
 }
 
 /** The model on one backend, ready to train: `step` runs one optimizer step and says how many tokens it fed. */
@@ -171,7 +173,7 @@ export async function timeBackends(candidates: readonly TimingCandidate[], open:
       rows.push(row(c.backend, 'skipped', `not measured: ${stop}`));
       continue;
     }
-    rows.push(await run(() => timeOne(c.backend, open, o)));
+    rows.push(await run(() => timeOne(c.backend, open, { ...o, warmupLimitMs: c.warmupLimitMs ?? o.warmupLimitMs })));
   }
   opts.onProgress?.({ measuring: null, done: rows.length, total: candidates.length, rows: [...rows] });
   return rows;

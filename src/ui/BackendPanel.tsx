@@ -26,11 +26,17 @@ export function describeBackend(s: BackendStatus): string {
   }
 }
 
-/** "812 tokens/s", "slower than 3.2 tokens/s", "skipped", "failed": the figure of one row. */
+/** "812 tokens/s", "< 3.2 tokens/s" (stopped: slower than that), "—" (no figure): the figure of one row. */
 function rateText(r: BackendTiming): string {
   if (r.status === 'measured' && r.tokensPerS !== null) return `${formatRate(r.tokensPerS)} tokens/s`;
   if (r.status === 'stopped' && r.slowerThan !== null) return `< ${formatRate(r.slowerThan)} tokens/s`;
-  return r.status === 'skipped' ? 'not timed' : r.status === 'stopped' ? 'stopped' : 'failed';
+  return '—'; // not timed, stopped while warming up, or failed: the row's details say which
+}
+
+/** What a row's figure rests on ("3 timed steps of 64 tokens, 210 ms each"), or its note when it has no figure. */
+function details(r: BackendTiming): string {
+  if (r.status !== 'measured' || r.steps === 0) return r.note;
+  return `${r.steps} timed step${r.steps === 1 ? '' : 's'} of ${r.tokens / r.steps} tokens, ${Math.round(r.ms / r.steps)} ms each`;
 }
 
 /** "14:03" today, else "3 Dec, 14:03". */
@@ -76,7 +82,7 @@ function BackendTimings({ timing, inUse, canMeasure }: { timing: BackendTimingSl
                   <td className="rate" data-testid="timing-rate" data-tokens-per-s={r.tokensPerS ?? undefined}>
                     {rateText(r)}
                   </td>
-                  <td>{r.note}</td>
+                  <td>{details(r)}</td>
                 </tr>
               ))}
             </tbody>

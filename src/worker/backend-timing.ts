@@ -48,6 +48,9 @@ function deviceOf(report: BackendReport, wasmThreads: number | null) {
   return { adapter: report.adapter?.label ?? '', wasmThreads, cores: nav?.hardwareConcurrency ?? null, userAgent };
 }
 
+/** How long a software WebGPU adapter (timed only when asked for) may take to compile the step's kernels. */
+const SOFTWARE_WARMUP_LIMIT_MS = 60_000;
+
 /** WebGPU's row: timed when a hardware adapter was offered (or a software one, when allowed), else why not. */
 function webgpuCandidate(report: BackendReport, allowSoftware: boolean): TimingCandidate {
   const a = report.adapter;
@@ -56,7 +59,8 @@ function webgpuCandidate(report: BackendReport, allowSoftware: boolean): TimingC
     return { backend: 'webgpu', skip: `not available${why ? ` (${why.split(/;\s|\s\(/)[0]!.replace(/\.$/, '')})` : ''}` };
   }
   if (a.software && !allowSoftware) return { backend: 'webgpu', skip: `software adapter${a.renderer || a.label ? ` (${a.renderer ?? a.label})` : ''}` };
-  return { backend: 'webgpu' };
+  // Asked for explicitly: a software renderer compiles the step's kernels on the CPU, which takes tens of seconds.
+  return a.software ? { backend: 'webgpu', warmupLimitMs: SOFTWARE_WARMUP_LIMIT_MS } : { backend: 'webgpu' };
 }
 
 function checkPayload(p: TimeBackendsPayload): void {
