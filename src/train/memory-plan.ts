@@ -5,20 +5,22 @@
 // What a LoRA step holds at its peak, per micro-batch of N = rows x T tokens (rows: the batch, twice it for
 // DPO; T: the longest sequence, prompt tuning's virtual tokens included), counted in float32 values:
 //   weights           P (+ V x D for a frozen tied head: the model keeps the embedding transposed once)
-//   per layer         34 (D + I) per token: the tensors a Llama block keeps for backprop (norms, q/k/v
+//   per layer         33 (D + I) per token: the tensors a Llama block keeps for backprop (norms, q/k/v
 //                     after RoPE, the residual stream, the MLP's gate/up/silu products [N, I] ...) and the
 //                     copies TF.js adds (custom-gradient identities, reshapes on WASM)
 //                     + 7.5 (in + out) per token for each targeted linear (dropout's mask and input,
 //                     the adapter's [N, r] and [N, out] outputs and their sum)
-//                     + 15 per attention score, B x H x T x T (scores, scaled, masked, softmax, and their
-//                     gradients in the backward pass)
+//                     + on GPU backends 15 per attention score, B x H x T x T (scores, scaled, masked,
+//                     softmax, and their gradients in the backward pass); the CPU backends (wasm, cpu) run
+//                     attention as one fused op (src/model/cpu-attention.ts) that keeps no scores
 //   logits            8 N V: logits, the exponentials and the one-hot of the cross-entropy, their gradient
 //   head              6 V D: the vocabulary projection's transposed weight and its copies during backprop
 //   trained params    4 x trainable: value, gradient, AdamW's two moments
 // The coefficients are measured, not guessed: the peak tensor bytes of one step (tf.profile) of
-// tabtune-tiny, tabtune-base and the SmolLM2-135M-shaped model on tfjs-wasm at 23 shapes (B x T from
-// 1 x 16 to 4 x 256, LoRA on q,v or on every linear layer) fit these five terms within 10% (the test
-// memory-plan.test.ts measures it again). The WASM heap after the step tracked the same peak within 20%.
+// tabtune-tiny, tabtune-base and the SmolLM2-135M-shaped model on tfjs-wasm at 24 shapes (B x T from
+// 1 x 16 to 4 x 256, LoRA on q,v or on every linear layer) fit these terms within 10%, with the fused
+// attention and with TF.js's attention ops (the GPU backends' path; the test memory-plan.test.ts measures
+// both again). The WASM heap after the step tracked the same peak within 20%.
 // Full-parameter training, OFT, prompt tuning and GPT-2 use the same terms without their own calibration.
 import { nearestDivisor, type TrainConfig } from './config';
 
@@ -84,7 +86,12 @@ export interface MemoryEstimate {
 
 const F = 4;
 /** The measured coefficients (see the header). */
-export const COEF = { layer: 34, lora: 7.5, attention: 15, logits: 8, head: 6 } as const;
+export const COEF = { layer: 33, lora: 7.5, attention: 15, logits: 8, head: 6 } as const;
+
+/** Whether a backend runs attention as the fused CPU op (no [B, H, T, T] scores kept) or as TF.js ops. */
+export function fusedAttention(backend: string): boolean {
+  return backend === 'wasm' || backend === 'cpu';
+}
 
 interface Dims {
   D: number;
@@ -121,9 +128,9 @@ export function oftLayerParams(inFeatures: number, blockSize: number): number {
 
 /**
  * The bytes training `model` with `c` needs on sequences of `seqLen` tokens (the longest a micro-batch holds),
- * at c.batchSize rows per micro-batch.
+ * at c.batchSize rows per micro-batch, on `backend` (its attention path; default WASM, the page's usual one).
  */
-export function estimateTrainingMemory(model: ModelShape, c: TrainConfig, seqLen: number): MemoryEstimate {
+export function estimateTrainingMemory(model: ModelShape, c: TrainConfig, seqLen: number, backend = 'wasm'): MemoryEstimate {
   const d = dims(model);
   const { D, I, H } = d;
   const V = model.vocabSize;
@@ -154,9 +161,10 @@ export function estimateTrainingMemory(model: ModelShape, c: TrainConfig, seqLen
   const T = seqLen + (c.mode === 'prompt' ? c.prompt.num_virtual_tokens : 0);
   const N = rows * T;
   const scores = rows * H * T * T;
-  const perLayer = N * (COEF.layer * (D + I) + COEF.lora * adapted) + COEF.attention * scores;
+  const kept = fusedAttention(backend) ? 0 : scores;
+  const perLayer = N * (COEF.layer * (D + I) + COEF.lora * adapted) + COEF.attention * kept;
   const activations = (perLayer * L + COEF.logits * N * V + COEF.head * V * D) * F;
-  const largest = N * V >= scores ? { bytes: N * V * F, what: `the logits (${rows} x ${T} tokens x ${V} vocabulary)` } : { bytes: scores * F, what: `the attention scores (${rows} x ${H} heads x ${T} x ${T})` };
+  const largest = N * V >= kept ? { bytes: N * V * F, what: `the logits (${rows} x ${T} tokens x ${V} vocabulary)` } : { bytes: scores * F, what: `the attention scores (${rows} x ${H} heads x ${T} x ${T})` };
   return { weights, trainable, trainableParams, activations, total: weights + trainable + activations, largest };
 }
 
@@ -208,13 +216,13 @@ function problem(e: MemoryEstimate, limits: DeviceMemoryLimits, budget: number |
  */
 export function planMemory(model: ModelShape, c: TrainConfig, seqLen: number, limits: DeviceMemoryLimits): MemoryPlan {
   const budget = limits.totalBytes === null ? null : limits.totalBytes * HEADROOM;
-  const requested = estimateTrainingMemory(model, c, seqLen);
+  const requested = estimateTrainingMemory(model, c, seqLen, limits.backend);
   const base = { requested, limits, budget };
   const why = problem(requested, limits, budget);
   if (!why) return { ...base, estimate: requested, fits: true, batchSize: c.batchSize, gradAccum: c.gradAccum, changed: false, message: null };
   for (let mb = c.batchSize - 1; mb >= 1; mb--) {
     if (c.batchSize % mb !== 0) continue;
-    const e = estimateTrainingMemory(model, { ...c, batchSize: mb }, seqLen);
+    const e = estimateTrainingMemory(model, { ...c, batchSize: mb }, seqLen, limits.backend);
     if (problem(e, limits, budget)) continue;
     const accum = c.gradAccum * (c.batchSize / mb);
     return {
@@ -227,7 +235,7 @@ export function planMemory(model: ModelShape, c: TrainConfig, seqLen: number, li
       message: `Batch ${c.batchSize} of ${seqLen}-token sequences will not fit: it ${why}. Training with micro-batches of ${mb} x ${accum} accumulation steps (about ${formatMB(e.total)}), the same effective batch of ${c.batchSize * c.gradAccum}.`,
     };
   }
-  const one = estimateTrainingMemory(model, { ...c, batchSize: 1 }, seqLen);
+  const one = estimateTrainingMemory(model, { ...c, batchSize: 1 }, seqLen, limits.backend);
   const fixes = [`a shorter max sequence length (now ${seqLen} tokens)`];
   if (c.mode === 'lora' && c.lora.target_modules.length > 2) fixes.push('fewer LoRA targets (q_proj and v_proj only)');
   if (c.mode === 'full') fixes.push('a LoRA adapter instead of every weight');
