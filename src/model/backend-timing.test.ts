@@ -9,7 +9,7 @@ import { directorySource } from '../node/fs-source';
 import { TINY_DIR } from '../testing/models';
 import { openTimingStep, timingBatch, timingExamples } from '../train/backend-step';
 import { setupBackend, switchBackend, type BackendName } from './backend';
-import { pickFaster, timeBackends, timingKey, timingReasons, type BackendTiming, type TimingSession } from './backend-timing';
+import { interrupted, pickFaster, timeBackends, TimingInterrupted, timingKey, timingReasons, type BackendTiming, type TimingSession } from './backend-timing';
 import { rebuildLanguageModel, type LanguageModel } from './load';
 
 /** A clock the fake steps advance: each step "takes" its backend's ms per step. */
@@ -102,6 +102,13 @@ describe('timeBackends with fake sessions', () => {
       ['wasm', 'skipped', 'not measured: a training run started'],
     ]);
     expect(log).toEqual(['open cpu', 'open wasm', 'dispose wasm']);
+    expect(interrupted(rows)).toBe(true);
+    expect(interrupted(rows.slice(0, 3))).toBe(false);
+    // open() itself may say the measurement should not go on.
+    const cut = await timeBackends([{ backend: 'wasm' }], async () => {
+      throw new TimingInterrupted('another model was loaded');
+    });
+    expect(cut.map((r) => [r.status, r.note])).toEqual([['skipped', 'not measured: another model was loaded']]);
   });
 
   it('a step still running when the budget runs out stops the backend with an upper bound, and is awaited before disposal', async () => {

@@ -63,6 +63,11 @@ export interface TimeBackendsOptions {
   shouldStop?(): string | null;
 }
 
+/** What `open` throws when the measurement should not go on (a training run started, another model was loaded): the row says "not measured". */
+export class TimingInterrupted extends Error {
+  override name = 'TimingInterrupted';
+}
+
 export const DEFAULT_TIMING_BUDGET_MS = 1500;
 export const DEFAULT_WARMUP_LIMIT_MS = 10_000;
 
@@ -101,6 +106,7 @@ async function timeOne(backend: BackendName, open: (b: BackendName) => Promise<T
   try {
     session = await open(backend);
   } catch (e) {
+    if (e instanceof TimingInterrupted) return row(backend, 'skipped', `not measured: ${e.message}`);
     return row(backend, 'failed', `failed to load the model there: ${(e as Error).message}`);
   }
   const loadMs = o.now() - t0;
@@ -177,6 +183,11 @@ export async function timeBackends(candidates: readonly TimingCandidate[], open:
   }
   opts.onProgress?.({ measuring: null, done: rows.length, total: candidates.length, rows: [...rows] });
   return rows;
+}
+
+/** Whether some row was not measured because the measurement was interrupted (such figures are not worth keeping). */
+export function interrupted(rows: readonly BackendTiming[]): boolean {
+  return rows.some((r) => r.status === 'skipped' && r.note.startsWith('not measured: '));
 }
 
 /**

@@ -6,7 +6,7 @@
 // and with 'auto' the model moves to the faster backend. Refused while a run trains: it would share the device.
 import * as tf from '@tensorflow/tfjs-core';
 import { switchBackend, type BackendName, type BackendOptions, type BackendPreference, type BackendReport } from '../model/backend';
-import { backendLabel, DEFAULT_TIMING_BUDGET_MS, pickFaster, timeBackends, timingKey, timingReasons, type BackendTiming, type TimingCandidate, type TimingSession } from '../model/backend-timing';
+import { backendLabel, DEFAULT_TIMING_BUDGET_MS, interrupted, pickFaster, TimingInterrupted, timeBackends, timingKey, timingReasons, type BackendTiming, type TimingCandidate, type TimingSession } from '../model/backend-timing';
 import { rebuildLanguageModel, type LanguageModel } from '../model/load';
 import type { WeightMap } from '../model/types';
 import type { BackendStatus, BackendTimingReport, TimeBackendsPayload } from '../protocol/messages';
@@ -100,8 +100,8 @@ export async function timeBackendsRequest(deps: BackendTimingDeps, p: TimeBacken
     let weights: WeightMap | null = null;
     const open = async (b: BackendName): Promise<TimingSession> => {
       const now = requireModel(deps.worker).model;
-      if (now !== model) throw new Error('another model was loaded meanwhile');
-      if (deps.training()) throw new Error('a training run started');
+      if (now !== model) throw new TimingInterrupted('another model was loaded');
+      if (deps.training()) throw new TimingInterrupted('a training run started');
       // A fresh LoRA adapter goes on the model's layers: the active one comes off first (Generate attaches its own again).
       deps.adapters.detach();
       if (b === tf.getBackend()) return openTimingStep(model, batch);
@@ -127,7 +127,8 @@ export async function timeBackendsRequest(deps: BackendTimingDeps, p: TimeBacken
     });
     weights = null;
     record = { key, measuredAt: Date.now(), model: model.name, batch, budgetMs, rows, picked: eligiblePick(rows, start.report) };
-    if (requireModel(deps.worker).model === model) {
+    // Figures cut short by a training run or another model are shown, not stored: the next load measures again.
+    if (requireModel(deps.worker).model === model && !interrupted(rows)) {
       try {
         await (await deps.worker.store()).backendTimings.put(record);
       } catch {
