@@ -37,12 +37,12 @@ describe('memory plan', () => {
     const small: ModelShape = { ...SMOL, numParams: 447_040, vocabSize: 4096, hiddenSize: 64, layers: 4, intermediateSize: 176, heads: 4, kvHeads: 2, headDim: 16 };
     const fits = planMemory(small, c, 64, WASM);
     expect(fits).toMatchObject({ fits: true, changed: false, batchSize: 8, gradAccum: 2, message: null });
-    expect(memoryLine(fits)).toMatch(/^Memory: ~\d[\d,]* MB of 3,482 MB available \(weights \d+ MB, activations [\d,]+ MB, adapter\+optimizer \d+ MB\)$/);
+    expect(memoryLine(fits)).toMatch(/^Memory: ~\d[\d,]* MB of 3,072 MB available \(weights \d+ MB, activations [\d,]+ MB, adapter\+optimizer \d+ MB\)$/);
 
     const p = planMemory(SMOL, c, 128, WASM);
     expect(p.requested.total).toBeGreaterThan(WASM_HEAP_MAX * HEADROOM);
     expect(p.fits).toBe(false); // even one 128-token sequence: measured, that run aborts tfjs-wasm's 4 GB heap
-    expect(p.message).toMatch(/will not fit in memory: even one 128-token sequence per micro-batch needs about [\d,]+ MB of the 3,482 MB WASM can use/);
+    expect(p.message).toMatch(/will not fit in memory: even one 128-token sequence per micro-batch needs about [\d,]+ MB of the 3,072 MB WASM can use/);
     expect(p.message).toMatch(/shorter max sequence length \(now 128 tokens\), fewer LoRA targets .*, a smaller model/);
 
     const q = planMemory(SMOL, { ...c, lora: { ...c.lora, target_modules: ['q_proj', 'v_proj'] } }, 32, WASM);
@@ -53,7 +53,7 @@ describe('memory plan', () => {
     // The next larger divisor of the batch would not fit.
     const next = [2, 4, 8].find((b) => b > q.batchSize)!;
     expect(estimateTrainingMemory(SMOL, { ...c, lora: { ...c.lora, target_modules: ['q_proj', 'v_proj'] }, batchSize: next }, 32).total).toBeGreaterThan(q.budget!);
-    expect(q.message).toBe(`Batch 8 of 32-token sequences will not fit: it needs about ${(Math.round(q.requested.total / 2 ** 20)).toLocaleString('en-US')} MB of the 3,482 MB WASM can use (85% of the WASM heap's 4 GB cap). Training with micro-batches of ${q.batchSize} x ${q.gradAccum} accumulation steps (about ${Math.round(q.estimate.total / 2 ** 20).toLocaleString('en-US')} MB), the same effective batch of 16.`);
+    expect(q.message).toBe(`Batch 8 of 32-token sequences will not fit: it needs about ${(Math.round(q.requested.total / 2 ** 20)).toLocaleString('en-US')} MB of the 3,072 MB WASM can use (75% of the WASM heap's 4 GB cap). Training with micro-batches of ${q.batchSize} x ${q.gradAccum} accumulation steps (about ${Math.round(q.estimate.total / 2 ** 20).toLocaleString('en-US')} MB), the same effective batch of 16.`);
   });
 
   it("on WebGPU checks the largest tensor against the GPU's buffer limit", () => {

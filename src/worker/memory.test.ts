@@ -49,7 +49,7 @@ describe('the memory plan in the worker', () => {
     })();
     expect(err).toBeInstanceOf(RequestFailure);
     expect((err as RequestFailure).error.code).toBe('TOO_LARGE');
-    expect((err as RequestFailure).error.message).toMatch(/will not fit in memory: even one 256-token sequence per micro-batch needs about \d+ MB of the 54 MB WASM can use/);
+    expect((err as RequestFailure).error.message).toMatch(/will not fit in memory: even one 256-token sequence per micro-batch needs about \d+ MB of the 48 MB WASM can use/);
     expect((err as RequestFailure).error.hint).toMatch(/max sequence length/);
   });
 });
