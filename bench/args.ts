@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 
 export const USAGE = `usage: npm run bench -- [--model DIR]... [--threads K] [--steps N] [--leak-steps N] [--quick]
-                        [--json] [--no-torch] [--out FILE]
+                        [--json] [--browser] [--no-torch] [--no-node] [--out FILE]
 
   --model DIR     a Hugging Face Llama folder (config.json, model.safetensors, tokenizer.json); repeat for
                   several. Default: models/tabtune-tiny, models/tabtune-base and, when ../shared is there,
@@ -13,7 +13,11 @@ export const USAGE = `usage: npm run bench -- [--model DIR]... [--threads K] [--
   --leak-steps N  training steps between the two numTensors readings of the leak check (default 50).
   --quick         fewer steps and repetitions (steps 3, leak steps 20), for a smoke run or a large model.
   --json          one JSON object per line per measurement instead of the table.
+  --browser       also run the measurements in headless Chromium (/usr/bin/chromium through Playwright, the
+                  page served by Vite with COOP/COEP): WASM with 2 threads (or K) and WebGPU (few steps: here
+                  a software adapter), printed beside Node's.
   --no-torch      skip the PyTorch peer.
+  --no-node       skip the Node measurements (with --browser: the page only).
   --out FILE      where to write all measurements as JSON (default bench/results/latest.json).`;
 
 export interface BenchArgs {
@@ -55,6 +59,8 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
         'leak-steps': { type: 'string' },
         quick: { type: 'boolean' },
         json: { type: 'boolean' },
+        browser: { type: 'boolean' },
+        'no-node': { type: 'boolean' },
         'no-torch': { type: 'boolean' },
         out: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -73,9 +79,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     leakSteps: positiveInt('leak-steps', v['leak-steps'], quick ? 20 : 50),
     quick,
     json: v.json ?? false,
-    browser: false,
+    browser: v.browser ?? false,
     torch: !(v['no-torch'] ?? false),
-    node: true,
+    node: !(v['no-node'] ?? false),
     out: v.out ?? 'bench/results/latest.json',
   };
   if (!args.node && !args.browser) throw new ArgsError('--no-node without --browser leaves nothing to measure');

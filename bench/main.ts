@@ -13,10 +13,10 @@ import { directorySource } from '../src/node/fs-source';
 import { ensureReferenceHF, referenceAvailable, REFERENCE_DIR } from '../src/testing/reference';
 import { ArgsError, parseBenchArgs, USAGE, type BenchArgs } from './args';
 import { decodeFlops, prefillFlops, trainStepFlops } from './flops';
-import { generateBench, matmulPeak, MemoryPeaks, memoryRecord, modelShape, prefillBench, timeLoad, trainLora, type RunContext } from './measure';
+import { benchModel, type RunContext } from './measure';
 import { withNodeWasmThreads } from './node-wasm-threads';
-import { formatTable, jsonLine, measurement, parseMeasurement, type Measurement } from './records';
-import { benchPlan, type BenchPlan } from './plan';
+import { formatTable, jsonLine, parseMeasurement, type Measurement } from './records';
+import type { BenchPlan } from './plan';
 
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..');
 const PYTHON = '/usr/bin/python3';
@@ -58,35 +58,7 @@ class Output {
 /** Every Node measurement of one model. */
 async function nodeModel(entry: ModelEntry, args: BenchArgs, backend: BackendReport, out: Output): Promise<BenchPlan> {
   const ctx: RunContext = { model: entry.name, backend: backend.name, threads: backend.threads ?? 1, host: 'node', jsHeap: () => process.memoryUsage().heapUsed };
-  const peaks = new MemoryPeaks(ctx);
-  const tensorsAtStart = tf.memory().numTensors;
-  log(`[${entry.name}] loading ${entry.dir}`);
-  const { model, record } = await timeLoad(directorySource(entry.dir), entry.name, ctx, peaks);
-  out.add(record);
-  try {
-    const plan = benchPlan(modelShape(model), args);
-    log(`[${entry.name}] matmul peak over ${plan.matmulShapes.length} shapes`);
-    const peak = await matmulPeak(plan.matmulShapes, ctx, { budgetMs: plan.matmulBudgetMs, minReps: plan.matmulMinReps });
-    out.add(peak);
-    log(`[${entry.name}] prefill ${plan.prefill.seq} tokens`);
-    out.add(await prefillBench(model, ctx, peaks, { len: plan.prefill.seq, reps: plan.prefill.reps }, peak.gflops));
-    log(`[${entry.name}] generate ${plan.generate.new_tokens} tokens`);
-    out.add(await generateBench(model, ctx, peaks, { promptTokens: plan.generate.prompt_tokens, newTokens: plan.generate.new_tokens, reps: plan.generate.reps }));
-    for (const t of plan.train) {
-      log(`[${entry.name}] LoRA ${t.batch}x${t.seq} on ${t.targets.join(',')}: ${t.warmup} + ${t.steps} steps`);
-      out.add(await trainLora(model, ctx, peaks, t, peak.gflops));
-    }
-    const l = plan.leak;
-    log(`[${entry.name}] numTensors check: ${l.steps} steps of ${l.batch}x${l.seq} on ${l.targets.join(',')}`);
-    const leak = await trainLora(model, ctx, peaks, l, null);
-    out.add(measurement('tensors', ctx, { steps: l.steps, what: `LoRA ${l.batch}x${l.seq} ${l.targets.length === 2 ? 'q,v' : 'all linear'}`, tensors_before: leak.tensors_before, tensors_after: leak.tensors_after, leak: leak.leak }));
-    out.add(memoryRecord(ctx, peaks));
-    return plan;
-  } finally {
-    model.dispose();
-    const left = tf.memory().numTensors - tensorsAtStart;
-    if (left !== 0) log(`!!! ${entry.name}: ${left} tensors still alive after disposing the model`);
-  }
+  return benchModel(directorySource(entry.dir), ctx, args, (m) => out.add(m), log);
 }
 
 /** Runs bench/torch_peer.py on one model; its lines become measurements. Returns notes to show. */
@@ -137,13 +109,16 @@ async function torchModel(entry: ModelEntry, plan: BenchPlan, args: BenchArgs, o
   return notes;
 }
 
-function machineInfo(backend: BackendReport | null, torchInfo: Record<string, unknown>): Record<string, unknown> {
+function machineInfo(backend: BackendReport | null, torchInfo: Record<string, unknown>, loadStart: number[]): Record<string, unknown> {
   const cpu = os.cpus()[0]?.model ?? 'unknown';
   return {
     date: new Date().toISOString(),
     cpu,
     cores: os.cpus().length,
     memory_bytes: os.totalmem(),
+    // Other processes may share the cores: load average (1, 5, 15 minutes) at the start and end of the run.
+    load_average_start: loadStart,
+    load_average_end: os.loadavg(),
     platform: `${os.platform()} ${os.release()}`,
     node: process.version,
     tfjs: tf.version_core,
@@ -164,6 +139,7 @@ async function main(): Promise<number> {
     process.stderr.write(`${USAGE}\n`);
     return e.message ? 2 : 0;
   }
+  const loadStart = os.loadavg();
   const notes: string[] = [];
   let models: ModelEntry[];
   try {
@@ -192,12 +168,17 @@ async function main(): Promise<number> {
   if (args.torch && args.node) {
     for (const m of models) notes.push(...(await torchModel(m, plans.get(m.name)!, args, out, torchInfo)));
   } else if (!args.torch) notes.push('PyTorch rows skipped (--no-torch)');
-  const info = machineInfo(backend, torchInfo);
+  else notes.push('PyTorch rows skipped: the peer runs the plan of the Node run (--no-node)');
+  if (args.browser) {
+    const { runBrowser } = await import('./browser/run');
+    notes.push(...(await runBrowser(models, args, log, (m) => out.add(m))).notes);
+  }
+  const info = machineInfo(backend, torchInfo, loadStart);
   const file = resolve(ROOT, args.out);
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, `${JSON.stringify({ machine: info, args: { ...args }, notes, measurements: out.all }, null, 2)}\n`);
   if (!args.json) {
-    process.stdout.write(`tabtune bench, ${String(info.date)}: ${String(info.cpu)}, ${String(info.cores)} cores; Node ${process.version}, tfjs ${tf.version_core}; PyTorch ${String(info.torch ?? 'not run')}\n`);
+    process.stdout.write(`tabtune bench, ${String(info.date)}: ${String(info.cpu)}, ${String(info.cores)} cores; Node ${process.version}, tfjs ${tf.version_core}; PyTorch ${String(info.torch ?? 'not run')}; load average ${loadStart.map((x) => x.toFixed(1)).join(' ')} at the start\n`);
     process.stdout.write(`${formatTable(out.all)}\n`);
     if (notes.length) process.stdout.write(`\nnotes:\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
     process.stdout.write(`\nwritten: ${file}\n`);

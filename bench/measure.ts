@@ -12,6 +12,7 @@ import { DEFAULT_TRAIN, type TrainConfig } from '../src/train/config';
 import { Trainer, type Example } from '../src/train/loop';
 import { seededRandom } from '../src/util/random';
 import { decodeFlops, prefillFlops, trainStepFlops, trainStepFlops6N, type LinearShape, type ModelShape } from './flops';
+import { benchPlan, type BenchPlan } from './plan';
 import { measurement, type Measurement } from './records';
 
 /** Where a run happens, stamped on every measurement. */
@@ -152,7 +153,8 @@ export function syntheticExamples(n: number, seq: number, vocab: number, seed: n
 /**
  * LoRA training steps through the project's Trainer (forward, masked cross-entropy, backward, global-norm
  * clipping, AdamW) with a LoraAdapter of rank r on `targets`, dropout 0. `warmup` steps are excluded;
- * numTensors is read before and after the timed steps (it must not move).
+ * ms_per_step is the median of the timed steps (mean and min beside it); numTensors is read before and
+ * after the timed steps (it must not move).
  */
 export async function trainLora(model: LanguageModel, ctx: RunContext, peaks: MemoryPeaks, o: TrainOptions, peakGflops: number | null): Promise<Measurement> {
   const shape = modelShape(model);
@@ -168,7 +170,8 @@ export async function trainLora(model: LanguageModel, ctx: RunContext, peaks: Me
   };
   const adapter = new LoraAdapter(model.lm, cfg.lora, { seed: 1 });
   const trainer = new Trainer(model.lm, syntheticExamples(o.batch * 2, seq, shape.vocab, 7), [], cfg, adapter);
-  const step = ctx.backend === 'webgpu' ? () => trainer.trainStepAsync() : async () => trainer.trainStep();
+  // WebGPU: synchronous reads do not wait for the GPU in a worker (and read zeros): the async step there.
+  const step = tf.getBackend() === 'webgpu' ? () => trainer.trainStepAsync() : async () => trainer.trainStep();
   let loss = NaN;
   try {
     for (let i = 0; i < o.warmup; i++) await step();
@@ -182,7 +185,8 @@ export async function trainLora(model: LanguageModel, ctx: RunContext, peaks: Me
       peaks.sample();
     }
     const tensorsAfter = tf.memory().numTensors;
-    const ms = times.reduce((a, b) => a + b, 0) / times.length;
+    // The median step: robust to another process taking the core for a while (shared machines).
+    const ms = median(times);
     const flops = trainStepFlops(shape, { r: o.r, targets: o.targets }, o.batch, seq);
     const gflops = flops / ms / 1e6;
     return measurement('train_lora', ctx, {
@@ -192,7 +196,8 @@ export async function trainLora(model: LanguageModel, ctx: RunContext, peaks: Me
       r: o.r,
       steps: o.steps,
       ms_per_step: ms,
-      ms_per_step_median: median(times),
+      ms_per_step_mean: times.reduce((a, b) => a + b, 0) / times.length,
+      ms_per_step_min: Math.min(...times),
       tokens_per_s: (o.batch * seq) / (ms / 1000),
       flops_per_step: flops,
       gflops,
@@ -271,4 +276,51 @@ export async function prefillBench(model: LanguageModel, ctx: RunContext, peaks:
 /** The memory peaks of a model's run as one measurement. */
 export function memoryRecord(ctx: RunContext, peaks: MemoryPeaks): Measurement {
   return measurement('memory', ctx, { tf_bytes_peak: peaks.tfBytes, wasm_heap_bytes: peaks.wasmHeap, wasm_heap_after_load: peaks.wasmHeapAfterLoad, js_heap_bytes: peaks.jsHeap });
+}
+
+/**
+ * Every measurement of one model on the current backend, in order: load, matmul peak, prefill, generation,
+ * LoRA training (the plan's shapes and targets), the numTensors check, the memory peaks. `emit` gets each
+ * measurement as soon as it is made; `log` gets progress lines. Returns the plan (the PyTorch peer runs it too).
+ */
+export async function benchModel(
+  source: ModelSource,
+  ctx: RunContext,
+  o: { steps: number; leakSteps: number; quick: boolean },
+  emit: (m: Measurement) => void,
+  log: (s: string) => void,
+  adjust: (p: BenchPlan) => BenchPlan = (p) => p,
+): Promise<BenchPlan> {
+  const peaks = new MemoryPeaks(ctx);
+  const tensorsAtStart = tf.memory().numTensors;
+  const tag = `[${ctx.model} ${ctx.host} ${ctx.backend}]`;
+  log(`${tag} loading ${source.label}`);
+  const { model, record } = await timeLoad(source, ctx.model, ctx, peaks);
+  emit(record);
+  try {
+    const plan = adjust(benchPlan(modelShape(model), o));
+    log(`${tag} matmul peak over ${plan.matmulShapes.length} shapes`);
+    const peak = await matmulPeak(plan.matmulShapes, ctx, { budgetMs: plan.matmulBudgetMs, minReps: plan.matmulMinReps });
+    emit(peak);
+    log(`${tag} prefill ${plan.prefill.seq} tokens`);
+    emit(await prefillBench(model, ctx, peaks, { len: plan.prefill.seq, reps: plan.prefill.reps }, peak.gflops));
+    log(`${tag} generate ${plan.generate.new_tokens} tokens`);
+    emit(await generateBench(model, ctx, peaks, { promptTokens: plan.generate.prompt_tokens, newTokens: plan.generate.new_tokens, reps: plan.generate.reps }));
+    for (const t of plan.train) {
+      log(`${tag} LoRA ${t.batch}x${t.seq} on ${t.targets.join(',')}: ${t.warmup} + ${t.steps} steps`);
+      emit(await trainLora(model, ctx, peaks, t, peak.gflops));
+    }
+    const l = plan.leak;
+    if (l.steps > 0) {
+      log(`${tag} numTensors check: ${l.steps} steps of ${l.batch}x${l.seq} on ${l.targets.join(',')}`);
+      const leak = await trainLora(model, ctx, peaks, l, null);
+      emit(measurement('tensors', ctx, { steps: l.steps, what: `LoRA ${l.batch}x${l.seq} ${l.targets.length === 2 ? 'q,v' : 'all linear'}`, tensors_before: leak.tensors_before, tensors_after: leak.tensors_after, leak: leak.leak }));
+    }
+    emit(memoryRecord(ctx, peaks));
+    return plan;
+  } finally {
+    model.dispose();
+    const left = tf.memory().numTensors - tensorsAtStart;
+    if (left !== 0) log(`!!! ${ctx.model}: ${left} tensors still alive after disposing the model`);
+  }
 }

@@ -108,6 +108,17 @@ export function ratios(all: Measurement[], host = 'node'): Ratio[] {
   return out;
 }
 
+/** Browser WASM tokens/s over Node WASM tokens/s for the same measurement (the issue's target: within 10%). */
+export function browserRatios(all: Measurement[]): { model: string; what: string; browser: number; node: number; ratio: number; threads: string }[] {
+  const node = new Map(all.filter((m) => m.host === 'node' && m.tokens_per_s).map((m) => [pairKey(m), m]));
+  return all
+    .filter((m) => m.host === 'browser' && m.backend === 'wasm' && m.tokens_per_s)
+    .flatMap((m) => {
+      const n = node.get(pairKey(m));
+      return n ? [{ model: m.model, what: describe(m), browser: m.tokens_per_s!, node: n.tokens_per_s!, ratio: m.tokens_per_s! / n.tokens_per_s!, threads: `${m.threads} vs ${n.threads}` }] : [];
+    });
+}
+
 export function describe(m: Measurement): string {
   const base = m.name.replace(/^torch_/, '');
   if (base === 'train_lora') return `train ${m.batch}x${m.seq} ${targetsLabel(m.targets)}`;
@@ -154,6 +165,13 @@ export function formatTable(all: Measurement[]): string {
     out.push('\n== tabtune (Node) / PyTorch, tokens/s ==');
     const rows = [['model', 'measurement', 'tabtune', 'pytorch', 'raw', 'at equal peaks']];
     for (const r of rs) rows.push([r.model, r.what, f(r.tabtune), f(r.torch), `${r.raw.toFixed(2)}x`, r.normalised === null ? '-' : `${r.normalised.toFixed(2)}x`]);
+    out.push(pad(rows));
+  }
+  const br = browserRatios(all);
+  if (br.length) {
+    out.push('\n== browser WASM / Node WASM, tokens/s ==');
+    const rows = [['model', 'measurement', 'threads', 'browser', 'node', 'ratio']];
+    for (const r of br) rows.push([r.model, r.what, r.threads, f(r.browser), f(r.node), `${r.ratio.toFixed(2)}x`]);
     out.push(pad(rows));
   }
   return out.join('\n');

@@ -280,11 +280,13 @@ def train_lora(m, vocab, t, peak):
         times.append(now() - t0)
     m.eval()
     remove_lora(wrapped)
-    ms = sum(times) / len(times) * 1000
-    gflops = t['flops_per_step'] / ms / 1e6
+    mean = sum(times) / len(times) * 1000
     times.sort()
+    n = len(times)
+    ms = (times[n // 2] if n % 2 else (times[n // 2 - 1] + times[n // 2]) / 2) * 1000  # median, as bench/measure.ts
+    gflops = t['flops_per_step'] / ms / 1e6
     return record('torch_train_lora', batch=B, seq=T, targets=t['targets'], r=t['r'], steps=t['steps'], ms_per_step=ms,
-                  ms_per_step_median=times[len(times) // 2] * 1000, tokens_per_s=B * T / (ms / 1000),
+                  ms_per_step_mean=mean, ms_per_step_min=times[0] * 1000, tokens_per_s=B * T / (ms / 1000),
                   flops_per_step=t['flops_per_step'], gflops=gflops, mfu=gflops / peak if peak else None, loss=loss)
 
 
