@@ -72,3 +72,23 @@ export class SimdArena {
     this.ex.ger(a * 4, x * 4, y * 4, n, m, ldy);
   }
 }
+
+/** One arena kept for reuse between decoding calls, when it is small enough to hold on to. */
+let spare: SimdArena | null = null;
+const SPARE_MAX_FLOATS = 16 * 2 ** 20; // 64 MB
+
+/** A reset arena of at least `floats` floats: the spare one when it is large enough, else a new one. */
+export function acquireArena(floats: number): SimdArena {
+  if (spare && spare.capacity >= floats + 64) {
+    const a = spare;
+    spare = null;
+    a.reset();
+    return a;
+  }
+  return new SimdArena(floats);
+}
+
+/** Hands an arena back for reuse (a large one is left to the garbage collector). */
+export function releaseArena(a: SimdArena): void {
+  if (a.capacity <= SPARE_MAX_FLOATS && (!spare || spare.capacity < a.capacity)) spare = a;
+}

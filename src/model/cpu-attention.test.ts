@@ -68,7 +68,7 @@ describe('fused CPU RMSNorm (ops.ts rmsNormCpu) against the TF.js ops', () => {
     const run = (fused: boolean) => {
       setCpuFusedOps(fused);
       const grads = tf.grads((xx: tf.Tensor, gg: tf.Tensor) => tf.sum(tf.mul(rmsNorm(xx, gg as tf.Tensor1D, 1e-5), w)));
-      return tf.tidy(() => [rmsNorm(x, g, 1e-5), ...grads([x, g])]);
+      return tf.tidy(() => [rmsNorm(x, g as tf.Tensor1D, 1e-5), ...grads([x, g])]);
     };
     const ref = run(false);
     const got = run(true);

@@ -11,7 +11,7 @@
 // so W + adapter(I) is the layer's effective weight (LoRA: W + s A B; OFT: R W). Prompt tuning needs
 // nothing here: its virtual tokens are already in the KV cache the prefill leaves.
 import * as tf from '@tensorflow/tfjs-core';
-import { SimdArena, simdAvailable } from '../kernels/simd';
+import { acquireArena, releaseArena, simdAvailable, type SimdArena } from '../kernels/simd';
 import type { CausalLM } from './causal-lm';
 import type { KVCache } from './kv-cache';
 import { LlamaModel, type LlamaDecodeParts } from './llama';
@@ -103,7 +103,7 @@ export class FastDecoder {
     let floats = lins.reduce((s, l) => s + r4(l.w.size) + (l.b ? r4(l.b.size) : 0), 0) + r4(D * V);
     floats += rows * c.num_hidden_layers * 2 * r4(KV * hd * cap);
     floats += r4(D) * 3 + r4(H * hd) * 2 + r4(KV * hd) * 2 + r4(cap) + r4(I) * 2 + r4(V) + r4(Math.max(D, I));
-    this.arena = new SimdArena(floats);
+    this.arena = acquireArena(floats);
     const a = this.arena;
     const lin = (l: Linear): Lin => {
       const [inDim, outDim] = l.w.shape;
@@ -180,6 +180,11 @@ export class FastDecoder {
     const dec = new FastDecoder(p, cache.batch, cap);
     dec.importCache(cache);
     return dec;
+  }
+
+  /** Hands the decoder's memory back (for the next generation to reuse); the decoder is unusable after. */
+  release(): void {
+    releaseArena(this.arena);
   }
 
   /** Copies the cache's real (unmasked) positions of each row, in order. */

@@ -180,6 +180,7 @@ export async function generateIds(lm: CausalLM, prompts: number[][], eosIds: num
     for (const r of rows) if (!r.done) finish(r, opts.signal?.aborted ? 'cancelled' : 'length');
   } finally {
     cache.dispose();
+    fast?.release();
   }
   return rows.map((r) => ({ promptTokens: r.promptTokens, tokens: r.tokens, text: r.text, finishReason: r.done! }));
 }
