@@ -63,6 +63,8 @@ export interface BackendTimingReport extends BackendTimingRecord {
   switchedTo: BackendStatus | null;
   /** Why the worker did not move to the faster one (an explicit backend choice, a run training…), else null. */
   kept: string | null;
+  /** tf.memory().numTensors when the request started and when it ended (equal: the timing left nothing behind, unless other requests ran meanwhile). */
+  tensors: { before: number; after: number };
 }
 
 /** The loaded model as the page shows it: the engine's ModelInfo plus where and how fast it loaded. */

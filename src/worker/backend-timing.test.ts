@@ -71,6 +71,7 @@ describe('time-backends (tabtune-tiny, wasm and cpu in Node)', () => {
     expect((await client.request('get-backend', {})).backend).toBe(best);
     expect(r.switchedTo?.name ?? 'wasm').toBe(best);
     expect(tf.memory().numTensors).toBe(tensors);
+    expect(r.tensors).toEqual({ before: tensors, after: tensors });
     expect((await client.request('generate', ask)).tokens).toEqual(before.tokens);
     expect(await store.backendTimings.get(r.key)).toMatchObject({ rows: r.rows, measuredAt: r.measuredAt, picked: best });
 

@@ -51,9 +51,11 @@ function deviceOf(report: BackendReport, wasmThreads: number | null) {
 /** How long a software WebGPU adapter (timed only when asked for) may take to compile the step's kernels. */
 const SOFTWARE_WARMUP_LIMIT_MS = 60_000;
 
-/** WebGPU's row: timed when a hardware adapter was offered (or a software one, when allowed), else why not. */
+/** WebGPU's row: timed when it is in use or a hardware adapter was offered (a software one when allowed), else why not. */
 function webgpuCandidate(report: BackendReport, allowSoftware: boolean): TimingCandidate {
   const a = report.adapter;
+  // In use (picked explicitly): timed whatever it is.
+  if (report.name === 'webgpu') return a?.software ? { backend: 'webgpu', warmupLimitMs: SOFTWARE_WARMUP_LIMIT_MS } : { backend: 'webgpu' };
   if (!a) {
     const why = report.reasons.find((r) => r.startsWith('WebGPU:'))?.replace(/^WebGPU:\s*/, '');
     return { backend: 'webgpu', skip: `not available${why ? ` (${why.split(/;\s|\s\(/)[0]!.replace(/\.$/, '')})` : ''}` };
@@ -75,6 +77,7 @@ function checkPayload(p: TimeBackendsPayload): void {
 
 export async function timeBackendsRequest(deps: BackendTimingDeps, p: TimeBackendsPayload, requestId: number): Promise<BackendTimingReport> {
   checkPayload(p);
+  const tensorsBefore = tf.memory().numTensors;
   const busy = deps.training();
   if (busy) throw fail('BUSY', `Run "${busy.name}" is training: timing the backends now would slow it and measure nothing useful.`, 'Measure again once the run has finished.');
   const ctx = requireModel(deps.worker);
@@ -137,7 +140,7 @@ export async function timeBackendsRequest(deps: BackendTimingDeps, p: TimeBacken
     }
   }
   const { switchedTo, kept } = await follow(deps, record, model);
-  return { ...record, fromCache, switchedTo, kept };
+  return { ...record, fromCache, switchedTo, kept, tensors: { before: tensorsBefore, after: tf.memory().numTensors } };
 }
 
 /** The faster backend auto may use: never a software WebGPU adapter, even one measured faster. */
