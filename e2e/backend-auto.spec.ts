@@ -143,3 +143,22 @@ test.describe('backend choice with a software GPU', () => {
     await panel.region.screenshot({ path: testInfo.outputPath('backend-panel-swiftshader.png') });
   });
 });
+
+test.describe('backend timing without a WebGPU adapter', () => {
+  test('Auto measures WASM and says WebGPU is not available', async ({ tabtune }, testInfo) => {
+    test.skip(testInfo.project.name !== 'wasm', "needs the wasm project's browser (WebGPU not enabled)");
+    await tabtune.page.goto('/models/index.json');
+    const info = await adapterInfo(tabtune);
+    test.skip(info !== null, `this browser offers a WebGPU adapter (${JSON.stringify(info)})`);
+    await tabtune.open({ backend: 'auto', model: TINY });
+    await tabtune.whenModelReady();
+    const panel = tabtune.backend;
+    await panel.openWhy();
+    await expect(panel.timingRow('wasm')).toHaveAttribute('data-status', 'measured', { timeout: 120_000 });
+    await expect(panel.timingRow('webgpu')).toHaveAttribute('data-status', 'skipped');
+    await expect(panel.timingRow('webgpu')).toContainText(/skipped: not available \(.+\)/);
+    expect(await panel.tokensPerS('wasm')).toBeGreaterThan(0);
+    await expect(panel.timingSummary).toContainText('Faster here: WASM (in use).');
+    console.log(`[${testInfo.project.name}] measured: ${(await panel.timing.locator('tbody').innerText()).replace(/\s+/g, ' ')}`);
+  });
+});
