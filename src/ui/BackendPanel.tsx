@@ -33,10 +33,11 @@ function rateText(r: BackendTiming): string {
   return '—'; // not timed, stopped while warming up, or failed: the row's details say which
 }
 
-/** What a row's figure rests on ("3 timed steps of 64 tokens, 210 ms each"), or its note when it has no figure. */
+/** What a row's figure rests on ("3 timed steps of 64 tokens, 210 ms each; warm-up step 0.4 s"), or its note when it has no figure. */
 function details(r: BackendTiming): string {
-  if (r.status !== 'measured' || r.steps === 0) return r.note;
-  return `${r.steps} timed step${r.steps === 1 ? '' : 's'} of ${r.tokens / r.steps} tokens, ${Math.round(r.ms / r.steps)} ms each`;
+  const warm = r.warmupMs !== null ? `; warm-up step ${(r.warmupMs / 1000).toFixed(1)} s` : '';
+  if (r.status !== 'measured' || r.steps === 0) return `${r.note}${warm}`;
+  return `${r.steps} timed step${r.steps === 1 ? '' : 's'} of ${r.tokens / r.steps} tokens, ${Math.round(r.ms / r.steps)} ms each${warm}`;
 }
 
 /** "14:03" today, else "3 Dec, 14:03". */

@@ -42,8 +42,8 @@ describe('Backend panel: measured training speed', () => {
   it('shows each figure, the pick and where the figures come from', () => {
     const t = text(render({ phase: 'ready', report: REPORT }));
     expect(t).toContain('Why not a faster backend?');
-    expect(t).toContain('WebGPU < 38.2 tokens/s slower than 38.2 tokens/s, stopped after 1.7 s');
-    expect(t).toContain('WASM (picked) 223 tokens/s 3 timed steps of 64 tokens, 287 ms each');
+    expect(t).toContain('WebGPU < 38.2 tokens/s slower than 38.2 tokens/s, stopped after 1.7 s; warm-up step 27.9 s');
+    expect(t).toContain('WASM (picked) 223 tokens/s 3 timed steps of 64 tokens, 287 ms each; warm-up step 0.4 s');
     expect(t).toContain('Faster here: WASM (in use).');
     expect(t).toContain('(stored for this model and device) on tabtune-base, 1 × 64 tokens, warm-up step not counted.');
     expect(t).toContain('Measure again');
@@ -56,10 +56,10 @@ describe('Backend panel: measured training speed', () => {
     const skipped: BackendTimingReport = {
       ...REPORT,
       fromCache: false,
-      rows: [{ ...REPORT.rows[0]!, status: 'skipped', slowerThan: null, note: 'skipped: software adapter (SwiftShader)' }, REPORT.rows[1]!],
+      rows: [{ ...REPORT.rows[0]!, status: 'skipped', slowerThan: null, note: 'skipped: software adapter (SwiftShader)', loadMs: null, warmupMs: null }, REPORT.rows[1]!],
     };
     const t = text(render({ phase: 'ready', report: skipped }));
-    expect(t).toContain('WebGPU — skipped: software adapter (SwiftShader)');
+    expect(t).toContain('WebGPU — skipped: software adapter (SwiftShader) WASM');
     expect(t).toContain('Also time the software GPU (slow)');
     expect(t).not.toContain('stored');
     const busy = text(render({ phase: 'busy', report: null, progress: { measuring: 'webgpu', done: 0, total: 2, rows: [] } }));
