@@ -11,7 +11,8 @@ export const USAGE = `usage: npm run bench -- [--model DIR]... [--threads K] [--
                   threaded build off in Node; K > 1 uses the bench's own loader for it, see bench/README.md).
   --steps N       timed LoRA training steps per configuration, after 2 warm-up steps (default 10).
   --leak-steps N  training steps between the two numTensors readings of the leak check (default 50).
-  --quick         fewer steps and repetitions (steps 3, leak steps 20), for a smoke run or a large model.
+  --quick         a smoke run or a large model: LoRA on q,v only, 1 warm-up step, steps 3, leak steps 20,
+                  fewer repetitions.
   --json          one JSON object per line per measurement instead of the table.
   --browser       also run the measurements in headless Chromium (/usr/bin/chromium through Playwright, the
                   page served by Vite with COOP/COEP): WASM with 2 threads (or K) and WebGPU (few steps: here

@@ -79,6 +79,13 @@ describe('plan', () => {
     expect(p.generate).toMatchObject({ prompt_tokens: 8, new_tokens: 248 });
     expect(p.prefill.seq).toBe(256);
   });
+  it('--quick trains q,v only with one warm-up step', () => {
+    const p = benchPlan({ ...tinyShape(), context: 256 }, { steps: 2, leakSteps: 20, quick: true });
+    expect(p.train.map((t) => [t.batch, t.seq, t.targets, t.warmup, t.steps])).toEqual([
+      [8, 128, QV_TARGETS, 1, 2],
+      [1, 256, QV_TARGETS, 1, 2],
+    ]);
+  });
 });
 
 describe('arguments', () => {

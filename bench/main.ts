@@ -157,18 +157,20 @@ async function main(): Promise<number> {
   const out = new Output(args.json);
   const torchInfo: Record<string, unknown> = {};
   let backend: BackendReport | null = null;
-  const plans = new Map<string, BenchPlan>();
   if (args.node) {
     const start = () => setupBackend('wasm', { wasmThreads: args.threads });
     backend = args.threads > 1 ? await withNodeWasmThreads(args.threads, start) : await start();
     log(`Node: tfjs ${tf.version_core}, backend ${backend.name}, ${backend.threads ?? 1} thread(s), SIMD ${String(backend.simd)}`);
     if ((backend.threads ?? 1) !== args.threads) notes.push(`Node WASM runs ${backend.threads ?? 1} thread(s), ${args.threads} asked`);
-    for (const m of models) plans.set(m.name, await nodeModel(m, args, backend, out));
+    // Each model's PyTorch run right after its Node run: on a shared machine, the closer in time the two
+    // sides of a ratio are measured, the less the other processes' load skews it.
+    for (const m of models) {
+      const plan = await nodeModel(m, args, backend, out);
+      if (args.torch) notes.push(...(await torchModel(m, plan, args, out, torchInfo)));
+    }
   }
-  if (args.torch && args.node) {
-    for (const m of models) notes.push(...(await torchModel(m, plans.get(m.name)!, args, out, torchInfo)));
-  } else if (!args.torch) notes.push('PyTorch rows skipped (--no-torch)');
-  else notes.push('PyTorch rows skipped: the peer runs the plan of the Node run (--no-node)');
+  if (!args.torch) notes.push('PyTorch rows skipped (--no-torch)');
+  else if (!args.node) notes.push('PyTorch rows skipped: the peer runs the plan of the Node run (--no-node)');
   if (args.browser) {
     const { runBrowser } = await import('./browser/run');
     notes.push(...(await runBrowser(models, args, log, (m) => out.add(m))).notes);
