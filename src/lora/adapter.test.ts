@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend } from '../model/backend';
+import { setCpuFusedOps } from '../model/ops';
 import { seededRandom } from '../util/random';
 import { buildCausalLM } from '../model/load';
 import { tinyConfig, tinyModel, type TinySpec } from '../testing/tiny-model';
@@ -31,6 +32,7 @@ describe('LoRA adapter', () => {
   beforeAll(async () => {
     await setupBackend('cpu');
   });
+  afterAll(() => setCpuFusedOps(true));
 
   it('matches target modules like PEFT', () => {
     expect(matchesTarget('model.layers.0.self_attn.q_proj', ['q_proj'])).toBe(true);
@@ -87,7 +89,8 @@ describe('LoRA adapter', () => {
   }
 
   for (const spec of [{ arch: 'llama', kvHeads: 2 }, { arch: 'gpt2' }] as TinySpec[]) {
-    it(`${spec.arch}: LoRA gradients equal central finite differences`, () => {
+    it(`${spec.arch}: LoRA gradients equal central finite differences (TF.js ops); the fused CPU ops give the same gradients`, () => {
+      setCpuFusedOps(false); // float32 finite differences sit near their noise floor: one path, checked against them
       const lm = tinyModel({ ...spec, std: 0.4 });
       const ad = new LoraAdapter(lm, { r: 2, lora_alpha: 4, lora_dropout: 0, target_modules: spec.arch === 'gpt2' ? ['c_attn', 'c_proj', 'c_fc'] : ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] }, { seed: 5 });
       randomizeB(ad, 9);
@@ -141,6 +144,19 @@ describe('LoRA adapter', () => {
       });
       console.log(`[gradcheck] ${spec.arch}: worst per-entry rel err over ${vars.length} tensors ${worst.toExponential(2)}`);
       expect(worst).toBeLessThanOrEqual(1e-3);
+      // The fused ops (attention, RMSNorm, x W + s x A B as one op each): the same gradients to float32 rounding.
+      setCpuFusedOps(true);
+      const fused = tf.variableGrads(lossFn, vars);
+      let fusedRel = 0;
+      vars.forEach((v) => {
+        const want = g.get(v.name)!;
+        const got = fused.grads[v.name]!.dataSync();
+        const scale = want.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+        want.forEach((x, j) => (fusedRel = Math.max(fusedRel, Math.abs(got[j]! - x) / scale)));
+      });
+      console.log(`[gradcheck] ${spec.arch}: fused ops vs TF.js ops, worst rel gradient difference ${fusedRel.toExponential(2)}`);
+      expect(fusedRel).toBeLessThan(1e-5);
+      tf.dispose([fused.value, ...Object.values(fused.grads)]);
       tf.dispose(Object.values(grads));
       ad.dispose();
       lm.dispose();

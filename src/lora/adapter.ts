@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { CausalLM } from '../model/causal-lm';
 import { seededRandom } from '../util/random';
-import { mm, type Linear, type LinearAdapter } from '../model/ops';
+import { mm, type Linear, type LinearAdapter, type LowRankDelta } from '../model/ops';
 import { loraShapeProblems, type LoraConfig } from '../train/config';
 import type { TrainableAdapter } from '../train/loop';
 
@@ -47,12 +47,18 @@ export class LoraModule implements LinearAdapter {
 
   /** x: [N, in] -> s * dropout(x) A B: [N, out] */
   apply(x: tf.Tensor2D): tf.Tensor2D | null {
+    const d = this.lowRank(x);
+    return d ? (tf.mul(mm(mm(d.xin, d.A), d.B), d.s) as tf.Tensor2D) : null;
+  }
+
+  /** The update's parts (ops.ts fuses them with the frozen matMul): xin = dropout(x) while training. */
+  lowRank(x: tf.Tensor2D): LowRankDelta | null {
     const o = this.owner;
     const s = o.scale * o.strength;
     if (!o.enabled || s === 0) return null;
     const p = o.config.lora_dropout;
     const xin = o.training && p > 0 ? tf.dropout(x, p, undefined, o.nextDropoutSeed()) : x;
-    return tf.mul(mm(mm(xin, this.A), this.B), s) as tf.Tensor2D;
+    return { xin: xin as tf.Tensor2D, A: this.A as unknown as tf.Tensor2D, B: this.B as unknown as tf.Tensor2D, s };
   }
 
   dispose(): void {

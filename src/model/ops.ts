@@ -13,6 +13,18 @@ import { cpuAttention, cpuAttentionAvailable } from './cpu-attention';
 export interface LinearAdapter {
   /** x: [N, in] -> delta [N, out], or null while the adapter is off. */
   apply(x: tf.Tensor2D): tf.Tensor2D | null;
+  /** apply()'s delta as its low-rank parts (s * xin A B, xin = x or dropout(x)), for the fused op; null when off. */
+  lowRank?(x: tf.Tensor2D): LowRankDelta | null;
+}
+
+export interface LowRankDelta {
+  /** [N, in]: x, or x with dropout applied */
+  xin: tf.Tensor2D;
+  /** [in, r] */
+  A: tf.Tensor2D;
+  /** [r, out] */
+  B: tf.Tensor2D;
+  s: number;
 }
 
 export interface Linear {
@@ -79,11 +91,44 @@ export function linear(x: tf.Tensor, l: Linear): tf.Tensor {
   const [inDim, outDim] = l.w.shape;
   const lead = x.shape.slice(0, -1);
   const x2 = tf.reshape(x, [-1, inDim]) as tf.Tensor2D; // [N, in]
-  let y: tf.Tensor = l.trainable ? mm(x2, l.w) : frozenMatMul(x2, l.w); // [N, out]
-  const delta = l.adapter?.apply(x2);
-  if (delta) y = tf.add(y, delta);
+  let y: tf.Tensor;
+  const low = !l.trainable && fastGrads && fusedCpu && cpuBackend() ? l.adapter?.lowRank?.(x2) : undefined;
+  if (low) y = loraLinear(x2, l.w, low);
+  else {
+    y = l.trainable ? mm(x2, l.w) : frozenMatMul(x2, l.w); // [N, out]
+    const delta = l.adapter?.apply(x2);
+    if (delta) y = tf.add(y, delta);
+  }
   if (l.b) y = tf.add(y, l.b);
   return tf.reshape(y, [...lead, outDim]);
+}
+
+function cpuBackend(): boolean {
+  const b = tf.getBackend();
+  return b === 'wasm' || b === 'cpu';
+}
+
+/**
+ * x W + s (xin A B) for a frozen W as one op with its own gradient: the same TF.js kernels in the same order
+ * as frozenMatMul + the adapter's apply(), but one node on the gradient tape instead of five (each node
+ * copies what it saves and adds its own gradient ops; with LoRA on every linear layer of a small model that
+ * bookkeeping outweighs the arithmetic). h = xin A [N, r]:
+ *   dx = dy W^T;  dh = s dy B^T;  dxin = dh A^T;  dA = xin^T dh;  dB = s h^T dy
+ */
+function loraLinear(x: tf.Tensor2D, w: tf.Tensor2D, d: LowRankDelta): tf.Tensor2D {
+  const s = d.s;
+  const op = tf.customGrad(((xi: tf.Tensor2D, xin: tf.Tensor2D, A: tf.Tensor2D, B: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    const h = tf.matMul(xin, A); // [N, r]
+    save([xin, A, B, h]);
+    return {
+      value: tf.add(tf.matMul(xi, w), tf.mul(tf.matMul(h, B), s)),
+      gradFunc: (dy: tf.Tensor2D, [sxin, sA, sB, sh]: tf.Tensor2D[]) => {
+        const dh = tf.mul(tf.matMul(dy, tf.transpose(sB!)), s); // [N, r]
+        return [tf.matMul(dy, tf.transpose(w)), tf.matMul(dh, tf.transpose(sA!)), tf.matMul(tf.transpose(sxin!), dh), tf.mul(tf.matMul(tf.transpose(sh!), dy), s)];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor, xin: tf.Tensor, A: tf.Tensor, B: tf.Tensor) => tf.Tensor2D;
+  return op(x, d.xin, d.A, d.B);
 }
 
 /**
@@ -123,7 +168,7 @@ export function embedding(table: tf.Tensor2D, ids: number[][], trainable: boolea
 
 /** RMSNorm as in HF Llama: x / sqrt(mean(x^2) + eps) * g, over the last axis. */
 export function rmsNorm(x: tf.Tensor, g: tf.Tensor1D, eps: number): tf.Tensor {
-  if (fusedCpu && (tf.getBackend() === 'wasm' || tf.getBackend() === 'cpu')) return rmsNormCpu(x, g, eps);
+  if (fusedCpu && cpuBackend()) return rmsNormCpu(x, g, eps);
   const ms = tf.mean(tf.square(x), -1, true);
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), g);
 }
