@@ -128,14 +128,15 @@ describe('measurements', () => {
     const all = [
       measurement('matmul_peak', ctx, { gflops: 40 }),
       measurement('torch_matmul_peak', torch, { gflops: 120 }),
-      measurement('train_lora', ctx, { batch: 8, seq: 128, targets: QV_TARGETS, tokens_per_s: 1000 }),
-      measurement('torch_train_lora', torch, { batch: 8, seq: 128, targets: QV_TARGETS, tokens_per_s: 2000 }),
+      measurement('train_lora', ctx, { batch: 8, seq: 128, targets: QV_TARGETS, tokens_per_s: 1000, tokens_per_s_cpu: 1200 }),
+      measurement('torch_train_lora', torch, { batch: 8, seq: 128, targets: QV_TARGETS, tokens_per_s: 2000, tokens_per_s_cpu: 1600 }),
       measurement('train_lora', ctx, { batch: 8, seq: 128, targets: ALL_LINEAR_TARGETS, tokens_per_s: 500 }),
     ];
     const r = ratios(all);
     expect(r).toHaveLength(1);
     expect(r[0]!.raw).toBeCloseTo(0.5);
     expect(r[0]!.normalised).toBeCloseTo(1.5);
+    expect(r[0]!.cpu).toBeCloseTo(0.75);
     expect(formatTable(all)).toContain('0.50x');
   });
   it('the table flags a leak loudly', () => {

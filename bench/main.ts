@@ -57,7 +57,10 @@ class Output {
 
 /** Every Node measurement of one model. */
 async function nodeModel(entry: ModelEntry, args: BenchArgs, backend: BackendReport, out: Output): Promise<BenchPlan> {
-  const ctx: RunContext = { model: entry.name, backend: backend.name, threads: backend.threads ?? 1, host: 'node', jsHeap: () => process.memoryUsage().heapUsed };
+  const ctx: RunContext = { model: entry.name, backend: backend.name, threads: backend.threads ?? 1, host: 'node', jsHeap: () => process.memoryUsage().heapUsed, cpuMs: () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  } };
   return benchModel(directorySource(entry.dir), ctx, args, (m) => out.add(m), log);
 }
 

@@ -24,6 +24,12 @@ export interface RunContext {
   host: string;
   /** JS heap in use now (Node: process.memoryUsage().heapUsed; Chrome: performance.memory), null when unknown. */
   jsHeap(): number | null;
+  /**
+   * CPU time of the process so far in ms (Node: process.cpuUsage()), null where unknown (a page). With one
+   * thread it measures the work without the time other processes take the core: the robust figure on a
+   * shared machine (*_cpu fields).
+   */
+  cpuMs(): number | null;
 }
 
 /** Peaks of memory seen at the sampling points (after loading, after every step, after every phase). */
@@ -66,6 +72,12 @@ export function tokenIds(n: number, vocab: number, seed: number): number[] {
 }
 
 const now = (): number => performance.now();
+/** tokens/s from CPU time: null when the host has no CPU clock or more than one thread shares the work. */
+const cpuRate = (ctx: RunContext, tokens: number, cpuMs: number | null): number | null => (cpuMs !== null && ctx.threads === 1 && cpuMs > 0 ? tokens / (cpuMs / 1000) : null);
+const cpuSince = (ctx: RunContext, c0: number | null): number | null => {
+  const c = ctx.cpuMs();
+  return c === null || c0 === null ? null : c - c0;
+};
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -178,10 +190,14 @@ export async function trainLora(model: LanguageModel, ctx: RunContext, peaks: Me
     peaks.sample();
     const tensorsBefore = tf.memory().numTensors;
     const times: number[] = [];
+    const cpu: number[] = [];
     for (let i = 0; i < o.steps; i++) {
+      const c0 = ctx.cpuMs();
       const t0 = now();
       loss = (await step()).loss;
       times.push(now() - t0);
+      const c = cpuSince(ctx, c0);
+      if (c !== null) cpu.push(c);
       peaks.sample();
     }
     const tensorsAfter = tf.memory().numTensors;
@@ -198,6 +214,8 @@ export async function trainLora(model: LanguageModel, ctx: RunContext, peaks: Me
       ms_per_step: ms,
       ms_per_step_mean: times.reduce((a, b) => a + b, 0) / times.length,
       ms_per_step_min: Math.min(...times),
+      cpu_ms_per_step: cpu.length ? median(cpu) : null,
+      tokens_per_s_cpu: cpu.length ? cpuRate(ctx, o.batch * seq, median(cpu)) : null,
       tokens_per_s: (o.batch * seq) / (ms / 1000),
       flops_per_step: flops,
       gflops,
@@ -231,19 +249,21 @@ export async function generateBench(model: LanguageModel, ctx: RunContext, peaks
   const prompt = tokenIds(p, shape.vocab, 11);
   const hooks = { newStream: (ids: number[]) => model.tokenizer.createStreamDecoder(true, ids) };
   const run = async (k: number) => {
+    const c0 = ctx.cpuMs();
     const t0 = now();
     const [r] = await generateIds(model.lm, [prompt], model.eosIds, { maxNewTokens: k, temperature: 0, ignoreEos: true }, hooks);
-    return { ms: now() - t0, tokens: r!.tokens.length };
+    return { ms: now() - t0, cpu: cpuSince(ctx, c0), tokens: r!.tokens.length };
   };
   await run(Math.min(8, n)); // warm-up
-  const runs: { ms: number; tokens: number }[] = [];
+  const runs: { ms: number; cpu: number | null; tokens: number }[] = [];
   for (let i = 0; i < o.reps; i++) {
     runs.push(await run(n));
     peaks.sample();
   }
   const best = runs.reduce((a, b) => (b.ms < a.ms ? b : a));
   const gflops = decodeFlops(shape, p, best.tokens) / best.ms / 1e6;
-  return measurement('generate', ctx, { batch: 1, seq: p + best.tokens, prompt_tokens: p, new_tokens: best.tokens, ms: best.ms, tokens_per_s: best.tokens / (best.ms / 1000), gflops });
+  const cpuBest = runs.every((r) => r.cpu !== null) ? Math.min(...runs.map((r) => r.cpu!)) : null;
+  return measurement('generate', ctx, { batch: 1, seq: p + best.tokens, prompt_tokens: p, new_tokens: best.tokens, ms: best.ms, tokens_per_s: best.tokens / (best.ms / 1000), gflops, cpu_ms: cpuBest, tokens_per_s_cpu: cpuRate(ctx, best.tokens, cpuBest) });
 }
 
 /** A forward over a `len`-token prompt into an empty KV cache (logits of the last position), as generation's first step. */
@@ -251,26 +271,29 @@ export async function prefillBench(model: LanguageModel, ctx: RunContext, peaks:
   const shape = modelShape(model);
   const T = Math.min(o.len, shape.context);
   const ids = tokenIds(T, shape.vocab, 13);
-  const once = async (): Promise<number> => {
+  const once = async (): Promise<{ ms: number; cpu: number | null }> => {
     const cache = model.lm.createCache(1);
     try {
+      const c0 = ctx.cpuMs();
       const t0 = now();
       const logits = model.lm.forward([ids], { cache, lastOnly: true });
       await logits.data();
       const ms = now() - t0;
+      const cpu = cpuSince(ctx, c0);
       logits.dispose();
-      return ms;
+      return { ms, cpu };
     } finally {
       cache.dispose();
     }
   };
   await once();
-  const times: number[] = [];
-  for (let i = 0; i < o.reps; i++) times.push(await once());
+  const runs: { ms: number; cpu: number | null }[] = [];
+  for (let i = 0; i < o.reps; i++) runs.push(await once());
   peaks.sample();
-  const ms = median(times);
+  const ms = median(runs.map((r) => r.ms));
+  const cpuMs = runs.every((r) => r.cpu !== null) ? median(runs.map((r) => r.cpu!)) : null;
   const gflops = prefillFlops(shape, T) / ms / 1e6;
-  return measurement('prefill', ctx, { batch: 1, seq: T, ms, tokens_per_s: T / (ms / 1000), gflops, mfu: peakGflops ? gflops / peakGflops : null });
+  return measurement('prefill', ctx, { batch: 1, seq: T, ms, tokens_per_s: T / (ms / 1000), gflops, mfu: peakGflops ? gflops / peakGflops : null, cpu_ms: cpuMs, tokens_per_s_cpu: cpuRate(ctx, T, cpuMs) });
 }
 
 /** The memory peaks of a model's run as one measurement. */

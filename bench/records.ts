@@ -89,6 +89,8 @@ export interface Ratio {
   raw: number;
   /** raw divided by (tabtune matmul peak / PyTorch matmul peak): the ratio at equal hardware peaks. */
   normalised: number | null;
+  /** The ratio of tokens per CPU-second (one thread each): robust to other processes' load. */
+  cpu: number | null;
 }
 
 /** tabtune/PyTorch tokens/s for every measurement that has a PyTorch twin, raw and normalised by the two peaks. */
@@ -103,7 +105,9 @@ export function ratios(all: Measurement[], host = 'node'): Ratio[] {
     const p1 = peak('matmul_peak', m.model, host);
     const p2 = peak('torch_matmul_peak', m.model, 'torch');
     const raw = m.tokens_per_s / t.tokens_per_s;
-    out.push({ model: m.model, what: describe(m), tabtune: m.tokens_per_s, torch: t.tokens_per_s, raw, normalised: p1 && p2 ? raw / (p1 / p2) : null });
+    const c1 = typeof m.tokens_per_s_cpu === 'number' ? m.tokens_per_s_cpu : null;
+    const c2 = typeof t.tokens_per_s_cpu === 'number' ? t.tokens_per_s_cpu : null;
+    out.push({ model: m.model, what: describe(m), tabtune: m.tokens_per_s, torch: t.tokens_per_s, raw, normalised: p1 && p2 ? raw / (p1 / p2) : null, cpu: c1 && c2 ? c1 / c2 : null });
   }
   return out;
 }
@@ -143,10 +147,11 @@ export function formatTable(all: Measurement[]): string {
     const ms = all.filter((m) => m.model === model);
     out.push(`\n== ${model} ==`);
     // ms: per step for training, per call for prefill (one forward) and generate (the whole decode).
-    const rows: string[][] = [['measurement', 'engine', 'threads', 'tokens/s', 'ms', 'GFLOP/s', 'MFU']];
+    // tok/s CPU: tokens per second of the process's CPU time (one thread), what other processes' load does not move.
+    const rows: string[][] = [['measurement', 'engine', 'threads', 'tokens/s', 'tok/s CPU', 'ms', 'GFLOP/s', 'MFU']];
     for (const m of ms.filter((x) => ['train_lora', 'generate', 'prefill', 'matmul_peak'].includes(x.name.replace(/^torch_/, '')))) {
       const engine = m.host === 'torch' ? 'pytorch' : `${m.host} ${m.backend}`;
-      rows.push([describe(m), engine, String(m.threads), f(m.tokens_per_s), f(m.ms_per_step ?? m.ms, 1), f(m.gflops, 1), m.mfu === null ? '-' : `${(m.mfu * 100).toFixed(1)}%`]);
+      rows.push([describe(m), engine, String(m.threads), f(m.tokens_per_s), f(m.tokens_per_s_cpu), f(m.ms_per_step ?? m.ms, 1), f(m.gflops, 1), m.mfu === null ? '-' : `${(m.mfu * 100).toFixed(1)}%`]);
     }
     out.push(pad(rows));
     for (const m of ms) {
@@ -163,8 +168,9 @@ export function formatTable(all: Measurement[]): string {
   const rs = ratios(all);
   if (rs.length) {
     out.push('\n== tabtune (Node) / PyTorch, tokens/s ==');
-    const rows = [['model', 'measurement', 'tabtune', 'pytorch', 'raw', 'at equal peaks']];
-    for (const r of rs) rows.push([r.model, r.what, f(r.tabtune), f(r.torch), `${r.raw.toFixed(2)}x`, r.normalised === null ? '-' : `${r.normalised.toFixed(2)}x`]);
+    const rows = [['model', 'measurement', 'tabtune', 'pytorch', 'raw', 'at equal peaks', 'CPU time']];
+    const x = (v: number | null): string => (v === null ? '-' : `${v.toFixed(2)}x`);
+    for (const r of rs) rows.push([r.model, r.what, f(r.tabtune), f(r.torch), x(r.raw), x(r.normalised), x(r.cpu)]);
     out.push(pad(rows));
   }
   const br = browserRatios(all);

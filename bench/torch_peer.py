@@ -67,6 +67,21 @@ def now():
     return time.perf_counter()
 
 
+def cpu():
+    """CPU time of the process (all threads), s: with one thread, the work without other processes' share of the core."""
+    return time.process_time()
+
+
+def cpu_rate(tokens, cpu_s):
+    return tokens / cpu_s if THREADS == 1 and cpu_s and cpu_s > 0 else None
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
 # ------------------------------------------------------------------------------------------------
 # Which BLAS is loaded
 
@@ -273,11 +288,14 @@ def train_lora(m, vocab, t, peak):
     for i in range(t['warmup']):
         step(i)
     times = []
+    cpus = []
     loss = float('nan')
     for i in range(t['steps']):
+        c0 = cpu()
         t0 = now()
         loss = step(i)
         times.append(now() - t0)
+        cpus.append(cpu() - c0)
     m.eval()
     remove_lora(wrapped)
     mean = sum(times) / len(times) * 1000
@@ -287,7 +305,8 @@ def train_lora(m, vocab, t, peak):
     gflops = t['flops_per_step'] / ms / 1e6
     return record('torch_train_lora', batch=B, seq=T, targets=t['targets'], r=t['r'], steps=t['steps'], ms_per_step=ms,
                   ms_per_step_mean=mean, ms_per_step_min=times[0] * 1000, tokens_per_s=B * T / (ms / 1000),
-                  flops_per_step=t['flops_per_step'], gflops=gflops, mfu=gflops / peak if peak else None, loss=loss)
+                  flops_per_step=t['flops_per_step'], gflops=gflops, mfu=gflops / peak if peak else None, loss=loss,
+                  cpu_ms_per_step=median(cpus) * 1000, tokens_per_s_cpu=cpu_rate(B * T, median(cpus)))
 
 
 def generate(m, vocab, gspec):
@@ -297,6 +316,7 @@ def generate(m, vocab, gspec):
 
     def run(k):
         cache = [None] * len(m.model.layers)
+        c0 = cpu()
         t0 = now()
         with torch.no_grad():
             logits = forward_cached(m, prompt, cache)
@@ -306,12 +326,15 @@ def generate(m, vocab, gspec):
                 out.append(int(nxt.item()))
                 if i + 1 < k:
                     logits = forward_cached(m, nxt, cache)
-        return now() - t0, len(out)
+        return now() - t0, cpu() - c0
 
     run(min(8, n))
-    best = min(run(n)[0] for _ in range(gspec['reps']))
+    runs = [run(n) for _ in range(gspec['reps'])]
+    best = min(r[0] for r in runs)
+    cpu_best = min(r[1] for r in runs)
     return record('torch_generate', batch=1, seq=p + n, prompt_tokens=p, new_tokens=n, ms=best * 1000,
-                  tokens_per_s=n / best, gflops=gspec['flops'] / best / 1e9)
+                  tokens_per_s=n / best, gflops=gspec['flops'] / best / 1e9, cpu_ms=cpu_best * 1000,
+                  tokens_per_s_cpu=cpu_rate(n, cpu_best))
 
 
 def prefill(m, vocab, pspec, peak):
@@ -320,17 +343,19 @@ def prefill(m, vocab, pspec, peak):
 
     def once():
         cache = [None] * len(m.model.layers)
+        c0 = cpu()
         t0 = now()
         with torch.no_grad():
             forward_cached(m, ids, cache).sum().item()
-        return now() - t0
+        return now() - t0, cpu() - c0
 
     once()
-    times = sorted(once() for _ in range(pspec['reps']))
-    t = times[len(times) // 2]
+    runs = [once() for _ in range(pspec['reps'])]
+    t = median([r[0] for r in runs])
+    c = median([r[1] for r in runs])
     gflops = pspec['flops'] / t / 1e9
     return record('torch_prefill', batch=1, seq=T, ms=t * 1000, tokens_per_s=T / t, gflops=gflops,
-                  mfu=gflops / peak if peak else None)
+                  mfu=gflops / peak if peak else None, cpu_ms=c * 1000, tokens_per_s_cpu=cpu_rate(T, c))
 
 
 def main():

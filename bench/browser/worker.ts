@@ -59,7 +59,7 @@ self.onmessage = async (e: MessageEvent<BrowserJob>) => {
     // the first model only, few steps and tokens, labelled software.
     const software = rep.name === 'webgpu' && adapter.software === true;
     for (const m of software ? job.models.slice(0, 1) : job.models) {
-      const ctx: RunContext = { model: m.name, backend: backendLabel, threads: rep.threads ?? 1, host: 'browser', jsHeap: () => memory?.usedJSHeapSize ?? null };
+      const ctx: RunContext = { model: m.name, backend: backendLabel, threads: rep.threads ?? 1, host: 'browser', jsHeap: () => memory?.usedJSHeapSize ?? null, cpuMs: () => null };
       await benchModel(
         urlSource(m.url, { cacheName: false }),
         ctx,
