@@ -9,6 +9,7 @@ import type { Adapters } from './adapters';
 import { asyncReads, requireModel, type WorkerContext } from './context';
 import type { DatasetRegistry } from './datasets';
 import { fail } from './errors';
+import { applyMemoryPlan } from './memory';
 import { buildTrainConfig } from './training';
 
 export interface SpeedDeps {
@@ -33,8 +34,11 @@ export function measureStep(deps: SpeedDeps, p: MeasureStepPayload, requestId: n
     // One optimizer step's worth of examples (micro-batches x accumulation), repeated when the data has fewer.
     const per = config.batchSize * config.gradAccum;
     const examples = Array.from({ length: per }, (_, i) => data.train[i % data.train.length]!);
+    // The micro-batches the run will train with (the memory plan): timing the configured batch whole could
+    // run the device out of memory where the run itself would not.
+    const planned = applyMemoryPlan(ctx.model.info, config, examples).config;
     deps.adapters.detach();
-    const trainer = createTrainer(ctx.model, examples, [], { ...config, steps: 2, epochs: 0 });
+    const trainer = createTrainer(ctx.model, examples, [], { ...planned, steps: 2, epochs: 0 });
     try {
       const step = () => (asyncReads() ? trainer.trainStepAsync() : Promise.resolve(trainer.trainStep()));
       await step();
