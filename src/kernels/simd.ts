@@ -92,3 +92,15 @@ export function acquireArena(floats: number): SimdArena {
 export function releaseArena(a: SimdArena): void {
   if (a.capacity <= SPARE_MAX_FLOATS && (!spare || spare.capacity < a.capacity)) spare = a;
 }
+
+let scratchArena: SimdArena | null = null;
+
+/**
+ * A reset arena of at least `floats` floats for one op's temporaries (shared by the fused ops, reused between
+ * calls, grown by replacing it): whatever an op puts there is gone once it returns.
+ */
+export function scratch(floats: number): SimdArena {
+  if (!scratchArena || scratchArena.capacity < floats + 64) scratchArena = new SimdArena(Math.ceil(floats * 1.25) + 1024);
+  scratchArena.reset();
+  return scratchArena;
+}

@@ -7,16 +7,7 @@
 // from the saved log-sum-exp instead of keeping [B, H, T, S] probabilities (as FlashAttention does):
 //   dP = dO vT;  dS = p (dP - rowsum(dO o));  dq = dS k / sqrt(hd);  dk = dS^T q / sqrt(hd);  dv = p^T dO
 import * as tf from '@tensorflow/tfjs-core';
-import { MAX_ARENA_BYTES, SimdArena, simdAvailable } from '../kernels/simd';
-
-let arena: SimdArena | null = null;
-
-/** A reset arena of at least `floats` floats (reused between calls; grown by replacing it). */
-function scratch(floats: number): SimdArena {
-  if (!arena || arena.capacity < floats + 64) arena = new SimdArena(Math.ceil(floats * 1.25) + 1024);
-  arena.reset();
-  return arena;
-}
+import { MAX_ARENA_BYTES, scratch, simdAvailable } from '../kernels/simd';
 
 /** Whether the fused op can run here: a CPU backend with WebAssembly SIMD and tensors that fit one memory. */
 export function cpuAttentionAvailable(q: tf.Tensor, kT: tf.Tensor): boolean {

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // Gradients of the core ops: tfjs-core alone does not register them; the umbrella package does, in
 // both its ESM (bundlers) and Node builds (tfjs-core's own deep import does not resolve in Node).
 import '@tensorflow/tfjs';
+import { scratch } from '../kernels/simd';
 import { cpuAttention, cpuAttentionAvailable } from './cpu-attention';
 
 /** Something that adds to a Linear's output (a LoRA adapter, later other light adapters). */
@@ -123,12 +124,48 @@ function loraLinear(x: tf.Tensor2D, w: tf.Tensor2D, d: LowRankDelta): tf.Tensor2
     return {
       value: tf.add(tf.matMul(xi, w), tf.mul(tf.matMul(h, B), s)),
       gradFunc: (dy: tf.Tensor2D, [sxin, sA, sB, sh]: tf.Tensor2D[]) => {
-        const dh = tf.mul(tf.matMul(dy, tf.transpose(sB!)), s); // [N, r]
-        return [tf.matMul(dy, tf.transpose(w)), tf.matMul(dh, tf.transpose(sA!)), tf.matMul(tf.transpose(sxin!), dh), tf.mul(tf.matMul(tf.transpose(sh!), dy), s)];
+        const dh = tf.mul(tf.matMul(dy, tf.transpose(sB!)), s) as tf.Tensor2D; // [N, r]
+        const [dA, dB] = lowRankWeightGrads(sxin!, dh, sh!, dy, s);
+        return [tf.matMul(dy, tf.transpose(w)), tf.matMul(dh, tf.transpose(sA!)), dA, dB];
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor, xin: tf.Tensor, A: tf.Tensor, B: tf.Tensor) => tf.Tensor2D;
   return op(x, d.xin, d.A, d.B);
+}
+
+/**
+ * dA = xin^T dh [in, r] and dB = s h^T dy [r, out], row by row of their transposes in tabtune's SIMD vecmat:
+ * dA^T row k = dh[:, k]^T xin. A TF.js matMul would either transpose the [N, in] activations or let XNNPACK
+ * repack an [N, in] operand for an 8-row product, both far slower than these r passes over it.
+ */
+function lowRankWeightGrads(xin: tf.Tensor2D, dh: tf.Tensor2D, h: tf.Tensor2D, dy: tf.Tensor2D, s: number): [tf.Tensor2D, tf.Tensor2D] {
+  const [N, inDim] = xin.shape;
+  const r = dh.shape[1];
+  const outDim = dy.shape[1];
+  const a = scratch(N * (inDim + outDim + 2 * r) + r * (inDim + outDim));
+  const f = a.f32;
+  const X = a.alloc(N * inDim);
+  const DY = a.alloc(N * outDim);
+  const DHT = a.alloc(r * N);
+  const HT = a.alloc(r * N);
+  const GA = a.alloc(r * inDim);
+  const GB = a.alloc(r * outDim);
+  f.set(xin.dataSync() as Float32Array, X);
+  f.set(dy.dataSync() as Float32Array, DY);
+  const dhs = dh.dataSync() as Float32Array;
+  const hs = h.dataSync() as Float32Array;
+  for (let n = 0; n < N; n++)
+    for (let k = 0; k < r; k++) {
+      f[DHT + k * N + n] = dhs[n * r + k]!;
+      f[HT + k * N + n] = s * hs[n * r + k]!;
+    }
+  for (let k = 0; k < r; k++) {
+    a.vecmat(DHT + k * N, X, GA + k * inDim, N, inDim); // dA^T row k
+    a.vecmat(HT + k * N, DY, GB + k * outDim, N, outDim); // dB row k
+  }
+  const dA = new Float32Array(inDim * r);
+  for (let k = 0; k < r; k++) for (let i = 0; i < inDim; i++) dA[i * r + k] = f[GA + k * inDim + i]!;
+  return [tf.tensor2d(dA, [inDim, r]), tf.tensor2d(f.slice(GB, GB + r * outDim), [r, outDim])];
 }
 
 /**
