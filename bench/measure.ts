@@ -216,6 +216,7 @@ export async function trainLora(model: LanguageModel, ctx: RunContext, peaks: Me
       ms_per_step_min: Math.min(...times),
       cpu_ms_per_step: cpu.length ? median(cpu) : null,
       tokens_per_s_cpu: cpu.length ? cpuRate(ctx, o.batch * seq, median(cpu)) : null,
+      mfu_cpu: cpu.length && peakGflops && ctx.threads === 1 ? flops / median(cpu) / 1e6 / peakGflops : null,
       tokens_per_s: (o.batch * seq) / (ms / 1000),
       flops_per_step: flops,
       gflops,

@@ -306,7 +306,8 @@ def train_lora(m, vocab, t, peak):
     return record('torch_train_lora', batch=B, seq=T, targets=t['targets'], r=t['r'], steps=t['steps'], ms_per_step=ms,
                   ms_per_step_mean=mean, ms_per_step_min=times[0] * 1000, tokens_per_s=B * T / (ms / 1000),
                   flops_per_step=t['flops_per_step'], gflops=gflops, mfu=gflops / peak if peak else None, loss=loss,
-                  cpu_ms_per_step=median(cpus) * 1000, tokens_per_s_cpu=cpu_rate(B * T, median(cpus)))
+                  cpu_ms_per_step=median(cpus) * 1000, tokens_per_s_cpu=cpu_rate(B * T, median(cpus)),
+                  mfu_cpu=t['flops_per_step'] / median(cpus) / 1e9 / peak if peak and THREADS == 1 else None)
 
 
 def generate(m, vocab, gspec):
