@@ -4,7 +4,7 @@
 // (bench/torch_peer.py) with the same thread count; with --browser the same in headless Chromium.
 // Prints a table (or JSON lines with --json) and writes bench/results/latest.json.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -55,12 +55,25 @@ class Output {
   }
 }
 
+/**
+ * CPU time of the main thread (where single-threaded WASM computes), ms, from /proc (Linux; 10 ms ticks),
+ * null elsewhere. Not process.cpuUsage(): that adds V8's helper threads (GC, compilation), up to half as
+ * much again here.
+ */
+function mainThreadCpuMs(): number | null {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+const CLOCK_TICKS = 100;
+
 /** Every Node measurement of one model. */
 async function nodeModel(entry: ModelEntry, args: BenchArgs, backend: BackendReport, out: Output): Promise<BenchPlan> {
-  const ctx: RunContext = { model: entry.name, backend: backend.name, threads: backend.threads ?? 1, host: 'node', jsHeap: () => process.memoryUsage().heapUsed, cpuMs: () => {
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1000;
-  } };
+  const ctx: RunContext = { model: entry.name, backend: backend.name, threads: backend.threads ?? 1, host: 'node', jsHeap: () => process.memoryUsage().heapUsed, cpuMs: mainThreadCpuMs };
   return benchModel(directorySource(entry.dir), ctx, args, (m) => out.add(m), log);
 }
 
@@ -168,7 +181,15 @@ async function main(): Promise<number> {
     // Each model's PyTorch run right after its Node run: on a shared machine, the closer in time the two
     // sides of a ratio are measured, the less the other processes' load skews it.
     for (const m of models) {
-      const plan = await nodeModel(m, args, backend, out);
+      let plan: BenchPlan;
+      try {
+        plan = await nodeModel(m, args, backend, out);
+      } catch (e) {
+        // A WASM abort (e.g. the heap exhausted) leaves the backend unusable: report what was measured.
+        notes.push(`${m.name}: the Node measurements stopped: ${(e as Error).message}; the remaining Node and PyTorch measurements were skipped`);
+        log(`!!! ${m.name}: ${(e as Error).stack ?? String(e)}`);
+        break;
+      }
       if (args.torch) notes.push(...(await torchModel(m, plan, args, out, torchInfo)));
     }
   }

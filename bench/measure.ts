@@ -8,7 +8,9 @@ import type { ModelSource } from '../src/io/source';
 import { LoraAdapter } from '../src/lora/adapter';
 import { generateIds } from '../src/model/generate';
 import type { LanguageModel } from '../src/model/load';
+import { deviceMemoryLimits } from '../src/model/memory-limits';
 import { DEFAULT_TRAIN, type TrainConfig } from '../src/train/config';
+import { planMemory } from '../src/train/memory-plan';
 import { Trainer, type Example } from '../src/train/loop';
 import { seededRandom } from '../src/util/random';
 import { decodeFlops, prefillFlops, trainStepFlops, trainStepFlops6N, type LinearShape, type ModelShape } from './flops';
@@ -25,9 +27,9 @@ export interface RunContext {
   /** JS heap in use now (Node: process.memoryUsage().heapUsed; Chrome: performance.memory), null when unknown. */
   jsHeap(): number | null;
   /**
-   * CPU time of the process so far in ms (Node: process.cpuUsage()), null where unknown (a page). With one
-   * thread it measures the work without the time other processes take the core: the robust figure on a
-   * shared machine (*_cpu fields).
+   * CPU time of the computing thread so far in ms (Node: the main thread's, from /proc), null where unknown
+   * (a page). With one thread it measures the work without the time other processes take the core: the
+   * robust figure on a shared machine (*_cpu fields). Coarse (10 ms ticks): summed over all repetitions.
    */
   cpuMs(): number | null;
 }
@@ -164,14 +166,16 @@ export function syntheticExamples(n: number, seq: number, vocab: number, seed: n
 
 /**
  * LoRA training steps through the project's Trainer (forward, masked cross-entropy, backward, global-norm
- * clipping, AdamW) with a LoraAdapter of rank r on `targets`, dropout 0. `warmup` steps are excluded;
+ * clipping, AdamW) with a LoraAdapter of rank r on `targets`, dropout 0, under the app's memory plan (a
+ * batch that will not fit trains in micro-batches with gradient accumulation, same effective batch; one
+ * that cannot fit at all is reported as skipped, not run). `warmup` steps are excluded;
  * ms_per_step is the median of the timed steps (mean and min beside it); numTensors is read before and
  * after the timed steps (it must not move).
  */
 export async function trainLora(model: LanguageModel, ctx: RunContext, peaks: MemoryPeaks, o: TrainOptions, peakGflops: number | null): Promise<Measurement> {
   const shape = modelShape(model);
   const seq = Math.min(o.seq, shape.context);
-  const cfg: TrainConfig = {
+  let cfg: TrainConfig = {
     ...DEFAULT_TRAIN,
     mode: 'lora',
     lora: { r: o.r, lora_alpha: o.alpha, lora_dropout: 0, target_modules: o.targets },
@@ -180,6 +184,10 @@ export async function trainLora(model: LanguageModel, ctx: RunContext, peaks: Me
     warmupSteps: 0,
     steps: o.warmup + o.steps + 1,
   };
+  const plan = planMemory(model.info, cfg, seq, deviceMemoryLimits());
+  const planned = { micro_batch: plan.batchSize, grad_accum: plan.gradAccum, memory_estimate_bytes: plan.estimate.total, memory_plan: plan.message };
+  if (!plan.fits) return measurement('train_lora', ctx, { batch: o.batch, seq, targets: o.targets, r: o.r, skipped: plan.message, ...planned });
+  cfg = { ...cfg, batchSize: plan.batchSize, gradAccum: plan.gradAccum };
   const adapter = new LoraAdapter(model.lm, cfg.lora, { seed: 1 });
   const trainer = new Trainer(model.lm, syntheticExamples(o.batch * 2, seq, shape.vocab, 7), [], cfg, adapter);
   // WebGPU: synchronous reads do not wait for the GPU in a worker (and read zeros): the async step there.
@@ -204,6 +212,8 @@ export async function trainLora(model: LanguageModel, ctx: RunContext, peaks: Me
     // The median step: robust to another process taking the core for a while (shared machines).
     const ms = median(times);
     const flops = trainStepFlops(shape, { r: o.r, targets: o.targets }, o.batch, seq);
+    // The clock ticks are coarse: the mean over all timed steps.
+    const cpuMean = cpu.length === times.length ? cpu.reduce((a, b) => a + b, 0) / cpu.length : null;
     const gflops = flops / ms / 1e6;
     return measurement('train_lora', ctx, {
       batch: o.batch,
@@ -214,9 +224,9 @@ export async function trainLora(model: LanguageModel, ctx: RunContext, peaks: Me
       ms_per_step: ms,
       ms_per_step_mean: times.reduce((a, b) => a + b, 0) / times.length,
       ms_per_step_min: Math.min(...times),
-      cpu_ms_per_step: cpu.length ? median(cpu) : null,
-      tokens_per_s_cpu: cpu.length ? cpuRate(ctx, o.batch * seq, median(cpu)) : null,
-      mfu_cpu: cpu.length && peakGflops && ctx.threads === 1 ? flops / median(cpu) / 1e6 / peakGflops : null,
+      cpu_ms_per_step: cpuMean,
+      tokens_per_s_cpu: cpuRate(ctx, o.batch * seq, cpuMean),
+      mfu_cpu: cpuMean && peakGflops && ctx.threads === 1 ? flops / cpuMean / 1e6 / peakGflops : null,
       tokens_per_s: (o.batch * seq) / (ms / 1000),
       flops_per_step: flops,
       gflops,
@@ -226,6 +236,7 @@ export async function trainLora(model: LanguageModel, ctx: RunContext, peaks: Me
       tensors_after: tensorsAfter,
       leak: tensorsAfter !== tensorsBefore,
       loss,
+      ...planned,
     });
   } finally {
     trainer.dispose();
@@ -263,7 +274,7 @@ export async function generateBench(model: LanguageModel, ctx: RunContext, peaks
   }
   const best = runs.reduce((a, b) => (b.ms < a.ms ? b : a));
   const gflops = decodeFlops(shape, p, best.tokens) / best.ms / 1e6;
-  const cpuBest = runs.every((r) => r.cpu !== null) ? Math.min(...runs.map((r) => r.cpu!)) : null;
+  const cpuBest = runs.every((r) => r.cpu !== null) ? runs.reduce((a, r) => a + r.cpu!, 0) / runs.length : null;
   return measurement('generate', ctx, { batch: 1, seq: p + best.tokens, prompt_tokens: p, new_tokens: best.tokens, ms: best.ms, tokens_per_s: best.tokens / (best.ms / 1000), gflops, cpu_ms: cpuBest, tokens_per_s_cpu: cpuRate(ctx, best.tokens, cpuBest) });
 }
 
@@ -292,7 +303,7 @@ export async function prefillBench(model: LanguageModel, ctx: RunContext, peaks:
   for (let i = 0; i < o.reps; i++) runs.push(await once());
   peaks.sample();
   const ms = median(runs.map((r) => r.ms));
-  const cpuMs = runs.every((r) => r.cpu !== null) ? median(runs.map((r) => r.cpu!)) : null;
+  const cpuMs = runs.every((r) => r.cpu !== null) ? runs.reduce((a, r) => a + r.cpu!, 0) / runs.length : null;
   const gflops = prefillFlops(shape, T) / ms / 1e6;
   return measurement('prefill', ctx, { batch: 1, seq: T, ms, tokens_per_s: T / (ms / 1000), gflops, mfu: peakGflops ? gflops / peakGflops : null, cpu_ms: cpuMs, tokens_per_s_cpu: cpuRate(ctx, T, cpuMs) });
 }

@@ -155,6 +155,8 @@ export function formatTable(all: Measurement[]): string {
     }
     out.push(pad(rows));
     for (const m of ms) {
+      if (m.skipped) out.push(`${describe(m)} [${m.host} ${m.backend}] skipped: ${String(m.skipped)}`);
+      else if (m.memory_plan) out.push(`${describe(m)} [${m.host} ${m.backend}]: ${String(m.memory_plan)}`);
       const who = m.host === 'node' ? '' : ` [${m.host} ${m.backend}]`;
       if (m.name === 'load') out.push(`load${who}: ${f(m.load_ms)} ms, ${String(m.params)} parameters (${String(m.note ?? '')})`);
       if (m.name === 'memory') out.push(`peak memory${who}: WASM heap ${mb(m.wasm_heap_bytes)} (${mb(m.wasm_heap_after_load)} after loading), JS heap ${mb(m.js_heap_bytes)}, TF.js tensors ${mb(m.tf_bytes_peak)}`);
