@@ -4,7 +4,8 @@
 //   /health                      200
 //   /models/<name>/<file>        a bundled model folder, models/<name>/ (tabtune-tiny, …), or
 //                                stories260K: the converted reference model from .cache/ when ../shared
-//                                was there to make it (served, never copied)
+//                                was there to make it (served, never copied), or smol-shaped: the
+//                                SmolLM2-135M-shaped folder of `npm run model:smol-shaped` when it exists
 //   /no-cors/<name>/<file>       the same files without CORS headers (the page must explain the failure)
 //   /unsupported/<file>          a folder whose config.json names an architecture tabtune lacks
 //                                (with a tiny weights file and tabtune-tiny's tokenizer.json)
@@ -23,6 +24,8 @@ const folders = new Map(
     .map((d) => [d.name, join(bundledRoot, d.name)]),
 );
 folders.set('stories260K', join(root, '.cache', 'reference', 'stories260K-hf'));
+// SmolLM2-135M's shapes with random weights, when `npm run model:smol-shaped` wrote it (served, never copied).
+folders.set('smol-shaped', join(root, '.cache', 'models', 'smol-shaped'));
 const tokenizerDir = join(bundledRoot, 'tabtune-tiny');
 const port = Number(process.argv[2] ?? 4318);
 

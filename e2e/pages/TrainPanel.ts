@@ -20,6 +20,10 @@ export class TrainPanel {
   readonly stats: Locator;
   readonly outcome: Locator;
   readonly plan: Locator;
+  /** The memory plan's note when the batch trains in smaller micro-batches (before the run starts). */
+  readonly memoryPlan: Locator;
+  /** The run's warnings (the worker's, once it started). */
+  readonly runWarnings: Locator;
   readonly phase: Locator;
   readonly lossChart: Locator;
   readonly lrChart: Locator;
@@ -59,6 +63,8 @@ export class TrainPanel {
     this.stats = this.region.getByTestId('train-stats');
     this.outcome = this.region.getByTestId('train-outcome');
     this.plan = this.region.getByTestId('train-plan');
+    this.memoryPlan = this.region.getByTestId('memory-plan');
+    this.runWarnings = this.region.getByTestId('run-warning');
     this.phase = this.region.getByTestId('train-phase');
     this.lossChart = this.region.getByTestId('loss-chart');
     this.lrChart = this.region.getByTestId('lr-chart');
