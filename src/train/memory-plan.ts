@@ -5,22 +5,25 @@
 // What a LoRA step holds at its peak, per micro-batch of N = rows x T tokens (rows: the batch, twice it for
 // DPO; T: the longest sequence, prompt tuning's virtual tokens included), counted in float32 values:
 //   weights           P (+ V x D for a frozen tied head: the model keeps the embedding transposed once)
-//   per layer         33 (D + I) per token: the tensors a Llama block keeps for backprop (norms, q/k/v
-//                     after RoPE, the residual stream, the MLP's gate/up/silu products [N, I] ...) and the
-//                     copies TF.js adds (custom-gradient identities, reshapes on WASM)
-//                     + 7.5 (in + out) per token for each targeted linear (dropout's mask and input,
+//   per layer         c_layer (D + I) per token: the tensors a Llama block keeps for backprop (norms,
+//                     q/k/v after RoPE, the residual stream, the MLP's gate/up/silu products [N, I] ...)
+//                     and the copies TF.js adds (custom-gradient identities, reshapes on WASM)
+//                     + c_lora (in + out) per token for each targeted linear (dropout's mask and input,
 //                     the adapter's [N, r] and [N, out] outputs and their sum)
-//                     + on GPU backends 15 per attention score, B x H x T x T (scores, scaled, masked,
-//                     softmax, and their gradients in the backward pass); the CPU backends (wasm, cpu) run
-//                     attention as one fused op (src/model/cpu-attention.ts) that keeps no scores
+//                     + c_attention per attention score, B x H x T x T (scores, scaled, masked, softmax,
+//                     and their gradients in the backward pass)
+//   The CPU backends (wasm, cpu) run tabtune's fused ops (attention that keeps no scores, RMSNorm, the
+//   LoRA linear: src/model/cpu-attention.ts, ops.ts): c_layer 31, c_lora 3.5, c_attention 0. TF.js's own
+//   ops (the GPU backends' path): c_layer 33, c_lora 7.5, c_attention 15.
 //   logits            8 N V: logits, the exponentials and the one-hot of the cross-entropy, their gradient
 //   head              6 V D: the vocabulary projection's transposed weight and its copies during backprop
 //   trained params    4 x trainable: value, gradient, AdamW's two moments
 // The coefficients are measured, not guessed: the peak tensor bytes of one step (tf.profile) of
 // tabtune-tiny, tabtune-base and the SmolLM2-135M-shaped model on tfjs-wasm at 24 shapes (B x T from
 // 1 x 16 to 4 x 256, LoRA on q,v or on every linear layer) fit these terms within 10%, with the fused
-// attention and with TF.js's attention ops (the GPU backends' path; the test memory-plan.test.ts measures
-// both again). The WASM heap after the step tracked the same peak within 20%.
+// ops and with TF.js's ops (setCpuFusedOps(false); the test memory-plan.test.ts measures both again).
+// The WASM heap after the step tracked the same peak within 20%. The engine's ops change: when they do,
+// that test says by how much, and these numbers are measured again (.cache scripts in the report).
 // Full-parameter training, OFT, prompt tuning and GPT-2 use the same terms without their own calibration.
 import { nearestDivisor, type TrainConfig } from './config';
 
@@ -90,10 +93,15 @@ export interface MemoryEstimate {
 
 const F = 4;
 /** The measured coefficients (see the header). */
-export const COEF = { layer: 33, lora: 7.5, attention: 15, logits: 8, head: 6 } as const;
+export const COEF = {
+  /** The CPU backends' fused ops. */
+  fused: { layer: 31, lora: 3.5, attention: 0, logits: 8, head: 6 },
+  /** TF.js's ops (the GPU backends). */
+  tfjs: { layer: 33, lora: 7.5, attention: 15, logits: 8, head: 6 },
+} as const;
 
-/** Whether a backend runs attention as the fused CPU op (no [B, H, T, T] scores kept) or as TF.js ops. */
-export function fusedAttention(backend: string): boolean {
+/** Whether a backend runs tabtune's fused CPU ops (attention keeping no [B, H, T, T] scores) or TF.js's ops. */
+export function fusedOps(backend: string): boolean {
   return backend === 'wasm' || backend === 'cpu';
 }
 
@@ -165,9 +173,10 @@ export function estimateTrainingMemory(model: ModelShape, c: TrainConfig, seqLen
   const T = seqLen + (c.mode === 'prompt' ? c.prompt.num_virtual_tokens : 0);
   const N = rows * T;
   const scores = rows * H * T * T;
-  const kept = fusedAttention(backend) ? 0 : scores;
-  const perLayer = N * (COEF.layer * (D + I) + COEF.lora * adapted) + COEF.attention * kept;
-  const activations = (perLayer * L + COEF.logits * N * V + COEF.head * V * D) * F;
+  const k = fusedOps(backend) ? COEF.fused : COEF.tfjs;
+  const kept = k.attention ? scores : 0;
+  const perLayer = N * (k.layer * (D + I) + k.lora * adapted) + k.attention * kept;
+  const activations = (perLayer * L + k.logits * N * V + k.head * V * D) * F;
   const largest = N * V >= kept ? { bytes: N * V * F, what: `the logits (${rows} x ${T} tokens x ${V} vocabulary)` } : { bytes: scores * F, what: `the attention scores (${rows} x ${H} heads x ${T} x ${T})` };
   return { weights, trainable, trainableParams, activations, total: weights + trainable + activations, largest };
 }
