@@ -14,8 +14,8 @@
 //                     and their gradients in the backward pass)
 //   The CPU backends (wasm, cpu) run tabtune's fused ops (attention that keeps no scores, RMSNorm, the
 //   LoRA linear, the cross-entropy: src/model/cpu-attention.ts, ops.ts, loss.ts): c_layer 31, c_lora 3.5,
-//   c_attention 0, and 4 N V for the logits (the fused cross-entropy keeps its exponentials in its own
-//   scratch memory, outside the WASM heap; 8 before it). TF.js's own ops (the GPU backends' path):
+//   c_attention 0, and 5 N V for the logits (the fused cross-entropy keeps its exponentials in its own
+//   scratch memory, outside the WASM heap: about 3; 8 before it). TF.js's own ops (the GPU backends' path):
 //   c_layer 33, c_lora 7.5, c_attention 15, and 8 N V for the logits.
 //   logits            N V per copy: logits, the exponentials and the one-hot of the cross-entropy, their gradient
 //   head              6 V D: the vocabulary projection's transposed weight and its copies during backprop
@@ -97,7 +97,7 @@ const F = 4;
 /** The measured coefficients (see the header). */
 export const COEF = {
   /** The CPU backends' fused ops. */
-  fused: { layer: 31, lora: 3.5, attention: 0, logits: 4, head: 6 },
+  fused: { layer: 31, lora: 3.5, attention: 0, logits: 5, head: 6 },
   /** TF.js's ops (the GPU backends). */
   tfjs: { layer: 33, lora: 7.5, attention: 15, logits: 8, head: 6 },
 } as const;
