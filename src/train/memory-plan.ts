@@ -25,7 +25,7 @@
 // 1 x 16 to 4 x 256, LoRA on q,v or on every linear layer) fit these terms within 10-20%, with the fused
 // ops and with TF.js's ops (setCpuFusedOps(false); the test memory-plan.test.ts measures both again).
 // The WASM heap after the step tracked the same peak within 20%. The engine's ops change: when they do,
-// that test says by how much, and these numbers are measured again (.cache scripts in the report).
+// that test says by how much, and these numbers are measured again.
 // Full-parameter training, OFT, prompt tuning and GPT-2 use the same terms without their own calibration.
 import { nearestDivisor, type TrainConfig } from './config';
 
