@@ -7,6 +7,8 @@ interface VecmatExports {
   memory: WebAssembly.Memory;
   vecmat(x: number, w: number, y: number, n: number, m: number, ldw: number): void;
   ger(a: number, x: number, y: number, n: number, m: number, ldy: number): void;
+  lse_row(x: number, n: number, out: number): void;
+  exp_scale(x: number, y: number, n: number, shift: number, c: number): void;
 }
 
 let compiled: WebAssembly.Module | null = null;
@@ -65,6 +67,16 @@ export class SimdArena {
   /** y[j] = sum_k x[k] * w[k * ldw + j], j < m, k < n (offsets in floats). */
   vecmat(x: number, w: number, y: number, n: number, m: number, ldw = m): void {
     this.ex.vecmat(x * 4, w * 4, y * 4, n, m, ldw);
+  }
+
+  /** Row max m and sum of exp(x - m) of x[0..n) (SIMD exp, float32 accuracy), written to out and out + 1. */
+  lseRow(x: number, n: number, out: number): void {
+    this.ex.lse_row(x * 4, n, out * 4);
+  }
+
+  /** y[j] = c * exp(x[j] - shift), j < n (y may be x). */
+  expScale(x: number, y: number, n: number, shift: number, c: number): void {
+    this.ex.exp_scale(x * 4, y * 4, n, shift, c);
   }
 
   /** y[j * ldy + k] += a[j] * x[k], j < n, k < m (offsets in floats). */

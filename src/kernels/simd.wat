@@ -114,5 +114,83 @@
             (local.set $k (i32.add (local.get $k) (i32.const 4)))
             (br $tloop)))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
-        (br $rows)))))
+        (br $rows))))
+  ;; exp of four floats (Cephes expf: x = n ln2 + r, |r| <= ln2/2, a degree-6 polynomial in r, times 2^n built
+  ;; in the exponent bits); inputs clamped to [-87.33, 88.37], where float32 exp stays normal and finite.
+  (func $exp4 (param $x v128) (result v128)
+    (local $n v128) (local $r v128) (local $p v128)
+    (local.set $x (f32x4.min (f32x4.max (local.get $x) (v128.const f32x4 -87.33654 -87.33654 -87.33654 -87.33654)) (v128.const f32x4 88.37626 88.37626 88.37626 88.37626)))
+    (local.set $n (f32x4.nearest (f32x4.mul (local.get $x) (v128.const f32x4 1.44269504088896341 1.44269504088896341 1.44269504088896341 1.44269504088896341))))
+    (local.set $r (f32x4.sub (local.get $x) (f32x4.mul (local.get $n) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))))
+    (local.set $r (f32x4.sub (local.get $r) (f32x4.mul (local.get $n) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
+    (local.set $p (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
+    (local.set $p (f32x4.add (f32x4.add (f32x4.mul (local.get $p) (f32x4.mul (local.get $r) (local.get $r))) (local.get $r)) (v128.const f32x4 1 1 1 1)))
+    (f32x4.mul (local.get $p)
+      (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $n)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
 
+  ;; lse_row(x, n, out): m = max(x[0..n)), s = sum exp(x - m); stores m at out and s at out + 4 (byte offsets).
+  (func (export "lse_row") (param $x i32) (param $n i32) (param $out i32)
+    (local $k i32) (local $n4 i32) (local $nb i32) (local $m4 v128) (local $s4 v128) (local $m f32) (local $s f32) (local $mv v128)
+    (local.set $n4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $m4 (v128.const f32x4 -inf -inf -inf -inf))
+    (local.set $k (i32.const 0))
+    (block $d1 (loop $l1
+      (br_if $d1 (i32.ge_u (local.get $k) (local.get $n4)))
+      (local.set $m4 (f32x4.max (local.get $m4) (v128.load (i32.add (local.get $x) (local.get $k)))))
+      (local.set $k (i32.add (local.get $k) (i32.const 16)))
+      (br $l1)))
+    (local.set $m (f32.max
+      (f32.max (f32x4.extract_lane 0 (local.get $m4)) (f32x4.extract_lane 1 (local.get $m4)))
+      (f32.max (f32x4.extract_lane 2 (local.get $m4)) (f32x4.extract_lane 3 (local.get $m4)))))
+    (block $d2 (loop $l2
+      (br_if $d2 (i32.ge_u (local.get $k) (local.get $nb)))
+      (local.set $m (f32.max (local.get $m) (f32.load (i32.add (local.get $x) (local.get $k)))))
+      (local.set $k (i32.add (local.get $k) (i32.const 4)))
+      (br $l2)))
+    (local.set $mv (f32x4.splat (local.get $m)))
+    (local.set $s4 (v128.const f32x4 0 0 0 0))
+    (local.set $k (i32.const 0))
+    (block $d3 (loop $l3
+      (br_if $d3 (i32.ge_u (local.get $k) (local.get $n4)))
+      (local.set $s4 (f32x4.add (local.get $s4) (call $exp4 (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $k))) (local.get $mv)))))
+      (local.set $k (i32.add (local.get $k) (i32.const 16)))
+      (br $l3)))
+    (local.set $s (f32.add
+      (f32.add (f32x4.extract_lane 0 (local.get $s4)) (f32x4.extract_lane 1 (local.get $s4)))
+      (f32.add (f32x4.extract_lane 2 (local.get $s4)) (f32x4.extract_lane 3 (local.get $s4)))))
+    (block $d4 (loop $l4
+      (br_if $d4 (i32.ge_u (local.get $k) (local.get $nb)))
+      (local.set $s (f32.add (local.get $s) (f32x4.extract_lane 0
+        (call $exp4 (f32x4.sub (v128.load32_splat (i32.add (local.get $x) (local.get $k))) (local.get $mv))))))
+      (local.set $k (i32.add (local.get $k) (i32.const 4)))
+      (br $l4)))
+    (f32.store (local.get $out) (local.get $m))
+    (f32.store offset=4 (local.get $out) (local.get $s)))
+
+  ;; exp_scale(x, y, n, shift, c): y[j] = c * exp(x[j] - shift), j < n (byte offsets; y may be x).
+  (func (export "exp_scale") (param $x i32) (param $y i32) (param $n i32) (param $shift f32) (param $c f32)
+    (local $k i32) (local $n4 i32) (local $nb i32) (local $sv v128) (local $cv v128)
+    (local.set $n4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $sv (f32x4.splat (local.get $shift)))
+    (local.set $cv (f32x4.splat (local.get $c)))
+    (local.set $k (i32.const 0))
+    (block $d1 (loop $l1
+      (br_if $d1 (i32.ge_u (local.get $k) (local.get $n4)))
+      (v128.store (i32.add (local.get $y) (local.get $k))
+        (f32x4.mul (local.get $cv) (call $exp4 (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $k))) (local.get $sv)))))
+      (local.set $k (i32.add (local.get $k) (i32.const 16)))
+      (br $l1)))
+    (block $d2 (loop $l2
+      (br_if $d2 (i32.ge_u (local.get $k) (local.get $nb)))
+      (f32.store (i32.add (local.get $y) (local.get $k)) (f32x4.extract_lane 0
+        (f32x4.mul (local.get $cv) (call $exp4 (f32x4.sub (v128.load32_splat (i32.add (local.get $x) (local.get $k))) (local.get $sv))))))
+      (local.set $k (i32.add (local.get $k) (i32.const 4)))
+      (br $l2))))
+)

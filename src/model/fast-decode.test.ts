@@ -48,6 +48,30 @@ describe('SIMD kernels (src/kernels/simd.wat)', () => {
   });
 });
 
+describe('exp kernels', () => {
+  it('exp to float32 accuracy over [-87, 88] (and 0 below), the row max and sum of exponentials', () => {
+    const n = 20001;
+    const a = new SimdArena(3 * n + 64);
+    const x = a.alloc(n);
+    const y = a.alloc(n);
+    const out = a.alloc(2);
+    for (let i = 0; i < n; i++) a.f32[x + i] = -87 + (175 * i) / (n - 1);
+    a.expScale(x, y, n, 0, 1);
+    let worst = 0;
+    for (let i = 0; i < n; i++) {
+      const want = Math.exp(a.f32[x + i]!);
+      worst = Math.max(worst, Math.abs(a.f32[y + i]! - want) / want);
+    }
+    expect(worst).toBeLessThan(3e-7);
+    a.expScale(x, y, 7, 0, 2); // the scale and the scalar tail
+    expect(a.f32[y + 6]! / (2 * Math.exp(a.f32[x + 6]!))).toBeCloseTo(1, 6);
+    a.f32.set([-1e9, 3, -2, 7, 1], x);
+    a.lseRow(x, 5, out);
+    expect(a.f32[out]).toBe(7);
+    expect(a.f32[out + 1]).toBeCloseTo(Math.exp(-4) + Math.exp(-9) + 1 + Math.exp(-6), 6);
+  });
+});
+
 describe('ger kernel', () => {
   it('adds a rank-1 update, any width (the 4-float blocks and the tail), rows ldy apart', () => {
     const rand = seededRandom(6);

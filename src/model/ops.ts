@@ -330,6 +330,11 @@ export function setCpuFusedOps(on: boolean): void {
   fusedCpu = on;
 }
 
+/** Whether the fused CPU ops are on and the backend is a CPU one (for fused ops that live elsewhere, e.g. the loss). */
+export function cpuFusedOps(): boolean {
+  return fusedCpu && cpuBackend();
+}
+
 let perEntry = true;
 /** Only the benchmark turns this off, to measure what per-entry attention buys on tfjs-wasm. */
 export function setPerEntryAttention(on: boolean): void {

@@ -2,6 +2,8 @@
 // (softmax - onehot) * weight / sum(weight). Autograd through gather would need UnsortedSegmentSum,
 // which tfjs-wasm lacks; this needs only elementwise ops and a one-hot.
 import * as tf from '@tensorflow/tfjs-core';
+import { scratch, simdAvailable } from '../kernels/simd';
+import { cpuFusedOps } from '../model/ops';
 
 /**
  * logits [B, T, V]; targets [B][T] (token to predict at each position); weights [B][T] (1 = trained,
@@ -12,6 +14,7 @@ export function maskedCrossEntropy(logits: tf.Tensor, targets: number[][], weigh
   const N = B * T;
   const total = weights.flat().reduce((a, b) => a + b, 0);
   if (total <= 0) throw new Error('no trained positions in this batch (every target is masked)');
+  if (cpuFusedOps() && simdAvailable()) return crossEntropyCpu(logits, targets.flat(), weights.flat(), total);
   const tgt = tf.tensor1d(targets.flat(), 'int32');
   const w = tf.tensor1d(weights.flat(), 'float32');
   const f = tf.customGrad(((l: tf.Tensor, save: tf.GradSaveFunc) => {
@@ -39,4 +42,53 @@ export function maskedCrossEntropy(logits: tf.Tensor, targets: number[][], weigh
   tgt.dispose();
   w.dispose();
   return out;
+}
+
+/**
+ * maskedCrossEntropy on the CPU backends as one op over the values, its exponentials in tabtune's SIMD
+ * kernels (src/kernels/simd.wat): a dozen TF.js ops over [N, V] (max, subtract, exp, sums, one-hot, divide)
+ * become one pass for the loss and one for the gradient. Per row n with m = max, s = sum exp(l - m):
+ *   nll = m + log s - l[target];  d loss / d l = (exp(l - m) / s - onehot) * weight / total
+ */
+function crossEntropyCpu(logits: tf.Tensor, targets: number[], weights: number[], total: number): tf.Scalar {
+  const [B, T, V] = logits.shape as [number, number, number];
+  const N = B * T;
+  targets.forEach((t, n) => {
+    if (weights[n] && !(Number.isInteger(t) && t >= 0 && t < V)) throw new Error(`target id ${t} is outside the vocabulary (0..${V - 1})`);
+  });
+  const f = tf.customGrad(((l: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([l]);
+    const x = l.dataSync() as Float32Array;
+    const a = scratch(N * V + 2);
+    const X = a.alloc(N * V);
+    const out = a.alloc(2);
+    a.f32.set(x, X);
+    const lse = new Float64Array(N);
+    let loss = 0;
+    for (let n = 0; n < N; n++) {
+      a.lseRow(X + n * V, V, out);
+      lse[n] = a.f32[out]! + Math.log(a.f32[out + 1]!);
+      if (weights[n]) loss += (weights[n]! * (lse[n]! - x[n * V + targets[n]!]!)) / total;
+    }
+    return {
+      value: tf.scalar(loss),
+      gradFunc: (dy: tf.Tensor, [sl]: tf.Tensor[]) => {
+        const d = dy.dataSync()[0]!;
+        const b = scratch(N * V);
+        const G = b.alloc(N * V);
+        b.f32.set(sl!.dataSync() as Float32Array, G);
+        for (let n = 0; n < N; n++) {
+          const c = (weights[n]! * d) / total;
+          if (c === 0) {
+            b.f32.fill(0, G + n * V, G + (n + 1) * V);
+            continue;
+          }
+          b.expScale(G + n * V, G + n * V, V, lse[n]!, c); // softmax * weight * dy / total
+          b.f32[G + n * V + targets[n]!]! -= c;
+        }
+        return tf.tensor(b.f32.slice(G, G + N * V), [B, T, V]);
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(logits) as tf.Scalar;
 }

@@ -1,0 +1,56 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setupBackend } from '../model/backend';
+import { setCpuFusedOps } from '../model/ops';
+import { seededRandom } from '../util/random';
+import { maskedCrossEntropy } from './loss';
+
+describe('masked cross-entropy: the fused CPU op (SIMD exp) against the TF.js ops', () => {
+  beforeAll(async () => {
+    await setupBackend('wasm');
+  });
+  afterAll(() => setCpuFusedOps(true));
+
+  it('loss and gradient within 1e-5 relative, masked and fractional weights, logits up to +-40, a vocabulary not a multiple of 4', () => {
+    const [B, T, V] = [3, 5, 37];
+    const rand = seededRandom(3);
+    const targets = Array.from({ length: B }, () => Array.from({ length: T }, () => Math.floor(rand() * V)));
+    const weights = Array.from({ length: B }, (_, b) => Array.from({ length: T }, (_, t) => (b === 1 && t < 2 ? 0 : t === 4 ? 0.5 : 1)));
+    const before = tf.memory().numTensors;
+    const logits = tf.tidy(() => tf.mul(tf.randomNormal([B, T, V], 0, 1, 'float32', 7), tf.linspace(1, 40, V))); // some logits far from 0
+    const run = (fused: boolean) => {
+      setCpuFusedOps(fused);
+      const { value, grads } = tf.tidy(() => {
+        const g = tf.valueAndGrad((l: tf.Tensor) => maskedCrossEntropy(l, targets, weights));
+        const r = g(logits);
+        return { value: r.value, grads: r.grad };
+      });
+      return { loss: value.dataSync()[0]!, grad: grads.dataSync() as Float32Array, dispose: () => tf.dispose([value, grads]) };
+    };
+    const ref = run(false);
+    const got = run(true);
+    expect(Math.abs(got.loss - ref.loss) / ref.loss).toBeLessThan(1e-5);
+    let scale = 0;
+    let diff = 0;
+    ref.grad.forEach((x, i) => {
+      scale = Math.max(scale, Math.abs(x));
+      diff = Math.max(diff, Math.abs(x - got.grad[i]!));
+    });
+    expect(diff / scale).toBeLessThan(1e-5);
+    // masked positions get no gradient at all
+    for (let v = 0; v < V; v++) expect(got.grad[(1 * T + 0) * V + v]).toBe(0);
+    ref.dispose();
+    got.dispose();
+    logits.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('a target outside the vocabulary at a trained position is refused; masked positions may hold anything', () => {
+    setCpuFusedOps(true);
+    const l = tf.zeros([1, 2, 5]);
+    expect(() => maskedCrossEntropy(l, [[1, 9]], [[1, 1]])).toThrow(/outside the vocabulary/);
+    const loss = maskedCrossEntropy(l, [[1, -100]], [[1, 0]]);
+    expect(loss.dataSync()[0]).toBeCloseTo(Math.log(5), 5);
+    tf.dispose([l, loss]);
+  });
+});
