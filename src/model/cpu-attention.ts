@@ -53,13 +53,14 @@ export function cpuAttention(q: tf.Tensor, kT: tf.Tensor, v: tf.Tensor, mask: tf
     save([qi, kTi, vi]);
     const m = mi.dataSync() as Float32Array; // [B, T, S]
     const lim = rowLimits(m, B, T, S);
-    const a = scratch(B * H * T * hd + 2 * B * KV * S * hd + B * T * H * hd + S);
+    const a = scratch(B * H * T * hd + 2 * B * KV * S * hd + B * T * H * hd + S + 2);
     const f = a.f32;
     const Q = a.alloc(B * H * T * hd);
     const KT = a.alloc(B * KV * hd * S);
     const V = a.alloc(B * KV * S * hd);
     const O = a.alloc(B * T * H * hd);
     const s = a.alloc(S);
+    const ms = a.alloc(2);
     f.set(qi.dataSync() as Float32Array, Q);
     f.set(kTi.dataSync() as Float32Array, KT);
     f.set(vi.dataSync() as Float32Array, V);
@@ -73,20 +74,11 @@ export function cpuAttention(q: tf.Tensor, kT: tf.Tensor, v: tf.Tensor, mask: tf
           const n = lim[b * T + i]!;
           const mrow = (b * T + i) * S;
           a.vecmat(Q + ((b * H + h) * T + i) * hd, kt, s, hd, n, S); // [n]
-          let max = -Infinity;
-          for (let j = 0; j < n; j++) {
-            const x = f[s + j]! * scale + m[mrow + j]!;
-            f[s + j] = x;
-            if (x > max) max = x;
-          }
-          let sum = 0;
-          for (let j = 0; j < n; j++) {
-            const e = Math.exp(f[s + j]! - max);
-            f[s + j] = e;
-            sum += e;
-          }
-          for (let j = 0; j < n; j++) f[s + j]! /= sum;
-          lse[(b * H + h) * T + i] = max + Math.log(sum);
+          for (let j = 0; j < n; j++) f[s + j] = f[s + j]! * scale + m[mrow + j]!;
+          a.lseRow(s, n, ms); // max, sum of exp
+          const l = f[ms]! + Math.log(f[ms + 1]!);
+          a.expScale(s, s, n, l, 1); // p = exp(s - lse)
+          lse[(b * H + h) * T + i] = l;
           a.vecmat(s, vv, O + ((b * T + i) * H + h) * hd, n, hd, hd); // [hd]
         }
       }
@@ -128,7 +120,8 @@ export function cpuAttention(q: tf.Tensor, kT: tf.Tensor, v: tf.Tensor, mask: tf
               const oRow = ((b * T + i) * H + h) * hd;
               const l = lse[(b * H + h) * T + i]!;
               b2.vecmat(qRow, KT2 + kv, p, hd, n, S); // scores [n]
-              for (let j = 0; j < n; j++) f2[p + j] = Math.exp(f2[p + j]! * scale + m[mrow + j]! - l);
+              for (let j = 0; j < n; j++) f2[p + j] = f2[p + j]! * scale + m[mrow + j]!;
+              b2.expScale(p, p, n, l, 1); // p, recomputed from the saved log-sum-exp
               b2.vecmat(dO + oRow, VT2 + kv, dp, hd, n, S); // dP [n]
               let D = 0;
               for (let k = 0; k < hd; k++) D += f2[dO + oRow + k]! * f2[O2 + oRow + k]!;
