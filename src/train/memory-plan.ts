@@ -27,22 +27,15 @@
 // The WASM heap after the step tracked the same peak within 20%. The engine's ops change: when they do,
 // that test says by how much, and these numbers are measured again.
 // Full-parameter training, OFT, prompt tuning and GPT-2 use the same terms without their own calibration.
+import type { ModelInfo } from '../model/load';
 import { nearestDivisor, type TrainConfig } from './config';
 
-/** What the plan reads of a model: its config's sizes (ModelInfo carries them). */
-export interface ModelShape {
-  arch: string;
-  numParams: number;
-  vocabSize: number;
-  hiddenSize: number;
-  layers: number;
-  /** Absent in model summaries stored before the plan: 8/3 of the width (Llama's ratio), 4x for GPT-2. */
-  intermediateSize?: number;
-  heads?: number;
-  kvHeads?: number;
-  headDim?: number;
-  tiedHead?: boolean;
-}
+/**
+ * What the plan reads of a model: its config's sizes, as ModelInfo carries them. intermediateSize, heads,
+ * kvHeads, headDim and tiedHead are absent in model summaries stored before the plan: 8/3 of the width
+ * (Llama's ratio), 4x for GPT-2.
+ */
+export type ModelShape = Pick<ModelInfo, 'arch' | 'numParams' | 'vocabSize' | 'hiddenSize' | 'layers' | 'intermediateSize' | 'heads' | 'kvHeads' | 'headDim' | 'tiedHead'>;
 
 /** What the device allows. */
 export interface DeviceMemoryLimits {
