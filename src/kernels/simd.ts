@@ -1,6 +1,7 @@
 // tabtune's own WebAssembly SIMD kernels (src/kernels/simd.wat) in a memory of their own: float32
 // arrays are allocated once (a bump allocator, 16-byte aligned), then read and written through views.
-// Used for batch-1 decoding, where TF.js's per-op overhead, not arithmetic, sets the pace.
+// Used for batch-1 decoding and for the fused CPU ops' temporaries, where TF.js's per-op overhead, not
+// arithmetic, sets the pace.
 import { WASM_BYTES } from './simd-wasm';
 
 interface VecmatExports {
@@ -35,7 +36,7 @@ export class SimdArena {
   constructor(floats: number) {
     if (!simdAvailable()) throw new Error('this JavaScript engine has no WebAssembly SIMD');
     const bytes = floats * 4 + 64;
-    if (bytes > MAX_ARENA_BYTES) throw new Error(`the decoder needs ${(bytes / 2 ** 20).toFixed(0)} MB, more than one WebAssembly memory holds here (${MAX_ARENA_BYTES / 2 ** 20} MB)`);
+    if (bytes > MAX_ARENA_BYTES) throw new Error(`a SIMD kernel arena of ${(bytes / 2 ** 20).toFixed(0)} MB was asked for, more than one WebAssembly memory holds here (${MAX_ARENA_BYTES / 2 ** 20} MB)`);
     this.ex = new WebAssembly.Instance(compiled!).exports as unknown as VecmatExports;
     const have = this.ex.memory.buffer.byteLength;
     if (bytes > have) this.ex.memory.grow(Math.ceil((bytes - have) / 65536));
@@ -56,7 +57,7 @@ export class SimdArena {
   alloc(n: number): number {
     const at = this.top;
     this.top += Math.ceil(n / 4) * 4;
-    if (this.top > this.f32.length) throw new Error('decoder arena overflow (an allocation was not counted when sizing it)');
+    if (this.top > this.f32.length) throw new Error('SIMD kernel arena overflow (an allocation was not counted when sizing it)');
     return at;
   }
 

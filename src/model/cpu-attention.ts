@@ -16,7 +16,7 @@ export function cpuAttentionAvailable(q: tf.Tensor, kT: tf.Tensor): boolean {
   if (!simdAvailable()) return false;
   const [B, H, T, hd] = q.shape as [number, number, number, number];
   const [, KV, , S] = kT.shape as [number, number, number, number];
-  const floats = 2 * B * H * T * hd + 6 * B * KV * S * hd + 4 * S;
+  const floats = 4 * B * H * T * hd + 6 * B * KV * S * hd + 4 * S; // the backward's scratch, the larger
   return floats * 4 * 1.25 < MAX_ARENA_BYTES;
 }
 

@@ -9,6 +9,7 @@ import { LoraAdapter } from '../lora/adapter';
 import { OftAdapter } from '../oft/adapter';
 import { PromptTuningAdapter } from '../prompt/adapter';
 import { TINY_DIR } from '../testing/models';
+import { tinyModel } from '../testing/tiny-model';
 import { seededRandom } from '../util/random';
 import { setupBackend } from './backend';
 import { FastDecoder, fastDecodeBlocker } from './fast-decode';
@@ -49,7 +50,7 @@ describe('SIMD kernels (src/kernels/simd.wat)', () => {
 });
 
 describe('exp kernels', () => {
-  it('exp to float32 accuracy over [-87, 88] (and 0 below), the row max and sum of exponentials', () => {
+  it('exp to float32 accuracy over [-87, 88] (clamped outside it), the row max and sum of exponentials', () => {
     const n = 20001;
     const a = new SimdArena(3 * n + 64);
     const x = a.alloc(n);
@@ -198,6 +199,12 @@ describe('fast batch-1 decoder against the TF.js forward (tabtune-tiny)', () => 
     const s2 = await generate(m, prompts, { maxNewTokens: 32, temperature: 0.8, topK: 20, seed: 9 });
     expect(s2.map((r) => r.tokens)).toEqual(s1.map((r) => r.tokens));
     expect(s2.map((r) => r.finishReason)).toEqual(s1.map((r) => r.finishReason));
+  });
+
+  it('other architectures keep the TF.js path (the decoder is Llama-family only)', () => {
+    const gpt2 = tinyModel({ arch: 'gpt2' });
+    expect(fastDecodeBlocker(gpt2)).toMatch(/Llama family only/);
+    gpt2.dispose();
   });
 
   it('stops at the context the same way (the decoder is sized for the budget)', async () => {

@@ -20,13 +20,19 @@ import type { Linear } from './ops';
 /** Largest model (float32 weights) decoded this way: the arena holds a copy of them. */
 export const FAST_DECODE_MAX_WEIGHT_BYTES = 1.2 * 2 ** 30;
 
-/** Why `lm` cannot use the fast decoder now, or null when it can. */
-export function fastDecodeBlocker(lm: CausalLM): string | null {
+/** Above this many weight bytes a batch of several rows stays on TF.js's batched path (one pass over the weights). */
+export const FAST_DECODE_BATCH_MAX_WEIGHT_BYTES = 64 * 2 ** 20;
+
+/** Why `lm` cannot use the fast decoder now (for `rows` rows), or null when it can. */
+export function fastDecodeBlocker(lm: CausalLM, rows = 1): string | null {
   if (!(lm instanceof LlamaModel)) return `the ${lm.config.model_type} architecture has no fast decoder (Llama family only)`;
   const backend = tf.getBackend();
   if (backend !== 'wasm' && backend !== 'cpu') return `the ${backend} backend keeps decoding on its own device`;
   if (!simdAvailable()) return 'this JavaScript engine has no WebAssembly SIMD';
   if (lm.numParams * 4 > FAST_DECODE_MAX_WEIGHT_BYTES) return 'the model is too large to copy into the decoder';
+  // Rows decode one at a time, each reading every weight: for a large (memory-bound) model TF.js's batched
+  // matMuls read them once for all rows.
+  if (rows > 1 && lm.numParams * 4 > FAST_DECODE_BATCH_MAX_WEIGHT_BYTES) return 'several rows of a large model decode faster batched in TF.js';
   return null;
 }
 
@@ -174,7 +180,7 @@ export class FastDecoder {
    * tokens per row; null when `lm` cannot use it (see fastDecodeBlocker).
    */
   static start(lm: CausalLM, cache: KVCache, newTokens: number): FastDecoder | null {
-    if (fastDecodeBlocker(lm) !== null) return null;
+    if (fastDecodeBlocker(lm, cache.batch) !== null) return null;
     const p = (lm as LlamaModel).decodeParts();
     const cap = Math.max(...cache.keyMask.map((m) => m.reduce((s, x) => s + x, 0))) + newTokens;
     const dec = new FastDecoder(p, cache.batch, cap);

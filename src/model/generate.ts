@@ -143,8 +143,17 @@ export async function generateIds(lm: CausalLM, prompts: number[][], eosIds: num
         data = (await logits.data()) as Float32Array;
         logits.dispose();
         // After the prompt (the prefill stays in TF.js), the rest may go through the fast decoder.
-        if (step === 0 && budget > 1 && (opts.decoder ?? 'auto') === 'auto') fast = FastDecoder.start(lm, cache, budget);
-        if (fast) data = Float32Array.from(data);
+        if (step === 0 && budget > 1 && (opts.decoder ?? 'auto') === 'auto') {
+          try {
+            fast = FastDecoder.start(lm, cache, budget);
+          } catch {
+            fast = null; // e.g. no memory for its copy of the weights: the TF.js path carries on
+          }
+        }
+        if (fast) {
+          data = Float32Array.from(data);
+          cache.dispose(); // the decoder holds its own copy of the keys and values now
+        }
       }
       const V = data.length / B;
       const next: number[] = [];

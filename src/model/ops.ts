@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // Gradients of the core ops: tfjs-core alone does not register them; the umbrella package does, in
 // both its ESM (bundlers) and Node builds (tfjs-core's own deep import does not resolve in Node).
 import '@tensorflow/tfjs';
-import { scratch } from '../kernels/simd';
+import { scratch, simdAvailable } from '../kernels/simd';
 import { cpuAttention, cpuAttentionAvailable } from './cpu-attention';
 
 /** Something that adds to a Linear's output (a LoRA adapter, later other light adapters). */
@@ -93,7 +93,7 @@ export function linear(x: tf.Tensor, l: Linear): tf.Tensor {
   const lead = x.shape.slice(0, -1);
   const x2 = tf.reshape(x, [-1, inDim]) as tf.Tensor2D; // [N, in]
   let y: tf.Tensor;
-  const low = !l.trainable && fastGrads && fusedCpu && cpuBackend() ? l.adapter?.lowRank?.(x2) : undefined;
+  const low = !l.trainable && fastGrads && fusedCpu && cpuBackend() && simdAvailable() ? l.adapter?.lowRank?.(x2) : undefined;
   if (low) y = loraLinear(x2, l.w, low);
   else {
     y = l.trainable ? mm(x2, l.w) : frozenMatMul(x2, l.w); // [N, out]
@@ -323,8 +323,9 @@ export function splitHeads(x: tf.Tensor, heads: number): tf.Tensor {
 }
 
 /**
- * Whether attention and RMSNorm on the CPU backends run as fused ops of tabtune's own (cpu-attention.ts,
- * rmsNormCpu). Only tests and the benchmark turn it off, to compare with (and measure against) TF.js's ops.
+ * Whether the CPU backends run tabtune's fused ops: attention (cpu-attention.ts), RMSNorm (rmsNormCpu), the
+ * LoRA linear (loraLinear, also only with the explicit-transpose gradients on) and the cross-entropy
+ * (train/loss.ts). Only tests and the benchmark turn it off, to compare with (and measure against) TF.js's ops.
  */
 export function setCpuFusedOps(on: boolean): void {
   fusedCpu = on;

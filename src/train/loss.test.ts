@@ -45,6 +45,32 @@ describe('masked cross-entropy: the fused CPU op (SIMD exp) against the TF.js op
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('more rows than one chunk of the SIMD arena (N x V above 4M floats): the same loss and gradient', () => {
+    const [B, T, V] = [2, 600, 4096];
+    const rand = seededRandom(8);
+    const targets = Array.from({ length: B }, () => Array.from({ length: T }, () => Math.floor(rand() * V)));
+    const weights = Array.from({ length: B }, (_, b) => Array.from({ length: T }, (_, t) => (b === 1 && t > 500 ? 0 : 1)));
+    const logits = tf.randomNormal([B, T, V], 0, 3, 'float32', 9);
+    const run = (fused: boolean) => {
+      setCpuFusedOps(fused);
+      return tf.tidy(() => {
+        const r = tf.valueAndGrad((l: tf.Tensor) => maskedCrossEntropy(l, targets, weights))(logits);
+        return [r.value.dataSync()[0]!, r.grad.dataSync() as Float32Array] as const;
+      });
+    };
+    const [lossRef, gRef] = run(false);
+    const [loss, g] = run(true);
+    expect(Math.abs(loss - lossRef) / lossRef).toBeLessThan(1e-5);
+    let diff = 0;
+    let scale = 0;
+    gRef.forEach((x, i) => {
+      scale = Math.max(scale, Math.abs(x));
+      diff = Math.max(diff, Math.abs(x - g[i]!));
+    });
+    expect(diff / scale).toBeLessThan(1e-5);
+    logits.dispose();
+  });
+
   it('a target outside the vocabulary at a trained position is refused; masked positions may hold anything', () => {
     setCpuFusedOps(true);
     const l = tf.zeros([1, 2, 5]);

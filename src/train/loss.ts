@@ -44,6 +44,9 @@ export function maskedCrossEntropy(logits: tf.Tensor, targets: number[][], weigh
   return out;
 }
 
+/** Floats of logits the fused cross-entropy puts in the SIMD arena at a time (16 MB). */
+const CE_CHUNK_FLOATS = 4 * 2 ** 20;
+
 /**
  * maskedCrossEntropy on the CPU backends as one op over the values, its exponentials in tabtune's SIMD
  * kernels (src/kernels/simd.wat): a dozen TF.js ops over [N, V] (max, subtract, exp, sums, one-hot, divide)
@@ -56,37 +59,47 @@ function crossEntropyCpu(logits: tf.Tensor, targets: number[], weights: number[]
   targets.forEach((t, n) => {
     if (weights[n] && !(Number.isInteger(t) && t >= 0 && t < V)) throw new Error(`target id ${t} is outside the vocabulary (0..${V - 1})`);
   });
+  // Rows go through the SIMD arena a chunk at a time, so its size stays bounded whatever N x V is.
+  const chunk = Math.max(1, Math.floor(CE_CHUNK_FLOATS / V));
   const f = tf.customGrad(((l: tf.Tensor, save: tf.GradSaveFunc) => {
     save([l]);
     const x = l.dataSync() as Float32Array;
-    const a = scratch(N * V + 2);
-    const X = a.alloc(N * V);
-    const out = a.alloc(2);
-    a.f32.set(x, X);
     const lse = new Float64Array(N);
     let loss = 0;
-    for (let n = 0; n < N; n++) {
-      a.lseRow(X + n * V, V, out);
-      lse[n] = a.f32[out]! + Math.log(a.f32[out + 1]!);
-      if (weights[n]) loss += (weights[n]! * (lse[n]! - x[n * V + targets[n]!]!)) / total;
+    for (let n0 = 0; n0 < N; n0 += chunk) {
+      const rows = Math.min(chunk, N - n0);
+      const a = scratch(rows * V + 2);
+      const X = a.alloc(rows * V);
+      const out = a.alloc(2);
+      a.f32.set(x.subarray(n0 * V, (n0 + rows) * V), X);
+      for (let k = 0; k < rows; k++) {
+        const n = n0 + k;
+        a.lseRow(X + k * V, V, out);
+        lse[n] = a.f32[out]! + Math.log(a.f32[out + 1]!);
+        if (weights[n]) loss += (weights[n]! * (lse[n]! - x[n * V + targets[n]!]!)) / total;
+      }
     }
     return {
       value: tf.scalar(loss),
       gradFunc: (dy: tf.Tensor, [sl]: tf.Tensor[]) => {
         const d = dy.dataSync()[0]!;
-        const b = scratch(N * V);
-        const G = b.alloc(N * V);
-        b.f32.set(sl!.dataSync() as Float32Array, G);
-        for (let n = 0; n < N; n++) {
-          const c = (weights[n]! * d) / total;
-          if (c === 0) {
-            b.f32.fill(0, G + n * V, G + (n + 1) * V);
-            continue;
+        const xs = sl!.dataSync() as Float32Array;
+        const grad = new Float32Array(N * V); // masked rows stay 0
+        for (let n0 = 0; n0 < N; n0 += chunk) {
+          const rows = Math.min(chunk, N - n0);
+          const b = scratch(rows * V);
+          const G = b.alloc(rows * V);
+          b.f32.set(xs.subarray(n0 * V, (n0 + rows) * V), G);
+          for (let k = 0; k < rows; k++) {
+            const n = n0 + k;
+            const c = (weights[n]! * d) / total;
+            if (c === 0) continue;
+            b.expScale(G + k * V, G + k * V, V, lse[n]!, c); // softmax * weight * dy / total
+            b.f32[G + k * V + targets[n]!]! -= c;
+            grad.set(b.f32.subarray(G + k * V, G + (k + 1) * V), n * V);
           }
-          b.expScale(G + n * V, G + n * V, V, lse[n]!, c); // softmax * weight * dy / total
-          b.f32[G + n * V + targets[n]!]! -= c;
         }
-        return tf.tensor(b.f32.slice(G, G + N * V), [B, T, V]);
+        return tf.tensor(grad, [B, T, V]);
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
