@@ -160,3 +160,9 @@ export function parseConfig(c: Record<string, unknown>): ModelConfig {
 export function contextLength(c: ModelConfig): number {
   return c.arch === 'gpt2' ? c.n_positions : c.max_position_embeddings;
 }
+
+/**
+ * Frozen models up to this many float32 weight bytes keep each Linear's weight transposed as well, for the
+ * backward (src/model/llama.ts); the memory plan counts the copy (src/train/memory-plan.ts).
+ */
+export const KEEP_TRANSPOSES_MAX_BYTES = 64 * 2 ** 20;

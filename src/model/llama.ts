@@ -13,7 +13,7 @@
 //   x = x + Wdown(silu(h Wgate) * (h Wup))         [B, T, D]   (opts.hidden collects this x per layer)
 // logits = rmsnorm(x) Whead                        [B, T, V]
 import * as tf from '@tensorflow/tfjs-core';
-import type { LlamaConfig } from './config';
+import { KEEP_TRANSPOSES_MAX_BYTES, type LlamaConfig } from './config';
 import { commitStep, planStep } from './kv-cache';
 import { prefixLength, type ForwardOptions } from './causal-lm';
 import { BaseCausalLM } from './base';
@@ -141,6 +141,10 @@ export class LlamaModel extends BaseCausalLM {
     }
     this.invFreq = ropeInvFreq(c);
     this.rot = this.reader.keep(rotateHalfMatrix(c.head_dim));
+    // Small frozen models keep each weight's transpose for the backward (dx = dy W^T): TF.js transposes are
+    // slow on WASM, and a step would otherwise redo all of them. Large models do not double their weights.
+    if (!this.reader.trainable && this.numParams * 4 <= KEEP_TRANSPOSES_MAX_BYTES)
+      for (const l of this.linears.values()) l.wT = this.reader.keep(tf.transpose(l.w));
   }
 
   protected get tokenTable(): tf.Tensor2D {

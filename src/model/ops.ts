@@ -39,6 +39,11 @@ export interface Linear {
   stored: 'out_in' | 'in_out';
   /** The weight itself is trained (full-parameter mode): backprop computes its gradient too. */
   trainable?: boolean;
+  /**
+   * w transposed [out, in], kept for the backward of a frozen weight (dx = dy w^T) so it is not transposed
+   * again at every step; set by the architecture when the model is small enough to hold both.
+   */
+  wT?: tf.Tensor2D;
   adapter?: LinearAdapter | null;
 }
 
@@ -78,11 +83,11 @@ const mmFast = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc
  * x @ w for a frozen weight: the weight is a constant of the op, so backprop computes only dx
  * (dy @ w^T, transposed explicitly) and never the weight gradient nobody asked for.
  */
-export function frozenMatMul(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+export function frozenMatMul(x: tf.Tensor2D, w: tf.Tensor2D, wT?: tf.Tensor2D): tf.Tensor2D {
   if (!fastGrads) return tf.matMul(x, w);
   const f = tf.customGrad(((xi: tf.Tensor) => ({
     value: tf.matMul(xi as tf.Tensor2D, w),
-    gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, tf.transpose(w)),
+    gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, wT ?? tf.transpose(w)),
   })) as Parameters<typeof tf.customGrad>[0]);
   return f(x) as tf.Tensor2D;
 }
@@ -94,9 +99,9 @@ export function linear(x: tf.Tensor, l: Linear): tf.Tensor {
   const x2 = tf.reshape(x, [-1, inDim]) as tf.Tensor2D; // [N, in]
   let y: tf.Tensor;
   const low = !l.trainable && fastGrads && fusedCpu && cpuBackend() && simdAvailable() ? l.adapter?.lowRank?.(x2) : undefined;
-  if (low) y = loraLinear(x2, l.w, low);
+  if (low) y = loraLinear(x2, l.w, low, l.wT);
   else {
-    y = l.trainable ? mm(x2, l.w) : frozenMatMul(x2, l.w); // [N, out]
+    y = l.trainable ? mm(x2, l.w) : frozenMatMul(x2, l.w, l.wT); // [N, out]
     const delta = l.adapter?.apply(x2);
     if (delta) y = tf.add(y, delta);
   }
@@ -116,7 +121,7 @@ function cpuBackend(): boolean {
  * bookkeeping outweighs the arithmetic). h = xin A [N, r]:
  *   dx = dy W^T;  dh = s dy B^T;  dxin = dh A^T;  dA = xin^T dh;  dB = s h^T dy
  */
-function loraLinear(x: tf.Tensor2D, w: tf.Tensor2D, d: LowRankDelta): tf.Tensor2D {
+function loraLinear(x: tf.Tensor2D, w: tf.Tensor2D, d: LowRankDelta, wT?: tf.Tensor2D): tf.Tensor2D {
   const s = d.s;
   const op = tf.customGrad(((xi: tf.Tensor2D, xin: tf.Tensor2D, A: tf.Tensor2D, B: tf.Tensor2D, save: tf.GradSaveFunc) => {
     const h = tf.matMul(xin, A); // [N, r]
@@ -126,7 +131,7 @@ function loraLinear(x: tf.Tensor2D, w: tf.Tensor2D, d: LowRankDelta): tf.Tensor2
       gradFunc: (dy: tf.Tensor2D, [sxin, sA, sB, sh]: tf.Tensor2D[]) => {
         const dh = tf.mul(tf.matMul(dy, tf.transpose(sB!)), s) as tf.Tensor2D; // [N, r]
         const [dA, dB] = lowRankWeightGrads(sxin!, dh, sh!, dy, s);
-        return [tf.matMul(dy, tf.transpose(w)), tf.matMul(dh, tf.transpose(sA!)), dA, dB];
+        return [tf.matMul(dy, wT ?? tf.transpose(w)), tf.matMul(dh, tf.transpose(sA!)), dA, dB];
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor, xin: tf.Tensor, A: tf.Tensor, B: tf.Tensor) => tf.Tensor2D;

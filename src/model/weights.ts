@@ -104,7 +104,7 @@ export class WeightReader {
  */
 export function tiedHead(r: WeightReader, embed: tf.Tensor2D): Linear | null {
   if (r.trainable) return null;
-  return { name: 'lm_head', w: r.keep(tf.transpose(embed)), b: null, stored: 'out_in', trainable: false };
+  return { name: 'lm_head', w: r.keep(tf.transpose(embed)), wT: embed, b: null, stored: 'out_in', trainable: false };
 }
 
 export function headFor(head: Linear | null, embed: tf.Tensor2D): Linear {

@@ -4,7 +4,9 @@
 //
 // What a LoRA step holds at its peak, per micro-batch of N = rows x T tokens (rows: the batch, twice it for
 // DPO; T: the longest sequence, prompt tuning's virtual tokens included), counted in float32 values:
-//   weights           P (+ V x D for a frozen tied head: the model keeps the embedding transposed once)
+//   weights           P (+ V x D for a frozen tied head: the model keeps the embedding transposed once);
+//                     a frozen Llama of at most KEEP_TRANSPOSES_MAX_BYTES keeps every weight transposed too
+//                     (2 P), and its backward then transposes nothing: head 2 V D instead of 6 on the fused path
 //   per layer         c_layer (D + I) per token: the tensors a Llama block keeps for backprop (norms,
 //                     q/k/v after RoPE, the residual stream, the MLP's gate/up/silu products [N, I] ...)
 //                     and the copies TF.js adds (custom-gradient identities, reshapes on WASM)
@@ -27,6 +29,7 @@
 // The WASM heap after the step tracked the same peak within 20%. The engine's ops change: when they do,
 // that test says by how much, and these numbers are measured again.
 // Full-parameter training, OFT, prompt tuning and GPT-2 use the same terms without their own calibration.
+import { KEEP_TRANSPOSES_MAX_BYTES } from '../model/config';
 import type { ModelInfo } from '../model/load';
 import { nearestDivisor, type TrainConfig } from './config';
 
@@ -144,7 +147,8 @@ export function estimateTrainingMemory(model: ModelShape, c: TrainConfig, seqLen
   const L = model.layers;
   const shapes = targetShapes(d);
   const frozenTiedHead = c.mode !== 'full' && model.tiedHead === true;
-  const weights = (model.numParams + (frozenTiedHead ? V * D : 0)) * F;
+  const keptTransposes = c.mode !== 'full' && model.arch !== 'gpt2' && model.numParams * F <= KEEP_TRANSPOSES_MAX_BYTES;
+  const weights = (model.numParams * (keptTransposes ? 2 : 1) + (frozenTiedHead ? V * D : 0)) * F;
   let trainableParams: number;
   let adapted = 0; // sum of (in + out) over the adapted linears of one layer
   if (c.mode === 'full') trainableParams = model.numParams;
@@ -171,7 +175,8 @@ export function estimateTrainingMemory(model: ModelShape, c: TrainConfig, seqLen
   const k = fusedOps(backend) ? COEF.fused : COEF.tfjs;
   const kept = k.attention ? scores : 0;
   const perLayer = N * (k.layer * (D + I) + k.lora * adapted) + k.attention * kept;
-  const activations = (perLayer * L + k.logits * N * V + k.head * V * D) * F;
+  const head = fusedOps(backend) && keptTransposes ? 2 : k.head; // no transposes in the backward: measured ~1-2 V D
+  const activations = (perLayer * L + k.logits * N * V + head * V * D) * F;
   const largest = N * V >= kept ? { bytes: N * V * F, what: `the logits (${rows} x ${T} tokens x ${V} vocabulary)` } : { bytes: scores * F, what: `the attention scores (${rows} x ${H} heads x ${T} x ${T})` };
   return { weights, trainable, trainableParams, activations, total: weights + trainable + activations, largest };
 }

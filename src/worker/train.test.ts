@@ -336,8 +336,11 @@ describe('training through the worker (Node, fake IndexedDB)', () => {
     expect(err).toBeInstanceOf(RequestError);
     expect(err.code).toBe('NON_FINITE_LOSS');
     expect(err.hint).toMatch(/learning rate/i);
+    // The run stops after maxBadSteps consecutive bad steps (an isolated one earlier, e.g. an infinite
+    // gradient norm followed by a finite one, does not stop it).
     const skipped = col.c.metrics.filter((m) => m.skipped);
-    expect(skipped.length).toBe(2);
+    expect(skipped.length).toBeGreaterThanOrEqual(2);
+    expect(col.c.metrics.slice(-2).every((m) => m.skipped)).toBe(true);
     const good = col.c.checkpoints.map((k) => k.step);
     expect(err.details.lastCheckpointStep).toBe(good.length ? Math.max(...good) : null);
     const run = (await client.request('list-runs', {})).runs[0]!;
