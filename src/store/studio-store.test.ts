@@ -111,7 +111,9 @@ describe('training settings', () => {
     expect(totalSteps({ ...c, steps: 24 }, 36)).toBe(24);
     const model = { numParams: 447_040, hiddenSize: 64, layers: 4, vocabSize: 4096, arch: 'llama' };
     const m = estimateMemory(model, c, 32);
-    expect(m.weights).toBe(447_040 * 4);
+    // A small frozen Llama also keeps its weights transposed for the backward; a large one does not.
+    expect(m.weights).toBe(2 * 447_040 * 4);
+    expect(estimateMemory({ ...model, numParams: 20_000_000 }, c, 32).weights).toBe(20_000_000 * 4);
     // r=8 on q,k,v,o (64+64) and gate/up/down (64+171): per layer 8*(4*128 + 3*235).
     expect(m.trainableParams).toBe(4 * 8 * (4 * 128 + 3 * (64 + 171)));
     expect(estimateMemory(model, { ...c, batchSize: 16 }, 32).activations).toBeGreaterThan(m.activations);
