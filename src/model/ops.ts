@@ -109,7 +109,8 @@ export function linear(x: tf.Tensor, l: Linear): tf.Tensor {
   return tf.reshape(y, [...lead, outDim]);
 }
 
-function cpuBackend(): boolean {
+/** Whether the current backend keeps tensors in CPU memory (wasm, cpu), where reading one back is a copy. */
+export function cpuBackend(): boolean {
   const b = tf.getBackend();
   return b === 'wasm' || b === 'cpu';
 }

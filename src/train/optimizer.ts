@@ -4,12 +4,7 @@
 // moments kept in typed arrays: one read and one write per parameter instead of a dozen TF.js ops, whose
 // per-op cost dominates for the many small tensors of LoRA. Elsewhere (WebGPU) it stays on the device.
 import * as tf from '@tensorflow/tfjs-core';
-
-/** Whether the current backend keeps tensors in CPU memory, where reading one back is a copy. */
-export function cpuBackend(): boolean {
-  const b = tf.getBackend();
-  return b === 'wasm' || b === 'cpu';
-}
+import { cpuBackend } from '../model/ops';
 
 export interface AdamWConfig {
   beta1: number;
