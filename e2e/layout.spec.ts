@@ -133,7 +133,7 @@ test('the first page leads: step nav, folded engine, the loud next action, a fir
   await expect(hint).toBeHidden();
 
   // The engine opens on demand and shows the backend in use.
-  await engine.locator('summary').click(QUICK);
+  await engine.locator(':scope > summary').click(QUICK); // its own summary, not the nested 'Why not a faster backend?'
   await expect(tabtune.backend.select).toBeVisible();
   await expect(tabtune.backend.inUse).toContainText('WASM');
 });
