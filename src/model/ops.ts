@@ -98,7 +98,7 @@ export function linear(x: tf.Tensor, l: Linear): tf.Tensor {
   const lead = x.shape.slice(0, -1);
   const x2 = tf.reshape(x, [-1, inDim]) as tf.Tensor2D; // [N, in]
   let y: tf.Tensor;
-  const low = !l.trainable && fastGrads && fusedCpu && cpuBackend() && simdAvailable() ? l.adapter?.lowRank?.(x2) : undefined;
+  const low = !l.trainable && fastGrads && cpuFusedOps() && simdAvailable() ? l.adapter?.lowRank?.(x2) : undefined;
   if (low) y = loraLinear(x2, l.w, low, l.wT);
   else {
     y = l.trainable ? mm(x2, l.w) : frozenMatMul(x2, l.w, l.wT); // [N, out]
@@ -211,7 +211,7 @@ export function embedding(table: tf.Tensor2D, ids: number[][], trainable: boolea
 
 /** RMSNorm as in HF Llama: x / sqrt(mean(x^2) + eps) * g, over the last axis. */
 export function rmsNorm(x: tf.Tensor, g: tf.Tensor1D, eps: number): tf.Tensor {
-  if (fusedCpu && cpuBackend()) return rmsNormCpu(x, g, eps);
+  if (cpuFusedOps()) return rmsNormCpu(x, g, eps);
   const ms = tf.mean(tf.square(x), -1, true);
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), g);
 }
