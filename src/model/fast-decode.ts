@@ -15,7 +15,7 @@ import { acquireArena, releaseArena, simdAvailable, type SimdArena } from '../ke
 import type { CausalLM } from './causal-lm';
 import type { KVCache } from './kv-cache';
 import { LlamaModel, type LlamaDecodeParts } from './llama';
-import type { Linear } from './ops';
+import { cpuBackend, type Linear } from './ops';
 
 /** Largest model (float32 weights) decoded this way: the arena holds a copy of them. */
 export const FAST_DECODE_MAX_WEIGHT_BYTES = 1.2 * 2 ** 30;
@@ -26,8 +26,7 @@ export const FAST_DECODE_BATCH_MAX_WEIGHT_BYTES = 64 * 2 ** 20;
 /** Why `lm` cannot use the fast decoder now (for `rows` rows), or null when it can. */
 export function fastDecodeBlocker(lm: CausalLM, rows = 1): string | null {
   if (!(lm instanceof LlamaModel)) return `the ${lm.config.model_type} architecture has no fast decoder (Llama family only)`;
-  const backend = tf.getBackend();
-  if (backend !== 'wasm' && backend !== 'cpu') return `the ${backend} backend keeps decoding on its own device`;
+  if (!cpuBackend()) return `the ${tf.getBackend()} backend keeps decoding on its own device`;
   if (!simdAvailable()) return 'this JavaScript engine has no WebAssembly SIMD';
   if (lm.numParams * 4 > FAST_DECODE_MAX_WEIGHT_BYTES) return 'the model is too large to copy into the decoder';
   // Rows decode one at a time, each reading every weight: for a large (memory-bound) model TF.js's batched
