@@ -4,7 +4,7 @@
 // A strength multiplier (0 = base, 1 = tuned) and an on/off switch act at inference without reloading.
 import * as tf from '@tensorflow/tfjs-core';
 import type { CausalLM } from '../model/causal-lm';
-import { seededRandom } from '../util/random';
+import { seededRandom, SeedStream } from '../util/random';
 import { mm, type Linear, type LinearAdapter, type LowRankDelta } from '../model/ops';
 import { loraShapeProblems, type LoraConfig } from '../train/config';
 import type { TrainableAdapter } from '../train/loop';
@@ -45,6 +45,16 @@ export class LoraModule implements LinearAdapter {
     return this.linear.w.shape[1];
   }
 
+  /** The dropout seeds, shared by the adapter's modules (a recomputed block rewinds them). */
+  get seeds(): SeedStream {
+    return this.owner.seeds;
+  }
+
+  /** A and B: what apply() trains. */
+  trainables(): tf.Tensor[] {
+    return [this.A, this.B];
+  }
+
   /** x: [N, in] -> s * dropout(x) A B: [N, out] */
   apply(x: tf.Tensor2D): tf.Tensor2D | null {
     const d = this.lowRank(x);
@@ -75,8 +85,8 @@ export class LoraAdapter implements TrainableAdapter {
   enabled = true;
   /** Dropout is active only while training. */
   training = false;
-  private dropoutCounter = 0;
-  private dropoutBase = 0;
+  /** Where dropout's seeds come from: setDropoutSeed sets its base, each dropout call draws the next. */
+  readonly seeds = new SeedStream();
 
   constructor(
     readonly lm: CausalLM,
@@ -111,12 +121,11 @@ export class LoraAdapter implements TrainableAdapter {
 
   /** Seeds tf.dropout reproducibly: each training step sets a base, each call draws the next seed. */
   setDropoutSeed(base: number): void {
-    this.dropoutBase = base;
-    this.dropoutCounter = 0;
+    this.seeds.reset(base);
   }
 
   nextDropoutSeed(): number {
-    return (this.dropoutBase * 1000003 + this.dropoutCounter++) % 2147483647;
+    return this.seeds.next();
   }
 
   variables(): tf.Variable[] {

@@ -19,6 +19,12 @@ export interface ForwardOptions {
    * reads. The tensors are kept (outside forward's tidy): the caller disposes them.
    */
   hidden?: tf.Tensor[];
+  /**
+   * Activation recomputation (training): each block keeps only its input for the backward and runs again
+   * there (src/model/checkpoint.ts): far less memory for about one more forward of the blocks per step.
+   * Ignored with a cache.
+   */
+  recompute?: boolean;
 }
 
 /**

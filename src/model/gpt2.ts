@@ -8,12 +8,15 @@
 //   q, k, v = split(ln_1(x) Wattn + b)             3 x [B, H, T, hd]
 //   x = x + attention(q, k, v) Wproj + b           [B, T, D]
 //   x = x + gelu(ln_2(x) Wfc + b) Wproj2 + b       [B, T, D]   (opts.hidden collects this x per block)
+//   (opts.recompute: each block is checkpointed, src/model/checkpoint.ts: only its input x is kept for the
+//    backward, which runs the block again)
 // logits = ln_f(x) wte^T                           [B, T, V]
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPT2Config } from './config';
-import { commitStep, planStep } from './kv-cache';
+import { commitStep, planStep, type LayerKV } from './kv-cache';
 import { prefixLength, type ForwardOptions } from './causal-lm';
 import { BaseCausalLM } from './base';
+import { blockInputs, checkpoint } from './checkpoint';
 import { attention, attentionMask, embedding, geluTanh, layerNorm, linear, splitHeads, type Linear } from './ops';
 import type { WeightMap } from './types';
 import { headFor, tiedHead } from './weights';
@@ -75,34 +78,46 @@ export class GPT2Model extends BaseCausalLM {
     return this.wte;
   }
 
+  /** One block on the residual stream x [B, T, D]; with `prev` (a KV cache) the keys and values continue it. */
+  private block(L: GPT2Block, x: tf.Tensor, am: tf.Tensor, prev?: LayerKV | null): { x: tf.Tensor; kT: tf.Tensor; v: tf.Tensor } {
+    const c = this.config;
+    const D = c.n_embd;
+    const h = layerNorm(x, L.ln1[0], L.ln1[1], c.layer_norm_epsilon);
+    const [q, k, v0] = tf.split(linear(h, L.attn), [D, D, D], 2).map((t) => splitHeads(t, c.n_head)) as [tf.Tensor, tf.Tensor, tf.Tensor]; // [B, H, T, hd]
+    let kT = tf.transpose(k, [0, 1, 3, 2]); // [B, H, hd, T]
+    let v = v0;
+    if (prev) {
+      kT = tf.concat([prev.kT, kT], 3); // [B, H, hd, S]
+      v = tf.concat([prev.v, v], 2); // [B, H, S, hd]
+    }
+    x = tf.add(x, linear(attention(q, kT, v, am), L.proj));
+    const h2 = layerNorm(x, L.ln2[0], L.ln2[1], c.layer_norm_epsilon);
+    x = tf.add(x, linear(geluTanh(linear(h2, L.fc)), L.mlpProj));
+    return { x, kT, v };
+  }
+
   forward(ids: number[][], opts: ForwardOptions = {}): tf.Tensor3D {
     const c = this.config;
     const cache = opts.cache;
     const plan = planStep(ids, opts, c.vocab_size, c.n_positions, prefixLength(this, cache));
     const { B, T, past, keyMask, pos, virtual } = plan; // T counts the virtual tokens first
-    const H = c.n_head;
-    const D = c.n_embd;
 
     const states: tf.Tensor[] = []; // the residual stream per layer, when opts.hidden asks for it
+    const recompute = Boolean(opts.recompute) && !cache;
     const out = tf.tidy(() => {
       const am = attentionMask(keyMask, past, T); // [B, 1, 1, T, S]
       const tr = this.reader.trainable;
       let x: tf.Tensor = tf.add(this.withPrefix(embedding(this.wte, ids, tr), virtual), embedding(this.wpe, pos, tr)); // [B, T, D]
       const kept: tf.Tensor[] = [];
       this.blocks.forEach((L, l) => {
-        const h = layerNorm(x, L.ln1[0], L.ln1[1], c.layer_norm_epsilon);
-        const [q, k, v0] = tf.split(linear(h, L.attn), [D, D, D], 2).map((t) => splitHeads(t, H)) as [tf.Tensor, tf.Tensor, tf.Tensor]; // [B, H, T, hd]
-        let kT = tf.transpose(k, [0, 1, 3, 2]); // [B, H, hd, T]
-        let v = v0;
-        const prev = cache?.layers[l];
-        if (prev) {
-          kT = tf.concat([prev.kT, kT], 3); // [B, H, hd, S]
-          v = tf.concat([prev.v, v], 2); // [B, H, S, hd]
+        if (recompute) {
+          const block = (xi: tf.Tensor, m: tf.Tensor) => this.block(L, xi, m).x;
+          x = checkpoint(block, x, [am], blockInputs([...L.ln1, ...L.ln2, L.attn, L.proj, L.fc, L.mlpProj])); // [B, T, D]
+        } else {
+          const r = this.block(L, x, am, cache?.layers[l]);
+          if (cache) kept.push(r.kT, r.v);
+          x = r.x;
         }
-        if (cache) kept.push(kT, v);
-        x = tf.add(x, linear(attention(q, kT, v, am), L.proj));
-        const h2 = layerNorm(x, L.ln2[0], L.ln2[1], c.layer_norm_epsilon);
-        x = tf.add(x, linear(geluTanh(linear(h2, L.fc)), L.mlpProj));
         if (opts.hidden) states.push(this.withoutPrefix(x, virtual)); // residual stream after block l: [B, T - virtual, D]
       });
       if (opts.lastOnly) x = tf.slice(x, [0, T - 1, 0], [B, 1, -1]);

@@ -11,13 +11,17 @@
 //   x = x + Wo attention(q, k, v)                  [B, T, D]
 //   h = rmsnorm(x)
 //   x = x + Wdown(silu(h Wgate) * (h Wup))         [B, T, D]   (opts.hidden collects this x per layer)
+//   (opts.recompute: each layer is one checkpointed block, src/model/checkpoint.ts: only its input x is kept
+//    for the backward, which runs the layer again)
 // logits = rmsnorm(x) Whead                        [B, T, V]
 import * as tf from '@tensorflow/tfjs-core';
 import { KEEP_TRANSPOSES_MAX_BYTES, type LlamaConfig } from './config';
-import { commitStep, planStep } from './kv-cache';
+import { commitStep, planStep, type LayerKV } from './kv-cache';
 import { prefixLength, type ForwardOptions } from './causal-lm';
 import { BaseCausalLM } from './base';
-import { attention, attentionMask, embedding, frozenMatMul, linear, rmsNorm, silu, splitHeads, type Linear } from './ops';
+import { blockInputs, checkpoint } from './checkpoint';
+import { attention, attentionMask, embedding, frozenMatMul, gpuFusedOps, linear, rmsNorm, splitHeads, swiglu, type Linear } from './ops';
+import { ropeGpu } from '../kernels/webgpu/rope';
 import type { WeightMap } from './types';
 import { headFor, tiedHead } from './weights';
 
@@ -84,6 +88,7 @@ export function rotateHalfMatrix(hd: number): tf.Tensor2D {
 
 /** x: [B, N, T, hd], cos/sin: [B, 1, T, hd] (each frequency twice) -> x cos + rotate_half(x) sin, as HF. */
 function rope(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, rot: tf.Tensor2D): tf.Tensor {
+  if (gpuFusedOps()) return ropeGpu(x, cos, sin);
   const hd = x.shape[3]!;
   const xr = tf.reshape(frozenMatMul(tf.reshape(x, [-1, hd]) as tf.Tensor2D, rot), x.shape); // rotate_half(x)
   return tf.add(tf.mul(x, cos), tf.mul(xr, sin));
@@ -178,35 +183,49 @@ export class LlamaModel extends BaseCausalLM {
     return [tf.tensor(cos, [B, 1, T, hd]), tf.tensor(sin, [B, 1, T, hd])];
   }
 
+  /**
+   * One decoder layer on the residual stream x [B, T, D]; with `prev` (a KV cache) the keys and values
+   * continue it. Returns the new stream and this call's full keys / values (for the cache).
+   */
+  private block(L: LlamaLayer, x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, am: tf.Tensor, prev?: LayerKV | null): { x: tf.Tensor; kT: tf.Tensor; v: tf.Tensor } {
+    const c = this.config;
+    const h = rmsNorm(x, L.inputNorm, c.rms_norm_eps);
+    const q = rope(splitHeads(linear(h, L.q), c.num_attention_heads), cos, sin, this.rot); // [B, H, T, hd]
+    const k = rope(splitHeads(linear(h, L.k), c.num_key_value_heads), cos, sin, this.rot); // [B, KV, T, hd]
+    let v = splitHeads(linear(h, L.v), c.num_key_value_heads); // [B, KV, T, hd]
+    let kT = tf.transpose(k, [0, 1, 3, 2]); // [B, KV, hd, T]
+    if (prev) {
+      kT = tf.concat([prev.kT, kT], 3); // [B, KV, hd, S]
+      v = tf.concat([prev.v, v], 2); // [B, KV, S, hd]
+    }
+    x = tf.add(x, linear(attention(q, kT, v, am), L.o)); // [B, T, D]
+    const h2 = rmsNorm(x, L.postNorm, c.rms_norm_eps);
+    x = tf.add(x, linear(swiglu(linear(h2, L.gate), linear(h2, L.up)), L.down)); // [B, T, D]
+    return { x, kT, v };
+  }
+
   forward(ids: number[][], opts: ForwardOptions = {}): tf.Tensor3D {
     const c = this.config;
     const cache = opts.cache;
     const plan = planStep(ids, opts, c.vocab_size, c.max_position_embeddings, prefixLength(this, cache));
     const { B, T, past, keyMask, pos, virtual } = plan; // T counts the virtual tokens first
-    const H = c.num_attention_heads;
-    const KV = c.num_key_value_heads;
 
     const states: tf.Tensor[] = []; // the residual stream per layer, when opts.hidden asks for it
+    const recompute = Boolean(opts.recompute) && !cache;
     const out = tf.tidy(() => {
       const [cos, sin] = this.ropeTables(pos);
       const am = attentionMask(keyMask, past, T); // [B, 1, 1, T, S]
       let x: tf.Tensor = this.withPrefix(embedding(this.embed, ids, this.reader.trainable), virtual); // [B, T, D]
       const kept: tf.Tensor[] = [];
       this.layers.forEach((L, l) => {
-        const h = rmsNorm(x, L.inputNorm, c.rms_norm_eps);
-        const q = rope(splitHeads(linear(h, L.q), H), cos, sin, this.rot); // [B, H, T, hd]
-        const k = rope(splitHeads(linear(h, L.k), KV), cos, sin, this.rot); // [B, KV, T, hd]
-        let v = splitHeads(linear(h, L.v), KV); // [B, KV, T, hd]
-        let kT = tf.transpose(k, [0, 1, 3, 2]); // [B, KV, hd, T]
-        const prev = cache?.layers[l];
-        if (prev) {
-          kT = tf.concat([prev.kT, kT], 3); // [B, KV, hd, S]
-          v = tf.concat([prev.v, v], 2); // [B, KV, S, hd]
+        if (recompute) {
+          const block = (xi: tf.Tensor, co: tf.Tensor, si: tf.Tensor, m: tf.Tensor) => this.block(L, xi, co, si, m).x;
+          x = checkpoint(block, x, [cos, sin, am], blockInputs([L.inputNorm, L.postNorm, L.q, L.k, L.v, L.o, L.gate, L.up, L.down])); // [B, T, D]
+        } else {
+          const r = this.block(L, x, cos, sin, am, cache?.layers[l]);
+          if (cache) kept.push(r.kT, r.v);
+          x = r.x;
         }
-        if (cache) kept.push(kT, v);
-        x = tf.add(x, linear(attention(q, kT, v, am), L.o)); // [B, T, D]
-        const h2 = rmsNorm(x, L.postNorm, c.rms_norm_eps);
-        x = tf.add(x, linear(tf.mul(silu(linear(h2, L.gate)), linear(h2, L.up)), L.down)); // [B, T, D]
         if (opts.hidden) states.push(this.withoutPrefix(x, virtual)); // residual stream after block l: [B, T - virtual, D]
       });
       if (opts.lastOnly) x = tf.slice(x, [0, T - 1, 0], [B, 1, -1]); // [B, 1, D]

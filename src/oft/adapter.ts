@@ -39,7 +39,7 @@ import { frozenMatMul, mm, swapLast, type Linear, type LinearAdapter } from '../
 import { matchesTarget } from '../lora/adapter';
 import { nearestDivisor, oftShapeProblems, type OftConfig } from '../train/config';
 import type { TrainableAdapter } from '../train/loop';
-import { shuffle } from '../util/random';
+import { SeedStream, shuffle } from '../util/random';
 
 export class OftError extends Error {
   override name = 'OftError';
@@ -235,6 +235,16 @@ export class OftModule implements LinearAdapter {
     return this.linear.w.shape[1];
   }
 
+  /** The module-dropout seeds, shared by the adapter's modules (a recomputed block rewinds them). */
+  get seeds(): SeedStream {
+    return this.owner.seeds;
+  }
+
+  /** oft_R: what apply() trains. */
+  trainables(): tf.Tensor[] {
+    return [this.weight];
+  }
+
   /** coft: projects each block onto the Frobenius ball of radius eps / sqrt(blocks) and stores it (as PEFT). */
   private project(): void {
     if (!this.owner.config.coft) return;
@@ -320,8 +330,8 @@ export class OftAdapter implements TrainableAdapter {
   readonly adjusted: { module: string; from: number; to: number }[] = [];
   /** Terms of the Cayley-Neumann series, or null for the exact transform. */
   readonly neumannTerms: number | null;
-  private dropoutCounter = 0;
-  private dropoutBase = 0;
+  /** Where module dropout's seeds come from: setDropoutSeed sets its base, each draw takes the next. */
+  readonly seeds = new SeedStream();
 
   constructor(
     readonly lm: CausalLM,
@@ -363,12 +373,11 @@ export class OftAdapter implements TrainableAdapter {
 
   /** Seeds module dropout reproducibly: each training step sets a base, each call draws the next seed. */
   setDropoutSeed(base: number): void {
-    this.dropoutBase = base;
-    this.dropoutCounter = 0;
+    this.seeds.reset(base);
   }
 
   nextDropoutSeed(): number {
-    return (this.dropoutBase * 1000003 + this.dropoutCounter++) % 2147483647;
+    return this.seeds.next();
   }
 
   /** Checkpoint names of variables(), in order: `<module>.oft_R`. */

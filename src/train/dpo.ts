@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { CausalLM } from '../model/causal-lm';
 import { yieldToEventLoop } from '../util/async';
-import { collate, type Example, type Objective, type StatSink } from './loop';
+import { collate, type Example, type Objective, type StatSink, type TrainForward } from './loop';
 
 /** One preference pair, encoded: both sides share the prompt's tokens; weights mark the reply's. */
 export interface PreferenceExample {
@@ -62,10 +62,10 @@ export function sequenceLogProbs(logits: tf.Tensor, targets: number[][], weights
 }
 
 /** The policy's summed log-probabilities of both sides of each pair: [chosen [B], rejected [B]], one forward over 2B rows. */
-export function pairLogProbs(lm: CausalLM, batch: readonly PreferenceExample[]): [tf.Tensor1D, tf.Tensor1D] {
+export function pairLogProbs(lm: CausalLM, batch: readonly PreferenceExample[], forward?: TrainForward): [tf.Tensor1D, tf.Tensor1D] {
   const B = batch.length;
   const c = collate([...batch.map((p) => p.chosen), ...batch.map((p) => p.rejected)]);
-  const lp = sequenceLogProbs(lm.forward(c.ids, { mask: c.mask }), c.target, c.weight); // [2B]
+  const lp = sequenceLogProbs(lm.forward(c.ids, { ...forward, mask: c.mask }), c.target, c.weight); // [2B]
   return [tf.slice(lp, [0], [B]), tf.slice(lp, [B], [B])];
 }
 
@@ -119,8 +119,8 @@ export function dpoObjective(o: DpoOptions): Objective<PreferenceExample> & {
   if (!(beta > 0)) throw new Error(`DPO beta must be positive, got ${beta}`);
   return {
     name: 'dpo',
-    loss(lm: CausalLM, batch: PreferenceExample[], stat?: StatSink): tf.Scalar {
-      const [chosen, rejected] = pairLogProbs(lm, batch);
+    loss(lm: CausalLM, batch: PreferenceExample[], stat?: StatSink, forward?: TrainForward): tf.Scalar {
+      const [chosen, rejected] = pairLogProbs(lm, batch, forward);
       const ref = refOf(batch);
       const t = dpoTerms({ chosen, rejected }, ref, beta);
       let loss = tf.mean(t.losses) as tf.Scalar;

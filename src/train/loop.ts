@@ -6,7 +6,7 @@
 // A checkpoint therefore needs only the weights, the AdamW moments and a few counters for a
 // resumed run to reproduce an uninterrupted one exactly.
 import * as tf from '@tensorflow/tfjs-core';
-import type { CausalLM } from '../model/causal-lm';
+import type { CausalLM, ForwardOptions } from '../model/causal-lm';
 import { shuffle } from '../util/random';
 import { maskedCrossEntropy } from './loss';
 import { AdamW, clipScale, DEFAULT_ADAMW, squaredNorm } from './optimizer';
@@ -146,8 +146,11 @@ export type StatSink = (name: string, value: tf.Scalar) => void;
  */
 export interface Objective<E> {
   name: string;
-  /** Mean loss of a micro-batch: a scalar, computed inside tf.variableGrads / tf.tidy; statistics go to `stat`. */
-  loss(lm: CausalLM, batch: E[], stat?: StatSink): tf.Scalar;
+  /**
+   * Mean loss of a micro-batch: a scalar, computed inside tf.variableGrads / tf.tidy; statistics go to `stat`;
+   * `forward` is passed on to the model's forward (training steps: activation recomputation).
+   */
+  loss(lm: CausalLM, batch: E[], stat?: StatSink, forward?: TrainForward): tf.Scalar;
   /** Tokens a micro-batch feeds (throughput) and the weight of its mean loss (evaluation averages by it). */
   count(batch: E[]): { tokens: number; weight: number };
   /** State the objective keeps with every checkpoint (DPO: its cached reference log-probabilities). */
@@ -155,6 +158,9 @@ export interface Objective<E> {
   /** Restores it from a checkpoint's tensors (Trainer.restore). */
   restoreTensors?(tensors: Readonly<Record<string, { data: Float32Array }>>, train: readonly E[], val: readonly E[]): void;
 }
+
+/** What a training step asks of the model's forward beyond the batch (the run's Recompute activations). */
+export type TrainForward = Pick<ForwardOptions, 'recompute'>;
 
 /** Statistics collected from micro-batches (kept tensors until read), averaged by weight. */
 export class Stats {
@@ -196,9 +202,9 @@ export class Stats {
 /** Next-token cross-entropy on right-padded, masked sequences. */
 export const causalLmObjective: Objective<Example> = {
   name: 'causal-lm',
-  loss(lm, batch) {
+  loss(lm, batch, _stat, forward) {
     const b = collate(batch);
-    return maskedCrossEntropy(lm.forward(b.ids, { mask: b.mask }), b.target, b.weight);
+    return maskedCrossEntropy(lm.forward(b.ids, { ...forward, mask: b.mask }), b.target, b.weight);
   },
   count(batch) {
     let tokens = 0;
@@ -366,7 +372,7 @@ export class Trainer<E = Example, A extends TrainableAdapter = TrainableAdapter>
         tokens += this.objective.count(batch).tokens;
         this.adapter?.setDropoutSeed(c.seed * 1_000_003 + this.step * 97 + a);
         const sink = stats.sink(1);
-        const { value, grads } = tf.variableGrads(() => this.objective.loss(this.lm, batch, sink), this.params);
+        const { value, grads } = tf.variableGrads(() => this.objective.loss(this.lm, batch, sink, { recompute: c.recompute }), this.params);
         losses.push(value);
         const g = this.params.map((p) => grads[p.name]!);
         if (!acc) acc = g;

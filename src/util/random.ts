@@ -24,3 +24,23 @@ export function shuffle<T>(items: readonly T[], seed: number): T[] {
   }
   return a;
 }
+
+/**
+ * Seeds drawn one after another from a base (dropout: each training micro-batch sets a base, each dropout
+ * call draws the next seed). `position` is public so that a block whose activations are recomputed in the
+ * backward (src/model/checkpoint.ts) can rewind to where its forward started and draw the same seeds again.
+ */
+export class SeedStream {
+  private base = 0;
+  /** Seeds drawn since the last reset. */
+  position = 0;
+
+  reset(base: number): void {
+    this.base = base;
+    this.position = 0;
+  }
+
+  next(): number {
+    return (this.base * 1000003 + this.position++) % 2147483647;
+  }
+}
