@@ -10,6 +10,11 @@ interface VecmatExports {
   ger(a: number, x: number, y: number, n: number, m: number, ldy: number): void;
   lse_row(x: number, n: number, out: number): void;
   exp_scale(x: number, y: number, n: number, shift: number, c: number): void;
+  attn_fwd(q: number, kt: number, v: number, o: number, mask: number, lim: number, s: number, stat: number, T: number, S: number, hd: number, ldo: number, scale: number): void;
+  attn_bwd(
+    q: number, kt: number, k: number, vt: number, dout: number, o: number, mask: number, lim: number, stat: number,
+    p: number, dp: number, dq: number, dk: number, dv: number, T: number, S: number, hd: number, ldo: number, scale: number,
+  ): void;
 }
 
 let compiled: WebAssembly.Module | null = null;
@@ -78,6 +83,31 @@ export class SimdArena {
   /** y[j] = c * exp(x[j] - shift), j < n (y may be x). */
   expScale(x: number, y: number, n: number, shift: number, c: number): void {
     this.ex.exp_scale(x * 4, y * 4, n, shift, c);
+  }
+
+  /** The arena's memory as 32-bit integers (valid until the next reserve()); offsets as for f32. */
+  get i32(): Int32Array {
+    return new Int32Array(this.f32.buffer, this.f32.byteOffset, this.f32.length);
+  }
+
+  /**
+   * Attention for one (sequence, query head), all T query rows (offsets in floats; simd.wat attn_fwd): q [T, hd];
+   * kt [hd, S]; v [S, hd]; o row i at o + i * ldo; mask [T, S] additive; lim [T] int32 keys each row visits;
+   * s scratch [S]; stat [T, 2] receives each row's max score and 1 / sum of exp for the backward.
+   */
+  attnFwd(q: number, kt: number, v: number, o: number, mask: number, lim: number, s: number, stat: number, T: number, S: number, hd: number, ldo: number, scale: number): void {
+    this.ex.attn_fwd(q * 4, kt * 4, v * 4, o * 4, mask * 4, lim * 4, s * 4, stat * 4, T, S, hd, ldo, scale);
+  }
+
+  /**
+   * attnFwd's gradient (simd.wat attn_bwd): also k [S, hd] (keys as rows), vt [hd, S], dout like o, scratch p and
+   * dp [S]; writes dq [T, hd] and adds into dk and dv [S, hd].
+   */
+  attnBwd(
+    q: number, kt: number, k: number, vt: number, dout: number, o: number, mask: number, lim: number, stat: number,
+    p: number, dp: number, dq: number, dk: number, dv: number, T: number, S: number, hd: number, ldo: number, scale: number,
+  ): void {
+    this.ex.attn_bwd(q * 4, kt * 4, k * 4, vt * 4, dout * 4, o * 4, mask * 4, lim * 4, stat * 4, p * 4, dp * 4, dq * 4, dk * 4, dv * 4, T, S, hd, ldo, scale);
   }
 
   /** y[j * ldy + k] += a[j] * x[k], j < n, k < m (offsets in floats). */

@@ -12,7 +12,7 @@
 ;; is summed over k in order, like a plain matMul.
 (module
   (memory (export "memory") 1)
-  (func (export "vecmat")
+  (func $vecmat (export "vecmat")
     (param $x i32) (param $w i32) (param $y i32) (param $n i32) (param $m i32) (param $ldw i32)
     (local $j i32) (local $k i32) (local $stride i32) (local $p i32) (local $xend i32)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $xv v128)
@@ -84,7 +84,7 @@
         (br $blocks1))))
   ;; ger(a, x, y, n, m, ldy): y[j * ldy + k] += a[j] * x[k] for j < n, k < m (a rank-1 update)
   ;;   byte offsets as in vecmat; four outputs at a time, the last m % 4 one at a time.
-  (func (export "ger")
+  (func $ger (export "ger")
     (param $a i32) (param $x i32) (param $y i32) (param $n i32) (param $m i32) (param $ldy i32)
     (local $j i32) (local $k i32) (local $row i32) (local $m4 i32) (local $mb i32) (local $av v128) (local $as f32)
     (local.set $m4 (i32.shl (i32.and (local.get $m) (i32.const -4)) (i32.const 2)))
@@ -134,7 +134,7 @@
       (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $n)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
 
   ;; lse_row(x, n, out): m = max(x[0..n)), s = sum exp(x - m); stores m at out and s at out + 4 (byte offsets).
-  (func (export "lse_row") (param $x i32) (param $n i32) (param $out i32)
+  (func $lse_row (export "lse_row") (param $x i32) (param $n i32) (param $out i32)
     (local $k i32) (local $n4 i32) (local $nb i32) (local $m4 v128) (local $s4 v128) (local $m f32) (local $s f32) (local $mv v128)
     (local.set $n4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
     (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
@@ -174,7 +174,7 @@
     (f32.store offset=4 (local.get $out) (local.get $s)))
 
   ;; exp_scale(x, y, n, shift, c): y[j] = c * exp(x[j] - shift), j < n (byte offsets; y may be x).
-  (func (export "exp_scale") (param $x i32) (param $y i32) (param $n i32) (param $shift f32) (param $c f32)
+  (func $exp_scale (export "exp_scale") (param $x i32) (param $y i32) (param $n i32) (param $shift f32) (param $c f32)
     (local $k i32) (local $n4 i32) (local $nb i32) (local $sv v128) (local $cv v128)
     (local.set $n4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
     (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
@@ -193,4 +193,191 @@
         (f32x4.mul (local.get $cv) (call $exp4 (f32x4.sub (v128.load32_splat (i32.add (local.get $x) (local.get $k))) (local.get $sv))))))
       (local.set $k (i32.add (local.get $k) (i32.const 4)))
       (br $l2))))
+  ;; scale_add(x, a, n, c): x[j] = x[j] * c + a[j], j < n (scores scaled, plus the additive mask row).
+  (func $scale_add (param $x i32) (param $a i32) (param $n i32) (param $c f32)
+    (local $k i32) (local $n4 i32) (local $nb i32) (local $cv v128)
+    (local.set $n4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $cv (f32x4.splat (local.get $c)))
+    (local.set $k (i32.const 0))
+    (block $d1 (loop $l1
+      (br_if $d1 (i32.ge_u (local.get $k) (local.get $n4)))
+      (v128.store (i32.add (local.get $x) (local.get $k))
+        (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $x) (local.get $k))) (local.get $cv))
+          (v128.load (i32.add (local.get $a) (local.get $k)))))
+      (local.set $k (i32.add (local.get $k) (i32.const 16)))
+      (br $l1)))
+    (block $d2 (loop $l2
+      (br_if $d2 (i32.ge_u (local.get $k) (local.get $nb)))
+      (f32.store (i32.add (local.get $x) (local.get $k))
+        (f32.add (f32.mul (f32.load (i32.add (local.get $x) (local.get $k))) (local.get $c))
+          (f32.load (i32.add (local.get $a) (local.get $k)))))
+      (local.set $k (i32.add (local.get $k) (i32.const 4)))
+      (br $l2))))
+
+  ;; dot(a, b, n): sum_k a[k] b[k], k < n, in order (byte offsets).
+  (func $dot (param $a i32) (param $b i32) (param $n i32) (result f32)
+    (local $k i32) (local $nb i32) (local $s f32)
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $k (i32.const 0))
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get $k) (local.get $nb)))
+      (local.set $s (f32.add (local.get $s)
+        (f32.mul (f32.load (i32.add (local.get $a) (local.get $k))) (f32.load (i32.add (local.get $b) (local.get $k))))))
+      (local.set $k (i32.add (local.get $k) (i32.const 4)))
+      (br $l)))
+    (local.get $s))
+
+  ;; softmax_grad(p, dp, n, d, c): dp[j] = p[j] * (dp[j] - d) * c, j < n (dS of a softmax row, times c).
+  (func $softmax_grad (param $p i32) (param $dp i32) (param $n i32) (param $d f32) (param $c f32)
+    (local $k i32) (local $n4 i32) (local $nb i32) (local $dv v128) (local $cv v128)
+    (local.set $n4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $dv (f32x4.splat (local.get $d)))
+    (local.set $cv (f32x4.splat (local.get $c)))
+    (local.set $k (i32.const 0))
+    (block $d1 (loop $l1
+      (br_if $d1 (i32.ge_u (local.get $k) (local.get $n4)))
+      (v128.store (i32.add (local.get $dp) (local.get $k))
+        (f32x4.mul (f32x4.mul (v128.load (i32.add (local.get $p) (local.get $k)))
+          (f32x4.sub (v128.load (i32.add (local.get $dp) (local.get $k))) (local.get $dv))) (local.get $cv)))
+      (local.set $k (i32.add (local.get $k) (i32.const 16)))
+      (br $l1)))
+    (block $d2 (loop $l2
+      (br_if $d2 (i32.ge_u (local.get $k) (local.get $nb)))
+      (f32.store (i32.add (local.get $dp) (local.get $k))
+        (f32.mul (f32.mul (f32.load (i32.add (local.get $p) (local.get $k)))
+          (f32.sub (f32.load (i32.add (local.get $dp) (local.get $k))) (local.get $d))) (local.get $c)))
+      (local.set $k (i32.add (local.get $k) (i32.const 4)))
+      (br $l2))))
+
+  ;; softmax_row(x, n, stat): x[j] = exp(x[j] - m) for j < n, m = max(x); stores m at stat and 1 / sum at stat + 4
+  ;; (byte offsets). The rows still need the 1 / sum factor: attn_fwd folds it into the output. One exp per
+  ;; element (exp4 written out inline: this is attention's hottest loop).
+  (func $softmax_row (param $x i32) (param $n i32) (param $stat i32)
+    (local $k i32) (local $n4 i32) (local $nb i32) (local $m4 v128) (local $s4 v128) (local $m f32) (local $s f32) (local $mv v128)
+    (local $e v128) (local $nn v128) (local $r v128) (local $pp v128)
+    (local.set $n4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $m4 (v128.const f32x4 -inf -inf -inf -inf))
+    (local.set $k (i32.const 0))
+    (block $d1 (loop $l1
+      (br_if $d1 (i32.ge_u (local.get $k) (local.get $n4)))
+      (local.set $m4 (f32x4.max (local.get $m4) (v128.load (i32.add (local.get $x) (local.get $k)))))
+      (local.set $k (i32.add (local.get $k) (i32.const 16)))
+      (br $l1)))
+    (local.set $m (f32.max
+      (f32.max (f32x4.extract_lane 0 (local.get $m4)) (f32x4.extract_lane 1 (local.get $m4)))
+      (f32.max (f32x4.extract_lane 2 (local.get $m4)) (f32x4.extract_lane 3 (local.get $m4)))))
+    (block $d2 (loop $l2
+      (br_if $d2 (i32.ge_u (local.get $k) (local.get $nb)))
+      (local.set $m (f32.max (local.get $m) (f32.load (i32.add (local.get $x) (local.get $k)))))
+      (local.set $k (i32.add (local.get $k) (i32.const 4)))
+      (br $l2)))
+    (local.set $mv (f32x4.splat (local.get $m)))
+    (local.set $s4 (v128.const f32x4 0 0 0 0))
+    (local.set $k (i32.const 0))
+    (block $d3 (loop $l3
+      (br_if $d3 (i32.ge_u (local.get $k) (local.get $n4)))
+      ;; e = exp4(x - m), inline
+      (local.set $e (f32x4.max (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $k))) (local.get $mv)) (v128.const f32x4 -87.33654 -87.33654 -87.33654 -87.33654)))
+      (local.set $nn (f32x4.nearest (f32x4.mul (local.get $e) (v128.const f32x4 1.44269504088896341 1.44269504088896341 1.44269504088896341 1.44269504088896341))))
+      (local.set $r (f32x4.sub (local.get $e) (f32x4.mul (local.get $nn) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))))
+      (local.set $r (f32x4.sub (local.get $r) (f32x4.mul (local.get $nn) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
+      (local.set $pp (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
+      (local.set $pp (f32x4.add (f32x4.mul (local.get $pp) (local.get $r)) (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
+      (local.set $pp (f32x4.add (f32x4.mul (local.get $pp) (local.get $r)) (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
+      (local.set $pp (f32x4.add (f32x4.mul (local.get $pp) (local.get $r)) (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
+      (local.set $pp (f32x4.add (f32x4.mul (local.get $pp) (local.get $r)) (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
+      (local.set $pp (f32x4.add (f32x4.mul (local.get $pp) (local.get $r)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
+      (local.set $pp (f32x4.add (f32x4.add (f32x4.mul (local.get $pp) (f32x4.mul (local.get $r) (local.get $r))) (local.get $r)) (v128.const f32x4 1 1 1 1)))
+      (local.set $e (f32x4.mul (local.get $pp)
+        (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $nn)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
+      (v128.store (i32.add (local.get $x) (local.get $k)) (local.get $e))
+      (local.set $s4 (f32x4.add (local.get $s4) (local.get $e)))
+      (local.set $k (i32.add (local.get $k) (i32.const 16)))
+      (br $l3)))
+    (local.set $s (f32.add
+      (f32.add (f32x4.extract_lane 0 (local.get $s4)) (f32x4.extract_lane 1 (local.get $s4)))
+      (f32.add (f32x4.extract_lane 2 (local.get $s4)) (f32x4.extract_lane 3 (local.get $s4)))))
+    (block $d4 (loop $l4
+      (br_if $d4 (i32.ge_u (local.get $k) (local.get $nb)))
+      (local.set $e (call $exp4 (f32x4.sub (v128.load32_splat (i32.add (local.get $x) (local.get $k))) (local.get $mv))))
+      (f32.store (i32.add (local.get $x) (local.get $k)) (f32x4.extract_lane 0 (local.get $e)))
+      (local.set $s (f32.add (local.get $s) (f32x4.extract_lane 0 (local.get $e))))
+      (local.set $k (i32.add (local.get $k) (i32.const 4)))
+      (br $l4)))
+    (f32.store (local.get $stat) (local.get $m))
+    (f32.store offset=4 (local.get $stat) (f32.div (f32.const 1) (local.get $s))))
+
+  ;; scale(x, n, c): x[j] *= c, j < n (byte offsets).
+  (func $scale (param $x i32) (param $n i32) (param $c f32)
+    (local $k i32) (local $n4 i32) (local $nb i32) (local $cv v128)
+    (local.set $n4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $cv (f32x4.splat (local.get $c)))
+    (block $d1 (loop $l1
+      (br_if $d1 (i32.ge_u (local.get $k) (local.get $n4)))
+      (v128.store (i32.add (local.get $x) (local.get $k)) (f32x4.mul (v128.load (i32.add (local.get $x) (local.get $k))) (local.get $cv)))
+      (local.set $k (i32.add (local.get $k) (i32.const 16)))
+      (br $l1)))
+    (block $d2 (loop $l2
+      (br_if $d2 (i32.ge_u (local.get $k) (local.get $nb)))
+      (f32.store (i32.add (local.get $x) (local.get $k)) (f32.mul (f32.load (i32.add (local.get $x) (local.get $k))) (local.get $c)))
+      (local.set $k (i32.add (local.get $k) (i32.const 4)))
+      (br $l2))))
+
+  ;; attn_fwd: one (sequence, query head) of attention, all its query rows i < T (byte offsets; ld* in floats):
+  ;;   q [T, hd] rows; kt [hd, S] (keys transposed, ldk floats per row); v [S, hd]; o: row i at o + i * ldo;
+  ;;   mask [T, S] additive; lim [T] (i32): keys visited by row i; s: scratch [S];
+  ;;   stat [T, 2]: per row the max score m and 1 / sum exp(s - m), for the backward.
+  ;;   s = q_i kt * scale + mask_i;  p = exp(s - m) / sum;  o_i = p v (as (exp(s - m) v) / sum)
+  (func (export "attn_fwd")
+    (param $q i32) (param $kt i32) (param $v i32) (param $o i32) (param $mask i32) (param $lim i32) (param $s i32)
+    (param $stat i32) (param $T i32) (param $S i32) (param $hd i32) (param $ldo i32) (param $scale f32)
+    (local $i i32) (local $n i32) (local $st i32) (local $oi i32)
+    (block $done (loop $rows
+      (br_if $done (i32.ge_s (local.get $i) (local.get $T)))
+      (local.set $n (i32.load (i32.add (local.get $lim) (i32.shl (local.get $i) (i32.const 2)))))
+      (local.set $st (i32.add (local.get $stat) (i32.shl (local.get $i) (i32.const 3))))
+      (call $vecmat (i32.add (local.get $q) (i32.shl (i32.mul (local.get $i) (local.get $hd)) (i32.const 2)))
+        (local.get $kt) (local.get $s) (local.get $hd) (local.get $n) (local.get $S))
+      (call $scale_add (local.get $s) (i32.add (local.get $mask) (i32.shl (i32.mul (local.get $i) (local.get $S)) (i32.const 2)))
+        (local.get $n) (local.get $scale))
+      (call $softmax_row (local.get $s) (local.get $n) (local.get $st)) ;; s = exp(s - m), stat = m, 1 / sum
+      (local.set $oi (i32.add (local.get $o) (i32.shl (i32.mul (local.get $i) (local.get $ldo)) (i32.const 2))))
+      (call $vecmat (local.get $s) (local.get $v) (local.get $oi) (local.get $n) (local.get $hd) (local.get $hd))
+      (call $scale (local.get $oi) (local.get $hd) (f32.load offset=4 (local.get $st)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $rows))))
+
+  ;; attn_bwd: the gradient of attn_fwd for one (sequence, query head); p recomputed from stat. Adds into dk and dv
+  ;; (shared by the query heads of a key/value head); writes dq.
+  ;;   k [S, hd] (keys as rows); vt [hd, S] (values transposed); dout, o: row i at + i * ldo; p, dp: scratch [S].
+  ;;   dP = dO_i vt;  dS = p (dP - dO_i . o_i) * scale;  dq_i = dS k;  dk += dS^T q_i;  dv += p^T dO_i
+  (func (export "attn_bwd")
+    (param $q i32) (param $kt i32) (param $k i32) (param $vt i32) (param $dout i32) (param $o i32) (param $mask i32)
+    (param $lim i32) (param $stat i32) (param $p i32) (param $dp i32) (param $dq i32) (param $dk i32) (param $dv i32)
+    (param $T i32) (param $S i32) (param $hd i32) (param $ldo i32) (param $scale f32)
+    (local $i i32) (local $n i32) (local $st i32) (local $qi i32) (local $doi i32)
+    (block $done (loop $rows
+      (br_if $done (i32.ge_s (local.get $i) (local.get $T)))
+      (local.set $n (i32.load (i32.add (local.get $lim) (i32.shl (local.get $i) (i32.const 2)))))
+      (local.set $st (i32.add (local.get $stat) (i32.shl (local.get $i) (i32.const 3))))
+      (local.set $qi (i32.add (local.get $q) (i32.shl (i32.mul (local.get $i) (local.get $hd)) (i32.const 2))))
+      (local.set $doi (i32.shl (i32.mul (local.get $i) (local.get $ldo)) (i32.const 2)))
+      (call $vecmat (local.get $qi) (local.get $kt) (local.get $p) (local.get $hd) (local.get $n) (local.get $S))
+      (call $scale_add (local.get $p) (i32.add (local.get $mask) (i32.shl (i32.mul (local.get $i) (local.get $S)) (i32.const 2)))
+        (local.get $n) (local.get $scale))
+      (call $exp_scale (local.get $p) (local.get $p) (local.get $n) (f32.load (local.get $st)) (f32.load offset=4 (local.get $st)))
+      (call $vecmat (i32.add (local.get $dout) (local.get $doi)) (local.get $vt) (local.get $dp) (local.get $hd) (local.get $n) (local.get $S))
+      (call $softmax_grad (local.get $p) (local.get $dp) (local.get $n)
+        (call $dot (i32.add (local.get $dout) (local.get $doi)) (i32.add (local.get $o) (local.get $doi)) (local.get $hd))
+        (local.get $scale))
+      (call $vecmat (local.get $dp) (local.get $k) (i32.add (local.get $dq) (i32.shl (i32.mul (local.get $i) (local.get $hd)) (i32.const 2)))
+        (local.get $n) (local.get $hd) (local.get $hd))
+      (call $ger (local.get $dp) (local.get $qi) (local.get $dk) (local.get $n) (local.get $hd) (local.get $hd))
+      (call $ger (local.get $p) (i32.add (local.get $dout) (local.get $doi)) (local.get $dv) (local.get $n) (local.get $hd) (local.get $hd))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $rows))))
 )

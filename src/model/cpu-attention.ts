@@ -1,10 +1,12 @@
 // Grouped-query attention as one op with its own gradient, computed in tabtune's WebAssembly SIMD kernels
-// (src/kernels/simd.wat) for the CPU backends (wasm, cpu). The same math as attention() in ops.ts:
+// (src/kernels/simd.wat attn_fwd / attn_bwd, one call per sequence and query head) for the CPU backends
+// (wasm, cpu). The same math as attention() in ops.ts:
 //   s = q kT / sqrt(hd) + mask;  p = softmax(s);  o = p v
 // TF.js builds this from dozens of small ops per (sequence, head), each costing more in bookkeeping than in
 // arithmetic; here a layer's attention is one op forward and one backward. Each query row only visits the
 // keys up to the last one its mask lets it see (a causal row i stops at i), and the backward recomputes p
-// from the saved log-sum-exp instead of keeping [B, H, T, S] probabilities (as FlashAttention does):
+// from each row's saved max and 1 / sum of exp instead of keeping [B, H, T, S] probabilities (as
+// FlashAttention does):
 //   dP = dO vT;  dS = p (dP - rowsum(dO o));  dq = dS k / sqrt(hd);  dk = dS^T q / sqrt(hd);  dv = p^T dO
 import * as tf from '@tensorflow/tfjs-core';
 import { MAX_ARENA_BYTES, scratch, simdAvailable } from '../kernels/simd';
@@ -16,7 +18,7 @@ export function cpuAttentionAvailable(q: tf.Tensor, kT: tf.Tensor): boolean {
   if (!simdAvailable()) return false;
   const [B, H, T, hd] = q.shape as [number, number, number, number];
   const [, KV, , S] = kT.shape as [number, number, number, number];
-  const floats = 4 * B * H * T * hd + 6 * B * KV * S * hd + 4 * S; // the backward's scratch, the larger
+  const floats = 4 * B * H * T * hd + 6 * B * KV * S * hd + B * T * (S + 1) + 2 * B * H * T + 2 * S; // the backward's scratch, the larger
   return floats * 4 * 1.25 < MAX_ARENA_BYTES;
 }
 
@@ -53,40 +55,32 @@ export function cpuAttention(q: tf.Tensor, kT: tf.Tensor, v: tf.Tensor, mask: tf
     save([qi, kTi, vi]);
     const m = mi.dataSync() as Float32Array; // [B, T, S]
     const lim = rowLimits(m, B, T, S);
-    const a = scratch(B * H * T * hd + 2 * B * KV * S * hd + B * T * H * hd + S + 2);
+    const a = scratch(B * H * T * hd + 2 * B * KV * S * hd + B * T * H * hd + B * T * S + B * T + S + 2 * B * H * T + 32);
     const f = a.f32;
     const Q = a.alloc(B * H * T * hd);
     const KT = a.alloc(B * KV * hd * S);
     const V = a.alloc(B * KV * S * hd);
     const O = a.alloc(B * T * H * hd);
+    const M = a.alloc(B * T * S);
+    const L = a.alloc(B * T);
     const s = a.alloc(S);
-    const ms = a.alloc(2);
+    const ST = a.alloc(2 * B * H * T);
     f.set(qi.dataSync() as Float32Array, Q);
     f.set(kTi.dataSync() as Float32Array, KT);
     f.set(vi.dataSync() as Float32Array, V);
-    const lse = new Float64Array(B * H * T);
+    f.set(m, M);
+    a.i32.set(lim, L);
     for (let b = 0; b < B; b++)
       for (let h = 0; h < H; h++) {
         const g = Math.floor(h / rep);
-        const kt = KT + (b * KV + g) * hd * S;
-        const vv = V + (b * KV + g) * S * hd;
-        for (let i = 0; i < T; i++) {
-          const n = lim[b * T + i]!;
-          const mrow = (b * T + i) * S;
-          a.vecmat(Q + ((b * H + h) * T + i) * hd, kt, s, hd, n, S); // [n]
-          for (let j = 0; j < n; j++) f[s + j] = f[s + j]! * scale + m[mrow + j]!;
-          a.lseRow(s, n, ms); // max, sum of exp
-          const l = f[ms]! + Math.log(f[ms + 1]!);
-          a.expScale(s, s, n, l, 1); // p = exp(s - lse)
-          lse[(b * H + h) * T + i] = l;
-          a.vecmat(s, vv, O + ((b * T + i) * H + h) * hd, n, hd, hd); // [hd]
-        }
+        a.attnFwd(Q + (b * H + h) * T * hd, KT + (b * KV + g) * hd * S, V + (b * KV + g) * S * hd, O + (b * T * H + h) * hd, M + b * T * S, L + b * T, s, ST + (b * H + h) * T * 2, T, S, hd, H * hd, scale);
       }
     const out = f.slice(O, O + B * T * H * hd);
+    const stat = f.slice(ST, ST + 2 * B * H * T); // per row: max score, 1 / sum of exp
     return {
       value: tf.tensor(out, [B, T, H * hd]),
       gradFunc: (dy: tf.Tensor, [sq, skT, sv]: tf.Tensor[]) => {
-        const b2 = scratch(B * H * T * hd * 4 + 6 * B * KV * S * hd + 2 * S);
+        const b2 = scratch(B * H * T * hd * 4 + 6 * B * KV * S * hd + B * T * S + B * T + 2 * B * H * T + 2 * S + 64);
         const f2 = b2.f32;
         const Q2 = b2.alloc(B * H * T * hd);
         const KT2 = b2.alloc(B * KV * hd * S);
@@ -98,6 +92,9 @@ export function cpuAttention(q: tf.Tensor, kT: tf.Tensor, v: tf.Tensor, mask: tf
         const dQ = b2.alloc(B * H * T * hd);
         const dK = b2.alloc(B * KV * S * hd);
         const dV = b2.alloc(B * KV * S * hd);
+        const M2 = b2.alloc(B * T * S);
+        const L2 = b2.alloc(B * T);
+        const ST2 = b2.alloc(2 * B * H * T);
         const p = b2.alloc(S);
         const dp = b2.alloc(S);
         f2.set(sq!.dataSync() as Float32Array, Q2);
@@ -105,31 +102,18 @@ export function cpuAttention(q: tf.Tensor, kT: tf.Tensor, v: tf.Tensor, mask: tf
         f2.set(sv!.dataSync() as Float32Array, V2);
         f2.set(dy.dataSync() as Float32Array, dO);
         f2.set(out, O2);
+        f2.set(m, M2);
+        f2.set(stat, ST2);
+        b2.i32.set(lim, L2);
         f2.fill(0, dK, dK + B * KV * S * hd);
         f2.fill(0, dV, dV + B * KV * S * hd);
         transposeInto(f2, KT2, K2, B * KV, hd, S);
         transposeInto(f2, V2, VT2, B * KV, S, hd);
         for (let b = 0; b < B; b++)
           for (let h = 0; h < H; h++) {
-            const g = Math.floor(h / rep);
-            const kv = (b * KV + g) * S * hd; // same offset for [hd, S] and [S, hd] blocks
-            for (let i = 0; i < T; i++) {
-              const n = lim[b * T + i]!;
-              const mrow = (b * T + i) * S;
-              const qRow = Q2 + ((b * H + h) * T + i) * hd;
-              const oRow = ((b * T + i) * H + h) * hd;
-              const l = lse[(b * H + h) * T + i]!;
-              b2.vecmat(qRow, KT2 + kv, p, hd, n, S); // scores [n]
-              for (let j = 0; j < n; j++) f2[p + j] = f2[p + j]! * scale + m[mrow + j]!;
-              b2.expScale(p, p, n, l, 1); // p, recomputed from the saved log-sum-exp
-              b2.vecmat(dO + oRow, VT2 + kv, dp, hd, n, S); // dP [n]
-              let D = 0;
-              for (let k = 0; k < hd; k++) D += f2[dO + oRow + k]! * f2[O2 + oRow + k]!;
-              for (let j = 0; j < n; j++) f2[dp + j] = f2[p + j]! * (f2[dp + j]! - D) * scale; // dS / sqrt(hd)
-              b2.vecmat(dp, K2 + kv, dQ + ((b * H + h) * T + i) * hd, n, hd, hd);
-              b2.ger(dp, qRow, dK + kv, n, hd, hd);
-              b2.ger(p, dO + oRow, dV + kv, n, hd, hd);
-            }
+            const kv = (b * KV + Math.floor(h / rep)) * S * hd; // same offset for [hd, S] and [S, hd] blocks
+            const rows = (b * T * H + h) * hd; // row i of this head in dO and O: + i * H * hd
+            b2.attnBwd(Q2 + (b * H + h) * T * hd, KT2 + kv, K2 + kv, VT2 + kv, dO + rows, O2 + rows, M2 + b * T * S, L2 + b * T, ST2 + (b * H + h) * T * 2, p, dp, dQ + (b * H + h) * T * hd, dK + kv, dV + kv, T, S, hd, H * hd, scale);
           }
         transposeInto(f2, dK, K2, B * KV, S, hd); // dkT [B, KV, hd, S]
         return [
