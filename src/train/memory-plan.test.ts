@@ -56,6 +56,38 @@ describe('memory plan', () => {
     expect(q.message).toBe(`Batch 8 of 32-token sequences will not fit: it needs about ${(Math.round(q.requested.total / 2 ** 20)).toLocaleString('en-US')} MB of the 3,072 MB WASM can use (75% of the WASM heap's 4 GB cap). Training with micro-batches of ${q.batchSize} x ${q.gradAccum} accumulation steps (about ${Math.round(q.estimate.total / 2 ** 20).toLocaleString('en-US')} MB), the same effective batch of 16.`);
   });
 
+  it('with recomputation counts one layer of activations plus every layer\'s input, and offers it when nothing else fits', () => {
+    const c = { ...defaultTrainConfig('llama'), batchSize: 8, gradAccum: 1 };
+    const plain = estimateTrainingMemory(SMOL, c, 256);
+    const re = estimateTrainingMemory(SMOL, { ...c, recompute: true }, 256);
+    expect(re.recompute).toBe(true);
+    expect(re.activations).toBeLessThan(plain.activations / 3);
+    expect(re.weights).toBe(plain.weights);
+    expect(re.trainable).toBe(plain.trainable);
+    // The 135M shape on every linear layer: not even one 256-token sequence fits without it; with it, it does.
+    const p = planMemory(SMOL, c, 256, WASM);
+    expect(p.fits).toBe(false);
+    expect(p.withRecompute).not.toBeNull();
+    const w = p.withRecompute!;
+    expect(w.batchSize * w.gradAccum).toBe(8);
+    expect(w.estimate.total).toBeLessThanOrEqual(p.budget!);
+    expect(p.message).toContain(`Turn on Recompute activations (each layer's activations recomputed in the backward pass, about a third more time per step): then`);
+    expect(p.message).toMatch(/\(about [\d,]+ MB\)\. Or try a shorter max sequence length \(now 256 tokens\)/);
+    // Turned on, the same run fits at that micro-batch, and the line says so.
+    const on = planMemory(SMOL, { ...c, recompute: true }, 256, WASM);
+    expect(on).toMatchObject({ fits: true, batchSize: w.batchSize, gradAccum: w.gradAccum, withRecompute: null });
+    expect(memoryLine(on)).toMatch(/activations [\d,]+ MB recomputed per layer/);
+    // A batch that smaller micro-batches make fit is not offered recomputation (it costs time; micro-batches do not).
+    const q = planMemory(SMOL, { ...c, lora: { ...c.lora, target_modules: ['q_proj', 'v_proj'] } }, 32, WASM);
+    expect(q).toMatchObject({ fits: true, changed: true, withRecompute: null });
+    expect(q.message).not.toContain('Recompute');
+    // Already on and still too large: the other fixes only.
+    const huge = planMemory(SMOL, { ...c, recompute: true }, 4096, WASM);
+    expect(huge.fits).toBe(false);
+    expect(huge.message).not.toContain('Recompute');
+    expect(huge.message).toMatch(/Try a shorter max sequence length \(now 4096 tokens\)/);
+  });
+
   it("on WebGPU checks the largest tensor against the GPU's buffer limit", () => {
     const c = { ...defaultTrainConfig('llama'), batchSize: 8 };
     const gpu = limitsFor('webgpu', { maxBufferSize: 256 * 2 ** 20, maxStorageBufferBindingSize: 128 * 2 ** 20 });
@@ -110,5 +142,45 @@ describe('memory plan', () => {
       }
     }
     console.log(`[memory plan]\n${rows.join('\n')}`);
+  });
+
+  it('with recomputation is within 30% of the measured peak of a LoRA step on tfjs-wasm, and below the peak without it', async () => {
+    await setupBackend('wasm');
+    const rows: string[] = [];
+    for (const [dir, shapes] of [[TINY_DIR, [[1, 64], [2, 128]]], [BASE_DIR, [[1, 64], [4, 128]]]] as const) {
+      const m = await loadModel(directorySource(dir));
+      try {
+        for (const [B, T] of shapes) {
+          const ex: Example[] = Array.from({ length: B }, (_, i) => {
+            const ids = Array.from({ length: T + 1 }, (_, t) => 5 + ((i * 31 + t * 7) % 200));
+            return { input: ids.slice(0, -1), target: ids.slice(1), weight: ids.slice(1).map(() => 1) };
+          });
+          const peak = async (recompute: boolean) => {
+            const c: TrainConfig = { ...defaultTrainConfig('llama'), batchSize: B, steps: 1, epochs: 0, recompute };
+            const ad = new LoraAdapter(m.lm, c.lora, { seed: 1 });
+            const tr = new Trainer(m.lm, ex, [], c, ad);
+            try {
+              const before = tf.memory().numBytes;
+              const prof = await tf.profile(() => void tr.trainStep());
+              const e = estimateTrainingMemory(m.info, c, T);
+              return { measured: prof.peakBytes - before, estimated: e.activations + e.trainable - e.trainableParams * 4 };
+            } finally {
+              tr.dispose();
+              ad.dispose();
+            }
+          };
+          const plain = await peak(false);
+          const re = await peak(true);
+          rows.push(`${m.name} ${B}x${T} recompute: estimate ${(re.estimated / 1e6).toFixed(1)} MB, measured ${(re.measured / 1e6).toFixed(1)} MB (${(re.estimated / re.measured).toFixed(2)}); without: measured ${(plain.measured / 1e6).toFixed(1)} MB`);
+          expect(re.estimated / re.measured, rows.at(-1)).toBeGreaterThan(0.75);
+          expect(re.estimated / re.measured, rows.at(-1)).toBeLessThan(1.3);
+          expect(re.measured, rows.at(-1)).toBeLessThan(0.7 * plain.measured);
+          expect(re.estimated).toBeLessThan(plain.estimated);
+        }
+      } finally {
+        m.dispose();
+      }
+    }
+    console.log(`[memory plan, recompute]\n${rows.join('\n')}`);
   });
 });

@@ -2,7 +2,7 @@
 // and the largest micro-batch that fits (gradient accumulation keeps the effective batch). Plain data, no
 // TF.js: the page computes the same plan as the worker (the Train panel shows it), the worker applies it.
 //
-// What a LoRA step holds at its peak, per micro-batch of N = rows x T tokens (rows: the batch, twice it for
+// What a LoRA step holds at its peak (without recomputation, see below), per micro-batch of N = rows x T tokens (rows: the batch, twice it for
 // DPO; T: the longest sequence, prompt tuning's virtual tokens included), counted in float32 values:
 //   weights           P (+ V x D for a frozen tied head: the model keeps the embedding transposed once);
 //                     a frozen Llama of at most KEEP_TRANSPOSES_MAX_BYTES keeps every weight transposed too
@@ -29,9 +29,17 @@
 // The WASM heap after the step tracked the same peak within 20%. The engine's ops change: when they do,
 // that test says by how much, and these numbers are measured again.
 // Full-parameter training, OFT, prompt tuning and GPT-2 use the same terms without their own calibration.
+//
+// With activation recomputation (TrainConfig.recompute, src/model/checkpoint.ts) a step holds one layer's
+// activations (the per-layer term once, while that layer is recomputed in the backward) plus c_checkpoint N D
+// per layer: each layer's saved input and the gradient that reached it (TF.js frees a backward's gradients
+// only when it ends); logits and head as before. c_checkpoint 2, measured the same way (tabtune-tiny and
+// tabtune-base, 1 x 64 to 4 x 128, LoRA on q,v and on every linear layer, fused ops): 1.07-1.28 of the
+// peak, the head and logits terms weighing more on the small shapes. The measured peak with it was 0.26-0.56
+// of the peak without it (the larger the model and batch, the larger the saving).
 import { KEEP_TRANSPOSES_MAX_BYTES } from '../model/config';
 import type { ModelInfo } from '../model/load';
-import { nearestDivisor, type TrainConfig } from './config';
+import { nearestDivisor, RECOMPUTE_OPTION, type TrainConfig } from './config';
 
 /**
  * What the plan reads of a model: its config's sizes, as ModelInfo carries them. intermediateSize, heads,
@@ -87,15 +95,17 @@ export interface MemoryEstimate {
   total: number;
   /** The largest single tensor of the step and what it is (WebGPU's buffer limit applies to it). */
   largest: { bytes: number; what: string };
+  /** Activations counted with recomputation (TrainConfig.recompute). */
+  recompute: boolean;
 }
 
 const F = 4;
 /** The measured coefficients (see the header). */
 export const COEF = {
   /** The CPU backends' fused ops. */
-  fused: { layer: 31, lora: 3.5, attention: 0, logits: 5, head: 6 },
+  fused: { layer: 31, lora: 3.5, attention: 0, logits: 5, head: 6, checkpoint: 2 },
   /** TF.js's ops (the GPU backends). */
-  tfjs: { layer: 33, lora: 7.5, attention: 15, logits: 8, head: 6 },
+  tfjs: { layer: 33, lora: 7.5, attention: 15, logits: 8, head: 6, checkpoint: 2 },
 } as const;
 
 /** Whether a backend runs tabtune's fused CPU ops (attention keeping no [B, H, T, T] scores) or TF.js's ops. */
@@ -176,9 +186,12 @@ export function estimateTrainingMemory(model: ModelShape, c: TrainConfig, seqLen
   const kept = k.attention ? scores : 0;
   const perLayer = N * (k.layer * (D + I) + k.lora * adapted) + k.attention * kept;
   const head = fusedOps(backend) && keptTransposes ? 2 : k.head; // no transposes in the backward: measured ~1-2 V D
-  const activations = (perLayer * L + k.logits * N * V + head * V * D) * F;
+  // Recomputation keeps each layer's input (and, through the backward, the gradient that reaches it) and one
+  // layer's activations at a time, recomputed in the backward.
+  const layers = c.recompute ? perLayer + k.checkpoint * N * D * L : perLayer * L;
+  const activations = (layers + k.logits * N * V + head * V * D) * F;
   const largest = N * V >= kept ? { bytes: N * V * F, what: `the logits (${rows} x ${T} tokens x ${V} vocabulary)` } : { bytes: scores * F, what: `the attention scores (${rows} x ${H} heads x ${T} x ${T})` };
-  return { weights, trainable, trainableParams, activations, total: weights + trainable + activations, largest };
+  return { weights, trainable, trainableParams, activations, total: weights + trainable + activations, largest, recompute: c.recompute };
 }
 
 /** The longest sequence a run's examples hold (an Example's input; both replies of a preference pair). */
@@ -208,6 +221,11 @@ export interface MemoryPlan {
   changed: boolean;
   /** For the user: the change, or why nothing fits and what to do (null when the configured batch fits). */
   message: string | null;
+  /**
+   * When the run does not fit as configured but fits with activation recomputation (TrainConfig.recompute,
+   * off here): the micro-batch it would train with then. null otherwise.
+   */
+  withRecompute: { batchSize: number; gradAccum: number; estimate: MemoryEstimate } | null;
 }
 
 const MB = 1024 * 1024;
@@ -230,29 +248,30 @@ function problem(e: MemoryEstimate, limits: DeviceMemoryLimits, budget: number |
 export function planMemory(model: ModelShape, c: TrainConfig, seqLen: number, limits: DeviceMemoryLimits): MemoryPlan {
   const budget = limits.totalBytes === null ? null : limits.totalBytes * HEADROOM;
   const requested = estimateTrainingMemory(model, c, seqLen, limits.backend);
-  const base = { requested, limits, budget };
+  const base = { requested, limits, budget, withRecompute: null };
   const why = problem(requested, limits, budget);
   if (!why) return { ...base, estimate: requested, fits: true, batchSize: c.batchSize, gradAccum: c.gradAccum, changed: false, message: null };
-  for (let mb = c.batchSize - 1; mb >= 1; mb--) {
-    if (c.batchSize % mb !== 0) continue;
-    const e = estimateTrainingMemory(model, { ...c, batchSize: mb }, seqLen, limits.backend);
-    if (problem(e, limits, budget)) continue;
-    const accum = c.gradAccum * (c.batchSize / mb);
+  // Smaller micro-batches first: the same result at (nearly) the same speed. Recomputation costs a third more
+  // time per step, so it is only offered when not even one sequence per micro-batch fits without it.
+  const micro = largestMicroBatch(model, c, seqLen, limits, budget);
+  if (micro) {
     return {
       ...base,
-      estimate: e,
+      ...micro,
       fits: true,
-      batchSize: mb,
-      gradAccum: accum,
       changed: true,
-      message: `Batch ${c.batchSize} of ${seqLen}-token sequences will not fit: it ${why}. Training with micro-batches of ${mb} x ${accum} accumulation steps (about ${formatMB(e.total)}), the same effective batch of ${c.batchSize * c.gradAccum}.`,
+      message: `Batch ${c.batchSize} of ${seqLen}-token sequences will not fit: it ${why}. Training with micro-batches of ${micro.batchSize} x ${micro.gradAccum} accumulation steps (about ${formatMB(micro.estimate.total)}), the same effective batch of ${c.batchSize * c.gradAccum}.`,
     };
   }
   const one = estimateTrainingMemory(model, { ...c, batchSize: 1 }, seqLen, limits.backend);
+  const re = c.recompute ? null : largestMicroBatch(model, { ...c, recompute: true }, seqLen, limits, budget);
   const fixes = [`a shorter max sequence length (now ${seqLen} tokens)`];
   if (c.mode === 'lora' && c.lora.target_modules.length > 2) fixes.push('fewer LoRA targets (q_proj and v_proj only)');
   if (c.mode === 'full') fixes.push('a LoRA adapter instead of every weight');
   fixes.push('a smaller model');
+  const offer = re
+    ? ` Turn on ${RECOMPUTE_OPTION.label} (each layer's activations recomputed in the backward pass, about a third more time per step): then ${re.batchSize === c.batchSize ? `batch ${c.batchSize}` : `micro-batches of ${re.batchSize} x ${re.gradAccum} accumulation steps`} fit (about ${formatMB(re.estimate.total)}). Or try ${fixes.join(', ')}.`
+    : ` Try ${fixes.join(', ')}.`;
   return {
     ...base,
     estimate: one,
@@ -260,8 +279,19 @@ export function planMemory(model: ModelShape, c: TrainConfig, seqLen: number, li
     batchSize: 1,
     gradAccum: c.gradAccum * c.batchSize,
     changed: false,
-    message: `This run will not fit in memory: even one ${seqLen}-token sequence per micro-batch ${problem(one, limits, budget)} (weights ${formatMB(one.weights)}, activations ${formatMB(one.activations)}, adapter and optimizer ${formatMB(one.trainable)}). Try ${fixes.join(', ')}.`,
+    message: `This run will not fit in memory: even one ${seqLen}-token sequence per micro-batch ${problem(one, limits, budget)} (weights ${formatMB(one.weights)}, activations ${formatMB(one.activations)}, adapter and optimizer ${formatMB(one.trainable)}).${offer}`,
+    withRecompute: re,
   };
+}
+
+/** The largest micro-batch that divides c.batchSize and fits, with the accumulation that keeps the effective batch; null if none. */
+function largestMicroBatch(model: ModelShape, c: TrainConfig, seqLen: number, limits: DeviceMemoryLimits, budget: number | null): { batchSize: number; gradAccum: number; estimate: MemoryEstimate } | null {
+  for (let mb = c.batchSize; mb >= 1; mb--) {
+    if (c.batchSize % mb !== 0) continue;
+    const estimate = estimateTrainingMemory(model, { ...c, batchSize: mb }, seqLen, limits.backend);
+    if (!problem(estimate, limits, budget)) return { batchSize: mb, gradAccum: c.gradAccum * (c.batchSize / mb), estimate };
+  }
+  return null;
 }
 
 /** "Memory: ~X MB of Y MB available (weights A, activations B, adapter+optimizer C)", one line for the Train panel and the CLI. */
@@ -269,5 +299,5 @@ export function memoryLine(p: MemoryPlan): string {
   const e = p.estimate;
   const of = p.budget !== null ? ` of ${formatMB(p.budget)} available` : p.limits.maxTensorBytes !== null ? ` (largest tensor ${formatMB(e.largest.bytes)} of the GPU's ${formatMB(p.limits.maxTensorBytes)} buffer limit)` : '';
   const micro = p.changed ? `, micro-batches of ${p.batchSize} x ${p.gradAccum}` : '';
-  return `Memory: ~${formatMB(e.total)}${of} (weights ${formatMB(e.weights)}, activations ${formatMB(e.activations)}, adapter+optimizer ${formatMB(e.trainable)}${micro})`;
+  return `Memory: ~${formatMB(e.total)}${of} (weights ${formatMB(e.weights)}, activations ${formatMB(e.activations)}${e.recompute ? ' recomputed per layer' : ''}, adapter+optimizer ${formatMB(e.trainable)}${micro})`;
 }
