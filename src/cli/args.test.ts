@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { NUMERIC_OPTIONS } from '../train/config';
+import { CLI_TRAINING, DEFAULT_TRAIN, NUMERIC_OPTIONS, parseTrainConfig, RECOMPUTE_OPTION } from '../train/config';
 import { parseArgs, UsageError } from './args';
 import { configFromArgs, TRAIN_OPTIONS, TRAIN_USAGE } from './commands/train';
 
@@ -55,6 +55,19 @@ describe('command-line options', () => {
     // A setting of the other adapter kind is refused, not ignored.
     expect(() => configFromArgs(parseArgs(['--oft', '--rank', '4'], TRAIN_OPTIONS, 'train'), 'llama')).toThrow(/--rank: LoRA settings, but --oft trains an OFT adapter/);
     expect(() => configFromArgs(parseArgs(['--oft-block-size', '16'], TRAIN_OPTIONS, 'train'), 'llama')).toThrow(/--oft-block-size: an OFT setting; add --oft/);
+  });
+
+  it('--recompute turns on activation recomputation (off by default), listed in --help from the table', () => {
+    expect(TRAIN_OPTIONS[RECOMPUTE_OPTION.flag]).toBe('boolean');
+    expect(configFromArgs(parseArgs(['--steps', '3'], TRAIN_OPTIONS, 'train'), 'llama').recompute).toBe(false);
+    expect(configFromArgs(parseArgs(['--recompute', '--steps', '3'], TRAIN_OPTIONS, 'train'), 'llama')).toMatchObject({ recompute: true, steps: 3, mode: 'lora' });
+    expect(configFromArgs(parseArgs(['--recompute', '--full'], TRAIN_OPTIONS, 'train'), 'gpt2')).toMatchObject({ recompute: true, mode: 'full' });
+    expect(TRAIN_USAGE).toContain(`--recompute`);
+    expect(TRAIN_USAGE).toContain(RECOMPUTE_OPTION.help);
+    // A stored configuration from before it is off; a value that is not a boolean is refused by name.
+    const { recompute: _, ...old } = DEFAULT_TRAIN;
+    expect(parseTrainConfig(old, CLI_TRAINING)).toMatchObject({ ok: true, config: { recompute: false } });
+    expect(parseTrainConfig({ ...DEFAULT_TRAIN, recompute: 'yes' }, CLI_TRAINING)).toEqual({ ok: false, problems: ['Recompute activations: true or false.'] });
   });
 
   it('`train --no-such-option` (and a method tabtune does not have) exits non-zero naming the valid options', { timeout: 60_000 }, () => {

@@ -35,6 +35,7 @@ import {
   NUMERIC_OPTIONS,
   OBJECTIVE_OPTION,
   PROMPT_INIT_OPTION,
+  RECOMPUTE_OPTION,
   PROMPT_INITS,
   parseTrainConfig,
   resolveTrainConfig,
@@ -87,6 +88,7 @@ export const TRAIN_OPTIONS: OptionSpec = Object.fromEntries([
   [OBJECTIVE_OPTION.flag, 'string'],
   [PROMPT_INIT_OPTION.flag, 'string'],
   [PROMPT_INIT_OPTION.textFlag, 'string'],
+  [RECOMPUTE_OPTION.flag, 'boolean'],
 ]);
 
 /** --method's values: the objective (sft, dpo) or prompt tuning (an SFT run of mode 'prompt'). */
@@ -109,6 +111,7 @@ function usage(): string {
     line(BEST_METRIC_OPTION.flag, `${BEST_METRICS.join('|')}  ${BEST_METRIC_OPTION.help} [${d.bestMetric}]`),
     line(PROMPT_INIT_OPTION.flag, `${PROMPT_INITS.join('|')}  ${PROMPT_INIT_OPTION.help} (prompt-tuning) [${d.prompt.prompt_tuning_init}]`),
     line(PROMPT_INIT_OPTION.textFlag, `TEXT  the text TEXT starts from (prompt-tuning)`),
+    line(RECOMPUTE_OPTION.flag, `${RECOMPUTE_OPTION.label}: ${RECOMPUTE_OPTION.help} [${d.recompute ? 'on' : 'off'}]`),
   ].join('\n');
 }
 
@@ -179,6 +182,7 @@ export function configFromArgs(args: Args, arch: 'llama' | 'gpt2'): TrainConfig 
   }
   if (args[SCHEDULE_OPTION.flag] !== undefined) over.schedule = args[SCHEDULE_OPTION.flag] as TrainConfig['schedule'];
   if (args[BEST_METRIC_OPTION.flag] !== undefined) over.bestMetric = args[BEST_METRIC_OPTION.flag] as TrainConfig['bestMetric'];
+  if (args[RECOMPUTE_OPTION.flag]) over.recompute = true;
   if (typeof args[TARGETS_OPTION.flag] === 'string') {
     const target_modules = (args[TARGETS_OPTION.flag] as string).split(',').map((s) => s.trim()).filter(Boolean);
     if (over.mode === 'oft') over.oft = { ...over.oft, target_modules };
@@ -286,7 +290,7 @@ export async function trainCommand(args: Args): Promise<void> {
   // The memory plan (src/train/memory-plan.ts): a batch that will not fit trains in micro-batches with the same
   // effective batch; a run that cannot fit at all stops here, before the first step.
   const memPlan = planMemory(model.info, config, Math.max(1, longestSequence([...train, ...val])), deviceMemoryLimits());
-  if (!memPlan.fits) throw new Error(memPlan.message!);
+  if (!memPlan.fits) throw new Error(memPlan.withRecompute ? `${memPlan.message!} (${RECOMPUTE_OPTION.label}: --${RECOMPUTE_OPTION.flag})` : memPlan.message!);
   if (memPlan.changed) {
     emit({ event: 'warning', message: memPlan.message });
     config = { ...config, batchSize: memPlan.batchSize, gradAccum: memPlan.gradAccum };
@@ -336,7 +340,7 @@ export async function trainCommand(args: Args): Promise<void> {
     const evals: EvalMetrics[] = [...history];
     // What the adapter started from (--adapter): a PEFT adapter folder, or another run's --out folder (which holds its PEFT files).
     const from = job.adapter ? { from: job.adapter, from_kind: exists(join(job.adapter, 'job.json')) ? 'run' : 'adapter' } : {};
-    const memory = { estimate_mb: Math.round(memPlan.estimate.total / 2 ** 20), weights_mb: Math.round(memPlan.estimate.weights / 2 ** 20), activations_mb: Math.round(memPlan.estimate.activations / 2 ** 20), adapter_optimizer_mb: Math.round(memPlan.estimate.trainable / 2 ** 20), available_mb: memPlan.budget === null ? null : Math.round(memPlan.budget / 2 ** 20), micro_batch: memPlan.batchSize, grad_accum: memPlan.gradAccum };
+    const memory = { estimate_mb: Math.round(memPlan.estimate.total / 2 ** 20), weights_mb: Math.round(memPlan.estimate.weights / 2 ** 20), activations_mb: Math.round(memPlan.estimate.activations / 2 ** 20), adapter_optimizer_mb: Math.round(memPlan.estimate.trainable / 2 ** 20), recompute: config.recompute, available_mb: memPlan.budget === null ? null : Math.round(memPlan.budget / 2 ** 20), micro_batch: memPlan.batchSize, grad_accum: memPlan.gradAccum };
     emit({ event: 'start', total_steps: trainer.totalSteps, trainable_params: trainer.params.reduce((a, p) => a + p.size, 0), backend: tf.getBackend(), memory, ...from });
     let lastVal: number | null = null;
     const log = (line: Record<string, unknown>) => {
