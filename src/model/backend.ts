@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { installWasmKernels } from '../kernels/wasm-kernels';
 
 export type BackendName = 'webgpu' | 'wasm' | 'cpu';
 export type BackendPreference = 'auto' | BackendName;
@@ -165,6 +166,7 @@ async function tryWasm(opts: BackendOptions, reasons: string[]): Promise<boolean
   try {
     if (opts.wasmPaths) setWasmPaths(opts.wasmPaths as string);
     if (opts.wasmThreads) setThreadsCount(opts.wasmThreads);
+    installWasmKernels();
     const ok = await tf.setBackend('wasm');
     await tf.ready();
     if (ok && tf.getBackend() === 'wasm') return true;
