@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 
 export const USAGE = `usage: npm run bench -- [--model DIR]... [--threads K] [--steps N] [--leak-steps N] [--quick]
-                        [--json] [--browser] [--no-torch] [--no-node] [--out FILE]
+                        [--recompute] [--json] [--browser] [--no-torch] [--no-node] [--out FILE]
 
   --model DIR     a Hugging Face Llama folder (config.json, model.safetensors, tokenizer.json); repeat for
                   several. Default: models/tabtune-tiny, models/tabtune-base and, when ../shared is there,
@@ -13,6 +13,8 @@ export const USAGE = `usage: npm run bench -- [--model DIR]... [--threads K] [--
   --leak-steps N  training steps between the two numTensors readings of the leak check (default 50).
   --quick         a smoke run or a large model: LoRA on q,v only, 1 warm-up step, steps 3, leak steps 20,
                   fewer repetitions.
+  --recompute     also time each training shape with activation recomputation (Recompute activations), in
+                  Node: the step time it costs, and what the memory plan then fits.
   --json          one JSON object per line per measurement instead of the table.
   --browser       also run the measurements in headless Chromium (/usr/bin/chromium through Playwright, the
                   page served by Vite with COOP/COEP): WASM with 2 threads (or K) and WebGPU (few steps: here
@@ -27,6 +29,7 @@ export interface BenchArgs {
   steps: number;
   leakSteps: number;
   quick: boolean;
+  recompute: boolean;
   json: boolean;
   browser: boolean;
   torch: boolean;
@@ -59,6 +62,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
         steps: { type: 'string' },
         'leak-steps': { type: 'string' },
         quick: { type: 'boolean' },
+        recompute: { type: 'boolean' },
         json: { type: 'boolean' },
         browser: { type: 'boolean' },
         'no-node': { type: 'boolean' },
@@ -79,6 +83,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     steps: positiveInt('steps', v.steps, quick ? 3 : 10),
     leakSteps: positiveInt('leak-steps', v['leak-steps'], quick ? 20 : 50),
     quick,
+    recompute: v.recompute ?? false,
     json: v.json ?? false,
     browser: v.browser ?? false,
     torch: !(v['no-torch'] ?? false),

@@ -86,6 +86,24 @@ describe('plan', () => {
       [1, 256, QV_TARGETS, 1, 2],
     ]);
   });
+  it('--recompute times each training shape again with activation recomputation, a measurement of its own', () => {
+    const p = benchPlan({ ...tinyShape(), context: 256 }, { steps: 2, leakSteps: 20, quick: true, recompute: true });
+    expect(p.train.map((t) => [t.batch, t.seq, t.recompute ?? false])).toEqual([
+      [8, 128, false],
+      [8, 128, true],
+      [1, 256, false],
+      [1, 256, true],
+    ]);
+    expect(parseBenchArgs(['--recompute']).recompute).toBe(true);
+    expect(parseBenchArgs([]).recompute).toBe(false);
+    const ctx = { model: 'm', backend: 'wasm', threads: 1, host: 'node' };
+    const plain = measurement('train_lora', ctx, { batch: 8, seq: 128, targets: QV_TARGETS, tokens_per_s: 100 });
+    const re = measurement('train_lora', ctx, { batch: 8, seq: 128, targets: QV_TARGETS, tokens_per_s: 80, recompute: true });
+    const torch = measurement('torch_train_lora', { ...ctx, backend: 'torch-cpu', host: 'torch' }, { batch: 8, seq: 128, targets: QV_TARGETS, tokens_per_s: 200 });
+    // Only the plain step is compared with PyTorch's.
+    expect(ratios([plain, re, torch]).map((r) => r.what)).toEqual(['train 8x128 q,v']);
+    expect(formatTable([plain, re, torch])).toContain('train 8x128 q,v recompute');
+  });
 });
 
 describe('arguments', () => {

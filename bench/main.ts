@@ -91,7 +91,7 @@ async function torchModel(entry: ModelEntry, plan: BenchPlan, args: BenchArgs, o
     matmul_min_reps: plan.matmulMinReps,
     prefill: { ...plan.prefill, flops: prefillFlops(s, plan.prefill.seq) },
     generate: { ...plan.generate, flops: decodeFlops(s, plan.generate.prompt_tokens, plan.generate.new_tokens) },
-    train: plan.train.map((t) => ({ ...t, flops_per_step: trainStepFlops(s, t, t.batch, t.seq) })),
+    train: plan.train.filter((t) => !t.recompute).map((t) => ({ ...t, flops_per_step: trainStepFlops(s, t, t.batch, t.seq) })),
   };
   const threadsEnv = String(args.threads);
   log(`[${entry.name}] PyTorch peer (${args.threads} thread${args.threads > 1 ? 's' : ''})`);

@@ -154,6 +154,8 @@ export interface TrainOptions {
   alpha: number;
   warmup: number;
   steps: number;
+  /** Activation recomputation (TrainConfig.recompute): each layer recomputed in the backward. */
+  recompute?: boolean;
 }
 
 /** Training examples of random ids, `seq` tokens each (input and shifted target). */
@@ -183,9 +185,10 @@ export async function trainLora(model: LanguageModel, ctx: RunContext, peaks: Me
     gradAccum: 1,
     warmupSteps: 0,
     steps: o.warmup + o.steps + 1,
+    recompute: o.recompute ?? false,
   };
   const plan = planMemory(model.info, cfg, seq, deviceMemoryLimits());
-  const planned = { micro_batch: plan.batchSize, grad_accum: plan.gradAccum, memory_estimate_bytes: plan.estimate.total, memory_plan: plan.message };
+  const planned = { micro_batch: plan.batchSize, grad_accum: plan.gradAccum, memory_estimate_bytes: plan.estimate.total, memory_plan: plan.message, recompute: cfg.recompute };
   if (!plan.fits) return measurement('train_lora', ctx, { batch: o.batch, seq, targets: o.targets, r: o.r, skipped: plan.message, ...planned });
   cfg = { ...cfg, batchSize: plan.batchSize, gradAccum: plan.gradAccum };
   const adapter = new LoraAdapter(model.lm, cfg.lora, { seed: 1 });
@@ -321,7 +324,7 @@ export function memoryRecord(ctx: RunContext, peaks: MemoryPeaks): Measurement {
 export async function benchModel(
   source: ModelSource,
   ctx: RunContext,
-  o: { steps: number; leakSteps: number; quick: boolean },
+  o: { steps: number; leakSteps: number; quick: boolean; recompute?: boolean },
   emit: (m: Measurement) => void,
   log: (s: string) => void,
   adjust: (p: BenchPlan) => BenchPlan = (p) => p,
@@ -342,7 +345,7 @@ export async function benchModel(
     log(`${tag} generate ${plan.generate.new_tokens} tokens`);
     emit(await generateBench(model, ctx, peaks, { promptTokens: plan.generate.prompt_tokens, newTokens: plan.generate.new_tokens, reps: plan.generate.reps }));
     for (const t of plan.train) {
-      log(`${tag} LoRA ${t.batch}x${t.seq} on ${t.targets.join(',')}: ${t.warmup} + ${t.steps} steps`);
+      log(`${tag} LoRA ${t.batch}x${t.seq} on ${t.targets.join(',')}${t.recompute ? ', recompute' : ''}: ${t.warmup} + ${t.steps} steps`);
       emit(await trainLora(model, ctx, peaks, t, peak.gflops));
     }
     const l = plan.leak;

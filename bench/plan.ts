@@ -29,13 +29,16 @@ export interface BenchPlan {
   matmulMinReps: number;
 }
 
-export function benchPlan(shape: ModelShape, o: { steps: number; leakSteps: number; quick: boolean }): BenchPlan {
+/** `recompute`: each training shape also with activation recomputation (TrainConfig.recompute), Node only. */
+export function benchPlan(shape: ModelShape, o: { steps: number; leakSteps: number; quick: boolean; recompute?: boolean }): BenchPlan {
   const ctx = shape.context;
   const train: TrainOptions[] = [];
   // --quick (a smoke run, or a model like SmolLM2-135M where an 8 x 128 step takes a minute): q,v only, 1 warm-up step.
   for (const [batch, seq] of TRAIN_SHAPES) {
     for (const targets of o.quick ? [QV_TARGETS] : [QV_TARGETS, ALL_LINEAR_TARGETS]) {
-      train.push({ batch, seq: Math.min(seq, ctx), targets, r: LORA_R, alpha: LORA_ALPHA, warmup: o.quick ? 1 : WARMUP_STEPS, steps: o.steps });
+      const t: TrainOptions = { batch, seq: Math.min(seq, ctx), targets, r: LORA_R, alpha: LORA_ALPHA, warmup: o.quick ? 1 : WARMUP_STEPS, steps: o.steps };
+      train.push(t);
+      if (o.recompute) train.push({ ...t, recompute: true });
     }
   }
   const rows = [...new Set(train.map((t) => t.batch * t.seq))];

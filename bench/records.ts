@@ -77,7 +77,7 @@ export function targetsLabel(t: string[] | null): string {
 /** The key two measurements of the same thing share across engines (train_lora vs torch_train_lora). */
 export function pairKey(m: Measurement): string {
   const base = m.name.replace(/^torch_/, '');
-  return [m.model, base, m.batch ?? '', m.seq ?? '', targetsLabel(m.targets)].join('|');
+  return [m.model, base, m.batch ?? '', m.seq ?? '', targetsLabel(m.targets), m.recompute ? 'recompute' : ''].join('|');
 }
 
 export interface Ratio {
@@ -125,7 +125,7 @@ export function browserRatios(all: Measurement[]): { model: string; what: string
 
 export function describe(m: Measurement): string {
   const base = m.name.replace(/^torch_/, '');
-  if (base === 'train_lora') return `train ${m.batch}x${m.seq} ${targetsLabel(m.targets)}`;
+  if (base === 'train_lora') return `train ${m.batch}x${m.seq} ${targetsLabel(m.targets)}${m.recompute ? ' recompute' : ''}`;
   if (base === 'generate') return `generate ${String(m.new_tokens ?? '')} tok`;
   if (base === 'prefill') return `prefill ${m.seq} tok`;
   return base;

@@ -1,6 +1,7 @@
 // The memory plan in the page (issue 14): the Train panel says how much memory a run needs of what the
 // backend can use; a batch that will not fit trains in micro-batches with the same effective batch (said
-// before the run, and in the run's warnings); a run that cannot fit at all keeps Start off with the numbers.
+// before the run, and in the run's warnings); a run that cannot fit at all keeps Start off with the numbers;
+// Recompute activations (gradient checkpointing per layer) lowers the estimate, and is offered when only it fits.
 // The second test loads the SmolLM2-135M-shaped folder (`npm run model:smol-shaped`; skipped without it).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -39,6 +40,44 @@ test('a batch that will not fit trains in micro-batches with the same effective 
   await expect(train.outcome).toBeVisible({ timeout: 240_000 });
 });
 
+test('Recompute activations: the memory line follows the switch; a batch that needed micro-batches fits whole with it, and trains', async ({ tabtune, page, backend }) => {
+  test.skip(backend !== 'wasm', "the plan's numbers here are WASM's (its 4 GB heap)");
+  test.setTimeout(600_000);
+  const data = new DataPanel(page);
+  const train = new TrainPanel(page);
+  await tabtune.open({ model: 'tabtune-tiny' });
+  await tabtune.whenModelReady();
+  await data.drop({ name: 'ships-log.txt', bytes: shipsLog({ voyages: 10, entries: 4 }), type: 'text/plain' });
+  await expect(data.text).toContainText('training windows of 256 tokens');
+  await train.whenToStop({ 'Held-out answers generated': 0, 'Forgetting probe size': 0 });
+  await train.advanced({ Steps: 1, 'Batch size': 64, 'Validate every': 1, 'Checkpoint every': 1, 'Warmup steps': 0 });
+  await expect(train.recompute).not.toBeChecked();
+  // 64 windows of 256 tokens keep every layer's activations: more than WASM can use, so micro-batches.
+  await expect(train.memoryPlan).toContainText('Batch 64 of 256-token sequences will not fit');
+  const plain = await train.activationsMB();
+
+  await train.recompute.check();
+  // One layer's activations and every layer's input: the whole batch fits, no micro-batches.
+  await expect(train.plan).toContainText(/activations [\d,]+ MB recomputed per layer/);
+  await expect(train.memoryPlan).toHaveCount(0);
+  await expect(train.plan).not.toContainText('micro-batches');
+  expect(await train.activationsMB()).toBeLessThan(plain);
+  expect(await page.evaluate(() => window.__tabtune!.state().train.config.recompute)).toBe(true);
+
+  // Off again: the plan is back where it was.
+  await train.recompute.uncheck();
+  await expect(train.memoryPlan).toContainText('Batch 64 of 256-token sequences will not fit');
+  expect(await train.activationsMB()).toBe(plain);
+
+  await train.recompute.check();
+  await tabtune.shot('recompute-on');
+  await expect(train.start).toBeEnabled();
+  await train.start.click();
+  // The worker trains the batch whole, recomputing: no micro-batch warning, and the run ends.
+  await expect(train.outcome).toBeVisible({ timeout: 300_000 });
+  await expect(train.runWarnings.filter({ hasText: 'micro-batches' })).toHaveCount(0);
+});
+
 const SMOL = join(import.meta.dirname, '..', '.cache', 'models', 'smol-shaped');
 
 test('the SmolLM2-135M-shaped model loads; a run that cannot fit keeps Start off and says why', async ({ tabtune, page, backend, fixtureOrigin }) => {
@@ -67,4 +106,17 @@ test('the SmolLM2-135M-shaped model loads; a run that cannot fit keeps Start off
   await expect(train.phase).toContainText('a shorter max sequence length');
   await expect(train.start).toBeDisabled();
   await tabtune.shot('smol-will-not-fit');
+
+  // Windows of 256 tokens: one still does not fit with every layer's activations kept, but does with
+  // recomputation; the message offers it, and turning it on lets the run start.
+  await data.maxLength.selectOption({ label: '256 tokens' });
+  await expect(train.phase).toContainText('even one 256-token sequence per micro-batch needs about', { timeout: 300_000 });
+  await expect(train.phase).toContainText(/Turn on Recompute activations \(each layer's activations recomputed in the backward pass, about a third more time per step\): then .* fit \(about [\d,]+ MB\)/);
+  await expect(train.recomputeHelp).toContainText('This run fits in memory only with it.');
+  await expect(train.start).toBeDisabled();
+  await train.recompute.check();
+  await expect(train.plan).toContainText(/activations [\d,]+ MB recomputed per layer/);
+  await expect(train.phase).not.toContainText('will not fit in memory');
+  await expect(train.start).toBeEnabled();
+  await tabtune.shot('smol-fits-with-recompute');
 });

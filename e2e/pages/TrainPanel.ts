@@ -24,6 +24,9 @@ export class TrainPanel {
   readonly memoryPlan: Locator;
   /** The run's warnings (the worker's, once it started). */
   readonly runWarnings: Locator;
+  /** The Recompute activations switch beside the memory line, and its help (which says when a run fits only with it). */
+  readonly recompute: Locator;
+  readonly recomputeHelp: Locator;
   readonly phase: Locator;
   readonly lossChart: Locator;
   readonly lrChart: Locator;
@@ -65,6 +68,8 @@ export class TrainPanel {
     this.plan = this.region.getByTestId('train-plan');
     this.memoryPlan = this.region.getByTestId('memory-plan');
     this.runWarnings = this.region.getByTestId('run-warning');
+    this.recompute = this.region.getByRole('checkbox', { name: 'Recompute activations' });
+    this.recomputeHelp = this.region.locator('.field.recompute .help');
     this.phase = this.region.getByTestId('train-phase');
     this.lossChart = this.region.getByTestId('loss-chart');
     this.lrChart = this.region.getByTestId('lr-chart');
@@ -112,6 +117,13 @@ export class TrainPanel {
     const details = this.region.locator('details.advanced');
     if (!(await details.evaluate((d) => (d as HTMLDetailsElement).open))) await this.region.getByText('Advanced settings').click();
     for (const [label, v] of Object.entries(values)) await this.region.getByLabel(label, { exact: true }).fill(String(v));
+  }
+
+  /** The memory line's activations in MB ("activations 1,043 MB" in the plan). */
+  async activationsMB(): Promise<number> {
+    const m = /activations ([\d,]+) MB/.exec((await this.plan.textContent()) ?? '');
+    if (!m) throw new Error('the Train panel shows no memory line');
+    return Number(m[1]!.replace(/,/g, ''));
   }
 
   /** Opens "When to stop" and fills its settings by their labels ("Early-stopping patience", …); `bestBy` picks the criterion. */

@@ -222,6 +222,21 @@ describe('studio: training', () => {
     expect(store.getState().train.probeText).toBeNull();
   });
 
+  it('Recompute activations keeps the preset (memory and time, not what the run learns); a preset keeps it; it goes to the worker', async () => {
+    const { store, studio, fake } = setup();
+    patch(store, 'data', { phase: 'ready', result: inspected() });
+    studio.choosePreset('quick');
+    studio.setTrainConfig({ ...store.getState().train.config, recompute: true });
+    expect(store.getState().train).toMatchObject({ preset: 'quick', config: { recompute: true } });
+    studio.choosePreset('thorough');
+    expect(store.getState().train).toMatchObject({ preset: 'thorough', config: { recompute: true } });
+    studio.setTrainConfig({ ...store.getState().train.config, lr: 1e-3 });
+    expect(store.getState().train.preset).toBe('custom');
+    void studio.startTraining();
+    await flush();
+    expect((fake.last('train').payload as TrainPayload).config).toMatchObject({ recompute: true, lr: 1e-3 });
+  });
+
   it('will not start without data, or with out-of-bounds settings', async () => {
     const { store, studio, fake } = setup();
     await studio.startTraining();

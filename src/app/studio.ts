@@ -329,7 +329,10 @@ export function createStudio({ client, store, fetchExamples, absoluteUrl, whenMo
     },
 
     setTrainConfig(config) {
-      patch(store, 'train', { preset: 'custom', config });
+      // Recompute activations alone changes memory and time, not what the run learns: the preset still applies.
+      const prev = state().train;
+      const onlyRecompute = JSON.stringify({ ...prev.config, recompute: config.recompute }) === JSON.stringify(config);
+      patch(store, 'train', { preset: onlyRecompute ? prev.preset : 'custom', config });
     },
 
     setProbeText(file) {

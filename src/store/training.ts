@@ -202,11 +202,12 @@ export function defaultStartStep(r: { quality?: { recommendedStep: number | null
   return steps.length ? Math.max(...steps) : null;
 }
 
-/** A preset's settings with the method the user picked kept: the adapter kind and prompt tuning's settings, the objective and DPO's settings. */
+/** A preset's settings with the method the user picked kept: the adapter kind and prompt tuning's settings, the objective and DPO's settings (and Recompute activations). */
 export function keepMethod(preset: TrainConfig, current: TrainConfig): TrainConfig {
   // The preset's learning rate is LoRA's: another method scales it by the ratio of their defaults.
   const lr = preset.lr * (defaultLr(current.mode) / defaultLr(preset.mode));
-  return { ...preset, mode: current.mode, lr, objective: current.objective, dpoBeta: current.dpoBeta, rpoAlpha: current.rpoAlpha, prompt: { ...current.prompt } };
+  // Recompute activations is a memory choice, not part of a recipe: it stays as it was too.
+  return { ...preset, mode: current.mode, lr, objective: current.objective, dpoBeta: current.dpoBeta, rpoAlpha: current.rpoAlpha, prompt: { ...current.prompt }, recompute: current.recompute };
 }
 
 /** "started from sft-run at step 30" for a run whose adapter started from another run's checkpoint (null otherwise). */

@@ -20,6 +20,7 @@ import {
   BROWSER_TRAINING,
   getOption,
   MODE_OPTION,
+  RECOMPUTE_OPTION,
   MODES,
   NUMERIC_OPTIONS,
   OBJECTIVE_OPTION,
@@ -584,6 +585,22 @@ export function TrainPanel() {
           ? `${train.config.mode !== 'full' ? `${nf.format(mem.trainableParams)} trainable parameters (${methodLabel(train.config)}${train.config.objective === 'dpo' ? ', DPO' : ''}). ` : 'Every parameter trained. '}${memoryLine(memPlan!)}, sequences of ${seqLen} tokens.`
           : ''}
       </p>
+      <div className="field recompute">
+        <label className="check">
+          <input
+            type="checkbox"
+            checked={!!train.config.recompute}
+            disabled={training}
+            aria-describedby={`${id}-recompute-help`}
+            onChange={(e) => actions.setTrainConfig({ ...train.config, recompute: e.target.checked })}
+          />
+          {RECOMPUTE_OPTION.label}
+        </label>
+        <small id={`${id}-recompute-help`} className="help">
+          {RECOMPUTE_OPTION.help}
+          {memPlan?.withRecompute ? ' This run fits in memory only with it.' : ''}
+        </small>
+      </div>
       {memPlan?.changed && (
         <p className="notice warn" role="status" data-testid="memory-plan">
           {memPlan.message}
