@@ -10,6 +10,7 @@
 //   dP = dO vT;  dS = p (dP - rowsum(dO o));  dq = dS k / sqrt(hd);  dk = dS^T q / sqrt(hd);  dv = p^T dO
 import * as tf from '@tensorflow/tfjs-core';
 import { MAX_ARENA_BYTES, scratch, simdAvailable } from '../kernels/simd';
+import { floats, tensorOf } from '../kernels/tensor-io';
 
 /** Whether the fused op can run here: a CPU backend with WebAssembly SIMD and tensors that fit one memory. */
 export function cpuAttentionAvailable(q: tf.Tensor, kT: tf.Tensor): boolean {
@@ -65,9 +66,9 @@ export function cpuAttention(q: tf.Tensor, kT: tf.Tensor, v: tf.Tensor, mask: tf
     const L = a.alloc(B * T);
     const s = a.alloc(S);
     const ST = a.alloc(2 * B * H * T);
-    f.set(qi.dataSync() as Float32Array, Q);
-    f.set(kTi.dataSync() as Float32Array, KT);
-    f.set(vi.dataSync() as Float32Array, V);
+    f.set(floats(qi), Q);
+    f.set(floats(kTi), KT);
+    f.set(floats(vi), V);
     f.set(m, M);
     a.i32.set(lim, L);
     for (let b = 0; b < B; b++)
@@ -97,10 +98,10 @@ export function cpuAttention(q: tf.Tensor, kT: tf.Tensor, v: tf.Tensor, mask: tf
         const ST2 = b2.alloc(2 * B * H * T);
         const p = b2.alloc(S);
         const dp = b2.alloc(S);
-        f2.set(sq!.dataSync() as Float32Array, Q2);
-        f2.set(skT!.dataSync() as Float32Array, KT2);
-        f2.set(sv!.dataSync() as Float32Array, V2);
-        f2.set(dy.dataSync() as Float32Array, dO);
+        f2.set(floats(sq!), Q2);
+        f2.set(floats(skT!), KT2);
+        f2.set(floats(sv!), V2);
+        f2.set(floats(dy), dO);
         f2.set(out, O2);
         f2.set(m, M2);
         f2.set(stat, ST2);
@@ -117,9 +118,9 @@ export function cpuAttention(q: tf.Tensor, kT: tf.Tensor, v: tf.Tensor, mask: tf
           }
         transposeInto(f2, dK, K2, B * KV, S, hd); // dkT [B, KV, hd, S]
         return [
-          tf.tensor(f2.slice(dQ, dQ + B * H * T * hd), [B, H, T, hd]),
-          tf.tensor(f2.slice(K2, K2 + B * KV * hd * S), [B, KV, hd, S]),
-          tf.tensor(f2.slice(dV, dV + B * KV * S * hd), [B, KV, S, hd]),
+          tensorOf(f2.subarray(dQ, dQ + B * H * T * hd), [B, H, T, hd]),
+          tensorOf(f2.subarray(K2, K2 + B * KV * hd * S), [B, KV, hd, S]),
+          tensorOf(f2.subarray(dV, dV + B * KV * S * hd), [B, KV, S, hd]),
           tf.zeros([B, 1, 1, T, S]),
         ];
       },

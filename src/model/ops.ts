@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // both its ESM (bundlers) and Node builds (tfjs-core's own deep import does not resolve in Node).
 import '@tensorflow/tfjs';
 import { scratch, simdAvailable } from '../kernels/simd';
+import { floats, tensorOf } from '../kernels/tensor-io';
 import { cpuAttention, cpuAttentionAvailable } from './cpu-attention';
 import type { SeedStream } from '../util/random';
 
@@ -161,10 +162,10 @@ function lowRankWeightGrads(xin: tf.Tensor2D, dh: tf.Tensor2D, h: tf.Tensor2D, d
   const HT = a.alloc(r * N);
   const GA = a.alloc(r * inDim);
   const GB = a.alloc(r * outDim);
-  f.set(xin.dataSync() as Float32Array, X);
-  f.set(dy.dataSync() as Float32Array, DY);
-  const dhs = dh.dataSync() as Float32Array;
-  const hs = h.dataSync() as Float32Array;
+  f.set(floats(xin), X);
+  f.set(floats(dy), DY);
+  const dhs = floats(dh);
+  const hs = floats(h);
   for (let n = 0; n < N; n++)
     for (let k = 0; k < r; k++) {
       f[DHT + k * N + n] = dhs[n * r + k]!;
@@ -176,7 +177,7 @@ function lowRankWeightGrads(xin: tf.Tensor2D, dh: tf.Tensor2D, h: tf.Tensor2D, d
   }
   const dA = new Float32Array(inDim * r);
   for (let k = 0; k < r; k++) for (let i = 0; i < inDim; i++) dA[i * r + k] = f[GA + k * inDim + i]!;
-  return [tf.tensor2d(dA, [inDim, r]), tf.tensor2d(f.slice(GB, GB + r * outDim), [r, outDim])];
+  return [tf.tensor2d(dA, [inDim, r]), tensorOf(f.subarray(GB, GB + r * outDim), [r, outDim]) as tf.Tensor2D];
 }
 
 /**
@@ -197,7 +198,7 @@ export function embedding(table: tf.Tensor2D, ids: number[][], trainable: boolea
     gradFunc: (dy: tf.Tensor) => {
       const backend = tf.getBackend();
       if (backend === 'wasm' || backend === 'cpu') {
-        const d = dy.dataSync() as Float32Array; // [N * D]
+        const d = floats(dy); // [N * D]
         const g = new Float32Array(V * D);
         for (let n = 0; n < flat.length; n++) {
           const row = flat[n]! * D;
@@ -231,8 +232,8 @@ function rmsNormCpu(x: tf.Tensor, g: tf.Tensor1D, eps: number): tf.Tensor {
   const D = g.shape[0];
   const op = tf.customGrad(((xi: tf.Tensor, gi: tf.Tensor, save: tf.GradSaveFunc) => {
     save([xi, gi]);
-    const xs = xi.dataSync() as Float32Array;
-    const gs = gi.dataSync() as Float32Array;
+    const xs = floats(xi);
+    const gs = floats(gi);
     const rows = xs.length / D;
     const r = new Float64Array(rows);
     const y = new Float32Array(xs.length);
@@ -246,9 +247,9 @@ function rmsNormCpu(x: tf.Tensor, g: tf.Tensor1D, eps: number): tf.Tensor {
     return {
       value: tf.tensor(y, xi.shape),
       gradFunc: (dy: tf.Tensor, [sx, sg]: tf.Tensor[]) => {
-        const d = dy.dataSync() as Float32Array;
-        const x2 = sx!.dataSync() as Float32Array;
-        const g2 = sg!.dataSync() as Float32Array;
+        const d = floats(dy);
+        const x2 = floats(sx!);
+        const g2 = floats(sg!);
         const dx = new Float32Array(x2.length);
         const dg = new Float64Array(D);
         for (let n = 0; n < rows; n++) {

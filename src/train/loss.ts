@@ -3,6 +3,7 @@
 // which tfjs-wasm lacks; this needs only elementwise ops and a one-hot.
 import * as tf from '@tensorflow/tfjs-core';
 import { scratch, simdAvailable } from '../kernels/simd';
+import { floats } from '../kernels/tensor-io';
 import { cpuFusedOps } from '../model/ops';
 
 /**
@@ -63,7 +64,7 @@ function crossEntropyCpu(logits: tf.Tensor, targets: number[], weights: number[]
   const chunk = Math.max(1, Math.floor(CE_CHUNK_FLOATS / V));
   const f = tf.customGrad(((l: tf.Tensor, save: tf.GradSaveFunc) => {
     save([l]);
-    const x = l.dataSync() as Float32Array;
+    const x = floats(l);
     const lse = new Float64Array(N);
     let loss = 0;
     for (let n0 = 0; n0 < N; n0 += chunk) {
@@ -83,7 +84,7 @@ function crossEntropyCpu(logits: tf.Tensor, targets: number[], weights: number[]
       value: tf.scalar(loss),
       gradFunc: (dy: tf.Tensor, [sl]: tf.Tensor[]) => {
         const d = dy.dataSync()[0]!;
-        const xs = sl!.dataSync() as Float32Array;
+        const xs = floats(sl!);
         const grad = new Float32Array(N * V); // masked rows stay 0
         for (let n0 = 0; n0 < N; n0 += chunk) {
           const rows = Math.min(chunk, N - n0);

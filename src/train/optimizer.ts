@@ -4,6 +4,7 @@
 // moments kept in typed arrays: one read and one write per parameter instead of a dozen TF.js ops, whose
 // per-op cost dominates for the many small tensors of LoRA. Elsewhere (WebGPU) it stays on the device.
 import * as tf from '@tensorflow/tfjs-core';
+import { floats } from '../kernels/tensor-io';
 import { cpuBackend } from '../model/ops';
 
 export interface AdamWConfig {
@@ -58,8 +59,8 @@ export class AdamW {
     const bc2 = 1 - b2 ** this.t;
     if (this.mHost && this.vHost) {
       this.params.forEach((p, i) => {
-        const g = grads[i]!.dataSync() as Float32Array;
-        const w = Float32Array.from(p.dataSync() as Float32Array);
+        const g = floats(grads[i]!);
+        const w = Float32Array.from(floats(p));
         const m = this.mHost![i]!;
         const v = this.vHost![i]!;
         const decay = wd ? 1 - lr * wd : 1;
@@ -128,7 +129,7 @@ export function squaredNorm(grads: tf.Tensor[]): tf.Tensor {
   if (cpuBackend()) {
     let s = 0;
     for (const g of grads) {
-      const d = g.dataSync() as Float32Array;
+      const d = floats(g);
       for (let i = 0; i < d.length; i++) s += d[i]! * d[i]!;
     }
     return tf.scalar(s);
