@@ -134,10 +134,13 @@ describe('TRL script', () => {
       ...JOB,
       baseModel: 'openai-community/gpt2',
       lora: { r: 4, lora_alpha: 8, lora_dropout: 0, target_modules: ['c_attn'] },
-      train: { ...JOB.train, steps: 0, epochs: 2, schedule: 'constant', evalEvery: 0, saveEvery: 0, valSplit: 0 },
+      train: { ...JOB.train, steps: 0, epochs: 2, schedule: 'constant', evalEvery: 0, saveEvery: 0, valSplit: 0, recompute: true },
       format: 'chat',
     };
     const d = compileAndRead(job, 'chat.py') as { LORA: Record<string, unknown>; TRAIN: Record<string, unknown>; DATA_FORMAT: string };
+    // tabtune's Recompute activations is transformers' gradient checkpointing.
+    expect(d.TRAIN.gradient_checkpointing).toBe(true);
+    expect(trlScript(JOB)).not.toContain('gradient_checkpointing');
     expect(d.LORA.fan_in_fan_out).toBe(true);
     expect(d.DATA_FORMAT).toBe('chat');
     expect(d.TRAIN).toMatchObject({ num_train_epochs: 2, lr_scheduler_type: 'constant_with_warmup', eval_strategy: 'no', save_strategy: 'no' });
@@ -219,11 +222,12 @@ describe('Axolotl config', () => {
     const job: RecipeJob = {
       ...JOB,
       lora: { r: 8, lora_alpha: 12.5, lora_dropout: 0, target_modules: ['c_attn', 'c_fc'] },
-      train: { ...JOB.train, steps: 0, epochs: 3, schedule: 'constant', saveEvery: 0 },
+      train: { ...JOB.train, steps: 0, epochs: 3, schedule: 'constant', saveEvery: 0, recompute: true },
       format: 'chat',
     };
     const { parser, doc } = parse(axolotlYaml(job));
-    expect(doc).toMatchObject({ num_epochs: 3, lr_scheduler: 'constant_with_warmup', lora_alpha: 12.5, lora_fan_in_fan_out: true, save_strategy: 'no', chat_template: 'tokenizer_default' });
+    expect(axolotlYaml(JOB)).not.toContain('gradient_checkpointing');
+    expect(doc).toMatchObject({ gradient_checkpointing: true, num_epochs: 3, lr_scheduler: 'constant_with_warmup', lora_alpha: 12.5, lora_fan_in_fan_out: true, save_strategy: 'no', chat_template: 'tokenizer_default' });
     expect(doc).not.toHaveProperty('max_steps');
     expect(doc).not.toHaveProperty('cosine_min_lr_ratio');
     if (parser === 'pyyaml') {

@@ -20,6 +20,8 @@ export type RecipeTrain = Pick<TrainConfig, 'lr' | 'warmupSteps' | 'weightDecay'
   valSplit: number;
   /** Cosine (and linear) floor as a fraction of lr, as tabtune's minLrRatio. Default 0. */
   minLrRatio?: number;
+  /** Activation recomputation (tabtune's Recompute activations): the tools' gradient checkpointing. Default off. */
+  recompute?: boolean;
 };
 
 export interface RecipeJob {
@@ -115,6 +117,7 @@ export function trlScript(job: RecipeJob): string {
     ['per_device_train_batch_size', t.batchSize],
     ['per_device_eval_batch_size', t.batchSize],
     ['gradient_accumulation_steps', t.gradAccum],
+    ...(t.recompute ? ([['gradient_checkpointing', true]] as [string, unknown][]) : []),
     t.steps > 0 ? ['max_steps', t.steps] : ['num_train_epochs', t.epochs],
     ['eval_strategy', t.evalEvery > 0 && t.valSplit > 0 ? 'steps' : 'no'],
     ...(t.evalEvery > 0 && t.valSplit > 0 ? ([['eval_steps', t.evalEvery]] as [string, unknown][]) : []),
@@ -329,6 +332,7 @@ export function axolotlYaml(job: RecipeJob): string {
     `micro_batch_size: ${t.batchSize}`,
     `gradient_accumulation_steps: ${t.gradAccum}`,
   );
+  if (t.recompute) lines.push(`gradient_checkpointing: true`);
   if (t.steps > 0) lines.push(`max_steps: ${t.steps}`);
   else lines.push(`num_epochs: ${yamlNum(t.epochs)}`);
   lines.push(

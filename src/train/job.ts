@@ -314,6 +314,7 @@ export function recipeJob(config: TrainConfig, o: { baseModel: string; seqLen: n
       seqLen: o.seqLen,
       valSplit: o.valSplit,
       minLrRatio: config.minLrRatio,
+      recompute: config.recompute,
     },
   };
 }
