@@ -62,6 +62,11 @@ export abstract class BaseCausalLM implements CausalLM {
     return this.reader.variables();
   }
 
+  /** Drops the checkpoint arrays the model was built from (see WeightReader.release). */
+  releaseCheckpoint(): void {
+    this.reader.release();
+  }
+
   exportWeights(): WeightMap {
     return this.reader.exportWeights();
   }

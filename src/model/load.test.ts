@@ -32,6 +32,23 @@ function files(over: Partial<HFModelFiles> = {}): HFModelFiles {
 describe('languageModel (from already-read files)', () => {
   beforeAll(() => setupBackend('cpu'));
 
+  it('lets go of the checkpoint arrays once built (the page does not hold every weight twice)', () => {
+    for (const arch of ['llama', 'gpt2'] as const) {
+      const m = languageModel(files({ config: tinyConfig({ arch, vocab: 40 }), weights: tinyWeights({ arch, vocab: 40 }) }), { name: 'tiny' });
+      try {
+        // The model keeps no reference to them (tfjs-wasm copies them into its heap; the CPU backend's tensors
+        // keep the arrays themselves, so they stay alive there through the tensors, not twice).
+        const reader = (m.lm as unknown as { reader: { raw(name: string, shape: number[]): unknown } }).reader;
+        expect(() => reader.raw('model.norm.weight', [1])).toThrow(/released/);
+        const logits = m.lm.forward([[1, 2, 3]]);
+        expect(logits.shape).toEqual([1, 3, 40]);
+        logits.dispose();
+      } finally {
+        m.dispose();
+      }
+    }
+  });
+
   it('builds the architecture and the tokenizer, and names the model', () => {
     const m = languageModel(files(), { name: 'tiny' });
     try {

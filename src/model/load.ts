@@ -44,7 +44,9 @@ export function buildCausalLM(files: Pick<HFModelFiles, 'config' | 'weights'>, o
 }
 
 function causalLMFromConfig(cfg: ModelConfig, weights: WeightMap, opts: { trainable?: boolean }): CausalLM {
-  return cfg.arch === 'gpt2' ? new GPT2Model(cfg, weights, opts) : new LlamaModel(cfg, weights, opts);
+  const lm = cfg.arch === 'gpt2' ? new GPT2Model(cfg, weights, opts) : new LlamaModel(cfg, weights, opts);
+  lm.releaseCheckpoint(); // its tensors are built: the checkpoint's arrays can be collected
+  return lm;
 }
 
 /**

@@ -11,12 +11,30 @@ export class WeightReader {
   readonly named = new Map<string, { t: tf.Tensor; transposed: boolean }>();
   numParams = 0;
 
+  /** The checkpoint's arrays, until release(): the tensors built from them hold their own copies. */
+  private weights: WeightMap | null;
+
   constructor(
-    private readonly weights: WeightMap,
+    weights: WeightMap,
     private readonly arch: string,
     /** Full-parameter training: every checkpoint tensor becomes a trainable tf.Variable. */
     readonly trainable = false,
-  ) {}
+  ) {
+    this.weights = weights;
+  }
+
+  /**
+   * Lets go of the checkpoint's arrays once the architecture has built its tensors from them: otherwise the
+   * page would hold every weight twice (the JavaScript arrays and TF.js's copy), half its memory on a large model.
+   */
+  release(): void {
+    this.weights = null;
+  }
+
+  private source(): WeightMap {
+    if (!this.weights) throw new Error('the checkpoint was released after the model was built: it cannot be read again');
+    return this.weights;
+  }
 
   /** t itself, or (trainable) a variable holding a copy of it, t freed. */
   private make<T extends tf.Tensor>(t: T): T {
@@ -32,11 +50,11 @@ export class WeightReader {
   }
 
   has(name: string): boolean {
-    return this.weights.has(name);
+    return this.source().has(name);
   }
 
   raw(name: string, shape: number[]): WeightTensor {
-    const t = this.weights.get(name);
+    const t = this.source().get(name);
     if (!t) {
       throw new ModelLoadError('BAD_TENSOR', `the checkpoint has no tensor "${name}" (needed by the ${this.arch} architecture)`, 'The weights do not match config.json: check that the folder holds the model the config describes.');
     }
