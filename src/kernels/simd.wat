@@ -175,7 +175,7 @@
 
   ;; exp_scale(x, y, n, shift, c): y[j] = c * exp(x[j] - shift), j < n (byte offsets; y may be x).
   (func $exp_scale (export "exp_scale") (param $x i32) (param $y i32) (param $n i32) (param $shift f32) (param $c f32)
-    (local $k i32) (local $n4 i32) (local $nb i32) (local $sv v128) (local $cv v128)
+    (local $k i32) (local $n4 i32) (local $nb i32) (local $sv v128) (local $cv v128) (local $e v128) (local $nn v128) (local $r v128) (local $pp v128)
     (local.set $n4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
     (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
     (local.set $sv (f32x4.splat (local.get $shift)))
@@ -183,8 +183,22 @@
     (local.set $k (i32.const 0))
     (block $d1 (loop $l1
       (br_if $d1 (i32.ge_u (local.get $k) (local.get $n4)))
+      ;; c * exp4(x - shift), exp4 written out inline (the backward of attention runs this per score)
+      (local.set $e (f32x4.max (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $k))) (local.get $sv)) (v128.const f32x4 -87.33654 -87.33654 -87.33654 -87.33654)))
+      (local.set $e (f32x4.min (local.get $e) (v128.const f32x4 88.37626 88.37626 88.37626 88.37626)))
+      (local.set $nn (f32x4.nearest (f32x4.mul (local.get $e) (v128.const f32x4 1.44269504088896341 1.44269504088896341 1.44269504088896341 1.44269504088896341))))
+      (local.set $r (f32x4.sub (local.get $e) (f32x4.mul (local.get $nn) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))))
+      (local.set $r (f32x4.sub (local.get $r) (f32x4.mul (local.get $nn) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
+      (local.set $pp (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
+      (local.set $pp (f32x4.add (f32x4.mul (local.get $pp) (local.get $r)) (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
+      (local.set $pp (f32x4.add (f32x4.mul (local.get $pp) (local.get $r)) (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
+      (local.set $pp (f32x4.add (f32x4.mul (local.get $pp) (local.get $r)) (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
+      (local.set $pp (f32x4.add (f32x4.mul (local.get $pp) (local.get $r)) (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
+      (local.set $pp (f32x4.add (f32x4.mul (local.get $pp) (local.get $r)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
+      (local.set $pp (f32x4.add (f32x4.add (f32x4.mul (local.get $pp) (f32x4.mul (local.get $r) (local.get $r))) (local.get $r)) (v128.const f32x4 1 1 1 1)))
       (v128.store (i32.add (local.get $y) (local.get $k))
-        (f32x4.mul (local.get $cv) (call $exp4 (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $k))) (local.get $sv)))))
+        (f32x4.mul (local.get $cv) (f32x4.mul (local.get $pp)
+          (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $nn)) (v128.const i32x4 127 127 127 127)) (i32.const 23)))))
       (local.set $k (i32.add (local.get $k) (i32.const 16)))
       (br $l1)))
     (block $d2 (loop $l2
@@ -327,6 +341,61 @@
       (local.set $k (i32.add (local.get $k) (i32.const 4)))
       (br $l2))))
 
+  ;; attn_bwd_row(dp, p, q, dout, k, dq, dk, dv, n, hd): the last three products of one query row's backward in
+  ;; one pass over its n keys per four columns (byte offsets): dq = sum_j dp[j] k_j (written), dk_j += dp[j] q,
+  ;; dv_j += p[j] dout (k, dk, dv: rows of hd floats). Columns outside, keys inside: dq's four sums stay in a
+  ;; register (a sum kept in memory would wait on its own store at every key).
+  (func $attn_bwd_row (param $dp i32) (param $p i32) (param $q i32) (param $dout i32) (param $k i32) (param $dq i32) (param $dk i32) (param $dv i32) (param $n i32) (param $hd i32)
+    (local $j i32) (local $c i32) (local $hb i32) (local $h4 i32) (local $at i32) (local $nb i32)
+    (local $acc v128) (local $qc v128) (local $oc v128) (local $a v128) (local $sacc f32) (local $sq f32) (local $so f32) (local $as f32)
+    (local.set $hb (i32.shl (local.get $hd) (i32.const 2)))
+    (local.set $h4 (i32.shl (i32.and (local.get $hd) (i32.const -4)) (i32.const 2)))
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (block $d4 (loop $l4
+      (br_if $d4 (i32.ge_u (local.get $c) (local.get $h4)))
+      (local.set $acc (v128.const i32x4 0 0 0 0))
+      (local.set $qc (v128.load (i32.add (local.get $q) (local.get $c))))
+      (local.set $oc (v128.load (i32.add (local.get $dout) (local.get $c))))
+      (local.set $at (local.get $c)) ;; byte offset of (row j, column c) in k, dk, dv
+      (local.set $j (i32.const 0))
+      (block $dj (loop $lj
+        (br_if $dj (i32.ge_u (local.get $j) (local.get $nb)))
+        (local.set $a (v128.load32_splat (i32.add (local.get $dp) (local.get $j))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $a) (v128.load (i32.add (local.get $k) (local.get $at))))))
+        (v128.store (i32.add (local.get $dk) (local.get $at))
+          (f32x4.add (v128.load (i32.add (local.get $dk) (local.get $at))) (f32x4.mul (local.get $a) (local.get $qc))))
+        (v128.store (i32.add (local.get $dv) (local.get $at))
+          (f32x4.add (v128.load (i32.add (local.get $dv) (local.get $at)))
+            (f32x4.mul (v128.load32_splat (i32.add (local.get $p) (local.get $j))) (local.get $oc))))
+        (local.set $at (i32.add (local.get $at) (local.get $hb)))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $lj)))
+      (v128.store (i32.add (local.get $dq) (local.get $c)) (local.get $acc))
+      (local.set $c (i32.add (local.get $c) (i32.const 16)))
+      (br $l4)))
+    (block $d1 (loop $l1
+      (br_if $d1 (i32.ge_u (local.get $c) (local.get $hb)))
+      (local.set $sacc (f32.const 0))
+      (local.set $sq (f32.load (i32.add (local.get $q) (local.get $c))))
+      (local.set $so (f32.load (i32.add (local.get $dout) (local.get $c))))
+      (local.set $at (local.get $c))
+      (local.set $j (i32.const 0))
+      (block $dj1 (loop $lj1
+        (br_if $dj1 (i32.ge_u (local.get $j) (local.get $nb)))
+        (local.set $as (f32.load (i32.add (local.get $dp) (local.get $j))))
+        (local.set $sacc (f32.add (local.get $sacc) (f32.mul (local.get $as) (f32.load (i32.add (local.get $k) (local.get $at))))))
+        (f32.store (i32.add (local.get $dk) (local.get $at))
+          (f32.add (f32.load (i32.add (local.get $dk) (local.get $at))) (f32.mul (local.get $as) (local.get $sq))))
+        (f32.store (i32.add (local.get $dv) (local.get $at))
+          (f32.add (f32.load (i32.add (local.get $dv) (local.get $at)))
+            (f32.mul (f32.load (i32.add (local.get $p) (local.get $j))) (local.get $so))))
+        (local.set $at (i32.add (local.get $at) (local.get $hb)))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $lj1)))
+      (f32.store (i32.add (local.get $dq) (local.get $c)) (local.get $sacc))
+      (local.set $c (i32.add (local.get $c) (i32.const 4)))
+      (br $l1))))
+
   ;; attn_fwd: one (sequence, query head) of attention, all its query rows i < T (byte offsets; ld* in floats):
   ;;   q [T, hd] rows; kt [hd, S] (keys transposed, ldk floats per row); v [S, hd]; o: row i at o + i * ldo;
   ;;   mask [T, S] additive; lim [T] (i32): keys visited by row i; s: scratch [S];
@@ -374,10 +443,8 @@
       (call $softmax_grad (local.get $p) (local.get $dp) (local.get $n)
         (call $dot (i32.add (local.get $dout) (local.get $doi)) (i32.add (local.get $o) (local.get $doi)) (local.get $hd))
         (local.get $scale))
-      (call $vecmat (local.get $dp) (local.get $k) (i32.add (local.get $dq) (i32.shl (i32.mul (local.get $i) (local.get $hd)) (i32.const 2)))
-        (local.get $n) (local.get $hd) (local.get $hd))
-      (call $ger (local.get $dp) (local.get $qi) (local.get $dk) (local.get $n) (local.get $hd) (local.get $hd))
-      (call $ger (local.get $p) (i32.add (local.get $dout) (local.get $doi)) (local.get $dv) (local.get $n) (local.get $hd) (local.get $hd))
+      (call $attn_bwd_row (local.get $dp) (local.get $p) (local.get $qi) (i32.add (local.get $dout) (local.get $doi)) (local.get $k)
+        (i32.add (local.get $dq) (i32.shl (i32.mul (local.get $i) (local.get $hd)) (i32.const 2))) (local.get $dk) (local.get $dv) (local.get $n) (local.get $hd))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $rows))))
 )
