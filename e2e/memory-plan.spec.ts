@@ -111,7 +111,7 @@ test('the SmolLM2-135M-shaped model loads; a run that cannot fit keeps Start off
   // recomputation; the message offers it, and turning it on lets the run start.
   await data.maxLength.selectOption({ label: '256 tokens' });
   await expect(train.phase).toContainText('even one 256-token sequence per micro-batch needs about', { timeout: 300_000 });
-  await expect(train.phase).toContainText(/Turn on Recompute activations \(each layer's activations recomputed in the backward pass, about a third more time per step\): then .* fit \(about [\d,]+ MB\)/);
+  await expect(train.phase).toContainText(/Turn on Recompute activations \(each layer's activations recomputed in the backward pass, about a quarter more time per step\): then .* fit \(about [\d,]+ MB\)/);
   await expect(train.recomputeHelp).toContainText('This run fits in memory only with it.');
   await expect(train.start).toBeDisabled();
   await train.recompute.check();

@@ -99,7 +99,7 @@ export interface TrainConfig {
   replayFraction: number;
   /**
    * Activation recomputation (gradient checkpointing per layer): each layer keeps only its input for the
-   * backward and is run again there, so long sequences and larger batches fit, for about a third more time
+   * backward and is run again there, so long sequences and larger batches fit, for about a quarter more time
    * per step. Stored configurations from before it are off.
    */
   recompute: boolean;
@@ -307,7 +307,7 @@ export const BEST_METRIC_OPTION = {
 } as const;
 export const RECOMPUTE_OPTION = {
   label: 'Recompute activations',
-  help: 'Keeps only each layer\'s input during a step and recomputes the rest in the backward pass: much less memory for long sequences and large batches, for about a third more time per step. The result is the same.',
+  help: 'Keeps only each layer\'s input during a step and recomputes the rest in the backward pass: much less memory for long sequences and large batches, for about a quarter more time per step. The result is the same.',
   flag: 'recompute',
 } as const;
 export const TARGETS_OPTION = {

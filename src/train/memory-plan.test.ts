@@ -71,7 +71,7 @@ describe('memory plan', () => {
     const w = p.withRecompute!;
     expect(w.batchSize * w.gradAccum).toBe(8);
     expect(w.estimate.total).toBeLessThanOrEqual(p.budget!);
-    expect(p.message).toContain(`Turn on Recompute activations (each layer's activations recomputed in the backward pass, about a third more time per step): then`);
+    expect(p.message).toContain(`Turn on Recompute activations (each layer's activations recomputed in the backward pass, about a quarter more time per step): then`);
     expect(p.message).toMatch(/\(about [\d,]+ MB\)\. Or try a shorter max sequence length \(now 256 tokens\)/);
     // Turned on, the same run fits at that micro-batch, and the line says so.
     const on = planMemory(SMOL, { ...c, recompute: true }, 256, WASM);

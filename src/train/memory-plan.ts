@@ -251,8 +251,8 @@ export function planMemory(model: ModelShape, c: TrainConfig, seqLen: number, li
   const base = { requested, limits, budget, withRecompute: null };
   const why = problem(requested, limits, budget);
   if (!why) return { ...base, estimate: requested, fits: true, batchSize: c.batchSize, gradAccum: c.gradAccum, changed: false, message: null };
-  // Smaller micro-batches first: the same result at (nearly) the same speed. Recomputation costs a third more
-  // time per step, so it is only offered when not even one sequence per micro-batch fits without it.
+  // Smaller micro-batches first: the same result at (nearly) the same speed. Recomputation costs 1.2-1.3x the
+  // step time (bench/README.md), so it is only offered when not even one sequence per micro-batch fits without it.
   const micro = largestMicroBatch(model, c, seqLen, limits, budget);
   if (micro) {
     return {
@@ -270,7 +270,7 @@ export function planMemory(model: ModelShape, c: TrainConfig, seqLen: number, li
   if (c.mode === 'full') fixes.push('a LoRA adapter instead of every weight');
   fixes.push('a smaller model');
   const offer = re
-    ? ` Turn on ${RECOMPUTE_OPTION.label} (each layer's activations recomputed in the backward pass, about a third more time per step): then ${re.batchSize === c.batchSize ? `batch ${c.batchSize}` : `micro-batches of ${re.batchSize} x ${re.gradAccum} accumulation steps`} fit (about ${formatMB(re.estimate.total)}). Or try ${fixes.join(', ')}.`
+    ? ` Turn on ${RECOMPUTE_OPTION.label} (each layer's activations recomputed in the backward pass, about a quarter more time per step): then ${re.batchSize === c.batchSize ? `batch ${c.batchSize}` : `micro-batches of ${re.batchSize} x ${re.gradAccum} accumulation steps`} fit (about ${formatMB(re.estimate.total)}). Or try ${fixes.join(', ')}.`
     : ` Try ${fixes.join(', ')}.`;
   return {
     ...base,

@@ -51,5 +51,12 @@ describe('the memory plan in the worker', () => {
     expect((err as RequestFailure).error.code).toBe('TOO_LARGE');
     expect((err as RequestFailure).error.message).toMatch(/will not fit in memory: even one 256-token sequence per micro-batch needs about \d+ MB of the 48 MB WASM can use/);
     expect((err as RequestFailure).error.hint).toMatch(/max sequence length/);
+    // There one window fits with Recompute activations: the message and the hint offer it first, and with it on the run trains.
+    expect((err as RequestFailure).error.message).toContain('Turn on Recompute activations');
+    expect((err as RequestFailure).error.hint).toMatch(/^Turn on Recompute activations \(Train panel\), or lower the max sequence length/);
+    const small = { backend: 'wasm', totalBytes: 64 * 2 ** 20, totalSource: 'a test limit', maxTensorBytes: null };
+    const re = applyMemoryPlan(TINY, { ...c, recompute: true }, windows(4, 256), small);
+    expect(re.config).toMatchObject({ recompute: true });
+    expect(re.config.batchSize * re.config.gradAccum).toBe(128);
   });
 });

@@ -3,7 +3,7 @@
 // with the numbers.
 import type { ModelInfo } from '../model/load';
 import { deviceMemoryLimits } from '../model/memory-limits';
-import type { TrainConfig } from '../train/config';
+import { RECOMPUTE_OPTION, type TrainConfig } from '../train/config';
 import { longestSequence, planMemory, type MemoryPlan } from '../train/memory-plan';
 import { fail } from './errors';
 
@@ -13,6 +13,9 @@ import { fail } from './errors';
  */
 export function applyMemoryPlan(info: ModelInfo, config: TrainConfig, examples: readonly unknown[], limits = deviceMemoryLimits()): { config: TrainConfig; plan: MemoryPlan } {
   const plan = planMemory(info, config, Math.max(1, longestSequence(examples)), limits);
-  if (!plan.fits) throw fail('TOO_LARGE', plan.message!, 'Lower the max sequence length when reading the dataset, train fewer LoRA targets, or load a smaller model.');
+  if (!plan.fits) {
+    const first = plan.withRecompute ? `Turn on ${RECOMPUTE_OPTION.label} (Train panel), or lower` : 'Lower';
+    throw fail('TOO_LARGE', plan.message!, `${first} the max sequence length when reading the dataset, train fewer LoRA targets, or load a smaller model.`);
+  }
   return { config: plan.changed ? { ...config, batchSize: plan.batchSize, gradAccum: plan.gradAccum } : config, plan };
 }
