@@ -20,7 +20,8 @@ import { commitStep, planStep, type LayerKV } from './kv-cache';
 import { prefixLength, type ForwardOptions } from './causal-lm';
 import { BaseCausalLM } from './base';
 import { blockInputs, checkpoint } from './checkpoint';
-import { attention, attentionMask, embedding, frozenMatMul, linear, rmsNorm, silu, splitHeads, type Linear } from './ops';
+import { attention, attentionMask, embedding, frozenMatMul, gpuFusedOps, linear, rmsNorm, splitHeads, swiglu, type Linear } from './ops';
+import { ropeGpu } from '../kernels/webgpu/rope';
 import type { WeightMap } from './types';
 import { headFor, tiedHead } from './weights';
 
@@ -87,6 +88,7 @@ export function rotateHalfMatrix(hd: number): tf.Tensor2D {
 
 /** x: [B, N, T, hd], cos/sin: [B, 1, T, hd] (each frequency twice) -> x cos + rotate_half(x) sin, as HF. */
 function rope(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, rot: tf.Tensor2D): tf.Tensor {
+  if (gpuFusedOps()) return ropeGpu(x, cos, sin);
   const hd = x.shape[3]!;
   const xr = tf.reshape(frozenMatMul(tf.reshape(x, [-1, hd]) as tf.Tensor2D, rot), x.shape); // rotate_half(x)
   return tf.add(tf.mul(x, cos), tf.mul(xr, sin));
@@ -198,7 +200,7 @@ export class LlamaModel extends BaseCausalLM {
     }
     x = tf.add(x, linear(attention(q, kT, v, am), L.o)); // [B, T, D]
     const h2 = rmsNorm(x, L.postNorm, c.rms_norm_eps);
-    x = tf.add(x, linear(tf.mul(silu(linear(h2, L.gate)), linear(h2, L.up)), L.down)); // [B, T, D]
+    x = tf.add(x, linear(swiglu(linear(h2, L.gate), linear(h2, L.up)), L.down)); // [B, T, D]
     return { x, kT, v };
   }
 

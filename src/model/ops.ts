@@ -10,6 +10,9 @@ import '@tensorflow/tfjs';
 import { scratch, simdAvailable } from '../kernels/simd';
 import { floats, tensorOf } from '../kernels/tensor-io';
 import { cpuAttention, cpuAttentionAvailable } from './cpu-attention';
+import { gpuAttention, gpuAttentionAvailable } from '../kernels/webgpu/attention';
+import { rmsNormGpu } from '../kernels/webgpu/rms-norm';
+import { swigluGpu } from '../kernels/webgpu/swiglu';
 import type { SeedStream } from '../util/random';
 
 /** Something that adds to a Linear's output (a LoRA adapter, later other light adapters). */
@@ -218,6 +221,7 @@ export function embedding(table: tf.Tensor2D, ids: number[][], trainable: boolea
 /** RMSNorm as in HF Llama: x / sqrt(mean(x^2) + eps) * g, over the last axis. */
 export function rmsNorm(x: tf.Tensor, g: tf.Tensor1D, eps: number): tf.Tensor {
   if (cpuFusedOps()) return rmsNormCpu(x, g, eps);
+  if (gpuFusedOps()) return rmsNormGpu(x, g, eps);
   const ms = tf.mean(tf.square(x), -1, true);
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), g);
 }
@@ -289,6 +293,11 @@ export function silu(x: tf.Tensor): tf.Tensor {
   return tf.mul(x, tf.sigmoid(x));
 }
 
+/** The Llama MLP's gate silu(gate) * up (one fused op on WebGPU, see gpuFusedOps). */
+export function swiglu(gate: tf.Tensor, up: tf.Tensor): tf.Tensor {
+  return gpuFusedOps() ? swigluGpu(gate, up) : tf.mul(silu(gate), up);
+}
+
 /**
  * Additive attention mask [B, 1, 1, T, S] (0 = attend, -1e9 = blocked): causal over absolute
  * positions (query i sits at past + i) and blocking keys whose keyMask is 0 (padding).
@@ -319,6 +328,7 @@ export function attention(q: tf.Tensor, kT: tf.Tensor, v: tf.Tensor, mask: tf.Te
   const S = kT.shape[3]!;
   const rep = H / KV;
   if (fusedCpu && cpuAttentionAvailable(q, kT)) return cpuAttention(q, kT, v, mask);
+  if (gpuFusedOps() && gpuAttentionAvailable(q)) return gpuAttention(q, kT, v, mask);
   if (perEntry && rep * T >= 16 && B * KV > 1 && tf.getBackend() === 'wasm') return attentionPerEntry(q, kT, v, mask);
   const qg = tf.reshape(q, [B, KV, rep * T, hd]); // heads sharing a kv head side by side
   let s = tf.mul(mm(qg, kT), 1 / Math.sqrt(hd)); // [B, KV, rep*T, S]
@@ -346,6 +356,21 @@ export function setCpuFusedOps(on: boolean): void {
 /** Whether the fused CPU ops are on and the backend is a CPU one (for fused ops that live elsewhere, e.g. the loss). */
 export function cpuFusedOps(): boolean {
   return fusedCpu && cpuBackend();
+}
+
+let fusedGpu = true;
+/**
+ * Whether the WebGPU backend runs tabtune's fused WGSL kernels (src/kernels/webgpu): RMSNorm, the SwiGLU gate,
+ * RoPE, attention and the cross-entropy, each one op forward and backward. On by default; tests and the
+ * benchmark turn it off to compare with (and measure against) TF.js's ops.
+ */
+export function setGpuFusedOps(on: boolean): void {
+  fusedGpu = on;
+}
+
+/** Whether the fused GPU ops are on and TF.js runs on WebGPU. */
+export function gpuFusedOps(): boolean {
+  return fusedGpu && tf.getBackend() === 'webgpu';
 }
 
 let perEntry = true;

@@ -4,7 +4,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { scratch, simdAvailable } from '../kernels/simd';
 import { floats } from '../kernels/tensor-io';
-import { cpuFusedOps } from '../model/ops';
+import { crossEntropyGpu } from '../kernels/webgpu/cross-entropy';
+import { cpuFusedOps, gpuFusedOps } from '../model/ops';
 
 /**
  * logits [B, T, V]; targets [B][T] (token to predict at each position); weights [B][T] (1 = trained,
@@ -16,6 +17,7 @@ export function maskedCrossEntropy(logits: tf.Tensor, targets: number[][], weigh
   const total = weights.flat().reduce((a, b) => a + b, 0);
   if (total <= 0) throw new Error('no trained positions in this batch (every target is masked)');
   if (cpuFusedOps() && simdAvailable()) return crossEntropyCpu(logits, targets.flat(), weights.flat(), total);
+  if (gpuFusedOps()) return crossEntropyGpu(logits, targets.flat(), weights.flat(), total);
   const tgt = tf.tensor1d(targets.flat(), 'int32');
   const w = tf.tensor1d(weights.flat(), 'float32');
   const f = tf.customGrad(((l: tf.Tensor, save: tf.GradSaveFunc) => {
