@@ -11,6 +11,8 @@ interface VecmatExports {
   lse_row(x: number, n: number, out: number): void;
   exp_scale(x: number, y: number, n: number, shift: number, c: number): void;
   attn_fwd(q: number, kt: number, v: number, o: number, mask: number, lim: number, s: number, stat: number, T: number, S: number, hd: number, ldo: number, scale: number): void;
+  swiglu_fwd(g: number, u: number, y: number, n: number): void;
+  swiglu_bwd(g: number, u: number, dy: number, dg: number, du: number, n: number): void;
   attn_bwd(
     q: number, kt: number, k: number, vt: number, dout: number, o: number, mask: number, lim: number, stat: number,
     p: number, dp: number, dq: number, dk: number, dv: number, T: number, S: number, hd: number, ldo: number, scale: number,
@@ -108,6 +110,16 @@ export class SimdArena {
     p: number, dp: number, dq: number, dk: number, dv: number, T: number, S: number, hd: number, ldo: number, scale: number,
   ): void {
     this.ex.attn_bwd(q * 4, kt * 4, k * 4, vt * 4, dout * 4, o * 4, mask * 4, lim * 4, stat * 4, p * 4, dp * 4, dq * 4, dk * 4, dv * 4, T, S, hd, ldo, scale);
+  }
+
+  /** y = silu(g) u over n floats (simd.wat swiglu_fwd; offsets in floats). */
+  swigluFwd(g: number, u: number, y: number, n: number): void {
+    this.ex.swiglu_fwd(g * 4, u * 4, y * 4, n);
+  }
+
+  /** swigluFwd's gradient: dg and du from g, u and dy (simd.wat swiglu_bwd). */
+  swigluBwd(g: number, u: number, dy: number, dg: number, du: number, n: number): void {
+    this.ex.swiglu_bwd(g * 4, u * 4, dy * 4, dg * 4, du * 4, n);
   }
 
   /** y[j * ldy + k] += a[j] * x[k], j < n, k < m (offsets in floats). */

@@ -1,0 +1,83 @@
+// Two more of the Llama block's elementwise steps as one op each, with their own gradients, for the CPU
+// backends (wasm, cpu): the SwiGLU gate silu(g) * u (tabtune's WebAssembly SIMD kernel, simd.wat) and RoPE
+// (one JavaScript pass). In TF.js they are 3 and 5 ops forward plus their gradients' ops, each a kernel call
+// and a tape node: on small models that bookkeeping costs more than the arithmetic. ops.ts and llama.ts
+// choose them under cpuFusedOps(); tests compare them with the TF.js ops.
+import * as tf from '@tensorflow/tfjs-core';
+import { scratch } from '../kernels/simd';
+import { floats, tensorOf } from '../kernels/tensor-io';
+
+/**
+ * silu(g) * u, elementwise (g, u of one shape). With s = sigmoid(g):
+ *   y = g s u;  du = dy g s;  dg = dy u s (1 + g (1 - s))
+ */
+export function swigluCpu(gate: tf.Tensor, up: tf.Tensor): tf.Tensor {
+  const op = tf.customGrad(((g: tf.Tensor, u: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([g, u]);
+    const n = g.size;
+    const a = scratch(3 * n + 12);
+    const G = a.alloc(n);
+    const U = a.alloc(n);
+    const Y = a.alloc(n);
+    a.f32.set(floats(g), G);
+    a.f32.set(floats(u), U);
+    a.swigluFwd(G, U, Y, n);
+    return {
+      value: tensorOf(a.f32.subarray(Y, Y + n), g.shape),
+      gradFunc: (dy: tf.Tensor, [sg, su]: tf.Tensor[]) => {
+        const b = scratch(5 * n + 20);
+        const G2 = b.alloc(n);
+        const U2 = b.alloc(n);
+        const DY = b.alloc(n);
+        const DG = b.alloc(n);
+        const DU = b.alloc(n);
+        b.f32.set(floats(sg!), G2);
+        b.f32.set(floats(su!), U2);
+        b.f32.set(floats(dy), DY);
+        b.swigluBwd(G2, U2, DY, DG, DU, n);
+        return [tensorOf(b.f32.subarray(DG, DG + n), sg!.shape), tensorOf(b.f32.subarray(DU, DU + n), su!.shape)];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as (g: tf.Tensor, u: tf.Tensor) => tf.Tensor;
+  return op(gate, up);
+}
+
+/**
+ * RoPE in HF's rotate-half convention: x [B, N, T, hd], cos/sin [B, 1, T, hd] (constants) ->
+ * x cos + rotate_half(x) sin, where rotate_half(x) = [-x2, x1] for x = [x1, x2]. Its gradient is the
+ * transposed rotation: dx = dy cos + rotate_half^T(dy sin), rotate_half^T(z) = [z2, -z1].
+ */
+export function ropeCpu(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor {
+  const [B, N, T, hd] = x.shape as [number, number, number, number];
+  const half = hd / 2;
+  const c = Float32Array.from(floats(cos));
+  const s = Float32Array.from(floats(sin));
+  // out[i] = in[i] cos[i] + sign * in[partner] sin[i]; forward: partner i + half (sign -) below half, i - half (+)
+  // above; backward: dx[i] = dy[i] cos[i] + dy[i + half] sin[i + half] below half, - dy[i - half] sin[i - half] above.
+  const pass = (src: Float32Array, backward: boolean): Float32Array => {
+    const out = new Float32Array(src.length);
+    for (let b = 0; b < B; b++)
+      for (let n = 0; n < N; n++)
+        for (let t = 0; t < T; t++) {
+          const o = ((b * N + n) * T + t) * hd;
+          const r = (b * T + t) * hd;
+          for (let i = 0; i < half; i++) {
+            const lo = src[o + i]!;
+            const hi = src[o + i + half]!;
+            if (backward) {
+              out[o + i] = lo * c[r + i]! + hi * s[r + i + half]!;
+              out[o + i + half] = hi * c[r + i + half]! - lo * s[r + i]!;
+            } else {
+              out[o + i] = lo * c[r + i]! - hi * s[r + i]!;
+              out[o + i + half] = hi * c[r + i + half]! + lo * s[r + i + half]!;
+            }
+          }
+        }
+    return out;
+  };
+  const op = tf.customGrad(((xi: tf.Tensor) => ({
+    value: tf.tensor(pass(floats(xi), false), xi.shape),
+    gradFunc: (dy: tf.Tensor) => tf.tensor(pass(floats(dy), true), dy.shape),
+  })) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor) => tf.Tensor;
+  return op(x);
+}
