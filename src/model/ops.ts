@@ -10,6 +10,7 @@ import '@tensorflow/tfjs';
 import { scratch, simdAvailable } from '../kernels/simd';
 import { floats, tensorOf } from '../kernels/tensor-io';
 import { cpuAttention, cpuAttentionAvailable } from './cpu-attention';
+import { swigluCpu } from './cpu-fused';
 import { gpuAttention, gpuAttentionAvailable } from '../kernels/webgpu/attention';
 import { rmsNormGpu } from '../kernels/webgpu/rms-norm';
 import { swigluGpu } from '../kernels/webgpu/swiglu';
@@ -293,8 +294,9 @@ export function silu(x: tf.Tensor): tf.Tensor {
   return tf.mul(x, tf.sigmoid(x));
 }
 
-/** The Llama MLP's gate silu(gate) * up (one fused op on WebGPU, see gpuFusedOps). */
+/** The Llama MLP's gate silu(gate) * up (one fused op on the CPU backends, see cpuFusedOps, and on WebGPU, see gpuFusedOps). */
 export function swiglu(gate: tf.Tensor, up: tf.Tensor): tf.Tensor {
+  if (cpuFusedOps() && simdAvailable()) return swigluCpu(gate, up);
   return gpuFusedOps() ? swigluGpu(gate, up) : tf.mul(silu(gate), up);
 }
 
