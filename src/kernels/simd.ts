@@ -13,6 +13,8 @@ interface VecmatExports {
   attn_fwd(q: number, kt: number, v: number, o: number, mask: number, lim: number, s: number, stat: number, T: number, S: number, hd: number, ldo: number, scale: number): void;
   swiglu_fwd(g: number, u: number, y: number, n: number): void;
   swiglu_bwd(g: number, u: number, dy: number, dg: number, du: number, n: number): void;
+  rmsnorm_fwd(x: number, g: number, y: number, r: number, rows: number, d: number, eps: number): void;
+  rmsnorm_bwd(x: number, g: number, dy: number, r: number, dx: number, dg: number, rows: number, d: number): void;
   attn_bwd(
     q: number, kt: number, k: number, vt: number, dout: number, o: number, mask: number, lim: number, stat: number,
     p: number, dp: number, dq: number, dk: number, dv: number, T: number, S: number, hd: number, ldo: number, scale: number,
@@ -120,6 +122,16 @@ export class SimdArena {
   /** swigluFwd's gradient: dg and du from g, u and dy (simd.wat swiglu_bwd). */
   swigluBwd(g: number, u: number, dy: number, dg: number, du: number, n: number): void {
     this.ex.swiglu_bwd(g * 4, u * 4, dy * 4, dg * 4, du * 4, n);
+  }
+
+  /** RMSNorm of `rows` rows of d floats: y = x rn g, rn = 1 / sqrt(mean(x^2) + eps) written to r[row] (simd.wat). */
+  rmsNormFwd(x: number, g: number, y: number, r: number, rows: number, d: number, eps: number): void {
+    this.ex.rmsnorm_fwd(x * 4, g * 4, y * 4, r * 4, rows, d, eps);
+  }
+
+  /** rmsNormFwd's gradient: writes dx, adds each row's dy x rn into dg (zero it first). */
+  rmsNormBwd(x: number, g: number, dy: number, r: number, dx: number, dg: number, rows: number, d: number): void {
+    this.ex.rmsnorm_bwd(x * 4, g * 4, dy * 4, r * 4, dx * 4, dg * 4, rows, d);
   }
 
   /** y[j * ldy + k] += a[j] * x[k], j < n, k < m (offsets in floats). */

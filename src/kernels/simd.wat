@@ -497,4 +497,106 @@
           (f32x4.mul (local.get $sg) (f32x4.add (local.get $one) (f32x4.mul (local.get $gv) (f32x4.sub (local.get $one) (local.get $sg))))))))
       (local.set $k (i32.add (local.get $k) (i32.const 4)))
       (br $l2))))
+  ;; rmsnorm_fwd(x, g, y, r, rows, d, eps): per row of d floats, rn = 1 / sqrt(mean(x^2) + eps) (stored at r + 4 n),
+  ;; y = x rn g (byte offsets).
+  (func (export "rmsnorm_fwd") (param $x i32) (param $g i32) (param $y i32) (param $r i32) (param $rows i32) (param $d i32) (param $eps f32)
+    (local $n i32) (local $k i32) (local $d4 i32) (local $db i32) (local $row i32) (local $s4 v128) (local $v v128) (local $s f32) (local $rn f32) (local $rv v128)
+    (local.set $db (i32.shl (local.get $d) (i32.const 2)))
+    (local.set $d4 (i32.shl (i32.and (local.get $d) (i32.const -4)) (i32.const 2)))
+    (block $done (loop $rowsl
+      (br_if $done (i32.ge_s (local.get $n) (local.get $rows)))
+      (local.set $row (i32.add (local.get $x) (i32.mul (local.get $n) (local.get $db))))
+      (local.set $s4 (v128.const i32x4 0 0 0 0))
+      (local.set $k (i32.const 0))
+      (block $d1 (loop $l1
+        (br_if $d1 (i32.ge_u (local.get $k) (local.get $d4)))
+        (local.set $v (v128.load (i32.add (local.get $row) (local.get $k))))
+        (local.set $s4 (f32x4.add (local.get $s4) (f32x4.mul (local.get $v) (local.get $v))))
+        (local.set $k (i32.add (local.get $k) (i32.const 16)))
+        (br $l1)))
+      (local.set $s (f32.add
+        (f32.add (f32x4.extract_lane 0 (local.get $s4)) (f32x4.extract_lane 1 (local.get $s4)))
+        (f32.add (f32x4.extract_lane 2 (local.get $s4)) (f32x4.extract_lane 3 (local.get $s4)))))
+      (block $d2 (loop $l2
+        (br_if $d2 (i32.ge_u (local.get $k) (local.get $db)))
+        (local.set $s (f32.add (local.get $s) (f32.mul (f32.load (i32.add (local.get $row) (local.get $k))) (f32.load (i32.add (local.get $row) (local.get $k))))))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $l2)))
+      (local.set $rn (f32.div (f32.const 1) (f32.sqrt (f32.add (f32.div (local.get $s) (f32.convert_i32_s (local.get $d))) (local.get $eps)))))
+      (f32.store (i32.add (local.get $r) (i32.shl (local.get $n) (i32.const 2))) (local.get $rn))
+      (local.set $rv (f32x4.splat (local.get $rn)))
+      (local.set $k (i32.const 0))
+      (block $d3 (loop $l3
+        (br_if $d3 (i32.ge_u (local.get $k) (local.get $d4)))
+        (v128.store (i32.add (i32.add (local.get $y) (i32.mul (local.get $n) (local.get $db))) (local.get $k))
+          (f32x4.mul (f32x4.mul (v128.load (i32.add (local.get $row) (local.get $k))) (local.get $rv)) (v128.load (i32.add (local.get $g) (local.get $k)))))
+        (local.set $k (i32.add (local.get $k) (i32.const 16)))
+        (br $l3)))
+      (block $d4b (loop $l4
+        (br_if $d4b (i32.ge_u (local.get $k) (local.get $db)))
+        (f32.store (i32.add (i32.add (local.get $y) (i32.mul (local.get $n) (local.get $db))) (local.get $k))
+          (f32.mul (f32.mul (f32.load (i32.add (local.get $row) (local.get $k))) (local.get $rn)) (f32.load (i32.add (local.get $g) (local.get $k)))))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $l4)))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br $rowsl))))
+
+  ;; rmsnorm_bwd(x, g, dy, r, dx, dg, rows, d): with rn from the forward, per row:
+  ;;   dx = rn dy g - x rn^3 / d sum_j(dy_j g_j x_j);  dg += dy x rn (dg is added to: zero it first)
+  (func (export "rmsnorm_bwd") (param $x i32) (param $g i32) (param $dy i32) (param $r i32) (param $dx i32) (param $dg i32) (param $rows i32) (param $d i32)
+    (local $n i32) (local $k i32) (local $d4 i32) (local $db i32) (local $off i32) (local $s4 v128) (local $xv v128) (local $dv v128) (local $gv v128)
+    (local $s f32) (local $rn f32) (local $c f32) (local $rv v128) (local $cv v128)
+    (local.set $db (i32.shl (local.get $d) (i32.const 2)))
+    (local.set $d4 (i32.shl (i32.and (local.get $d) (i32.const -4)) (i32.const 2)))
+    (block $done (loop $rowsl
+      (br_if $done (i32.ge_s (local.get $n) (local.get $rows)))
+      (local.set $off (i32.mul (local.get $n) (local.get $db)))
+      (local.set $rn (f32.load (i32.add (local.get $r) (i32.shl (local.get $n) (i32.const 2)))))
+      (local.set $rv (f32x4.splat (local.get $rn)))
+      (local.set $s4 (v128.const i32x4 0 0 0 0))
+      (local.set $k (i32.const 0))
+      (block $d1 (loop $l1
+        (br_if $d1 (i32.ge_u (local.get $k) (local.get $d4)))
+        (local.set $xv (v128.load (i32.add (i32.add (local.get $x) (local.get $off)) (local.get $k))))
+        (local.set $dv (v128.load (i32.add (i32.add (local.get $dy) (local.get $off)) (local.get $k))))
+        (local.set $s4 (f32x4.add (local.get $s4) (f32x4.mul (f32x4.mul (local.get $dv) (v128.load (i32.add (local.get $g) (local.get $k)))) (local.get $xv))))
+        (v128.store (i32.add (local.get $dg) (local.get $k))
+          (f32x4.add (v128.load (i32.add (local.get $dg) (local.get $k))) (f32x4.mul (f32x4.mul (local.get $dv) (local.get $xv)) (local.get $rv))))
+        (local.set $k (i32.add (local.get $k) (i32.const 16)))
+        (br $l1)))
+      (local.set $s (f32.add
+        (f32.add (f32x4.extract_lane 0 (local.get $s4)) (f32x4.extract_lane 1 (local.get $s4)))
+        (f32.add (f32x4.extract_lane 2 (local.get $s4)) (f32x4.extract_lane 3 (local.get $s4)))))
+      (block $d2 (loop $l2
+        (br_if $d2 (i32.ge_u (local.get $k) (local.get $db)))
+        (local.set $s (f32.add (local.get $s) (f32.mul (f32.mul
+          (f32.load (i32.add (i32.add (local.get $dy) (local.get $off)) (local.get $k))) (f32.load (i32.add (local.get $g) (local.get $k))))
+          (f32.load (i32.add (i32.add (local.get $x) (local.get $off)) (local.get $k))))))
+        (f32.store (i32.add (local.get $dg) (local.get $k))
+          (f32.add (f32.load (i32.add (local.get $dg) (local.get $k))) (f32.mul (f32.mul
+            (f32.load (i32.add (i32.add (local.get $dy) (local.get $off)) (local.get $k)))
+            (f32.load (i32.add (i32.add (local.get $x) (local.get $off)) (local.get $k)))) (local.get $rn))))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $l2)))
+      (local.set $c (f32.div (f32.mul (f32.mul (f32.mul (local.get $rn) (local.get $rn)) (local.get $rn)) (local.get $s)) (f32.convert_i32_s (local.get $d))))
+      (local.set $cv (f32x4.splat (local.get $c)))
+      (local.set $k (i32.const 0))
+      (block $d3 (loop $l3
+        (br_if $d3 (i32.ge_u (local.get $k) (local.get $d4)))
+        (v128.store (i32.add (i32.add (local.get $dx) (local.get $off)) (local.get $k))
+          (f32x4.sub
+            (f32x4.mul (f32x4.mul (local.get $rv) (v128.load (i32.add (i32.add (local.get $dy) (local.get $off)) (local.get $k)))) (v128.load (i32.add (local.get $g) (local.get $k))))
+            (f32x4.mul (v128.load (i32.add (i32.add (local.get $x) (local.get $off)) (local.get $k))) (local.get $cv))))
+        (local.set $k (i32.add (local.get $k) (i32.const 16)))
+        (br $l3)))
+      (block $d4b (loop $l4
+        (br_if $d4b (i32.ge_u (local.get $k) (local.get $db)))
+        (f32.store (i32.add (i32.add (local.get $dx) (local.get $off)) (local.get $k))
+          (f32.sub
+            (f32.mul (f32.mul (local.get $rn) (f32.load (i32.add (i32.add (local.get $dy) (local.get $off)) (local.get $k)))) (f32.load (i32.add (local.get $g) (local.get $k))))
+            (f32.mul (f32.load (i32.add (i32.add (local.get $x) (local.get $off)) (local.get $k))) (local.get $c))))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $l4)))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br $rowsl))))
 )

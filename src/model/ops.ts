@@ -221,15 +221,15 @@ export function embedding(table: tf.Tensor2D, ids: number[][], trainable: boolea
 
 /** RMSNorm as in HF Llama: x / sqrt(mean(x^2) + eps) * g, over the last axis. */
 export function rmsNorm(x: tf.Tensor, g: tf.Tensor1D, eps: number): tf.Tensor {
-  if (cpuFusedOps()) return rmsNormCpu(x, g, eps);
+  if (cpuFusedOps() && simdAvailable()) return rmsNormCpu(x, g, eps);
   if (gpuFusedOps()) return rmsNormGpu(x, g, eps);
   const ms = tf.mean(tf.square(x), -1, true);
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), g);
 }
 
 /**
- * rmsNorm() as one op with its own gradient, in JavaScript over the values (CPU backends, where reading a
- * tensor is a copy): the dozen TF.js ops of the forward and backward cost more than the arithmetic.
+ * rmsNorm() as one op with its own gradient, in tabtune's WebAssembly SIMD kernels (CPU backends): the dozen
+ * TF.js ops of the forward and backward cost more than the arithmetic.
  * With r = 1 / sqrt(mean(x^2) + eps) per row and D the row length:
  *   y = x r g;  dg = sum over rows of dy x r;  dx = r (dy g) - x r^3 / D sum_j(dy_j g_j x_j)
  */
@@ -237,38 +237,33 @@ function rmsNormCpu(x: tf.Tensor, g: tf.Tensor1D, eps: number): tf.Tensor {
   const D = g.shape[0];
   const op = tf.customGrad(((xi: tf.Tensor, gi: tf.Tensor, save: tf.GradSaveFunc) => {
     save([xi, gi]);
-    const xs = floats(xi);
-    const gs = floats(gi);
-    const rows = xs.length / D;
-    const r = new Float64Array(rows);
-    const y = new Float32Array(xs.length);
-    for (let n = 0; n < rows; n++) {
-      const o = n * D;
-      let ss = 0;
-      for (let j = 0; j < D; j++) ss += xs[o + j]! * xs[o + j]!;
-      const rn = (r[n] = 1 / Math.sqrt(ss / D + eps));
-      for (let j = 0; j < D; j++) y[o + j] = xs[o + j]! * rn * gs[j]!;
-    }
+    const rows = xi.size / D;
+    const a = scratch(2 * rows * D + D + rows + 12);
+    const X = a.alloc(rows * D);
+    const G = a.alloc(D);
+    const Y = a.alloc(rows * D);
+    const R = a.alloc(rows);
+    a.f32.set(floats(xi), X);
+    a.f32.set(floats(gi), G);
+    a.rmsNormFwd(X, G, Y, R, rows, D, eps);
+    const r = a.f32.slice(R, R + rows); // each row's 1 / rms, for the backward
     return {
-      value: tf.tensor(y, xi.shape),
+      value: tensorOf(a.f32.subarray(Y, Y + rows * D), xi.shape),
       gradFunc: (dy: tf.Tensor, [sx, sg]: tf.Tensor[]) => {
-        const d = floats(dy);
-        const x2 = floats(sx!);
-        const g2 = floats(sg!);
-        const dx = new Float32Array(x2.length);
-        const dg = new Float64Array(D);
-        for (let n = 0; n < rows; n++) {
-          const o = n * D;
-          const rn = r[n]!;
-          let dot = 0;
-          for (let j = 0; j < D; j++) {
-            dot += d[o + j]! * g2[j]! * x2[o + j]!;
-            dg[j]! += d[o + j]! * x2[o + j]! * rn;
-          }
-          const c = (rn * rn * rn * dot) / D;
-          for (let j = 0; j < D; j++) dx[o + j] = rn * d[o + j]! * g2[j]! - x2[o + j]! * c;
-        }
-        return [tf.tensor(dx, sx!.shape), tf.tensor(Float32Array.from(dg), [D])];
+        const b = scratch(3 * rows * D + 2 * D + rows + 20);
+        const X2 = b.alloc(rows * D);
+        const G2 = b.alloc(D);
+        const DY = b.alloc(rows * D);
+        const R2 = b.alloc(rows);
+        const DX = b.alloc(rows * D);
+        const DG = b.alloc(D);
+        b.f32.set(floats(sx!), X2);
+        b.f32.set(floats(sg!), G2);
+        b.f32.set(floats(dy), DY);
+        b.f32.set(r, R2);
+        b.f32.fill(0, DG, DG + D);
+        b.rmsNormBwd(X2, G2, DY, R2, DX, DG, rows, D);
+        return [tensorOf(b.f32.subarray(DX, DX + rows * D), sx!.shape), tensorOf(b.f32.subarray(DG, DG + D), [D])];
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor, g: tf.Tensor) => tf.Tensor;
