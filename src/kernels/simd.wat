@@ -207,28 +207,6 @@
         (f32x4.mul (local.get $cv) (call $exp4 (f32x4.sub (v128.load32_splat (i32.add (local.get $x) (local.get $k))) (local.get $sv))))))
       (local.set $k (i32.add (local.get $k) (i32.const 4)))
       (br $l2))))
-  ;; scale_add(x, a, n, c): x[j] = x[j] * c + a[j], j < n (scores scaled, plus the additive mask row).
-  (func $scale_add (param $x i32) (param $a i32) (param $n i32) (param $c f32)
-    (local $k i32) (local $n4 i32) (local $nb i32) (local $cv v128)
-    (local.set $n4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
-    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
-    (local.set $cv (f32x4.splat (local.get $c)))
-    (local.set $k (i32.const 0))
-    (block $d1 (loop $l1
-      (br_if $d1 (i32.ge_u (local.get $k) (local.get $n4)))
-      (v128.store (i32.add (local.get $x) (local.get $k))
-        (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $x) (local.get $k))) (local.get $cv))
-          (v128.load (i32.add (local.get $a) (local.get $k)))))
-      (local.set $k (i32.add (local.get $k) (i32.const 16)))
-      (br $l1)))
-    (block $d2 (loop $l2
-      (br_if $d2 (i32.ge_u (local.get $k) (local.get $nb)))
-      (f32.store (i32.add (local.get $x) (local.get $k))
-        (f32.add (f32.mul (f32.load (i32.add (local.get $x) (local.get $k))) (local.get $c))
-          (f32.load (i32.add (local.get $a) (local.get $k)))))
-      (local.set $k (i32.add (local.get $k) (i32.const 4)))
-      (br $l2))))
-
   ;; dot(a, b, n): sum_k a[k] b[k], k < n, in order (byte offsets).
   (func $dot (param $a i32) (param $b i32) (param $n i32) (result f32)
     (local $k i32) (local $nb i32) (local $s f32)
@@ -265,19 +243,22 @@
       (local.set $k (i32.add (local.get $k) (i32.const 4)))
       (br $l2))))
 
-  ;; softmax_row(x, n, stat): x[j] = exp(x[j] - m) for j < n, m = max(x); stores m at stat and 1 / sum at stat + 4
-  ;; (byte offsets). The rows still need the 1 / sum factor: attn_fwd folds it into the output. One exp per
-  ;; element (exp4 written out inline: this is attention's hottest loop).
-  (func $softmax_row (param $x i32) (param $n i32) (param $stat i32)
+  ;; softmax_row(x, mask, n, stat, c): x[j] = x[j] c + mask[j], then x[j] = exp(x[j] - m) for j < n, m = max(x);
+  ;; stores m at stat and 1 / sum at stat + 4 (byte offsets). The rows still need the 1 / sum factor: attn_fwd folds
+  ;; it into the output. One exp per element (exp4 written out inline: this is attention's hottest loop).
+  (func $softmax_row (param $x i32) (param $mask i32) (param $n i32) (param $stat i32) (param $c f32)
     (local $k i32) (local $n4 i32) (local $nb i32) (local $m4 v128) (local $s4 v128) (local $m f32) (local $s f32) (local $mv v128)
     (local $e v128) (local $nn v128) (local $r v128) (local $pp v128)
     (local.set $n4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
     (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
     (local.set $m4 (v128.const f32x4 -inf -inf -inf -inf))
+    (local.set $mv (f32x4.splat (local.get $c)))
     (local.set $k (i32.const 0))
     (block $d1 (loop $l1
       (br_if $d1 (i32.ge_u (local.get $k) (local.get $n4)))
-      (local.set $m4 (f32x4.max (local.get $m4) (v128.load (i32.add (local.get $x) (local.get $k)))))
+      (local.set $e (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $x) (local.get $k))) (local.get $mv)) (v128.load (i32.add (local.get $mask) (local.get $k)))))
+      (v128.store (i32.add (local.get $x) (local.get $k)) (local.get $e))
+      (local.set $m4 (f32x4.max (local.get $m4) (local.get $e)))
       (local.set $k (i32.add (local.get $k) (i32.const 16)))
       (br $l1)))
     (local.set $m (f32.max
@@ -285,9 +266,12 @@
       (f32.max (f32x4.extract_lane 2 (local.get $m4)) (f32x4.extract_lane 3 (local.get $m4)))))
     (block $d2 (loop $l2
       (br_if $d2 (i32.ge_u (local.get $k) (local.get $nb)))
-      (local.set $m (f32.max (local.get $m) (f32.load (i32.add (local.get $x) (local.get $k)))))
+      (local.set $s (f32.add (f32.mul (f32.load (i32.add (local.get $x) (local.get $k))) (local.get $c)) (f32.load (i32.add (local.get $mask) (local.get $k)))))
+      (f32.store (i32.add (local.get $x) (local.get $k)) (local.get $s))
+      (local.set $m (f32.max (local.get $m) (local.get $s)))
       (local.set $k (i32.add (local.get $k) (i32.const 4)))
       (br $l2)))
+    (local.set $s (f32.const 0))
     (local.set $mv (f32x4.splat (local.get $m)))
     (local.set $s4 (v128.const f32x4 0 0 0 0))
     (local.set $k (i32.const 0))
@@ -396,6 +380,44 @@
       (local.set $c (i32.add (local.get $c) (i32.const 4)))
       (br $l1))))
 
+  ;; score_exp(x, mask, n, c, m, r): x[j] = r exp(x[j] c + mask[j] - m), j < n (byte offsets): attention's
+  ;; probabilities again in the backward, from the raw scores and the row's saved max m and 1 / sum r.
+  (func $score_exp (param $x i32) (param $mask i32) (param $n i32) (param $c f32) (param $m f32) (param $rs f32)
+    (local $k i32) (local $n4 i32) (local $nb i32) (local $cv v128) (local $mv v128) (local $rv v128)
+    (local $e v128) (local $nn v128) (local $r v128) (local $pp v128)
+    (local.set $n4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $cv (f32x4.splat (local.get $c)))
+    (local.set $mv (f32x4.splat (local.get $m)))
+    (local.set $rv (f32x4.splat (local.get $rs)))
+    (block $d1 (loop $l1
+      (br_if $d1 (i32.ge_u (local.get $k) (local.get $n4)))
+      (local.set $e (f32x4.sub (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $x) (local.get $k))) (local.get $cv))
+        (v128.load (i32.add (local.get $mask) (local.get $k)))) (local.get $mv)))
+      (local.set $e (f32x4.min (f32x4.max (local.get $e) (v128.const f32x4 -87.33654 -87.33654 -87.33654 -87.33654)) (v128.const f32x4 88.37626 88.37626 88.37626 88.37626)))
+      (local.set $nn (f32x4.nearest (f32x4.mul (local.get $e) (v128.const f32x4 1.44269504088896341 1.44269504088896341 1.44269504088896341 1.44269504088896341))))
+      (local.set $r (f32x4.sub (local.get $e) (f32x4.mul (local.get $nn) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))))
+      (local.set $r (f32x4.sub (local.get $r) (f32x4.mul (local.get $nn) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
+      (local.set $pp (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
+      (local.set $pp (f32x4.add (f32x4.mul (local.get $pp) (local.get $r)) (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
+      (local.set $pp (f32x4.add (f32x4.mul (local.get $pp) (local.get $r)) (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
+      (local.set $pp (f32x4.add (f32x4.mul (local.get $pp) (local.get $r)) (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
+      (local.set $pp (f32x4.add (f32x4.mul (local.get $pp) (local.get $r)) (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
+      (local.set $pp (f32x4.add (f32x4.mul (local.get $pp) (local.get $r)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
+      (local.set $pp (f32x4.add (f32x4.add (f32x4.mul (local.get $pp) (f32x4.mul (local.get $r) (local.get $r))) (local.get $r)) (v128.const f32x4 1 1 1 1)))
+      (v128.store (i32.add (local.get $x) (local.get $k))
+        (f32x4.mul (local.get $rv) (f32x4.mul (local.get $pp)
+          (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $nn)) (v128.const i32x4 127 127 127 127)) (i32.const 23)))))
+      (local.set $k (i32.add (local.get $k) (i32.const 16)))
+      (br $l1)))
+    (block $d2 (loop $l2
+      (br_if $d2 (i32.ge_u (local.get $k) (local.get $nb)))
+      (f32.store (i32.add (local.get $x) (local.get $k)) (f32x4.extract_lane 0 (f32x4.mul (local.get $rv)
+        (call $exp4 (f32x4.splat (f32.sub (f32.add (f32.mul (f32.load (i32.add (local.get $x) (local.get $k))) (local.get $c))
+          (f32.load (i32.add (local.get $mask) (local.get $k)))) (local.get $m)))))))
+      (local.set $k (i32.add (local.get $k) (i32.const 4)))
+      (br $l2))))
+
   ;; attn_fwd: one (sequence, query head) of attention, all its query rows i < T (byte offsets; ld* in floats):
   ;;   q [T, hd] rows; kt [hd, S] (keys transposed, ldk floats per row); v [S, hd]; o: row i at o + i * ldo;
   ;;   mask [T, S] additive; lim [T] (i32): keys visited by row i; s: scratch [S];
@@ -411,9 +433,8 @@
       (local.set $st (i32.add (local.get $stat) (i32.shl (local.get $i) (i32.const 3))))
       (call $vecmat (i32.add (local.get $q) (i32.shl (i32.mul (local.get $i) (local.get $hd)) (i32.const 2)))
         (local.get $kt) (local.get $s) (local.get $hd) (local.get $n) (local.get $S))
-      (call $scale_add (local.get $s) (i32.add (local.get $mask) (i32.shl (i32.mul (local.get $i) (local.get $S)) (i32.const 2)))
-        (local.get $n) (local.get $scale))
-      (call $softmax_row (local.get $s) (local.get $n) (local.get $st)) ;; s = exp(s - m), stat = m, 1 / sum
+      (call $softmax_row (local.get $s) (i32.add (local.get $mask) (i32.shl (i32.mul (local.get $i) (local.get $S)) (i32.const 2)))
+        (local.get $n) (local.get $st) (local.get $scale)) ;; s = exp(s scale + mask - m), stat = m, 1 / sum
       (local.set $oi (i32.add (local.get $o) (i32.shl (i32.mul (local.get $i) (local.get $ldo)) (i32.const 2))))
       (call $vecmat (local.get $s) (local.get $v) (local.get $oi) (local.get $n) (local.get $hd) (local.get $hd))
       (call $scale (local.get $oi) (local.get $hd) (f32.load offset=4 (local.get $st)))
@@ -436,9 +457,8 @@
       (local.set $qi (i32.add (local.get $q) (i32.shl (i32.mul (local.get $i) (local.get $hd)) (i32.const 2))))
       (local.set $doi (i32.shl (i32.mul (local.get $i) (local.get $ldo)) (i32.const 2)))
       (call $vecmat (local.get $qi) (local.get $kt) (local.get $p) (local.get $hd) (local.get $n) (local.get $S))
-      (call $scale_add (local.get $p) (i32.add (local.get $mask) (i32.shl (i32.mul (local.get $i) (local.get $S)) (i32.const 2)))
-        (local.get $n) (local.get $scale))
-      (call $exp_scale (local.get $p) (local.get $p) (local.get $n) (f32.load (local.get $st)) (f32.load offset=4 (local.get $st)))
+      (call $score_exp (local.get $p) (i32.add (local.get $mask) (i32.shl (i32.mul (local.get $i) (local.get $S)) (i32.const 2)))
+        (local.get $n) (local.get $scale) (f32.load (local.get $st)) (f32.load offset=4 (local.get $st)))
       (call $vecmat (i32.add (local.get $dout) (local.get $doi)) (local.get $vt) (local.get $dp) (local.get $hd) (local.get $n) (local.get $S))
       (call $softmax_grad (local.get $p) (local.get $dp) (local.get $n)
         (call $dot (i32.add (local.get $dout) (local.get $doi)) (i32.add (local.get $o) (local.get $doi)) (local.get $hd))
