@@ -152,6 +152,7 @@ export async function kernelChecks(): Promise<KernelCheck[]> {
     () => checkAttention(1, 2, 1, 1, 8, 3, 0),
     () => checkAttention(2, 6, 2, 1, 12, 0, 0),
     () => checkAttention(2, 3, 3, 70, 72, 0, 5),
+    () => checkAttention(2, 4, 2, 5, 16, 66, 2),
   ];
   const out: KernelCheck[] = [];
   for (const c of checks) out.push(await c());

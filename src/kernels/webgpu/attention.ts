@@ -5,7 +5,10 @@
 // online softmax (running max m and sum l), writing o and the row's m and l. Backward recomputes p from them:
 //   dP = dO vT;  dS = p (dP - rowsum(dO o));  dq = dS k / sqrt(hd);  dk = dS^T q / sqrt(hd);  dv = p^T dO
 // dq: one workgroup per query row over the key blocks; dk and dv: one workgroup per key over the query rows
-// (of every head sharing that key/value head) a block at a time.
+// (of every head sharing that key/value head) a block at a time. As in the CPU op, each query row visits keys
+// only up to the last one its mask lets it see (all of them when it sees none: a padding row's softmax is
+// uniform), so a causal mask halves the work; a first program finds that limit per row, and each key's
+// workgroup starts at the first query row that can see it.
 import * as tf from '@tensorflow/tfjs-core';
 import { f32, gpuProgram, i32, runProgram, WG, WG_SUM } from './program';
 
@@ -35,7 +38,8 @@ const header = (hd: number) => `${WG_SUM}
   var<workgroup> qs : array<f32, HD>;
   var<workgroup> gs : array<f32, HD>;
   var<workgroup> ps : array<f32, ${WG}>;
-  var<workgroup> ds : array<f32, ${WG}>;`;
+  var<workgroup> ds : array<f32, ${WG}>;
+  var<workgroup> limS : i32;`;
 
 // Output [rows, HD + 2]: o, then m and l of the row's softmax.
 const forward = (hd: number) => `${header(hd)}
@@ -44,25 +48,26 @@ const forward = (hd: number) => `${header(hd)}
     let tid = i32(localId.x);
     ${ROW_COORDS}
     for (var d = tid; d < HD; d += ${WG}) { qs[d] = q[row * HD + d]; }
-    workgroupBarrier();
+    if (tid == 0) { limS = i32(lim[b * T + i]); }
+    let L = workgroupUniformLoad(&limS);
     var m = -3.0e38;
     var l = 0.0;
     var acc : array<f32, NPT>;
-    for (var j0 = 0; j0 < S; j0 += ${WG}) {
+    for (var j0 = 0; j0 < L; j0 += ${WG}) {
       let j = j0 + tid;
       var s = -3.0e38;
-      if (j < S) {
+      if (j < L) {
         var dot = 0.0;
         for (var d = 0; d < HD; d++) { dot += qs[d] * kT[kbase + d * S + j]; }
         s = dot * uniforms.scale + mask[mbase + j];
       }
       let mNew = max(m, wgMax(s, tid));
       var p = 0.0;
-      if (j < S) { p = exp(s - mNew); }
+      if (j < L) { p = exp(s - mNew); }
       ps[tid] = p;
       let corr = exp(m - mNew);
       l = l * corr + wgSum(p, tid);
-      let nj = min(${WG}, S - j0);
+      let nj = min(${WG}, L - j0);
       for (var k = 0; k < NPT; k++) {
         let d = tid + k * ${WG};
         if (d < HD) {
@@ -103,11 +108,13 @@ const backwardQ = (hd: number) => `${header(hd)}
     let D = wgSum(dd, tid);
     let m = ml[ob + HD];
     let l = ml[ob + HD + 1];
+    if (tid == 0) { limS = i32(lim[b * T + i]); }
+    let L = workgroupUniformLoad(&limS);
     var acc : array<f32, NPT>;
-    for (var j0 = 0; j0 < S; j0 += ${WG}) {
+    for (var j0 = 0; j0 < L; j0 += ${WG}) {
       let j = j0 + tid;
       var dsj = 0.0;
-      if (j < S) {
+      if (j < L) {
         var dot = 0.0;
         var dp = 0.0;
         for (var d = 0; d < HD; d++) {
@@ -119,7 +126,7 @@ const backwardQ = (hd: number) => `${header(hd)}
       }
       ds[tid] = dsj;
       workgroupBarrier();
-      let nj = min(${WG}, S - j0);
+      let nj = min(${WG}, L - j0);
       for (var k = 0; k < NPT; k++) {
         let d = tid + k * ${WG};
         if (d < HD) {
@@ -139,7 +146,8 @@ const backwardQ = (hd: number) => `${header(hd)}
   }`;
 
 // [B, KV, S, 2 HD]: dk then dv for key j of key/value head (b, g). qs holds k_j, gs holds v_j; the query rows
-// are those of the rep heads sharing the key/value head, r = hh * T + i.
+// are those of the rep heads sharing the key/value head, from the first i that visits key j (later rows that
+// do not see it add exact zeros: p = exp(-1e9 - m) / l).
 const backwardKV = (hd: number) => `${header(hd)}
   fn main(index : i32) {
     let T = uniforms.T;
@@ -160,17 +168,24 @@ const backwardKV = (hd: number) => `${header(hd)}
       qs[d] = kT[kbase + d * S + j];
       gs[d] = v[vbase + j * HD + d];
     }
-    workgroupBarrier();
+    var first = -f32(T);
+    for (var i = tid; i < T; i += ${WG}) {
+      if (j < i32(lim[b * T + i])) { first = max(first, -f32(i)); }
+    }
+    let fm = wgMax(first, tid);
+    if (tid == 0) { limS = i32(-fm); }
+    let i0 = workgroupUniformLoad(&limS);
+    let nT = T - i0;
     var dk : array<f32, NPT>;
     var dv : array<f32, NPT>;
-    let R = rep * T;
-    for (var r0 = 0; r0 < R; r0 += ${WG}) {
-      let r = r0 + tid;
+    for (var hh = 0; hh < rep; hh++) {
+     let hrow = (b * H + grp * rep + hh) * T + i0;
+     for (var c0 = 0; c0 < nT; c0 += ${WG}) {
       var p = 0.0;
       var dsr = 0.0;
-      if (r < R) {
-        let i = r % T;
-        let qrow = (b * H + grp * rep + r / T) * T + i;
+      if (c0 + tid < nT) {
+        let i = i0 + c0 + tid;
+        let qrow = hrow + c0 + tid;
         let ob = qrow * (HD + 2);
         var dot = 0.0;
         var dp = 0.0;
@@ -187,15 +202,14 @@ const backwardKV = (hd: number) => `${header(hd)}
       ps[tid] = p;
       ds[tid] = dsr;
       workgroupBarrier();
-      let nr = min(${WG}, R - r0);
+      let nr = min(${WG}, nT - c0);
       for (var k = 0; k < NPT; k++) {
         let d = tid + k * ${WG};
         if (d < HD) {
           var ak = dk[k];
           var av = dv[k];
           for (var rr = 0; rr < nr; rr++) {
-            let rq = r0 + rr;
-            let qrow = (b * H + grp * rep + rq / T) * T + rq % T;
+            let qrow = hrow + c0 + rr;
             ak += ds[rr] * q[qrow * HD + d];
             av += ps[rr] * dO[qrow * HD + d];
           }
@@ -204,6 +218,7 @@ const backwardKV = (hd: number) => `${header(hd)}
         }
       }
       workgroupBarrier();
+     }
     }
     if (index / ${WG} < keys) {
       let o = key * 2 * HD;
@@ -215,6 +230,21 @@ const backwardKV = (hd: number) => `${header(hd)}
         }
       }
     }
+  }`;
+
+// [B * T]: per query row, 1 + the last key its mask lets it see (> -1e8), or S when it sees none.
+const LIMITS = `${WG_SUM}
+  fn main(index : i32) {
+    let rows = uniforms.rows;
+    let S = uniforms.S;
+    let row = min(index / ${WG}, rows - 1);
+    let tid = i32(localId.x);
+    var last = 0.0;
+    for (var j = tid; j < S; j += ${WG}) {
+      if (mask[row * S + j] > -1.0e8) { last = f32(j + 1); }
+    }
+    let L = wgMax(last, tid);
+    if (index / ${WG} < rows && tid == 0) { result[row] = select(L, f32(S), L == 0.0); }
   }`;
 
 /** Whether the fused op takes these shapes (the head size fits its workgroup memory). */
@@ -237,16 +267,17 @@ export function gpuAttention(q: tf.Tensor, kT: tf.Tensor, v: tf.Tensor, mask: tf
   const key = `${hd}`;
   const op = tf.customGrad(((qi: tf.Tensor, kTi: tf.Tensor, vi: tf.Tensor, save: tf.GradSaveFunc) => {
     const m = tf.reshape(mask, [B, T, S]); // saved: the caller may free the mask before backprop
-    const ml = runProgram(gpuProgram('attn_fwd', key, ['q', 'kT', 'v', 'mask'], [rows, hd + 2], rows * WG, FIELDS, forward(hd)), [qi, kTi, vi, m], uniforms(rows));
-    save([qi, kTi, vi, ml, m]);
+    const lim = runProgram(gpuProgram('attn_lim', '', ['mask'], [B * T], B * T * WG, FIELDS, LIMITS), [m], uniforms(B * T));
+    const ml = runProgram(gpuProgram('attn_fwd', key, ['q', 'kT', 'v', 'mask', 'lim'], [rows, hd + 2], rows * WG, FIELDS, forward(hd)), [qi, kTi, vi, m, lim], uniforms(rows));
+    save([qi, kTi, vi, ml, m, lim]);
     const o = tf.reshape(tf.slice(ml, [0, 0], [rows, hd]), [B, H, T, hd]);
     return {
       value: tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [B, T, H * hd]),
-      gradFunc: (dy: tf.Tensor, [sq, skT, sv, sml, sm]: tf.Tensor[]) => {
+      gradFunc: (dy: tf.Tensor, [sq, skT, sv, sml, sm, slim]: tf.Tensor[]) => {
         const dO = tf.transpose(tf.reshape(dy, [B, T, H, hd]), [0, 2, 1, 3]); // [B, H, T, hd]
-        const dq = runProgram(gpuProgram('attn_dq', key, ['q', 'kT', 'v', 'mask', 'dO', 'ml'], [B, H, T, hd], rows * WG, FIELDS, backwardQ(hd)), [sq!, skT!, sv!, sm!, dO, sml!], uniforms(rows));
+        const dq = runProgram(gpuProgram('attn_dq', key, ['q', 'kT', 'v', 'mask', 'dO', 'ml', 'lim'], [B, H, T, hd], rows * WG, FIELDS, backwardQ(hd)), [sq!, skT!, sv!, sm!, dO, sml!, slim!], uniforms(rows));
         const keys = B * KV * S;
-        const dkv = runProgram(gpuProgram('attn_dkv', key, ['q', 'kT', 'v', 'mask', 'dO', 'ml'], [B, KV, S, 2 * hd], keys * WG, FIELDS, backwardKV(hd)), [sq!, skT!, sv!, sm!, dO, sml!], uniforms(keys));
+        const dkv = runProgram(gpuProgram('attn_dkv', key, ['q', 'kT', 'v', 'mask', 'dO', 'ml', 'lim'], [B, KV, S, 2 * hd], keys * WG, FIELDS, backwardKV(hd)), [sq!, skT!, sv!, sm!, dO, sml!, slim!], uniforms(keys));
         const dkT = tf.transpose(tf.slice(dkv, [0, 0, 0, 0], [B, KV, S, hd]), [0, 1, 3, 2]);
         return [dq, dkT, tf.slice(dkv, [0, 0, 0, hd], [B, KV, S, hd])];
       },
