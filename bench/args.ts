@@ -2,7 +2,8 @@
 import { parseArgs } from 'node:util';
 
 export const USAGE = `usage: npm run bench -- [--model DIR]... [--threads K] [--steps N] [--leak-steps N] [--quick]
-                        [--recompute] [--json] [--browser] [--no-torch] [--no-node] [--out FILE]
+                        [--recompute] [--json] [--browser] [--gpu-unfused] [--no-torch] [--no-node]
+                        [--out FILE]
 
   --model DIR     a Hugging Face Llama folder (config.json, model.safetensors, tokenizer.json); repeat for
                   several. Default: models/tabtune-tiny, models/tabtune-base and, when ../shared is there,
@@ -19,6 +20,8 @@ export const USAGE = `usage: npm run bench -- [--model DIR]... [--threads K] [--
   --browser       also run the measurements in headless Chromium (/usr/bin/chromium through Playwright, the
                   page served by Vite with COOP/COEP): WASM with 2 threads (or K) and WebGPU (few steps: here
                   a software adapter), printed beside Node's.
+  --gpu-unfused   with --browser: measure WebGPU a second time with TF.js's own ops instead of tabtune's fused
+                  WGSL kernels (setGpuFusedOps(false)), labelled "webgpu (TF.js ops)": what the kernels buy.
   --no-torch      skip the PyTorch peer.
   --no-node       skip the Node measurements (with --browser: the page only).
   --out FILE      where to write all measurements as JSON (default bench/results/latest.json).`;
@@ -32,6 +35,8 @@ export interface BenchArgs {
   recompute: boolean;
   json: boolean;
   browser: boolean;
+  /** With browser: WebGPU once more with the fused GPU ops off. */
+  gpuUnfused: boolean;
   torch: boolean;
   node: boolean;
   out: string;
@@ -65,6 +70,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
         recompute: { type: 'boolean' },
         json: { type: 'boolean' },
         browser: { type: 'boolean' },
+        'gpu-unfused': { type: 'boolean' },
         'no-node': { type: 'boolean' },
         'no-torch': { type: 'boolean' },
         out: { type: 'string' },
@@ -86,10 +92,12 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     recompute: v.recompute ?? false,
     json: v.json ?? false,
     browser: v.browser ?? false,
+    gpuUnfused: v['gpu-unfused'] ?? false,
     torch: !(v['no-torch'] ?? false),
     node: !(v['no-node'] ?? false),
     out: v.out ?? 'bench/results/latest.json',
   };
   if (!args.node && !args.browser) throw new ArgsError('--no-node without --browser leaves nothing to measure');
+  if (args.gpuUnfused && !args.browser) throw new ArgsError('--gpu-unfused measures WebGPU in the browser: add --browser');
   return args;
 }

@@ -113,6 +113,8 @@ describe('arguments', () => {
   it('repeated --model, numbers, switches', () => {
     const a = parseBenchArgs(['--model', 'a', '--model', 'b', '--threads', '2', '--steps', '5', '--json', '--no-torch']);
     expect(a).toMatchObject({ models: ['a', 'b'], threads: 2, steps: 5, json: true, torch: false });
+    expect(parseBenchArgs(['--browser', '--gpu-unfused'])).toMatchObject({ browser: true, gpuUnfused: true });
+    expect(parseBenchArgs([]).gpuUnfused).toBe(false);
   });
   it('--quick lowers the step counts unless they are given', () => {
     expect(parseBenchArgs(['--quick'])).toMatchObject({ steps: 3, leakSteps: 20 });
@@ -124,6 +126,7 @@ describe('arguments', () => {
     expect(() => parseBenchArgs(['--steps', '0'])).toThrow(/--steps needs a whole number/);
     expect(() => parseBenchArgs(['--threads', 'two'])).toThrow(/--threads/);
     expect(() => parseBenchArgs(['stray'])).toThrow(ArgsError);
+    expect(() => parseBenchArgs(['--gpu-unfused'])).toThrow(/--gpu-unfused measures WebGPU in the browser: add --browser/);
   });
 });
 

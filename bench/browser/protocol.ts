@@ -10,6 +10,8 @@ export interface BrowserJob {
   steps: number;
   leakSteps: number;
   quick: boolean;
+  /** WebGPU: tabtune's fused WGSL kernels (the default) or TF.js's own ops (bench --gpu-unfused). */
+  gpuFused: boolean;
 }
 
 export type WorkerMessage =

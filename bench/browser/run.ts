@@ -72,11 +72,13 @@ export async function runBrowser(models: { name: string; dir: string }[], args: 
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--enable-unsafe-webgpu', '--no-sandbox'] });
   try {
     const jobs: BrowserJob[] = [
-      { backend: 'wasm', threads: Math.max(2, args.threads), models: [], steps: args.steps, leakSteps: args.leakSteps, quick: args.quick },
+      { backend: 'wasm', threads: Math.max(2, args.threads), models: [], steps: args.steps, leakSteps: args.leakSteps, quick: args.quick, gpuFused: true },
       // On a software adapter (SwiftShader, what headless Chromium offers without a GPU) the worker measures
       // the first model only, with few steps and tokens.
-      { backend: 'webgpu', threads: 1, models: [], steps: args.steps, leakSteps: args.leakSteps, quick: args.quick },
+      { backend: 'webgpu', threads: 1, models: [], steps: args.steps, leakSteps: args.leakSteps, quick: args.quick, gpuFused: true },
     ];
+    // --gpu-unfused: WebGPU again on TF.js's own ops, to measure what the fused kernels buy.
+    if (args.gpuUnfused) jobs.push({ ...jobs[1]!, gpuFused: false });
     for (const job of jobs) {
       job.models = models.map((m, i) => ({ name: m.name, url: `${origin}/bench-models/${i}/` }));
       const page = await browser.newPage();
@@ -96,9 +98,9 @@ export async function runBrowser(models: { name: string; dir: string }[], args: 
         }
         const b = r.backend;
         const reasons = (b.reasons as string[]).filter((x) => !x.startsWith('WebGPU: not'));
-        notes.push(`browser ${job.backend}: ran on ${String(b.name)}${b.threads ? ` with ${String(b.threads)} thread(s)` : ''}${b.adapter ? `, adapter ${String(b.adapter)}${b.software ? ' (software)' : ''}` : ''}; cross-origin isolated ${String(b.crossOriginIsolated)}${reasons.length ? `; ${reasons.join('; ')}` : ''}`);
+        notes.push(`browser ${job.backend}${job.gpuFused ? '' : ' (TF.js ops)'}: ran on ${String(b.name)}${b.threads ? ` with ${String(b.threads)} thread(s)` : ''}${b.adapter ? `, adapter ${String(b.adapter)}${b.software ? ' (software)' : ''}` : ''}; cross-origin isolated ${String(b.crossOriginIsolated)}${reasons.length ? `; ${reasons.join('; ')}` : ''}`);
       } catch (e) {
-        notes.push(`browser ${job.backend}: failed: ${(e as Error).message.split('\n')[0]}`);
+        notes.push(`browser ${job.backend}${job.gpuFused ? '' : ' (TF.js ops)'}: failed: ${(e as Error).message.split('\n')[0]}`);
       } finally {
         await page.close();
       }

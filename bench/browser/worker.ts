@@ -6,6 +6,7 @@ import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.
 import wasmThreadedSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import { urlSource } from '../../src/io/sources';
 import { classifyAdapter, setupBackend, type GpuLike } from '../../src/model/backend';
+import { setGpuFusedOps } from '../../src/model/ops';
 import { benchModel, type RunContext } from '../measure';
 import type { BenchPlan } from '../plan';
 import type { BrowserJob, WorkerMessage } from './protocol';
@@ -53,7 +54,9 @@ self.onmessage = async (e: MessageEvent<BrowserJob>) => {
       wasmPaths: { 'tfjs-backend-wasm.wasm': wasmPlain, 'tfjs-backend-wasm-simd.wasm': wasmSimd, 'tfjs-backend-wasm-threaded-simd.wasm': wasmThreadedSimd },
     });
     const adapter = rep.name === 'webgpu' ? await adapterInfo() : { label: null, software: null };
-    const backendLabel = rep.name === 'webgpu' && adapter.software ? `webgpu (software: ${adapter.label ?? 'fallback adapter'})` : rep.name;
+    setGpuFusedOps(job.gpuFused);
+    const unfused = rep.name === 'webgpu' && !job.gpuFused ? ' (TF.js ops)' : '';
+    const backendLabel = (rep.name === 'webgpu' && adapter.software ? `webgpu (software: ${adapter.label ?? 'fallback adapter'})` : rep.name) + unfused;
     const memory = (performance as { memory?: { usedJSHeapSize: number } }).memory;
     // A software adapter runs WebGPU's kernels on the CPU, ~1 s per generated token even on tabtune-tiny:
     // the first model only, few steps and tokens, labelled software.
