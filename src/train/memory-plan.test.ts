@@ -45,15 +45,15 @@ describe('memory plan', () => {
     expect(p.message).toMatch(/will not fit in memory: even one 256-token sequence per micro-batch needs about [\d,]+ MB of the 3,072 MB WASM can use/);
     expect(p.message).toMatch(/shorter max sequence length \(now 256 tokens\), fewer LoRA targets .*, a smaller model/);
 
-    const q = planMemory(SMOL, { ...c, lora: { ...c.lora, target_modules: ['q_proj', 'v_proj'] } }, 32, WASM);
+    const q = planMemory(SMOL, { ...c, lora: { ...c.lora, target_modules: ['q_proj', 'v_proj'] } }, 64, WASM);
     expect(q).toMatchObject({ fits: true, changed: true });
     expect(q.batchSize * q.gradAccum).toBe(16);
     expect(8 % q.batchSize).toBe(0);
     expect(q.estimate.total).toBeLessThanOrEqual(q.budget!);
     // The next larger divisor of the batch would not fit.
     const next = [2, 4, 8].find((b) => b > q.batchSize)!;
-    expect(estimateTrainingMemory(SMOL, { ...c, lora: { ...c.lora, target_modules: ['q_proj', 'v_proj'] }, batchSize: next }, 32).total).toBeGreaterThan(q.budget!);
-    expect(q.message).toBe(`Batch 8 of 32-token sequences will not fit: it needs about ${(Math.round(q.requested.total / 2 ** 20)).toLocaleString('en-US')} MB of the 3,072 MB WASM can use (75% of the WASM heap's 4 GB cap). Training with micro-batches of ${q.batchSize} x ${q.gradAccum} accumulation steps (about ${Math.round(q.estimate.total / 2 ** 20).toLocaleString('en-US')} MB), the same effective batch of 16.`);
+    expect(estimateTrainingMemory(SMOL, { ...c, lora: { ...c.lora, target_modules: ['q_proj', 'v_proj'] }, batchSize: next }, 64).total).toBeGreaterThan(q.budget!);
+    expect(q.message).toBe(`Batch 8 of 64-token sequences will not fit: it needs about ${(Math.round(q.requested.total / 2 ** 20)).toLocaleString('en-US')} MB of the 3,072 MB WASM can use (75% of the WASM heap's 4 GB cap). Training with micro-batches of ${q.batchSize} x ${q.gradAccum} accumulation steps (about ${Math.round(q.estimate.total / 2 ** 20).toLocaleString('en-US')} MB), the same effective batch of 16.`);
   });
 
   it('with recomputation counts one layer of activations plus every layer\'s input, and offers it when nothing else fits', () => {
@@ -78,7 +78,7 @@ describe('memory plan', () => {
     expect(on).toMatchObject({ fits: true, batchSize: w.batchSize, gradAccum: w.gradAccum, withRecompute: null });
     expect(memoryLine(on)).toMatch(/activations [\d,]+ MB recomputed per layer/);
     // A batch that smaller micro-batches make fit is not offered recomputation (it costs time; micro-batches do not).
-    const q = planMemory(SMOL, { ...c, lora: { ...c.lora, target_modules: ['q_proj', 'v_proj'] } }, 32, WASM);
+    const q = planMemory(SMOL, { ...c, lora: { ...c.lora, target_modules: ['q_proj', 'v_proj'] } }, 64, WASM);
     expect(q).toMatchObject({ fits: true, changed: true, withRecompute: null });
     expect(q.message).not.toContain('Recompute');
     // Already on and still too large: the other fixes only.

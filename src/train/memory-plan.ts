@@ -14,18 +14,23 @@
 //                     the adapter's [N, r] and [N, out] outputs and their sum)
 //                     + c_attention per attention score, B x H x T x T (scores, scaled, masked, softmax,
 //                     and their gradients in the backward pass)
-//   The CPU backends (wasm, cpu) run tabtune's fused ops (attention that keeps no scores, RMSNorm, the
-//   LoRA linear, the cross-entropy: src/model/cpu-attention.ts, ops.ts, loss.ts): c_layer 31, c_lora 3.5,
-//   c_attention 0, and 5 N V for the logits (the fused cross-entropy keeps its exponentials in its own
-//   scratch memory, outside the WASM heap: about 3; 8 before it). TF.js's own ops (the GPU backends' path):
-//   c_layer 33, c_lora 7.5, c_attention 15, and 8 N V for the logits.
+//   The CPU backends (wasm, cpu) run tabtune's fused ops (attention that keeps no scores, RMSNorm, SwiGLU,
+//   RoPE, the LoRA linear, the cross-entropy: src/model/cpu-attention.ts, cpu-fused.ts, ops.ts, loss.ts) and
+//   share buffers for the gradient tape's clones (src/kernels/wasm-kernels.ts): c_layer 23, c_lora 3.5,
+//   c_attention 0, and 4.5 N V for the logits (the fused cross-entropy keeps its exponentials in its own
+//   scratch memory, outside the WASM heap). TF.js's own ops (the GPU backends' path): c_layer 33, c_lora 7.5,
+//   c_attention 15, and 8 N V for the logits.
 //   logits            N V per copy: logits, the exponentials and the one-hot of the cross-entropy, their gradient
-//   head              6 V D: the vocabulary projection's transposed weight and its copies during backprop
+//   head              6 V D (fused ops: 5): the vocabulary projection's transposed weight and its copies during
+//                     backprop; 1.5 on the fused path when the backward transposes nothing or layers are recomputed
 //   trained params    4 x trainable: value, gradient, AdamW's two moments
 // The coefficients are measured, not guessed: the peak tensor bytes of one step (tf.profile) of
 // tabtune-tiny, tabtune-base and the SmolLM2-135M-shaped model on tfjs-wasm at 24 shapes (B x T from
 // 1 x 16 to 4 x 256, LoRA on q,v or on every linear layer) fit these terms within 10-20%, with the fused
 // ops and with TF.js's ops (setCpuFusedOps(false); the test memory-plan.test.ts measures both again).
+// The fused coefficients were measured again (2026-12-03) after SwiGLU, RoPE and the shared clones: 18
+// shapes of the three models (1 x 64 to 4 x 128), 1.03-1.10 of the peak; with recomputation 1.03-1.12 on
+// tabtune-tiny and tabtune-base.
 // The WASM heap after the step tracked the same peak within 20%. The engine's ops change: when they do,
 // that test says by how much, and these numbers are measured again.
 // Full-parameter training, OFT, prompt tuning and GPT-2 use the same terms without their own calibration.
@@ -103,7 +108,7 @@ const F = 4;
 /** The measured coefficients (see the header). */
 export const COEF = {
   /** The CPU backends' fused ops. */
-  fused: { layer: 31, lora: 3.5, attention: 0, logits: 5, head: 6, checkpoint: 2 },
+  fused: { layer: 23, lora: 3.5, attention: 0, logits: 4.5, head: 5, checkpoint: 2 },
   /** TF.js's ops (the GPU backends). */
   tfjs: { layer: 33, lora: 7.5, attention: 15, logits: 8, head: 6, checkpoint: 2 },
 } as const;
@@ -185,7 +190,9 @@ export function estimateTrainingMemory(model: ModelShape, c: TrainConfig, seqLen
   const k = fusedOps(backend) ? COEF.fused : COEF.tfjs;
   const kept = k.attention ? scores : 0;
   const perLayer = N * (k.layer * (D + I) + k.lora * adapted) + k.attention * kept;
-  const head = fusedOps(backend) && keptTransposes ? 2 : k.head; // no transposes in the backward: measured ~1-2 V D
+  // Measured ~1.2 V D with the fused ops when the backward transposes nothing (kept transposes) or when the layers are
+  // recomputed; 5 on a large model without either.
+  const head = fusedOps(backend) && (keptTransposes || c.recompute) ? 1.5 : k.head;
   // Recomputation keeps each layer's input (and, through the backward, the gradient that reaches it) and one
   // layer's activations at a time, recomputed in the backward.
   const layers = c.recompute ? perLayer + k.checkpoint * N * D * L : perLayer * L;
