@@ -15,6 +15,7 @@ interface VecmatExports {
   swiglu_bwd(g: number, u: number, dy: number, dg: number, du: number, n: number): void;
   rmsnorm_fwd(x: number, g: number, y: number, r: number, rows: number, d: number, eps: number): void;
   rmsnorm_bwd(x: number, g: number, dy: number, r: number, dx: number, dg: number, rows: number, d: number): void;
+  rope(x: number, cos: number, sin: number, y: number, rows: number, t: number, hd: number, back: number): void;
   attn_bwd(
     q: number, kt: number, k: number, vt: number, dout: number, o: number, mask: number, lim: number, stat: number,
     p: number, dp: number, dq: number, dk: number, dv: number, T: number, S: number, hd: number, ldo: number, scale: number,
@@ -132,6 +133,14 @@ export class SimdArena {
   /** rmsNormFwd's gradient: writes dx, adds each row's dy x rn into dg (zero it first). */
   rmsNormBwd(x: number, g: number, dy: number, r: number, dx: number, dg: number, rows: number, d: number): void {
     this.ex.rmsnorm_bwd(x * 4, g * 4, dy * 4, r * 4, dx * 4, dg * 4, rows, d);
+  }
+
+  /**
+   * RoPE (rotate-half) over `rows` rows of hd floats, row n at position n % t, cos and sin [t, hd] (simd.wat rope;
+   * offsets in floats); `backward` applies the transposed rotation (the gradient).
+   */
+  rope(x: number, cos: number, sin: number, y: number, rows: number, t: number, hd: number, backward: boolean): void {
+    this.ex.rope(x * 4, cos * 4, sin * 4, y * 4, rows, t, hd, backward ? 1 : 0);
   }
 
   /** y[j * ldy + k] += a[j] * x[k], j < n, k < m (offsets in floats). */

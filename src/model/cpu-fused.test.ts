@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend } from './backend';
-import { ropeCpu, swigluCpu } from './cpu-fused';
+import { ropeCpu, ropePassJs, swigluCpu } from './cpu-fused';
 import { rotateHalfMatrix } from './llama';
 import { silu } from './ops';
 
@@ -35,8 +35,8 @@ for (const backend of ['wasm', 'cpu'] as const) {
       }
     });
 
-    it('RoPE: output and gradient within 1e-5 of x cos + (x R) sin', () => {
-      const [B, N, T, hd] = [2, 3, 5, 8];
+    it.each([8, 6, 12])('RoPE, head size %i: output and gradient within 1e-5 of x cos + (x R) sin; the JavaScript fallback agrees', (hd: number) => {
+      const [B, N, T] = [2, 3, 5];
       const before = tf.memory().numTensors;
       const x = tf.randomNormal([B, N, T, hd], 0, 1, 'float32', 4);
       const w = tf.randomNormal([B, N, T, hd], 0, 1, 'float32', 5);
@@ -52,7 +52,15 @@ for (const backend of ['wasm', 'cpu'] as const) {
       const [gg] = tf.grads((a: tf.Tensor) => tf.sum(tf.mul(ropeCpu(a, cos, sin), w)))([x]);
       expect(maxDiff(gg!, gr!)).toBeLessThan(1e-5);
       expect(tf.tidy(() => tf.max(tf.abs(gg!)).dataSync()[0]!)).toBeGreaterThan(1e-2);
-      tf.dispose([x, w, ang, cos, sin, rot, outRef, outGot, gr!, gg!]);
+      // The JavaScript pass (used where WebAssembly SIMD is missing), forward and backward, against the same references.
+      const c = cos.dataSync() as Float32Array;
+      const s = sin.dataSync() as Float32Array;
+      const jsOut = tf.tensor(ropePassJs(x.dataSync() as Float32Array, c, s, [B, N, T, hd], false), x.shape);
+      const dy = w.dataSync() as Float32Array; // the loss sum(rope(x) w) has dy = w
+      const jsGrad = tf.tensor(ropePassJs(dy, c, s, [B, N, T, hd], true), x.shape);
+      expect(maxDiff(jsOut, outRef)).toBeLessThan(1e-5);
+      expect(maxDiff(jsGrad, gr!)).toBeLessThan(1e-5);
+      tf.dispose([x, w, ang, cos, sin, rot, outRef, outGot, gr!, gg!, jsOut, jsGrad]);
       expect(tf.memory().numTensors).toBe(before);
     });
   });
