@@ -54,14 +54,17 @@ test('Recompute activations: the memory line follows the switch; a batch that ne
   await expect(train.recompute).not.toBeChecked();
   // 64 windows of 256 tokens keep every layer's activations: more than WASM can use, so micro-batches.
   await expect(train.memoryPlan).toContainText('Batch 64 of 256-token sequences will not fit');
-  const plain = await train.activationsMB();
+  const plain = await train.activationsMB(); // per micro-batch
+  const [, micro] = /micro-batches of (\d+) x/.exec((await train.memoryPlan.textContent()) ?? '') ?? [];
+  expect(Number(micro)).toBeLessThan(64);
 
   await train.recompute.check();
   // One layer's activations and every layer's input: the whole batch fits, no micro-batches.
   await expect(train.plan).toContainText(/activations [\d,]+ MB recomputed per layer/);
   await expect(train.memoryPlan).toHaveCount(0);
   await expect(train.plan).not.toContainText('micro-batches');
-  expect(await train.activationsMB()).toBeLessThan(plain);
+  // The whole batch of 64 recomputed holds less than it would keeping every layer's activations.
+  expect(await train.activationsMB()).toBeLessThan((plain * 64) / Number(micro));
   expect(await page.evaluate(() => window.__tabtune!.state().train.config.recompute)).toBe(true);
 
   // Off again: the plan is back where it was.
