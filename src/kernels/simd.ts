@@ -7,7 +7,6 @@ import { WASM_BYTES } from './simd-wasm';
 interface VecmatExports {
   memory: WebAssembly.Memory;
   vecmat(x: number, w: number, y: number, n: number, m: number, ldw: number): void;
-  ger(a: number, x: number, y: number, n: number, m: number, ldy: number): void;
   lse_row(x: number, n: number, out: number): void;
   exp_scale(x: number, y: number, n: number, shift: number, c: number): void;
   attn_fwd(q: number, kt: number, v: number, o: number, mask: number, lim: number, s: number, stat: number, T: number, S: number, hd: number, ldo: number, scale: number): void;
@@ -37,9 +36,14 @@ export function simdAvailable(): boolean {
 /** Largest memory one arena may ask for: wasm32 addresses 4 GiB; stay well below it. */
 export const MAX_ARENA_BYTES = 2 ** 31;
 
+/** Whether an op needing `floats` floats of scratch can have them (scratch() sizes an arena 25% above the ask). */
+export function arenaFits(floats: number): boolean {
+  return (floats * 1.25 + 1024) * 4 + 64 <= MAX_ARENA_BYTES;
+}
+
 export class SimdArena {
   private readonly ex: VecmatExports;
-  /** The whole memory as floats (valid until the next reserve()). */
+  /** The whole memory as floats (an arena's memory is sized once, in the constructor: views stay valid). */
   f32: Float32Array;
   private top = 0; // floats in use
 
@@ -90,7 +94,7 @@ export class SimdArena {
     this.ex.exp_scale(x * 4, y * 4, n, shift, c);
   }
 
-  /** The arena's memory as 32-bit integers (valid until the next reserve()); offsets as for f32. */
+  /** The arena's memory as 32-bit integers; offsets as for f32. */
   get i32(): Int32Array {
     return new Int32Array(this.f32.buffer, this.f32.byteOffset, this.f32.length);
   }
@@ -141,11 +145,6 @@ export class SimdArena {
    */
   rope(x: number, cos: number, sin: number, y: number, rows: number, t: number, hd: number, backward: boolean): void {
     this.ex.rope(x * 4, cos * 4, sin * 4, y * 4, rows, t, hd, backward ? 1 : 0);
-  }
-
-  /** y[j * ldy + k] += a[j] * x[k], j < n, k < m (offsets in floats). */
-  ger(a: number, x: number, y: number, n: number, m: number, ldy = m): void {
-    this.ex.ger(a * 4, x * 4, y * 4, n, m, ldy);
   }
 }
 

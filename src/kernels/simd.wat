@@ -1,6 +1,7 @@
-;; tabtune's own WebAssembly SIMD kernels, for batch-1 decoding (src/model/fast-decode.ts) and fused
-;; attention on the CPU backends (src/model/cpu-attention.ts), where TF.js's per-op overhead, not
-;; arithmetic, sets the pace. Assembled into src/kernels/simd-wasm.ts by `npm run build:wasm`
+;; tabtune's own WebAssembly SIMD kernels, for batch-1 decoding (src/model/fast-decode.ts) and the fused
+;; ops of the CPU backends (attention in src/model/cpu-attention.ts; SwiGLU and RoPE in cpu-fused.ts;
+;; RMSNorm and the LoRA weight gradients in ops.ts; the cross-entropy in src/train/loss.ts), where TF.js's
+;; per-op overhead, not arithmetic, sets the pace. Assembled into src/kernels/simd-wasm.ts by `npm run build:wasm`
 ;; (scripts/build-wasm.ts); a unit test checks that the committed bytes are what this file assembles to.
 ;;
 ;; vecmat(x, w, y, n, m, ldw): y[j] = sum_k x[k] * w[k * ldw + j] for j < m, k < n
@@ -82,39 +83,6 @@
         (f32.store (i32.add (local.get $y) (i32.shl (local.get $j) (i32.const 2))) (local.get $s))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $blocks1))))
-  ;; ger(a, x, y, n, m, ldy): y[j * ldy + k] += a[j] * x[k] for j < n, k < m (a rank-1 update)
-  ;;   byte offsets as in vecmat; four outputs at a time, the last m % 4 one at a time.
-  (func $ger (export "ger")
-    (param $a i32) (param $x i32) (param $y i32) (param $n i32) (param $m i32) (param $ldy i32)
-    (local $j i32) (local $k i32) (local $row i32) (local $m4 i32) (local $mb i32) (local $av v128) (local $as f32)
-    (local.set $m4 (i32.shl (i32.and (local.get $m) (i32.const -4)) (i32.const 2)))
-    (local.set $mb (i32.shl (local.get $m) (i32.const 2)))
-    (local.set $j (i32.const 0))
-    (block $done
-      (loop $rows
-        (br_if $done (i32.ge_s (local.get $j) (local.get $n)))
-        (local.set $as (f32.load (i32.add (local.get $a) (i32.shl (local.get $j) (i32.const 2)))))
-        (local.set $av (f32x4.splat (local.get $as)))
-        (local.set $row (i32.add (local.get $y) (i32.shl (i32.mul (local.get $j) (local.get $ldy)) (i32.const 2))))
-        (local.set $k (i32.const 0))
-        (block $kdone
-          (loop $kloop
-            (br_if $kdone (i32.ge_u (local.get $k) (local.get $m4)))
-            (v128.store (i32.add (local.get $row) (local.get $k))
-              (f32x4.add (v128.load (i32.add (local.get $row) (local.get $k)))
-                (f32x4.mul (local.get $av) (v128.load (i32.add (local.get $x) (local.get $k))))))
-            (local.set $k (i32.add (local.get $k) (i32.const 16)))
-            (br $kloop)))
-        (block $tdone
-          (loop $tloop
-            (br_if $tdone (i32.ge_u (local.get $k) (local.get $mb)))
-            (f32.store (i32.add (local.get $row) (local.get $k))
-              (f32.add (f32.load (i32.add (local.get $row) (local.get $k)))
-                (f32.mul (local.get $as) (f32.load (i32.add (local.get $x) (local.get $k))))))
-            (local.set $k (i32.add (local.get $k) (i32.const 4)))
-            (br $tloop)))
-        (local.set $j (i32.add (local.get $j) (i32.const 1)))
-        (br $rows))))
   ;; exp of four floats (Cephes expf: x = n ln2 + r, |r| <= ln2/2, a degree-6 polynomial in r, times 2^n built
   ;; in the exponent bits); inputs clamped to [-87.33, 88.37], where float32 exp stays normal and finite.
   (func $exp4 (param $x v128) (result v128)
@@ -419,7 +387,7 @@
       (br $l2))))
 
   ;; attn_fwd: one (sequence, query head) of attention, all its query rows i < T (byte offsets; ld* in floats):
-  ;;   q [T, hd] rows; kt [hd, S] (keys transposed, ldk floats per row); v [S, hd]; o: row i at o + i * ldo;
+  ;;   q [T, hd] rows; kt [hd, S] (keys transposed, rows S floats apart); v [S, hd]; o: row i at o + i * ldo;
   ;;   mask [T, S] additive; lim [T] (i32): keys visited by row i; s: scratch [S];
   ;;   stat [T, 2]: per row the max score m and 1 / sum exp(s - m), for the backward.
   ;;   s = q_i kt * scale + mask_i;  p = exp(s - m) / sum;  o_i = p v (as (exp(s - m) v) / sum)

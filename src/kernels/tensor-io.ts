@@ -12,8 +12,9 @@ interface HeapBackend {
 
 /**
  * The float32 values of `t`, read-only. On wasm a view into TF.js's heap: valid only until the next TF.js
- * call that allocates (growing the heap detaches it), so read it at once and create tensors only after. On
- * other backends dataSync().
+ * call that allocates (growing the heap detaches it), so read it at once and create tensors only after. The
+ * tensor must already live on wasm (every tensor the model makes there does): one still held by another
+ * backend would be moved first, an allocation that detaches the view being made. On other backends dataSync().
  */
 export function floats(t: tf.Tensor): Float32Array {
   if (t.dtype !== 'float32') throw new Error(`floats() reads float32 tensors, not ${t.dtype}`);

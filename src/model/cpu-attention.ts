@@ -9,7 +9,7 @@
 // FlashAttention does):
 //   dP = dO vT;  dS = p (dP - rowsum(dO o));  dq = dS k / sqrt(hd);  dk = dS^T q / sqrt(hd);  dv = p^T dO
 import * as tf from '@tensorflow/tfjs-core';
-import { MAX_ARENA_BYTES, scratch, simdAvailable } from '../kernels/simd';
+import { arenaFits, scratch, simdAvailable } from '../kernels/simd';
 import { floats, tensorOf } from '../kernels/tensor-io';
 
 /** Whether the fused op can run here: a CPU backend with WebAssembly SIMD and tensors that fit one memory. */
@@ -19,8 +19,7 @@ export function cpuAttentionAvailable(q: tf.Tensor, kT: tf.Tensor): boolean {
   if (!simdAvailable()) return false;
   const [B, H, T, hd] = q.shape as [number, number, number, number];
   const [, KV, , S] = kT.shape as [number, number, number, number];
-  const floats = 4 * B * H * T * hd + 6 * B * KV * S * hd + B * T * (S + 1) + 2 * B * H * T + 2 * S; // the backward's scratch, the larger
-  return floats * 4 * 1.25 < MAX_ARENA_BYTES;
+  return arenaFits(4 * B * H * T * hd + 6 * B * KV * S * hd + B * T * (S + 1) + 2 * B * H * T + 2 * S + 64); // the backward's scratch, the larger
 }
 
 /** Per query row (b, i): keys 0..limit-1 are visited (up to the last one the mask allows; all S if none). */

@@ -73,32 +73,6 @@ describe('exp kernels', () => {
   });
 });
 
-describe('ger kernel', () => {
-  it('adds a rank-1 update, any width (the 4-float blocks and the tail), rows ldy apart', () => {
-    const rand = seededRandom(6);
-    for (const [n, m, ldy] of [
-      [1, 1, 1],
-      [5, 7, 9],
-      [9, 32, 32],
-    ] as const) {
-      const a = new SimdArena(n + m + n * ldy + 64);
-      const av = a.alloc(n);
-      const x = a.alloc(m);
-      const y = a.alloc(n * ldy);
-      for (let i = 0; i < n; i++) a.f32[av + i] = rand() - 0.5;
-      for (let i = 0; i < m; i++) a.f32[x + i] = rand() - 0.5;
-      for (let i = 0; i < n * ldy; i++) a.f32[y + i] = rand() - 0.5;
-      const before = a.f32.slice(y, y + n * ldy);
-      a.ger(av, x, y, n, m, ldy);
-      for (let j = 0; j < n; j++)
-        for (let k = 0; k < ldy; k++) {
-          const want = before[j * ldy + k]! + (k < m ? a.f32[av + j]! * a.f32[x + k]! : 0);
-          expect(a.f32[y + j * ldy + k]).toBeCloseTo(want, 6);
-        }
-    }
-  });
-});
-
 describe('fast batch-1 decoder against the TF.js forward (tabtune-tiny)', () => {
   let m: LanguageModel;
   beforeAll(async () => {

@@ -20,6 +20,7 @@ import { commitStep, planStep, type LayerKV } from './kv-cache';
 import { prefixLength, type ForwardOptions } from './causal-lm';
 import { BaseCausalLM } from './base';
 import { blockInputs, checkpoint } from './checkpoint';
+import { arenaFits } from '../kernels/simd';
 import { ropeCpu } from './cpu-fused';
 import { attention, attentionMask, cpuFusedOps, embedding, frozenMatMul, gpuFusedOps, linear, rmsNorm, splitHeads, swiglu, type Linear } from './ops';
 import { ropeGpu } from '../kernels/webgpu/rope';
@@ -89,7 +90,7 @@ export function rotateHalfMatrix(hd: number): tf.Tensor2D {
 
 /** x: [B, N, T, hd], cos/sin: [B, 1, T, hd] (each frequency twice) -> x cos + rotate_half(x) sin, as HF. */
 function rope(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, rot: tf.Tensor2D): tf.Tensor {
-  if (cpuFusedOps()) return ropeCpu(x, cos, sin);
+  if (cpuFusedOps() && arenaFits(2 * x.size + 2 * cos.size + 16)) return ropeCpu(x, cos, sin);
   if (gpuFusedOps()) return ropeGpu(x, cos, sin);
   const hd = x.shape[3]!;
   const xr = tf.reshape(frozenMatMul(tf.reshape(x, [-1, hd]) as tf.Tensor2D, rot), x.shape); // rotate_half(x)

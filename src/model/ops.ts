@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // Gradients of the core ops: tfjs-core alone does not register them; the umbrella package does, in
 // both its ESM (bundlers) and Node builds (tfjs-core's own deep import does not resolve in Node).
 import '@tensorflow/tfjs';
-import { scratch, simdAvailable } from '../kernels/simd';
+import { arenaFits, scratch, simdAvailable } from '../kernels/simd';
 import { floats, tensorOf } from '../kernels/tensor-io';
 import { cpuAttention, cpuAttentionAvailable } from './cpu-attention';
 import { swigluCpu } from './cpu-fused';
@@ -221,7 +221,7 @@ export function embedding(table: tf.Tensor2D, ids: number[][], trainable: boolea
 
 /** RMSNorm as in HF Llama: x / sqrt(mean(x^2) + eps) * g, over the last axis. */
 export function rmsNorm(x: tf.Tensor, g: tf.Tensor1D, eps: number): tf.Tensor {
-  if (cpuFusedOps() && simdAvailable()) return rmsNormCpu(x, g, eps);
+  if (cpuFusedOps() && simdAvailable() && arenaFits(3 * x.size + 2 * g.size + x.size / g.size + 20)) return rmsNormCpu(x, g, eps);
   if (gpuFusedOps()) return rmsNormGpu(x, g, eps);
   const ms = tf.mean(tf.square(x), -1, true);
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), g);
@@ -291,7 +291,7 @@ export function silu(x: tf.Tensor): tf.Tensor {
 
 /** The Llama MLP's gate silu(gate) * up (one fused op on the CPU backends, see cpuFusedOps, and on WebGPU, see gpuFusedOps). */
 export function swiglu(gate: tf.Tensor, up: tf.Tensor): tf.Tensor {
-  if (cpuFusedOps() && simdAvailable()) return swigluCpu(gate, up);
+  if (cpuFusedOps() && simdAvailable() && arenaFits(5 * gate.size + 20)) return swigluCpu(gate, up);
   return gpuFusedOps() ? swigluGpu(gate, up) : tf.mul(silu(gate), up);
 }
 
