@@ -76,7 +76,7 @@ test.describe('fused WebGPU kernels', () => {
     }
 
     const m = await page.evaluate((url) => (globalThis as unknown as { tabtuneKernels: KernelApi }).tabtuneKernels.modelCheck(url), `${origin}/models/tabtune-tiny/`);
-    console.log(`[webgpu kernels] ${m.name}: loss fused ${m.loss[0]} vs TF.js ${m.loss[1]}, gradients max diff ${m.grads.toExponential(2)} (largest ${m.scale.toExponential(2)}), numTensors over steps ${m.numTensors.join(' ')}, WGSL programs off/on ${m.programs.join('/')}`);
+    console.log(`[webgpu kernels] ${m.name}: loss fused ${m.loss[0]} vs TF.js ${m.loss[1]}, gradients max diff ${m.grads.toExponential(2)} (largest ${m.scale.toExponential(2)}), numTensors over steps ${m.numTensors.join(' ')}, WGSL programs off/on ${m.programs.join('/')}; the same step again: gradients differ by ${m.repeat[0].toExponential(2)} fused, ${m.repeat[1].toExponential(2)} on TF.js's ops`);
     expect(Math.abs(m.loss[0] - m.loss[1])).toBeLessThan(TOL);
     expect(m.grads).toBeLessThan(TOL);
     expect(m.scale).toBeGreaterThan(1e-3);

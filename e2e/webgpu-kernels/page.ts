@@ -38,6 +38,8 @@ export interface ModelCheck {
   /** numTensors after each of several fused training steps */
   numTensors: number[];
   programs: [number, number];
+  /** max |difference| of the gradients between two runs of the same step: fused, TF.js ops */
+  repeat: [number, number];
 }
 
 // Reads are asynchronous: tfjs-backend-webgpu's dataSync goes through OffscreenCanvas copies, which read zeros on SwiftShader here.
@@ -182,11 +184,16 @@ export async function modelCheck(url: string): Promise<ModelCheck> {
   const off = await step(false);
   const on = await step(true);
   const numTensors: number[] = [];
+  const repeat: [number, number] = [0, 0];
   for (let i = 0; i < 3; i++) {
     const s = await step(true);
+    repeat[0] = Math.max(repeat[0], await maxOf(s.grads.map((g, k) => maxDiff(g, on.grads[k]!))));
     tf.dispose(s.grads);
     numTensors.push(tf.memory().numTensors);
   }
+  const off2 = await step(false);
+  repeat[1] = await maxOf(off2.grads.map((g, k) => maxDiff(g, off.grads[k]!)));
+  tf.dispose(off2.grads);
   setGpuFusedOps(true);
   const check = {
     name: `${model.name}: one LoRA step (r 4, every projection), batch 2 x ${T}, one row padded`,
@@ -195,6 +202,7 @@ export async function modelCheck(url: string): Promise<ModelCheck> {
     scale: await maxOf(off.grads.map(maxAbs)),
     numTensors,
     programs: [off.programs, on.programs] as [number, number],
+    repeat,
   };
   tf.dispose([...on.grads, ...off.grads]);
   ad.dispose();
