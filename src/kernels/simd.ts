@@ -15,6 +15,7 @@ interface VecmatExports {
   rmsnorm_fwd(x: number, g: number, y: number, r: number, rows: number, d: number, eps: number): void;
   rmsnorm_bwd(x: number, g: number, dy: number, r: number, dx: number, dg: number, rows: number, d: number): void;
   rope(x: number, cos: number, sin: number, y: number, rows: number, t: number, hd: number, back: number): void;
+  dropout(x: number, y: number, n: number, seed: number, thr: number, c: number): void;
   attn_bwd(
     q: number, kt: number, k: number, vt: number, dout: number, o: number, mask: number, lim: number, stat: number,
     p: number, dp: number, dq: number, dk: number, dv: number, T: number, S: number, hd: number, ldo: number, scale: number,
@@ -145,6 +146,15 @@ export class SimdArena {
    */
   rope(x: number, cos: number, sin: number, y: number, rows: number, t: number, hd: number, backward: boolean): void {
     this.ex.rope(x * 4, cos * 4, sin * 4, y * 4, rows, t, hd, backward ? 1 : 0);
+  }
+
+  /**
+   * Inverted dropout of n floats (simd.wat dropout; offsets in floats): y = x / (1 - p) where a counter-based hash
+   * of (seed, index) keeps the element, else 0. The same seed makes the same mask.
+   */
+  dropout(x: number, y: number, n: number, p: number, seed: number): void {
+    const thr = Math.min(2 ** 32 - 1, Math.round(p * 2 ** 32)) | 0; // keep when hash >= p 2^32 (unsigned)
+    this.ex.dropout(x * 4, y * 4, n, seed | 0, thr, 1 / (1 - p));
   }
 }
 

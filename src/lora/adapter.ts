@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { CausalLM } from '../model/causal-lm';
 import { seededRandom, SeedStream } from '../util/random';
-import { mm, type Linear, type LinearAdapter, type LowRankDelta } from '../model/ops';
+import { dropout, mm, type Linear, type LinearAdapter, type LowRankDelta } from '../model/ops';
 import { loraShapeProblems, type LoraConfig } from '../train/config';
 import type { TrainableAdapter } from '../train/loop';
 
@@ -67,7 +67,7 @@ export class LoraModule implements LinearAdapter {
     const s = o.scale * o.strength;
     if (!o.enabled || s === 0) return null;
     const p = o.config.lora_dropout;
-    const xin = o.training && p > 0 ? tf.dropout(x, p, undefined, o.nextDropoutSeed()) : x;
+    const xin = o.training && p > 0 ? dropout(x, p, o.nextDropoutSeed()) : x;
     return { xin: xin as tf.Tensor2D, A: this.A as unknown as tf.Tensor2D, B: this.B as unknown as tf.Tensor2D, s };
   }
 
@@ -119,7 +119,7 @@ export class LoraAdapter implements TrainableAdapter {
     for (const m of this.modules.values()) m.linear.adapter = m;
   }
 
-  /** Seeds tf.dropout reproducibly: each training step sets a base, each call draws the next seed. */
+  /** Seeds dropout (ops.ts) reproducibly: each training step sets a base, each call draws the next seed. */
   setDropoutSeed(base: number): void {
     this.seeds.reset(base);
   }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend } from './backend';
-import { ropeCpu, ropePassJs, swigluCpu } from './cpu-fused';
+import { dropoutCpu, ropeCpu, ropePassJs, swigluCpu } from './cpu-fused';
 import { rotateHalfMatrix } from './llama';
 import { silu } from './ops';
 
@@ -33,6 +33,44 @@ for (const backend of ['wasm', 'cpu'] as const) {
         tf.dispose([g, u, w, ref, got, ...gr, ...gg]);
         expect(tf.memory().numTensors).toBe(before);
       }
+    });
+
+    it('dropout: keeps about 1 - p of the elements scaled by 1 / (1 - p), the same mask for the same seed, its gradient through that mask', () => {
+      const before = tf.memory().numTensors;
+      const n = 100_003; // not a multiple of the SIMD width
+      const x = tf.randomUniform([n], 0.5, 1.5, 'float32', 7);
+      const xs = x.dataSync();
+      for (const p of [0.05, 0.5]) {
+        const y = dropoutCpu(x, p, 1234);
+        const ys = y.dataSync();
+        let kept = 0;
+        for (let i = 0; i < n; i++) {
+          if (ys[i] === 0) continue;
+          kept++;
+          expect(Math.abs(ys[i]! - xs[i]! / (1 - p))).toBeLessThan(1e-6);
+        }
+        // Binomial: 5 standard deviations.
+        expect(Math.abs(kept / n - (1 - p))).toBeLessThan(5 * Math.sqrt((p * (1 - p)) / n));
+        // The same seed draws the same mask; another seed another one; the tail (past the last multiple of 4) too.
+        const again = dropoutCpu(x, p, 1234);
+        const other = dropoutCpu(x, p, 1235);
+        expect(Array.from(again.dataSync())).toEqual(Array.from(ys));
+        const od = other.dataSync();
+        let differ = 0;
+        for (let i = 0; i < n; i++) if ((od[i] === 0) !== (ys[i] === 0)) differ++;
+        expect(differ).toBeGreaterThan(n * p * (1 - p));
+        // d sum(dropout(x) w) / dx = w / (1 - p) where kept, 0 where dropped: the forward's mask.
+        const w = tf.randomNormal([n], 0, 1, 'float32', 8);
+        const [g] = tf.grads((a: tf.Tensor) => tf.sum(tf.mul(dropoutCpu(a, p, 1234), w)))([x]);
+        const gs = g!.dataSync();
+        const ws = w.dataSync();
+        let worst = 0;
+        for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(gs[i]! - (ys[i] === 0 ? 0 : ws[i]! / (1 - p))));
+        expect(worst).toBeLessThan(1e-6);
+        tf.dispose([y, again, other, w, g!]);
+      }
+      x.dispose();
+      expect(tf.memory().numTensors).toBe(before);
     });
 
     it.each([8, 6, 12])('RoPE, head size %i: output and gradient within 1e-5 of x cos + (x R) sin; the JavaScript fallback agrees', (hd: number) => {

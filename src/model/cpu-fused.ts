@@ -102,3 +102,26 @@ export function ropePassJs(src: Float32Array, c: Float32Array, s: Float32Array, 
       }
   return out;
 }
+
+/**
+ * Inverted dropout, x / (1 - p) on the kept elements, its mask drawn from `seed` by a counter-based hash in
+ * tabtune's SIMD kernel: TF.js's tf.dropout draws every element from a JavaScript generator and takes five
+ * more ops (with LoRA dropout on every linear layer, a fifth of a small model's step). The backward makes the
+ * same mask again from the seed instead of keeping it: dx = dy / (1 - p) on the kept elements.
+ */
+export function dropoutCpu(x: tf.Tensor, p: number, seed: number): tf.Tensor {
+  const pass = (src: Float32Array, shape: number[]): tf.Tensor => {
+    const n = src.length;
+    const a = scratch(2 * n + 8);
+    const X = a.alloc(n);
+    const Y = a.alloc(n);
+    a.f32.set(src, X);
+    a.dropout(X, Y, n, p, seed);
+    return tensorOf(a.f32.subarray(Y, Y + n), shape);
+  };
+  const op = tf.customGrad(((xi: tf.Tensor) => ({
+    value: pass(floats(xi), xi.shape),
+    gradFunc: (dy: tf.Tensor) => pass(floats(dy), dy.shape),
+  })) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor) => tf.Tensor;
+  return op(x);
+}

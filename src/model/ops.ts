@@ -10,7 +10,7 @@ import '@tensorflow/tfjs';
 import { arenaFits, scratch, simdAvailable } from '../kernels/simd';
 import { floats, tensorOf } from '../kernels/tensor-io';
 import { cpuAttention, cpuAttentionAvailable } from './cpu-attention';
-import { swigluCpu } from './cpu-fused';
+import { dropoutCpu, swigluCpu } from './cpu-fused';
 import { gpuAttention, gpuAttentionAvailable } from '../kernels/webgpu/attention';
 import { rmsNormGpu } from '../kernels/webgpu/rms-norm';
 import { swigluGpu } from '../kernels/webgpu/swiglu';
@@ -287,6 +287,16 @@ export function geluTanh(x: tf.Tensor): tf.Tensor {
 
 export function silu(x: tf.Tensor): tf.Tensor {
   return tf.mul(x, tf.sigmoid(x));
+}
+
+/**
+ * Inverted dropout with probability p (kept elements scaled by 1 / (1 - p)), its mask a function of `seed`: on the
+ * CPU backends tabtune's fused op (cpu-fused.ts dropoutCpu), elsewhere tf.dropout. The two draw different masks
+ * from the same seed; each is reproducible on its own backend (a recomputed block draws the same one again).
+ */
+export function dropout(x: tf.Tensor, p: number, seed: number): tf.Tensor {
+  if (cpuFusedOps() && simdAvailable() && arenaFits(2 * x.size + 8)) return dropoutCpu(x, p, seed);
+  return tf.dropout(x, p, undefined, seed);
 }
 
 /** The Llama MLP's gate silu(gate) * up (one fused op on the CPU backends, see cpuFusedOps, and on WebGPU, see gpuFusedOps). */
