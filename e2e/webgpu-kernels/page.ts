@@ -4,7 +4,7 @@
 // a random weighted sum of the output), plus one LoRA training step of a whole model both ways.
 import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend } from '../../src/model/backend';
-import { attention, attentionMask, gpuFusedOps, rmsNorm, setGpuFusedOps, swiglu } from '../../src/model/ops';
+import { attention, attentionMask, gpuFusedOps, rmsNorm, setGpuFusedAttention, setGpuFusedOps, swiglu } from '../../src/model/ops';
 import { gpuProgramRuns } from '../../src/kernels/webgpu/program';
 import { ropeGpu } from '../../src/kernels/webgpu/rope';
 import { rotateHalfMatrix } from '../../src/model/llama';
@@ -212,6 +212,7 @@ export async function modelCheck(url: string): Promise<ModelCheck> {
 
 async function start(): Promise<{ backend: string; adapter: string }> {
   const report = await setupBackend('webgpu');
+  setGpuFusedAttention(true); // off in the app (see ops.ts): checked here with the other kernels
   return { backend: report.name, adapter: report.adapter ? JSON.stringify(report.adapter) : 'unknown' };
 }
 

@@ -335,7 +335,7 @@ export function attention(q: tf.Tensor, kT: tf.Tensor, v: tf.Tensor, mask: tf.Te
   const S = kT.shape[3]!;
   const rep = H / KV;
   if (fusedCpu && cpuAttentionAvailable(q, kT)) return cpuAttention(q, kT, v, mask);
-  if (gpuFusedOps() && gpuAttentionAvailable(q)) return gpuAttention(q, kT, v, mask);
+  if (gpuFusedOps() && fusedGpuAttention && gpuAttentionAvailable(q)) return gpuAttention(q, kT, v, mask);
   if (perEntry && rep * T >= 16 && B * KV > 1 && tf.getBackend() === 'wasm') return attentionPerEntry(q, kT, v, mask);
   const qg = tf.reshape(q, [B, KV, rep * T, hd]); // heads sharing a kv head side by side
   let s = tf.mul(mm(qg, kT), 1 / Math.sqrt(hd)); // [B, KV, rep*T, S]
@@ -368,8 +368,8 @@ export function cpuFusedOps(): boolean {
 let fusedGpu = true;
 /**
  * Whether the WebGPU backend runs tabtune's fused WGSL kernels (src/kernels/webgpu): RMSNorm, the SwiGLU gate,
- * RoPE, attention and the cross-entropy, each one op forward and backward. On by default; tests and the
- * benchmark turn it off to compare with (and measure against) TF.js's ops.
+ * RoPE, attention (only with setGpuFusedAttention) and the cross-entropy, each one op forward and backward. On by
+ * default; tests and the benchmark turn it off to compare with (and measure against) TF.js's ops.
  */
 export function setGpuFusedOps(on: boolean): void {
   fusedGpu = on;
@@ -378,6 +378,17 @@ export function setGpuFusedOps(on: boolean): void {
 /** Whether the fused GPU ops are on and TF.js runs on WebGPU. */
 export function gpuFusedOps(): boolean {
   return fusedGpu && tf.getBackend() === 'webgpu';
+}
+
+let fusedGpuAttention = false;
+/**
+ * Whether attention, among the fused GPU ops, runs its WGSL kernel (src/kernels/webgpu/attention.ts). Off by
+ * default: with it, a run resumed from a checkpoint on WebGPU drifted from the uninterrupted run (adapter up to
+ * 5e-3 apart, e2e/train.spec.ts), though the kernel matches TF.js's ops to 1.7e-6 and repeats itself bit for
+ * bit on the kernel spec's shapes; the cause is not found yet. The kernel spec turns it on.
+ */
+export function setGpuFusedAttention(on: boolean): void {
+  fusedGpuAttention = on;
 }
 
 let perEntry = true;

@@ -350,7 +350,35 @@ function ObjectivePicker({ disabled }: { disabled: boolean }) {
   );
 }
 
-function Advanced({ disabled, open, onToggle }: { disabled: boolean; open: boolean; onToggle(open: boolean): void }) {
+/**
+ * Recompute activations (gradient checkpointing): beside the memory line when memory is what the run is short of
+ * (the plan made micro-batches, or the run fits only with it) or when it is on; otherwise under Advanced settings.
+ */
+function RecomputeOption({ disabled, fitsOnlyWithIt }: { disabled: boolean; fitsOnlyWithIt: boolean }) {
+  const config = useAppState((s) => s.train.config);
+  const actions = useActions();
+  const id = useId();
+  return (
+    <div className="field recompute">
+      <label className="check">
+        <input
+          type="checkbox"
+          checked={!!config.recompute}
+          disabled={disabled}
+          aria-describedby={`${id}-recompute-help`}
+          onChange={(e) => actions.setTrainConfig({ ...config, recompute: e.target.checked })}
+        />
+        {RECOMPUTE_OPTION.label}
+      </label>
+      <small id={`${id}-recompute-help`} className="help">
+        {RECOMPUTE_OPTION.help}
+        {fitsOnlyWithIt ? ' This run fits in memory only with it.' : ''}
+      </small>
+    </div>
+  );
+}
+
+function Advanced({ disabled, open, onToggle, recomputeBeside }: { disabled: boolean; open: boolean; onToggle(open: boolean): void; recomputeBeside: boolean }) {
   const config = useAppState((s) => s.train.config);
   const arch = useAppState((s) => s.model.summary?.arch);
   const actions = useActions();
@@ -365,6 +393,7 @@ function Advanced({ disabled, open, onToggle }: { disabled: boolean; open: boole
     <details className="advanced" open={open} onToggle={(e) => onToggle(e.currentTarget.open)}>
       <summary>Advanced settings</summary>
       <div className="fields">
+        {!recomputeBeside && <RecomputeOption disabled={disabled} fitsOnlyWithIt={false} />}
         <div className="field">
           <label htmlFor={`${id}-sched`}>{SCHEDULE_OPTION.label}</label>
           <select id={`${id}-sched`} value={config.schedule} disabled={disabled} onChange={(e) => set({ ...config, schedule: e.target.value as TrainConfig['schedule'] })} aria-describedby={`${id}-sched-help`}>
@@ -544,6 +573,8 @@ export function TrainPanel() {
   // The memory plan with this backend's limits (src/train/memory-plan.ts): the worker applies the same plan at the start.
   const backendStatus = useAppState((s) => s.backend.status);
   const memPlan = summary ? planMemory(summary, train.config, seqLen, backendStatus?.memory ?? limitsFor(backendStatus?.tfBackend ?? 'unknown')) : null;
+  // Memory is what this run is short of, or the switch is on: Recompute activations shows beside the memory line.
+  const recomputeBeside = !!train.config.recompute || !!memPlan?.changed || !!memPlan?.withRecompute;
   const mem = memPlan?.requested ?? null;
   if (memPlan && !memPlan.fits) problems.push(memPlan.message!);
   const steps = trainExamples !== null ? totalSteps(train.config, trainExamples) : null;
@@ -585,22 +616,7 @@ export function TrainPanel() {
           ? `${train.config.mode !== 'full' ? `${nf.format(mem.trainableParams)} trainable parameters (${methodLabel(train.config)}${train.config.objective === 'dpo' ? ', DPO' : ''}). ` : 'Every parameter trained. '}${memoryLine(memPlan!)}, sequences of ${seqLen} tokens.`
           : ''}
       </p>
-      <div className="field recompute">
-        <label className="check">
-          <input
-            type="checkbox"
-            checked={!!train.config.recompute}
-            disabled={training}
-            aria-describedby={`${id}-recompute-help`}
-            onChange={(e) => actions.setTrainConfig({ ...train.config, recompute: e.target.checked })}
-          />
-          {RECOMPUTE_OPTION.label}
-        </label>
-        <small id={`${id}-recompute-help`} className="help">
-          {RECOMPUTE_OPTION.help}
-          {memPlan?.withRecompute ? ' This run fits in memory only with it.' : ''}
-        </small>
-      </div>
+      {recomputeBeside && <RecomputeOption disabled={training} fitsOnlyWithIt={!!memPlan?.withRecompute} />}
       {memPlan?.changed && (
         <p className="notice warn" role="status" data-testid="memory-plan">
           {memPlan.message}
@@ -610,7 +626,7 @@ export function TrainPanel() {
       <DataSizeWarning />
 
       <WhenToStop disabled={training} open={stopOpen} onToggle={setStopOpen} />
-      <Advanced disabled={training} open={advancedOpen} onToggle={setAdvancedOpen} />
+      <Advanced disabled={training} open={advancedOpen} onToggle={setAdvancedOpen} recomputeBeside={recomputeBeside} />
 
       <div className="row controls" role="group" aria-label="Training controls">
         <button
