@@ -9,6 +9,7 @@ interface VecmatExports {
   vecmat(x: number, w: number, y: number, n: number, m: number, ldw: number): void;
   lse_row(x: number, n: number, out: number): void;
   exp_scale(x: number, y: number, n: number, shift: number, c: number): void;
+  scale(x: number, n: number, c: number): void;
   attn_fwd(q: number, kt: number, v: number, o: number, mask: number, lim: number, s: number, stat: number, T: number, S: number, hd: number, ldo: number, scale: number): void;
   swiglu_fwd(g: number, u: number, y: number, n: number): void;
   swiglu_bwd(g: number, u: number, dy: number, dg: number, du: number, n: number): void;
@@ -85,7 +86,7 @@ export class SimdArena {
     this.ex.vecmat(x * 4, w * 4, y * 4, n, m, ldw);
   }
 
-  /** Row max m and sum of exp(x - m) of x[0..n) (SIMD exp, float32 accuracy), written to out and out + 1. */
+  /** Row max m and sum of exp(x - m) of x[0..n) (SIMD exp, float32 accuracy), written to out and out + 1; x[0..n) is left holding exp(x - m). */
   lseRow(x: number, n: number, out: number): void {
     this.ex.lse_row(x * 4, n, out * 4);
   }
@@ -93,6 +94,11 @@ export class SimdArena {
   /** y[j] = c * exp(x[j] - shift), j < n (y may be x). */
   expScale(x: number, y: number, n: number, shift: number, c: number): void {
     this.ex.exp_scale(x * 4, y * 4, n, shift, c);
+  }
+
+  /** x[j] *= c, j < n. */
+  scale(x: number, n: number, c: number): void {
+    this.ex.scale(x * 4, n, c);
   }
 
   /** The arena's memory as 32-bit integers; offsets as for f32. */

@@ -71,6 +71,30 @@ describe('masked cross-entropy: the fused CPU op (SIMD exp) against the TF.js op
     logits.dispose();
   });
 
+  it('another forward between a forward and its backward (the arena it kept taken over): the same gradient', () => {
+    const [B, T, V] = [2, 3, 11];
+    const targets = [[1, 2, 3], [4, 5, 6]];
+    const weights = [[1, 1, 0], [1, 0.5, 1]];
+    const logits = tf.randomNormal([B, T, V], 0, 2, 'float32', 4);
+    const other = tf.randomNormal([B, T, V], 0, 2, 'float32', 5);
+    const grad = (between: boolean, fused: boolean) => {
+      setCpuFusedOps(fused);
+      return tf.tidy(() =>
+        tf.grad((l: tf.Tensor) => {
+          const loss = maskedCrossEntropy(l, targets, weights);
+          if (between) tf.dispose(maskedCrossEntropy(other, targets, weights)); // e.g. an evaluation
+          return loss;
+        })(logits).dataSync() as Float32Array,
+      );
+    };
+    const ref = grad(false, false);
+    for (const between of [false, true]) {
+      const g = grad(between, true);
+      ref.forEach((x, i) => expect(Math.abs(x - g[i]!)).toBeLessThan(1e-6));
+    }
+    tf.dispose([logits, other]);
+  });
+
   it('a target outside the vocabulary at a trained position is refused; masked positions may hold anything', () => {
     setCpuFusedOps(true);
     const l = tf.zeros([1, 2, 5]);

@@ -2,8 +2,8 @@
 // (softmax - onehot) * weight / sum(weight). Autograd through gather would need UnsortedSegmentSum,
 // which tfjs-wasm lacks; this needs only elementwise ops and a one-hot.
 import * as tf from '@tensorflow/tfjs-core';
-import { scratch, simdAvailable } from '../kernels/simd';
-import { floats } from '../kernels/tensor-io';
+import { scratch, SimdArena, simdAvailable } from '../kernels/simd';
+import { floats, tensorOf } from '../kernels/tensor-io';
 import { crossEntropyGpu } from '../kernels/webgpu/cross-entropy';
 import { cpuFusedOps, gpuFusedOps } from '../model/ops';
 
@@ -51,6 +51,15 @@ export function maskedCrossEntropy(logits: tf.Tensor, targets: number[][], weigh
 const CE_CHUNK_FLOATS = 4 * 2 ** 20;
 
 /**
+ * The arena of the last forward whose logits fit one chunk: it still holds that forward's exp(l - m) rows when
+ * its backward comes (the usual case: a training step's forward, then its backward), so the backward only
+ * scales them instead of copying the logits in again and taking every exp a second time. Any other forward
+ * in between (an evaluation, another micro-batch) takes the arena over, and the backward then recomputes.
+ */
+let kept: { arena: SimdArena; owner: number } | null = null;
+let forwards = 0;
+
+/**
  * maskedCrossEntropy on the CPU backends as one op over the values, its exponentials in tabtune's SIMD
  * kernels (src/kernels/simd.wat): a dozen TF.js ops over [N, V] (max, subtract, exp, sums, one-hot, divide)
  * become one pass for the loss and one for the gradient. Per row n with m = max, s = sum exp(l - m):
@@ -64,21 +73,31 @@ function crossEntropyCpu(logits: tf.Tensor, targets: number[], weights: number[]
   });
   // Rows go through the SIMD arena a chunk at a time, so its size stays bounded whatever N x V is.
   const chunk = Math.max(1, Math.floor(CE_CHUNK_FLOATS / V));
+  const single = N <= chunk;
+  const id = ++forwards;
   const f = tf.customGrad(((l: tf.Tensor, save: tf.GradSaveFunc) => {
     save([l]);
     const x = floats(l);
     const lse = new Float64Array(N);
+    const sums = new Float64Array(N);
     let loss = 0;
     for (let n0 = 0; n0 < N; n0 += chunk) {
       const rows = Math.min(chunk, N - n0);
-      const a = scratch(rows * V + 2);
+      let a: SimdArena;
+      if (single) {
+        if (!kept || kept.arena.capacity < rows * V + 2 + 64) kept = { arena: new SimdArena(rows * V + 2 + 1024), owner: 0 };
+        kept.arena.reset();
+        kept.owner = id;
+        a = kept.arena;
+      } else a = scratch(rows * V + 2);
       const X = a.alloc(rows * V);
       const out = a.alloc(2);
       a.f32.set(x.subarray(n0 * V, (n0 + rows) * V), X);
       for (let k = 0; k < rows; k++) {
         const n = n0 + k;
-        a.lseRow(X + k * V, V, out);
-        lse[n] = a.f32[out]! + Math.log(a.f32[out + 1]!);
+        a.lseRow(X + k * V, V, out); // leaves exp(l - m) in row k
+        sums[n] = a.f32[out + 1]!;
+        lse[n] = a.f32[out]! + Math.log(sums[n]!);
         if (weights[n]) loss += (weights[n]! * (lse[n]! - x[n * V + targets[n]!]!)) / total;
       }
     }
@@ -86,6 +105,20 @@ function crossEntropyCpu(logits: tf.Tensor, targets: number[], weights: number[]
       value: tf.scalar(loss),
       gradFunc: (dy: tf.Tensor, [sl]: tf.Tensor[]) => {
         const d = dy.dataSync()[0]!;
+        if (single && kept?.owner === id) {
+          // This forward's exp(l - m) rows are still in the arena (X at offset 0): scale them in place.
+          const b = kept.arena;
+          kept.owner = 0;
+          for (let n = 0; n < N; n++) {
+            const c = (weights[n]! * d) / total;
+            if (c === 0) b.f32.fill(0, n * V, (n + 1) * V);
+            else {
+              b.scale(n * V, V, c / sums[n]!); // softmax * weight * dy / total
+              b.f32[n * V + targets[n]!]! -= c;
+            }
+          }
+          return tensorOf(b.f32.subarray(0, N * V), [B, T, V]);
+        }
         const xs = floats(sl!);
         const grad = new Float32Array(N * V); // masked rows stay 0
         for (let n0 = 0; n0 < N; n0 += chunk) {
