@@ -9,7 +9,7 @@
 ;;   ldw floats apart: a Linear's weight in math layout [in, out], a cache of transposed keys [hd, S]
 ;;   (scores) or of values [S, hd] (attention output).
 ;; Sixteen outputs at a time stay in four f32x4 accumulators while k runs over the rows (each x[k] is
-;; splatted once per block); then blocks of four; the last m % 4 outputs one float at a time. Each output
+;; splatted once per block); then a block of eight, blocks of four; the last m % 4 outputs one float at a time. Each output
 ;; is summed over k in order, like a plain matMul.
 (module
   (memory (export "memory") 1)
@@ -49,6 +49,26 @@
         (v128.store offset=48 (local.get $p) (local.get $a3))
         (local.set $j (i32.add (local.get $j) (i32.const 16)))
         (br $blocks16)))
+    ;; eight (a head of 8 floats: attention's output row, p v)
+    (if (i32.le_s (i32.add (local.get $j) (i32.const 8)) (local.get $m))
+      (then
+        (local.set $a0 (v128.const i32x4 0 0 0 0))
+        (local.set $a1 (v128.const i32x4 0 0 0 0))
+        (local.set $p (i32.add (local.get $w) (i32.shl (local.get $j) (i32.const 2))))
+        (local.set $k (local.get $x))
+        (block $kdone8
+          (loop $kloop8
+            (br_if $kdone8 (i32.ge_u (local.get $k) (local.get $xend)))
+            (local.set $xv (v128.load32_splat (local.get $k)))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $xv) (v128.load offset=0 (local.get $p)))))
+            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $xv) (v128.load offset=16 (local.get $p)))))
+            (local.set $p (i32.add (local.get $p) (local.get $stride)))
+            (local.set $k (i32.add (local.get $k) (i32.const 4)))
+            (br $kloop8)))
+        (local.set $p (i32.add (local.get $y) (i32.shl (local.get $j) (i32.const 2))))
+        (v128.store offset=0 (local.get $p) (local.get $a0))
+        (v128.store offset=16 (local.get $p) (local.get $a1))
+        (local.set $j (i32.add (local.get $j) (i32.const 8)))))
     ;; four at a time
     (block $done4
       (loop $blocks4
@@ -290,10 +310,42 @@
   ;; register (a sum kept in memory would wait on its own store at every key).
   (func $attn_bwd_row (param $dp i32) (param $p i32) (param $q i32) (param $dout i32) (param $k i32) (param $dq i32) (param $dk i32) (param $dv i32) (param $n i32) (param $hd i32)
     (local $j i32) (local $c i32) (local $hb i32) (local $h4 i32) (local $at i32) (local $nb i32)
-    (local $acc v128) (local $qc v128) (local $oc v128) (local $a v128) (local $sacc f32) (local $sq f32) (local $so f32) (local $as f32)
+    (local $acc v128) (local $qc v128) (local $oc v128) (local $a v128) (local $acc1 v128) (local $qc1 v128) (local $oc1 v128) (local $pv v128) (local $sacc f32) (local $sq f32) (local $so f32) (local $as f32)
     (local.set $hb (i32.shl (local.get $hd) (i32.const 2)))
     (local.set $h4 (i32.shl (i32.and (local.get $hd) (i32.const -4)) (i32.const 2)))
     (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    ;; eight columns in one pass over the keys while they last (a head of 8: all of it)
+    (block $d8 (loop $l8
+      (br_if $d8 (i32.gt_u (i32.add (local.get $c) (i32.const 32)) (local.get $hb)))
+      (local.set $acc (v128.const i32x4 0 0 0 0))
+      (local.set $acc1 (v128.const i32x4 0 0 0 0))
+      (local.set $qc (v128.load (i32.add (local.get $q) (local.get $c))))
+      (local.set $qc1 (v128.load offset=16 (i32.add (local.get $q) (local.get $c))))
+      (local.set $oc (v128.load (i32.add (local.get $dout) (local.get $c))))
+      (local.set $oc1 (v128.load offset=16 (i32.add (local.get $dout) (local.get $c))))
+      (local.set $at (local.get $c))
+      (local.set $j (i32.const 0))
+      (block $dj8 (loop $lj8
+        (br_if $dj8 (i32.ge_u (local.get $j) (local.get $nb)))
+        (local.set $a (v128.load32_splat (i32.add (local.get $dp) (local.get $j))))
+        (local.set $pv (v128.load32_splat (i32.add (local.get $p) (local.get $j))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $a) (v128.load (i32.add (local.get $k) (local.get $at))))))
+        (local.set $acc1 (f32x4.add (local.get $acc1) (f32x4.mul (local.get $a) (v128.load offset=16 (i32.add (local.get $k) (local.get $at))))))
+        (v128.store (i32.add (local.get $dk) (local.get $at))
+          (f32x4.add (v128.load (i32.add (local.get $dk) (local.get $at))) (f32x4.mul (local.get $a) (local.get $qc))))
+        (v128.store offset=16 (i32.add (local.get $dk) (local.get $at))
+          (f32x4.add (v128.load offset=16 (i32.add (local.get $dk) (local.get $at))) (f32x4.mul (local.get $a) (local.get $qc1))))
+        (v128.store (i32.add (local.get $dv) (local.get $at))
+          (f32x4.add (v128.load (i32.add (local.get $dv) (local.get $at))) (f32x4.mul (local.get $pv) (local.get $oc))))
+        (v128.store offset=16 (i32.add (local.get $dv) (local.get $at))
+          (f32x4.add (v128.load offset=16 (i32.add (local.get $dv) (local.get $at))) (f32x4.mul (local.get $pv) (local.get $oc1))))
+        (local.set $at (i32.add (local.get $at) (local.get $hb)))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $lj8)))
+      (v128.store (i32.add (local.get $dq) (local.get $c)) (local.get $acc))
+      (v128.store offset=16 (i32.add (local.get $dq) (local.get $c)) (local.get $acc1))
+      (local.set $c (i32.add (local.get $c) (i32.const 32)))
+      (br $l8)))
     (block $d4 (loop $l4
       (br_if $d4 (i32.ge_u (local.get $c) (local.get $h4)))
       (local.set $acc (v128.const i32x4 0 0 0 0))
@@ -393,39 +445,43 @@
         (i32.add (local.get $dq) (i32.shl (i32.mul (local.get $i) (local.get $hd)) (i32.const 2))) (local.get $dk) (local.get $dv) (local.get $n) (local.get $hd))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $rows))))
-  ;; swiglu_fwd(g, u, y, n): y = silu(g) u = g u / (1 + exp(-g)), n floats (byte offsets; the Llama MLP's gate).
+  ;; swiglu_fwd(g, u, y, n): y = silu(g) u = g u / (1 + exp(-g)), n floats (byte offsets, y apart from g and u; the
+  ;; Llama MLP's gate). exp(-g) goes to y first (exp_pass).
   (func (export "swiglu_fwd") (param $g i32) (param $u i32) (param $y i32) (param $n i32)
-    (local $k i32) (local $n4 i32) (local $nb i32) (local $gv v128) (local $sg v128)
+    (local $k i32) (local $n4 i32) (local $nb i32) (local $one v128)
     (local.set $n4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
     (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $one (v128.const f32x4 1 1 1 1))
+    (drop (call $exp_pass (local.get $g) (i32.const -1) (local.get $y) (local.get $n) (f32.const -1) (f32.const 0) (f32.const 1)))
     (block $d1 (loop $l1
       (br_if $d1 (i32.ge_u (local.get $k) (local.get $n4)))
-      (local.set $gv (v128.load (i32.add (local.get $g) (local.get $k))))
-      (local.set $sg (f32x4.div (v128.const f32x4 1 1 1 1) (f32x4.add (v128.const f32x4 1 1 1 1) (call $exp4 (f32x4.neg (local.get $gv))))))
       (v128.store (i32.add (local.get $y) (local.get $k))
-        (f32x4.mul (f32x4.mul (local.get $gv) (local.get $sg)) (v128.load (i32.add (local.get $u) (local.get $k)))))
+        (f32x4.div (f32x4.mul (v128.load (i32.add (local.get $g) (local.get $k))) (v128.load (i32.add (local.get $u) (local.get $k))))
+          (f32x4.add (local.get $one) (v128.load (i32.add (local.get $y) (local.get $k))))))
       (local.set $k (i32.add (local.get $k) (i32.const 16)))
       (br $l1)))
     (block $d2 (loop $l2
       (br_if $d2 (i32.ge_u (local.get $k) (local.get $nb)))
-      (local.set $gv (v128.load32_splat (i32.add (local.get $g) (local.get $k))))
-      (local.set $sg (f32x4.div (v128.const f32x4 1 1 1 1) (f32x4.add (v128.const f32x4 1 1 1 1) (call $exp4 (f32x4.neg (local.get $gv))))))
-      (f32.store (i32.add (local.get $y) (local.get $k)) (f32x4.extract_lane 0
-        (f32x4.mul (f32x4.mul (local.get $gv) (local.get $sg)) (v128.load32_splat (i32.add (local.get $u) (local.get $k))))))
+      (f32.store (i32.add (local.get $y) (local.get $k))
+        (f32.div (f32.mul (f32.load (i32.add (local.get $g) (local.get $k))) (f32.load (i32.add (local.get $u) (local.get $k))))
+          (f32.add (f32.const 1) (f32.load (i32.add (local.get $y) (local.get $k))))))
       (local.set $k (i32.add (local.get $k) (i32.const 4)))
       (br $l2))))
 
-  ;; swiglu_bwd(g, u, dy, dg, du, n): with s = sigmoid(g): du = dy g s; dg = dy u s (1 + g (1 - s)).
+  ;; swiglu_bwd(g, u, dy, dg, du, n): with s = sigmoid(g) = 1 / (1 + exp(-g)): du = dy g s; dg = dy u s (1 + g (1 - s))
+  ;; (byte offsets; dg, du apart from the inputs). exp(-g) goes to dg first (exp_pass).
   (func (export "swiglu_bwd") (param $g i32) (param $u i32) (param $dy i32) (param $dg i32) (param $du i32) (param $n i32)
     (local $k i32) (local $n4 i32) (local $nb i32) (local $gv v128) (local $sg v128) (local $d v128) (local $one v128)
+    (local $gs f32) (local $ss f32) (local $ds f32)
     (local.set $n4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
     (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
     (local.set $one (v128.const f32x4 1 1 1 1))
+    (drop (call $exp_pass (local.get $g) (i32.const -1) (local.get $dg) (local.get $n) (f32.const -1) (f32.const 0) (f32.const 1)))
     (block $d1 (loop $l1
       (br_if $d1 (i32.ge_u (local.get $k) (local.get $n4)))
       (local.set $gv (v128.load (i32.add (local.get $g) (local.get $k))))
       (local.set $d (v128.load (i32.add (local.get $dy) (local.get $k))))
-      (local.set $sg (f32x4.div (local.get $one) (f32x4.add (local.get $one) (call $exp4 (f32x4.neg (local.get $gv))))))
+      (local.set $sg (f32x4.div (local.get $one) (f32x4.add (local.get $one) (v128.load (i32.add (local.get $dg) (local.get $k))))))
       (v128.store (i32.add (local.get $du) (local.get $k)) (f32x4.mul (local.get $d) (f32x4.mul (local.get $gv) (local.get $sg))))
       (v128.store (i32.add (local.get $dg) (local.get $k))
         (f32x4.mul (f32x4.mul (local.get $d) (v128.load (i32.add (local.get $u) (local.get $k))))
@@ -434,13 +490,13 @@
       (br $l1)))
     (block $d2 (loop $l2
       (br_if $d2 (i32.ge_u (local.get $k) (local.get $nb)))
-      (local.set $gv (v128.load32_splat (i32.add (local.get $g) (local.get $k))))
-      (local.set $d (v128.load32_splat (i32.add (local.get $dy) (local.get $k))))
-      (local.set $sg (f32x4.div (local.get $one) (f32x4.add (local.get $one) (call $exp4 (f32x4.neg (local.get $gv))))))
-      (f32.store (i32.add (local.get $du) (local.get $k)) (f32x4.extract_lane 0 (f32x4.mul (local.get $d) (f32x4.mul (local.get $gv) (local.get $sg)))))
-      (f32.store (i32.add (local.get $dg) (local.get $k)) (f32x4.extract_lane 0
-        (f32x4.mul (f32x4.mul (local.get $d) (v128.load32_splat (i32.add (local.get $u) (local.get $k))))
-          (f32x4.mul (local.get $sg) (f32x4.add (local.get $one) (f32x4.mul (local.get $gv) (f32x4.sub (local.get $one) (local.get $sg))))))))
+      (local.set $gs (f32.load (i32.add (local.get $g) (local.get $k))))
+      (local.set $ds (f32.load (i32.add (local.get $dy) (local.get $k))))
+      (local.set $ss (f32.div (f32.const 1) (f32.add (f32.const 1) (f32.load (i32.add (local.get $dg) (local.get $k))))))
+      (f32.store (i32.add (local.get $du) (local.get $k)) (f32.mul (local.get $ds) (f32.mul (local.get $gs) (local.get $ss))))
+      (f32.store (i32.add (local.get $dg) (local.get $k))
+        (f32.mul (f32.mul (local.get $ds) (f32.load (i32.add (local.get $u) (local.get $k))))
+          (f32.mul (local.get $ss) (f32.add (f32.const 1) (f32.mul (local.get $gs) (f32.sub (f32.const 1) (local.get $ss)))))))
       (local.set $k (i32.add (local.get $k) (i32.const 4)))
       (br $l2))))
   ;; rmsnorm_fwd(x, g, y, r, rows, d, eps): per row of d floats, rn = 1 / sqrt(mean(x^2) + eps) (stored at r + 4 n),
