@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend } from './backend';
-import { attention, attentionMask, embedding, setCpuFusedOps, setPerEntryAttention } from './ops';
+import { attention, attentionMask, embedding, gatherRowsCpu, setCpuFusedOps, setPerEntryAttention } from './ops';
 
 function maxDiff(a: tf.Tensor, b: tf.Tensor): number {
   const x = a.dataSync();
@@ -23,6 +23,18 @@ describe('ops on wasm', () => {
   afterAll(() => {
     setPerEntryAttention(true);
     setCpuFusedOps(true);
+  });
+
+  it('gatherRowsCpu: the rows tf.gather takes, ids repeated and in any order; an id outside the table is refused', () => {
+    const table = tf.randomNormal([7, 5], 0, 1, 'float32', 6) as tf.Tensor2D;
+    const ids = [3, 0, 6, 3, 1];
+    const got = gatherRowsCpu(table, ids);
+    const ref = tf.gather(table, tf.tensor1d(ids, 'int32'));
+    expect(got.shape).toEqual([5, 5]);
+    expect(maxDiff(got, ref)).toBe(0);
+    expect(() => gatherRowsCpu(table, [2, 7])).toThrow(/token id 7 is outside the embedding table \(0\.\.6\)/);
+    expect(() => gatherRowsCpu(table, [-1])).toThrow(/outside the embedding table/);
+    tf.dispose([table, got, ref]);
   });
 
   it('per-entry attention equals batched attention, values and gradients (GQA, padding, past keys)', () => {

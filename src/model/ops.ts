@@ -184,21 +184,44 @@ function lowRankWeightGrads(xin: tf.Tensor2D, dh: tf.Tensor2D, h: tf.Tensor2D, d
   return [tf.tensor2d(dA, [inDim, r]), tensorOf(f.subarray(GB, GB + r * outDim), [r, outDim]) as tf.Tensor2D];
 }
 
+/** The rows gatherRowsCpu copies into before they become a tensor (kept: a new array per call costs more than the copy). */
+let gatherBuf = new Float32Array(0);
+
 /**
- * Embedding lookup table[ids]: [V, D] x [B, T] -> [B, T, D]. The forward is a gather; a trainable
- * table gets a hand-written gradient, because gather's own needs UnsortedSegmentSum, which tfjs-wasm
- * lacks: on the CPU backends (wasm, cpu) the rows of dy are summed into the table's rows in plain
+ * table[ids] on the CPU backends: one row copy per id. tfjs-wasm's GatherV2 takes ~6 ms for 1,024 rows of 192
+ * floats (an index computed per element), this ~0.1 ms. An id outside the table is refused (GatherV2 would read
+ * whatever lies there).
+ */
+export function gatherRowsCpu(table: tf.Tensor2D, ids: number[]): tf.Tensor2D {
+  const [V, D] = table.shape;
+  const n = ids.length * D;
+  if (gatherBuf.length < n) gatherBuf = new Float32Array(n);
+  const src = floats(table);
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
+    if (!(Number.isInteger(id) && id >= 0 && id < V)) throw new Error(`token id ${id} is outside the embedding table (0..${V - 1}): the tokenizer and the model do not match`);
+    gatherBuf.set(src.subarray(id * D, id * D + D), i * D);
+  }
+  return tensorOf(gatherBuf.subarray(0, n), [ids.length, D]) as tf.Tensor2D;
+}
+
+/**
+ * Embedding lookup table[ids]: [V, D] x [B, T] -> [B, T, D]. The forward is a gather (row copies on the
+ * CPU backends, gatherRowsCpu); a trainable table gets a hand-written gradient, because gather's own needs
+ * UnsortedSegmentSum, which tfjs-wasm lacks: on the CPU backends (wasm, cpu) the rows of dy are summed into the table's rows in plain
  * JavaScript (N x D adds), on GPU backends through a one-hot matMul (no readback).
  */
 export function embedding(table: tf.Tensor2D, ids: number[][], trainable: boolean): tf.Tensor {
   const B = ids.length;
   const T = ids[0]!.length;
   const flat = ids.flat();
-  const idT = tf.tensor1d(flat, 'int32');
-  if (!trainable) return tf.reshape(tf.gather(table, idT), [B, T, -1]);
   const [V, D] = table.shape;
+  const cpu = cpuBackend();
+  const idT = cpu ? null : tf.tensor1d(flat, 'int32');
+  const lookup = (t: tf.Tensor2D) => tf.reshape(idT ? tf.gather(t, idT) : gatherRowsCpu(t, flat), [B, T, D]);
+  if (!trainable) return lookup(table);
   const f = tf.customGrad(((t: tf.Tensor) => ({
-    value: tf.reshape(tf.gather(t as tf.Tensor2D, idT), [B, T, D]),
+    value: lookup(t as tf.Tensor2D),
     gradFunc: (dy: tf.Tensor) => {
       const backend = tf.getBackend();
       if (backend === 'wasm' || backend === 'cpu') {
@@ -212,7 +235,7 @@ export function embedding(table: tf.Tensor2D, ids: number[][], trainable: boolea
         return tf.tensor2d(g, [V, D]);
       }
       // oneHot's float32 dtype is ignored by tfjs-wasm (it writes int32 bits): cast explicitly.
-      const ohT = tf.transpose(tf.cast(tf.oneHot(idT, V), 'float32')); // [V, N]
+      const ohT = tf.transpose(tf.cast(tf.oneHot(idT!, V), 'float32')); // [V, N]
       return tf.matMul(ohT as tf.Tensor2D, tf.reshape(dy, [B * T, D]) as tf.Tensor2D); // [V, D]
     },
   })) as unknown as Parameters<typeof tf.customGrad>[0]);

@@ -21,7 +21,8 @@
 //   c_attention 15, and 8 N V for the logits.
 //   logits            N V per copy: logits, the exponentials and the one-hot of the cross-entropy, their gradient
 //   head              6 V D (fused ops: 5): the vocabulary projection's transposed weight and its copies during
-//                     backprop; 1.5 on the fused path when the backward transposes nothing or layers are recomputed
+//                     backprop; on the fused path 0.3 when the backward transposes nothing (kept transposes), 1.5
+//                     when layers are recomputed
 //   trained params    4 x trainable: value, gradient, AdamW's two moments
 // The coefficients are measured, not guessed: the peak tensor bytes of one step (tf.profile) of
 // tabtune-tiny, tabtune-base and the SmolLM2-135M-shaped model on tfjs-wasm at 24 shapes (B x T from
@@ -29,7 +30,8 @@
 // ops and with TF.js's ops (setCpuFusedOps(false); the test memory-plan.test.ts measures both again).
 // The fused coefficients were measured again (2026-12-03) after the fused SwiGLU, RoPE and dropout: 18 shapes
 // of the three models (1 x 64 to 4 x 128, LoRA dropout 0.05), 1.04-1.14 of the peak; with recomputation
-// 1.07-1.22. The engine's ops change: when they do, that test says by how much, and these numbers are
+// 1.07-1.22. Again after the embedding lookup stopped copying the table (head term 1.5 -> 0.3 V D with kept
+// transposes): 1.10-1.17 on tabtune-tiny and tabtune-base, with recomputation 1.08-1.25. The engine's ops change: when they do, that test says by how much, and these numbers are
 // measured again.
 // That peak counts bytes as TF.js does, every tensor in full. Since tfjs-wasm's clones share their input's
 // buffer (src/kernels/wasm-kernels.ts: the gradient tape's saved tensors), the buffers really alive are
@@ -192,9 +194,11 @@ export function estimateTrainingMemory(model: ModelShape, c: TrainConfig, seqLen
   const k = fusedOps(backend) ? COEF.fused : COEF.tfjs;
   const kept = k.attention ? scores : 0;
   const perLayer = N * (k.layer * (D + I) + k.lora * adapted) + k.attention * kept;
-  // Measured ~1.2 V D with the fused ops when the backward transposes nothing (kept transposes) or when the layers are
-  // recomputed; 5 on a large model without either.
-  const head = fusedOps(backend) && (keptTransposes || c.recompute) ? 1.5 : k.head;
+  // Measured ~0.2 V D with the fused ops when the backward transposes nothing (kept transposes: the embedding lookup
+  // no longer copies the table, gatherRowsCpu); 1.5 when the layers are recomputed on a large model (its head's
+  // backward transposes the [V, D] weight; measured ~1.2 V D while the lookup still copied the table, kept as
+  // margin); 5 on a large model without either.
+  const head = fusedOps(backend) && keptTransposes ? 0.3 : fusedOps(backend) && c.recompute ? 1.5 : k.head;
   // Recomputation keeps each layer's input (and, through the backward, the gradient that reaches it) and one
   // layer's activations at a time, recomputed in the backward.
   const layers = c.recompute ? perLayer + k.checkpoint * N * D * L : perLayer * L;
