@@ -208,8 +208,9 @@ export function gatherRowsCpu(table: tf.Tensor2D, ids: number[]): tf.Tensor2D {
 /**
  * Embedding lookup table[ids]: [V, D] x [B, T] -> [B, T, D]. The forward is a gather (row copies on the
  * CPU backends, gatherRowsCpu); a trainable table gets a hand-written gradient, because gather's own needs
- * UnsortedSegmentSum, which tfjs-wasm lacks: on the CPU backends (wasm, cpu) the rows of dy are summed into the table's rows in plain
- * JavaScript (N x D adds), on GPU backends through a one-hot matMul (no readback).
+ * UnsortedSegmentSum, which tfjs-wasm lacks: on the CPU backends (wasm, cpu) the rows of dy are summed
+ * into the table's rows in plain JavaScript (N x D adds), on GPU backends through a one-hot matMul (no
+ * readback).
  */
 export function embedding(table: tf.Tensor2D, ids: number[][], trainable: boolean): tf.Tensor {
   const B = ids.length;

@@ -31,8 +31,8 @@
 // The fused coefficients were measured again (2026-12-03) after the fused SwiGLU, RoPE and dropout: 18 shapes
 // of the three models (1 x 64 to 4 x 128, LoRA dropout 0.05), 1.04-1.14 of the peak; with recomputation
 // 1.07-1.22. Again after the embedding lookup stopped copying the table (head term 1.5 -> 0.3 V D with kept
-// transposes): 1.10-1.17 on tabtune-tiny and tabtune-base, with recomputation 1.08-1.25. The engine's ops change: when they do, that test says by how much, and these numbers are
-// measured again.
+// transposes): 1.10-1.17 on tabtune-tiny and tabtune-base, with recomputation 1.08-1.25. The engine's ops
+// change: when they do, that test says by how much, and these numbers are measured again.
 // That peak counts bytes as TF.js does, every tensor in full. Since tfjs-wasm's clones share their input's
 // buffer (src/kernels/wasm-kernels.ts: the gradient tape's saved tensors), the buffers really alive are
 // fewer: on tabtune-base (LoRA on every linear layer, 2 x 128) 124 MB at the peak where TF.js counts 185
