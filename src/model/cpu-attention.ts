@@ -33,6 +33,21 @@ function rowLimits(mask: Float32Array, B: number, T: number, S: number): Int32Ar
   return lim;
 }
 
+/**
+ * A mask's values and row limits, read once per mask tensor: a forward passes the same mask to every layer,
+ * and reading it back (B T S floats) and scanning it were done again for each.
+ */
+const maskCache = new WeakMap<tf.Tensor, { m: Float32Array; lim: Int32Array }>();
+function maskValues(mask: tf.Tensor, B: number, T: number, S: number): { m: Float32Array; lim: Int32Array } {
+  let e = maskCache.get(mask);
+  if (!e) {
+    const m = mask.dataSync() as Float32Array;
+    e = { m, lim: rowLimits(m, B, T, S) };
+    maskCache.set(mask, e);
+  }
+  return e;
+}
+
 /** [X, rows, cols] -> [X, cols, rows] into `out` (offsets in floats). */
 function transposeInto(f: Float32Array, src: number, out: number, X: number, rows: number, cols: number): void {
   for (let x = 0; x < X; x++) {
@@ -51,10 +66,9 @@ export function cpuAttention(q: tf.Tensor, kT: tf.Tensor, v: tf.Tensor, mask: tf
   const [, KV, , S] = kT.shape as [number, number, number, number];
   const rep = H / KV;
   const scale = 1 / Math.sqrt(hd);
-  const op = tf.customGrad(((qi: tf.Tensor, kTi: tf.Tensor, vi: tf.Tensor, mi: tf.Tensor, save: tf.GradSaveFunc) => {
+  const op = tf.customGrad(((qi: tf.Tensor, kTi: tf.Tensor, vi: tf.Tensor, _mi: tf.Tensor, save: tf.GradSaveFunc) => {
     save([qi, kTi, vi]);
-    const m = mi.dataSync() as Float32Array; // [B, T, S]
-    const lim = rowLimits(m, B, T, S);
+    const { m, lim } = maskValues(mask, B, T, S); // [B, T, S], [B, T] (the same mask in every layer of a forward)
     const a = scratch(B * H * T * hd + 2 * B * KV * S * hd + B * T * H * hd + B * T * S + B * T + S + 2 * B * H * T + 32);
     const f = a.f32;
     const Q = a.alloc(B * H * T * hd);
