@@ -305,9 +305,10 @@
       (br $l2))))
 
   ;; attn_bwd_row(dp, p, q, dout, k, dq, dk, dv, n, hd): the last three products of one query row's backward in
-  ;; one pass over its n keys per four columns (byte offsets): dq = sum_j dp[j] k_j (written), dk_j += dp[j] q,
-  ;; dv_j += p[j] dout (k, dk, dv: rows of hd floats). Columns outside, keys inside: dq's four sums stay in a
-  ;; register (a sum kept in memory would wait on its own store at every key).
+  ;; one pass over its n keys per block of columns (byte offsets): dq = sum_j dp[j] k_j (written), dk_j += dp[j] q,
+  ;; dv_j += p[j] dout (k, dk, dv: rows of hd floats). Blocks of 16 columns while they last, then 8, then 4, then
+  ;; one at a time. Columns outside, keys inside: dq's sums for a block stay in registers (a sum kept in memory
+  ;; would wait on its own store at every key).
   (func $attn_bwd_row (param $dp i32) (param $p i32) (param $q i32) (param $dout i32) (param $k i32) (param $dq i32) (param $dk i32) (param $dv i32) (param $n i32) (param $hd i32)
     (local $j i32) (local $c i32) (local $hb i32) (local $h4 i32) (local $at i32) (local $nb i32)
     (local $acc v128) (local $qc v128) (local $oc v128) (local $a v128) (local $acc1 v128) (local $qc1 v128) (local $oc1 v128) (local $pv v128)

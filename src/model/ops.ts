@@ -189,8 +189,9 @@ let gatherBuf = new Float32Array(0);
 
 /**
  * table[ids] on the CPU backends: one row copy per id. tfjs-wasm's GatherV2 takes ~6 ms for 1,024 rows of 192
- * floats (an index computed per element), this ~0.1 ms. An id outside the table is refused (GatherV2 would read
- * whatever lies there).
+ * floats (an index computed per element), this ~0.1 ms; and the lookup is no node on the gradient tape (GatherV2's
+ * saved a clone of the table). An id outside the table is refused with a message naming the likely cause. Used
+ * whenever the backend is a CPU one, also with setCpuFusedOps(false) (the TF.js reference path of the tests).
  */
 export function gatherRowsCpu(table: tf.Tensor2D, ids: number[]): tf.Tensor2D {
   const [V, D] = table.shape;

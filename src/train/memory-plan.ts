@@ -6,7 +6,7 @@
 // DPO; T: the longest sequence, prompt tuning's virtual tokens included), counted in float32 values:
 //   weights           P (+ V x D for a frozen tied head: the model keeps the embedding transposed once);
 //                     a frozen Llama of at most KEEP_TRANSPOSES_MAX_BYTES keeps every weight transposed too
-//                     (2 P), and its backward then transposes nothing: head 2 V D instead of 6 on the fused path
+//                     (2 P), and its backward then transposes nothing: head 0.3 V D instead of 5 on the fused path
 //   per layer         c_layer (D + I) per token: the tensors a Llama block keeps for backprop (norms,
 //                     q/k/v after RoPE, the residual stream, the MLP's gate/up/silu products [N, I] ...)
 //                     and the copies TF.js adds (custom-gradient identities, reshapes on WASM)
@@ -30,7 +30,8 @@
 // ops and with TF.js's ops (setCpuFusedOps(false); the test memory-plan.test.ts measures both again).
 // The fused coefficients were measured again (2026-12-03) after the fused SwiGLU, RoPE and dropout: 18 shapes
 // of the three models (1 x 64 to 4 x 128, LoRA dropout 0.05), 1.04-1.14 of the peak; with recomputation
-// 1.07-1.22. Again after the embedding lookup stopped copying the table (head term 1.5 -> 0.3 V D with kept
+// 1.07-1.22. Again after the embedding lookup left the gradient tape (gatherRowsCpu: the tape's saved clone of
+// the frozen table, which tf.profile counted in full, is gone; head term 1.5 -> 0.3 V D with kept
 // transposes): 1.10-1.17 on tabtune-tiny and tabtune-base, with recomputation 1.08-1.25. The engine's ops
 // change: when they do, that test says by how much, and these numbers are measured again.
 // That peak counts bytes as TF.js does, every tensor in full. Since tfjs-wasm's clones share their input's
@@ -194,10 +195,11 @@ export function estimateTrainingMemory(model: ModelShape, c: TrainConfig, seqLen
   const k = fusedOps(backend) ? COEF.fused : COEF.tfjs;
   const kept = k.attention ? scores : 0;
   const perLayer = N * (k.layer * (D + I) + k.lora * adapted) + k.attention * kept;
-  // Measured ~0.2 V D with the fused ops when the backward transposes nothing (kept transposes: the embedding lookup
-  // no longer copies the table, gatherRowsCpu); 1.5 when the layers are recomputed on a large model (its head's
-  // backward transposes the [V, D] weight; measured ~1.2 V D while the lookup still copied the table, kept as
-  // margin); 5 on a large model without either.
+  // Measured ~0.2 V D with the fused ops when the backward transposes nothing (kept transposes; since the embedding
+  // lookup left the gradient tape, gatherRowsCpu). On tabtune-tiny and tabtune-base V D is small beside the rest, so
+  // for a small model with a large vocabulary this is an extrapolation. 1.5 when the layers are recomputed on a large
+  // model (its head's backward transposes the [V, D] weight; measured ~1.2 V D while the tape still held the
+  // table's clone, kept as margin); 5 on a large model without either.
   const head = fusedOps(backend) && keptTransposes ? 0.3 : fusedOps(backend) && c.recompute ? 1.5 : k.head;
   // Recomputation keeps each layer's input (and, through the backward, the gradient that reaches it) and one
   // layer's activations at a time, recomputed in the backward.
