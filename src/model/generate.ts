@@ -2,6 +2,7 @@
 // (temperature, top-k, top-p, seeded), stop on EOS ids or stop strings, token streaming and
 // cancellation. Stop strings are never streamed: text that could be the start of one is held back.
 import * as tf from '@tensorflow/tfjs-core';
+import { yieldToEventLoop } from '../util/async';
 import { seededRandom } from '../util/random';
 import { tokenContext, type CausalLM } from './causal-lm';
 import { FastDecoder } from './fast-decode';
@@ -182,7 +183,7 @@ export async function generateIds(lm: CausalLM, prompts: number[][], eosIds: num
       mask = rows.map((r) => [r.done ? 0 : 1]);
       // Let the event loop breathe (progress messages, cancel requests) every few milliseconds.
       if (performance.now() - lastYield >= YIELD_EVERY_MS) {
-        await new Promise((res) => setTimeout(res, 0));
+        await yieldToEventLoop();
         lastYield = performance.now();
       }
     }
