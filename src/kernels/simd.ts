@@ -59,9 +59,15 @@ export class SimdArena {
     this.f32 = new Float32Array(this.ex.memory.buffer);
   }
 
-  /** Frees everything allocated (the memory is kept for the next allocations; not zeroed). */
-  reset(): void {
-    this.top = 0;
+  /** Frees everything allocated after the first `keep` floats (the memory is kept for the next allocations; not zeroed). */
+  reset(keep = 0): void {
+    if (keep > this.f32.length || keep % 4 !== 0) throw new Error(`SIMD kernel arena: cannot keep ${keep} of ${this.f32.length} floats`);
+    this.top = keep;
+  }
+
+  /** Floats allocated so far (a multiple of 4). */
+  get used(): number {
+    return this.top;
   }
 
   /** Floats the memory holds. */

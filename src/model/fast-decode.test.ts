@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { assembleWat, wasmModuleSource } from '../kernels/assemble';
 import { SimdArena } from '../kernels/simd';
 import { directorySource } from '../node/fs-source';
@@ -12,8 +12,9 @@ import { TINY_DIR } from '../testing/models';
 import { tinyModel } from '../testing/tiny-model';
 import { seededRandom } from '../util/random';
 import { setupBackend } from './backend';
-import { FastDecoder, fastDecodeBlocker } from './fast-decode';
+import { dropKeptDecoderWeights, FastDecoder, fastDecodeBlocker } from './fast-decode';
 import { generate } from './generate';
+import type { LlamaModel } from './llama';
 import type { LanguageModel } from './load';
 
 describe('SIMD kernels (src/kernels/simd.wat)', () => {
@@ -100,6 +101,7 @@ describe('fast batch-1 decoder against the TF.js forward (tabtune-tiny)', () => 
         tfLogits.push(Float32Array.from(want));
         for (let i = 0; i < want.length; i++) maxDiff = Math.max(maxDiff, Math.abs(want[i]! - fast[i]!));
       }
+      dec!.release();
       return { maxDiff, tfLogits };
     } finally {
       cache.dispose();
@@ -173,6 +175,73 @@ describe('fast batch-1 decoder against the TF.js forward (tabtune-tiny)', () => 
     const s2 = await generate(m, prompts, { maxNewTokens: 32, temperature: 0.8, topK: 20, seed: 9 });
     expect(s2.map((r) => r.tokens)).toEqual(s1.map((r) => r.tokens));
     expect(s2.map((r) => r.finishReason)).toEqual(s1.map((r) => r.finishReason));
+  });
+
+  it('keeps the base weights between generations, and copies again when a weight or an adapter changes', async () => {
+    const full = await loadModel(directorySource(TINY_DIR), { trainable: true });
+    const lm = full.lm as LlamaModel;
+    const opts = { maxNewTokens: 16, temperature: 0, ignoreEos: true } as const;
+    // Each generation's decoder: which arena it decoded in.
+    const arenas: unknown[] = [];
+    const start = FastDecoder.start;
+    const spy = vi.spyOn(FastDecoder, 'start').mockImplementation((...args) => {
+      const d = start.apply(FastDecoder, args);
+      arenas.push((d as unknown as { arena: unknown }).arena);
+      return d;
+    });
+    const expectBoth = async () => {
+      const want = await generate(full, ['Once upon a time'], { ...opts, decoder: 'tfjs' });
+      const got = await generate(full, ['Once upon a time'], opts);
+      expect(got[0]!.tokens).toEqual(want[0]!.tokens);
+      return got[0]!.tokens;
+    };
+    try {
+      const first = await expectBoth();
+      expect(await expectBoth()).toEqual(first);
+      expect(arenas[1]).toBe(arenas[0]); // the same weights: kept
+
+      // A weight changes (as a training step or a loaded checkpoint changes it): copied again, and it shows.
+      const q = lm.decodeParts().layers[0]!.q.w as tf.Variable;
+      const was = q.clone();
+      q.assign(tf.tidy(() => tf.mul(q, 3)));
+      const changed = await expectBoth();
+      expect(changed).not.toEqual(first);
+      expect(arenas[2]).not.toBe(arenas[1]);
+      q.assign(was);
+      was.dispose();
+      expect(await expectBoth()).toEqual(first);
+
+      // An adapter: folded into a copy of its own; switched off again, the kept base weights serve.
+      const ad = new LoraAdapter(lm, { r: 4, lora_alpha: 8, lora_dropout: 0, target_modules: ['q_proj', 'v_proj'] }, { seed: 3 });
+      ad.variables().forEach((v, i) => v.assign(tf.randomNormal(v.shape, 0, 0.3, 'float32', i)));
+      const tuned = await expectBoth();
+      expect(tuned).not.toEqual(first);
+      expect(arenas[4]).not.toBe(arenas[3]);
+      ad.dispose();
+      expect(await expectBoth()).toEqual(first);
+      expect(arenas[5]).toBe(arenas[3]);
+
+      // A longer generation than the kept arena was sized for grows it, the weights copied across.
+      const long = await generate(full, ['Once upon a time'], { ...opts, maxNewTokens: 120, decoder: 'tfjs' });
+      expect((await generate(full, ['Once upon a time'], { ...opts, maxNewTokens: 120 }))[0]!.tokens).toEqual(long[0]!.tokens);
+      // Two decoders at once: the second (the kept arena is busy) gets a copy of its own.
+      const c1 = lm.createCache(1);
+      const c2 = lm.createCache(1);
+      lm.forward([[1, 40, 41]], { cache: c1, lastOnly: true }).dispose();
+      lm.forward([[1, 40, 41]], { cache: c2, lastOnly: true }).dispose();
+      const d1 = FastDecoder.start(lm, c1, 4)!;
+      const d2 = FastDecoder.start(lm, c2, 4)!;
+      expect(arenas.at(-1)).not.toBe(arenas.at(-2));
+      expect(Array.from(d2.step(0, 50))).toEqual(Array.from(d1.step(0, 50)));
+      d1.release();
+      d2.release();
+      c1.dispose();
+      c2.dispose();
+    } finally {
+      spy.mockRestore();
+      dropKeptDecoderWeights();
+      full.dispose();
+    }
   });
 
   it('other architectures keep the TF.js path (the decoder is Llama-family only)', () => {

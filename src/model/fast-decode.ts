@@ -11,7 +11,7 @@
 // so W + adapter(I) is the layer's effective weight (LoRA: W + s A B; OFT: R W). Prompt tuning needs
 // nothing here: its virtual tokens are already in the KV cache the prefill leaves.
 import * as tf from '@tensorflow/tfjs-core';
-import { acquireArena, releaseArena, simdAvailable, type SimdArena } from '../kernels/simd';
+import { acquireArena, releaseArena, SimdArena, simdAvailable } from '../kernels/simd';
 import type { CausalLM } from './causal-lm';
 import type { KVCache } from './kv-cache';
 import { LlamaModel, type LlamaDecodeParts } from './llama';
@@ -62,6 +62,112 @@ interface RowCache {
   nextPos: number; // position id of the next token
 }
 
+/** What a decoder reads and never writes: the weights, in the first `floats` floats of an arena (the norms and embedding as typed arrays). */
+interface DecoderWeights {
+  layers: Layer[];
+  embed: Float32Array; // [V, D]
+  norm: Float32Array;
+  head: Lin;
+  floats: number;
+}
+
+const r4 = (n: number) => Math.ceil(n / 4) * 4;
+
+/** Floats the weights take in an arena (what copyWeights allocates). */
+function weightFloats(p: LlamaDecodeParts): number {
+  const lins = p.layers.flatMap((L) => [L.q, L.k, L.v, L.o, L.gate, L.up, L.down]);
+  const head = r4(p.config.hidden_size * p.config.vocab_size) + (p.head?.b ? r4(p.head.b.size) : 0);
+  return lins.reduce((s, l) => s + r4(l.w.size) + (l.b ? r4(l.b.size) : 0), 0) + head;
+}
+
+/** Floats one generation needs after the weights: `rows` KV caches of `cap` positions and the step's scratch. */
+function stateFloats(p: LlamaDecodeParts, rows: number, cap: number): number {
+  const c = p.config;
+  const [D, H, KV, hd, I, V] = [c.hidden_size, c.num_attention_heads, c.num_key_value_heads, c.head_dim, c.intermediate_size, c.vocab_size];
+  return rows * c.num_hidden_layers * 2 * r4(KV * hd * cap) + r4(D) * 3 + r4(H * hd) * 2 + r4(KV * hd) * 2 + r4(cap) + r4(I) * 2 + r4(V) + r4(Math.max(D, I));
+}
+
+/** Copies the model's weights into the start of a reset arena, each adapter folded into its layer's weight. */
+function copyWeights(p: LlamaDecodeParts, a: SimdArena): DecoderWeights {
+  const D = p.config.hidden_size;
+  const V = p.config.vocab_size;
+  a.reset();
+  const lin = (l: Linear): Lin => {
+    const [inDim, outDim] = l.w.shape;
+    const w = a.alloc(inDim * outDim);
+    a.view(w, inDim * outDim).set(l.w.dataSync() as Float32Array);
+    const delta = l.adapter ? tf.tidy(() => l.adapter!.apply(tf.eye(inDim) as tf.Tensor2D) ?? tf.zeros([0])) : null; // [in, out] (empty: adapter off)
+    if (delta) {
+      const d = delta.dataSync() as Float32Array;
+      delta.dispose();
+      if (d.length && d.length !== inDim * outDim) throw new Error(`adapter on ${l.name} gave ${d.length} values for a ${inDim} x ${outDim} weight`);
+      const wv = a.view(w, inDim * outDim);
+      for (let i = 0; i < d.length; i++) wv[i]! += d[i]!;
+    }
+    let b: number | null = null;
+    if (l.b) {
+      b = a.alloc(outDim);
+      a.view(b, outDim).set(l.b.dataSync() as Float32Array);
+    }
+    return { w, b, inDim, outDim };
+  };
+  const layers = p.layers.map((L) => ({
+    inputNorm: Float32Array.from(L.inputNorm.dataSync() as Float32Array),
+    postNorm: Float32Array.from(L.postNorm.dataSync() as Float32Array),
+    q: lin(L.q),
+    k: lin(L.k),
+    v: lin(L.v),
+    o: lin(L.o),
+    gate: lin(L.gate),
+    up: lin(L.up),
+    down: lin(L.down),
+  }));
+  const embed = Float32Array.from(p.embed.dataSync() as Float32Array);
+  const norm = Float32Array.from(p.norm.dataSync() as Float32Array);
+  let head: Lin;
+  if (p.head) head = lin(p.head);
+  else {
+    // Tied and trained: the head is the embedding [V, D], transposed to [D, V] here.
+    const w = a.alloc(D * V);
+    const hv = a.view(w, D * V);
+    for (let t = 0; t < V; t++) for (let d = 0; d < D; d++) hv[d * V + t] = embed[t * D + d]!;
+    head = { w, b: null, inDim: D, outDim: V };
+  }
+  return { layers, embed, norm, head, floats: a.used };
+}
+
+/** Whether any layer has an adapter switched on (one that gives a delta). */
+function anyAdapterActive(p: LlamaDecodeParts): boolean {
+  const lins = [...p.layers.flatMap((L) => [L.q, L.k, L.v, L.o, L.gate, L.up, L.down]), ...(p.head ? [p.head] : [])];
+  let active = false;
+  tf.tidy(() => {
+    active = lins.some((l) => l.adapter !== undefined && l.adapter !== null && l.adapter.apply(tf.zeros([1, l.w.shape[0]])) !== null);
+  });
+  return active;
+}
+
+/** The identity of every tensor the weights are copied from (dataIds: a new one with each assign()). */
+function weightKey(p: LlamaDecodeParts): object[] {
+  const lins = [...p.layers.flatMap((L) => [L.q, L.k, L.v, L.o, L.gate, L.up, L.down]), ...(p.head ? [p.head] : [])];
+  const tensors = [p.embed, p.norm, ...p.layers.flatMap((L) => [L.inputNorm, L.postNorm]), ...lins.flatMap((l) => (l.b ? [l.w, l.b] : [l.w]))];
+  return tensors.map((t) => t.dataId as object);
+}
+
+function sameKey(a: object[], b: object[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** The base model's weights, kept between generations (see FastDecoder.build). */
+let keptWeights: { key: object[]; arena: SimdArena; weights: DecoderWeights; busy: boolean } | null = null;
+
+/**
+ * Lets the kept copy of a model's weights go (its memory to the garbage collector): for when the model is
+ * disposed. A decoder using it now keeps it until it is released.
+ */
+export function dropKeptDecoderWeights(): void {
+  keptWeights = null;
+}
+
 /**
  * Decodes rows one at a time from a prefilled KVCache. Build with `FastDecoder.start` right after the
  * prefill forward; `step(b, token)` feeds row b's next token and returns its logits [V] (a view, valid until
@@ -69,7 +175,7 @@ interface RowCache {
  */
 export class FastDecoder {
   private readonly arena: SimdArena;
-  private readonly layers: Layer[] = [];
+  private readonly layers: Layer[];
   private readonly rows: RowCache[] = [];
   private readonly embed: Float32Array; // [V, D]
   private readonly norm: Float32Array;
@@ -93,6 +199,10 @@ export class FastDecoder {
     private readonly p: LlamaDecodeParts,
     rows: number,
     cap: number,
+    /** The arena, with the weights at its start (`weights`), or null to build both here. */
+    given: { arena: SimdArena; weights: DecoderWeights } | null,
+    /** Whether `arena` is the kept base model's (not handed to the spare pool on release). */
+    private readonly kept = false,
   ) {
     const c = p.config;
     const D = c.hidden_size;
@@ -103,55 +213,14 @@ export class FastDecoder {
     const V = c.vocab_size;
     this.cap = cap;
     this.invFreq = p.invFreq;
-    const lins = p.layers.flatMap((L) => [L.q, L.k, L.v, L.o, L.gate, L.up, L.down]);
-    const r4 = (n: number) => Math.ceil(n / 4) * 4;
-    let floats = lins.reduce((s, l) => s + r4(l.w.size) + (l.b ? r4(l.b.size) : 0), 0) + r4(D * V);
-    floats += rows * c.num_hidden_layers * 2 * r4(KV * hd * cap);
-    floats += r4(D) * 3 + r4(H * hd) * 2 + r4(KV * hd) * 2 + r4(cap) + r4(I) * 2 + r4(V) + r4(Math.max(D, I));
-    this.arena = acquireArena(floats);
-    const a = this.arena;
-    const lin = (l: Linear): Lin => {
-      const [inDim, outDim] = l.w.shape;
-      const w = a.alloc(inDim * outDim);
-      a.view(w, inDim * outDim).set(l.w.dataSync() as Float32Array);
-      const delta = l.adapter ? tf.tidy(() => l.adapter!.apply(tf.eye(inDim) as tf.Tensor2D) ?? tf.zeros([0])) : null; // [in, out] (empty: adapter off)
-      if (delta) {
-        const d = delta.dataSync() as Float32Array;
-        delta.dispose();
-        if (d.length && d.length !== inDim * outDim) throw new Error(`adapter on ${l.name} gave ${d.length} values for a ${inDim} x ${outDim} weight`);
-        const wv = a.view(w, inDim * outDim);
-        for (let i = 0; i < d.length; i++) wv[i]! += d[i]!;
-      }
-      let b: number | null = null;
-      if (l.b) {
-        b = a.alloc(outDim);
-        a.view(b, outDim).set(l.b.dataSync() as Float32Array);
-      }
-      return { w, b, inDim, outDim };
-    };
-    for (const L of p.layers) {
-      this.layers.push({
-        inputNorm: Float32Array.from(L.inputNorm.dataSync() as Float32Array),
-        postNorm: Float32Array.from(L.postNorm.dataSync() as Float32Array),
-        q: lin(L.q),
-        k: lin(L.k),
-        v: lin(L.v),
-        o: lin(L.o),
-        gate: lin(L.gate),
-        up: lin(L.up),
-        down: lin(L.down),
-      });
-    }
-    this.embed = Float32Array.from(p.embed.dataSync() as Float32Array);
-    this.norm = Float32Array.from(p.norm.dataSync() as Float32Array);
-    if (p.head) this.head = lin(p.head);
-    else {
-      // Tied and trained: the head is the embedding [V, D], transposed to [D, V] here.
-      const w = a.alloc(D * V);
-      const hv = a.view(w, D * V);
-      for (let t = 0; t < V; t++) for (let d = 0; d < D; d++) hv[d * V + t] = this.embed[t * D + d]!;
-      this.head = { w, b: null, inDim: D, outDim: V };
-    }
+    const a = given?.arena ?? acquireArena(weightFloats(p) + stateFloats(p, rows, cap));
+    this.arena = a;
+    const w = given?.weights ?? copyWeights(p, a);
+    a.reset(w.floats); // everything after the weights is this generation's
+    this.layers = w.layers;
+    this.embed = w.embed;
+    this.norm = w.norm;
+    this.head = w.head;
     for (let r = 0; r < rows; r++) {
       const kT: number[] = [];
       const v: number[] = [];
@@ -182,14 +251,50 @@ export class FastDecoder {
     if (fastDecodeBlocker(lm, cache.batch) !== null) return null;
     const p = (lm as LlamaModel).decodeParts();
     const cap = Math.max(...cache.keyMask.map((m) => m.reduce((s, x) => s + x, 0))) + newTokens;
-    const dec = new FastDecoder(p, cache.batch, cap);
+    const dec = FastDecoder.build(p, cache.batch, cap);
     dec.importCache(cache);
     return dec;
   }
 
+  /**
+   * The base model's weights (no adapter active) stay in their arena between generations, as long as the
+   * tensors they were copied from are the same ones (a TF.js tensor's data changes only through assign(),
+   * which gives it a new dataId: a training step, a loaded checkpoint). Copying them again took ~1.5 s of
+   * each generation on a 135M model and 3-44 ms on tabtune-base. A decoder with an adapter folded in copies
+   * as before, into an arena of its own; so does one started while the kept arena is in use.
+   */
+  private static build(p: LlamaDecodeParts, rows: number, cap: number): FastDecoder {
+    if (anyAdapterActive(p)) {
+      // Two copies of a large model's weights would be too much memory: the kept one goes.
+      if (keptWeights && !keptWeights.busy && keptWeights.weights.floats * 4 > FAST_DECODE_BATCH_MAX_WEIGHT_BYTES) dropKeptDecoderWeights();
+      return new FastDecoder(p, rows, cap, null);
+    }
+    if (keptWeights?.busy) return new FastDecoder(p, rows, cap, null);
+    const key = weightKey(p);
+    const need = (weights: number) => weights + stateFloats(p, rows, cap);
+    if (keptWeights && sameKey(keptWeights.key, key)) {
+      const k = keptWeights;
+      if (k.arena.capacity < need(k.weights.floats)) {
+        // A longer generation than the arena was sized for: a larger one, the weights copied across.
+        const bigger = new SimdArena(need(k.weights.floats));
+        bigger.f32.set(k.arena.view(0, k.weights.floats));
+        k.arena = bigger;
+      }
+      k.busy = true;
+      return new FastDecoder(p, rows, cap, { arena: k.arena, weights: k.weights }, true);
+    }
+    dropKeptDecoderWeights();
+    const arena = new SimdArena(need(weightFloats(p)));
+    const weights = copyWeights(p, arena);
+    keptWeights = { key, arena, weights, busy: true };
+    return new FastDecoder(p, rows, cap, { arena, weights }, true);
+  }
+
   /** Hands the decoder's memory back (for the next generation to reuse); the decoder is unusable after. */
   release(): void {
-    releaseArena(this.arena);
+    if (this.kept) {
+      if (keptWeights?.arena === this.arena) keptWeights.busy = false;
+    } else releaseArena(this.arena);
   }
 
   /** Copies the cache's real (unmasked) positions of each row, in order. */

@@ -11,6 +11,7 @@ import { rebuildLanguageModel } from '../model/load';
 import type { WeightMap } from '../model/types';
 import { loadModel } from '../io/load-model';
 import { generate } from '../model/generate';
+import { dropKeptDecoderWeights } from '../model/fast-decode';
 import { filesSource, hubSource, urlSource } from '../io/sources';
 import type { ModelSource } from '../io/source';
 import { TabtuneStore } from '../storage/index';
@@ -153,6 +154,7 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
     adapters.detach();
     datasets.forgetModel();
     modelCtx?.model.dispose();
+    dropKeptDecoderWeights(); // the decoder's copy of its weights
     modelCtx = null;
   }
 
@@ -379,6 +381,7 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
       training.dispose();
       adapters.detach();
       modelCtx?.model.dispose();
+      dropKeptDecoderWeights();
       modelCtx = null;
     },
   };

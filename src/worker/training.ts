@@ -11,6 +11,7 @@
 // device after a few steps. The run's adapter is the active one while it trains (adapters.ts).
 import * as tf from '@tensorflow/tfjs-core';
 import type { CheckpointInfo, RunQuality, RunRecord } from '../storage/index';
+import { dropKeptDecoderWeights } from '../model/fast-decode';
 import { createTrainer, objectiveFor, recordsFor, textWindowLen, toExamples, toPreferenceExamples, type TuningAdapter } from '../train/job';
 import { runReference, type PreferenceExample } from '../train/dpo';
 import type { DataRecord } from '../data/types';
@@ -301,6 +302,8 @@ export class Training {
    */
   private async makeTrainer(config: TrainConfig, data: PreparedData, probe: ProbeSet | null): Promise<{ trainer: Trainer<Example, TuningAdapter>; records: RunRecords }> {
     const ctx = requireModel(this.worker);
+    // Training's memory comes first: the decoder's kept copy of the base weights (a second copy of the model) goes.
+    dropKeptDecoderWeights();
     const dpo = config.objective === 'dpo';
     const train = recordsFor(config, data.result.train);
     const val = recordsFor(config, data.result.val);
