@@ -14,6 +14,13 @@ export interface ForwardOptions {
   /** Only compute logits for the last position of each row: [B, 1, V]. */
   lastOnly?: boolean;
   /**
+   * Only compute logits for positions [start, end) of row b (a training loss that weighs only those: the
+   * completion, not the prompt or the padding), the rows' ranges one after another: [1, sum(end - start), V].
+   * The vocabulary projection is most of a small model's step. An empty range leaves its row out. Not with
+   * lastOnly.
+   */
+  logitRanges?: readonly (readonly [number, number])[];
+  /**
    * When given, forward pushes the residual stream after each block into it: one [B, T, D] tensor per
    * layer (all T positions, even with lastOnly), in layer order; the last one is what the final norm
    * reads. The tensors are kept (outside forward's tidy): the caller disposes them.

@@ -17,7 +17,7 @@ import { commitStep, planStep, type LayerKV } from './kv-cache';
 import { prefixLength, type ForwardOptions } from './causal-lm';
 import { BaseCausalLM } from './base';
 import { blockInputs, checkpoint } from './checkpoint';
-import { attention, attentionMask, embedding, geluTanh, layerNorm, linear, splitHeads, type Linear } from './ops';
+import { attention, attentionMask, embedding, geluTanh, layerNorm, linear, selectPositions, splitHeads, type Linear } from './ops';
 import type { WeightMap } from './types';
 import { headFor, tiedHead } from './weights';
 
@@ -121,7 +121,10 @@ export class GPT2Model extends BaseCausalLM {
         if (opts.hidden) states.push(this.withoutPrefix(x, virtual)); // residual stream after block l: [B, T - virtual, D]
       });
       if (opts.lastOnly) x = tf.slice(x, [0, T - 1, 0], [B, 1, -1]);
-      else x = this.withoutPrefix(x, virtual); // [B, T - virtual, D]
+      else {
+        x = this.withoutPrefix(x, virtual); // [B, T - virtual, D]
+        if (opts.logitRanges) x = selectPositions(x, opts.logitRanges); // [1, N, D]
+      }
       const logits = linear(layerNorm(x, this.lnf[0], this.lnf[1], c.layer_norm_epsilon), headFor(this.head, this.wte)); // [B, T, V]
       return [logits, ...kept, ...states];
     });

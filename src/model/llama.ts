@@ -22,7 +22,7 @@ import { BaseCausalLM } from './base';
 import { blockInputs, checkpoint } from './checkpoint';
 import { arenaFits } from '../kernels/simd';
 import { ropeCpu } from './cpu-fused';
-import { attention, attentionMask, cpuFusedOps, embedding, frozenMatMul, gpuFusedOps, linear, rmsNorm, splitHeads, swiglu, type Linear } from './ops';
+import { attention, attentionMask, cpuFusedOps, embedding, frozenMatMul, gpuFusedOps, linear, rmsNorm, selectPositions, splitHeads, swiglu, type Linear } from './ops';
 import { ropeGpu } from '../kernels/webgpu/rope';
 import type { WeightMap } from './types';
 import { headFor, tiedHead } from './weights';
@@ -232,7 +232,10 @@ export class LlamaModel extends BaseCausalLM {
         if (opts.hidden) states.push(this.withoutPrefix(x, virtual)); // residual stream after block l: [B, T - virtual, D]
       });
       if (opts.lastOnly) x = tf.slice(x, [0, T - 1, 0], [B, 1, -1]); // [B, 1, D]
-      else x = this.withoutPrefix(x, virtual); // [B, T - virtual, D]
+      else {
+        x = this.withoutPrefix(x, virtual); // [B, T - virtual, D]
+        if (opts.logitRanges) x = selectPositions(x, opts.logitRanges); // [1, N, D]
+      }
       const logits = linear(rmsNorm(x, this.norm, c.rms_norm_eps), headFor(this.head, this.embed)); // [B, T, V]
       return [logits, ...kept, ...states];
     });

@@ -444,3 +444,19 @@ function attentionPerEntry(q: tf.Tensor, kT: tf.Tensor, v: tf.Tensor, mask: tf.T
   const o = tf.reshape(tf.stack(outs), [B, H, T, hd]); // [B, H, T, hd]
   return tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [B, T, H * hd]); // [B, T, H*hd]
 }
+
+/**
+ * Positions [start, end) of each row of x [B, T, D], the rows' ranges one after another: [1, N, D]
+ * (ForwardOptions.logitRanges). Slices and a concat: both have gradients on every backend.
+ */
+export function selectPositions(x: tf.Tensor, ranges: readonly (readonly [number, number])[]): tf.Tensor {
+  const [B, T, D] = x.shape as [number, number, number];
+  if (ranges.length !== B) throw new Error(`logitRanges has ${ranges.length} ranges for a batch of ${B} rows`);
+  const parts: tf.Tensor[] = [];
+  ranges.forEach(([s, e], b) => {
+    if (!(Number.isInteger(s) && Number.isInteger(e) && 0 <= s && s <= e && e <= T)) throw new Error(`logitRanges[${b}] = [${s}, ${e}) is not within the row's ${T} positions`);
+    if (e > s) parts.push(tf.slice(x, [b, s, 0], [1, e - s, D]));
+  });
+  if (!parts.length) throw new Error('logitRanges selects no position');
+  return parts.length === 1 ? parts[0]! : tf.concat(parts, 1);
+}

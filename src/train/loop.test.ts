@@ -6,7 +6,8 @@ import { seededRandom } from '../util/random';
 import { buildCausalLM } from '../model/load';
 import { tinyConfig, tinyModel, tinyWeights, type TinySpec } from '../testing/tiny-model';
 import { maskedCrossEntropy } from './loss';
-import { Trainer, type Example } from './loop';
+import { causalLmObjective, collate, Trainer, weighedPositions, type Example } from './loop';
+import { PromptTuningAdapter } from '../prompt/adapter';
 import { AdamW, clipByGlobalNorm } from './optimizer';
 import { learningRate } from './schedule';
 import { runTraining } from './run-loop';
@@ -337,4 +338,58 @@ describe('guards and control', () => {
     tf.dispose(Object.values(grads));
     lm.dispose();
   });
+});
+
+describe('logits only where the loss looks (logitRanges)', () => {
+  beforeAll(async () => {
+    await setupBackend('wasm');
+  });
+
+  it('weighedPositions: from the first to the last weighed position of each row; null when nothing is left out', () => {
+    expect(weighedPositions([[0, 0, 1, 1, 0], [0, 1, 0, 1, 0]])).toEqual({ ranges: [[2, 4], [1, 4]] });
+    expect(weighedPositions([[1, 1], [0, 0]])).toEqual({ ranges: [[0, 2], [0, 0]] });
+    expect(weighedPositions([[1, 0, 1], [1, 1, 1]])).toBeNull();
+    expect(weighedPositions([[0, 0]])).toBeNull(); // no weight: maskedCrossEntropy says so
+  });
+
+  // The same loss and the same gradients as logits everywhere, on both architectures, on LoRA and on prompt
+  // tuning (whose virtual tokens come before the ranges), with activation recomputation too.
+  for (const [arch, method, recompute] of [
+    ['llama', 'lora', false],
+    ['llama', 'lora', true],
+    ['gpt2', 'lora', false],
+    ['llama', 'prompt', false],
+  ] as const) {
+    it(`${arch}, ${method}${recompute ? ', recomputed' : ''}: loss and gradients equal the full logits'`, () => {
+      const spec: TinySpec = { arch, seed: 6, std: 0.3 };
+      const lm = tinyModel(spec);
+      const ad =
+        method === 'lora'
+          ? new LoraAdapter(lm, { r: 4, lora_alpha: 8, lora_dropout: 0, target_modules: arch === 'llama' ? LORA_ALL : ['c_attn', 'c_proj', 'c_fc'] }, { seed: 2 })
+          : new PromptTuningAdapter(lm, { num_virtual_tokens: 3, prompt_tuning_init: 'RANDOM', prompt_tuning_init_text: '' }, { seed: 2 });
+      ad.variables().forEach((v, i) => v.assign(tf.randomNormal(v.shape, 0, 0.2, 'float32', 30 + i)));
+      const batch = reverseTask(3, 7); // prompts masked, rows of different lengths (padding)
+      const b = collate(batch);
+      expect(weighedPositions(b.weight)).not.toBeNull();
+      const vars = ad.variables();
+      const full = tf.variableGrads(() => maskedCrossEntropy(lm.forward(b.ids, { mask: b.mask, recompute }), b.target, b.weight), vars);
+      const cut = tf.variableGrads(() => causalLmObjective.loss(lm, batch, undefined, { recompute }), vars);
+      expect(cut.value.dataSync()[0]).toBeCloseTo(full.value.dataSync()[0]!, 5);
+      let worst = 0;
+      let largest = 0;
+      for (const v of vars) {
+        const g = full.grads[v.name]!.dataSync();
+        const h = cut.grads[v.name]!.dataSync();
+        for (let i = 0; i < g.length; i++) {
+          worst = Math.max(worst, Math.abs(g[i]! - h[i]!));
+          largest = Math.max(largest, Math.abs(g[i]!));
+        }
+      }
+      expect(largest).toBeGreaterThan(1e-3);
+      expect(worst).toBeLessThan(1e-5);
+      tf.dispose([full.value, cut.value, ...Object.values(full.grads), ...Object.values(cut.grads)]);
+      ad.dispose();
+      lm.dispose();
+    });
+  }
 });

@@ -199,12 +199,35 @@ export class Stats {
   }
 }
 
+/**
+ * Per row, the positions from its first to its last weighed one ([start, end)); null when that is every
+ * position of the batch (nothing to leave out). A row with no weight at all is left out.
+ */
+export function weighedPositions(weight: number[][]): { ranges: [number, number][] } | null {
+  let kept = 0;
+  let all = 0;
+  const ranges = weight.map((w): [number, number] => {
+    all += w.length;
+    const s = w.findIndex((x) => x > 0);
+    if (s < 0) return [0, 0];
+    let e = w.length;
+    while (!(w[e - 1]! > 0)) e--;
+    kept += e - s;
+    return [s, e];
+  });
+  return kept < all && kept > 0 ? { ranges } : null;
+}
+
 /** Next-token cross-entropy on right-padded, masked sequences. */
 export const causalLmObjective: Objective<Example> = {
   name: 'causal-lm',
   loss(lm, batch, _stat, forward) {
     const b = collate(batch);
-    return maskedCrossEntropy(lm.forward(b.ids, { ...forward, mask: b.mask }), b.target, b.weight);
+    const w = weighedPositions(b.weight);
+    if (!w) return maskedCrossEntropy(lm.forward(b.ids, { ...forward, mask: b.mask }), b.target, b.weight);
+    // Logits only where the loss looks (the vocabulary projection is most of a small model's step).
+    const pick = (rows: number[][]) => [w.ranges.flatMap(([s, e], i) => rows[i]!.slice(s, e))];
+    return maskedCrossEntropy(lm.forward(b.ids, { ...forward, mask: b.mask, logitRanges: w.ranges }), pick(b.target), pick(b.weight));
   },
   count(batch) {
     let tokens = 0;
