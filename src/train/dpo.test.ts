@@ -7,7 +7,7 @@ import { tinyModel, type TinySpec } from '../testing/tiny-model';
 import { maskedCrossEntropy } from './loss';
 import { collate, Trainer, type Example } from './loop';
 import { DEFAULT_TRAIN, type TrainConfig } from './config';
-import { dpoObjective, pairLogProbs, referenceLogps, sequenceLogProbs, type PreferenceExample } from './dpo';
+import { dpoObjective, equalSpans, pairLogProbs, referenceLogps, sequenceLogProbs, type PreferenceExample } from './dpo';
 import { runTraining } from './run-loop';
 
 /** Synthetic pairs on a tiny vocabulary: a prompt, then a chosen and a rejected reply (reply tokens weighted). */
@@ -79,6 +79,45 @@ describe('DPO', () => {
     }
     expect(worst).toBeLessThan(2e-3);
     tf.dispose([x, coef, ...Object.values(grads)]);
+  });
+
+  it('equalSpans: L positions per row from its first weighed one, moved back at the row end; null when L is every position', () => {
+    expect(equalSpans([[0, 0, 1, 1, 0, 0], [0, 1, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0]])).toEqual({ ranges: [[1, 6], [1, 6], [0, 5]], L: 5 });
+    expect(equalSpans([[0, 0, 1, 1, 0, 0, 0], [0, 0, 0, 0, 0, 1, 1], [0, 0, 0, 0, 0, 0, 0]])).toEqual({ ranges: [[2, 4], [5, 7], [0, 2]], L: 2 });
+    expect(equalSpans([[0, 0, 0, 1, 1, 1], [0, 0, 0, 0, 0, 1]])).toEqual({ ranges: [[3, 6], [3, 6]], L: 3 });
+    expect(equalSpans([[1, 0, 1]])).toBeNull();
+  });
+
+  it('pair log-probabilities from the replies\' logits alone equal those from every position, gradients too', () => {
+    const lm = tinyModel(SPEC);
+    const ad = new LoraAdapter(lm, { r: 2, lora_alpha: 4, lora_dropout: 0, target_modules: LORA_ALL }, { seed: 5 });
+    ad.variables().forEach((v, i) => v.assign(tf.randomNormal(v.shape, 0, 0.3, 'float32', 40 + i)));
+    const ps = pairs(5, 3);
+    const c = collate([...ps.map((p) => p.chosen), ...ps.map((p) => p.rejected)]);
+    expect(equalSpans(c.weight)).not.toBeNull();
+    const coef = tf.tensor1d(Array.from({ length: 2 * ps.length }, (_, i) => 1 + 0.37 * i));
+    const vars = ad.variables();
+    const full = tf.variableGrads(() => tf.sum(tf.mul(sequenceLogProbs(lm.forward(c.ids, { mask: c.mask }), c.target, c.weight), coef)) as tf.Scalar, vars);
+    const cut = tf.variableGrads(() => tf.sum(tf.mul(tf.concat(pairLogProbs(lm, ps)), coef)) as tf.Scalar, vars);
+    expect(cut.value.dataSync()[0]).toBeCloseTo(full.value.dataSync()[0]!, 3);
+    const a = tf.tidy(() => sequenceLogProbs(lm.forward(c.ids, { mask: c.mask }), c.target, c.weight).arraySync());
+    const b = tf.tidy(() => tf.concat(pairLogProbs(lm, ps)).arraySync());
+    b.forEach((x, i) => expect(x).toBeCloseTo(a[i]!, 4));
+    let worst = 0;
+    let largest = 0;
+    for (const v of vars) {
+      const g = full.grads[v.name]!.dataSync();
+      const h = cut.grads[v.name]!.dataSync();
+      for (let i = 0; i < g.length; i++) {
+        worst = Math.max(worst, Math.abs(g[i]! - h[i]!));
+        largest = Math.max(largest, Math.abs(g[i]!));
+      }
+    }
+    expect(largest).toBeGreaterThan(1e-2);
+    expect(worst).toBeLessThan(1e-4 * largest);
+    tf.dispose([coef, full.value, cut.value, ...Object.values(full.grads), ...Object.values(cut.grads)]);
+    ad.dispose();
+    lm.dispose();
   });
 
   it('the loss is ln 2 with zero rewards against itself as reference; loss, rewards and the RPO term follow their formulas', async () => {

@@ -65,8 +65,35 @@ export function sequenceLogProbs(logits: tf.Tensor, targets: number[][], weights
 export function pairLogProbs(lm: CausalLM, batch: readonly PreferenceExample[], forward?: TrainForward): [tf.Tensor1D, tf.Tensor1D] {
   const B = batch.length;
   const c = collate([...batch.map((p) => p.chosen), ...batch.map((p) => p.rejected)]);
-  const lp = sequenceLogProbs(lm.forward(c.ids, { ...forward, mask: c.mask }), c.target, c.weight); // [2B]
+  const spans = equalSpans(c.weight);
+  let lp: tf.Tensor1D; // [2B]
+  if (!spans) lp = sequenceLogProbs(lm.forward(c.ids, { ...forward, mask: c.mask }), c.target, c.weight);
+  else {
+    // Logits only for the replies: L positions of each row, from its first weighed one.
+    const { ranges, L } = spans;
+    const logits = lm.forward(c.ids, { ...forward, mask: c.mask, logitRanges: ranges }); // [1, 2B L, V]
+    const pick = (rows: number[][]) => ranges.map(([s, e], i) => rows[i]!.slice(s, e));
+    lp = sequenceLogProbs(tf.reshape(logits, [2 * B, L, lm.config.vocab_size]), pick(c.target), pick(c.weight));
+  }
   return [tf.slice(lp, [0], [B]), tf.slice(lp, [B], [B])];
+}
+
+/**
+ * The same number L of positions in every row, from its first weighed one (moved back where the row ends
+ * sooner), L the longest span from a row's first to its last weighed position; null when L is the whole row.
+ */
+export function equalSpans(weight: number[][]): { ranges: [number, number][]; L: number } | null {
+  const T = weight[0]?.length ?? 0;
+  const spans = weight.map((w) => {
+    const s = w.findIndex((x) => x > 0);
+    if (s < 0) return [0, 0] as const;
+    let e = w.length;
+    while (!(w[e - 1]! > 0)) e--;
+    return [s, e] as const;
+  });
+  const L = Math.max(...spans.map(([s, e]) => e - s));
+  if (L >= T || L <= 0) return null;
+  return { ranges: spans.map(([s]): [number, number] => [Math.min(s, T - L), Math.min(s, T - L) + L]), L };
 }
 
 export interface DpoOptions {
