@@ -131,8 +131,10 @@ test('streams tokens as they come, and Stop (Escape) cancels', async ({ tabtune 
   const tokens = (await tabtune.lastTokens()) ?? [];
   expect(tokens.length).toBeGreaterThan(0);
   expect(tokens.length).toBeLessThan(expected.tokens.length);
-  // What streamed before the stop is the start of the engine's greedy text, token for token.
-  expect(tokens).toEqual(expected.tokens.slice(0, tokens.length));
+  // What streamed before the stop is the start of the engine's greedy text, token for token (its first 48:
+  // as far as the first test holds the two engines to agree; a near tie later on may go either way).
+  const n = Math.min(tokens.length, 48);
+  expect(tokens.slice(0, n)).toEqual(expected.tokens.slice(0, n));
   await expect(tabtune.generate.stopButton).toBeDisabled();
   await expect(tabtune.generate.generateButton).toBeEnabled();
   await tabtune.shot('stopped');

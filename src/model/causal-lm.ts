@@ -54,7 +54,7 @@ export interface CausalLM {
   readonly numParams: number;
   /** Every Linear by HF module name, e.g. "model.layers.0.self_attn.q_proj". */
   readonly linears: Map<string, Linear>;
-  /** ids: [B][T] (rows of equal length) -> logits [B, T, V] (or [B, 1, V] with lastOnly). */
+  /** ids: [B][T] (rows of equal length) -> logits [B, T, V] (or [B, 1, V] with lastOnly, [1, N, V] with logitRanges). */
   forward(ids: number[][], opts?: ForwardOptions): tf.Tensor3D;
   createCache(batch: number): KVCache;
   /** The input embeddings of ids (token embeddings only, no positions): [N, D], a new tensor. */

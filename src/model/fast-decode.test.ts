@@ -181,12 +181,12 @@ describe('fast batch-1 decoder against the TF.js forward (tabtune-tiny)', () => 
     const full = await loadModel(directorySource(TINY_DIR), { trainable: true });
     const lm = full.lm as LlamaModel;
     const opts = { maxNewTokens: 16, temperature: 0, ignoreEos: true } as const;
-    // Each generation's decoder: which arena it decoded in.
-    const arenas: unknown[] = [];
+    // Each generation's decoder: which copy of the weights it decoded with (a new one each time they are copied).
+    const copies: unknown[] = [];
     const start = FastDecoder.start;
     const spy = vi.spyOn(FastDecoder, 'start').mockImplementation((...args) => {
       const d = start.apply(FastDecoder, args);
-      arenas.push((d as unknown as { arena: unknown }).arena);
+      copies.push((d as unknown as { layers: unknown }).layers);
       return d;
     });
     const expectBoth = async () => {
@@ -198,7 +198,7 @@ describe('fast batch-1 decoder against the TF.js forward (tabtune-tiny)', () => 
     try {
       const first = await expectBoth();
       expect(await expectBoth()).toEqual(first);
-      expect(arenas[1]).toBe(arenas[0]); // the same weights: kept
+      expect(copies[1]).toBe(copies[0]); // the same weights: not copied again
 
       // A weight changes (as a training step or a loaded checkpoint changes it): copied again, and it shows.
       const q = lm.decodeParts().layers[0]!.q.w as tf.Variable;
@@ -206,20 +206,33 @@ describe('fast batch-1 decoder against the TF.js forward (tabtune-tiny)', () => 
       q.assign(tf.tidy(() => tf.mul(q, 3)));
       const changed = await expectBoth();
       expect(changed).not.toEqual(first);
-      expect(arenas[2]).not.toBe(arenas[1]);
+      expect(copies[2]).not.toBe(copies[1]);
       q.assign(was);
       was.dispose();
       expect(await expectBoth()).toEqual(first);
 
-      // An adapter: folded into a copy of its own; switched off again, the kept base weights serve.
-      const ad = new LoraAdapter(lm, { r: 4, lora_alpha: 8, lora_dropout: 0, target_modules: ['q_proj', 'v_proj'] }, { seed: 3 });
+      // LoRA runs beside the kept weights as its low-rank parts, read again each generation (a strength, a
+      // training step); OFT is folded into a copy of its own. Without them the kept weights serve as before.
+      const ad = new LoraAdapter(lm, { r: 4, lora_alpha: 8, lora_dropout: 0, target_modules: ['q_proj', 'v_proj', 'down_proj'] }, { seed: 3 });
       ad.variables().forEach((v, i) => v.assign(tf.randomNormal(v.shape, 0, 0.3, 'float32', i)));
       const tuned = await expectBoth();
       expect(tuned).not.toEqual(first);
-      expect(arenas[4]).not.toBe(arenas[3]);
+      expect(copies[4]).toBe(copies[3]);
+      ad.strength = 0.5;
+      const half = await expectBoth();
+      expect(half).not.toEqual(tuned);
+      ad.variables()[1]!.assign(tf.tidy(() => tf.mul(ad.variables()[1]!, -1)));
+      expect(await expectBoth()).not.toEqual(half);
       ad.dispose();
       expect(await expectBoth()).toEqual(first);
-      expect(arenas[5]).toBe(arenas[3]);
+      expect(copies[7]).toBe(copies[3]);
+      const oft = new OftAdapter(lm, { oft_block_size: 8, module_dropout: 0, target_modules: ['q_proj', 'up_proj'], coft: false, eps: 6e-5 }, {});
+      oft.variables().forEach((v, i) => v.assign(tf.randomNormal(v.shape, 0, 0.3, 'float32', 20 + i)));
+      expect(await expectBoth()).not.toEqual(first);
+      expect(copies[8]).not.toBe(copies[3]);
+      oft.dispose();
+      expect(await expectBoth()).toEqual(first);
+      expect(copies[9]).toBe(copies[3]);
 
       // A longer generation than the kept arena was sized for grows it, the weights copied across.
       const long = await generate(full, ['Once upon a time'], { ...opts, maxNewTokens: 120, decoder: 'tfjs' });
@@ -231,7 +244,7 @@ describe('fast batch-1 decoder against the TF.js forward (tabtune-tiny)', () => 
       lm.forward([[1, 40, 41]], { cache: c2, lastOnly: true }).dispose();
       const d1 = FastDecoder.start(lm, c1, 4)!;
       const d2 = FastDecoder.start(lm, c2, 4)!;
-      expect(arenas.at(-1)).not.toBe(arenas.at(-2));
+      expect(copies.at(-1)).not.toBe(copies.at(-2));
       expect(Array.from(d2.step(0, 50))).toEqual(Array.from(d1.step(0, 50)));
       d1.release();
       d2.release();

@@ -7,9 +7,11 @@
 //   h = rmsnorm(x) g;  q, k, v = rope(h Wq), rope(h Wk), h Wv      (+ biases)
 //   x += Wo softmax(q kT / sqrt(hd)) v;  h = rmsnorm(x) g2;  x += Wdown(silu(h Wgate) * (h Wup))
 //   logits = rmsnorm(x) gN Whead
-// Adapters are folded into the weights once per generation: every LinearAdapter is linear in its input,
-// so W + adapter(I) is the layer's effective weight (LoRA: W + s A B; OFT: R W). Prompt tuning needs
-// nothing here: its virtual tokens are already in the KV cache the prefill leaves.
+// LoRA runs beside the weights as its low-rank parts (y = x W + s (x A) B), so the base model's weights stay
+// in the decoder's memory from one generation to the next. Other adapters are folded into a copy of the
+// weights once per generation: every LinearAdapter is linear in its input, so W + adapter(I) is the layer's
+// effective weight (OFT: R W). Prompt tuning needs nothing here: its virtual tokens are already in the KV
+// cache the prefill leaves.
 import * as tf from '@tensorflow/tfjs-core';
 import { acquireArena, releaseArena, SimdArena, simdAvailable } from '../kernels/simd';
 import type { CausalLM } from './causal-lm';
@@ -87,8 +89,22 @@ function stateFloats(p: LlamaDecodeParts, rows: number, cap: number): number {
   return rows * c.num_hidden_layers * 2 * r4(KV * hd * cap) + r4(D) * 3 + r4(H * hd) * 2 + r4(KV * hd) * 2 + r4(cap) + r4(I) * 2 + r4(V) + r4(Math.max(D, I));
 }
 
-/** Copies the model's weights into the start of a reset arena, each adapter folded into its layer's weight. */
-function copyWeights(p: LlamaDecodeParts, a: SimdArena): DecoderWeights {
+/** Floats the low-rank parts take in an arena, with their two scratch vectors. */
+function lowRankFloats(parts: Map<Linear, LowRankParts>): number {
+  if (!parts.size) return 0;
+  let n = 0;
+  let r = 0;
+  let out = 0;
+  for (const [l, d] of parts) {
+    n += r4(d.A.length) + r4(d.B.length);
+    r = Math.max(r, d.r);
+    out = Math.max(out, l.w.shape[1]);
+  }
+  return n + r4(r) + r4(out);
+}
+
+/** Copies the model's weights into the start of a reset arena; with `fold`, each adapter folded into its layer's weight. */
+function copyWeights(p: LlamaDecodeParts, a: SimdArena, fold: boolean): DecoderWeights {
   const D = p.config.hidden_size;
   const V = p.config.vocab_size;
   a.reset();
@@ -96,7 +112,7 @@ function copyWeights(p: LlamaDecodeParts, a: SimdArena): DecoderWeights {
     const [inDim, outDim] = l.w.shape;
     const w = a.alloc(inDim * outDim);
     a.view(w, inDim * outDim).set(l.w.dataSync() as Float32Array);
-    const delta = l.adapter ? tf.tidy(() => l.adapter!.apply(tf.eye(inDim) as tf.Tensor2D) ?? tf.zeros([0])) : null; // [in, out] (empty: adapter off)
+    const delta = fold && l.adapter ? tf.tidy(() => l.adapter!.apply(tf.eye(inDim) as tf.Tensor2D) ?? tf.zeros([0])) : null; // [in, out] (empty: adapter off)
     if (delta) {
       const d = delta.dataSync() as Float32Array;
       delta.dispose();
@@ -136,14 +152,36 @@ function copyWeights(p: LlamaDecodeParts, a: SimdArena): DecoderWeights {
   return { layers, embed, norm, head, floats: a.used };
 }
 
-/** Whether any layer has an adapter switched on (one that gives a delta). */
-function anyAdapterActive(p: LlamaDecodeParts): boolean {
+/** One layer's LoRA update as its parts, applied at each step beside the kept weight: y += s (x A) B. */
+interface LowRankParts {
+  A: Float32Array; // [in, r]
+  B: Float32Array; // [r, out]
+  r: number;
+  s: number;
+}
+
+/**
+ * The active adapters of the model's layers: per layer (by its Linear) the low-rank parts of those that have
+ * them (LoRA), or 'fold' when one has no such parts (OFT's rotation) and must be folded into a weight copy.
+ */
+function adapterParts(p: LlamaDecodeParts): Map<Linear, LowRankParts> | 'fold' {
   const lins = [...p.layers.flatMap((L) => [L.q, L.k, L.v, L.o, L.gate, L.up, L.down]), ...(p.head ? [p.head] : [])];
-  let active = false;
+  const parts = new Map<Linear, LowRankParts>();
+  let fold = false;
   tf.tidy(() => {
-    active = lins.some((l) => l.adapter !== undefined && l.adapter !== null && l.adapter.apply(tf.zeros([1, l.w.shape[0]])) !== null);
+    for (const l of lins) {
+      if (!l.adapter) continue;
+      const x = tf.zeros([1, l.w.shape[0]]) as tf.Tensor2D;
+      if (!l.adapter.lowRank) {
+        if (l.adapter.apply(x) !== null) fold = true;
+        continue;
+      }
+      const d = l.adapter.lowRank(x);
+      if (!d) continue; // off
+      parts.set(l, { A: d.A.dataSync() as Float32Array, B: d.B.dataSync() as Float32Array, r: d.A.shape[1], s: d.s });
+    }
   });
-  return active;
+  return fold ? 'fold' : parts;
 }
 
 /** The identity of every tensor the weights are copied from (dataIds: a new one with each assign()). */
@@ -159,6 +197,18 @@ function sameKey(a: object[], b: object[]): boolean {
 
 /** The base model's weights, kept between generations (see FastDecoder.build). */
 let keptWeights: { key: object[]; arena: SimdArena; weights: DecoderWeights; busy: boolean } | null = null;
+
+/** Whether a model above FAST_DECODE_BATCH_MAX_WEIGHT_BYTES keeps its decoder copy between generations. */
+let keepLarge = true;
+
+/**
+ * Off while a training run is on (its memory comes first): a large model's generations then copy the weights
+ * each time, as before, and the kept copy of one goes now. Small models keep theirs either way.
+ */
+export function keepLargeDecoderWeights(on: boolean): void {
+  keepLarge = on;
+  if (!on && keptWeights && !keptWeights.busy && keptWeights.weights.floats * 4 > FAST_DECODE_BATCH_MAX_WEIGHT_BYTES) dropKeptDecoderWeights();
+}
 
 /**
  * Lets the kept copy of a model's weights go (its memory to the garbage collector): for when the model is
@@ -194,6 +244,10 @@ export class FastDecoder {
   private readonly up: number;
   private readonly tmp: number;
   private readonly logits: number;
+  /** LoRA layers run unfolded: their parts' offsets, and two scratch vectors ([r], [out]). */
+  private readonly lowRank = new Map<Lin, { A: number; B: number; r: number; s: number }>();
+  private readonly lrT: number = 0;
+  private readonly lrY: number = 0;
 
   private constructor(
     private readonly p: LlamaDecodeParts,
@@ -201,6 +255,8 @@ export class FastDecoder {
     cap: number,
     /** The arena, with the weights at its start (`weights`), or null to build both here. */
     given: { arena: SimdArena; weights: DecoderWeights } | null,
+    /** LoRA layers' parts, applied beside their (unfolded) weights; empty when `given` is null (all folded). */
+    parts: Map<Linear, LowRankParts>,
     /** Whether `arena` is the kept base model's (not handed to the spare pool on release). */
     private readonly kept = false,
   ) {
@@ -215,12 +271,33 @@ export class FastDecoder {
     this.invFreq = p.invFreq;
     const a = given?.arena ?? acquireArena(weightFloats(p) + stateFloats(p, rows, cap));
     this.arena = a;
-    const w = given?.weights ?? copyWeights(p, a);
+    const w = given?.weights ?? copyWeights(p, a, true);
     a.reset(w.floats); // everything after the weights is this generation's
     this.layers = w.layers;
     this.embed = w.embed;
     this.norm = w.norm;
     this.head = w.head;
+    if (parts.size) {
+      // The arena's Lin of each Linear (both in the same order), then each LoRA layer's parts beside it.
+      const linsOf = (ls: { q: Lin | Linear; k: Lin | Linear; v: Lin | Linear; o: Lin | Linear; gate: Lin | Linear; up: Lin | Linear; down: Lin | Linear }) => [ls.q, ls.k, ls.v, ls.o, ls.gate, ls.up, ls.down];
+      const tfLins = [...p.layers.flatMap(linsOf), ...(p.head ? [p.head] : [])] as Linear[];
+      const arenaLins = [...w.layers.flatMap(linsOf), ...(p.head ? [w.head] : [])] as Lin[];
+      let rMax = 0;
+      let outMax = 0;
+      tfLins.forEach((l, i) => {
+        const d = parts.get(l);
+        if (!d) return;
+        const A = a.alloc(d.A.length);
+        a.view(A, d.A.length).set(d.A);
+        const B = a.alloc(d.B.length);
+        a.view(B, d.B.length).set(d.B);
+        this.lowRank.set(arenaLins[i]!, { A, B, r: d.r, s: d.s });
+        rMax = Math.max(rMax, d.r);
+        outMax = Math.max(outMax, arenaLins[i]!.outDim);
+      });
+      this.lrT = a.alloc(rMax);
+      this.lrY = a.alloc(outMax);
+    }
     for (let r = 0; r < rows; r++) {
       const kT: number[] = [];
       const v: number[] = [];
@@ -252,26 +329,33 @@ export class FastDecoder {
     const p = (lm as LlamaModel).decodeParts();
     const cap = Math.max(...cache.keyMask.map((m) => m.reduce((s, x) => s + x, 0))) + newTokens;
     const dec = FastDecoder.build(p, cache.batch, cap);
-    dec.importCache(cache);
+    try {
+      dec.importCache(cache);
+    } catch (e) {
+      dec.release(); // else the kept arena would stay marked in use
+      throw e;
+    }
     return dec;
   }
 
   /**
-   * The base model's weights (no adapter active) stay in their arena between generations, as long as the
-   * tensors they were copied from are the same ones (a TF.js tensor's data changes only through assign(),
-   * which gives it a new dataId: a training step, a loaded checkpoint). Copying them again took ~1.5 s of
-   * each generation on a 135M model and 3-44 ms on tabtune-base. A decoder with an adapter folded in copies
-   * as before, into an arena of its own; so does one started while the kept arena is in use.
+   * The base model's weights stay in their arena between generations, as long as the tensors they were
+   * copied from are the same ones (tabtune changes a weight's data only through assign(), which gives it a new
+   * dataId: a training step, a loaded checkpoint; nothing writes into a tensor's data in place). Copying them again took ~1.5 s of each generation on a 135M
+   * model and 3-44 ms on tabtune-base. LoRA layers run beside them as their low-rank parts (read again for each
+   * generation: a training run's adapter moves on). An adapter without such parts (OFT) is folded into a copy
+   * of the weights in an arena of its own, as is everything for a decoder started while the kept arena is in use.
    */
   private static build(p: LlamaDecodeParts, rows: number, cap: number): FastDecoder {
-    if (anyAdapterActive(p)) {
+    const parts = adapterParts(p);
+    if (parts === 'fold') {
       // Two copies of a large model's weights would be too much memory: the kept one goes.
       if (keptWeights && !keptWeights.busy && keptWeights.weights.floats * 4 > FAST_DECODE_BATCH_MAX_WEIGHT_BYTES) dropKeptDecoderWeights();
-      return new FastDecoder(p, rows, cap, null);
+      return new FastDecoder(p, rows, cap, null, new Map());
     }
-    if (keptWeights?.busy) return new FastDecoder(p, rows, cap, null);
+    if (keptWeights?.busy || (!keepLarge && weightFloats(p) * 4 > FAST_DECODE_BATCH_MAX_WEIGHT_BYTES)) return new FastDecoder(p, rows, cap, null, new Map());
     const key = weightKey(p);
-    const need = (weights: number) => weights + stateFloats(p, rows, cap);
+    const need = (weights: number) => weights + stateFloats(p, rows, cap) + lowRankFloats(parts);
     if (keptWeights && sameKey(keptWeights.key, key)) {
       const k = keptWeights;
       if (k.arena.capacity < need(k.weights.floats)) {
@@ -281,13 +365,13 @@ export class FastDecoder {
         k.arena = bigger;
       }
       k.busy = true;
-      return new FastDecoder(p, rows, cap, { arena: k.arena, weights: k.weights }, true);
+      return new FastDecoder(p, rows, cap, { arena: k.arena, weights: k.weights }, parts, true);
     }
     dropKeptDecoderWeights();
     const arena = new SimdArena(need(weightFloats(p)));
-    const weights = copyWeights(p, arena);
+    const weights = copyWeights(p, arena, false);
     keptWeights = { key, arena, weights, busy: true };
-    return new FastDecoder(p, rows, cap, { arena, weights }, true);
+    return new FastDecoder(p, rows, cap, { arena, weights }, parts, true);
   }
 
   /** Hands the decoder's memory back (for the next generation to reuse); the decoder is unusable after. */
@@ -327,6 +411,15 @@ export class FastDecoder {
 
   private linear(x: number, l: Lin, y: number): void {
     this.arena.vecmat(x, l.w, y, l.inDim, l.outDim);
+    const lr = this.lowRank.get(l);
+    if (lr) {
+      // y += s (x A) B
+      const f = this.arena.f32;
+      this.arena.vecmat(x, lr.A, this.lrT, l.inDim, lr.r);
+      for (let j = 0; j < lr.r; j++) f[this.lrT + j]! *= lr.s;
+      this.arena.vecmat(this.lrT, lr.B, this.lrY, lr.r, l.outDim);
+      for (let j = 0; j < l.outDim; j++) f[y + j]! += f[this.lrY + j]!;
+    }
     if (l.b !== null) {
       const f = this.arena.f32;
       for (let j = 0; j < l.outDim; j++) f[y + j]! += f[l.b + j]!;

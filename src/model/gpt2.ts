@@ -120,12 +120,13 @@ export class GPT2Model extends BaseCausalLM {
         }
         if (opts.hidden) states.push(this.withoutPrefix(x, virtual)); // residual stream after block l: [B, T - virtual, D]
       });
+      if (opts.lastOnly && opts.logitRanges) throw new Error('forward: lastOnly and logitRanges together (pick one)');
       if (opts.lastOnly) x = tf.slice(x, [0, T - 1, 0], [B, 1, -1]);
       else {
         x = this.withoutPrefix(x, virtual); // [B, T - virtual, D]
         if (opts.logitRanges) x = selectPositions(x, opts.logitRanges); // [1, N, D]
       }
-      const logits = linear(layerNorm(x, this.lnf[0], this.lnf[1], c.layer_norm_epsilon), headFor(this.head, this.wte)); // [B, T, V]
+      const logits = linear(layerNorm(x, this.lnf[0], this.lnf[1], c.layer_norm_epsilon), headFor(this.head, this.wte)); // [B, T, V] ([B, 1, V] with lastOnly, [1, N, V] with logitRanges)
       return [logits, ...kept, ...states];
     });
 

@@ -98,7 +98,19 @@ describe('DPO', () => {
     const coef = tf.tensor1d(Array.from({ length: 2 * ps.length }, (_, i) => 1 + 0.37 * i));
     const vars = ad.variables();
     const full = tf.variableGrads(() => tf.sum(tf.mul(sequenceLogProbs(lm.forward(c.ids, { mask: c.mask }), c.target, c.weight), coef)) as tf.Scalar, vars);
+    const shapes: number[][] = [];
+    const forward = lm.forward.bind(lm);
+    lm.forward = (ids, o) => {
+      const l = forward(ids, o);
+      shapes.push(l.shape);
+      return l;
+    };
     const cut = tf.variableGrads(() => tf.sum(tf.mul(tf.concat(pairLogProbs(lm, ps)), coef)) as tf.Scalar, vars);
+    lm.forward = forward;
+    // Only the replies' logits: L of each row's T positions.
+    const { L } = equalSpans(c.weight)!;
+    expect(L).toBeLessThan(c.ids[0]!.length);
+    expect(shapes).toEqual([[1, 2 * ps.length * L, lm.config.vocab_size]]);
     expect(cut.value.dataSync()[0]).toBeCloseTo(full.value.dataSync()[0]!, 3);
     const a = tf.tidy(() => sequenceLogProbs(lm.forward(c.ids, { mask: c.mask }), c.target, c.weight).arraySync());
     const b = tf.tidy(() => tf.concat(pairLogProbs(lm, ps)).arraySync());

@@ -373,7 +373,19 @@ describe('logits only where the loss looks (logitRanges)', () => {
       expect(weighedPositions(b.weight)).not.toBeNull();
       const vars = ad.variables();
       const full = tf.variableGrads(() => maskedCrossEntropy(lm.forward(b.ids, { mask: b.mask, recompute }), b.target, b.weight), vars);
+      // The objective's forward really returns the weighed positions' logits alone.
+      const shapes: number[][] = [];
+      const forward = lm.forward.bind(lm);
+      lm.forward = (ids, o) => {
+        const l = forward(ids, o);
+        shapes.push(l.shape);
+        return l;
+      };
       const cut = tf.variableGrads(() => causalLmObjective.loss(lm, batch, undefined, { recompute }), vars);
+      lm.forward = forward;
+      const kept = weighedPositions(b.weight)!.ranges.reduce((n, [s, e]) => n + e - s, 0);
+      expect(kept).toBeLessThan(b.ids.length * b.ids[0]!.length);
+      expect(shapes).toEqual([[1, kept, lm.config.vocab_size]]);
       expect(cut.value.dataSync()[0]).toBeCloseTo(full.value.dataSync()[0]!, 5);
       let worst = 0;
       let largest = 0;

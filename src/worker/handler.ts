@@ -234,6 +234,7 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
         await ensureBackend();
         const source = sourceFor(p.location);
         const t0 = performance.now();
+        dropKeptDecoderWeights(); // a copy of the working model's weights: not beside the new one while it loads
         // The working model goes only once the new one is loaded: a load that fails leaves it (and its adapter) in place.
         const loaded = await loadModel(source, {
           onProgress: (pr) => post({ kind: 'progress', id, payload: pr }),
@@ -326,7 +327,10 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
         running.delete(id);
       }
     },
-    export: (p, id) => exportRun({ worker, adapters, datasets }, p, id),
+    export: (p, id) => {
+      dropKeptDecoderWeights(); // a merged export copies the weights once more
+      return exportRun({ worker, adapters, datasets }, p, id);
+    },
     'delete-run': (p) => runs.delete(p.runId),
     'delete-checkpoint': (p) => runs.deleteCheckpoint(p.runId, p.step),
     'storage-report': () => runs.storageReport(),

@@ -11,7 +11,7 @@
 // device after a few steps. The run's adapter is the active one while it trains (adapters.ts).
 import * as tf from '@tensorflow/tfjs-core';
 import type { CheckpointInfo, RunQuality, RunRecord } from '../storage/index';
-import { dropKeptDecoderWeights } from '../model/fast-decode';
+import { dropKeptDecoderWeights, keepLargeDecoderWeights } from '../model/fast-decode';
 import { createTrainer, objectiveFor, recordsFor, textWindowLen, toExamples, toPreferenceExamples, type TuningAdapter } from '../train/job';
 import { runReference, type PreferenceExample } from '../train/dpo';
 import type { DataRecord } from '../data/types';
@@ -468,6 +468,7 @@ export class Training {
     };
     if (this.cancelledEarly.delete(requestId)) s.controller.abort();
     this.session = s;
+    keepLargeDecoderWeights(false); // until the run ends: its memory first
     this.deps.adapters.attachTraining({ runId: run.id, runName: run.name, step: trainer.step, adapter: trainer.adapter!, job });
     return s;
   }
@@ -566,6 +567,7 @@ export class Training {
       trainer.dispose();
       this.deps.adapters.trainingEnded(trainer.adapter);
       this.session = null;
+      keepLargeDecoderWeights(true);
       this.wakeIdle(s);
       s.finish();
     }
