@@ -83,10 +83,17 @@ describe('fast batch-1 decoder against the TF.js forward (tabtune-tiny)', () => 
   afterAll(() => m?.dispose());
 
   /** Logits of both paths for a prompt then `follow` fed one token at a time; the largest difference. */
-  function compare(prompt: number[], follow: number[]): { maxDiff: number; tfLogits: Float32Array[] } {
+  function compare(prompt: number[], follow: number[], opts: { keptInUse?: boolean } = {}): { maxDiff: number; tfLogits: Float32Array[] } {
     const cache = m.lm.createCache(1);
     const ref = m.lm.createCache(1);
+    // Another decoder holding the kept weights: this one then copies them (adapters folded in).
+    const other = opts.keptInUse ? m.lm.createCache(1) : null;
+    let holder: FastDecoder | null = null;
     try {
+      if (other) {
+        m.lm.forward([prompt], { cache: other, lastOnly: true }).dispose();
+        holder = FastDecoder.start(m.lm, other, 2);
+      }
       m.lm.forward([prompt], { cache, lastOnly: true }).dispose();
       m.lm.forward([prompt], { cache: ref, lastOnly: true }).dispose();
       const dec = FastDecoder.start(m.lm, cache, follow.length);
@@ -104,6 +111,8 @@ describe('fast batch-1 decoder against the TF.js forward (tabtune-tiny)', () => 
       dec!.release();
       return { maxDiff, tfLogits };
     } finally {
+      holder?.release();
+      other?.dispose();
       cache.dispose();
       ref.dispose();
     }
@@ -120,11 +129,12 @@ describe('fast batch-1 decoder against the TF.js forward (tabtune-tiny)', () => 
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  it('LoRA on every linear layer, B non-zero: folded into the weights, logits within 1e-4 and different from the base', () => {
+  it('LoRA on every linear layer, B non-zero: beside the kept weights, or folded into a copy while they are in use; logits within 1e-4 and different from the base', () => {
     const base = compare(prompt, follow.slice(0, 5)).tfLogits;
     const ad = new LoraAdapter(m.lm, { r: 4, lora_alpha: 8, lora_dropout: 0.1, target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] }, { seed: 3 });
     try {
       ad.variables().forEach((v, i) => v.assign(tf.randomNormal(v.shape, 0, 0.2, 'float32', i)));
+      expect(compare(prompt, follow.slice(0, 5), { keptInUse: true }).maxDiff).toBeLessThan(1e-4);
       const { maxDiff, tfLogits } = compare(prompt, follow.slice(0, 5));
       expect(maxDiff).toBeLessThan(1e-4);
       let moved = 0;

@@ -38,7 +38,7 @@ export function fastDecodeBlocker(lm: CausalLM, rows = 1): string | null {
 }
 
 interface Lin {
-  w: number; // [in, out] effective weight (adapter folded in)
+  w: number; // [in, out] weight (an adapter folded in, on the folding path)
   b: number | null; // [out]
   inDim: number;
   outDim: number;
@@ -364,14 +364,16 @@ export class FastDecoder {
         bigger.f32.set(k.arena.view(0, k.weights.floats));
         k.arena = bigger;
       }
-      k.busy = true;
-      return new FastDecoder(p, rows, cap, { arena: k.arena, weights: k.weights }, parts, true);
+      const dec = new FastDecoder(p, rows, cap, { arena: k.arena, weights: k.weights }, parts, true);
+      k.busy = true; // once it exists: a constructor that throws leaves the arena free
+      return dec;
     }
     dropKeptDecoderWeights();
     const arena = new SimdArena(need(weightFloats(p)));
     const weights = copyWeights(p, arena, false);
+    const dec = new FastDecoder(p, rows, cap, { arena, weights }, parts, true);
     keptWeights = { key, arena, weights, busy: true };
-    return new FastDecoder(p, rows, cap, { arena, weights }, parts, true);
+    return dec;
   }
 
   /** Hands the decoder's memory back (for the next generation to reuse); the decoder is unusable after. */

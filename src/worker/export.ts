@@ -18,6 +18,7 @@ import type { DatasetRegistry } from './datasets';
 import { fail } from './errors';
 import { parseJob } from './jobs';
 import { runCardInput } from './report';
+import { dropKeptDecoderWeights } from '../model/fast-decode';
 
 export interface ExportDeps {
   worker: Pick<WorkerContext, 'post' | 'store' | 'model' | 'serialModel'>;
@@ -86,6 +87,7 @@ export async function exportRun(deps: ExportDeps, p: ExportPayload, id = -1): Pr
       try {
         adapter.enabled = true;
         adapter.strength = 1;
+        dropKeptDecoderWeights(); // merging copies the weights once more: not a third copy beside them
         const baseFiles = await readBaseFiles(ctx.source);
         // Merging reads every weight (model/weights.ts) and every update; on WebGPU a synchronous read
         // destroys the device in Chromium after a few dozen (see Trainer.trainStepAsync), so there the

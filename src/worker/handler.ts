@@ -327,10 +327,7 @@ export function createWorkerHandler(endpoint: MessageEndpoint, options: HandlerO
         running.delete(id);
       }
     },
-    export: (p, id) => {
-      dropKeptDecoderWeights(); // a merged export copies the weights once more
-      return exportRun({ worker, adapters, datasets }, p, id);
-    },
+    export: (p, id) => exportRun({ worker, adapters, datasets }, p, id),
     'delete-run': (p) => runs.delete(p.runId),
     'delete-checkpoint': (p) => runs.deleteCheckpoint(p.runId, p.step),
     'storage-report': () => runs.storageReport(),
