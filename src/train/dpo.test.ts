@@ -9,6 +9,7 @@ import { collate, Trainer, type Example } from './loop';
 import { DEFAULT_TRAIN, type TrainConfig } from './config';
 import { dpoObjective, equalSpans, pairLogProbs, referenceLogps, sequenceLogProbs, type PreferenceExample } from './dpo';
 import { runTraining } from './run-loop';
+import { gradDiff, withForwardShapes } from '../testing/forward';
 
 /** Synthetic pairs on a tiny vocabulary: a prompt, then a chosen and a rejected reply (reply tokens weighted). */
 function pairs(n: number, seed: number, vocab = 40): PreferenceExample[] {
@@ -98,15 +99,7 @@ describe('DPO', () => {
     const coef = tf.tensor1d(Array.from({ length: 2 * ps.length }, (_, i) => 1 + 0.37 * i));
     const vars = ad.variables();
     const full = tf.variableGrads(() => tf.sum(tf.mul(sequenceLogProbs(lm.forward(c.ids, { mask: c.mask }), c.target, c.weight), coef)) as tf.Scalar, vars);
-    const shapes: number[][] = [];
-    const forward = lm.forward.bind(lm);
-    lm.forward = (ids, o) => {
-      const l = forward(ids, o);
-      shapes.push(l.shape);
-      return l;
-    };
-    const cut = tf.variableGrads(() => tf.sum(tf.mul(tf.concat(pairLogProbs(lm, ps)), coef)) as tf.Scalar, vars);
-    lm.forward = forward;
+    const { result: cut, shapes } = withForwardShapes(lm, () => tf.variableGrads(() => tf.sum(tf.mul(tf.concat(pairLogProbs(lm, ps)), coef)) as tf.Scalar, vars));
     // Only the replies' logits: L of each row's T positions.
     const { L } = equalSpans(c.weight)!;
     expect(L).toBeLessThan(c.ids[0]!.length);
@@ -115,16 +108,7 @@ describe('DPO', () => {
     const a = tf.tidy(() => sequenceLogProbs(lm.forward(c.ids, { mask: c.mask }), c.target, c.weight).arraySync());
     const b = tf.tidy(() => tf.concat(pairLogProbs(lm, ps)).arraySync());
     b.forEach((x, i) => expect(x).toBeCloseTo(a[i]!, 4));
-    let worst = 0;
-    let largest = 0;
-    for (const v of vars) {
-      const g = full.grads[v.name]!.dataSync();
-      const h = cut.grads[v.name]!.dataSync();
-      for (let i = 0; i < g.length; i++) {
-        worst = Math.max(worst, Math.abs(g[i]! - h[i]!));
-        largest = Math.max(largest, Math.abs(g[i]!));
-      }
-    }
+    const { worst, largest } = gradDiff(full.grads, cut.grads);
     expect(largest).toBeGreaterThan(1e-2);
     expect(worst).toBeLessThan(1e-4 * largest);
     tf.dispose([coef, full.value, cut.value, ...Object.values(full.grads), ...Object.values(cut.grads)]);

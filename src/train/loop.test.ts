@@ -8,6 +8,7 @@ import { tinyConfig, tinyModel, tinyWeights, type TinySpec } from '../testing/ti
 import { maskedCrossEntropy } from './loss';
 import { causalLmObjective, collate, Trainer, weighedPositions, type Example } from './loop';
 import { PromptTuningAdapter } from '../prompt/adapter';
+import { gradDiff, withForwardShapes } from '../testing/forward';
 import { AdamW, clipByGlobalNorm } from './optimizer';
 import { learningRate } from './schedule';
 import { runTraining } from './run-loop';
@@ -374,29 +375,12 @@ describe('logits only where the loss looks (logitRanges)', () => {
       const vars = ad.variables();
       const full = tf.variableGrads(() => maskedCrossEntropy(lm.forward(b.ids, { mask: b.mask, recompute }), b.target, b.weight), vars);
       // The objective's forward really returns the weighed positions' logits alone.
-      const shapes: number[][] = [];
-      const forward = lm.forward.bind(lm);
-      lm.forward = (ids, o) => {
-        const l = forward(ids, o);
-        shapes.push(l.shape);
-        return l;
-      };
-      const cut = tf.variableGrads(() => causalLmObjective.loss(lm, batch, undefined, { recompute }), vars);
-      lm.forward = forward;
+      const { result: cut, shapes } = withForwardShapes(lm, () => tf.variableGrads(() => causalLmObjective.loss(lm, batch, undefined, { recompute }), vars));
       const kept = weighedPositions(b.weight)!.ranges.reduce((n, [s, e]) => n + e - s, 0);
       expect(kept).toBeLessThan(b.ids.length * b.ids[0]!.length);
       expect(shapes).toEqual([[1, kept, lm.config.vocab_size]]);
       expect(cut.value.dataSync()[0]).toBeCloseTo(full.value.dataSync()[0]!, 5);
-      let worst = 0;
-      let largest = 0;
-      for (const v of vars) {
-        const g = full.grads[v.name]!.dataSync();
-        const h = cut.grads[v.name]!.dataSync();
-        for (let i = 0; i < g.length; i++) {
-          worst = Math.max(worst, Math.abs(g[i]! - h[i]!));
-          largest = Math.max(largest, Math.abs(g[i]!));
-        }
-      }
+      const { worst, largest } = gradDiff(full.grads, cut.grads);
       expect(largest).toBeGreaterThan(1e-3);
       expect(worst).toBeLessThan(1e-5);
       tf.dispose([full.value, cut.value, ...Object.values(full.grads), ...Object.values(cut.grads)]);
