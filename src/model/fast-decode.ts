@@ -340,11 +340,12 @@ export class FastDecoder {
 
   /**
    * The base model's weights stay in their arena between generations, as long as the tensors they were
-   * copied from are the same ones (tabtune changes a weight's data only through assign(), which gives it a new
-   * dataId: a training step, a loaded checkpoint; nothing writes into a tensor's data in place). Copying them again took ~1.5 s of each generation on a 135M
-   * model and 3-44 ms on tabtune-base. LoRA layers run beside them as their low-rank parts (read again for each
-   * generation: a training run's adapter moves on). An adapter without such parts (OFT) is folded into a copy
-   * of the weights in an arena of its own, as is everything for a decoder started while the kept arena is in use.
+   * copied from are the same ones (tabtune changes a weight's data only through assign(), which gives it a
+   * new dataId: a training step, a loaded checkpoint; nothing writes into a tensor's data in place). Copying
+   * them again took ~1.5 s of each generation on a 135M model and 3-44 ms on tabtune-base. LoRA layers run
+   * beside them as their low-rank parts (read again for each generation: a training run's adapter moves on).
+   * An adapter without such parts (OFT) is folded into a copy of the weights in an arena of its own, as is
+   * everything for a decoder started while the kept arena is in use, or for a large model during training.
    */
   private static build(p: LlamaDecodeParts, rows: number, cap: number): FastDecoder {
     const parts = adapterParts(p);
