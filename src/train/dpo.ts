@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { CausalLM } from '../model/causal-lm';
 import { yieldToEventLoop } from '../util/async';
-import { collate, type Example, type Objective, type StatSink, type TrainForward } from './loop';
+import { collate, weighedSpan, type Example, type Objective, type StatSink, type TrainForward } from './loop';
 
 /** One preference pair, encoded: both sides share the prompt's tokens; weights mark the reply's. */
 export interface PreferenceExample {
@@ -84,13 +84,7 @@ export function pairLogProbs(lm: CausalLM, batch: readonly PreferenceExample[], 
  */
 export function equalSpans(weight: number[][]): { ranges: [number, number][]; L: number } | null {
   const T = weight[0]?.length ?? 0;
-  const spans = weight.map((w) => {
-    const s = w.findIndex((x) => x > 0);
-    if (s < 0) return [0, 0] as const;
-    let e = w.length;
-    while (!(w[e - 1]! > 0)) e--;
-    return [s, e] as const;
-  });
+  const spans = weight.map(weighedSpan);
   const L = Math.max(...spans.map(([s, e]) => e - s));
   if (L >= T || L <= 0) return null;
   return { ranges: spans.map(([s]): [number, number] => [Math.min(s, T - L), Math.min(s, T - L) + L]), L };

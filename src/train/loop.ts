@@ -204,18 +204,19 @@ export class Stats {
  * position of the batch (nothing to leave out). A row with no weight at all is left out.
  */
 export function weighedPositions(weight: number[][]): { ranges: [number, number][] } | null {
-  let kept = 0;
-  let all = 0;
-  const ranges = weight.map((w): [number, number] => {
-    all += w.length;
-    const s = w.findIndex((x) => x > 0);
-    if (s < 0) return [0, 0];
-    let e = w.length;
-    while (!(w[e - 1]! > 0)) e--;
-    kept += e - s;
-    return [s, e];
-  });
+  const ranges = weight.map(weighedSpan);
+  const kept = ranges.reduce((n, [s, e]) => n + e - s, 0);
+  const all = weight.reduce((n, w) => n + w.length, 0);
   return kept < all && kept > 0 ? { ranges } : null;
+}
+
+/** A row's positions from its first to its last weighed one, [start, end); [0, 0] when none is weighed. */
+export function weighedSpan(w: readonly number[]): [number, number] {
+  const s = w.findIndex((x) => x > 0);
+  if (s < 0) return [0, 0];
+  let e = w.length;
+  while (!(w[e - 1]! > 0)) e--;
+  return [s, e];
 }
 
 /** Next-token cross-entropy on right-padded, masked sequences. */
