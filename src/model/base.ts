@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { CausalLM, ForwardOptions, InputPrefix } from './causal-lm';
 import type { ModelConfig } from './config';
 import { KVCache } from './kv-cache';
-import type { Linear } from './ops';
+import { selectPositions, type Linear } from './ops';
 import type { WeightMap } from './types';
 import { WeightReader } from './weights';
 
@@ -52,6 +52,18 @@ export abstract class BaseCausalLM implements CausalLM {
     if (!virtual) return h;
     const begin = h.shape.map((_, i) => (i === 1 ? virtual : 0));
     return tf.slice(h, begin, h.shape.map(() => -1));
+  }
+
+  /**
+   * The residual stream x [B, T, D] (virtual tokens first) at the positions whose logits forward returns:
+   * [B, 1, D] with lastOnly, [1, N, D] with logitRanges, else every real position [B, T - virtual, D].
+   */
+  protected logitPositions(x: tf.Tensor, virtual: number, opts: ForwardOptions): tf.Tensor {
+    if (opts.lastOnly && opts.logitRanges) throw new Error('forward: lastOnly and logitRanges together (pick one)');
+    const [B, T] = x.shape as [number, number];
+    if (opts.lastOnly) return tf.slice(x, [0, T - 1, 0], [B, 1, -1]);
+    const real = this.withoutPrefix(x, virtual);
+    return opts.logitRanges ? selectPositions(real, opts.logitRanges) : real;
   }
 
   createCache(batch: number): KVCache {

@@ -17,7 +17,7 @@ import { commitStep, planStep, type LayerKV } from './kv-cache';
 import { prefixLength, type ForwardOptions } from './causal-lm';
 import { BaseCausalLM } from './base';
 import { blockInputs, checkpoint } from './checkpoint';
-import { attention, attentionMask, embedding, geluTanh, layerNorm, linear, selectPositions, splitHeads, type Linear } from './ops';
+import { attention, attentionMask, embedding, geluTanh, layerNorm, linear, splitHeads, type Linear } from './ops';
 import type { WeightMap } from './types';
 import { headFor, tiedHead } from './weights';
 
@@ -100,7 +100,7 @@ export class GPT2Model extends BaseCausalLM {
     const c = this.config;
     const cache = opts.cache;
     const plan = planStep(ids, opts, c.vocab_size, c.n_positions, prefixLength(this, cache));
-    const { B, T, past, keyMask, pos, virtual } = plan; // T counts the virtual tokens first
+    const { T, past, keyMask, pos, virtual } = plan; // T counts the virtual tokens first
 
     const states: tf.Tensor[] = []; // the residual stream per layer, when opts.hidden asks for it
     const recompute = Boolean(opts.recompute) && !cache;
@@ -120,12 +120,7 @@ export class GPT2Model extends BaseCausalLM {
         }
         if (opts.hidden) states.push(this.withoutPrefix(x, virtual)); // residual stream after block l: [B, T - virtual, D]
       });
-      if (opts.lastOnly && opts.logitRanges) throw new Error('forward: lastOnly and logitRanges together (pick one)');
-      if (opts.lastOnly) x = tf.slice(x, [0, T - 1, 0], [B, 1, -1]);
-      else {
-        x = this.withoutPrefix(x, virtual); // [B, T - virtual, D]
-        if (opts.logitRanges) x = selectPositions(x, opts.logitRanges); // [1, N, D]
-      }
+      x = this.logitPositions(x, virtual, opts); // [B, T - virtual, D] ([B, 1, D] with lastOnly, [1, N, D] with logitRanges)
       const logits = linear(layerNorm(x, this.lnf[0], this.lnf[1], c.layer_norm_epsilon), headFor(this.head, this.wte)); // [B, T, V] ([B, 1, V] with lastOnly, [1, N, V] with logitRanges)
       return [logits, ...kept, ...states];
     });

@@ -22,7 +22,7 @@ import { BaseCausalLM } from './base';
 import { blockInputs, checkpoint } from './checkpoint';
 import { arenaFits } from '../kernels/simd';
 import { ropeCpu } from './cpu-fused';
-import { attention, attentionMask, cpuFusedOps, embedding, frozenMatMul, gpuFusedOps, linear, rmsNorm, selectPositions, splitHeads, swiglu, type Linear } from './ops';
+import { attention, attentionMask, cpuFusedOps, embedding, frozenMatMul, gpuFusedOps, linear, rmsNorm, splitHeads, swiglu, type Linear } from './ops';
 import { ropeGpu } from '../kernels/webgpu/rope';
 import type { WeightMap } from './types';
 import { headFor, tiedHead } from './weights';
@@ -211,7 +211,7 @@ export class LlamaModel extends BaseCausalLM {
     const c = this.config;
     const cache = opts.cache;
     const plan = planStep(ids, opts, c.vocab_size, c.max_position_embeddings, prefixLength(this, cache));
-    const { B, T, past, keyMask, pos, virtual } = plan; // T counts the virtual tokens first
+    const { T, past, keyMask, pos, virtual } = plan; // T counts the virtual tokens first
 
     const states: tf.Tensor[] = []; // the residual stream per layer, when opts.hidden asks for it
     const recompute = Boolean(opts.recompute) && !cache;
@@ -231,12 +231,7 @@ export class LlamaModel extends BaseCausalLM {
         }
         if (opts.hidden) states.push(this.withoutPrefix(x, virtual)); // residual stream after block l: [B, T - virtual, D]
       });
-      if (opts.lastOnly && opts.logitRanges) throw new Error('forward: lastOnly and logitRanges together (pick one)');
-      if (opts.lastOnly) x = tf.slice(x, [0, T - 1, 0], [B, 1, -1]); // [B, 1, D]
-      else {
-        x = this.withoutPrefix(x, virtual); // [B, T - virtual, D]
-        if (opts.logitRanges) x = selectPositions(x, opts.logitRanges); // [1, N, D]
-      }
+      x = this.logitPositions(x, virtual, opts); // [B, T - virtual, D] ([B, 1, D] with lastOnly, [1, N, D] with logitRanges)
       const logits = linear(rmsNorm(x, this.norm, c.rms_norm_eps), headFor(this.head, this.embed)); // [B, T, V] ([B, 1, V] with lastOnly, [1, N, V] with logitRanges)
       return [logits, ...kept, ...states];
     });
