@@ -207,7 +207,15 @@ let keepLarge = true;
  */
 export function keepLargeDecoderWeights(on: boolean): void {
   keepLarge = on;
-  if (!on && keptWeights && !keptWeights.busy && keptWeights.weights.floats * 4 > FAST_DECODE_BATCH_MAX_WEIGHT_BYTES) dropKeptDecoderWeights();
+  if (!on) dropLargeKeptWeights();
+}
+
+/** Whether `floats` floats of weights are a large model's (two copies of them would be too much memory). */
+const isLarge = (floats: number) => floats * 4 > FAST_DECODE_BATCH_MAX_WEIGHT_BYTES;
+
+/** Lets a large model's kept copy go, unless a decoder is using it. */
+function dropLargeKeptWeights(): void {
+  if (keptWeights && !keptWeights.busy && isLarge(keptWeights.weights.floats)) dropKeptDecoderWeights();
 }
 
 /**
@@ -351,10 +359,10 @@ export class FastDecoder {
     const parts = adapterParts(p);
     if (parts === 'fold') {
       // Two copies of a large model's weights would be too much memory: the kept one goes.
-      if (keptWeights && !keptWeights.busy && keptWeights.weights.floats * 4 > FAST_DECODE_BATCH_MAX_WEIGHT_BYTES) dropKeptDecoderWeights();
+      dropLargeKeptWeights();
       return new FastDecoder(p, rows, cap, null, new Map());
     }
-    if (keptWeights?.busy || (!keepLarge && weightFloats(p) * 4 > FAST_DECODE_BATCH_MAX_WEIGHT_BYTES)) return new FastDecoder(p, rows, cap, null, new Map());
+    if (keptWeights?.busy || (!keepLarge && isLarge(weightFloats(p)))) return new FastDecoder(p, rows, cap, null, new Map());
     const key = weightKey(p);
     const need = (weights: number) => weights + stateFloats(p, rows, cap) + lowRankFloats(parts);
     if (keptWeights && sameKey(keptWeights.key, key)) {
